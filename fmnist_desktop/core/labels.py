@@ -1,0 +1,38 @@
+"""The ten Fashion-MNIST classes, in dataset order (label index == position)."""
+
+CLASS_NAMES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+NUM_CLASSES = len(CLASS_NAMES)
+
+
+def class_index(name: str) -> int:
+    """Index of a class given its name, case- and punctuation-insensitively.
+
+    Accepts the dataset spelling ("T-shirt/top"), folder spellings ("T-shirt_top", "ankle_boot")
+    and the `<index>_<name>` folder names used by labelled photo trees ("0_T-shirt_top").
+    """
+    raw = name.strip()
+    head, _, rest = raw.partition("_")
+    if head.isdigit() and rest:
+        idx = int(head)
+        if 0 <= idx < NUM_CLASSES:
+            return idx
+    key = _normalise(raw)
+    for i, cls in enumerate(CLASS_NAMES):
+        if _normalise(cls) == key:
+            return i
+    raise KeyError(f"unknown class name {name!r}; expected one of: {', '.join(CLASS_NAMES)}")
+
+
+def _normalise(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())

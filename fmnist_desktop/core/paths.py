@@ -1,0 +1,148 @@
+"""Where things live: the per-user data folder, and files bundled with the app.
+
+Torch-free and Qt-free so that both the CLI and the GUI can call it at start-up. The GUI could ask
+Qt's QStandardPaths, but the CLI must agree with it without Qt, so the same rules are written here
+once (they match QStandardPaths.AppDataLocation on each platform).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from .errors import SaveError
+
+APP_DIR_NAME = "fmnist-desktop"
+HOME_ENV = "FMNIST_DESKTOP_HOME"  # overrides the data folder (tests, portable installs)
+
+
+def app_data_dir() -> Path:
+    """The per-user data folder (created on demand).
+
+    Linux: $XDG_DATA_HOME/fmnist-desktop (~/.local/share/fmnist-desktop);
+    macOS: ~/Library/Application Support/fmnist-desktop; Windows: %LOCALAPPDATA%/fmnist-desktop.
+    """
+    override = os.environ.get(HOME_ENV)
+    if override:
+        base = Path(override)
+    elif sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / APP_DIR_NAME
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support" / APP_DIR_NAME
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / APP_DIR_NAME
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def _sub(name: str) -> Path:
+    path = app_data_dir() / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def datasets_dir() -> Path:
+    """Where downloaded Fashion-MNIST files go (the app's own data folder)."""
+    return _sub("data")
+
+
+def models_dir() -> Path:
+    """Where trained models and the model library index live."""
+    return _sub("models")
+
+
+def user_photos_dir() -> Path:
+    """Where photos the user labelled on the Predict page are kept, one folder per class."""
+    return _sub("my_photos")
+
+
+def logs_dir() -> Path:
+    return _sub("logs")
+
+
+def source_root() -> Path:
+    """The repository root when running from source (the folder holding weights/ and resources/)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def bundled_path(relative: str | os.PathLike[str]) -> Path:
+    """A file shipped with the app (weights/, resources/), from source or from a PyInstaller bundle."""
+    frozen_root = getattr(sys, "_MEIPASS", None)
+    if frozen_root:
+        return Path(frozen_root) / relative
+    return source_root() / relative
+
+
+def default_weights_path() -> Path:
+    """The trained default model shipped in weights/."""
+    return bundled_path("weights/default.pt")
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator:
+    """Write a file so that readers see the old contents or the new, never a half-written file.
+
+    Writes to a temporary file in the same folder, flushes and fsyncs it, then os.replace()s it
+    over the target. On any failure (disk full, permission denied, an exception in the body) the
+    temporary file is removed, the target is untouched, and a SaveError says what happened.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise SaveError(f"Cannot write {target}: {_os_reason(exc)}.") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SaveError(f"Cannot write {target}: {_os_reason(exc)}. The previous file, if any, is unchanged.") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    with atomic_write(path, "wb") as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable on POSIX; directories cannot be opened this way on Windows.
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.EROFS:
+        return "the disk is read-only"
+    return exc.strerror or str(exc)
