@@ -1,0 +1,79 @@
+"""Every preset builds a model that maps its input size to 10 class scores; the seed model is the
+origin notebook's network, so the notebook's saved state_dict loads into it."""
+
+import pytest
+import torch
+
+from fmnist_desktop.core.labels import NUM_CLASSES
+from fmnist_desktop.core.models import (
+    ARCHITECTURES,
+    AUGMENTATIONS,
+    DEFAULT_PRESET,
+    PRESETS,
+    SCHEDULES,
+    SeedCNN,
+    build_model,
+    get_preset,
+)
+
+# The keys and shapes that the origin notebook's `torch.save(model.state_dict(), ...)` holds.
+NOTEBOOK_STATE_DICT = {
+    "conv1.weight": (32, 1, 3, 3),
+    "conv1.bias": (32,),
+    "conv2.weight": (64, 32, 3, 3),
+    "conv2.bias": (64,),
+    "fc1.weight": (128, 1024),
+    "fc1.bias": (128,),
+    "fc2.weight": (10, 128),
+    "fc2.bias": (10,),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_maps_its_input_to_ten_scores(name):
+    preset = PRESETS[name]
+    model = build_model(preset.arch).eval()
+    x = torch.randn(3, 1, preset.input_size, preset.input_size)
+    with torch.no_grad():
+        out = model(x)
+    assert out.shape == (3, NUM_CLASSES)
+    assert torch.isfinite(out).all()
+
+
+def test_presets_are_consistent():
+    assert DEFAULT_PRESET in PRESETS
+    assert {"seed", "fast", "realworld"} <= set(PRESETS)
+    for name, preset in PRESETS.items():
+        assert preset.name == name
+        assert preset.arch in ARCHITECTURES
+        assert preset.augment in AUGMENTATIONS
+        assert preset.schedule in SCHEDULES
+
+
+def test_seed_preset_is_the_notebook_recipe():
+    seed = get_preset("seed")
+    assert (seed.input_size, seed.mean, seed.std) == (16, 0.5, 0.5)
+    assert (seed.lr, seed.batch_size, seed.epochs) == (1e-3, 64, 10)
+    assert (seed.optimizer, seed.augment, seed.schedule, seed.label_smoothing) == ("adam", "none", "constant", 0.0)
+
+
+def test_seed_model_state_dict_matches_the_notebook():
+    state = SeedCNN().state_dict()
+    assert {k: tuple(v.shape) for k, v in state.items()} == NOTEBOOK_STATE_DICT
+
+
+def test_notebook_state_dict_loads_and_predicts_the_same():
+    notebook_model = SeedCNN().eval()
+    saved = {k: v.clone() for k, v in notebook_model.state_dict().items()}
+    restored = build_model("seed_cnn").eval()
+    restored.load_state_dict(saved, strict=True)
+    x = torch.randn(4, 1, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(notebook_model(x), restored(x))
+
+
+def test_unknown_names_say_what_is_known():
+    with pytest.raises(KeyError, match="bn_cnn"):
+        build_model("resnet1000")
+    with pytest.raises(KeyError, match="standard"):
+        get_preset("nope")
