@@ -1,0 +1,231 @@
+"""The application context shared by the main window and every page.
+
+One `AppContext` is created by the main window and handed to each page. It owns the QSettings,
+the background import of torch and the torch-dependent core modules, the model library and the
+active model, and it is the one place errors are shown from, so pages stay thin.
+
+Nothing here imports torch at module import time: the window must appear first. Call
+`start_background_import()` once the window is shown; `torchReady` fires (on the GUI thread)
+when torch, the core modules and the model library are usable.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import traceback
+
+from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from fmnist_desktop import APP_NAME, ORG_NAME
+from fmnist_desktop.core import paths
+from fmnist_desktop.core.errors import FmnistError
+
+# Core modules the pages need once torch is loaded; importing them here (off the GUI thread) means
+# later `import`s inside pages are dictionary look-ups, not multi-second stalls.
+BACKGROUND_MODULES = (
+    "torch",
+    "fmnist_desktop.core.checkpoint",
+    "fmnist_desktop.core.photo",
+    "fmnist_desktop.core.predict",
+    "fmnist_desktop.core.library",
+)
+# Imported too when present, but the app works without them (pages report their own absence).
+OPTIONAL_BACKGROUND_MODULES = (
+    "fmnist_desktop.core.models",
+    "fmnist_desktop.core.data",
+    "fmnist_desktop.core.training",
+    "fmnist_desktop.core.evaluation",
+    "fmnist_desktop.core.user_photos",
+)
+
+
+def make_settings() -> QSettings:
+    """The app's settings store. Uses QSettings' default format so tests can redirect it to INI."""
+    return QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope, ORG_NAME, APP_NAME)
+
+
+class AppContext(QObject):
+    """State shared by the pages: settings, torch readiness, model library, active model."""
+
+    torchReady = Signal()
+    torchFailed = Signal(str)  # the background import failed; the message is for the user
+    activeModelChanged = Signal(object)  # core.library.ModelEntry
+    modelsChanged = Signal()
+    statusMessage = Signal(str)
+    errorShown = Signal(str, str)  # title, message — lets tests and the status bar observe errors
+
+    # Internal: carries the background import's outcome to the GUI thread (queued connection).
+    _importDone = Signal(object, str)
+
+    def __init__(self, settings: QSettings | None = None, parent: QObject | None = None):
+        super().__init__(parent)
+        self.settings = settings if settings is not None else make_settings()
+        self._library = None
+        self._active = None
+        self._torch_ready = False
+        self._import_error: str | None = None
+        self._device_summary = "loading…"
+        self._import_thread: threading.Thread | None = None
+        self._dialog_parent: QWidget | None = None
+        self.last_error: tuple[str, str] | None = None
+        self._importDone.connect(self._on_import_done, Qt.ConnectionType.QueuedConnection)
+
+    # ----------------------------------------------------------------- background import
+    def start_background_import(self) -> None:
+        """Import torch + core modules and open the model library in a background thread."""
+        if self._import_thread is not None:
+            return
+        # A plain daemon thread: an import cannot be cancelled, and if the user quits while torch
+        # is still loading, the process must not wait for it.
+        self._import_thread = threading.Thread(target=self._import_in_background, name="torch-import", daemon=True)
+        self._import_thread.start()
+
+    def _import_in_background(self) -> None:
+        try:
+            for name in BACKGROUND_MODULES:
+                importlib.import_module(name)
+            for name in OPTIONAL_BACKGROUND_MODULES:
+                try:
+                    importlib.import_module(name)
+                except ImportError:
+                    pass
+            from fmnist_desktop.core.library import ModelLibrary
+
+            library = ModelLibrary()
+            summary = _describe_device()
+            self._importDone.emit((library, summary), "")
+        except FmnistError as exc:
+            self._importDone.emit(None, str(exc))
+        except Exception as exc:  # noqa: BLE001 — reported to the user and to the log, never a crash
+            _log_exception(exc)
+            self._importDone.emit(None, f"Could not load the machine-learning engine: {exc}")
+
+    @Slot(object, str)
+    def _on_import_done(self, payload: object, error: str) -> None:
+        if error:
+            self._import_error = error
+            self._device_summary = "unavailable"
+            self.torchFailed.emit(error)
+            self.show_error("Could not start the model engine", error)
+            return
+        library, summary = payload  # type: ignore[misc]
+        self._library = library
+        self._device_summary = summary
+        self._torch_ready = True
+        try:
+            self._active = library.active()
+        except FmnistError as exc:
+            self._active = None
+            self.show_error("No usable model", str(exc))
+        self.torchReady.emit()
+        self.modelsChanged.emit()
+        self.activeModelChanged.emit(self._active)
+
+    def wait_until_ready(self, timeout_s: float | None = None) -> bool:
+        """Block until the import thread finished (for scripts/benchmarks, not the GUI thread)."""
+        if self._import_thread is None:
+            return self._torch_ready
+        self._import_thread.join(timeout_s)
+        return not self._import_thread.is_alive()
+
+    # ----------------------------------------------------------------- queries
+    def is_torch_ready(self) -> bool:
+        return self._torch_ready
+
+    def import_error(self) -> str | None:
+        return self._import_error
+
+    def library(self):
+        """The `core.library.ModelLibrary` (only valid after `torchReady`)."""
+        if self._library is None:
+            raise RuntimeError("the model library is available only after torchReady")
+        return self._library
+
+    def active_entry(self):
+        """The active `core.library.ModelEntry`, or None before torchReady / when none is usable."""
+        return self._active
+
+    def device_summary(self) -> str:
+        """Where models run: "CPU", "CUDA: NVIDIA H100…", "MPS"; "loading…" before torchReady."""
+        return self._device_summary
+
+    # ----------------------------------------------------------------- changes
+    def set_active(self, entry_id: str) -> bool:
+        """Make a library entry the active model. Returns False (and shows why) on failure."""
+        try:
+            self.library().set_active(entry_id)
+            self._active = self.library().active()
+        except FmnistError as exc:
+            self.show_error("Could not switch model", str(exc))
+            return False
+        self.activeModelChanged.emit(self._active)
+        self.modelsChanged.emit()
+        name = getattr(self._active, "name", entry_id)
+        self.statusMessage.emit(f"Active model: {name}")
+        return True
+
+    def refresh_models(self) -> None:
+        """Re-read the active entry after the library changed (add/rename/delete/import)."""
+        if self._library is None:
+            return
+        previous = self._active
+        try:
+            self._active = self._library.active()
+        except FmnistError as exc:
+            self._active = None
+            self.show_error("No usable model", str(exc))
+        self.modelsChanged.emit()
+        if _entry_key(previous) != _entry_key(self._active):
+            self.activeModelChanged.emit(self._active)
+
+    # ----------------------------------------------------------------- errors
+    def set_dialog_parent(self, widget: QWidget) -> None:
+        self._dialog_parent = widget
+
+    def show_error(self, title: str, message: str) -> None:
+        """Show a readable error near the user without blocking the event loop.
+
+        The box is window-modal and opened with `open()` rather than `exec()`, so workers keep
+        running and tests are never stuck on a dialog.
+        """
+        self.last_error = (title, message)
+        self.errorShown.emit(title, message)
+        self.statusMessage.emit(f"{title}: {message}")
+        if QApplication.instance() is None:
+            return
+        box = QMessageBox(self._dialog_parent)
+        box.setObjectName("errorDialog")
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle(title)
+        box.setText(title)
+        box.setInformativeText(message)
+        box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+
+def _entry_key(entry) -> tuple:
+    if entry is None:
+        return (None,)
+    return (getattr(entry, "id", None), getattr(entry, "name", None))
+
+
+def _describe_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"CUDA: {torch.cuda.get_device_name(0)}"
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return "MPS"
+    return "CPU"
+
+
+def _log_exception(exc: BaseException) -> None:
+    try:
+        with open(paths.logs_dir() / "app.log", "a", encoding="utf-8") as log:
+            log.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        pass

@@ -1,0 +1,329 @@
+"""The main window: a side bar of pages, the menus, the status bar, settings persistence.
+
+Pages: Predict (the window opens on it), Train, Evaluate, Models. Each page is constructed as
+`Page(context, parent)`; pages that run work implement `is_busy()`, `busy_description()` and
+`shutdown(timeout_ms)`, which `closeEvent` uses so no thread or file is left half-done.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fmnist_desktop import APP_NAME, __version__
+from fmnist_desktop.ui.context import AppContext
+
+# (key, title, module, class, object name). Modules are imported when the window is built; none
+# of them imports torch at module level.
+PAGE_SPECS = (
+    ("predict", "Predict", "fmnist_desktop.ui.predict_page", "PredictPage", "predictPage"),
+    ("train", "Train", "fmnist_desktop.ui.train_page", "TrainPage", "trainPage"),
+    ("evaluate", "Evaluate", "fmnist_desktop.ui.evaluate_page", "EvaluatePage", "evaluatePage"),
+    ("models", "Models", "fmnist_desktop.ui.models_page", "ModelsPage", "modelsPage"),
+)
+PAGE_KEYS = tuple(spec[0] for spec in PAGE_SPECS)
+
+SETTINGS_GEOMETRY = "window/geometry"
+SETTINGS_PAGE = "window/page"
+
+
+class MainWindow(QMainWindow):
+    shown = Signal()  # emitted once, after the first showEvent (start-up probe, tests)
+
+    def __init__(self, context: AppContext | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle(APP_NAME)
+        self.context = context if context is not None else AppContext(parent=self)
+        self.context.set_dialog_parent(self)
+        self._first_show_done = False
+        self._closing_confirmed = False
+        self.pages: dict[str, QWidget] = {}
+
+        self._build_pages()
+        self._build_status_bar()
+        self._build_menus()
+        self._connect_context()
+        self._restore_settings()
+
+    # ----------------------------------------------------------------- construction
+    def _build_pages(self) -> None:
+        central = QWidget(self)
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+
+        self.nav = QListWidget(central)
+        self.nav.setObjectName("pageNav")
+        self.nav.setAccessibleName("Pages")
+        self.nav.setFixedWidth(132)
+        self.nav.setIconSize(QSize(20, 20))
+        self.nav.setSpacing(2)
+        self.nav.setStyleSheet(
+            "QListWidget#pageNav { border: none; border-right: 1px solid palette(mid);"
+            " background: palette(window); font-size: 11pt; padding-top: 8px; }"
+            "QListWidget#pageNav::item { padding: 8px 12px; }"
+            "QListWidget#pageNav::item:selected { background: palette(highlight);"
+            " color: palette(highlighted-text); }"
+        )
+        self.stack = QStackedWidget(central)
+        self.stack.setObjectName("pageStack")
+        layout.addWidget(self.nav)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        for index, (key, title, module, class_name, object_name) in enumerate(PAGE_SPECS):
+            page = self._create_page(title, module, class_name, object_name)
+            self.pages[key] = page
+            self.stack.addWidget(page)
+            item = QListWidgetItem(title, self.nav)
+            item.setToolTip(f"{title} (Ctrl+{index + 1})")
+        self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.nav.setCurrentRow(0)
+
+        predict = self.pages["predict"]
+        if hasattr(predict, "finetuneRequested"):
+            predict.finetuneRequested.connect(self.start_finetune)
+
+    def _create_page(self, title: str, module: str, class_name: str, object_name: str) -> QWidget:
+        try:
+            page_class = getattr(importlib.import_module(module), class_name)
+            page = page_class(self.context, self)
+        except Exception as exc:  # noqa: BLE001 — a broken page must not take the window down
+            from fmnist_desktop.app import write_log
+            import traceback
+
+            write_log(traceback.format_exc())
+            page = QWidget(self)
+            page.setObjectName(object_name)
+            box = QVBoxLayout(page)
+            label = QLabel(f"The {title} page could not be opened: {exc}", page)
+            label.setObjectName(f"{object_name}Error")
+            label.setWordWrap(True)
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            box.addWidget(label)
+        if not page.objectName():
+            page.setObjectName(object_name)
+        return page
+
+    def _build_status_bar(self) -> None:
+        self.model_label = QLabel(self)
+        self.model_label.setObjectName("activeModelLabel")
+        self.model_label.setAccessibleName("Active model")
+        self.statusBar().addPermanentWidget(self.model_label)
+        self._update_model_label()
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = self._action("&Open model…", "openModelAction", QKeySequence.StandardKey.Open, self.open_model)
+        self.save_action = self._action("&Save model as…", "saveModelAsAction", QKeySequence("Ctrl+Shift+S"), self.save_model_as)
+        self.import_action = self._action(
+            "&Import origin-notebook .pth…", "importPthAction", None, self.import_notebook_weights
+        )
+        self.export_action = self._action("&Export…", "exportAction", QKeySequence("Ctrl+E"), self.export_current)
+        self.quit_action = self._action("&Quit", "quitAction", QKeySequence.StandardKey.Quit, self.close)
+        for action in (self.open_action, self.save_action, self.import_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        for action in (self.save_action, self.export_action):
+            action.setEnabled(False)  # they need the model library (after torchReady)
+        for action in (self.open_action, self.import_action):
+            action.setEnabled(False)
+
+        view_menu = self.menuBar().addMenu("&View")
+        self.page_actions = []
+        for index, (key, title, *_rest) in enumerate(PAGE_SPECS):
+            action = self._action(title, f"show{title}Action", QKeySequence(f"Ctrl+{index + 1}"),
+                                  lambda _checked=False, k=key: self.show_page(k))
+            view_menu.addAction(action)
+            self.page_actions.append(action)
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = self._action("&About", "aboutAction", None, self.show_about)
+        help_menu.addAction(self.about_action)
+
+    def _action(self, text, object_name, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(object_name)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work even when the menu bar is hidden (macOS global menu)
+        return action
+
+    def _connect_context(self) -> None:
+        self.context.torchReady.connect(self._on_torch_ready)
+        self.context.torchFailed.connect(lambda _msg: self._update_model_label())
+        self.context.activeModelChanged.connect(lambda _entry: self._update_model_label())
+        self.context.modelsChanged.connect(self._update_model_label)
+        self.context.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
+
+    # ----------------------------------------------------------------- state
+    def _update_model_label(self) -> None:
+        self.model_label.setText(self.model_summary())
+        self.model_label.setToolTip(self.model_summary(long=True))
+
+    def model_summary(self, long: bool = False) -> str:
+        """"Model: <name> · test 91.2% · CPU", or what is happening while there is none."""
+        ctx = self.context
+        if not ctx.is_torch_ready():
+            if ctx.import_error():
+                return "Model engine unavailable"
+            return "Loading model engine…"
+        entry = ctx.active_entry()
+        if entry is None:
+            return f"No model · {ctx.device_summary()}"
+        accuracy = entry_test_accuracy(entry)
+        acc_text = f"test {accuracy * 100:.1f}%" if accuracy is not None else "test accuracy unknown"
+        text = f"Model: {entry.name} · {acc_text} · {ctx.device_summary()}"
+        if long:
+            text += f"\n{entry.path}"
+        return text
+
+    @Slot()
+    def _on_torch_ready(self) -> None:
+        for action in (self.open_action, self.import_action, self.save_action, self.export_action):
+            action.setEnabled(True)
+        self._update_model_label()
+
+    def show_page(self, key: str) -> None:
+        self.nav.setCurrentRow(PAGE_KEYS.index(key))
+
+    def current_page_key(self) -> str:
+        return PAGE_KEYS[self.stack.currentIndex()]
+
+    # ----------------------------------------------------------------- menu actions
+    def open_model(self) -> None:
+        self.show_page("models")
+        self._call_page("models", "open_model_dialog")
+
+    def import_notebook_weights(self) -> None:
+        self.show_page("models")
+        self._call_page("models", "open_model_dialog", notebook=True)
+
+    def save_model_as(self) -> None:
+        self._call_page("models", "export_active_dialog")
+
+    def export_current(self) -> None:
+        """Export what the current page shows (prediction table, evaluation report), else the model."""
+        page = self.stack.currentWidget()
+        if hasattr(page, "export"):
+            page.export()
+        else:
+            self.save_model_as()
+
+    def _call_page(self, key: str, method: str, **kwargs) -> None:
+        fn = getattr(self.pages.get(key), method, None)
+        if fn is None:
+            self.context.show_error("Not available", f"The {key.title()} page could not be opened.")
+            return
+        fn(**kwargs)
+
+    @Slot()
+    def start_finetune(self) -> None:
+        """Route the Predict page's "Fine-tune with my photos" to the Train page."""
+        train = self.pages.get("train")
+        if train is None or not hasattr(train, "start_finetune"):
+            self.context.show_error("Fine-tuning unavailable", "The Train page could not be opened.")
+            return
+        self.show_page("train")
+        train.start_finetune()
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self,
+            f"About {APP_NAME}",
+            f"<b>{APP_NAME}</b> {__version__}<p>Train, inspect and use a Fashion-MNIST clothing "
+            "classifier.</p><p>Fashion-MNIST © Zalando Research, MIT licence.</p>"
+            f"<p>{self.model_summary(long=True).replace(chr(10), '<br>')}</p>",
+        )
+
+    # ----------------------------------------------------------------- settings
+    def _restore_settings(self) -> None:
+        settings = self.context.settings
+        geometry = settings.value(SETTINGS_GEOMETRY)
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1180, 760)
+        page = settings.value(SETTINGS_PAGE, "predict")
+        # The window opens on Predict the first time; afterwards where the user left it.
+        if page in PAGE_KEYS:
+            self.show_page(page)
+
+    def save_settings(self) -> None:
+        settings = self.context.settings
+        settings.setValue(SETTINGS_GEOMETRY, self.saveGeometry())
+        settings.setValue(SETTINGS_PAGE, self.current_page_key())
+        for page in self.pages.values():
+            save = getattr(page, "save_settings", None)
+            if save is not None:
+                save()
+        settings.sync()
+
+    # ----------------------------------------------------------------- events
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._first_show_done:
+            self._first_show_done = True
+            # Start loading torch only once the window is on screen, so it appears at once.
+            QTimer.singleShot(0, self._after_first_show)
+
+    @Slot()
+    def _after_first_show(self) -> None:
+        self.shown.emit()
+        self.context.start_background_import()
+
+    def busy_pages(self) -> list[QWidget]:
+        return [page for page in self.pages.values() if getattr(page, "is_busy", lambda: False)()]
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        busy = self.busy_pages()
+        if busy and not self._closing_confirmed:
+            work = "; ".join(
+                getattr(page, "busy_description", lambda: "work in progress")() for page in busy
+            )
+            answer = QMessageBox.question(
+                self,
+                "Quit while work is running?",
+                f"{work}.\n\nQuit anyway? Running work will be stopped; saved models are kept.",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                event.ignore()
+                return
+        self._closing_confirmed = True
+        self.save_settings()
+        for page in self.pages.values():
+            shutdown = getattr(page, "shutdown", None)
+            if shutdown is not None:
+                shutdown(5000)
+        event.accept()
+
+
+def entry_test_accuracy(entry) -> float | None:
+    """The test accuracy recorded in a library entry's checkpoint metadata, if any."""
+    meta = getattr(entry, "meta", None)
+    metrics = getattr(meta, "metrics", None) or {}
+    for key in ("test_accuracy", "test_acc", "accuracy"):
+        value = metrics.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None

@@ -1,0 +1,1 @@
+"""Reusable widgets: drop zone, image views, probability chart."""
