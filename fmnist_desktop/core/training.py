@@ -1,0 +1,516 @@
+"""The training loop, its configuration and the events it reports.
+
+`iter_training` is a generator of small immutable events (`Started`, `BatchEnd`, `EpochEnd`, then
+exactly one of `Finished` / `Cancelled` / `Failed`). The CLI prints them; the GUI's worker forwards
+them as Qt signals from a QThread. It never raises: every error becomes a `Failed` with a message
+and advice a user can act on.
+
+Speed: the whole split is held as uint8 tensors on the training device; each batch is taken by
+indexing a seeded permutation and augmented/normalised on the device as one tensor. There is no
+DataLoader and no per-sample PIL work, which is where the origin notebook spent most of its time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .errors import FmnistError, TrainingError
+from .models import AUGMENTATIONS, DEFAULT_PRESET, PRESETS, SCHEDULES, Preset, build_model, get_preset
+from .transforms import augment_uint8, images_to_unit, normalize, to_model_input
+
+if TYPE_CHECKING:  # data.py is helper A's; only its shapes matter here
+    from .data import FashionMNIST
+
+# On CUDA/MPS, reading the running loss back to the host every batch would stall the GPU queue,
+# so BatchEnd's loss/acc are refreshed every SYNC_EVERY batches (and at each epoch's last batch);
+# in between they repeat the last synced figures. On the CPU reading back is free: every batch.
+SYNC_EVERY = 20
+EVAL_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to train. `None` means "the preset's value"; `resolved()` fills those in.
+
+    `extra_train` = (uint8 images (M,28,28), int64 labels (M,), weight): extra examples (the
+    user's own labelled photos) added to every epoch, each repeated round(weight) times (≥ 1).
+    `init_checkpoint`: start from this checkpoint's weights (fine-tuning) instead of random ones;
+    its architecture must be the preset's.
+    `num_threads`: torch CPU threads for this run (restored afterwards); None leaves torch's
+    setting alone, which by default is one thread per physical core.
+    """
+
+    preset: str = DEFAULT_PRESET
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    input_size: int | None = None
+    augment: str | None = None
+    device: str = "auto"
+    seed: int = 0
+    val_size: int = 5000
+    data_dir: str | Path | None = None
+    init_checkpoint: str | Path | None = None
+    extra_train: tuple[torch.Tensor, torch.Tensor, float] | None = None
+    num_threads: int | None = None
+
+    def preset_obj(self) -> Preset:
+        return get_preset(self.preset)
+
+    def resolved(self) -> "TrainConfig":
+        p = self.preset_obj()
+        return dataclasses.replace(
+            self,
+            epochs=self.epochs if self.epochs is not None else p.epochs,
+            batch_size=self.batch_size if self.batch_size is not None else p.batch_size,
+            lr=self.lr if self.lr is not None else p.lr,
+            input_size=self.input_size if self.input_size is not None else p.input_size,
+            augment=self.augment if self.augment is not None else p.augment,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-friendly description for checkpoint metadata (no tensors)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra_train"}
+        for key in ("data_dir", "init_checkpoint"):
+            if out[key] is not None:
+                out[key] = str(out[key])
+        out["extra_train_count"] = 0 if self.extra_train is None else int(len(self.extra_train[1]))
+        return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Events
+
+
+@dataclass(frozen=True)
+class Started:
+    device: str
+    device_name: str
+    preset: str
+    epochs: int
+    batches_per_epoch: int
+    n_train: int
+    n_val: int
+    config: TrainConfig
+
+
+@dataclass(frozen=True)
+class BatchEnd:
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based
+    batches: int
+    loss: float  # running mean over this epoch so far (see SYNC_EVERY)
+    acc: float  # running training accuracy this epoch, percent
+    samples_per_s: float
+    elapsed_s: float  # since training started
+    eta_s: float  # estimated time to the end of training (validation included roughly)
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_loss: float  # plain cross-entropy (no label smoothing), comparable across presets
+    train_acc: float  # percent, on the augmented training batches as seen during the epoch
+    val_acc: float  # percent
+    epoch_time_s: float
+    lr: float
+
+    def to_dict(self) -> dict[str, float]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Finished:
+    model: nn.Module  # on the CPU, in eval mode
+    history: tuple[EpochEnd, ...]
+    elapsed_s: float
+    device: str
+    config: TrainConfig  # resolved
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    epoch: int
+    batch: int
+    history: tuple[EpochEnd, ...]
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+    advice: str
+
+
+Event = Union[Started, BatchEnd, EpochEnd, Finished, Cancelled, Failed]
+
+
+def format_epoch_line(e: EpochEnd) -> str:
+    """The origin notebook's per-epoch line."""
+    return (
+        f"Epoch [{e.epoch}/{e.epochs}], Train Loss: {e.train_loss:.4f}, Val Loss: {e.val_loss:.4f}, "
+        f"Train Acc: {e.train_acc:.2f}%, Val Acc: {e.val_acc:.2f}%"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def available_devices() -> dict[str, str]:
+    """Devices this machine can train on: {"cpu": "CPU (2 threads)", "cuda": "NVIDIA ...", ...}."""
+    devices = {"cpu": f"CPU ({torch.get_num_threads()} threads)"}
+    if torch.cuda.is_available():
+        devices["cuda"] = torch.cuda.get_device_name(0)
+    if _mps_available():
+        devices["mps"] = "Apple GPU (Metal)"
+    return devices
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """"auto" → CUDA if present, else Apple MPS, else the CPU. An explicit device that is not
+    available raises TrainingError saying which devices are."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TrainingError(
+            f"Unknown device {name!r}.", f"Use one of: auto, {', '.join(available_devices())}."
+        ) from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda" and torch.cuda.is_available():
+        if device.index is None or device.index < torch.cuda.device_count():
+            return device
+    if device.type == "mps" and _mps_available():
+        return device
+    raise TrainingError(
+        f"The device {name!r} is not available on this computer.",
+        f"Available: {', '.join(available_devices())} (or 'auto').",
+    )
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple GPU (Metal)"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop
+
+
+def iter_training(
+    config: TrainConfig, data: "FashionMNIST", stop: threading.Event | None = None
+) -> Iterator[Event]:
+    """Train per `config` on `data`, yielding events. Always ends with exactly one of
+    Finished / Cancelled / Failed, and never raises (a closed generator just stops)."""
+    previous_threads = torch.get_num_threads()
+    try:
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        yield from _train(config, data, stop)
+    except Exception as exc:  # noqa: BLE001 — every failure must reach the user as an event
+        yield _failure(exc, config)
+    finally:
+        if config.num_threads:
+            torch.set_num_threads(previous_threads)
+
+
+def run_training(
+    config: TrainConfig,
+    data: "FashionMNIST",
+    on_event: Callable[[Event], None] | None = None,
+    stop: threading.Event | None = None,
+) -> Finished | Cancelled | Failed:
+    """Run `iter_training` to the end, passing each event to `on_event`; return the last one."""
+    last: Event | None = None
+    for event in iter_training(config, data, stop):
+        if on_event is not None:
+            on_event(event)
+        last = event
+    assert isinstance(last, (Finished, Cancelled, Failed))
+    return last
+
+
+def _failure(exc: BaseException, config: TrainConfig) -> Failed:
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        where = "GPU" if config.device != "cpu" else "memory"
+        return Failed(
+            f"Out of {where} memory while training.",
+            "Try a smaller batch size, or train on the CPU.",
+        )
+    if isinstance(exc, FmnistError):
+        return Failed(exc.message, exc.hint or "Check the settings and try again.")
+    if isinstance(exc, KeyError):  # unknown preset / architecture from get_preset or build_model
+        return Failed(str(exc.args[0]) if exc.args else str(exc), "Choose one of the listed presets.")
+    if isinstance(exc, MemoryError):
+        return Failed("Out of memory while training.", "Try a smaller batch size or close other programs.")
+    return Failed(
+        f"Training stopped because of an unexpected error: {type(exc).__name__}: {exc}",
+        "Try again; if it happens again, report it with the log file.",
+    )
+
+
+def _validate(cfg: TrainConfig) -> None:
+    if cfg.augment not in AUGMENTATIONS:
+        raise TrainingError(f"Unknown augmentation {cfg.augment!r}.", f"Use one of: {', '.join(AUGMENTATIONS)}.")
+    if not cfg.epochs or cfg.epochs < 1:
+        raise TrainingError("The number of epochs must be at least 1.")
+    if not cfg.batch_size or cfg.batch_size < 1:
+        raise TrainingError("The batch size must be at least 1.")
+    if not cfg.lr or not math.isfinite(cfg.lr) or cfg.lr <= 0:
+        raise TrainingError("The learning rate must be a positive number.")
+    preset = cfg.preset_obj()
+    if cfg.input_size != preset.input_size:
+        raise TrainingError(
+            f"The {preset.name!r} preset's network takes {preset.input_size}×{preset.input_size} images, "
+            f"not {cfg.input_size}×{cfg.input_size}.",
+            "Leave the input size at the preset's value.",
+        )
+    if preset.schedule not in SCHEDULES:
+        raise TrainingError(f"Preset {preset.name!r} has an unknown schedule {preset.schedule!r}.")
+
+
+def _realworld_augment() -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    # Imported lazily: it is helper C's module, and only the "realworld" preset needs it.
+    try:
+        from .realworld_aug import realworld_augment
+    except ImportError as exc:
+        raise TrainingError(
+            "The real-world augmentation is not available in this build.",
+            "Choose the standard preset instead.",
+        ) from exc
+    return realworld_augment
+
+
+def _load_init_weights(model: nn.Module, path: str | Path, arch: str) -> None:
+    from .checkpoint import load_checkpoint  # helper A's module; only fine-tuning needs it
+
+    state_dict, meta = load_checkpoint(path)
+    meta_arch = getattr(meta, "arch", None)
+    if meta_arch and meta_arch != arch:
+        raise TrainingError(
+            f"The model {Path(path).name} is a {meta_arch!r} network, but this preset trains {arch!r}.",
+            f"Fine-tune it with a preset that uses {meta_arch!r}.",
+        )
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as exc:
+        raise TrainingError(
+            f"The weights in {Path(path).name} do not fit the {arch!r} network.",
+            "Choose a model trained with the same preset.",
+        ) from exc
+
+
+def _make_optimizer(preset: Preset, model: nn.Module, lr: float) -> torch.optim.Optimizer:
+    if preset.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=preset.weight_decay)
+    if preset.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=preset.weight_decay)
+    if preset.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=preset.weight_decay
+        )
+    raise TrainingError(f"Preset {preset.name!r} has an unknown optimizer {preset.optimizer!r}.")
+
+
+def _make_schedule(preset: Preset, optimizer: torch.optim.Optimizer, lr: float, total_steps: int):
+    if preset.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=lr, total_steps=total_steps, pct_start=0.25, div_factor=10.0, final_div_factor=100.0
+        )
+    if preset.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=lr * 0.01)
+    return None
+
+
+def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | None) -> Iterator[Event]:
+    cfg = config.resolved()
+    _validate(cfg)
+    preset = cfg.preset_obj()
+    device = resolve_device(cfg.device)
+    augment = cfg.augment
+    photo_augment = _realworld_augment() if augment == "realworld" else None
+
+    train_images, train_labels = data.train.images, data.train.labels
+    if cfg.extra_train is not None:
+        extra_images, extra_labels, weight = cfg.extra_train
+        if len(extra_labels):
+            repeats = max(1, round(float(weight)))
+            train_images = torch.cat([train_images, extra_images.to(torch.uint8).repeat(repeats, 1, 1)])
+            train_labels = torch.cat([train_labels, extra_labels.to(torch.int64).repeat(repeats)])
+    n_train = int(train_labels.shape[0])
+    if n_train < 2:
+        raise TrainingError("There are too few training images to train on.", "Check the data set folder.")
+
+    torch.manual_seed(cfg.seed)  # model initialisation and dropout
+    generator = torch.Generator(device=device)
+    generator.manual_seed(cfg.seed)  # batch order and augmentation
+
+    model = build_model(preset.arch)
+    if cfg.init_checkpoint is not None:
+        _load_init_weights(model, cfg.init_checkpoint, preset.arch)
+    # channels_last lets oneDNN/cuDNN pick faster convolution kernels (~30 % on a laptop CPU).
+    memory_format = torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
+    model.to(device=device, memory_format=memory_format)
+    train_images = train_images.to(device)
+    train_labels = train_labels.to(device)
+    val_images = data.val.images.to(device)
+    val_labels = data.val.labels.to(device)
+
+    batch_size = min(cfg.batch_size, n_train)
+    # A last batch of one image would break BatchNorm's batch statistics; it is dropped instead
+    # (that image is in a different batch next epoch, since the order is reshuffled).
+    batches = n_train // batch_size + (1 if n_train % batch_size >= 2 else 0)
+    n_per_epoch = min(n_train, batches * batch_size)
+    epochs = cfg.epochs
+    optimizer = _make_optimizer(preset, model, cfg.lr)
+    scheduler = _make_schedule(preset, optimizer, cfg.lr, epochs * batches)
+    sync_every = 1 if device.type == "cpu" else SYNC_EVERY
+
+    yield Started(
+        device=str(device),
+        device_name=_device_name(device),
+        preset=preset.name,
+        epochs=epochs,
+        batches_per_epoch=batches,
+        n_train=n_train,
+        n_val=int(val_labels.shape[0]),
+        config=cfg,
+    )
+
+    history: list[EpochEnd] = []
+    t_start = time.perf_counter()
+    samples_done = 0
+    for epoch in range(1, epochs + 1):
+        model.train()
+        t_epoch = time.perf_counter()
+        order = torch.randperm(n_train, device=device, generator=generator)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.int64)
+        seen = 0
+        shown_loss, shown_acc = float("nan"), float("nan")
+        for batch in range(1, batches + 1):
+            if stop is not None and stop.is_set():
+                yield Cancelled(epoch=epoch, batch=batch - 1, history=tuple(history))
+                return
+            idx = order[(batch - 1) * batch_size : batch * batch_size]
+            images = augment_uint8(train_images[idx], augment, generator)
+            x = images_to_unit(images, cfg.input_size)
+            if photo_augment is not None:
+                x = photo_augment(x, generator)
+            x = normalize(x, preset.mean, preset.std).contiguous(memory_format=memory_format)
+            y = train_labels[idx]
+
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=preset.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+
+            n = int(y.shape[0])
+            seen += n
+            samples_done += n
+            loss_sum += loss.detach() * n
+            correct += (logits.detach().argmax(1) == y).sum()
+            if batch % sync_every == 0 or batch == batches:
+                shown_loss = loss_sum.item() / seen
+                shown_acc = 100.0 * correct.item() / seen
+            elapsed = time.perf_counter() - t_start
+            rate = samples_done / elapsed if elapsed > 0 else 0.0
+            remaining = (epochs - epoch) * n_per_epoch + (n_per_epoch - seen)
+            yield BatchEnd(
+                epoch=epoch,
+                epochs=epochs,
+                batch=batch,
+                batches=batches,
+                loss=shown_loss,
+                acc=shown_acc,
+                samples_per_s=rate,
+                elapsed_s=elapsed,
+                eta_s=remaining / rate if rate > 0 else float("inf"),
+            )
+
+        train_loss = loss_sum.item() / seen
+        train_acc = 100.0 * correct.item() / seen
+        val_loss, val_acc = _evaluate(model, val_images, val_labels, cfg.input_size, preset)
+        history.append(
+            EpochEnd(
+                epoch=epoch,
+                epochs=epochs,
+                train_loss=train_loss,
+                val_loss=val_loss,
+                train_acc=train_acc,
+                val_acc=val_acc,
+                epoch_time_s=time.perf_counter() - t_epoch,
+                lr=float(optimizer.param_groups[0]["lr"]),
+            )
+        )
+        yield history[-1]
+
+    model.eval()
+    model.to(device="cpu", memory_format=torch.contiguous_format)
+    yield Finished(
+        model=model,
+        history=tuple(history),
+        elapsed_s=time.perf_counter() - t_start,
+        device=str(device),
+        config=cfg,
+    )
+
+
+def _memory_format_of(model: nn.Module) -> torch.memory_format:
+    for p in model.parameters():
+        if p.dim() == 4 and p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous():
+            return torch.channels_last
+    return torch.contiguous_format
+
+
+@torch.inference_mode()
+def _evaluate(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, input_size: int, preset: Preset
+) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy %) in eval mode; NaNs when there is nothing to validate on."""
+    n = int(labels.shape[0])
+    if n == 0:
+        return float("nan"), float("nan")
+    model.eval()
+    loss_sum = torch.zeros((), device=labels.device)
+    correct = torch.zeros((), device=labels.device, dtype=torch.int64)
+    for start in range(0, n, EVAL_BATCH):
+        x = to_model_input(images[start : start + EVAL_BATCH], input_size, preset.mean, preset.std)
+        x = x.contiguous(memory_format=_memory_format_of(model))
+        y = labels[start : start + EVAL_BATCH]
+        logits = model(x)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+    model.train()
+    return loss_sum.item() / n, 100.0 * correct.item() / n

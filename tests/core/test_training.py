@@ -1,0 +1,196 @@
+"""The trainer on tiny generated data: it learns, reports, stops, fails politely, and repeats."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from fmnist_desktop.core import training
+from fmnist_desktop.core.errors import TrainingError
+from fmnist_desktop.core.training import (
+    BatchEnd,
+    Cancelled,
+    EpochEnd,
+    Failed,
+    Finished,
+    Started,
+    TrainConfig,
+    format_epoch_line,
+    iter_training,
+    resolve_device,
+    run_training,
+)
+
+try:  # helper A's data classes; the trainer only needs .train/.val with .images/.labels
+    from fmnist_desktop.core.data import DataSource, FashionMNIST, Split
+except ImportError:  # pragma: no cover - before core/data.py exists
+
+    @dataclass(frozen=True)
+    class Split:  # type: ignore[no-redef]
+        images: torch.Tensor
+        labels: torch.Tensor
+
+        def __len__(self):
+            return len(self.labels)
+
+    @dataclass(frozen=True)
+    class FashionMNIST:  # type: ignore[no-redef]
+        train: Split
+        val: Split
+        test: Split
+        source: object = None
+
+    DataSource = None  # type: ignore[assignment]
+
+
+def _split(n: int, seed: int) -> Split:
+    """Easy synthetic 'garments': class k is a bright bar in row band k, with noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    images = torch.randint(0, 40, (n, 28, 28), generator=g)
+    for i, k in enumerate(labels.tolist()):
+        images[i, 2 + 2 * k : 4 + 2 * k, 4:24] = 230
+    return Split(images.to(torch.uint8), labels.to(torch.int64))
+
+
+def _data(n_train=256, n_val=100) -> FashionMNIST:
+    train, val, test = _split(n_train, 1), _split(n_val, 2), _split(50, 3)
+    if DataSource is not None:
+        return FashionMNIST(train, val, test, DataSource("folder", None, "generated"))
+    return FashionMNIST(train, val, test)
+
+
+FAST = dict(preset="fast", device="cpu", batch_size=32)
+
+
+def test_training_lowers_the_loss_and_learns():
+    result = run_training(TrainConfig(epochs=3, **FAST), _data())
+    assert isinstance(result, Finished), result
+    losses = [e.train_loss for e in result.history]
+    assert losses[-1] < losses[0]
+    assert result.history[-1].val_acc > 60.0  # chance is 10 %
+    assert not result.model.training  # handed back ready to predict
+    assert next(result.model.parameters()).device.type == "cpu"
+
+
+def test_events_arrive_in_order_with_sane_figures():
+    events = list(iter_training(TrainConfig(epochs=2, **FAST), _data(n_train=100)))
+    assert isinstance(events[0], Started)
+    assert events[0].n_train == 100 and events[0].batches_per_epoch == 4 and events[0].n_val == 100
+    assert isinstance(events[-1], Finished)
+    assert sum(isinstance(e, (Finished, Cancelled, Failed)) for e in events) == 1
+    batches = [e for e in events if isinstance(e, BatchEnd)]
+    epochs = [e for e in events if isinstance(e, EpochEnd)]
+    assert [(b.epoch, b.batch) for b in batches] == [(ep, b) for ep in (1, 2) for b in (1, 2, 3, 4)]
+    assert [e.epoch for e in epochs] == [1, 2] and all(e.epochs == 2 for e in epochs)
+    assert all(b.samples_per_s > 0 and b.eta_s >= 0 for b in batches)
+    assert batches[-1].eta_s == pytest.approx(0.0, abs=1e-6)
+    assert all(0.0 <= e.val_acc <= 100.0 and e.epoch_time_s > 0 for e in epochs)
+
+
+@pytest.mark.parametrize("stop_after", [1, 5])
+def test_stop_flag_ends_training_within_one_batch(stop_after):
+    stop = threading.Event()
+    seen = []
+    for event in iter_training(TrainConfig(epochs=3, **FAST), _data(), stop):
+        seen.append(event)
+        if isinstance(event, BatchEnd) and len([e for e in seen if isinstance(e, BatchEnd)]) == stop_after:
+            stop.set()
+    last = seen[-1]
+    assert isinstance(last, Cancelled)
+    n_batches = len([e for e in seen if isinstance(e, BatchEnd)])
+    assert stop_after <= n_batches <= stop_after + 1
+    assert (last.epoch - 1) * 8 + last.batch in (stop_after, stop_after + 1)
+
+
+def test_out_of_gpu_memory_becomes_failed_with_advice(monkeypatch):
+    real_build = training.build_model
+
+    def build_that_runs_out(arch):
+        model = real_build(arch)
+
+        def forward(*args, **kwargs):
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        model.forward = forward
+        return model
+
+    monkeypatch.setattr(training, "build_model", build_that_runs_out)
+    events = list(iter_training(TrainConfig(epochs=1, **FAST), _data()))
+    assert isinstance(events[-1], Failed)
+    assert "out of" in events[-1].message.lower() and "memory" in events[-1].message.lower()
+    assert "batch size" in events[-1].advice.lower()
+
+
+@pytest.mark.parametrize(
+    "config, words",
+    [
+        (TrainConfig(preset="nope", device="cpu"), "nope"),
+        (TrainConfig(epochs=0, **FAST), "epochs"),
+        (TrainConfig(lr=-1.0, epochs=1, **FAST), "learning rate"),
+        (TrainConfig(input_size=20, epochs=1, **FAST), "28×28"),
+    ],
+)
+def test_bad_settings_fail_with_a_message_instead_of_raising(config, words):
+    result = run_training(config, _data())
+    assert isinstance(result, Failed)
+    assert words in result.message
+
+
+def test_same_seed_same_history_other_seed_differs():
+    def history(seed):
+        result = run_training(TrainConfig(epochs=2, seed=seed, **FAST), _data())
+        assert isinstance(result, Finished)
+        return [(e.train_loss, e.val_loss, e.train_acc, e.val_acc) for e in result.history], result.model
+
+    first, model_a = history(5)
+    again, model_b = history(5)
+    other, _ = history(6)
+    assert first == again
+    for (ka, a), (kb, b) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
+        assert ka == kb and torch.equal(a, b)
+    assert first != other
+
+
+def test_extra_training_images_are_added_every_epoch_weighted():
+    extra = _split(10, 9)
+    config = TrainConfig(epochs=1, extra_train=(extra.images, extra.labels, 3.0), **FAST)
+    events = list(iter_training(config, _data(n_train=100)))
+    assert isinstance(events[-1], Finished)
+    assert events[0].n_train == 100 + 3 * 10
+
+
+def test_seed_preset_trains_at_16_pixels():
+    result = run_training(TrainConfig(preset="seed", epochs=1, device="cpu"), _data(n_train=128))
+    assert isinstance(result, Finished)
+    assert result.config.input_size == 16 and result.config.lr == 1e-3 and result.config.batch_size == 64
+
+
+def test_config_resolves_from_the_preset_and_overrides_win():
+    cfg = TrainConfig(preset="fast", epochs=7).resolved()
+    assert cfg.epochs == 7 and cfg.batch_size == 256 and cfg.input_size == 28 and cfg.augment == "flip"
+
+
+def test_format_epoch_line_is_the_notebooks():
+    e = EpochEnd(
+        epoch=3, epochs=10, train_loss=0.31234, val_loss=0.29499, train_acc=88.6149, val_acc=89.4,
+        epoch_time_s=1.0, lr=1e-3,
+    )
+    assert format_epoch_line(e) == (
+        "Epoch [3/10], Train Loss: 0.3123, Val Loss: 0.2950, Train Acc: 88.61%, Val Acc: 89.40%"
+    )
+
+
+def test_devices():
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(TrainingError, match="not available"):
+            resolve_device("cuda")
+        result = run_training(TrainConfig(epochs=1, preset="fast", device="cuda"), _data())
+        assert isinstance(result, Failed) and "not available" in result.message
+    with pytest.raises(TrainingError):
+        resolve_device("toaster")
+    assert "cpu" in training.available_devices()
