@@ -1,0 +1,537 @@
+"""Real-world photo -> 28x28 grey image drawn the way Fashion-MNIST draws its items.
+
+Fashion-MNIST was made from shop packshots on a near-white background (Xiao et al. 2017, §2):
+trim the border colour, resize the long edge to 28, sharpen, pad the short edge to 28 centred,
+invert, 8-bit grey. The model therefore only knows *light objects on exact black, filling the
+frame on their long side*. A phone photo (a dark jumper on a red bedspread) is the opposite, so
+each step below re-creates the dataset's recipe for an arbitrary photo:
+
+1. `load_image`: decode safely (EXIF orientation, first frame, bomb limit, odd modes).
+2. `estimate_background` / `foreground_mask`: the background is whatever dominates the border
+   band (a few colour clusters, so patterned bedspreads work); pixels far from every background
+   colour are the object. Transparent images give the mask directly.
+3. `clean_mask`: morphology, the largest component, holes filled.
+4. `crop_to_mask`: the object's bounding box (the dataset's "trim the border").
+5. `to_garment_intensity`: grey, inverted as the dataset's recipe inverts a garment on white
+   (dark garment -> bright), background exactly 0.
+6. `fit_to_frame`: long edge to 28, aspect kept, short edge padded centred (98% of
+   Fashion-MNIST test images touch the frame on their long side: measured, see BENCHMARKS.md).
+7. `match_contrast`: stretch faint objects toward Fashion-MNIST's foreground brightness.
+
+Every step is a pure function on PIL images / numpy arrays so the Predict page can show it and
+tests can check it. No Qt here.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
+
+from .errors import ImageLoadError
+
+FRAME = 28  # Fashion-MNIST's side
+LOAD_MAX_SIDE = 2048  # load_image downscales larger photos (display and processing never need more)
+WORK_SIDE = 160  # long edge the background/mask analysis runs at (fast, and enough for a 28px result)
+CROP_SIDE = 448  # long edge of the crop the 28x28 image is resampled from
+# Fashion-MNIST's median per-image 95th percentile of object pixels (t10k: 227): the brightness a
+# typical item reaches. Faint photos are stretched toward it (never beyond 4x).
+TARGET_FOREGROUND_P95 = 227.0
+MAX_CONTRAST_GAIN = 4.0
+
+_HIGH_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}
+
+
+@dataclass(frozen=True)
+class PhotoSteps:
+    """What happened to one photo, step by step (the Predict page shows all four images).
+
+    original: the loaded photo (RGB, at most LOAD_MAX_SIDE on the long edge).
+    mask: "L" image, 255 = object, at the analysis size (WORK_SIDE long edge).
+    crop: the object's bounding box cut from the photo (RGB, background shown as it was).
+    final: 28x28 "L", light object on exact black: what the model sees.
+    notes: short human-readable remarks ("background: light grey, inverted", ...).
+    """
+
+    original: Image.Image
+    mask: Image.Image
+    crop: Image.Image
+    final: Image.Image
+    notes: tuple[str, ...] = ()
+    background_rgb: tuple[int, int, int] = (255, 255, 255)
+    inverted: bool = True
+    passthrough: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Loading
+
+
+def load_image(source, max_side: int | None = LOAD_MAX_SIDE) -> Image.Image:
+    """Open a photo from a path, bytes or a PIL image; return an "RGB" or "RGBA" PIL image.
+
+    Applies the EXIF orientation, keeps the first frame of animations, converts 16-bit, CMYK,
+    palette and grey+alpha modes, and downscales to `max_side` (JPEG decodes at reduced size
+    directly, so a 10000x10000 photo is cheap). Pillow's decompression-bomb limit stays on.
+    Raises `ImageLoadError` with one readable sentence for anything that is not a usable image.
+    """
+    name = "image"
+    if isinstance(source, Image.Image):
+        img = source
+    else:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            if not data:
+                raise ImageLoadError("The image is empty (0 bytes).")
+            fp = io.BytesIO(data)
+        else:
+            path = Path(os.fspath(source))
+            name = path.name
+            try:
+                if path.is_dir():
+                    raise ImageLoadError(f"{name} is a folder, not an image.")
+                if path.stat().st_size == 0:
+                    raise ImageLoadError(f"{name} is empty (0 bytes).")
+                fp = io.BytesIO(path.read_bytes())
+            except FileNotFoundError:
+                raise ImageLoadError(f"{name} does not exist.") from None
+            except PermissionError:
+                raise ImageLoadError(f"{name} cannot be read (permission denied).") from None
+            except OSError as exc:
+                raise ImageLoadError(f"{name} cannot be read ({exc.strerror or exc}).") from None
+        img = _open(fp, name)
+    return _normalise_loaded(img, name, max_side)
+
+
+def _open(fp: io.BytesIO, name: str) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # Between 1x and 2x Pillow's limit Pillow only warns; we downscale those anyway.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+            img.seek(0)  # first frame of animated GIF/PNG/WebP
+            return img
+    except Image.DecompressionBombError:
+        raise _too_large(name, None) from None
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{name} is not an image this app can read (unknown or damaged format).") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageLoadError(f"{name} is a damaged image ({_short(exc)}).") from None
+
+
+def _too_large(name: str, pixels: int | None) -> ImageLoadError:
+    limit = Image.MAX_IMAGE_PIXELS
+    size = f"{pixels:,} pixels; " if pixels else ""
+    lim = f"limit {2 * limit:,}" if limit else "limit reached"
+    return ImageLoadError(f"{name}: image too large ({size}{lim}).",
+                          hint="Resize it below that size and try again.")
+
+
+def _normalise_loaded(img: Image.Image, name: str, max_side: int | None) -> Image.Image:
+    limit = Image.MAX_IMAGE_PIXELS
+    pixels = img.width * img.height
+    if limit and pixels > 2 * limit:
+        raise _too_large(name, pixels)
+    if img.width < 1 or img.height < 1:
+        raise ImageLoadError(f"{name} has no pixels.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if max_side and img.format == "JPEG" and max(img.size) > 2 * max_side:
+                img.draft(img.mode, (max_side, max_side))  # DCT-domain downscale: fast, low memory
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+    except Image.DecompressionBombError:
+        raise _too_large(name, pixels) from None
+    except MemoryError:
+        raise ImageLoadError(f"{name}: image too large to decode in memory ({pixels:,} pixels).") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+        if "truncated" in str(exc).lower():
+            raise ImageLoadError(f"{name} is truncated (the file ends before the image does).") from None
+        raise ImageLoadError(f"{name} is a damaged image ({_short(exc)}).") from None
+    img = _to_rgb_or_rgba(img)
+    if max_side and max(img.size) > max_side:
+        img = img.copy()
+        img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return img
+
+
+def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
+    mode = img.mode
+    if mode in ("RGB", "RGBA"):
+        return img
+    if mode in _HIGH_BIT_MODES:
+        arr = np.asarray(img, dtype=np.float64)
+        top = arr.max() if arr.size else 0.0
+        # 16-bit files (Pillow opens them as I;16 or I) use 0..65535; floats usually 0..1.
+        scale = 255.0 / 65535.0 if top > 255 else (255.0 if mode == "F" and top <= 1.0 else 1.0)
+        grey = np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "P":
+        has_alpha = "transparency" in img.info or img.palette.mode == "RGBA" if img.palette else False
+        return img.convert("RGBA" if has_alpha else "RGB")
+    if mode in ("LA", "La", "PA", "RGBa"):
+        return img.convert("RGBA")
+    if mode == "L" and "transparency" in img.info:
+        return img.convert("RGBA")
+    return img.convert("RGB")  # 1, L, CMYK, YCbCr, LAB, HSV
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]
+
+
+# --------------------------------------------------------------------------------------------
+# 2.-3. Background and mask
+
+
+@dataclass(frozen=True)
+class Background:
+    """Colour clusters that dominate the image border, and how far apart pixels may be from them."""
+
+    colours: np.ndarray  # (K, 3) float RGB
+    spreads: np.ndarray  # (K,) typical distance of border pixels to their cluster
+    luma: float  # luma of the dominant colour
+    dominant: tuple[int, int, int] = field(default=(255, 255, 255))
+
+
+def border_band(rgb: np.ndarray, width: int | None = None) -> np.ndarray:
+    """Pixels of the outer band of an (H, W, 3) image as an (N, 3) array."""
+    h, w = rgb.shape[:2]
+    b = width or max(1, round(0.04 * min(h, w)))
+    b = min(b, max(1, min(h, w) // 4))
+    top, bottom = rgb[:b].reshape(-1, 3), rgb[h - b:].reshape(-1, 3)
+    left, right = rgb[b:h - b, :b].reshape(-1, 3), rgb[b:h - b, w - b:].reshape(-1, 3)
+    return np.concatenate([top, bottom, left, right]).astype(np.float32)
+
+
+def _kmeans(points: np.ndarray, k: int, iters: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Plain k-means (k-means++ start); deterministic. Returns (centres, assignment)."""
+    rng = np.random.default_rng(seed)
+    n = len(points)
+    k = max(1, min(k, n))
+    centres = [points[rng.integers(n)]]
+    d2 = ((points - centres[0]) ** 2).sum(1)
+    for _ in range(1, k):
+        total = d2.sum()
+        if total <= 0:
+            break
+        centres.append(points[rng.choice(n, p=d2 / total)])
+        d2 = np.minimum(d2, ((points - centres[-1]) ** 2).sum(1))
+    c = np.stack(centres)
+    for _ in range(iters):
+        assign = ((points[:, None, :] - c[None]) ** 2).sum(2).argmin(1)
+        for j in range(len(c)):
+            members = points[assign == j]
+            if len(members):
+                c[j] = members.mean(0)
+    assign = ((points[:, None, :] - c[None]) ** 2).sum(2).argmin(1)
+    return c, assign
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def estimate_background(rgb: np.ndarray, clusters: int = 4, min_share: float = 0.12) -> Background:
+    """The background's colours, from the border band of an (H, W, 3) uint8/float image.
+
+    Clusters that hold at least `min_share` of the border count as background; smaller ones are
+    most likely the object where it touches the frame (trouser legs, a cropped sleeve).
+    """
+    band = border_band(rgb)
+    if len(band) > 4000:
+        band = band[np.random.default_rng(0).choice(len(band), 4000, replace=False)]
+    centres, assign = _kmeans(band, clusters)
+    shares = np.bincount(assign, minlength=len(centres)) / len(band)
+    keep = shares >= min_share
+    keep[shares.argmax()] = True
+    spreads = []
+    for j in np.flatnonzero(keep):
+        dist = np.sqrt(((band[assign == j] - centres[j]) ** 2).sum(1))
+        spreads.append(float(np.percentile(dist, 90)) if len(dist) else 0.0)
+    colours = centres[keep]
+    dominant = centres[shares.argmax()]
+    return Background(colours=colours, spreads=np.maximum(np.array(spreads), 10.0),
+                      luma=float(_luma(dominant)),
+                      dominant=tuple(int(round(v)) for v in np.clip(dominant, 0, 255)))
+
+
+def background_distance(rgb: np.ndarray, bg: Background) -> np.ndarray:
+    """Per-pixel distance to the nearest background colour, in units of that colour's spread."""
+    pix = rgb.reshape(-1, 1, 3).astype(np.float32)
+    d = np.sqrt(((pix - bg.colours[None]) ** 2).sum(2)) / bg.spreads[None]
+    return d.min(1).reshape(rgb.shape[:2])
+
+
+def _otsu(values: np.ndarray, bins: int = 128) -> float:
+    hist, edges = np.histogram(values, bins=bins)
+    hist = hist.astype(np.float64)
+    mids = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * mids)
+    mu0 = m0 / np.maximum(w0, 1)
+    mu1 = (m0[-1] - m0) / np.maximum(w1, 1)
+    between = w0 * w1 * (mu0 - mu1) ** 2
+    return float(mids[between.argmax()])
+
+
+def foreground_mask(rgb: np.ndarray, bg: Background, refine_iters: int = 2) -> np.ndarray:
+    """Boolean object mask of an (H, W, 3) image given its background.
+
+    Start: pixels clearly farther from every background colour than the border itself is
+    (Otsu on the distance, never below 1.5 spreads). Then a few GrabCut-like rounds: colour
+    clusters of the current object and background each claim the pixels nearest to them,
+    with the score smoothed spatially so the mask follows regions, not single pixels.
+    """
+    dist = background_distance(rgb, bg)
+    if dist.max() < 1.5:
+        return np.zeros(dist.shape, bool)
+    thr = max(1.5, float(np.expm1(_otsu(np.log1p(dist)))))
+    mask = dist > thr
+    pix = rgb.reshape(-1, 3).astype(np.float32)
+    for it in range(refine_iters):
+        fg_pix, bg_pix = pix[mask.ravel()], pix[~mask.ravel()]
+        if len(fg_pix) < 20 or len(bg_pix) < 20:
+            break
+        sub = np.random.default_rng(it)
+        fg_s = fg_pix[sub.choice(len(fg_pix), min(3000, len(fg_pix)), replace=False)]
+        bg_s = bg_pix[sub.choice(len(bg_pix), min(3000, len(bg_pix)), replace=False)]
+        fg_c, _ = _kmeans(fg_s, 5, iters=5, seed=it)
+        bg_c, _ = _kmeans(np.concatenate([bg_s, bg.colours.astype(np.float32)]), 5, iters=5, seed=it)
+        d_fg = np.sqrt(((pix[:, None] - fg_c[None]) ** 2).sum(2)).min(1)
+        d_bg = np.sqrt(((pix[:, None] - bg_c[None]) ** 2).sum(2)).min(1)
+        score = (d_bg - d_fg).reshape(dist.shape)
+        score = _box_blur(score, 2)
+        mask = score > 0
+    return mask
+
+
+def _box_blur(a: np.ndarray, r: int) -> np.ndarray:
+    """Mean over a (2r+1)^2 window, edges replicated (integral image; no scipy needed)."""
+    p = np.pad(a, r + 1, mode="edge").astype(np.float64)
+    c = p.cumsum(0).cumsum(1)
+    k = 2 * r + 1
+    s = c[k:, k:] - c[:-k, k:] - c[k:, :-k] + c[:-k, :-k]
+    return (s / (k * k))[: a.shape[0], : a.shape[1]]
+
+
+def _morph(mask: np.ndarray, size: int, grow: bool) -> np.ndarray:
+    img = Image.fromarray(mask.astype(np.uint8) * 255, "L")
+    img = img.filter(ImageFilter.MaxFilter(size) if grow else ImageFilter.MinFilter(size))
+    return np.asarray(img) > 127
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of a boolean mask (BFS; masks are WORK_SIDE small)."""
+    h, w = mask.shape
+    labels = np.zeros((h, w), np.int32)
+    best, best_size, current = 0, 0, 0
+    ys, xs = np.nonzero(mask)
+    for y0, x0 in zip(ys.tolist(), xs.tolist()):
+        if labels[y0, x0]:
+            continue
+        current += 1
+        labels[y0, x0] = current
+        queue, size = deque([(y0, x0)]), 0
+        while queue:
+            y, x = queue.popleft()
+            size += 1
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    ny, nx = y + dy, x + dx
+                    if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not labels[ny, nx]:
+                        labels[ny, nx] = current
+                        queue.append((ny, nx))
+        if size > best_size:
+            best, best_size = current, size
+    return labels == best if best else np.zeros_like(mask)
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill regions of background fully enclosed by the object (flood fill from outside)."""
+    padded = np.pad(mask, 1).astype(np.uint8) * 255
+    img = Image.fromarray(padded, "L").copy()  # copy: fromarray may share the read-only buffer
+    ImageDraw.floodfill(img, (0, 0), 128)
+    outside = np.asarray(img) == 128
+    return ~outside[1:-1, 1:-1]
+
+
+def clean_mask(mask: np.ndarray) -> np.ndarray:
+    """Close small gaps, drop specks, keep the largest object, fill its holes."""
+    if not mask.any():
+        return mask
+    side = max(mask.shape)
+    k = 3 if side < 64 else 5
+    m = _morph(_morph(mask, k, True), k, False)  # closing: bridge thin gaps
+    if side >= 64:
+        opened = _morph(_morph(m, 3, False), 3, True)  # opening: remove speckle
+        if opened.any():
+            m = opened
+    m = largest_component(m)
+    return fill_holes(m)
+
+
+# --------------------------------------------------------------------------------------------
+# 4.-7. Crop, intensity, frame, contrast
+
+
+def mask_bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) of the True pixels, right/bottom exclusive; None if empty."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def to_garment_intensity(rgb: np.ndarray, alpha: np.ndarray, invert: bool) -> np.ndarray:
+    """Float (H, W) intensity in 0..255: grey (ITU-R 601 luma), inverted if `invert`, times alpha.
+
+    The dataset inverts an 8-bit grey packshot on white, so a black jumper becomes bright and a
+    white one faint; we do the same to the object, and the background becomes exactly 0.
+    """
+    grey = _luma(rgb.astype(np.float32))
+    value = 255.0 - grey if invert else grey
+    return np.clip(value, 0, 255) * alpha
+
+
+def fit_to_frame(intensity: np.ndarray, frame: int = FRAME) -> np.ndarray:
+    """Resize so the long edge is `frame` (aspect kept), pad the short edge centred with 0."""
+    h, w = intensity.shape
+    scale = frame / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    img = Image.fromarray(intensity.astype(np.float32), "F")
+    small = np.asarray(img.resize((nw, nh), Image.Resampling.LANCZOS, reducing_gap=3.0))
+    out = np.zeros((frame, frame), np.float32)
+    top, left = (frame - nh) // 2, (frame - nw) // 2
+    out[top:top + nh, left:left + nw] = small
+    return np.clip(out, 0, 255)
+
+
+def match_contrast(frame_img: np.ndarray, target_p95: float = TARGET_FOREGROUND_P95,
+                   max_gain: float = MAX_CONTRAST_GAIN) -> tuple[np.ndarray, float]:
+    """Brighten a faint object so its 95th-percentile pixel reaches Fashion-MNIST's typical level.
+
+    Only gains >= 1: an already bright object keeps its shading. Returns (image, gain).
+    """
+    fg = frame_img[frame_img > 8]
+    if len(fg) < 8:
+        return frame_img, 1.0
+    p95 = float(np.percentile(fg, 95))
+    gain = float(np.clip(target_p95 / max(p95, 1e-3), 1.0, max_gain))
+    return np.clip(frame_img * gain, 0, 255), gain
+
+
+# --------------------------------------------------------------------------------------------
+# The whole pipeline
+
+
+def _resized(img: Image.Image, side: int) -> Image.Image:
+    if max(img.size) <= side:
+        return img
+    out = img.copy()
+    out.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return out
+
+
+def _alpha_mask(img: Image.Image) -> np.ndarray | None:
+    """Alpha in 0..1 when the image really uses transparency (>=1% of pixels see-through)."""
+    if img.mode != "RGBA":
+        return None
+    a = np.asarray(img.getchannel("A"), dtype=np.float32) / 255.0
+    return a if (a < 0.5).mean() >= 0.01 else None
+
+
+def _is_fashion_mnist_style(grey: np.ndarray, bg: Background, mask: np.ndarray) -> bool:
+    """A light object on a (near-)black background: already what the model expects."""
+    if bg.luma >= 50 or not mask.any():
+        return False
+    return float(np.median(grey[mask])) > bg.luma + 20
+
+
+def prepare_photo(img: Image.Image) -> PhotoSteps:
+    """Turn a loaded photo into the 28x28 image the model sees, keeping every intermediate step."""
+    img = _to_rgb_or_rgba(img)
+    notes: list[str] = []
+    alpha_full = _alpha_mask(img)
+    rgb_img = img.convert("RGB")
+    if alpha_full is not None:
+        # Packshots are on white: composite the object there, and the alpha *is* the mask.
+        white = Image.new("RGB", img.size, (255, 255, 255))
+        rgb_img = Image.composite(img.convert("RGB"), white, img.getchannel("A"))
+
+    # Already a Fashion-MNIST image (28x28 grey, light on black)? Use it as it is.
+    if img.size == (FRAME, FRAME) and alpha_full is None:
+        arr = np.asarray(rgb_img, dtype=np.float32)
+        grey = _luma(arr)
+        bg = estimate_background(arr)
+        if _is_fashion_mnist_style(grey, bg, grey > bg.luma + 20):
+            final = Image.fromarray(np.clip(grey + 0.5, 0, 255).astype(np.uint8), "L")
+            mask = Image.fromarray(((grey > 0) * 255).astype(np.uint8), "L")
+            return PhotoSteps(original=img, mask=mask, crop=rgb_img, final=final,
+                              notes=("already 28x28 light-on-black: used as it is",),
+                              background_rgb=bg.dominant, inverted=False, passthrough=True)
+
+    work = _resized(rgb_img, WORK_SIDE)
+    work_arr = np.asarray(work, dtype=np.float32)
+    if alpha_full is not None:
+        alpha_work = np.asarray(_resized(img.getchannel("A"), WORK_SIDE), dtype=np.float32) / 255.0
+        mask = clean_mask(alpha_work > 0.5)
+        bg = Background(colours=np.array([[255.0, 255.0, 255.0]]), spreads=np.array([10.0]), luma=255.0)
+        notes.append("transparent image: its alpha channel is the mask")
+    else:
+        bg = estimate_background(work_arr)
+        mask = clean_mask(foreground_mask(work_arr, bg))
+        notes.append(f"background from the border: RGB {bg.dominant} ({len(bg.colours)} colour(s))")
+
+    box = mask_bbox(mask)
+    if box is None or mask.mean() < 0.002:
+        notes.append("no object found: the image looks blank")
+        blank = Image.new("L", (FRAME, FRAME), 0)
+        return PhotoSteps(original=img, mask=Image.fromarray(mask.astype(np.uint8) * 255, "L"),
+                          crop=rgb_img, final=blank, notes=tuple(notes),
+                          background_rgb=bg.dominant, inverted=True)
+    if mask.all():
+        notes.append("object fills the whole frame (no background found)")
+
+    grey_work = _luma(work_arr)
+    invert = not _is_fashion_mnist_style(grey_work, bg, mask)
+    notes.append("inverted (object on a light background)" if invert and bg.luma >= 128
+                 else "inverted (dark object)" if invert
+                 else "not inverted (already light object on dark)")
+
+    # Crop from a sharper copy than the analysis one: same relative box, more pixels.
+    sx, sy = rgb_img.width / work.width, rgb_img.height / work.height
+    left, top, right, bottom = box
+    crop_box = (int(left * sx), int(top * sy), max(int(left * sx) + 1, round(right * sx)),
+                max(int(top * sy) + 1, round(bottom * sy)))
+    crop = rgb_img.crop(crop_box)
+    crop = _resized(crop, CROP_SIDE)
+    if alpha_full is not None:
+        alpha_crop = img.getchannel("A").crop(crop_box).resize(crop.size, Image.Resampling.BILINEAR)
+        soft = np.asarray(alpha_crop, dtype=np.float32) / 255.0
+    else:
+        mask_crop = Image.fromarray(mask[top:bottom, left:right].astype(np.uint8) * 255, "L")
+        soft = np.asarray(mask_crop.resize(crop.size, Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
+    intensity = to_garment_intensity(np.asarray(crop, dtype=np.float32), soft, invert)
+    framed = fit_to_frame(intensity)
+    framed, gain = match_contrast(framed)
+    if gain > 1.01:
+        notes.append(f"contrast raised x{gain:.2f} to Fashion-MNIST's brightness")
+    final = Image.fromarray(np.clip(framed + 0.5, 0, 255).astype(np.uint8), "L")
+    return PhotoSteps(original=img, mask=Image.fromarray(mask.astype(np.uint8) * 255, "L"),
+                      crop=crop, final=final, notes=tuple(notes), background_rgb=bg.dominant,
+                      inverted=invert)
+
+
+def photo_to_array(source) -> np.ndarray:
+    """Convenience: load + prepare, the 28x28 uint8 array the model sees."""
+    return np.asarray(prepare_photo(load_image(source)).final)
