@@ -1,0 +1,214 @@
+"""`python -m fmnist_desktop.build [--tarball]`: build the standalone app with PyInstaller.
+
+Runs PyInstaller on build.spec (the app lands in dist/fmnist-desktop/), then, with --tarball on
+Linux, packs dist/fmnist-desktop-<version>-linux-x86_64.tar.gz: the app folder plus the .desktop
+entry, the icon, a script that adds the app to the desktop's menu, and an INSTALL note.
+Needs the build extra (`pip install -e ".[build]"`) and a source checkout (build.spec, weights/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from fmnist_desktop import APP_ID, APP_NAME, __version__
+from fmnist_desktop.core import paths
+
+SPEC_NAME = "build.spec"
+
+INSTALL_NOTE = """\
+{app_name} {version} for Linux (x86-64)
+{underline}
+
+No Python or installation needed: unpack the archive anywhere and start the app.
+
+    tar xzf {archive}
+    ./{top}/fmnist-desktop/fmnist-desktop
+
+To add it to your desktop's application menu (and give it its icon), run once:
+
+    ./{top}/install-desktop-entry.sh
+
+That writes ~/.local/share/applications/fmnist-desktop.desktop pointing at the folder you
+unpacked; move the folder afterwards and run the script again. To remove the app, delete the
+folder and that .desktop file; your own models and settings stay in ~/.local/share/fmnist-desktop.
+
+Check that the app works on this computer (no window needed; prints one line per check):
+
+    ./{top}/fmnist-desktop/fmnist-desktop --self-test
+
+The app ships with a trained model, so Predict works at once. Training needs the Fashion-MNIST
+data set: the Train page says where it looks (a folder you choose, the app's data folder,
+/usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist package) and can download it.
+A recent NVIDIA driver lets the app train on the GPU; without one it trains on the CPU.
+"""
+
+DESKTOP_ENTRY_INSTALLER = """\
+#!/bin/sh
+# Adds Fashion-MNIST Desktop to this user's application menu, pointing at this folder.
+set -eu
+here="$(cd "$(dirname "$0")" && pwd)"
+apps="${XDG_DATA_HOME:-$HOME/.local/share}/applications"
+icons="${XDG_DATA_HOME:-$HOME/.local/share}/icons/hicolor/256x256/apps"
+mkdir -p "$apps" "$icons"
+cp "$here/fmnist-desktop.png" "$icons/fmnist-desktop.png"
+sed -e "s|^Exec=.*|Exec=\\"$here/fmnist-desktop/fmnist-desktop\\" %F|" \\
+    -e "s|^TryExec=.*|TryExec=$here/fmnist-desktop/fmnist-desktop|" \\
+    "$here/fmnist-desktop.desktop" > "$apps/fmnist-desktop.desktop"
+command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database "$apps" || true
+echo "Added Fashion-MNIST Desktop to the application menu ($apps/fmnist-desktop.desktop)."
+"""
+
+
+class BuildError(Exception):
+    """A build step failed; the message is one line for the terminal."""
+
+
+def repo_root() -> Path:
+    return paths.source_root()
+
+
+def tarball_name(version: str = __version__) -> str:
+    machine = platform.machine().lower() or "unknown"
+    return f"{APP_ID}-{version}-linux-{machine}.tar.gz"
+
+
+def run_pyinstaller(root: Path, dist: Path, work: Path, clean: bool = True, verbose: bool = False) -> Path:
+    """Build dist/fmnist-desktop/ from build.spec; returns the app folder."""
+    spec = root / SPEC_NAME
+    if not spec.is_file():
+        raise BuildError(f"{spec} not found: run the build from a source checkout of {APP_NAME}.")
+    try:
+        import PyInstaller  # noqa: F401  (only checks that the build extra is installed)
+    except ImportError:
+        raise BuildError('PyInstaller is not installed: run  pip install -e ".[build]"  first.') from None
+    command = [
+        sys.executable, "-m", "PyInstaller", str(spec), "--noconfirm",
+        "--distpath", str(dist), "--workpath", str(work),
+        "--log-level", "INFO" if verbose else "WARN",
+    ]
+    if clean:
+        command.append("--clean")
+    print(f"[build] PyInstaller {'(clean) ' if clean else ''}→ {dist / APP_ID}  (several minutes: torch is large)", flush=True)
+    started = time.monotonic()
+    result = subprocess.run(command, cwd=root)
+    if result.returncode != 0:
+        raise BuildError(f"PyInstaller failed (exit status {result.returncode}); see its messages above.")
+    app_dir = dist / APP_ID
+    executable = app_dir / (APP_ID + (".exe" if sys.platform == "win32" else ""))
+    if not executable.is_file():
+        raise BuildError(f"PyInstaller finished but {executable} is missing.")
+    print(f"[build] app folder ready in {time.monotonic() - started:.0f} s: {app_dir} ({_folder_size(app_dir) / 1e9:.2f} GB)", flush=True)
+    return app_dir
+
+
+def make_tarball(
+    app_dir: Path,
+    resources: Path,
+    out_dir: Path,
+    version: str = __version__,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Pack the app folder with its .desktop entry, icon and notes into one .tar.gz.
+
+    Layout: fmnist-desktop-<version>/{fmnist-desktop/ (the app), fmnist-desktop.desktop,
+    fmnist-desktop.png, install-desktop-entry.sh, INSTALL.txt}. Written to a temporary name and
+    renamed, so a failed or interrupted build never leaves a half archive under the final name.
+    `progress(done_bytes, total_bytes)` is called as files are added.
+    """
+    archive = out_dir / tarball_name(version)
+    top = f"{APP_ID}-{version}"
+    note = INSTALL_NOTE.format(
+        app_name=APP_NAME, version=version, underline="=" * (len(APP_NAME) + len(version) + 23),
+        archive=archive.name, top=top,
+    )
+    extras = {
+        "INSTALL.txt": (note.encode("utf-8"), 0o644),
+        "install-desktop-entry.sh": (DESKTOP_ENTRY_INSTALLER.encode("utf-8"), 0o755),
+        "fmnist-desktop.desktop": ((resources / "fmnist-desktop.desktop").read_bytes(), 0o644),
+        "fmnist-desktop.png": ((resources / "icons" / "fmnist-desktop-256.png").read_bytes(), 0o644),
+    }
+    total = _folder_size(app_dir)
+    done = 0
+    partial = archive.with_name(archive.name + ".part")
+    try:
+        # compresslevel 6 is gzip's default: level 9 is ~2× slower here for ~1 % smaller output.
+        with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
+            tar.add(app_dir, arcname=f"{top}/{APP_ID}", recursive=False)
+            for path in sorted(app_dir.rglob("*")):
+                tar.add(path, arcname=f"{top}/{APP_ID}/{path.relative_to(app_dir).as_posix()}", recursive=False)
+                if path.is_file() and not path.is_symlink():
+                    done += path.stat().st_size
+                    if progress:
+                        progress(done, total)
+            for name, (data, mode) in extras.items():
+                info = tarfile.TarInfo(f"{top}/{name}")
+                info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+                tar.addfile(info, io.BytesIO(data))
+        os.replace(partial, archive)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return archive
+
+
+def _folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _print_progress(done: int, total: int, _state={"shown": -1}) -> None:
+    # A progress line at every 5 %: readable both in a terminal and in a CI log.
+    percent = int(100 * done / total) if total else 100
+    if percent // 5 != _state["shown"]:
+        _state["shown"] = percent // 5
+        print(f"[build] packing the tarball: {percent:3d}% of {total / 1e9:.2f} GB", flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fmnist_desktop.build", description=f"Build the standalone {APP_NAME} app.")
+    parser.add_argument("--tarball", action="store_true", help="also pack dist/<name>-linux-<arch>.tar.gz (Linux)")
+    parser.add_argument("--no-clean", action="store_true", help="reuse PyInstaller's cache in build/ (faster rebuilds)")
+    parser.add_argument("--tarball-only", action="store_true", help="pack the tarball from an existing dist/ folder")
+    parser.add_argument("--verbose", action="store_true", help="show PyInstaller's full log")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    root = repo_root()
+    dist, work = root / "dist", root / "build"
+    try:
+        if args.tarball_only:
+            app_dir = dist / APP_ID
+            if not app_dir.is_dir():
+                raise BuildError(f"{app_dir} does not exist: build the app first (python -m fmnist_desktop.build).")
+        else:
+            app_dir = run_pyinstaller(root, dist, work, clean=not args.no_clean, verbose=args.verbose)
+        if args.tarball or args.tarball_only:
+            if not sys.platform.startswith("linux"):
+                raise BuildError("--tarball makes a Linux archive; on this system ship the dist/ folder instead.")
+            started = time.monotonic()
+            archive = make_tarball(app_dir, root / "resources", dist, progress=_print_progress)
+            print(f"[build] tarball ready in {time.monotonic() - started:.0f} s: {archive} ({archive.stat().st_size / 1e9:.2f} GB)", flush=True)
+    except BuildError as exc:
+        print(f"build failed: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"build failed: {exc.strerror or exc} ({getattr(exc, 'filename', '') or ''})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("build interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
