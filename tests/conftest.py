@@ -1,0 +1,119 @@
+"""Shared fixtures: an isolated app data folder for every test, and tiny data sets in the real
+Fashion-MNIST file format (gzip or raw IDX), so no test needs the network or the 30 MB files.
+
+Add fixtures here only additively; fixtures for one area belong in that folder's conftest.py.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+REAL_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+IDX_STEMS = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """`array` (uint8) in IDX format: magic 0x0000 0x08 <ndim>, big-endian dims, then the data."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    return header + array.tobytes()
+
+
+def write_idx_file(path: Path, array: np.ndarray, compress: bool | None = None) -> Path:
+    """Write `array` as an IDX file; gzip-compressed when `compress` (default: name ends .gz)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = idx_bytes(array)
+    if compress is None:
+        compress = path.name.endswith(".gz")
+    path.write_bytes(gzip.compress(data, compresslevel=1) if compress else data)
+    return path
+
+
+def tiny_patterns(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`n` 28×28 uint8 images of 10 easily learnt classes, balanced, with labels.
+
+    Class k is a bright centred square of side 4 + 2k on a dim noisy background, jittered by up
+    to ±1 px. The classes survive horizontal flips and small shifts (the presets' augmentations),
+    so even a 1-epoch run of a tiny network learns them well above chance.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 10
+    rng.shuffle(labels)
+    images = rng.integers(0, 30, size=(n, 28, 28), dtype=np.uint8)
+    for i, k in enumerate(labels):
+        side = 4 + 2 * int(k)
+        top = 14 - side // 2 + int(rng.integers(-1, 2))
+        left = 14 - side // 2 + int(rng.integers(-1, 2))
+        top, left = max(0, min(28 - side, top)), max(0, min(28 - side, left))
+        images[i, top : top + side, left : left + side] = rng.integers(200, 256)
+    return images, labels.astype(np.uint8)
+
+
+def write_tiny_dataset(
+    folder: Path, n_train: int = 600, n_test: int = 200, compress: bool = True, layout: str = ""
+) -> Path:
+    """Write the four Fashion-MNIST files (tiny pattern data) into `folder` (or `folder/layout`,
+    e.g. layout="FashionMNIST/raw" as torchvision lays them out). Returns `folder`."""
+    base = Path(folder) / layout if layout else Path(folder)
+    suffix = ".gz" if compress else ""
+    train_x, train_y = tiny_patterns(n_train, seed=1)
+    test_x, test_y = tiny_patterns(n_test, seed=2)
+    for key, array in (
+        ("train_images", train_x),
+        ("train_labels", train_y),
+        ("test_images", test_x),
+        ("test_labels", test_y),
+    ):
+        write_idx_file(base / f"{IDX_STEMS[key]}{suffix}", array, compress)
+    return Path(folder)
+
+
+@pytest.fixture(autouse=True)
+def tmp_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets its own empty app data folder (FMNIST_DESKTOP_HOME), never the user's."""
+    home = tmp_path_factory.mktemp("fmnist_home")
+    monkeypatch.setenv("FMNIST_DESKTOP_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def tiny_idx_dir(tmp_path) -> Path:
+    """A folder holding a tiny Fashion-MNIST look-alike in gzip IDX files: 600 training and 200
+    test images of 10 learnable patterns (see `tiny_patterns`). Use with val_size ≤ 100."""
+    return write_tiny_dataset(tmp_path / "tiny_fmnist")
+
+
+@pytest.fixture
+def idx_writer():
+    """The IDX helpers for tests that build their own (possibly broken) files:
+    `.idx_bytes(array)`, `.write_idx_file(path, array, compress=None)`,
+    `.write_tiny_dataset(folder, n_train, n_test, compress, layout)`, `.tiny_patterns(n, seed)`,
+    `.stems` (role → upstream file name without .gz)."""
+
+    return SimpleNamespace(
+        stems=dict(IDX_STEMS),
+        idx_bytes=idx_bytes,
+        write_idx_file=write_idx_file,
+        write_tiny_dataset=write_tiny_dataset,
+        tiny_patterns=tiny_patterns,
+    )
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    """The Debian dataset-fashion-mnist folder; skips the test when it is not installed."""
+    if not all((REAL_DATA_DIR / f"{stem}.gz").is_file() for stem in IDX_STEMS.values()):
+        pytest.skip(f"real Fashion-MNIST not installed in {REAL_DATA_DIR}")
+    return REAL_DATA_DIR

@@ -1,0 +1,211 @@
+"""Finding and loading Fashion-MNIST: formats, layouts, every kind of damaged file, the split."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+import torch
+
+from fmnist_desktop.core import data, paths
+from fmnist_desktop.core.errors import DatasetError
+
+
+def test_gzip_idx_folder_loads_with_shapes_dtypes_and_labels(tiny_idx_dir, idx_writer):
+    ds = data.load_dataset(tiny_idx_dir, val_size=100)
+    assert ds.source.kind == "folder" and ds.source.path == tiny_idx_dir
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (500, 100, 200)
+    assert ds.train.images.dtype == torch.uint8 and ds.train.images.shape[1:] == (28, 28)
+    assert ds.train.labels.dtype == torch.int64
+    expected_test, expected_labels = idx_writer.tiny_patterns(200, seed=2)
+    assert torch.equal(ds.test.images, torch.from_numpy(expected_test))
+    assert ds.test.labels.tolist() == expected_labels.tolist()
+
+
+@pytest.mark.parametrize("layout", ["", "FashionMNIST/raw", "raw"])
+def test_raw_idx_in_every_layout_loads(tmp_path, idx_writer, layout):
+    folder = idx_writer.write_tiny_dataset(tmp_path / "d", n_train=50, n_test=20, compress=False, layout=layout)
+    ds = data.load_dataset(folder, val_size=10)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (40, 10, 20)
+
+
+def test_search_order_prefers_app_folder_then_reports_every_source(tmp_path, idx_writer, monkeypatch):
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian")
+    with pytest.raises(DatasetError) as info:
+        data.find_dataset()
+    message = str(info.value)
+    assert str(paths.datasets_dir()) in message and "no-debian" in message
+    assert "dataset-fashion-mnist" in message  # how to fix it
+
+    idx_writer.write_tiny_dataset(tmp_path / "no-debian", n_train=30, n_test=10)
+    assert data.find_dataset().kind == "debian"
+    idx_writer.write_tiny_dataset(paths.datasets_dir(), n_train=30, n_test=10)
+    assert data.find_dataset().kind == "app"
+    complete = {src.kind: ok for src, ok in data.candidate_sources()}
+    assert complete == {"app": True, "debian": True, "download": False}
+
+
+def test_folder_with_half_the_files_names_the_missing_ones(tiny_idx_dir):
+    (tiny_idx_dir / "t10k-images-idx3-ubyte.gz").unlink()
+    (tiny_idx_dir / "train-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DatasetError) as info:
+        data.load_dataset(tiny_idx_dir, val_size=10)
+    message = str(info.value)
+    assert "t10k-images-idx3-ubyte" in message and "train-labels-idx1-ubyte" in message
+    assert "train-images" not in message
+    assert [ok for _, ok in data.candidate_sources(tiny_idx_dir)] == [False]
+
+
+def test_missing_folder_is_reported():
+    with pytest.raises(DatasetError, match="does not exist"):
+        data.load_dataset("/nonexistent/fmnist", val_size=10)
+
+
+def test_test_split_alone_needs_only_the_test_files(tiny_idx_dir):
+    (tiny_idx_dir / "train-images-idx3-ubyte.gz").unlink()
+    split, source = data.load_test_split(tiny_idx_dir)
+    assert len(split) == 200 and source.kind == "folder"
+
+
+def _corrupt(folder, name, payload: bytes):
+    (folder / name).write_bytes(payload)
+
+
+def _gz(folder, name) -> bytes:
+    return gzip.decompress((folder / name).read_bytes())
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("truncated_gzip", "truncated"),
+        ("not_gzip", "not a gzip file"),
+        ("damaged_gzip", "damaged gzip"),
+        ("truncated_data", "truncated: its header promises"),
+        ("extra_data", "more than its header describes"),
+        ("bad_magic", "not an IDX data file"),
+        ("wrong_dims", "14×14 images"),
+        ("bad_label", "label 12"),
+        ("count_mismatch", "600 images but"),
+        ("empty", "not an IDX data file"),
+    ],
+)
+def test_each_damaged_file_is_named_with_the_problem_and_a_fix(tiny_idx_dir, idx_writer, case, expected):
+    images = "train-images-idx3-ubyte.gz"
+    labels = "train-labels-idx1-ubyte.gz"
+    target = images
+    if case == "truncated_gzip":
+        blob = (tiny_idx_dir / images).read_bytes()
+        _corrupt(tiny_idx_dir, images, blob[: len(blob) // 2])
+    elif case == "not_gzip":
+        _corrupt(tiny_idx_dir, images, b"<html>404 Not Found</html>")
+    elif case == "damaged_gzip":
+        blob = bytearray((tiny_idx_dir / images).read_bytes())
+        blob[20:60] = b"\xff" * 40
+        _corrupt(tiny_idx_dir, images, bytes(blob))
+    elif case == "truncated_data":
+        _corrupt(tiny_idx_dir, images, gzip.compress(_gz(tiny_idx_dir, images)[:-100]))
+    elif case == "extra_data":
+        _corrupt(tiny_idx_dir, images, gzip.compress(_gz(tiny_idx_dir, images) + b"\0" * 50))
+    elif case == "bad_magic":
+        _corrupt(tiny_idx_dir, images, gzip.compress(b"\x12\x34\x56\x78" + _gz(tiny_idx_dir, images)[4:]))
+    elif case == "wrong_dims":
+        idx_writer.write_idx_file(tiny_idx_dir / images, np.zeros((600, 14, 14), np.uint8))
+    elif case == "bad_label":
+        target = labels
+        idx_writer.write_idx_file(tiny_idx_dir / labels, np.full(600, 12, np.uint8))
+    elif case == "count_mismatch":
+        target = labels
+        idx_writer.write_idx_file(tiny_idx_dir / labels, np.zeros(599, np.uint8))
+    elif case == "empty":
+        _corrupt(tiny_idx_dir, images, gzip.compress(b""))
+    with pytest.raises(DatasetError) as info:
+        data.load_dataset(tiny_idx_dir, val_size=10)
+    message = str(info.value)
+    assert expected in message
+    assert target.split(".")[0] in message  # which file
+    assert "\n" not in message
+    assert "Re-download" in message or "reinstall" in message or "pick another folder" in message
+
+
+def test_raw_file_with_a_gz_name_is_still_read(tiny_idx_dir):
+    name = "t10k-labels-idx1-ubyte.gz"
+    (tiny_idx_dir / name).write_bytes(_gz(tiny_idx_dir, name))
+    assert len(data.load_test_split(tiny_idx_dir)[0]) == 200
+
+
+def test_validation_split_is_deterministic_disjoint_and_complete(tmp_path, idx_writer):
+    images = np.zeros((300, 28, 28), np.uint8)
+    images[:, 0, 0] = np.arange(300) % 256  # an identity tag per image
+    images[:, 0, 1] = np.arange(300) // 256
+    full = data.Split(torch.from_numpy(images), torch.from_numpy(np.arange(300) % 10).long())
+
+    def ids(split):
+        return set((split.images[:, 0, 0].long() + 256 * split.images[:, 0, 1].long()).tolist())
+
+    train_a, val_a = data.split_validation(full, 60, seed=3)
+    train_b, val_b = data.split_validation(full, 60, seed=3)
+    _, val_c = data.split_validation(full, 60, seed=4)
+    assert ids(val_a) == ids(val_b) and ids(train_a) == ids(train_b)
+    assert ids(val_a) != ids(val_c)
+    assert not ids(train_a) & ids(val_a)
+    assert ids(train_a) | ids(val_a) == set(range(300))
+    assert len(val_a) == 60 and len(train_a) == 240
+    # labels travel with their images
+    tags = val_a.images[:, 0, 0].long() + 256 * val_a.images[:, 0, 1].long()
+    assert torch.equal(val_a.labels, tags % 10)
+
+
+def test_validation_size_must_leave_training_images(tiny_idx_dir):
+    with pytest.raises(DatasetError, match="validation set size"):
+        data.load_dataset(tiny_idx_dir, val_size=600)
+    assert len(data.load_dataset(tiny_idx_dir, val_size=0).val) == 0
+
+
+def test_download_failure_says_no_network_and_how_to_fix(monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
+
+    def offline(*args, **kwargs):
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    with pytest.raises(DatasetError) as info:
+        data.load_dataset(download=True)
+    message = str(info.value)
+    assert "could not download" in message.lower() and "no network" in message
+    assert "dataset-fashion-mnist" in message and "pick a folder" in message
+    assert not list(paths.datasets_dir().iterdir())  # nothing half-written
+
+
+def test_download_writes_verified_files_with_byte_progress(monkeypatch, tmp_path, idx_writer):
+    """Serve a fake mirror with torchvision's checksums patched to the fake files' own."""
+    import hashlib
+    import io
+
+    from torchvision.datasets import FashionMNIST as TV
+
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
+    source = idx_writer.write_tiny_dataset(tmp_path / "mirror", n_train=40, n_test=20)
+    blobs = {p.name: p.read_bytes() for p in source.iterdir()}
+    monkeypatch.setattr(TV, "resources", [(n, hashlib.md5(b).hexdigest()) for n, b in blobs.items()])
+
+    class Response(io.BytesIO):
+        def __init__(self, blob):
+            super().__init__(blob)
+            self.length = len(blob)
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda req, timeout: Response(blobs[req.full_url.rsplit("/", 1)[1]]))
+    seen = []
+    ds = data.load_dataset(download=True, val_size=10, progress=lambda done, total: seen.append((done, total)))
+    assert ds.source.kind == "download" and len(ds.test) == 20
+    total = sum(len(b) for b in blobs.values())
+    assert seen[-1] == (total, total) and all(a <= b for (a, _), (b, _) in zip(seen, seen[1:]))
+    assert data.find_dataset().kind == "app"  # next time it is found locally
+
+
+@pytest.mark.realdata
+def test_real_dataset_loads(real_data_dir):
+    ds = data.load_dataset(real_data_dir)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (55_000, 5_000, 10_000)
+    assert torch.bincount(ds.test.labels).tolist() == [1000] * 10
