@@ -114,7 +114,8 @@ def main() -> None:
     # nearest it was given).
     ico_sizes = [(s, s) for s in (16, 24, 32, 48, 64, 128, 256)]
     images[256].save(ICON_DIR / f"{NAME}.ico", sizes=ico_sizes, append_images=[images[s] for s in (16, 24, 32, 48, 64, 128)])
-    images[512].save(ICON_DIR / f"{NAME}.icns", append_images=[images[s] for s in (16, 32, 64, 128, 256)])
+    # ICNS goes up to 1024 px (512 px at 2×); drawing that size beats letting Pillow upscale 512.
+    draw_icon(1024).save(ICON_DIR / f"{NAME}.icns", append_images=[images[s] for s in (16, 32, 64, 128, 256, 512)])
     print(f"wrote {len(SIZES) + 3} files to {ICON_DIR}")
 
 
