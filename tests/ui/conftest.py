@@ -29,7 +29,6 @@ def _make_window(qtbot):
 
     window = MainWindow()
     qtbot.addWidget(window)
-    window.resize(1180, 760)
     return window
 
 

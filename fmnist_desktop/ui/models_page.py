@@ -1,0 +1,419 @@
+"""Models page: the shipped default model and every run the user trained.
+
+A table of `ModelLibrary.entries()` (date, preset, epochs, test accuracy, training time, device),
+the selected run's loss/accuracy history (D2's `charts.TrainingCharts`, created lazily because
+matplotlib is slow to import), and Make active / Rename / Delete / Export as .pt / Open model.
+The File menu's Open model…, Import origin-notebook .pth… and Save model as… call the same methods.
+Reading and validating model files runs in a worker; a foreign or damaged file shows the core's
+one-line message.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fmnist_desktop.core import paths
+from fmnist_desktop.core.errors import FmnistError
+from fmnist_desktop.ui.context import AppContext
+from fmnist_desktop.ui.workers import TaskRunner
+
+SETTINGS_LAST_DIR = "models/last_dir"
+HEADERS = ("Name", "Created", "Preset", "Epochs", "Test accuracy", "Training time", "Device")
+COL_NAME, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_TIME, COL_DEVICE = range(len(HEADERS))
+ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
+SORT_ROLE = Qt.ItemDataRole.UserRole + 2
+MODEL_FILTER = "Model files (*.pt *.pth);;All files (*)"
+
+
+class ModelsPage(QWidget):
+    modelImported = Signal(object)  # the new ModelEntry
+    modelExported = Signal(str)  # the written path
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("modelsPage")
+        self.context = context
+        self.runner = TaskRunner(self)
+        self.chart = None  # TrainingCharts, created after torchReady (matplotlib is slow to import)
+        self._build()
+        context.torchReady.connect(self._on_torch_ready)
+        context.modelsChanged.connect(self.refresh)
+        context.activeModelChanged.connect(lambda _entry: self.refresh())
+        self._update_buttons()
+
+    # ----------------------------------------------------------------- layout
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(12, 12, 12, 8)
+        title = QLabel("Your models: the default shipped with the app and every run you trained.", self)
+        title.setWordWrap(True)
+        outer.addWidget(title)
+
+        buttons = QHBoxLayout()
+        self.activate_button = self._button("Make active", "makeActiveButton", self.make_selected_active)
+        self.rename_button = self._button("Rename…", "renameButton", self.rename_selected)
+        self.delete_button = self._button("Delete…", "deleteButton", self.delete_selected)
+        self.export_button = self._button("Export as .pt…", "exportModelButton", self.export_selected_dialog)
+        self.open_button = self._button("Open model…", "openModelButton", self.open_model_dialog)
+        for button in (self.activate_button, self.rename_button, self.delete_button, self.export_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.open_button)
+        outer.addLayout(buttons)
+
+        self.banner = QLabel(self)
+        self.banner.setObjectName("modelsBanner")
+        self.banner.setWordWrap(True)
+        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.banner.hide()
+        outer.addWidget(self.banner)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self)
+        self.model = QStandardItemModel(0, len(HEADERS), self)
+        self.model.setHorizontalHeaderLabels(list(HEADERS))
+        self.table = QTableView(self.splitter)
+        self.table.setObjectName("modelsTable")
+        self.table.setAccessibleName("Models")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection_changed())
+        self.table.doubleClicked.connect(lambda _index: self.make_selected_active())
+
+        self.chart_holder = QWidget(self.splitter)
+        chart_layout = QVBoxLayout(self.chart_holder)
+        chart_layout.setContentsMargins(0, 0, 0, 0)
+        self.history_label = QLabel("Select a model to see its training history.", self.chart_holder)
+        self.history_label.setObjectName("historyLabel")
+        self.history_label.setWordWrap(True)
+        chart_layout.addWidget(self.history_label)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.chart_holder)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        outer.addWidget(self.splitter, 1)
+
+    def _button(self, text, name, slot) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setObjectName(name)
+        button.setAccessibleName(text.rstrip("…"))
+        button.clicked.connect(slot)
+        return button
+
+    def show_banner(self, text: str, error: bool = True) -> None:
+        colour = "#b3261e" if error else "palette(window-text)"
+        self.banner.setStyleSheet(f"QLabel#modelsBanner {{ color: {colour}; padding: 4px; }}")
+        self.banner.setText(text)
+        self.banner.setVisible(bool(text))
+
+    # ----------------------------------------------------------------- data
+    @Slot()
+    def _on_torch_ready(self) -> None:
+        try:
+            from fmnist_desktop.ui.charts import TrainingCharts
+
+            self.chart = TrainingCharts(self.chart_holder)
+            self.chart.setMinimumHeight(220)
+            self.chart_holder.layout().addWidget(self.chart, 1)
+        except Exception as exc:  # noqa: BLE001 — the table works without the chart
+            self.history_label.setText(f"Charts unavailable: {exc}")
+        self.refresh()
+
+    def entries(self) -> list:
+        if not self.context.is_torch_ready():
+            return []
+        return list(self.context.library().entries())
+
+    @Slot()
+    def refresh(self) -> None:
+        selected = self.selected_entry()
+        selected_id = getattr(selected, "id", None)
+        active = self.context.active_entry()
+        active_id = getattr(active, "id", None)
+        self.model.removeRows(0, self.model.rowCount())
+        try:
+            entries = self.entries()
+        except FmnistError as exc:
+            self.show_banner(str(exc))
+            entries = []
+        for entry in entries:
+            self.model.appendRow(self._row_items(entry, entry.id == active_id))
+        row_to_select = next((r for r, e in enumerate(entries) if e.id == selected_id), None)
+        if row_to_select is None:
+            row_to_select = next((r for r, e in enumerate(entries) if e.id == active_id), 0 if entries else None)
+        if row_to_select is not None:
+            self.table.selectRow(row_to_select)
+        self._on_selection_changed()
+
+    def _row_items(self, entry, is_active: bool) -> list[QStandardItem]:
+        meta = entry.meta
+        training = dict(getattr(meta, "training", None) or {})
+        name = entry.name + ("  (default)" if entry.builtin else "")
+        name_item = QStandardItem(("● " if is_active else "") + name)
+        name_item.setData(entry, ENTRY_ROLE)
+        name_item.setToolTip(f"{entry.path}" + ("\nThis is the active model." if is_active else ""))
+        if is_active:
+            font = name_item.font()
+            font.setBold(True)
+            name_item.setFont(font)
+        accuracy = test_accuracy(entry)
+        epochs = training.get("epochs") or len(getattr(meta, "history", None) or []) or None
+        elapsed = training.get("elapsed_s", training.get("training_time_s"))
+        values = [
+            name_item,
+            QStandardItem(format_created(getattr(meta, "created", ""))),
+            QStandardItem(str(getattr(meta, "preset", "") or "—")),
+            QStandardItem(str(epochs) if epochs else "—"),
+            QStandardItem(f"{accuracy * 100:.2f}%" if accuracy is not None else "—"),
+            QStandardItem(format_duration(elapsed)),
+            QStandardItem(str(training.get("device_name") or training.get("device") or "—")),
+        ]
+        return values
+
+    def selected_entry(self):
+        rows = self.table.selectionModel().selectedRows(COL_NAME) if self.table.selectionModel() else []
+        if not rows:
+            return None
+        return rows[0].data(ENTRY_ROLE)
+
+    def select_entry(self, entry_id: str) -> bool:
+        for row in range(self.model.rowCount()):
+            if self.model.item(row, COL_NAME).data(ENTRY_ROLE).id == entry_id:
+                self.table.selectRow(row)
+                return True
+        return False
+
+    def _on_selection_changed(self) -> None:
+        self._update_buttons()
+        entry = self.selected_entry()
+        if entry is None:
+            self.history_label.setText("Select a model to see its training history.")
+            if self.chart is not None:
+                self.chart.set_history([])
+            return
+        history = list(getattr(entry.meta, "history", None) or [])
+        if history:
+            self.history_label.setText(f"Training history of “{entry.name}”: loss and accuracy per epoch.")
+        else:
+            self.history_label.setText(f"“{entry.name}” has no recorded training history (e.g. imported notebook weights).")
+        if self.chart is not None:
+            try:
+                self.chart.set_history(history)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                self.chart.set_history([])
+                self.history_label.setText(f"The training history of “{entry.name}” cannot be shown.")
+
+    def _update_buttons(self) -> None:
+        ready = self.context.is_torch_ready()
+        entry = self.selected_entry()
+        busy = self.runner.is_running()
+        active = self.context.active_entry()
+        is_active = entry is not None and active is not None and entry.id == active.id
+        self.activate_button.setEnabled(ready and entry is not None and not is_active and not busy)
+        self.rename_button.setEnabled(ready and entry is not None and not entry.builtin and not busy)
+        self.delete_button.setEnabled(ready and entry is not None and not entry.builtin and not busy)
+        self.delete_button.setToolTip("The default model shipped with the app cannot be deleted"
+                                      if entry is not None and entry.builtin else "Delete this model from the library")
+        self.export_button.setEnabled(ready and entry is not None and not busy)
+        self.open_button.setEnabled(ready and not busy)
+
+    # ----------------------------------------------------------------- busy protocol
+    def is_busy(self) -> bool:
+        return self.runner.is_running()
+
+    def busy_description(self) -> str:
+        return self.runner.description() or "Working on a model file"
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        return self.runner.shutdown(timeout_ms)
+
+    # ----------------------------------------------------------------- actions
+    @Slot()
+    def make_selected_active(self) -> None:
+        entry = self.selected_entry()
+        if entry is None:
+            return
+        if self.context.set_active(entry.id):
+            self.show_banner(f"“{entry.name}” is now the active model.", error=False)
+
+    @Slot()
+    def rename_selected(self) -> None:
+        entry = self.selected_entry()
+        if entry is None or entry.builtin:
+            return
+        name, ok = QInputDialog.getText(self, "Rename model", "New name:", text=entry.name)
+        name = name.strip()
+        if not ok or not name or name == entry.name:
+            return
+        try:
+            self.context.library().rename(entry.id, name)
+        except FmnistError as exc:
+            self.show_banner(str(exc))
+            return
+        self.context.refresh_models()
+        self.select_entry(entry.id)
+        self.show_banner(f"Renamed to “{name}”.", error=False)
+
+    @Slot()
+    def delete_selected(self) -> None:
+        entry = self.selected_entry()
+        if entry is None or entry.builtin:
+            return
+        answer = QMessageBox.question(
+            self,
+            "Delete model?",
+            f"Delete “{entry.name}” and its file from your library? This cannot be undone.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self.context.library().delete(entry.id)
+        except FmnistError as exc:
+            self.show_banner(str(exc))
+            return
+        self.context.refresh_models()
+        self.show_banner(f"Deleted “{entry.name}”.", error=False)
+
+    def _last_dir(self) -> str:
+        return str(self.context.settings.value(SETTINGS_LAST_DIR, str(Path.home())))
+
+    def open_model_dialog(self, notebook: bool = False) -> None:
+        if not self.context.is_torch_ready():
+            self.context.show_error("Please wait", "The model engine is still loading.")
+            return
+        title = "Import origin-notebook weights (.pth)" if notebook else "Open a model file"
+        path, _ = QFileDialog.getOpenFileName(self, title, self._last_dir(), MODEL_FILTER)
+        if path:
+            self.context.settings.setValue(SETTINGS_LAST_DIR, str(Path(path).parent))
+            self.import_model(path)
+
+    def import_model(self, path: str | Path) -> None:
+        """Validate and add a model file to the library (in a worker), then select it."""
+        library = self.context.library()
+        source = Path(path)
+
+        def task(report_progress, _is_cancelled):
+            report_progress(None, f"Checking {source.name}…")
+            return library.import_file(source)
+
+        def on_result(entry) -> None:
+            self.context.refresh_models()
+            self.select_entry(entry.id)
+            self.show_banner(f"Added “{entry.name}” to your models. Use Make active to predict with it.", error=False)
+            self.modelImported.emit(entry)
+
+        def on_error(message: str) -> None:
+            self.show_banner(message)
+            self.context.show_error("Cannot open this model", message)
+
+        self.show_banner(f"Checking {source.name}…", error=False)
+        self.runner.start(task, on_result=on_result, on_error=on_error, on_finished=self._update_buttons,
+                          description=f"Opening {source.name}")
+        self._update_buttons()
+
+    def export_selected_dialog(self) -> None:
+        entry = self.selected_entry()
+        if entry is not None:
+            self._export_dialog(entry)
+
+    def export_active_dialog(self) -> None:
+        """File ▸ Save model as…: the active model."""
+        entry = self.context.active_entry()
+        if entry is None:
+            self.context.show_error("No model", "There is no active model to save.")
+            return
+        self._export_dialog(entry)
+
+    def _export_dialog(self, entry) -> None:
+        suggested = Path(self._last_dir()) / f"{_safe_file_name(entry.name)}.pt"
+        target, _ = QFileDialog.getSaveFileName(self, "Export model", str(suggested), "PyTorch model (*.pt)")
+        if target:
+            if not target.lower().endswith((".pt", ".pth")):
+                target += ".pt"
+            self.context.settings.setValue(SETTINGS_LAST_DIR, str(Path(target).parent))
+            self.export_entry(entry, target)
+
+    def export_entry(self, entry, target: str | Path) -> None:
+        """Copy the entry's checkpoint (weights + metadata) to `target`, atomically, in a worker."""
+        source, destination = Path(entry.path), Path(target)
+
+        def task(report_progress, _is_cancelled):
+            report_progress(None, f"Writing {destination.name}…")
+            try:
+                data = source.read_bytes()
+            except OSError as exc:
+                raise FmnistError(f"Cannot read the model file {source}: {exc.strerror or exc}.") from exc
+            paths.atomic_write_bytes(destination, data)
+            return str(destination)
+
+        def on_result(written: str) -> None:
+            self.show_banner(f"Saved “{entry.name}” to {written}.", error=False)
+            self.modelExported.emit(written)
+
+        self.runner.start(task, on_result=on_result, on_error=self.show_banner, on_finished=self._update_buttons,
+                          description=f"Saving {destination.name}")
+        self._update_buttons()
+
+
+def test_accuracy(entry) -> float | None:
+    metrics = getattr(entry.meta, "metrics", None) or {}
+    for key in ("test_accuracy", "test_acc", "accuracy"):
+        value = metrics.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return None
+
+
+test_accuracy.__test__ = False  # not a pytest test, despite its name
+
+
+def format_created(created: str) -> str:
+    if not created:
+        return "—"
+    try:
+        return datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return created
+
+
+def format_duration(seconds) -> str:
+    if not isinstance(seconds, (int, float)) or seconds < 0:
+        return "—"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _safe_file_name(name: str) -> str:
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("._")
+    return cleaned or "model"

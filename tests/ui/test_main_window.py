@@ -1,0 +1,103 @@
+"""The main window: pages, navigation, menus, status bar, closing while busy."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from fmnist_desktop.ui.main_window import PAGE_KEYS
+
+
+def test_window_has_four_pages_and_opens_on_predict(make_main_window):
+    window = make_main_window(wait_ready=False)
+    names = [window.stack.widget(i).objectName() for i in range(window.stack.count())]
+    assert names == ["predictPage", "trainPage", "evaluatePage", "modelsPage"]
+    assert window.stack.currentWidget().objectName() == "predictPage"
+    assert [window.nav.item(i).text() for i in range(window.nav.count())] == ["Predict", "Train", "Evaluate", "Models"]
+
+
+def test_side_bar_and_shortcuts_switch_pages(make_main_window, qtbot):
+    window = make_main_window(wait_ready=False)
+    window.nav.setCurrentRow(3)
+    assert window.stack.currentWidget().objectName() == "modelsPage"
+    window.activateWindow()
+    qtbot.waitActive(window)  # shortcuts only reach the active window
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_page_key() == "train"
+    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_page_key() == "predict"
+
+
+def test_menu_has_the_file_actions_with_shortcuts(make_main_window):
+    window = make_main_window(wait_ready=False)
+    texts = [a.text() for a in window.menuBar().actions()]
+    assert texts == ["&File", "&View", "&Help"]
+    file_menu = window.menuBar().actions()[0].menu()
+    names = [a.objectName() for a in file_menu.actions() if not a.isSeparator()]
+    assert names == ["openModelAction", "saveModelAsAction", "importPthAction", "exportAction", "quitAction"]
+    assert window.open_action.shortcut().toString() == "Ctrl+O"
+
+
+def test_status_bar_names_the_active_model_once_loaded(main_window):
+    label = main_window.model_label
+    if main_window.context.import_error():
+        assert label.text() == "Model engine unavailable"
+        return
+    entry = main_window.context.active_entry()
+    assert entry is not None
+    assert entry.name in label.text()
+    assert main_window.context.device_summary() in label.text()
+    assert main_window.open_action.isEnabled()
+
+
+class _BusyPage(QWidget):
+    def __init__(self):
+        super().__init__()
+        self.stopped_with = None
+
+    def is_busy(self):
+        return True
+
+    def busy_description(self):
+        return "Training epoch 3 of 10"
+
+    def shutdown(self, timeout_ms=5000):
+        self.stopped_with = timeout_ms
+        return True
+
+
+def test_closing_while_busy_asks_and_can_be_refused(make_main_window, monkeypatch):
+    window = make_main_window(wait_ready=False)
+    busy = _BusyPage()
+    window.pages["busy"] = busy
+    asked = []
+
+    def refuse(*args, **kwargs):
+        asked.append(args[2])
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", refuse)
+    assert not window.close()
+    assert window.isVisible()
+    assert "Training epoch 3 of 10" in asked[0]
+    assert busy.stopped_with is None
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert window.close()
+    assert busy.stopped_with == 5000
+
+
+def test_unhandled_exception_is_logged_and_shown_not_fatal(qtbot, isolated_settings, tmp_path):
+    import sys
+
+    from fmnist_desktop.app import ExceptionReporter, log_path
+
+    reporter = ExceptionReporter()
+    try:
+        raise ValueError("boom in a slot")
+    except ValueError:
+        reporter.handle(*sys.exc_info())
+    qtbot.waitUntil(lambda: reporter.dialogs_shown == 1)
+    text = log_path().read_text(encoding="utf-8")
+    assert "ValueError: boom in a slot" in text
+    assert "Traceback" in text

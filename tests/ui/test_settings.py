@@ -1,0 +1,35 @@
+"""Window geometry, current page and the Predict threshold survive a restart (QSettings)."""
+
+from __future__ import annotations
+
+
+def test_geometry_page_and_threshold_persist_between_windows(make_main_window):
+    first = make_main_window(wait_ready=False)
+    # The offscreen screen is 800×600 and the window has a minimum width, so ask for a size that
+    # differs from the default (1180×760) and compare with what the window really got.
+    first.resize(first.minimumSizeHint().width() + 10, 520)
+    saved_size = (first.width(), first.height())
+    assert saved_size != (1180, 760)
+    first.show_page("models")
+    first.pages["predict"].threshold_spin.setValue(73)
+    first.close()
+
+    second = make_main_window(wait_ready=False)
+    assert second.current_page_key() == "models"
+    assert second.stack.currentWidget().objectName() == "modelsPage"
+    assert second.height() == saved_size[1]
+    assert abs(second.width() - saved_size[0]) <= 10  # restoreGeometry keeps it on the 800-px screen
+    assert second.pages["predict"].threshold_spin.value() == 73
+
+
+def test_first_start_opens_on_predict_with_default_threshold(make_main_window):
+    window = make_main_window(wait_ready=False)
+    assert window.current_page_key() == "predict"
+    assert window.pages["predict"].threshold_spin.value() == 50
+
+
+def test_settings_are_isolated_in_the_test_folder(make_main_window, isolated_settings):
+    window = make_main_window(wait_ready=False)
+    window.close()
+    written = list(isolated_settings.rglob("*.ini"))
+    assert written, "settings should be written under the isolated folder"
