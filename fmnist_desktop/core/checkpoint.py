@@ -1,0 +1,358 @@
+"""Model files: the weights plus everything needed to use them again, saved atomically, loaded
+without ever executing code.
+
+One file is a `torch.save`d dict::
+
+    {"format": "fmnist-desktop", "format_version": 1,
+     "state_dict": {name: tensor}, "meta": {plain str/int/float/bool/list/dict values}}
+
+It is loaded with `torch.load(..., weights_only=True)`, which refuses any pickle that would
+construct arbitrary objects or run code. The origin notebook's bare
+`torch.save(model.state_dict(), ...)` file is accepted too: it is recognised by its keys and
+shapes and given the seed preset's metadata.
+
+Every problem is a `CheckpointError` whose message is one sentence naming the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import math
+import os
+import pickle
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from .. import __version__ as APP_VERSION
+from . import paths
+from .errors import CheckpointError, SaveError
+from .labels import CLASS_NAMES, NUM_CLASSES
+
+FORMAT_NAME = "fmnist-desktop"
+FORMAT_VERSION = 1
+SEED_IMPORT_NAME = "Imported notebook model"
+
+
+@dataclass
+class CheckpointMeta:
+    """What a model file says about its model. Plain values only (it is stored as a dict)."""
+
+    name: str
+    preset: str
+    arch: str
+    input_size: int
+    mean: float
+    std: float
+    class_names: list[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    metrics: dict = field(default_factory=dict)  # e.g. {"test_accuracy": 93.1, "val_accuracy": ...}
+    training: dict = field(default_factory=dict)  # the resolved TrainConfig summary, device, time
+    history: list[dict] = field(default_factory=list)  # one EpochEnd.to_dict() per epoch
+    created: str = field(default_factory=lambda: _now_iso())
+    app_version: str = APP_VERSION
+    format_version: int = FORMAT_VERSION
+    extra: dict = field(default_factory=dict)  # keys a newer app of the same format version added
+
+    @classmethod
+    def for_preset(cls, preset: str, name: str, **fields: Any) -> "CheckpointMeta":
+        """Metadata for a model trained with `preset` (arch, input size and normalisation from it)."""
+        from .models import get_preset
+
+        p = get_preset(preset)
+        return cls(name=name, preset=p.name, arch=p.arch, input_size=p.input_size, mean=p.mean, std=p.std, **fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "extra"}
+        out.update(_plain(self.extra))
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "CheckpointMeta":
+        """Build from a stored dict; raises KeyError/TypeError/ValueError on missing or bad fields."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        values = {key: raw[key] for key in known if key in raw}
+        for required in ("arch", "input_size", "mean", "std"):
+            if required not in values:
+                raise KeyError(required)
+        values.setdefault("name", "Unnamed model")
+        values.setdefault("preset", "")
+        meta = cls(**values, extra={k: v for k, v in raw.items() if k not in known})
+        meta.input_size = int(meta.input_size)
+        meta.mean, meta.std = float(meta.mean), float(meta.std)
+        if meta.input_size < 1 or not math.isfinite(meta.mean) or not math.isfinite(meta.std) or meta.std <= 0:
+            raise ValueError("input_size/mean/std out of range")
+        meta.class_names = [str(c) for c in meta.class_names]
+        return meta
+
+
+def _now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _plain(value: Any) -> Any:
+    """`value` as str/int/float/bool/None/list/dict only, which weights_only loading accepts and
+    JSON can hold. Anything else becomes its str(): metadata must never make a save fail."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        try:
+            return value.item()
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Saving
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model_or_state_dict: nn.Module | Mapping[str, torch.Tensor],
+    meta: CheckpointMeta | Mapping[str, Any],
+) -> Path:
+    """Write a model file atomically (the old file, if any, stays intact on any failure).
+    Raises SaveError (disk full, permission denied...)."""
+    if isinstance(model_or_state_dict, nn.Module):
+        state_dict = model_or_state_dict.state_dict()
+    else:
+        state_dict = model_or_state_dict
+    tensors = {str(k): v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    meta_dict = meta.to_dict() if isinstance(meta, CheckpointMeta) else _plain(dict(meta))
+    payload = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "state_dict": tensors,
+        "meta": meta_dict,
+    }
+    target = Path(path)
+    with paths.atomic_write(target) as handle:
+        try:
+            torch.save(payload, handle)
+        except RuntimeError as exc:  # torch's zip writer reports a full disk this way
+            raise SaveError(f"Cannot write {target}: {exc}. The previous file, if any, is unchanged.") from None
+    return target
+
+
+def save_state_dict(path: str | os.PathLike[str], model_or_state_dict: nn.Module | Mapping[str, torch.Tensor]) -> Path:
+    """Write only the bare state_dict (what the origin notebook saved), atomically."""
+    if isinstance(model_or_state_dict, nn.Module):
+        model_or_state_dict = model_or_state_dict.state_dict()
+    tensors = {str(k): v.detach().to("cpu").contiguous() for k, v in model_or_state_dict.items()}
+    target = Path(path)
+    with paths.atomic_write(target) as handle:
+        try:
+            torch.save(tensors, handle)
+        except RuntimeError as exc:
+            raise SaveError(f"Cannot write {target}: {exc}. The previous file, if any, is unchanged.") from None
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def _read(path: Path) -> Any:
+    if not path.exists():
+        raise CheckpointError(f"There is no model file at {path}.")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a model file.")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    if not head:
+        raise CheckpointError(f"{path.name} is empty, not a model file.")
+    try:
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols it did not write; the user needs no such line.
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # A pickle (zip-wrapped by torch.save, or bare: protocol byte 0x80) that the weights-only
+        # unpickler refused asks for globals or opcodes beyond plain tensors and containers.
+        if "weights only" in str(exc).lower() and (head.startswith(b"PK") or head[:1] == b"\x80"):
+            raise CheckpointError(
+                f"{path.name} is not a plain weights file; refusing to execute code in it."
+            ) from None
+        raise CheckpointError(f"{path.name} is not a PyTorch model file.") from None
+    except MemoryError:
+        raise CheckpointError(f"{path.name} is too large to be a model file.") from None
+    except Exception:  # noqa: BLE001 — torch reports damage with many types (RuntimeError, KeyError, EOFError...)
+        if head.startswith(b"PK"):
+            raise CheckpointError(f"{path.name} is truncated or damaged (its archive is incomplete).") from None
+        raise CheckpointError(f"{path.name} is not a PyTorch model file.") from None
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and bool(obj) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    )
+
+
+def _expected_state(arch: str) -> dict[str, torch.Size]:
+    from .models import build_model
+
+    return {k: v.shape for k, v in build_model(arch).state_dict().items()}
+
+
+def _fmt_shape(shape) -> str:
+    return "×".join(str(d) for d in shape) or "scalar"
+
+
+def _few(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _mismatch(state_dict: Mapping[str, torch.Tensor], expected: dict[str, torch.Size]) -> list[str]:
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    wrong = [
+        f"{k} is {_fmt_shape(state_dict[k].shape)} instead of {_fmt_shape(shape)}"
+        for k, shape in expected.items()
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {_few(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {_few(unexpected)}")
+    if wrong:
+        problems.append(_few(wrong, 2))
+    return problems
+
+
+def _class_count(state_dict: Mapping[str, torch.Tensor], expected: dict[str, torch.Size]) -> int | None:
+    """If the weights fit `expected` except for the output layer's number of classes, that number."""
+    output_keys = [k for k in expected if len(expected[k]) >= 1 and expected[k][0] == NUM_CLASSES][-2:]
+    if set(state_dict) != set(expected) or not output_keys:
+        return None
+    counts = set()
+    for key, shape in expected.items():
+        got = tuple(state_dict[key].shape)
+        if got == tuple(shape):
+            continue
+        if key not in output_keys or got[1:] != tuple(shape)[1:]:
+            return None
+        counts.add(got[0])
+    return counts.pop() if len(counts) == 1 else None
+
+
+def _check_fits(path: Path, state_dict: Mapping[str, torch.Tensor], arch: str) -> None:
+    expected = _expected_state(arch)
+    classes = _class_count(state_dict, expected)
+    if classes is not None:
+        raise CheckpointError(
+            f"{path.name} classifies {classes} classes; a Fashion-MNIST model needs {NUM_CLASSES}."
+        )
+    problems = _mismatch(state_dict, expected)
+    if problems:
+        raise CheckpointError(f"{path.name} does not fit the {arch!r} network: {'; '.join(problems)}.")
+
+
+def _meta_for_bare(path: Path, state_dict: Mapping[str, torch.Tensor]) -> CheckpointMeta:
+    """Which known network a bare state_dict belongs to; the origin notebook's is `seed_cnn`."""
+    from .models import ARCHITECTURES, PRESETS
+
+    best: tuple[int, str] | None = None
+    for arch in ARCHITECTURES:
+        expected = _expected_state(arch)
+        if not _mismatch(state_dict, expected):
+            preset = next((p for p in PRESETS.values() if p.arch == arch), None)
+            if preset is None:
+                break
+            name = SEED_IMPORT_NAME if preset.name == "seed" else f"Imported {preset.title} model"
+            return CheckpointMeta.for_preset(preset.name, name, training={"imported_from": str(path)})
+        classes = _class_count(state_dict, expected)
+        if classes is not None:
+            raise CheckpointError(
+                f"{path.name} classifies {classes} classes; a Fashion-MNIST model needs {NUM_CLASSES}."
+            )
+        overlap = len(set(state_dict) & set(expected))
+        if best is None or overlap > best[0]:
+            best = (overlap, arch)
+    if best is None or best[0] == 0:
+        raise CheckpointError(
+            f"{path.name} holds weights of an unknown network (layers {_few(list(state_dict))}), "
+            f"not one of: {', '.join(ARCHITECTURES)}."
+        )
+    problems = _mismatch(state_dict, _expected_state(best[1]))
+    raise CheckpointError(f"{path.name} does not fit the {best[1]!r} network: {'; '.join(problems)}.")
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
+    """(state_dict, meta) from a model file, verified to fit its network. Never executes code
+    from the file. Raises CheckpointError with one clear sentence."""
+    from .models import ARCHITECTURES
+
+    path = Path(path)
+    obj = _read(path)
+    if isinstance(obj, Mapping) and "format" in obj:
+        if obj.get("format") != FORMAT_NAME:
+            raise CheckpointError(f"{path.name} is a PyTorch file of another program, not a Fashion-MNIST Desktop model.")
+        version = obj.get("format_version")
+        if not isinstance(version, int):
+            raise CheckpointError(f"{path.name} is damaged (no format version).")
+        if version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path.name} was made by a newer version of the app (model format {version}; "
+                f"this version reads up to {FORMAT_VERSION}). Update the app to use it."
+            )
+        state_dict = obj.get("state_dict")
+        if not _is_state_dict(state_dict):
+            raise CheckpointError(f"{path.name} is damaged (it holds no weights).")
+        raw_meta = obj.get("meta")
+        if not isinstance(raw_meta, Mapping):
+            raise CheckpointError(f"{path.name} is damaged (it has no description of its model).")
+        try:
+            meta = CheckpointMeta.from_dict(raw_meta)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path.name} is damaged (its description is incomplete: {exc}).") from None
+        if meta.arch not in ARCHITECTURES:
+            raise CheckpointError(
+                f"{path.name} uses the network {meta.arch!r}, which this version of the app does not know "
+                "(made by a newer version?)."
+            )
+        if len(meta.class_names) != NUM_CLASSES:
+            raise CheckpointError(
+                f"{path.name} classifies {len(meta.class_names)} classes; a Fashion-MNIST model needs {NUM_CLASSES}."
+            )
+        _check_fits(path, state_dict, meta.arch)
+        return dict(state_dict), meta
+    if _is_state_dict(obj):
+        meta = _meta_for_bare(path, obj)
+        return dict(obj), meta
+    raise CheckpointError(f"{path.name} is a PyTorch file but holds no model weights.")
+
+
+def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointMeta]:
+    """The model in a file, built with its architecture, weights loaded strictly, on `device`,
+    in eval mode; and its metadata."""
+    from .models import build_model
+
+    state_dict, meta = load_checkpoint(path)
+    model = build_model(meta.arch)
+    model.load_state_dict(state_dict, strict=True)
+    model.to(device)
+    model.eval()
+    return model, meta
+
+
+def read_meta(path: str | os.PathLike[str]) -> CheckpointMeta:
+    """Only the metadata of a model file (the file is still fully verified)."""
+    return load_checkpoint(path)[1]
