@@ -1,0 +1,216 @@
+"""Classifying images with a trained model.
+
+Every image goes through `photo.prepare_photo`, which turns a real photo into the 28×28 light-
+on-black image Fashion-MNIST draws. The rule for images that already look like Fashion-MNIST
+lives there, in one place: a 28×28 image whose background is near-black and whose object is
+lighter is used exactly as it is (`PhotoSteps.passthrough`); anything else — any other size, or
+a 28×28 dark-on-light image — is cropped, inverted and framed. The 28×28 image the model saw is
+kept with each prediction (`model_input`) so the user can always see it.
+
+Batch prediction never raises because of one bad file: that item gets `error` (a readable
+sentence) and the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from .checkpoint import CheckpointMeta, load_model
+from .errors import FmnistError
+from .labels import CLASS_NAMES
+from .photo import PhotoSteps, load_image, prepare_photo
+from .transforms import to_model_input
+
+DEFAULT_TOP_K = 3
+BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: Path | None  # the file, or None for an image given in memory
+    index: int  # predicted class index (-1 when `error` is set)
+    label: str  # predicted class name ("" when `error` is set)
+    confidence: float  # probability of the predicted class, 0..1
+    probabilities: tuple[float, ...]  # all 10, in class order
+    top_k: list[tuple[str, float]]  # the k most likely (name, probability), best first
+    model_input: Image.Image | None  # the 28×28 "L" image the model saw
+    steps: PhotoSteps | None  # every preparation step, when kept
+    error: str | None = None  # why this image could not be classified
+    name: str = ""  # display name (file name, or the name given to predict_images)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict:
+        out = {"path": str(self.path) if self.path else None, "name": self.name}
+        if self.error is not None:
+            out["error"] = self.error
+            return out
+        out.update(
+            label=self.label,
+            index=self.index,
+            confidence=round(self.confidence, 6),
+            top_k=[[name, round(p, 6)] for name, p in self.top_k],
+            probabilities={name: round(p, 6) for name, p in zip(CLASS_NAMES, self.probabilities)},
+        )
+        if self.steps is not None and self.steps.notes:
+            out["notes"] = list(self.steps.notes)
+        return out
+
+
+def _failed(path: Path | None, name: str, error: str) -> Prediction:
+    return Prediction(path, -1, "", 0.0, (), [], None, None, error, name)
+
+
+class Predictor:
+    """A model loaded once, ready to classify images."""
+
+    def __init__(self, model: nn.Module, meta: CheckpointMeta, device: str | torch.device = "cpu"):
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.meta = meta
+        self.class_names = tuple(meta.class_names) if meta.class_names else CLASS_NAMES
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> "Predictor":
+        """Load a model file (CheckpointError if it cannot be used). `device` may be "auto"."""
+        if isinstance(device, str) and device == "auto":
+            from .training import resolve_device
+
+            device = resolve_device("auto")
+        model, meta = load_model(path, device)
+        return cls(model, meta, device)
+
+    def probabilities(self, images: torch.Tensor) -> np.ndarray:
+        """Class probabilities (N, 10) for uint8 images (N, 28, 28) in Fashion-MNIST style."""
+        out = []
+        with torch.inference_mode():
+            for start in range(0, int(images.shape[0]), BATCH_SIZE):
+                batch = images[start : start + BATCH_SIZE].to(self.device)
+                x = to_model_input(batch, self.meta.input_size, self.meta.mean, self.meta.std)
+                out.append(self.model(x).float().softmax(dim=1).cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.class_names)), np.float32)
+
+    def _finish(
+        self, prepared: list[tuple[Path | None, str, PhotoSteps | None, Image.Image | None, str | None]], top_k: int
+    ) -> list[Prediction]:
+        good = [i for i, item in enumerate(prepared) if item[4] is None]
+        probs = np.zeros((0, len(self.class_names)), np.float32)
+        if good:
+            stack = np.stack([np.asarray(prepared[i][3], dtype=np.uint8) for i in good])
+            probs = self.probabilities(torch.from_numpy(stack))
+        by_item = dict(zip(good, probs))
+        results = []
+        for i, (path, name, steps, model_input, error) in enumerate(prepared):
+            if error is not None:
+                results.append(_failed(path, name, error))
+                continue
+            p = by_item[i]
+            order = np.argsort(-p, kind="stable")
+            best = int(order[0])
+            results.append(
+                Prediction(
+                    path=path,
+                    index=best,
+                    label=self.class_names[best],
+                    confidence=float(p[best]),
+                    probabilities=tuple(float(v) for v in p),
+                    top_k=[(self.class_names[int(j)], float(p[int(j)])) for j in order[: max(1, top_k)]],
+                    model_input=model_input,
+                    steps=steps,
+                    error=None,
+                    name=name,
+                )
+            )
+        return results
+
+    def predict_images(
+        self, images: Sequence[Image.Image], names: Sequence[str] | None = None, top_k: int = DEFAULT_TOP_K
+    ) -> list[Prediction]:
+        """Classify PIL images (any size or mode), keeping every preparation step."""
+        names = list(names) if names is not None else [f"image {i + 1}" for i in range(len(images))]
+        prepared = []
+        for img, name in zip(images, names):
+            try:
+                steps = prepare_photo(load_image(img))
+                prepared.append((None, name, steps, steps.final, None))
+            except FmnistError as exc:
+                prepared.append((None, name, None, None, str(exc)))
+            except Exception as exc:  # noqa: BLE001 — one odd image must not sink the batch
+                prepared.append((None, name, None, None, f"{name} could not be prepared ({type(exc).__name__}: {exc})."))
+        return self._finish(prepared, top_k)
+
+    def predict_paths(
+        self,
+        paths: Iterable[str | os.PathLike[str]],
+        progress: Callable[[int, int], None] | None = None,
+        stop: threading.Event | None = None,
+        top_k: int = DEFAULT_TOP_K,
+        keep_steps: bool = False,
+    ) -> list[Prediction]:
+        """Classify image files; folders are expanded (see `iter_image_paths`).
+
+        An unreadable file becomes a Prediction with `error`; it never raises for one file.
+        `progress(done, total)` after each file; when `stop` is set, returns the predictions made
+        so far. The preparation steps hold full-size photos, so they are kept only with
+        `keep_steps=True` (the 28×28 `model_input` is always kept).
+        """
+        files = list(iter_image_paths(paths))
+        total = len(files)
+        results: list[Prediction] = []
+        for start in range(0, total, BATCH_SIZE):
+            prepared = []
+            for path in files[start : start + BATCH_SIZE]:
+                if stop is not None and stop.is_set():
+                    break
+                prepared.append(self._prepare_file(path, keep_steps))
+                if progress is not None:
+                    progress(start + len(prepared), total)
+            results.extend(self._finish(prepared, top_k))
+            if stop is not None and stop.is_set():
+                break
+        return results
+
+    @staticmethod
+    def _prepare_file(path: Path, keep_steps: bool):
+        try:
+            steps = prepare_photo(load_image(path))
+            return (path, path.name, steps if keep_steps else None, steps.final, None)
+        except FmnistError as exc:
+            return (path, path.name, None, None, str(exc))
+        except Exception as exc:  # noqa: BLE001 — a decoder bug on one file must not stop the batch
+            return (path, path.name, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).")
+
+
+def image_extensions() -> frozenset[str]:
+    """File extensions (lower case, with the dot) of every format Pillow can open here."""
+    Image.init()
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
+
+
+def iter_image_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
+    """Files named explicitly, as given (even without an image extension, so the user hears
+    why one cannot be read); folders expanded recursively, sorted, keeping only files with an
+    image extension and skipping hidden files and folders."""
+    extensions = image_extensions()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            for found in sorted(path.rglob("*")):
+                relative = found.relative_to(path).parts
+                if any(part.startswith(".") for part in relative):
+                    continue
+                if found.suffix.lower() in extensions and found.is_file():
+                    yield found
+        else:
+            yield path
