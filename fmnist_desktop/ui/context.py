@@ -83,6 +83,7 @@ class AppContext(QObject):
         self._import_thread.start()
 
     def _import_in_background(self) -> None:
+        payload, error = None, ""
         try:
             for name in BACKGROUND_MODULES:
                 importlib.import_module(name)
@@ -93,14 +94,16 @@ class AppContext(QObject):
                     pass
             from fmnist_desktop.core.library import ModelLibrary
 
-            library = ModelLibrary()
-            summary = _describe_device()
-            self._importDone.emit((library, summary), "")
+            payload = (ModelLibrary(), _describe_device())
         except FmnistError as exc:
-            self._importDone.emit(None, str(exc))
+            error = str(exc)
         except Exception as exc:  # noqa: BLE001 — reported to the user and to the log, never a crash
             _log_exception(exc)
-            self._importDone.emit(None, f"Could not load the machine-learning engine: {exc}")
+            error = f"Could not load the machine-learning engine: {exc}"
+        try:
+            self._importDone.emit(payload, error)
+        except RuntimeError:
+            pass  # the window (and this context) closed while torch was loading: nobody to tell
 
     @Slot(object, str)
     def _on_import_done(self, payload: object, error: str) -> None:
@@ -117,8 +120,10 @@ class AppContext(QObject):
         try:
             self._active = library.active()
         except FmnistError as exc:
+            # An empty library is a normal first-run state, not an error worth a dialog: the
+            # status bar and the pages say "no model" and point to Train / Open model.
             self._active = None
-            self.show_error("No usable model", str(exc))
+            self.statusMessage.emit(str(exc))
         self.torchReady.emit()
         self.modelsChanged.emit()
         self.activeModelChanged.emit(self._active)
@@ -175,7 +180,7 @@ class AppContext(QObject):
             self._active = self._library.active()
         except FmnistError as exc:
             self._active = None
-            self.show_error("No usable model", str(exc))
+            self.statusMessage.emit(str(exc))
         self.modelsChanged.emit()
         if _entry_key(previous) != _entry_key(self._active):
             self.activeModelChanged.emit(self._active)

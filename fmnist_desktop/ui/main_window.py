@@ -319,11 +319,7 @@ class MainWindow(QMainWindow):
 
 
 def entry_test_accuracy(entry) -> float | None:
-    """The test accuracy recorded in a library entry's checkpoint metadata, if any."""
-    meta = getattr(entry, "meta", None)
-    metrics = getattr(meta, "metrics", None) or {}
-    for key in ("test_accuracy", "test_acc", "accuracy"):
-        value = metrics.get(key)
-        if isinstance(value, (int, float)):
-            return float(value)
-    return None
+    """The test accuracy (fraction 0..1) recorded in a library entry's checkpoint metadata."""
+    from fmnist_desktop.ui.models_page import test_accuracy
+
+    return test_accuracy(entry)

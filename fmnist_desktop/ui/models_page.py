@@ -381,11 +381,12 @@ class ModelsPage(QWidget):
 
 
 def test_accuracy(entry) -> float | None:
+    """The entry's recorded test accuracy as a fraction 0..1 (checkpoints store percent)."""
     metrics = getattr(entry.meta, "metrics", None) or {}
     for key in ("test_accuracy", "test_acc", "accuracy"):
         value = metrics.get(key)
         if isinstance(value, (int, float)):
-            return float(value)
+            return float(value) / 100 if value > 1 else float(value)
     return None
 
 

@@ -561,7 +561,7 @@ class PredictPage(QWidget):
             report_progress(None, "Loading the model…")
             predictor = self._predictor_for(entry)
             if kind == "single-path":
-                prediction = predictor.predict_paths([payload])[0]
+                prediction = predictor.predict_paths([payload], keep_steps=True)[0]
                 source = payload
             else:
                 try:
@@ -621,7 +621,8 @@ class PredictPage(QWidget):
                 if is_cancelled():
                     break
                 chunk = files[start : start + BATCH_CHUNK]
-                predictions = predictor.predict_paths(chunk)
+                # Steps are kept only for this chunk: the thumbnail is made from the original photo.
+                predictions = predictor.predict_paths(chunk, keep_steps=True)
                 rows = [_batch_row(p, path) for p, path in zip(predictions, chunk)]
                 done += len(chunk)
                 report_progress(done / total, f"{done} / {total}", partial=(rows, total))

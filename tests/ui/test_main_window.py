@@ -20,8 +20,8 @@ def test_side_bar_and_shortcuts_switch_pages(make_main_window, qtbot):
     window = make_main_window(wait_ready=False)
     window.nav.setCurrentRow(3)
     assert window.stack.currentWidget().objectName() == "modelsPage"
-    window.activateWindow()
-    qtbot.waitActive(window)  # shortcuts only reach the active window
+    window.windowHandle().requestActivate()  # shortcuts only reach the active window
+    qtbot.waitUntil(window.isActiveWindow)
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert window.current_page_key() == "train"
     qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
@@ -38,16 +38,20 @@ def test_menu_has_the_file_actions_with_shortcuts(make_main_window):
     assert window.open_action.shortcut().toString() == "Ctrl+O"
 
 
-def test_status_bar_names_the_active_model_once_loaded(main_window):
-    label = main_window.model_label
-    if main_window.context.import_error():
-        assert label.text() == "Model engine unavailable"
-        return
-    entry = main_window.context.active_entry()
-    assert entry is not None
+def test_status_bar_names_the_active_model_once_loaded(window_with_model):
+    label = window_with_model.model_label
+    entry = window_with_model.context.active_entry()
     assert entry.name in label.text()
-    assert main_window.context.device_summary() in label.text()
-    assert main_window.open_action.isEnabled()
+    assert "test 10.0%" in label.text()
+    assert window_with_model.context.device_summary() in label.text()
+    assert window_with_model.context.device_summary() in ("CPU", "MPS") or "CUDA" in label.text()
+    assert window_with_model.open_action.isEnabled()
+
+
+def test_status_bar_says_loading_before_torch_is_ready(make_main_window):
+    window = make_main_window(show=False)
+    assert window.model_label.text() == "Loading model engine…"
+    assert not window.open_action.isEnabled()
 
 
 class _BusyPage(QWidget):

@@ -1,0 +1,151 @@
+"""Models page: list, make active (status bar follows), rename, delete with confirmation,
+export, and opening damaged/foreign model files."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QInputDialog, QMessageBox
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def _models_page(window):
+    window.show_page("models")
+    return window.pages["models"]
+
+
+def _add_model(window, model_file, name, history=None):
+    """Add a copy of `model_file` under another name (optionally with a training history)."""
+    from fmnist_desktop.core.checkpoint import load_checkpoint, save_checkpoint
+
+    state, meta = load_checkpoint(model_file)
+    meta.name = name
+    if history is not None:
+        meta.history = history
+    target = model_file.parent / f"{name.replace(' ', '_')}.pt"
+    save_checkpoint(target, state, meta)
+    entry = window.context.library().import_file(target)
+    window.context.refresh_models()
+    return entry
+
+
+def _table_names(page):
+    from fmnist_desktop.ui.models_page import ENTRY_ROLE
+
+    return [page.model.item(r, 0).data(ENTRY_ROLE).name for r in range(page.model.rowCount())]
+
+
+def test_table_lists_every_library_entry(window_with_model):
+    page = _models_page(window_with_model)
+    entries = window_with_model.context.library().entries()
+    assert _table_names(page) == [e.name for e in entries]
+    active = window_with_model.context.active_entry()
+    row = _table_names(page).index(active.name)
+    assert page.model.item(row, 0).text().startswith("● ")  # the active model is marked
+    assert page.model.item(row, 4).text() == "10.00%"  # test accuracy from the checkpoint
+
+
+def test_make_active_updates_status_bar(window_with_model, untrained_model_file, qtbot):
+    window = window_with_model
+    page = _models_page(window)
+    other = _add_model(window, untrained_model_file, "Second model")
+    assert page.select_entry(other.id)
+    assert page.activate_button.isEnabled()
+    with qtbot.waitSignal(window.context.activeModelChanged, timeout=5000):
+        qtbot.mouseClick(page.activate_button, __import__("PySide6.QtCore").QtCore.Qt.MouseButton.LeftButton)
+    assert window.context.active_entry().id == other.id
+    assert "Second model" in window.model_label.text()
+    assert "test 10.0%" in window.model_label.text()
+    assert not page.activate_button.isEnabled()  # it is already the active one
+
+
+def test_rename_changes_table_and_status_bar(window_with_model, monkeypatch):
+    window = window_with_model
+    page = _models_page(window)
+    active = window.context.active_entry()
+    page.select_entry(active.id)
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Sunday shirts", True))
+    page.rename_button.click()
+    assert "Sunday shirts" in _table_names(page)
+    assert "Sunday shirts" in window.model_label.text()
+    assert [e.name for e in window.context.library().entries() if e.id == active.id] == ["Sunday shirts"]
+
+
+def test_delete_asks_first_and_only_deletes_on_yes(window_with_model, untrained_model_file, monkeypatch):
+    window = window_with_model
+    page = _models_page(window)
+    doomed = _add_model(window, untrained_model_file, "Doomed")
+    page.select_entry(doomed.id)
+    questions = []
+
+    def answer(value):
+        def ask(*args, **kwargs):
+            questions.append(args[2])
+            return value
+        return ask
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    page.delete_button.click()
+    assert "Doomed" in _table_names(page)
+    assert "Doomed" in questions[0]
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    page.delete_button.click()
+    assert "Doomed" not in _table_names(page)
+    assert all(e.id != doomed.id for e in window.context.library().entries())
+
+
+def test_builtin_default_cannot_be_deleted_or_renamed(window_with_model):
+    page = _models_page(window_with_model)
+    builtin = [e for e in window_with_model.context.library().entries() if e.builtin]
+    if not builtin:
+        pytest.skip("no builtin default model in this checkout")
+    page.select_entry(builtin[0].id)
+    assert not page.delete_button.isEnabled()
+    assert not page.rename_button.isEnabled()
+    assert page.export_button.isEnabled()
+
+
+@pytest.mark.parametrize("content", [b"not a model at all", b"PK\x03\x04garbage"])
+def test_opening_a_damaged_file_shows_one_line_and_keeps_library(window_with_model, tmp_path, qtbot, content):
+    window = window_with_model
+    page = _models_page(window)
+    before = _table_names(page)
+    bad = tmp_path / "broken.pt"
+    bad.write_bytes(content)
+    with qtbot.waitSignal(window.context.errorShown, timeout=30_000) as shown:
+        page.import_model(bad)
+    title, message = shown.args
+    assert "\n" not in message and "Traceback" not in message
+    assert page.banner.text() == message
+    qtbot.waitUntil(lambda: not page.is_busy())
+    assert _table_names(page) == before
+
+
+def test_export_writes_a_loadable_checkpoint(window_with_model, tmp_path, qtbot):
+    from fmnist_desktop.core.checkpoint import load_checkpoint
+
+    window = window_with_model
+    page = _models_page(window)
+    entry = window.context.active_entry()
+    target = tmp_path / "out" / "exported.pt"
+    with qtbot.waitSignal(page.modelExported, timeout=30_000):
+        page.export_entry(entry, target)
+    _state, meta = load_checkpoint(target)
+    assert meta.name == entry.name
+
+
+def test_history_of_selected_run_is_charted(window_with_model, untrained_model_file):
+    window = window_with_model
+    page = _models_page(window)
+    history = [
+        {"epoch": i, "epochs": 3, "train_loss": 1.0 / i, "val_loss": 1.1 / i, "train_acc": 80 + i,
+         "val_acc": 79 + i, "epoch_time_s": 1.0, "lr": 0.01}
+        for i in (1, 2, 3)
+    ]
+    entry = _add_model(window, untrained_model_file, "With history", history=history)
+    page.select_entry(entry.id)
+    assert page.chart is not None
+    assert page.chart.epochs == [1, 2, 3]
+    assert page.chart.val_acc == [80, 81, 82]
+    assert "With history" in page.history_label.text()

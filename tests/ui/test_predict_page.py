@@ -1,0 +1,205 @@
+"""Predict page, driven like a user: drop files and folders, paste, read the table, export CSV."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from PIL import Image, ImageDraw
+from PySide6.QtGui import QGuiApplication, QImage
+
+from fmnist_desktop.core.labels import CLASS_NAMES
+from fmnist_desktop.ui.predict_page import NOT_SURE_TEXT
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def _shirt_like_photo(path, colour=(200, 40, 40)):
+    """A simple 'photo': a coloured garment shape on a white background, like a shop photo."""
+    img = Image.new("RGB", (120, 150), "white")
+    draw = ImageDraw.Draw(img)
+    draw.polygon([(30, 20), (90, 20), (110, 50), (95, 60), (90, 130), (30, 130), (25, 60), (10, 50)], fill=colour)
+    img.save(path)
+    return path
+
+
+@pytest.fixture
+def mixed_folder(tmp_path):
+    """Five good images in three formats (one in a sub-folder), a corrupt PNG and a text file named .png."""
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    good = [
+        _shirt_like_photo(folder / "a.png"),
+        _shirt_like_photo(folder / "b.jpg", (20, 20, 160)),
+        _shirt_like_photo(folder / "c.webp", (30, 120, 30)),
+        _shirt_like_photo(folder / "more" / "d.bmp", (90, 90, 90)),
+        _shirt_like_photo(folder / "more" / "e.gif", (160, 120, 0)),
+    ]
+    corrupt = folder / "corrupt.png"
+    corrupt.write_bytes(good[0].read_bytes()[:60])  # a PNG cut off after its header
+    text = folder / "notes.png"
+    text.write_text("this is not an image\n", encoding="utf-8")
+    return folder, good, [corrupt, text]
+
+
+def _page(window):
+    page = window.pages["predict"]
+    window.show_page("predict")
+    return page
+
+
+def test_folder_drop_fills_table_and_keeps_going_past_bad_files(window_with_model, mixed_folder, qtbot, drop_paths):
+    page = _page(window_with_model)
+    folder, good, bad = mixed_folder
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000) as finished:
+        drop_paths(page.drop_zone, [folder])
+    assert finished.args == [7]
+    rows = {r.path.rsplit("/", 1)[-1]: r for r in page.rows()}
+    assert set(rows) == {"a.png", "b.jpg", "c.webp", "d.bmp", "e.gif", "corrupt.png", "notes.png"}
+    for name in ("a.png", "b.jpg", "c.webp", "d.bmp", "e.gif"):
+        assert rows[name].error is None
+        assert rows[name].label in CLASS_NAMES
+        assert 0.0 < rows[name].confidence <= 1.0
+        assert rows[name].runner_up in CLASS_NAMES and rows[name].runner_up != rows[name].label
+    for name in ("corrupt.png", "notes.png"):
+        assert rows[name].error, f"{name} should say why it cannot be read"
+        assert "Traceback" not in rows[name].error
+    assert "2 unreadable" in page.count_label.text()
+    assert page.stack.currentWidget().objectName() == "batchView"
+    assert not page.is_busy()
+    assert page.progress.value() == page.progress.maximum()
+
+
+def test_single_file_shows_steps_verdict_and_bars(window_with_model, mixed_folder, qtbot, drop_paths):
+    page = _page(window_with_model)
+    _folder, good, _bad = mixed_folder
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000) as shown:
+        drop_paths(page.drop_zone, [good[0]])
+    prediction = shown.args[0].prediction
+    assert page.stack.currentWidget().objectName() == "singleView"
+    for key in ("original", "mask", "crop", "final"):
+        assert page.panels[key].image() is not None, key
+    assert (page.panels["final"].image().width(), page.panels["final"].image().height()) == (28, 28)
+    probs = page.bars.probabilities()
+    assert max(probs, key=probs.get) == prediction.label
+    assert abs(sum(probs.values()) - 1.0) < 1e-3
+    page.threshold_spin.setValue(0)
+    assert page.verdict_text().startswith(prediction.label)
+    page.threshold_spin.setValue(100)
+    assert NOT_SURE_TEXT in page.verdict_text()
+
+
+def test_text_file_named_png_alone_says_why(window_with_model, mixed_folder, qtbot, drop_paths):
+    page = _page(window_with_model)
+    _folder, _good, bad = mixed_folder
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        drop_paths(page.drop_zone, [bad[1]])
+    assert page.verdict_text() == "Cannot classify this file"
+    assert page.banner.isVisible() and page.banner.text()
+    assert "notes.png" in page.banner.text() or "image" in page.banner.text().lower()
+
+
+def test_csv_export_matches_table_and_filter(window_with_model, mixed_folder, qtbot, tmp_path):
+    page = _page(window_with_model)
+    folder, _good, _bad = mixed_folder
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000):
+        page.predict_paths([str(folder)])
+
+    out = tmp_path / "all.csv"
+    assert page.export_csv(out)
+    with open(out, newline="", encoding="utf-8") as handle:
+        records = list(csv.DictReader(handle))
+    assert len(records) == 7
+    by_file = {r["file"]: r for r in records}
+    for row in page.rows():
+        record = by_file[row.path]
+        if row.error:
+            assert record["error"] == row.error and record["top_class"] == ""
+        else:
+            assert record["top_class"] == row.label
+            assert float(record["confidence"]) == pytest.approx(row.confidence, abs=1e-4)
+            assert sum(float(record[f"p_{n}"]) for n in CLASS_NAMES) == pytest.approx(1.0, abs=1e-3)
+
+    # Filter to one class: only rows of that class remain, in the table and in the export.
+    some_class = next(r.label for r in page.rows() if r.error is None)
+    page.filter_combo.setCurrentText(some_class)
+    visible = page.rows(visible_only=True)
+    assert visible and all(r.label == some_class for r in visible)
+    assert len(visible) == sum(1 for r in page.rows() if r.label == some_class)
+    filtered = tmp_path / "filtered.csv"
+    page.export_csv(filtered)
+    with open(filtered, newline="", encoding="utf-8") as handle:
+        assert [r["top_class"] for r in csv.DictReader(handle)] == [some_class] * len(visible)
+
+    page.filter_combo.setCurrentText("Unreadable files")
+    names = sorted(r.path.rsplit("/", 1)[-1] for r in page.rows(visible_only=True))
+    assert names == ["corrupt.png", "notes.png"]
+
+
+def test_table_sorts_by_confidence(window_with_model, mixed_folder, qtbot):
+    from PySide6.QtCore import Qt
+
+    from fmnist_desktop.ui.predict_page import COL_CONF
+
+    page = _page(window_with_model)
+    folder, _good, _bad = mixed_folder
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000):
+        page.predict_paths([str(folder)])
+    page.table.sortByColumn(COL_CONF, Qt.SortOrder.DescendingOrder)
+    confidences = [r.confidence if r.error is None else -1 for r in page.rows(visible_only=True)]
+    assert confidences == sorted(confidences, reverse=True)
+
+
+def test_paste_image_from_clipboard(window_with_model, qtbot):
+    page = _page(window_with_model)
+    image = QImage(80, 100, QImage.Format.Format_RGB32)
+    image.fill(0xFFFFFF)
+    for y in range(20, 80):
+        for x in range(20, 60):
+            image.setPixel(x, y, 0x202080)
+    QGuiApplication.clipboard().setImage(image)
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000) as shown:
+        page.paste_button.click()
+    assert shown.args[0].prediction.error is None
+    assert page.file_label.text() == "Pasted image"
+    assert page.panels["final"].image() is not None
+
+
+def test_paste_with_nothing_useful_says_so(window_with_model):
+    page = _page(window_with_model)
+    QGuiApplication.clipboard().setText("just some words")
+    page.paste_from_clipboard()
+    assert "clipboard" in page.banner.text().lower()
+
+
+def _write_test_images(real_data_dir, folder, per_class=2, classes=(1, 5, 7, 8, 9)):
+    """Fashion-MNIST test images of classes a trained model gets right (trousers, sandals,
+    sneakers, bags, ankle boots) as PNG files named <class>_<n>.png."""
+    from fmnist_desktop.core.data import read_idx
+
+    images = read_idx(real_data_dir / "t10k-images-idx3-ubyte.gz").numpy()
+    labels = read_idx(real_data_dir / "t10k-labels-idx1-ubyte.gz").numpy()
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for cls in classes:
+        for n, idx in enumerate([i for i in range(len(labels)) if labels[i] == cls][:per_class]):
+            path = folder / f"{cls}_{n}.png"
+            Image.fromarray(images[idx], mode="L").save(path)
+            written.append((path, CLASS_NAMES[cls]))
+    return written
+
+
+@pytest.mark.realdata
+def test_real_test_images_get_their_classes(window_with_trained_model, real_data_dir, tmp_path, qtbot, drop_paths):
+    page = _page(window_with_trained_model)
+    written = _write_test_images(real_data_dir, tmp_path / "fm")
+    with qtbot.waitSignal(page.batchFinished, timeout=120_000):
+        drop_paths(page.drop_zone, [path for path, _ in written])
+    got = {r.path: r.label for r in page.rows()}
+    expected = {str(path): label for path, label in written}
+    assert got == expected
+
+    path, label = written[0]
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        drop_paths(page.drop_zone, [path])
+    assert page.verdict_text().startswith(label)
