@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from collections import deque
 from dataclasses import dataclass, field
@@ -81,7 +82,7 @@ def load_image(source, max_side: int | None = LOAD_MAX_SIDE) -> Image.Image:
     directly, so a 10000x10000 photo is cheap). Pillow's decompression-bomb limit stays on.
     Raises `ImageLoadError` with one readable sentence for anything that is not a usable image.
     """
-    name = "image"
+    name = "The image"
     if isinstance(source, Image.Image):
         img = source
     else:
@@ -89,6 +90,7 @@ def load_image(source, max_side: int | None = LOAD_MAX_SIDE) -> Image.Image:
             data = bytes(source)
             if not data:
                 raise ImageLoadError("The image is empty (0 bytes).")
+            name = "The data"
             fp = io.BytesIO(data)
         else:
             path = Path(os.fspath(source))
@@ -117,8 +119,9 @@ def _open(fp: io.BytesIO, name: str) -> Image.Image:
             img = Image.open(fp)
             img.seek(0)  # first frame of animated GIF/PNG/WebP
             return img
-    except Image.DecompressionBombError:
-        raise _too_large(name, None) from None
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(name, int(found.group(1)) if found else None) from None
     except UnidentifiedImageError:
         raise ImageLoadError(f"{name} is not an image this app can read (unknown or damaged format).") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
@@ -129,7 +132,7 @@ def _too_large(name: str, pixels: int | None) -> ImageLoadError:
     limit = Image.MAX_IMAGE_PIXELS
     size = f"{pixels:,} pixels; " if pixels else ""
     lim = f"limit {2 * limit:,}" if limit else "limit reached"
-    return ImageLoadError(f"{name}: image too large ({size}{lim}).",
+    return ImageLoadError(f"Cannot open {name}: image too large ({size}{lim}).",
                           hint="Resize it below that size and try again.")
 
 
@@ -203,13 +206,18 @@ class Background:
 
 
 def border_band(rgb: np.ndarray, width: int | None = None) -> np.ndarray:
-    """Pixels of the outer band of an (H, W, 3) image as an (N, 3) array."""
+    """Pixels of the outer band of an (H, W, 3) image as an (N, 3) array (top, bottom, left, right)."""
+    return np.concatenate(border_sides(rgb, width))
+
+
+def border_sides(rgb: np.ndarray, width: int | None = None) -> list[np.ndarray]:
+    """The four sides of the outer band (about 4% of the short side wide), each (N_i, 3) float."""
     h, w = rgb.shape[:2]
     b = width or max(1, round(0.04 * min(h, w)))
     b = min(b, max(1, min(h, w) // 4))
     top, bottom = rgb[:b].reshape(-1, 3), rgb[h - b:].reshape(-1, 3)
     left, right = rgb[b:h - b, :b].reshape(-1, 3), rgb[b:h - b, w - b:].reshape(-1, 3)
-    return np.concatenate([top, bottom, left, right]).astype(np.float32)
+    return [side.astype(np.float32) for side in (top, bottom, left, right)]
 
 
 def _kmeans(points: np.ndarray, k: int, iters: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -240,26 +248,37 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
-def estimate_background(rgb: np.ndarray, clusters: int = 4, min_share: float = 0.12) -> Background:
+def estimate_background(rgb: np.ndarray, clusters: int = 4, min_share: float = 0.12,
+                        dominant_share: float = 0.3) -> Background:
     """The background's colours, from the border band of an (H, W, 3) uint8/float image.
 
-    Clusters that hold at least `min_share` of the border count as background; smaller ones are
-    most likely the object where it touches the frame (trouser legs, a cropped sleeve).
+    The border's colours are clustered. A cluster counts as background if it holds at least
+    `dominant_share` of the border, or at least `min_share` and shows on 3 or 4 sides. An object
+    touching the frame (trouser legs top and bottom, a cropped sleeve) shows on fewer sides.
     """
-    band = border_band(rgb)
-    if len(band) > 4000:
-        band = band[np.random.default_rng(0).choice(len(band), 4000, replace=False)]
-    centres, assign = _kmeans(band, clusters)
+    sides = [side for side in border_sides(rgb) if len(side)]
+    band = np.concatenate(sides)
+    rng = np.random.default_rng(0)
+    sample = band[rng.choice(len(band), 4000, replace=False)] if len(band) > 4000 else band
+    centres, _ = _kmeans(sample, clusters)
+
+    def nearest(points: np.ndarray) -> np.ndarray:
+        return ((points[:, None, :] - centres[None]) ** 2).sum(2).argmin(1)
+
+    assign = nearest(band)
     shares = np.bincount(assign, minlength=len(centres)) / len(band)
-    keep = shares >= min_share
+    on_sides = np.zeros(len(centres), int)
+    for side in sides:
+        side_share = np.bincount(nearest(side), minlength=len(centres)) / len(side)
+        on_sides += side_share >= 0.05
+    keep = (shares >= dominant_share) | ((shares >= min_share) & (on_sides >= min(3, len(sides))))
     keep[shares.argmax()] = True
     spreads = []
     for j in np.flatnonzero(keep):
         dist = np.sqrt(((band[assign == j] - centres[j]) ** 2).sum(1))
         spreads.append(float(np.percentile(dist, 90)) if len(dist) else 0.0)
-    colours = centres[keep]
     dominant = centres[shares.argmax()]
-    return Background(colours=colours, spreads=np.maximum(np.array(spreads), 10.0),
+    return Background(colours=centres[keep], spreads=np.maximum(np.array(spreads), 10.0),
                       luma=float(_luma(dominant)),
                       dominant=tuple(int(round(v)) for v in np.clip(dominant, 0, 255)))
 
@@ -288,15 +307,19 @@ def foreground_mask(rgb: np.ndarray, bg: Background, refine_iters: int = 2) -> n
     """Boolean object mask of an (H, W, 3) image given its background.
 
     Start: pixels clearly farther from every background colour than the border itself is
-    (Otsu on the distance, never below 1.5 spreads). Then a few GrabCut-like rounds: colour
+    (Otsu on the distance, between 1.5 and 3 spreads). Then a few GrabCut-like rounds: colour
     clusters of the current object and background each claim the pixels nearest to them,
-    with the score smoothed spatially so the mask follows regions, not single pixels.
+    with the score smoothed spatially so the mask follows regions, not single pixels; pixels
+    very far from the background stay object and pixels as close as the border stay background.
     """
     dist = background_distance(rgb, bg)
     if dist.max() < 1.5:
         return np.zeros(dist.shape, bool)
-    thr = max(1.5, float(np.expm1(_otsu(np.log1p(dist)))))
+    # Otsu splits "like the border" from "unlike it"; clamped so that a pixel 3 spreads away from
+    # every border colour always counts as object (Otsu alone can split a two-tone garment).
+    thr = float(np.clip(np.expm1(_otsu(np.log1p(dist))), 1.5, 3.0))
     mask = dist > thr
+    certain_fg, certain_bg = dist > 2 * thr, dist < 1.0
     pix = rgb.reshape(-1, 3).astype(np.float32)
     for it in range(refine_iters):
         fg_pix, bg_pix = pix[mask.ravel()], pix[~mask.ravel()]
@@ -311,7 +334,9 @@ def foreground_mask(rgb: np.ndarray, bg: Background, refine_iters: int = 2) -> n
         d_bg = np.sqrt(((pix[:, None] - bg_c[None]) ** 2).sum(2)).min(1)
         score = (d_bg - d_fg).reshape(dist.shape)
         score = _box_blur(score, 2)
-        mask = score > 0
+        # GrabCut-style trimap: only the uncertain band is decided by the colour models.
+        mask = (score > 0) | certain_fg
+        mask &= ~certain_bg
     return mask
 
 
