@@ -1,0 +1,202 @@
+"""The `fmnist` command: what a user sees and the exit status, for each subcommand."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fmnist_desktop import cli
+from fmnist_desktop.core import paths
+from fmnist_desktop.core.checkpoint import load_checkpoint
+from fmnist_desktop.core.library import ModelLibrary
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("fmnist: error: ")
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture
+def small_data(tmp_path, idx_writer):
+    return idx_writer.write_tiny_dataset(tmp_path / "data", n_train=300, n_test=100)
+
+
+def test_train_saves_into_the_library_and_makes_it_active(run_cli, small_data, no_builtin_model):
+    result = run_cli(
+        "train", "--preset", "fast", "--epochs", "1", "--batch-size", "32", "--data", small_data,
+        "--val-size", "60", "--device", "cpu",
+    )
+    assert result.code == 0, result.err
+    assert f"Data: the folder {small_data}" in result.out
+    assert "Device: cpu" in result.out
+    assert "Epoch [1/1], Train Loss: " in result.out and "Val Acc: " in result.out
+    assert "Test Accuracy: " in result.out
+    assert "Epoch 1/1 [" in result.err  # the progress bar
+    entry = ModelLibrary().active()
+    assert not entry.builtin and entry.meta.preset == "fast"
+    assert 0 <= entry.meta.metrics["test_accuracy"] <= 100
+    assert len(entry.meta.history) == 1 and entry.meta.training["epochs"] == 1
+    assert entry.meta.training["data_source"].startswith("the folder")
+
+    listing = run_cli("models")
+    assert listing.code == 0
+    assert any(line.startswith("* " + entry.id) for line in listing.out.splitlines())
+
+    evaluated = run_cli("evaluate", "--data", small_data, "--json")  # default: the active model
+    assert evaluated.code == 0, evaluated.err
+    report = json.loads(evaluated.out)
+    assert report["n"] == 100 and report["model"]["path"] == str(entry.path)
+    assert report["accuracy"] == pytest.approx(entry.meta.metrics["test_accuracy"], abs=1e-3)
+
+
+def test_ctrl_c_stops_after_the_batch_and_saves_nothing(run_cli, small_data, tmp_path, monkeypatch, no_builtin_model):
+    original_update = cli.ProgressBar.update
+
+    def update_then_interrupt(self, done, extra=""):
+        original_update(self, done, extra)
+        if self.label.startswith("Epoch"):
+            os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C during the first batch
+
+    monkeypatch.setattr(cli.ProgressBar, "update", update_then_interrupt)
+    out = tmp_path / "should-not-exist.pt"
+    result = run_cli("train", "--preset", "fast", "--epochs", "2", "--batch-size", "32", "--data", small_data,
+                     "--val-size", "60", "--device", "cpu", "--out", out)
+    assert result.code == 130
+    assert "nothing was saved" in result.out
+    assert not out.exists() and not list(tmp_path.glob(".should-not-exist*"))
+    assert ModelLibrary().entries() == []
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler given back
+
+
+@pytest.mark.parametrize(
+    "argv, code, message",
+    [
+        (["train", "--epochs", "0"], 2, "--epochs must be at least 1"),
+        (["train", "--device", "tpu"], 2, "Unknown device"),
+        (["train", "--lr", "-1"], 2, "--lr must be a positive number"),
+        (["evaluate", "--weights", "/nonexistent/model.pt"], 2, "There is no model file at /nonexistent/model.pt"),
+        (["predict", "--weights", "/nonexistent/model.pt", "/nonexistent/photo.jpg"], 2, "There is no model file"),
+        (["predict", "--top-k", "11", "x.png"], 2, "--top-k must be between 1 and 10"),
+        (["evaluate"], 2, "There is no model yet"),
+        (["models", "--activate", "nope"], 2, "There is no model 'nope'"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(run_cli, argv, code, message, no_builtin_model):
+    result = run_cli(*argv)
+    assert result.code == code
+    assert message in _one_error_line(result.err)
+
+
+def test_missing_dataset_names_the_sources(run_cli, small_model, tmp_path, monkeypatch):
+    from fmnist_desktop.core import data
+
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-package")
+    result = run_cli("evaluate", "--weights", small_model)
+    assert result.code == 2
+    line = _one_error_line(result.err)
+    assert "Fashion-MNIST was not found" in line and "dataset-fashion-mnist" in line
+
+
+def test_damaged_dataset_file_is_named(run_cli, small_model, small_data):
+    labels = small_data / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:20])
+    result = run_cli("evaluate", "--weights", small_model, "--data", small_data)
+    assert result.code == 2
+    assert "t10k-labels-idx1-ubyte.gz is truncated" in _one_error_line(result.err)
+
+
+def test_predict_lists_results_and_reports_bad_files(run_cli, small_model, tmp_path):
+    good = tmp_path / "photos" / "shirt.png"
+    good.parent.mkdir()
+    rgb = np.full((64, 48, 3), 245, np.uint8)
+    rgb[8:56, 10:38] = 60
+    Image.fromarray(rgb).save(good)
+    fake = tmp_path / "photos" / "fake.png"
+    fake.write_text("I am text")
+    result = run_cli("predict", "--weights", small_model, "--top-k", "2", tmp_path / "photos")
+    assert result.code == 1  # one image could not be read
+    [line] = [l for l in result.out.splitlines() if l.startswith(str(good))]
+    path, label, confidence, others = line.split("\t")
+    assert label in {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
+    assert confidence.endswith("%") and others.count("%") == 1
+    assert "fmnist: skipped: fake.png is not an image" in result.err
+    assert "1 of 2 images classified" in result.out
+
+    as_json = run_cli("predict", "--weights", small_model, "--json", good, fake)
+    assert as_json.code == 1
+    items = json.loads(as_json.out)["predictions"]
+    assert len(items[0]["top_k"]) == 3 and sum(items[0]["probabilities"].values()) == pytest.approx(1, abs=1e-4)
+    assert "not an image" in items[1]["error"]
+
+    only_good = run_cli("predict", "--weights", small_model, good)
+    assert only_good.code == 0 and only_good.err == ""
+
+
+def test_export_checkpoint_and_bare_state_dict(run_cli, small_model, tmp_path):
+    out = tmp_path / "copy.pt"
+    assert run_cli("export", "--weights", small_model, out).code == 0
+    assert load_checkpoint(out)[1].name == "small"
+    bare = tmp_path / "bare.pth"
+    assert run_cli("export", "--weights", small_model, "--format", "state_dict", bare).code == 0
+    raw = torch.load(bare, weights_only=True)
+    assert "format" not in raw and all(isinstance(v, torch.Tensor) for v in raw.values())
+    state, _ = load_checkpoint(small_model)
+    assert all(torch.equal(raw[k], state[k]) for k in state)
+
+
+def test_models_import_rename_delete(run_cli, tmp_path, no_builtin_model):
+    from fmnist_desktop.core.models import build_model
+
+    notebook = tmp_path / "fashion_mnist_cnn.pth"
+    torch.save(build_model("seed_cnn").state_dict(), notebook)
+    imported = run_cli("models", "--import", notebook)
+    assert imported.code == 0 and "Imported notebook model" in imported.out
+    [entry] = ModelLibrary().entries()
+    renamed = run_cli("models", "--rename", entry.id, "Notebook v1", "--activate", entry.id)
+    assert "* " + entry.id in renamed.out and "Notebook v1" in renamed.out
+    assert run_cli("models", "--delete", entry.id).code == 0
+    assert ModelLibrary().entries() == []
+
+
+def test_unexpected_error_is_one_line_and_logged(run_cli, monkeypatch):
+    def broken(args):
+        raise ValueError("boom inside")
+
+    monkeypatch.setitem(cli.COMMANDS, "models", cli.Command("models", "x", lambda p: None, broken))
+    result = run_cli("models")
+    assert result.code == 1
+    line = _one_error_line(result.err)
+    assert "unexpected ValueError: boom inside" in line and "see log file" in line
+    log = paths.logs_dir() / "cli.log"
+    assert "Traceback" in log.read_text() and "boom inside" in log.read_text()
+
+
+def test_subprocess_damaged_model_shows_no_traceback(tmp_path):
+    model = tmp_path / "damaged.pt"
+    model.write_bytes(b"PK\x03\x04" + b"\0" * 100)
+    env = {**os.environ, "FMNIST_DESKTOP_HOME": str(tmp_path / "home")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "fmnist_desktop.cli", "evaluate", "--weights", str(model)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert _one_error_line(proc.stderr) == "fmnist: error: damaged.pt is truncated or damaged (its archive is incomplete)."
+    assert proc.stdout == ""
+
+
+def test_usage_error_and_help_exit_codes(run_cli):
+    assert run_cli("frobnicate").code == 2
+    assert run_cli("--help").code == 0
+    for name in ("train", "evaluate", "predict", "models", "export"):
+        assert name in cli.COMMANDS
