@@ -277,7 +277,7 @@ def _run_train(args: argparse.Namespace) -> int:
                 r = event.config
                 _print(f"Device: {event.device} ({event.device_name})")
                 _print(
-                    f"Preset: {event.preset} — {event.epochs} epochs, batch {r.batch_size}, lr {r.lr:g}, "
+                    f"Preset: {event.preset} — {event.epochs} epoch{'s' if event.epochs != 1 else ''}, batch {r.batch_size}, lr {r.lr:g}, "
                     f"augmentation {r.augment}, {event.batches_per_epoch} batches per epoch"
                 )
             elif isinstance(event, BatchEnd):
