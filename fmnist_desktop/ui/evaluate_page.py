@@ -1,26 +1,506 @@
-"""The Evaluate page: test accuracy, per-class metrics, confusion matrix and mistake galleries."""
+"""The Evaluate page: test accuracy, per-class metrics, confusion matrix and mistake galleries.
+
+Evaluation (loading the test split and the model, running 10,000 images) runs in a `TaskRunner`
+worker with a progress bar and a Cancel button. The result is drawn here: a clickable confusion
+matrix (matplotlib, counts or row percentages), a per-class precision/recall/F1 table, and
+galleries — the images of a picked cell, and every misclassified image — each worst first.
+
+Galleries scale to thousands of images: a `QListView` in icon mode over a list model whose
+thumbnails are made lazily, only for the rows the view asks to paint, and cached.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
 
-from .workers import TaskRunner
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.labels import CLASS_NAMES
+from .train_page import SETTINGS_DATA_FOLDER, Banner
+from .workers import TaskCancelled, TaskRunner
+
+THUMB_SIZE = 56
+
+
+@dataclass(frozen=True)
+class EvaluationOutcome:
+    """Handed from the worker to the page: the result, the test images and what was evaluated."""
+
+    entry: Any  # core.library.ModelEntry
+    result: Any  # core.evaluation.EvaluationResult
+    images: np.ndarray  # uint8 (N, 28, 28), the test split in result order
+    source_description: str
+
+
+class SampleGalleryModel(QAbstractListModel):
+    """Test images by index into `images`, with predicted class and confidence; thumbnails lazily."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._images: np.ndarray | None = None
+        self._indices: np.ndarray = np.zeros(0, dtype=np.int64)
+        self._predictions: np.ndarray | None = None
+        self._confidences: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
+        self._cache: dict[int, QPixmap] = {}
+        self.thumbnails_made = 0  # how many thumbnails were rendered (laziness is testable)
+
+    def set_samples(self, images, indices: Sequence[int], predictions, confidences, labels) -> None:
+        self.beginResetModel()
+        self._images = images
+        self._indices = np.asarray(indices, dtype=np.int64)
+        self._predictions = np.asarray(predictions)
+        self._confidences = np.asarray(confidences)
+        self._labels = np.asarray(labels)
+        self._cache.clear()
+        self.endResetModel()
+
+    def clear(self) -> None:
+        self.beginResetModel()
+        self._indices = np.zeros(0, dtype=np.int64)
+        self._cache.clear()
+        self.endResetModel()
+
+    def indices(self) -> list[int]:
+        """The test-set indices shown, in display order."""
+        return [int(i) for i in self._indices]
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt's name
+        return 0 if parent.isValid() else len(self._indices)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self._indices):
+            return None
+        sample = int(self._indices[index.row()])
+        if role == Qt.ItemDataRole.DecorationRole:
+            return self._thumbnail(sample)
+        pred = int(self._predictions[sample])
+        true = int(self._labels[sample])
+        confidence = float(self._confidences[sample])
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{CLASS_NAMES[pred]}\n{100 * confidence:.0f} %"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            verdict = "correct" if pred == true else "wrong"
+            return (f"Test image #{sample}\nTrue class: {CLASS_NAMES[true]}\n"
+                    f"Predicted: {CLASS_NAMES[pred]} ({100 * confidence:.1f} % confident, {verdict})")
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            return f"Test image {sample}, true {CLASS_NAMES[true]}, predicted {CLASS_NAMES[pred]}"
+        if role == Qt.ItemDataRole.ForegroundRole and pred != true:
+            return QColor("#b3261e")
+        if role == Qt.ItemDataRole.UserRole:
+            return sample
+        return None
+
+    def _thumbnail(self, sample: int) -> QPixmap:
+        pixmap = self._cache.get(sample)
+        if pixmap is None:
+            pixels = np.ascontiguousarray(self._images[sample], dtype=np.uint8)
+            height, width = pixels.shape
+            image = QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
+            pixmap = QPixmap.fromImage(image.scaled(THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+                                                    Qt.TransformationMode.FastTransformation))
+            self._cache[sample] = pixmap
+            self.thumbnails_made += 1
+        return pixmap
+
+
+class SampleGallery(QListView):
+    """An icon-mode list of test images; batched layout keeps 10,000 items responsive."""
+
+    def __init__(self, object_name: str, accessible_name: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.setAccessibleName(accessible_name)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(200)
+        self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
+        self.setGridSize(QSize(THUMB_SIZE + 40, THUMB_SIZE + 40))
+        self.setSpacing(2)
+        self.setWordWrap(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.gallery_model = SampleGalleryModel(self)
+        self.setModel(self.gallery_model)
 
 
 class EvaluatePage(QWidget):
+    """Evaluate the active model on the Fashion-MNIST test set and explore its mistakes."""
+
+    evaluationFinished = Signal(object)  # EvaluationOutcome
+
     def __init__(self, context, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("evaluatePage")
         self.context = context
         self._runner = TaskRunner(self)
+        self._chart_loader = TaskRunner(self)
+        self._test_cache: tuple[str, Any] | None = None  # (folder key, (Split, DataSource))
+        self.outcome: EvaluationOutcome | None = None
+        self.matrix = None  # ui.charts.ConfusionMatrixCanvas, built once matplotlib is loaded
+        self._build()
+        self._update_model_label(context.active_entry())
+        context.activeModelChanged.connect(self._on_active_model_changed)
+        context.torchReady.connect(self._on_torch_ready)
+        self._set_idle()
+        if context.is_torch_ready():
+            self._on_torch_ready()
+
+    # ================================================================= construction
+
+    def _build(self) -> None:
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Evaluate the active model on the test set."))
+        layout.setContentsMargins(8, 8, 8, 8)
+
+        top = QHBoxLayout()
+        self.evaluate_button = QPushButton("Evaluate on the test set", self)
+        self.evaluate_button.setObjectName("evaluateButton")
+        self.evaluate_button.setAccessibleName("Evaluate the active model on the test set")
+        self.evaluate_button.clicked.connect(self.start_evaluation)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setObjectName("cancelEvaluationButton")
+        self.cancel_button.setAccessibleName("Cancel the evaluation")
+        self.cancel_button.clicked.connect(self.cancel_evaluation)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setObjectName("evaluateProgress")
+        self.progress_bar.setAccessibleName("Evaluation progress")
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        top.addWidget(self.evaluate_button)
+        top.addWidget(self.cancel_button)
+        top.addWidget(self.progress_bar, 1)
+        layout.addLayout(top)
+
+        summary = QHBoxLayout()
+        self.model_label = QLabel(self)
+        self.model_label.setObjectName("evaluatedModelLabel")
+        self.model_label.setWordWrap(True)
+        self.accuracy_label = QLabel("Test accuracy: –", self)
+        self.accuracy_label.setObjectName("testAccuracyLabel")
+        self.accuracy_label.setAccessibleName("Test accuracy")
+        font = self.accuracy_label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.accuracy_label.setFont(font)
+        summary.addWidget(self.model_label, 1)
+        summary.addWidget(self.accuracy_label)
+        layout.addLayout(summary)
+
+        self.banner = Banner("evaluateBanner", self)
+        layout.addWidget(self.banner)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setChildrenCollapsible(False)
+        layout.addWidget(splitter, 1)
+
+        matrix_box = QWidget(splitter)
+        matrix_layout = QVBoxLayout(matrix_box)
+        matrix_layout.setContentsMargins(0, 0, 0, 0)
+        matrix_header = QHBoxLayout()
+        title = QLabel("<b>Confusion matrix</b> — click a cell to see its images", matrix_box)
+        title.setWordWrap(True)
+        matrix_header.addWidget(title, 1)
+        self.normalize_check = QCheckBox("Row %", matrix_box)
+        self.normalize_check.setObjectName("normalizeCheck")
+        self.normalize_check.setAccessibleName("Show each row as percentages of its true class")
+        self.normalize_check.setToolTip("Show each row as percentages of its true class instead of counts")
+        self.normalize_check.toggled.connect(self._on_normalize_toggled)
+        matrix_header.addWidget(self.normalize_check)
+        matrix_layout.addLayout(matrix_header)
+        self.matrix_holder = QVBoxLayout()
+        self._matrix_placeholder = QLabel("Press “Evaluate on the test set” to see how the active model does.",
+                                          matrix_box)
+        self._matrix_placeholder.setObjectName("matrixPlaceholder")
+        self._matrix_placeholder.setWordWrap(True)
+        self._matrix_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.matrix_holder.addWidget(self._matrix_placeholder)
+        matrix_layout.addLayout(self.matrix_holder, 1)
+        matrix_box.setMinimumWidth(340)
+
+        self.tabs = QTabWidget(splitter)
+        self.tabs.setObjectName("evaluateTabs")
+        self.metrics_table = QTableWidget(0, 5, self.tabs)
+        self.metrics_table.setObjectName("perClassTable")
+        self.metrics_table.setAccessibleName("Per-class precision, recall and F1")
+        self.metrics_table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Images"])
+        self.metrics_table.verticalHeader().setVisible(False)
+        self.metrics_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.metrics_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = self.metrics_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for column in range(1, 5):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.tabs.addTab(self.metrics_table, "Per class")
+
+        cell_tab = QWidget(self.tabs)
+        cell_layout = QVBoxLayout(cell_tab)
+        cell_layout.setContentsMargins(4, 4, 4, 4)
+        self.cell_label = QLabel("Click a cell of the confusion matrix.", cell_tab)
+        self.cell_label.setObjectName("cellGalleryLabel")
+        self.cell_label.setWordWrap(True)
+        self.cell_gallery = SampleGallery("cellGallery", "Test images of the selected cell", cell_tab)
+        cell_layout.addWidget(self.cell_label)
+        cell_layout.addWidget(self.cell_gallery, 1)
+        self.tabs.addTab(cell_tab, "Selected cell")
+
+        wrong_tab = QWidget(self.tabs)
+        wrong_layout = QVBoxLayout(wrong_tab)
+        wrong_layout.setContentsMargins(4, 4, 4, 4)
+        self.misclassified_label = QLabel("", wrong_tab)
+        self.misclassified_label.setObjectName("misclassifiedLabel")
+        self.misclassified_label.setWordWrap(True)
+        self.misclassified_gallery = SampleGallery("misclassifiedGallery", "Misclassified test images", wrong_tab)
+        wrong_layout.addWidget(self.misclassified_label)
+        wrong_layout.addWidget(self.misclassified_gallery, 1)
+        self.tabs.addTab(wrong_tab, "Misclassified")
+        self.tabs.setMinimumWidth(300)
+
+        splitter.addWidget(matrix_box)
+        splitter.addWidget(self.tabs)
+        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([520, 420])
+
+    # ================================================================= state
+
+    @Slot()
+    def _on_torch_ready(self) -> None:
+        self._set_idle()
+        if self.matrix is None and not self._chart_loader.is_running():
+            def import_charts(report_progress, is_cancelled):
+                from . import charts  # noqa: F401 - matplotlib is slow to import: not on the GUI thread
+
+                return True
+
+            self._chart_loader.start(import_charts, on_result=lambda _ok: self._build_matrix())
+
+    def _build_matrix(self) -> None:
+        if self.matrix is not None:
+            return
+        from .charts import ConfusionMatrixCanvas
+
+        self.matrix = ConfusionMatrixCanvas(self)
+        self.matrix.set_normalized(self.normalize_check.isChecked())
+        self.matrix.cellClicked.connect(self.show_cell)
+        self.matrix_holder.addWidget(self.matrix, 1)
+        if self.outcome is not None:
+            self._matrix_placeholder.hide()
+            self.matrix.set_confusion(self.outcome.result.confusion)
+        else:
+            self.matrix.hide()
+
+    def ensure_matrix(self) -> None:
+        """Build the confusion-matrix canvas now (scripts and tests)."""
+        self._build_matrix()
+
+    def _update_model_label(self, entry) -> None:
+        if entry is None:
+            self.model_label.setText("No active model.")
+            return
+        self.model_label.setText(f"Model: <b>{entry.name}</b>")
+
+    @Slot(object)
+    def _on_active_model_changed(self, entry) -> None:
+        self._update_model_label(entry)
+        if self.outcome is not None and getattr(self.outcome.entry, "id", None) != getattr(entry, "id", None):
+            self.banner.show_message(
+                "info", "The active model changed. The figures below are for the previous one: "
+                        "press “Evaluate on the test set” to evaluate the new one.")
+        self._set_idle()
+
+    def _set_idle(self) -> None:
+        ready = self.context.is_torch_ready() and self.context.active_entry() is not None
+        self.evaluate_button.setEnabled(ready and not self._runner.is_running())
+        self.cancel_button.setEnabled(self._runner.is_running())
+        if not self.context.is_torch_ready():
+            self.evaluate_button.setToolTip("Waiting for the machine-learning engine to load…")
+        elif self.context.active_entry() is None:
+            self.evaluate_button.setToolTip("There is no active model; choose one on the Models page.")
+        else:
+            self.evaluate_button.setToolTip("Run the active model on the 10,000 test images.")
 
     def is_busy(self) -> bool:
         return self._runner.is_running()
 
     def busy_description(self) -> str:
-        return "Evaluation is running." if self.is_busy() else ""
+        return "The model is being evaluated." if self.is_busy() else ""
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        return self._runner.shutdown(timeout_ms)
+        ok = self._runner.shutdown(timeout_ms)
+        return self._chart_loader.shutdown(timeout_ms) and ok
+
+    # ================================================================= evaluation
+
+    def start_evaluation(self) -> bool:
+        entry = self.context.active_entry()
+        if entry is None or not self.context.is_torch_ready():
+            self._set_idle()
+            return False
+        folder = self.context.settings.value(SETTINGS_DATA_FOLDER) or None
+        folder_key = str(folder or "")
+        cached = self._test_cache[1] if self._test_cache and self._test_cache[0] == folder_key else None
+
+        def evaluate(report_progress, is_cancelled):
+            from ..core import checkpoint, data, evaluation
+
+            if cached is None:
+                report_progress(None, "Loading the test images…")
+                split, source = data.load_test_split(Path(folder) if folder else None)
+            else:
+                split, source = cached
+            if is_cancelled():
+                raise TaskCancelled()
+            report_progress(None, "Loading the model…")
+            model, meta = checkpoint.load_model(entry.path, device="cpu")
+            stop = _CancelFlag(is_cancelled)
+
+            def progress(done: int, total: int) -> None:
+                report_progress(done / total if total else None, f"{done:,} of {total:,} images")
+
+            result = evaluation.evaluate(model, split, meta.input_size, meta.mean, meta.std,
+                                         progress=progress, stop=stop)
+            if result is None or is_cancelled():
+                raise TaskCancelled()
+            images = split.images.numpy()
+            return (folder_key, (split, source)), EvaluationOutcome(entry, result, images, source.description)
+
+        self.banner.hide()
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Starting…")
+        self._runner.start(
+            evaluate,
+            on_result=self._on_result,
+            on_error=self._on_error,
+            on_progress=self._on_progress,
+            on_cancelled=lambda: self.banner.show_message("info", "Evaluation cancelled."),
+            on_finished=self._on_finished,
+            description="Evaluating the active model",
+        )
+        self._set_idle()
+        return True
+
+    def cancel_evaluation(self) -> None:
+        self._runner.cancel()
+        self.cancel_button.setEnabled(False)
+
+    def _on_progress(self, fraction: float, message: str) -> None:
+        if fraction < 0:
+            self.progress_bar.setRange(0, 0)
+        else:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(int(1000 * fraction))
+        self.progress_bar.setFormat(message or "%p%")
+
+    def _on_error(self, message: str) -> None:
+        self.banner.show_message("error", f"<b>Evaluation failed:</b> {message}")
+
+    def _on_finished(self) -> None:
+        self.progress_bar.setRange(0, 1000)
+        if self.outcome is None or self.progress_bar.value() < 1000:
+            self.progress_bar.setFormat("%p%")
+        self._set_idle()
+
+    def _on_result(self, value) -> None:
+        cache, outcome = value
+        self._test_cache = cache
+        self.show_outcome(outcome)
+        self.progress_bar.setValue(1000)
+        self.progress_bar.setFormat("Done")
+
+    def show_outcome(self, outcome: EvaluationOutcome) -> None:
+        """Show an evaluation: accuracy, table, matrix and the misclassified gallery."""
+        self.outcome = outcome
+        result = outcome.result
+        self.accuracy_label.setText(f"Test accuracy: {result.accuracy:.2f} %")
+        self.model_label.setText(f"Model: <b>{outcome.entry.name}</b><br>"
+                                 f"<span style='color:#555'>Test set: {outcome.source_description}</span>")
+        self._fill_table(result.per_class)
+        if self.matrix is None:
+            self._build_matrix()
+        self._matrix_placeholder.hide()
+        self.matrix.show()
+        self.matrix.set_confusion(result.confusion)
+        self.cell_gallery.gallery_model.clear()
+        self.cell_label.setText("Click a cell of the confusion matrix to see its test images.")
+        wrong = list(result.misclassified())
+        self.misclassified_gallery.gallery_model.set_samples(
+            outcome.images, wrong, result.predictions, result.confidences, result.labels)
+        self.misclassified_label.setText(
+            f"{len(wrong):,} of {len(result.labels):,} test images are misclassified; "
+            "the most confident mistakes come first.")
+        self.evaluationFinished.emit(outcome)
+
+    def _fill_table(self, per_class: Sequence[dict]) -> None:
+        self.metrics_table.setRowCount(len(per_class))
+        for row, metrics in enumerate(per_class):
+            cells = [
+                metrics["name"],
+                f"{metrics['precision']:.1f} %",
+                f"{metrics['recall']:.1f} %",
+                f"{metrics['f1']:.1f} %",
+                f"{int(metrics['support']):,}",
+            ]
+            for column, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if column:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.metrics_table.setItem(row, column, item)
+
+    @Slot(int, int)
+    def show_cell(self, true_index: int, pred_index: int) -> None:
+        """Show the test images of one confusion-matrix cell, worst first."""
+        if self.outcome is None:
+            return
+        result = self.outcome.result
+        indices = list(result.cell_indices(true_index, pred_index))
+        self.cell_gallery.gallery_model.set_samples(
+            self.outcome.images, indices, result.predictions, result.confidences, result.labels)
+        if self.matrix is not None and self.matrix.selected != (true_index, pred_index):
+            self.matrix.select_cell(true_index, pred_index)
+        true_name, pred_name = CLASS_NAMES[true_index], CLASS_NAMES[pred_index]
+        if true_index == pred_index:
+            text = f"<b>{true_name}</b> classified correctly: {len(indices):,} images."
+        else:
+            text = (f"<b>{true_name}</b> mistaken for <b>{pred_name}</b>: {len(indices):,} images, "
+                    "the most confident mistakes first.")
+        self.cell_label.setText(text)
+        self.tabs.setCurrentIndex(1)
+
+    @Slot(bool)
+    def _on_normalize_toggled(self, checked: bool) -> None:
+        if self.matrix is not None:
+            self.matrix.set_normalized(checked)
+
+
+class _CancelFlag:
+    """Looks like a threading.Event to `core.evaluation.evaluate(stop=...)`, backed by the task's flag."""
+
+    def __init__(self, is_cancelled):
+        self._is_cancelled = is_cancelled
+
+    def is_set(self) -> bool:
+        return self._is_cancelled()

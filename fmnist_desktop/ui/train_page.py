@@ -1,29 +1,896 @@
-"""The Train page: settings, Train/Stop/Retrain, live charts, progress and the epoch log."""
+"""The Train page: settings, Train / Stop / Retrain, live charts, progress and the epoch log.
+
+Everything slow runs in a `TrainingWorker` thread: loading the data set, training, evaluating the
+new model on the test set and saving it to the model library. The page only turns the worker's
+events into widgets. Torch and the torch-dependent core modules are imported lazily (after the
+context's `torchReady`), never at module import time, so the window opens fast.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut, QStandardItemModel
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import FmnistError
+from .workers import TaskRunner, TrainingWorker
+
+SETTINGS_LAST_RUN = "train/lastRun"  # JSON of the last started run's settings (Retrain uses it)
+SETTINGS_FORM = "train/form"  # JSON of the form as the user left it
+SETTINGS_DATA_FOLDER = "train/dataFolder"
+
+DEVICE_CHOICES = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA (NVIDIA GPU)"), ("mps", "MPS (Apple GPU)"))
+BANNER_STYLES = {
+    "info": "background:#e8f1fb; border:1px solid #9cc3ea; border-radius:4px;",
+    "success": "background:#e9f7ec; border:1px solid #8fcf9c; border-radius:4px;",
+    "error": "background:#fdecea; border:1px solid #f1a39b; border-radius:4px;",
+}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What the form says; JSON-friendly so it survives restarts (Retrain)."""
+
+    preset: str
+    epochs: int
+    batch_size: int
+    lr: float
+    augment: bool
+    device: str
+    data_dir: str | None = None
+    val_size: int = 5000
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+    @classmethod
+    def from_json(cls, text: Any) -> "RunSettings | None":
+        if not text:
+            return None
+        try:
+            raw = json.loads(str(text))
+            return cls(
+                preset=str(raw["preset"]),
+                epochs=int(raw["epochs"]),
+                batch_size=int(raw["batch_size"]),
+                lr=float(raw["lr"]),
+                augment=bool(raw["augment"]),
+                device=str(raw.get("device", "auto")),
+                data_dir=raw.get("data_dir") or None,
+                val_size=int(raw.get("val_size", 5000)),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What the worker hands back after a finished run was evaluated and saved."""
+
+    entry: Any  # core.library.ModelEntry
+    test_accuracy: float  # percent
+    finetune_report: Any = None  # core.user_photos' before/after report, for fine-tune runs
+
+
+def format_duration(seconds: float) -> str:
+    if not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Banner(QFrame):
+    """An inline, non-modal message with optional action buttons (tests click them directly)."""
+
+    def __init__(self, object_name: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        self.label = QLabel(self)
+        self.label.setObjectName(f"{object_name}Text")
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.label, 1)
+        self.buttons_box = QHBoxLayout()
+        layout.addLayout(self.buttons_box)
+        self.close_button = QPushButton("Dismiss", self)
+        self.close_button.setObjectName(f"{object_name}Dismiss")
+        self.close_button.clicked.connect(self.hide)
+        layout.addWidget(self.close_button)
+        self.hide()
+
+    def show_message(self, kind: str, text: str) -> None:
+        self.setStyleSheet(f"QFrame#{self.objectName()} {{ {BANNER_STYLES[kind]} }}")
+        self.label.setText(text)
+        self.show()
+
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""
 
 
 class TrainPage(QWidget):
+    """Train a model; see the module docstring. `runFinished(entry)` fires when a run was saved."""
+
+    runFinished = Signal(object)  # core.library.ModelEntry of the new model
+    runStateChanged = Signal(bool)  # busy or not
+
     def __init__(self, context, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("trainPage")
         self.context = context
-        self._worker = None
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("Train a model on Fashion-MNIST."))
+        self._worker: TrainingWorker | None = None
+        self._data_cache: tuple[str, Any] | None = None  # (folder key, core.data.FashionMNIST)
+        self._presets: dict[str, Any] = {}
+        self._devices: dict[str, str] = {}
+        self._ready = False
+        self._run_started_at = 0.0
+        self._run_kind = "train"  # or "finetune"
+        self._finetune_before: Any = None
+        self._last_outcome: RunOutcome | None = None
+        self._has_local_data = False
+        self.charts = None  # ui.charts.TrainingCharts, built once matplotlib is loaded
+        self._scan_runner = TaskRunner(self)  # looks for the data set (cheap, but touches the disk)
+        self._chart_runner = TaskRunner(self)  # imports matplotlib off the GUI thread
+        self._download_runner = TaskRunner(self)
+        self._build()
+        self._set_idle_state()
+        context.torchReady.connect(self._on_torch_ready)
+        if context.is_torch_ready():
+            self._on_torch_ready()
+
+    # ================================================================= construction
+
+    def _build(self) -> None:
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setChildrenCollapsible(False)
+        outer.addWidget(splitter)
+
+        # --- left: settings in a scroll area so nothing is clipped in a small window ---
+        scroll = QScrollArea(splitter)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setMinimumWidth(260)
+        left = QWidget(scroll)
+        scroll.setWidget(left)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 6, 0)
+
+        settings_box = QGroupBox("Settings", left)
+        form = QFormLayout(settings_box)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.preset_combo = QComboBox(settings_box)
+        self.preset_combo.setObjectName("presetCombo")
+        self.preset_combo.setAccessibleName("Preset")
+        self.preset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.preset_combo.setMinimumContentsLength(12)
+        self.preset_combo.currentIndexChanged.connect(self._on_preset_changed)
+        form.addRow("Preset:", self.preset_combo)
+        self.preset_description = QLabel(settings_box)
+        self.preset_description.setObjectName("presetDescription")
+        self.preset_description.setWordWrap(True)
+        self.preset_description.setStyleSheet("color: #555;")
+        form.addRow(self.preset_description)
+
+        self.epochs_spin = QSpinBox(settings_box)
+        self.epochs_spin.setObjectName("epochsSpin")
+        self.epochs_spin.setAccessibleName("Epochs")
+        self.epochs_spin.setRange(1, 500)
+        form.addRow("Epochs:", self.epochs_spin)
+        self.batch_spin = QSpinBox(settings_box)
+        self.batch_spin.setObjectName("batchSizeSpin")
+        self.batch_spin.setAccessibleName("Batch size")
+        self.batch_spin.setRange(1, 8192)
+        form.addRow("Batch size:", self.batch_spin)
+        self.lr_spin = QDoubleSpinBox(settings_box)
+        self.lr_spin.setObjectName("learningRateSpin")
+        self.lr_spin.setAccessibleName("Learning rate")
+        self.lr_spin.setDecimals(5)
+        self.lr_spin.setRange(0.00001, 10.0)
+        self.lr_spin.setSingleStep(0.0005)
+        form.addRow("Learning rate:", self.lr_spin)
+        self.input_size_spin = QSpinBox(settings_box)
+        self.input_size_spin.setObjectName("inputSizeSpin")
+        self.input_size_spin.setAccessibleName("Input size")
+        self.input_size_spin.setRange(8, 224)
+        self.input_size_spin.setSuffix(" px")
+        self.input_size_spin.setEnabled(False)
+        self.input_size_spin.setToolTip("Fixed by the preset: its network is built for this image size.")
+        form.addRow("Input size:", self.input_size_spin)
+        self.augment_check = QCheckBox("Augmentation", settings_box)
+        self.augment_check.setObjectName("augmentCheck")
+        self.augment_check.setAccessibleName("Augmentation")
+        form.addRow("", self.augment_check)
+        self.val_size_spin = QSpinBox(settings_box)
+        self.val_size_spin.setObjectName("valSizeSpin")
+        self.val_size_spin.setAccessibleName("Validation images")
+        self.val_size_spin.setRange(0, 30000)
+        self.val_size_spin.setSingleStep(500)
+        self.val_size_spin.setValue(5000)
+        self.val_size_spin.setToolTip("Training images set aside to measure validation loss and accuracy "
+                                      "after each epoch (the same ones every run).")
+        form.addRow("Validation:", self.val_size_spin)
+        self.device_combo = QComboBox(settings_box)
+        self.device_combo.setObjectName("deviceCombo")
+        self.device_combo.setAccessibleName("Device")
+        form.addRow("Device:", self.device_combo)
+        left_layout.addWidget(settings_box)
+
+        data_box = QGroupBox("Data set", left)
+        data_layout = QVBoxLayout(data_box)
+        self.data_label = QLabel("Looking for Fashion-MNIST…", data_box)
+        self.data_label.setObjectName("dataSourceLabel")
+        self.data_label.setAccessibleName("Data source")
+        self.data_label.setWordWrap(True)
+        self.data_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        data_layout.addWidget(self.data_label)
+        data_buttons = QHBoxLayout()
+        self.choose_folder_button = QPushButton("Choose folder…", data_box)
+        self.choose_folder_button.setObjectName("chooseDataFolderButton")
+        self.choose_folder_button.setAccessibleName("Choose the Fashion-MNIST folder")
+        self.choose_folder_button.clicked.connect(self._choose_data_folder)
+        self.download_button = QPushButton("Download", data_box)
+        self.download_button.setObjectName("downloadButton")
+        self.download_button.setAccessibleName("Download Fashion-MNIST")
+        self.download_button.setToolTip("Download Fashion-MNIST (about 30 MB) into the app's data folder.")
+        self.download_button.clicked.connect(self._start_download)
+        data_buttons.addWidget(self.choose_folder_button)
+        data_buttons.addWidget(self.download_button)
+        data_layout.addLayout(data_buttons)
+        self.download_progress = QProgressBar(data_box)
+        self.download_progress.setObjectName("downloadProgress")
+        self.download_progress.hide()
+        data_layout.addWidget(self.download_progress)
+        left_layout.addWidget(data_box)
+
+        buttons = QHBoxLayout()
+        self.train_button = QPushButton("Train", left)
+        self.train_button.setObjectName("trainButton")
+        self.train_button.setAccessibleName("Train")
+        self.train_button.setToolTip("Train a new model with these settings (Ctrl+T)")
+        self.train_button.setShortcut(QKeySequence("Ctrl+T"))
+        self.train_button.clicked.connect(self.start_training)
+        self.stop_button = QPushButton("Stop", left)
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setAccessibleName("Stop training")
+        self.stop_button.setToolTip("Stop after the current batch (Esc or Ctrl+.)")
+        self.stop_button.clicked.connect(self.stop_training)
+        self.retrain_button = QPushButton("Retrain", left)
+        self.retrain_button.setObjectName("retrainButton")
+        self.retrain_button.setAccessibleName("Retrain with the last run's settings")
+        self.retrain_button.clicked.connect(self.retrain)
+        for button in (self.train_button, self.stop_button, self.retrain_button):
+            buttons.addWidget(button)
+        left_layout.addLayout(buttons)
+        for keys in ("Esc", "Ctrl+."):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(self.stop_training)
+        left_layout.addStretch(1)
+
+        # --- right: banner, progress, charts, log ---
+        right = QWidget(splitter)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(6, 0, 0, 0)
+        self.banner = Banner("trainBanner", right)
+        self.make_active_button = QPushButton("Make it the active model", self.banner)
+        self.make_active_button.setObjectName("makeActiveButton")
+        self.make_active_button.clicked.connect(self._make_last_model_active)
+        self.make_active_button.hide()
+        self.banner.buttons_box.addWidget(self.make_active_button)
+        right_layout.addWidget(self.banner)
+
+        progress_row = QHBoxLayout()
+        self.progress_bar = QProgressBar(right)
+        self.progress_bar.setObjectName("trainProgress")
+        self.progress_bar.setAccessibleName("Training progress")
+        self.progress_bar.setTextVisible(True)
+        progress_row.addWidget(self.progress_bar, 1)
+        right_layout.addLayout(progress_row)
+        self.progress_label = QLabel("Idle.", right)
+        self.progress_label.setObjectName("trainProgressLabel")
+        self.progress_label.setWordWrap(True)
+        right_layout.addWidget(self.progress_label)
+
+        self.chart_holder = QWidget(right)
+        self.chart_holder.setObjectName("chartHolder")
+        self.chart_holder_layout = QVBoxLayout(self.chart_holder)
+        self.chart_holder_layout.setContentsMargins(0, 0, 0, 0)
+        self._chart_placeholder = QLabel("The loss and accuracy charts appear here.", self.chart_holder)
+        self._chart_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.chart_holder_layout.addWidget(self._chart_placeholder)
+        self.chart_holder.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.chart_holder.setMinimumHeight(200)
+
+        self.log_view = QPlainTextEdit(right)
+        self.log_view.setObjectName("trainLog")
+        self.log_view.setAccessibleName("Training log")
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(5000)
+        self.log_view.setPlaceholderText("Per-epoch results appear here.")
+        font = self.log_view.font()
+        font.setFamily("monospace")
+        font.setStyleHint(font.StyleHint.Monospace)
+        self.log_view.setFont(font)
+
+        vertical = QSplitter(Qt.Orientation.Vertical, right)
+        vertical.setChildrenCollapsible(False)
+        vertical.addWidget(self.chart_holder)
+        vertical.addWidget(self.log_view)
+        vertical.setStretchFactor(0, 3)
+        vertical.setStretchFactor(1, 1)
+        self.log_view.setMinimumHeight(70)
+        right_layout.addWidget(vertical, 1)
+
+        splitter.addWidget(scroll)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([290, 700])
+
+    # ================================================================= torch-dependent set-up
+
+    @Slot()
+    def _on_torch_ready(self) -> None:
+        if self._ready:
+            return
+        from ..core import models, training
+
+        self._presets = dict(models.PRESETS)
+        self._devices = training.available_devices()
+        self.preset_combo.blockSignals(True)
+        self.preset_combo.clear()
+        for name, preset in self._presets.items():
+            self.preset_combo.addItem(preset.title, name)
+            self.preset_combo.setItemData(self.preset_combo.count() - 1, preset.description, Qt.ItemDataRole.ToolTipRole)
+        self.preset_combo.blockSignals(False)
+        self._fill_devices()
+        self._ready = True
+        form = RunSettings.from_json(self.context.settings.value(SETTINGS_FORM))
+        if form is not None and form.preset in self._presets:
+            self._apply_settings(form)
+        else:
+            default = models.DEFAULT_PRESET if models.DEFAULT_PRESET in self._presets else next(iter(self._presets))
+            self._select_preset(default)
+        self.refresh_data_sources()
+        self._load_charts()
+        self._set_idle_state()
+
+    def _fill_devices(self) -> None:
+        self.device_combo.clear()
+        model = self.device_combo.model()
+        for key, title in DEVICE_CHOICES:
+            if key == "mps" and sys.platform != "darwin":
+                continue  # Apple GPUs exist only on Macs
+            self.device_combo.addItem(title, key)
+            index = self.device_combo.count() - 1
+            if key == "auto":
+                best = "cuda" if "cuda" in self._devices else "mps" if "mps" in self._devices else "cpu"
+                tip = f"Uses the fastest device here: {self._devices.get(best, 'CPU')}."
+            elif key in self._devices:
+                tip = self._devices[key]
+            elif key == "cuda":
+                tip = "No CUDA GPU is available: this computer has no NVIDIA GPU or its driver is missing."
+            else:
+                tip = "The Apple GPU (Metal) is not available on this Mac."
+            self.device_combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
+            if key not in self._devices and key != "auto" and isinstance(model, QStandardItemModel):
+                model.item(index).setEnabled(False)
+
+    def _load_charts(self) -> None:
+        """Import matplotlib off the GUI thread (≈0.5–1.5 s), then build the canvas here."""
+        if self.charts is not None:
+            return
+
+        def import_charts(report_progress, is_cancelled):
+            from . import charts  # noqa: F401 - imported for its side effect on sys.modules
+
+            return True
+
+        self._chart_runner.start(import_charts, on_result=lambda _ok: self._build_charts(),
+                                 on_error=lambda msg: self._chart_placeholder.setText(f"Charts unavailable: {msg}"))
+
+    def _build_charts(self) -> None:
+        if self.charts is not None:
+            return
+        from .charts import TrainingCharts
+
+        self.charts = TrainingCharts(self.chart_holder)
+        self._chart_placeholder.hide()
+        self.chart_holder_layout.addWidget(self.charts)
+        if self._last_history:
+            self.charts.set_history(self._last_history)
+
+    _last_history: tuple = ()
+
+    def ensure_charts(self) -> None:
+        """Build the charts now (blocking import); for scripts and tests that need them at once."""
+        self._build_charts()
+
+    # ================================================================= form <-> settings
+
+    def _select_preset(self, name: str) -> None:
+        index = self.preset_combo.findData(name)
+        if index >= 0:
+            self.preset_combo.setCurrentIndex(index)
+            self._on_preset_changed(index)
+
+    @Slot(int)
+    def _on_preset_changed(self, index: int) -> None:
+        name = self.preset_combo.itemData(index)
+        preset = self._presets.get(name)
+        if preset is None:
+            return
+        self.preset_description.setText(preset.description)
+        self.epochs_spin.setValue(preset.epochs)
+        self.batch_spin.setValue(preset.batch_size)
+        self.lr_spin.setValue(preset.lr)
+        self.input_size_spin.setValue(preset.input_size)
+        self.augment_check.setChecked(preset.augment != "none")
+        kind = self._augment_kind(preset, True)
+        self.augment_check.setToolTip(f"Random '{kind}' augmentation of the training images on every batch.")
+
+    @staticmethod
+    def _augment_kind(preset, on: bool) -> str:
+        if not on:
+            return "none"
+        return preset.augment if preset.augment != "none" else "flip"
+
+    def current_settings(self) -> RunSettings:
+        folder = self.context.settings.value(SETTINGS_DATA_FOLDER) or None
+        return RunSettings(
+            preset=str(self.preset_combo.currentData()),
+            epochs=self.epochs_spin.value(),
+            batch_size=self.batch_spin.value(),
+            lr=self.lr_spin.value(),
+            augment=self.augment_check.isChecked(),
+            device=str(self.device_combo.currentData() or "auto"),
+            data_dir=str(folder) if folder else None,
+            val_size=self.val_size_spin.value(),
+        )
+
+    def _apply_settings(self, settings: RunSettings) -> None:
+        self._select_preset(settings.preset)
+        self.epochs_spin.setValue(settings.epochs)
+        self.batch_spin.setValue(settings.batch_size)
+        self.lr_spin.setValue(settings.lr)
+        self.augment_check.setChecked(settings.augment)
+        self.val_size_spin.setValue(settings.val_size)
+        index = self.device_combo.findData(settings.device)
+        usable = index >= 0 and (settings.device == "auto" or settings.device in self._devices)
+        self.device_combo.setCurrentIndex(index if usable else max(0, self.device_combo.findData("auto")))
+        if settings.data_dir:
+            self.context.settings.setValue(SETTINGS_DATA_FOLDER, settings.data_dir)
+
+    def _config_for(self, settings: RunSettings, **extra):
+        from ..core.training import TrainConfig
+
+        preset = self._presets[settings.preset]
+        return TrainConfig(
+            preset=settings.preset,
+            epochs=settings.epochs,
+            batch_size=settings.batch_size,
+            lr=settings.lr,
+            augment=self._augment_kind(preset, settings.augment),
+            device=settings.device,
+            data_dir=settings.data_dir,
+            val_size=settings.val_size,
+            **extra,
+        )
+
+    # ================================================================= data sources
+
+    def refresh_data_sources(self) -> None:
+        """Show which Fashion-MNIST source training will use (or how to get one)."""
+        folder = self.context.settings.value(SETTINGS_DATA_FOLDER) or None
+
+        def scan(report_progress, is_cancelled):
+            from ..core import data
+
+            return data.candidate_sources(Path(folder) if folder else None)
+
+        self._scan_runner.start(scan, on_result=self._show_sources,
+                                 on_error=lambda msg: self.data_label.setText(f"Could not look for the data set: {msg}"))
+
+    def _show_sources(self, sources) -> None:
+        found = [source for source, complete in sources if complete and source.kind != "download"]
+        folder = self.context.settings.value(SETTINGS_DATA_FOLDER) or None
+        self._has_local_data = bool(found)
+        if found:
+            source = found[0]
+            text = f"<b>Found:</b> {source.description}"
+            if source.path is not None:
+                text += f"<br><span style='color:#555'>{source.path}</span>"
+            if folder and source.kind != "folder":
+                text += f"<br>The chosen folder {folder} does not hold a complete set; using this instead."
+            self.data_label.setText(text)
+            self.download_button.hide()
+        else:
+            tried = "".join(f"<li>{s.description}</li>" for s, _ in sources if s.kind != "download")
+            self.data_label.setText(
+                "<b>Fashion-MNIST is not on this computer yet.</b> Training needs it. You can:"
+                "<ul style='margin-left:-20px'>"
+                "<li><b>Download</b> it (about 30 MB) into the app's own data folder,</li>"
+                "<li>install the Debian/Ubuntu package: <code>sudo apt-get install dataset-fashion-mnist</code>,</li>"
+                "<li>or <b>choose a folder</b> that holds the four <code>*-ubyte.gz</code> files.</li></ul>"
+                f"Looked in:<ul style='margin-left:-20px'>{tried}</ul>"
+            )
+            self.download_button.show()
+        self.data_label.setProperty("datasetFound", bool(found))
+
+    def _choose_data_folder(self) -> None:
+        start = str(self.context.settings.value(SETTINGS_DATA_FOLDER) or Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Folder with Fashion-MNIST", start)
+        if folder:
+            self.set_data_folder(folder)
+
+    def set_data_folder(self, folder: str | None) -> None:
+        if folder:
+            self.context.settings.setValue(SETTINGS_DATA_FOLDER, str(folder))
+        else:
+            self.context.settings.remove(SETTINGS_DATA_FOLDER)
+        self._data_cache = None
+        self.refresh_data_sources()
+
+    def _start_download(self) -> None:
+        """Download into the app folder, only on the user's click, with a progress bar."""
+        self.download_button.setEnabled(False)
+        self.download_progress.setRange(0, 0)
+        self.download_progress.show()
+
+        def download(report_progress, is_cancelled):
+            from ..core import data
+
+            def progress(done: int, total: int) -> None:
+                report_progress(done / total if total else None, f"{done / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+            return data.find_dataset(download=True, progress=progress)
+
+        def on_progress(fraction: float, message: str) -> None:
+            if fraction >= 0:
+                self.download_progress.setRange(0, 1000)
+                self.download_progress.setValue(int(fraction * 1000))
+            self.download_progress.setFormat(message or "%p%")
+
+        def finished() -> None:
+            self.download_button.setEnabled(True)
+            self.download_progress.hide()
+            self.refresh_data_sources()
+
+        self._download_runner.start(
+            download,
+            on_progress=on_progress,
+            on_error=lambda msg: self._show_failure(msg, None, title="Download failed"),
+            on_finished=finished,
+            description="Downloading Fashion-MNIST",
+        )
+
+    # ================================================================= running
 
     def is_busy(self) -> bool:
-        return self._worker is not None and self._worker.is_running()
+        return (self._worker is not None and self._worker.is_running()) or self._download_runner.is_running()
 
     def busy_description(self) -> str:
-        return "Training is running." if self.is_busy() else ""
+        if self._worker is not None and self._worker.is_running():
+            return "A model is being trained; closing stops it and the run is not saved."
+        if self._download_runner.is_running():
+            return "Fashion-MNIST is being downloaded."
+        return ""
 
-    def start_finetune(self) -> None:
-        """Fine-tune the active model with the user's labelled photos (wired in the full page)."""
+    def start_training(self) -> bool:
+        """Start a run with the form's settings; remembers them for Retrain. False if it could not."""
+        if not self._ready or self.is_training():
+            return False
+        settings = self.current_settings()
+        self.context.settings.setValue(SETTINGS_LAST_RUN, settings.to_json())
+        self.context.settings.setValue(SETTINGS_FORM, settings.to_json())
+        self.retrain_button.setEnabled(True)
+        self._run_kind = "train"
+        return self._start_worker(self._config_for(settings), settings)
+
+    def retrain(self) -> bool:
+        """One click: repeat the last run's settings (kept in QSettings, so it survives a restart)."""
+        settings = RunSettings.from_json(self.context.settings.value(SETTINGS_LAST_RUN))
+        if settings is None or settings.preset not in self._presets:
+            self._show_failure("There is no previous run to repeat yet.", "Press Train first.")
+            return False
+        self._apply_settings(settings)
+        return self.start_training()
+
+    def start_finetune(self) -> bool:
+        """Fine-tune the active model with the user's labelled photos (the Predict page's button)."""
+        if not self._ready or self.is_training():
+            return False
+        entry = self.context.active_entry()
+        if entry is None:
+            self._show_failure("There is no active model to fine-tune.", "Choose one on the Models page.")
+            return False
+        try:
+            from ..core import user_photos
+
+            config = user_photos.finetune_config(entry.path, device=str(self.device_combo.currentData() or "auto"),
+                                                 data_dir=self.current_settings().data_dir)
+        except FmnistError as exc:
+            self._show_failure(exc.message, exc.hint)
+            return False
+        except (ImportError, AttributeError) as exc:
+            self._show_failure(f"Fine-tuning is not available in this build ({exc}).", None)
+            return False
+        self._run_kind = "finetune"
+        self._finetune_entry = entry
+        self.log(f"Fine-tuning “{entry.name}” with your labelled photos.")
+        return self._start_worker(config, None)
+
+    def is_training(self) -> bool:
+        return self._worker is not None and self._worker.is_running()
+
+    def _start_worker(self, config, settings: RunSettings | None) -> bool:
+        self.banner.hide()
+        self.make_active_button.hide()
+        self._last_outcome = None
+        if self.charts is not None:
+            self.charts.reset(config.epochs)
+        self._last_history = ()
+        folder_key = f"{config.data_dir or ''}|{config.val_size}|{config.seed}"  # the split depends on all three
+        data = self._data_cache[1] if self._data_cache and self._data_cache[0] == folder_key else None
+        library = self.context.library()
+        run_kind = self._run_kind
+        worker = TrainingWorker(config, data, after_training=_make_after_training(library, run_kind))
+        worker.status.connect(self._on_status)
+        worker.downloadProgress.connect(self._on_download_progress)
+        worker.dataLoaded.connect(lambda d, key=folder_key: self._cache_data(key, d))
+        worker.started.connect(self._on_started)
+        worker.batchEnd.connect(self._on_batch_end)
+        worker.epochEnd.connect(self._on_epoch_end)
+        worker.finished.connect(self._on_finished)
+        worker.cancelled.connect(self._on_cancelled)
+        worker.failed.connect(self._on_failed)
+        worker.afterTraining.connect(self._on_saved)
+        worker.done.connect(self._on_done)
+        self._worker = worker
+        self._run_started_at = time.monotonic()
+        self.progress_bar.setRange(0, 0)  # busy until Started says how many batches there are
+        self.progress_label.setText("Starting…")
+        self._set_running_state()
+        worker.start()
+        self.runStateChanged.emit(True)
+        return True
+
+    def _cache_data(self, key: str, data) -> None:
+        self._data_cache = (key, data)
+
+    def stop_training(self) -> None:
+        if self._worker is not None and self._worker.is_running() and not self._worker.is_stopping():
+            self._worker.stop()
+            self.stop_button.setEnabled(False)
+            self.progress_label.setText("Stopping after this batch…")
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        if self._worker is None:
-            return True
-        return self._worker.shutdown(timeout_ms)
+        """Stop any run and wait for its thread (window closing). Nothing half-written stays behind:
+        a stopped run is not saved, and a save in progress finishes atomically first."""
+        ok = True
+        if self._worker is not None:
+            ok = self._worker.shutdown(timeout_ms)
+        ok = self._download_runner.shutdown(timeout_ms) and ok
+        ok = self._scan_runner.shutdown(timeout_ms) and ok
+        ok = self._chart_runner.shutdown(timeout_ms) and ok
+        return ok
+
+    # ================================================================= worker events (GUI thread)
+
+    @Slot(str)
+    def _on_status(self, text: str) -> None:
+        self.progress_label.setText(text)
+
+    @Slot(int, int)
+    def _on_download_progress(self, done: int, total: int) -> None:
+        if total:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(int(1000 * done / total))
+        self.progress_label.setText(f"Downloading Fashion-MNIST: {done / 1e6:.1f} MB")
+
+    @Slot(object)
+    def _on_started(self, event) -> None:
+        self._batches = max(1, event.batches_per_epoch)
+        self.progress_bar.setRange(0, event.epochs * self._batches)
+        self.progress_bar.setValue(0)
+        if self.charts is not None:
+            self.charts.reset(event.epochs)
+        cfg = event.config
+        self.log(
+            f"Training “{event.preset}” on {event.device_name}: {event.n_train:,} training and "
+            f"{event.n_val:,} validation images, {event.epochs} epochs, batch {cfg.batch_size}, "
+            f"learning rate {cfg.lr:g}, augmentation {cfg.augment}."
+        )
+
+    @Slot(object)
+    def _on_batch_end(self, event) -> None:
+        self.progress_bar.setValue((event.epoch - 1) * event.batches + event.batch)
+        self.progress_bar.setFormat(f"Epoch {event.epoch}/{event.epochs} · %p%")
+        loss = f"loss {event.loss:.3f} · " if math.isfinite(event.loss) else ""
+        self.progress_label.setText(
+            f"Epoch {event.epoch}/{event.epochs}, batch {event.batch}/{event.batches} · {loss}"
+            f"{event.samples_per_s:,.0f} images/s · ETA {format_duration(event.eta_s)}"
+        )
+        if self.charts is not None:
+            self.charts.add_batch(event.epoch, event.batch, event.batches, event.loss, event.acc)
+
+    @Slot(object)
+    def _on_epoch_end(self, event) -> None:
+        from ..core.training import format_epoch_line
+
+        self._last_history = (*self._last_history, event)
+        self.log(f"{format_epoch_line(event)} ({event.epoch_time_s:.1f} s)")
+        if self.charts is not None:
+            self.charts.add_epoch(event.epoch, event.train_loss, event.val_loss, event.train_acc, event.val_acc)
+
+    @Slot(object)
+    def _on_finished(self, event) -> None:
+        self.progress_bar.setValue(self.progress_bar.maximum())
+        self.log(f"Finished in {format_duration(event.elapsed_s)} on {event.device}.")
+        self.stop_button.setEnabled(False)  # evaluating and saving now: too late to stop
+        if self.charts is not None:
+            self.charts.flush()
+
+    @Slot(object)
+    def _on_cancelled(self, event) -> None:
+        self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. Nothing was saved.")
+        self.banner.show_message("info", "Training stopped. Nothing was saved.")
+        if self.charts is not None:
+            self.charts.flush()
+
+    @Slot(object)
+    def _on_failed(self, event) -> None:
+        self._show_failure(event.message, getattr(event, "advice", None))
+
+    @Slot(object)
+    def _on_saved(self, outcome: RunOutcome) -> None:
+        self._last_outcome = outcome
+        entry = outcome.entry
+        self.log(f"Test accuracy: {outcome.test_accuracy:.2f} %. Saved as “{entry.name}”.")
+        text = f"<b>Saved “{entry.name}”</b> — test accuracy {outcome.test_accuracy:.2f} %."
+        report = outcome.finetune_report
+        if report is not None:
+            text += f"<br>{_describe_report(report)}"
+            self.log(_describe_report(report))
+        self.banner.show_message("success", text)
+        active = self.context.active_entry()
+        self.make_active_button.setVisible(active is None or getattr(active, "id", None) != entry.id)
+        self.context.refresh_models()
+        self.context.statusMessage.emit(f"Saved the new model “{entry.name}”.")
+        self.runFinished.emit(entry)
+
+    @Slot()
+    def _on_done(self) -> None:
+        worker = self._worker
+        if worker is not None:
+            worker.wait(2000)  # the thread is quitting right after `done`
+        self._set_idle_state()
+        self.runStateChanged.emit(False)
+
+    def _make_last_model_active(self) -> None:
+        if self._last_outcome is not None and self.context.set_active(self._last_outcome.entry.id):
+            self.make_active_button.hide()
+            self.banner.show_message("success", f"“{self._last_outcome.entry.name}” is now the active model.")
+
+    # ================================================================= helpers
+
+    def log(self, line: str) -> None:
+        self.log_view.appendPlainText(line)
+
+    def _show_failure(self, message: str, advice: str | None, title: str = "Training failed") -> None:
+        text = f"<b>{title}:</b> {message}"
+        if advice:
+            text += f"<br>{advice}"
+        self.banner.show_message("error", text)
+        self.make_active_button.hide()
+        self.log(f"{title}: {message}" + (f" {advice}" if advice else ""))
+
+    def _set_running_state(self) -> None:
+        for widget in self._form_widgets():
+            widget.setEnabled(False)
+        self.train_button.setEnabled(False)
+        self.retrain_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+
+    def _set_idle_state(self) -> None:
+        ready = self._ready
+        for widget in self._form_widgets():
+            widget.setEnabled(ready)
+        self.input_size_spin.setEnabled(False)
+        self.train_button.setEnabled(ready)
+        self.stop_button.setEnabled(False)
+        has_last = RunSettings.from_json(self.context.settings.value(SETTINGS_LAST_RUN)) is not None
+        self.retrain_button.setEnabled(ready and has_last)
+        if not ready:
+            self.progress_label.setText("Loading the machine-learning engine…")
+        elif self._worker is None:
+            self.progress_label.setText("Ready. Choose settings and press Train.")
+        else:
+            self.progress_bar.setRange(0, max(1, self.progress_bar.maximum()))
+            elapsed = time.monotonic() - self._run_started_at
+            self.progress_label.setText(f"Idle. The last run took {format_duration(elapsed)}.")
+
+    def _form_widgets(self) -> list[QWidget]:
+        return [self.preset_combo, self.epochs_spin, self.batch_spin, self.lr_spin, self.augment_check, self.val_size_spin,
+                self.device_combo, self.choose_folder_button, self.download_button]
+
+
+def _describe_report(report) -> str:
+    describe = getattr(report, "describe", None)
+    if callable(describe):
+        return describe()
+    return str(report)
+
+
+def _make_after_training(library, run_kind: str):
+    """The step that runs in the worker after a finished run: test-set evaluation, then the save."""
+
+    def after_training(finished, data, report_status, is_stopped) -> RunOutcome:
+        from ..core import evaluation
+        from ..core.checkpoint import CheckpointMeta
+        from ..core.models import get_preset
+
+        config = finished.config
+        preset = get_preset(config.preset)
+        report_status("Evaluating the new model on the test set…")
+        result = evaluation.evaluate(
+            finished.model, data.test, preset.input_size, preset.mean, preset.std, device="cpu"
+        )
+        report = None
+        if run_kind == "finetune":
+            from ..core import user_photos
+
+            report_status("Comparing with the model before fine-tuning…")
+            report = user_photos.before_after_report(config.init_checkpoint, finished.model, data.test)
+        report_status("Saving the model…")
+        stamp = datetime.now()
+        title = "Fine-tuned" if run_kind == "finetune" else preset.title
+        name = f"{title}, {len(finished.history)} epochs, {stamp:%Y-%m-%d %H:%M}"
+        last = finished.history[-1] if finished.history else None
+        meta = CheckpointMeta.for_preset(
+            preset.name,
+            name,
+            metrics={"test_accuracy": float(result.accuracy),
+                     **({"val_accuracy": float(last.val_acc)} if last is not None else {})},
+            training={**config.summary(), "elapsed_s": finished.elapsed_s, "device": finished.device,
+                      "kind": run_kind},
+            history=[e.to_dict() for e in finished.history],
+        )
+        entry = library.add(finished.model, meta)
+        return RunOutcome(entry=entry, test_accuracy=float(result.accuracy), finetune_report=report)
+
+    return after_training
