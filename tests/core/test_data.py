@@ -209,3 +209,38 @@ def test_real_dataset_loads(real_data_dir):
     ds = data.load_dataset(real_data_dir)
     assert (len(ds.train), len(ds.val), len(ds.test)) == (55_000, 5_000, 10_000)
     assert torch.bincount(ds.test.labels).tolist() == [1000] * 10
+
+
+def _read_or_dataset_error(path):
+    try:
+        data.read_idx(path)
+    except DatasetError as exc:
+        assert str(exc) and "\n" not in str(exc)
+
+
+def test_any_damage_to_a_file_gives_a_dataset_error_never_another_exception(tmp_path_factory, idx_writer):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    labels, _ = idx_writer.tiny_patterns(20, seed=5)
+    raw = idx_writer.idx_bytes(labels)
+    packed = gzip.compress(raw)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(
+        base=st.sampled_from([raw, packed]),
+        cut=st.integers(min_value=0, max_value=len(packed) + 10),
+        flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4),
+        name=st.sampled_from(["t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"]),
+    )
+    def check(base, cut, flips, name):
+        blob = bytearray(base[:cut])
+        for pos, value in flips:
+            if blob:
+                blob[pos % len(blob)] = value
+        path = folder / name
+        path.write_bytes(bytes(blob))
+        _read_or_dataset_error(path)
+
+    check()
