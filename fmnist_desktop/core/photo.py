@@ -248,13 +248,13 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
 
 
-def estimate_background(rgb: np.ndarray, clusters: int = 4, min_share: float = 0.12,
-                        dominant_share: float = 0.3) -> Background:
+def estimate_background(rgb: np.ndarray, clusters: int = 4, min_share: float = 0.12) -> Background:
     """The background's colours, from the border band of an (H, W, 3) uint8/float image.
 
     The border's colours are clustered. A cluster counts as background if it holds at least
-    `dominant_share` of the border, or at least `min_share` and shows on 3 or 4 sides. An object
-    touching the frame (trouser legs top and bottom, a cropped sleeve) shows on fewer sides.
+    `min_share` of the border and shows on 3 or 4 sides, or half of the border wherever it is.
+    An object touching the frame (trouser legs top and bottom, a large garment's sides) shows on
+    fewer sides; the most common border colour is always background.
     """
     sides = [side for side in border_sides(rgb) if len(side)]
     band = np.concatenate(sides)
@@ -271,7 +271,8 @@ def estimate_background(rgb: np.ndarray, clusters: int = 4, min_share: float = 0
     for side in sides:
         side_share = np.bincount(nearest(side), minlength=len(centres)) / len(side)
         on_sides += side_share >= 0.05
-    keep = (shares >= dominant_share) | ((shares >= min_share) & (on_sides >= min(3, len(sides))))
+    n_sides = len(sides)
+    keep = ((shares >= min_share) & (on_sides >= min(3, n_sides))) | (shares >= 0.5)
     keep[shares.argmax()] = True
     spreads = []
     for j in np.flatnonzero(keep):
