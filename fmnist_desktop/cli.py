@@ -456,6 +456,54 @@ def _run_predict(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# evaluate-photos (helper C: core.photo_eval)
+
+
+def _evaluate_photos_arguments(p: argparse.ArgumentParser) -> None:
+    _weights_argument(p)
+    p.add_argument("--pipeline", choices=("app", "notebook", "simple"), default="app",
+                   help="photo preprocessing: app (the app's photo pipeline), notebook (the origin "
+                   "notebook's Resize/Grayscale/Normalize) or simple (trim, invert, pad) (default: app)")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (default: cpu)")
+    p.add_argument("--json", action="store_true", help="print the results (with per-file predictions) as JSON")
+    p.add_argument("folder", metavar="DIR", help="folder with <index>_<name>/ subfolders of labelled photos")
+
+
+@command("evaluate-photos", "measure a model on a folder of labelled real photos", _evaluate_photos_arguments)
+def _run_evaluate_photos(args: argparse.Namespace) -> int:
+    from .core.photo_eval import evaluate_photo_folder
+    from .core.predict import Predictor
+
+    weights = Path(args.weights) if args.weights else _default_weights()
+    predictor = Predictor.from_checkpoint(weights, _device(args.device))
+    bar = ProgressBar("Preparing photos", 0) if not args.json else None
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done)
+
+    with _StopOnCtrlC("Stopping after the current photo.") as ctrl_c:
+        result = evaluate_photo_folder(predictor, args.folder, args.pipeline,
+                                       progress=progress if bar else None, stop=ctrl_c.stop)
+    if bar:
+        bar.close()
+    if args.json:
+        out = json.loads(result.to_json())
+        out["model"] = {"path": str(weights), "name": predictor.meta.name, "preset": predictor.meta.preset}
+        _print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        _print(f"Model: {predictor.meta.name} — {weights}")
+        _print(f"Photos: {args.folder} ({result.n} read, pipeline {args.pipeline})")
+        _print(result.table())
+        for record in result.files:
+            if record["error"]:
+                print(f"{PROG}: skipped: {record['error']}", file=sys.stderr)
+    if ctrl_c.stop.is_set():
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
 # models
 
 
