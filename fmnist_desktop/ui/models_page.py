@@ -220,6 +220,7 @@ class ModelsPage(QWidget):
         else:
             self.history_label.setText(f"“{entry.name}” has no recorded training history (e.g. imported notebook weights).")
         if self.chart is not None:
+            self.chart.setVisible(bool(history))  # empty axes would only look broken
             try:
                 self.chart.set_history(history)
             except (KeyError, TypeError, ValueError, AttributeError):

@@ -95,7 +95,7 @@ class MyPhotosDialog(QDialog):
             self.message.setText(str(exc))
             examples = []
         for example in examples:
-            item = QListWidgetItem(f"{example.label}\n{Path(example.path).name}")
+            item = QListWidgetItem(f"{example.label_name}\n{Path(example.path).name}")
             pixmap = QPixmap(str(example.path))
             if not pixmap.isNull():
                 item.setIcon(QIcon(pixmap.scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
@@ -105,7 +105,7 @@ class MyPhotosDialog(QDialog):
             self.list.addItem(item)
         counts: dict[str, int] = {}
         for example in examples:
-            counts[example.label] = counts.get(example.label, 0) + 1
+            counts[example.label_name] = counts.get(example.label_name, 0) + 1
         if examples:
             detail = ", ".join(f"{name}: {counts[name]}" for name in CLASS_NAMES if name in counts)
             self.summary.setText(f"{len(examples)} photos you labelled ({detail}).")
@@ -122,10 +122,10 @@ class MyPhotosDialog(QDialog):
         self.delete_button.setEnabled(has)
 
     def relabel_selected(self) -> None:
-        label = self.class_combo.currentText()
+        label = self.class_combo.currentIndex()  # the combo lists CLASS_NAMES in label order
         try:
             for example in self.selected_examples():
-                self.store.relabel_example(example, label)
+                self.store.relabel(example, label)
         except FmnistError as exc:
             self.message.setText(str(exc))
         self.reload()
@@ -143,7 +143,7 @@ class MyPhotosDialog(QDialog):
             return
         try:
             for example in examples:
-                self.store.delete_example(example)
+                self.store.delete(example)
         except FmnistError as exc:
             self.message.setText(str(exc))
         self.reload()

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QComboBox,
+    QFrame,
+    QGridLayout,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QStackedWidget,
     QTableView,
@@ -229,46 +232,61 @@ class PredictPage(QWidget):
         top.addWidget(self.file_label, 1)
         layout.addLayout(top)
 
-        steps = QHBoxLayout()
+        # Left: the four preparation steps in a 2×2 grid; right: the verdict, the bars, teaching.
+        # Side by side, both fit a 1024×640 window without scrolling.
+        body = QHBoxLayout()
+        steps = QGridLayout()
+        steps.setSpacing(6)
         self.panels = {
             "original": ImagePanel("Your photo", parent=view),
             "mask": ImagePanel("Object found", parent=view),
             "crop": ImagePanel("Cropped", parent=view),
             "final": ImagePanel("What the model saw (28×28)", pixelated=True, parent=view),
         }
-        for key, panel in self.panels.items():
+        for position, (key, panel) in enumerate(self.panels.items()):
             panel.setObjectName(f"{key}Panel")
-            steps.addWidget(panel, 1)
-        layout.addLayout(steps, 3)
+            steps.addWidget(panel, position // 2, position % 2)
+        left = QVBoxLayout()
+        left.addLayout(steps, 1)
         self.notes_label = QLabel(view)
         self.notes_label.setObjectName("stepNotes")
         self.notes_label.setWordWrap(True)
-        layout.addWidget(self.notes_label)
+        left.addWidget(self.notes_label)
+        body.addLayout(left, 1)
 
-        bottom = QHBoxLayout()
         result_box = QVBoxLayout()
         self.verdict_label = QLabel(view)
         self.verdict_label.setObjectName("verdictLabel")
         self.verdict_label.setAccessibleName("Prediction")
         self.verdict_label.setWordWrap(True)
         font = self.verdict_label.font()
-        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setPointSizeF(font.pointSizeF() * 1.35)
         font.setBold(True)
         self.verdict_label.setFont(font)
+        self.guess_label = QLabel(view)  # the best guess, when the verdict is "not sure"
+        self.guess_label.setObjectName("bestGuessLabel")
+        self.guess_label.hide()
         self.bars = ProbabilityBars(view)
         result_box.addWidget(self.verdict_label)
+        result_box.addWidget(self.guess_label)
         result_box.addWidget(self.bars)
+        result_box.addWidget(self._build_teach_box(view))
         result_box.addStretch(1)
-        bottom.addLayout(result_box, 3)
-        bottom.addWidget(self._build_teach_box(view), 2)
-        layout.addLayout(bottom, 2)
-        return view
+        body.addLayout(result_box, 1)
+        layout.addLayout(body, 1)
+        scroll = QScrollArea(self)
+        scroll.setObjectName("singleScroll")
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        view.setMinimumHeight(470)  # below this the page scrolls instead of squashing the chart
+        scroll.setWidget(view)
+        return scroll
 
     def _build_teach_box(self, parent: QWidget) -> QWidget:
         box = QGroupBox("Teach the model", parent)
         box.setObjectName("teachBox")
         layout = QVBoxLayout(box)
-        explain = QLabel("Keep this photo with its right class; fine-tune on your photos to adapt the model.", box)
+        explain = QLabel("Keep this photo with its right class, then fine-tune the model on your photos.", box)
         explain.setWordWrap(True)
         layout.addWidget(explain)
         row = QHBoxLayout()
@@ -652,6 +670,7 @@ class PredictPage(QWidget):
             for panel in self.panels.values():
                 panel.set_image(None)
             self.verdict_label.setText("Cannot classify this file")
+            self.guess_label.hide()
             self.notes_label.setText(error)
             self.bars.clear()
             self.show_banner(error)
@@ -659,7 +678,7 @@ class PredictPage(QWidget):
             for name, panel in self.panels.items():
                 image = result.images.get(name)
                 panel.set_image(image, "" if image is not None else "not available")
-            self.notes_label.setText(" ".join(result.notes))
+            self.notes_label.setText(" · ".join(result.notes))
             self._render_verdict()
         self._update_enabled()
         self.predictionShown.emit(result)
@@ -671,10 +690,11 @@ class PredictPage(QWidget):
         confident = prediction.confidence >= self.threshold()
         if confident:
             self.verdict_label.setText(f"{prediction.label} — {prediction.confidence * 100:.1f}%")
+            self.guess_label.hide()
         else:
-            self.verdict_label.setText(
-                f"{NOT_SURE_TEXT}\n(best guess: {prediction.label}, {prediction.confidence * 100:.1f}%)"
-            )
+            self.verdict_label.setText(NOT_SURE_TEXT)
+            self.guess_label.setText(f"Best guess: {prediction.label} ({prediction.confidence * 100:.1f}%)")
+            self.guess_label.show()
         names = CLASS_NAMES if len(prediction.probabilities) == len(CLASS_NAMES) else None
         self.bars.set_probabilities(prediction.probabilities, names=names, confident=confident)
 
@@ -846,7 +866,7 @@ class PredictPage(QWidget):
             return
         source = self._single.source
         try:
-            store.add_example(source, CLASS_NAMES[class_index])
+            store.add_example(source, class_index)
         except FmnistError as exc:
             self.show_banner(str(exc))
             return

@@ -76,7 +76,7 @@ def test_single_file_shows_steps_verdict_and_bars(window_with_model, mixed_folde
     with qtbot.waitSignal(page.predictionShown, timeout=60_000) as shown:
         drop_paths(page.drop_zone, [good[0]])
     prediction = shown.args[0].prediction
-    assert page.stack.currentWidget().objectName() == "singleView"
+    assert page.stack.currentWidget().objectName() == "singleScroll"
     for key in ("original", "mask", "crop", "final"):
         assert page.panels[key].image() is not None, key
     assert (page.panels["final"].image().width(), page.panels["final"].image().height()) == (28, 28)
@@ -203,3 +203,68 @@ def test_real_test_images_get_their_classes(window_with_trained_model, real_data
     with qtbot.waitSignal(page.predictionShown, timeout=60_000):
         drop_paths(page.drop_zone, [path])
     assert page.verdict_text().startswith(label)
+
+
+def test_confirm_and_correct_store_my_photos_and_enable_finetune(window_with_model, mixed_folder, qtbot, drop_paths):
+    from fmnist_desktop.core import user_photos
+
+    page = _page(window_with_model)
+    _folder, good, _bad = mixed_folder
+    assert not page.finetune_button.isEnabled()  # no examples yet
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000) as shown:
+        drop_paths(page.drop_zone, [good[0]])
+    predicted = shown.args[0].prediction.label
+    assert page.confirm_button.text() == f"Confirm “{predicted}”"
+    page.confirm_button.click()
+    examples = user_photos.list_examples()
+    assert [e.label_name for e in examples] == [predicted]
+    assert page.my_photos_label.text() == "My photos: 1"
+    assert page.finetune_button.isEnabled()
+
+    # Correct… on another photo: the chosen class is stored, not the prediction.
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        drop_paths(page.drop_zone, [good[1]])
+    dress = CLASS_NAMES.index("Dress")
+    page.correct_button.menu().actions()[dress].trigger()
+    labels = sorted(e.label_name for e in user_photos.list_examples())
+    assert labels == sorted([predicted, "Dress"])
+    assert page.my_photos_label.text() == "My photos: 2"
+
+
+def test_finetune_button_is_routed_to_the_train_page(window_with_model, monkeypatch):
+    window = window_with_model
+    train = window.pages["train"]
+    calls = []
+    monkeypatch.setattr(train, "start_finetune", lambda: calls.append(True) or True)
+    window.pages["predict"].finetuneRequested.emit()
+    assert calls == [True]
+    assert window.current_page_key() == "train"
+
+
+def test_my_photos_dialog_relabels_and_deletes(window_with_model, mixed_folder, qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.ui.my_photos_dialog import MyPhotosDialog
+
+    page = _page(window_with_model)
+    _folder, good, _bad = mixed_folder
+    user_photos.add_example(str(good[0]), CLASS_NAMES.index("Shirt"))
+    user_photos.add_example(str(good[1]), CLASS_NAMES.index("Coat"))
+    dialog = MyPhotosDialog(window_with_model.context, user_photos, page)
+    qtbot.addWidget(dialog)
+    assert dialog.list.count() == 2
+    assert "2 photos" in dialog.summary.text()
+
+    dialog.list.item(0).setSelected(True)
+    first = dialog.selected_examples()[0]
+    dialog.class_combo.setCurrentText("Sneaker")
+    with qtbot.waitSignal(dialog.changed):
+        dialog.relabel_button.click()
+    assert any(e.digest == first.digest and e.label_name == "Sneaker" for e in user_photos.list_examples())
+
+    dialog.list.item(0).setSelected(True)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    dialog.delete_button.click()
+    assert len(user_photos.list_examples()) == 1
+    assert dialog.list.count() == 1
