@@ -214,6 +214,16 @@ def _augment_choice(preset_augment: str, flag: bool | None) -> str | None:
     return preset_augment if preset_augment != "none" else "flip"
 
 
+def _check_writable(out: Path) -> None:
+    if out.is_dir():
+        raise FmnistError(f"--out {out} is a folder; give a file name, e.g. {out / 'model.pt'}.")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise FmnistError(f"--out: the folder {folder} does not exist.")
+    if not os.access(folder, os.W_OK):
+        raise FmnistError(f"--out: the folder {folder} is not writable.")
+
+
 @command("train", "train a model on Fashion-MNIST", _train_arguments)
 def _run_train(args: argparse.Namespace) -> int:
     from .core.checkpoint import CheckpointMeta, save_checkpoint
@@ -240,6 +250,8 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise FmnistError(f"--lr must be a positive number, not {args.lr}.")
     resolve_device(args.device)  # an unavailable device is reported before the data is read
+    if args.out:
+        _check_writable(Path(args.out))  # before training, so a finished model is not lost to a typo
 
     download_bar: ProgressBar | None = None
 

@@ -90,6 +90,8 @@ def test_ctrl_c_stops_after_the_batch_and_saves_nothing(run_cli, small_data, tmp
         (["predict", "--top-k", "11", "x.png"], 2, "--top-k must be between 1 and 10"),
         (["evaluate"], 2, "There is no model yet"),
         (["models", "--activate", "nope"], 2, "There is no model 'nope'"),
+        (["train", "--out", "/"], 2, "is a folder"),
+        (["train", "--out", "/nonexistent/dir/model.pt"], 2, "does not exist"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(run_cli, argv, code, message, no_builtin_model):
