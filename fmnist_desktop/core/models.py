@@ -105,8 +105,9 @@ class BNConvNet(nn.Module):
 
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "seed_cnn": SeedCNN,
-    # ~11 M multiply-adds per image: 93–94 % in 10 epochs.
-    "bn_cnn": lambda: BNConvNet(blocks=((32, 2), (64, 2)), hidden=256, dropout=0.3),
+    # Three conv-BN-pool blocks, ~7.5 M multiply-adds per image: 93–94 % in 12 epochs. (Two
+    # convs per block gains little on 28×28 images for 2.5× the compute.)
+    "bn_cnn": lambda: BNConvNet(blocks=((32, 1), (64, 1), (128, 1)), hidden=256, dropout=0.3),
     # ~2.5 M multiply-adds per image: 91–92 % in 3 epochs.
     "bn_cnn_small": lambda: BNConvNet(blocks=((24, 1), (48, 1)), hidden=128, dropout=0.2),
 }
@@ -170,7 +171,7 @@ PRESETS: dict[str, Preset] = {
         input_size=28,
         mean=FMNIST_MEAN,
         std=FMNIST_STD,
-        epochs=10,
+        epochs=12,
         batch_size=128,
         lr=3e-3,
         weight_decay=5e-4,
@@ -206,7 +207,7 @@ PRESETS: dict[str, Preset] = {
         input_size=28,
         mean=FMNIST_MEAN,
         std=FMNIST_STD,
-        epochs=10,
+        epochs=12,
         batch_size=128,
         lr=3e-3,
         weight_decay=5e-4,
