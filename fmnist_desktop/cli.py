@@ -28,6 +28,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -88,7 +89,7 @@ class ProgressBar:
         self.stream = stream or sys.stderr
         self.unit = unit
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last_draw = 0.0
+        self._last_draw = -math.inf  # the first update always draws
         self._last_quarter = -1
         self._drawn = False
 
@@ -224,6 +225,19 @@ def _check_writable(out: Path) -> None:
         raise FmnistError(f"--out: the folder {folder} is not writable.")
 
 
+def _rescue_save(model, meta) -> Path | None:
+    """After a failed save (disk full, folder gone), try other places so the run is not lost."""
+    from .core.checkpoint import save_checkpoint
+
+    name = f"fmnist-unsaved-{_dt.datetime.now():%Y%m%d-%H%M%S}.pt"
+    for folder in (Path.cwd(), Path(tempfile.gettempdir())):
+        try:
+            return save_checkpoint(folder / name, model, meta)
+        except (SaveError, OSError):
+            continue
+    return None
+
+
 @command("train", "train a model on Fashion-MNIST", _train_arguments)
 def _run_train(args: argparse.Namespace) -> int:
     from .core.checkpoint import CheckpointMeta, save_checkpoint
@@ -353,14 +367,21 @@ def _run_train(args: argparse.Namespace) -> int:
     meta = CheckpointMeta.for_preset(
         preset.name, name, metrics=metrics, training=training, history=[e.to_dict() for e in outcome.history]
     )
-    if args.out:
-        path = save_checkpoint(args.out, outcome.model, meta)
-        _print(f"Saved: {path}")
-    else:
-        library = ModelLibrary()
-        entry = library.add(outcome.model, meta)
-        library.set_active(entry.id)
-        _print(f"Saved to the model library as {entry.id!r} (now the active model): {entry.path}")
+    try:
+        if args.out:
+            path = save_checkpoint(args.out, outcome.model, meta)
+            _print(f"Saved: {path}")
+        else:
+            library = ModelLibrary()
+            entry = library.add(outcome.model, meta)
+            library.set_active(entry.id)
+            _print(f"Saved to the model library as {entry.id!r} (now the active model): {entry.path}")
+    except SaveError as exc:
+        rescued = _rescue_save(outcome.model, meta)
+        if rescued is None:
+            raise
+        print(f"{PROG}: error: {exc} The trained model was saved instead to {rescued}.", file=sys.stderr)
+        return EXIT_FAILED
     _print(f"Training took {_duration(outcome.elapsed_s)} on {outcome.device}.")
     return EXIT_OK
 

@@ -202,3 +202,56 @@ def test_usage_error_and_help_exit_codes(run_cli):
     assert run_cli("--help").code == 0
     for name in ("train", "evaluate", "predict", "models", "export"):
         assert name in cli.COMMANDS
+
+
+def test_a_failed_save_after_training_keeps_the_model_elsewhere(run_cli, small_data, tmp_path, monkeypatch, no_builtin_model):
+    from fmnist_desktop.core.errors import SaveError
+    from fmnist_desktop.core.library import ModelLibrary as Library
+
+    def disk_full(self, model, meta):
+        raise SaveError("Cannot write the library: the disk is full.")
+
+    monkeypatch.setattr(Library, "add", disk_full)
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("train", "--preset", "seed", "--epochs", "1", "--batch-size", "64", "--data", small_data,
+                     "--val-size", "60", "--device", "cpu")
+    assert result.code == 1
+    line = _one_error_line(result.err.split("Testing")[-1].split("\n", 1)[-1])
+    assert "the disk is full" in line and "saved instead to" in line
+    [rescued] = tmp_path.glob("fmnist-unsaved-*.pt")
+    assert load_checkpoint(rescued)[1].preset == "seed"
+
+
+class _FakeStream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_redraws_on_a_terminal_and_stays_short_in_logs(monkeypatch):
+    log = _FakeStream(tty=False)
+    bar = cli.ProgressBar("Epoch 1/3", 1000, stream=log)
+    for i in range(1, 1001):
+        bar.update(i, "loss 0.5")
+    bar.close()
+    lines = log.text.splitlines()
+    assert 4 <= len(lines) <= 5 and "\r" not in log.text
+    assert lines[-1].startswith("Epoch 1/3 [") and "100% 1,000/1,000 loss 0.5" in lines[-1]
+
+    term = _FakeStream(tty=True)
+    clock = iter(range(10_000))
+    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock) * 1.0)
+    bar = cli.ProgressBar("Testing", 10, stream=term)
+    for i in range(1, 11):
+        bar.update(i)
+    assert term.text.count("\r") == 10 and "\n" not in term.text and "100% 10/10" in term.text
+    bar.close()
+    assert term.text.endswith("\r")
