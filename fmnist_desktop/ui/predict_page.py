@@ -181,7 +181,7 @@ class PredictPage(QWidget):
 
         self.paste_action = QAction("Paste image", self)
         self.paste_action.setShortcut(QKeySequence.StandardKey.Paste)
-        self.paste_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.paste_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)  # active while this page is shown
         self.paste_action.triggered.connect(self.paste_from_clipboard)
         self.addAction(self.paste_action)
 

@@ -105,3 +105,25 @@ def test_unhandled_exception_is_logged_and_shown_not_fatal(qtbot, isolated_setti
     text = log_path().read_text(encoding="utf-8")
     assert "ValueError: boom in a slot" in text
     assert "Traceback" in text
+
+
+def test_exception_in_a_python_thread_is_logged_and_shown(qtbot, isolated_settings):
+    import threading
+
+    from fmnist_desktop.app import ExceptionReporter, log_path
+
+    reporter = ExceptionReporter()
+    reporter.install()
+    try:
+        def crash():
+            raise RuntimeError("boom in a thread")
+
+        thread = threading.Thread(target=crash)
+        thread.start()
+        thread.join()
+        qtbot.waitUntil(lambda: reporter.dialogs_shown == 1)
+    finally:
+        reporter.uninstall()
+    assert "RuntimeError: boom in a thread" in log_path().read_text(encoding="utf-8")
+    # The hook is gone again: later failures go to the previous handlers.
+    assert threading.excepthook != reporter._handle_thread

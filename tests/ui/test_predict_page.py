@@ -165,6 +165,24 @@ def test_paste_image_from_clipboard(window_with_model, qtbot):
     assert page.panels["final"].image() is not None
 
 
+def test_ctrl_v_pastes_while_predict_page_is_shown(window_with_model, qtbot):
+    from PySide6.QtCore import Qt
+
+    page = _page(window_with_model)
+    image = QImage(60, 60, QImage.Format.Format_RGB32)
+    image.fill(0xFFFFFF)
+    for y in range(10, 50):
+        for x in range(15, 45):
+            image.setPixel(x, y, 0x803020)
+    QGuiApplication.clipboard().setImage(image)
+    window_with_model.windowHandle().requestActivate()
+    qtbot.waitUntil(window_with_model.isActiveWindow)
+    window_with_model.nav.setFocus()  # even with the focus in the side bar
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        qtbot.keyClick(window_with_model.nav, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert page.file_label.text() == "Pasted image"
+
+
 def test_paste_with_nothing_useful_says_so(window_with_model):
     page = _page(window_with_model)
     QGuiApplication.clipboard().setText("just some words")
