@@ -649,6 +649,15 @@ def _log_unexpected(argv: list[str] | None) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # A console or pipe in a legacy encoding (Windows cp1252) must not turn a model name
+        # with an unusual character into a crash.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="replace")
+            except (ValueError, OSError):
+                pass
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
