@@ -244,6 +244,8 @@ def find_dataset(
             return source
     if folder is not None:
         path = Path(folder).expanduser()
+        if path.is_file():
+            raise DatasetError(f"{path} is a file; pick the folder that holds the four Fashion-MNIST files.")
         if not path.is_dir():
             raise DatasetError(f"The folder {path} does not exist.", "Pick the folder that holds the Fashion-MNIST files.")
         missing = [f"{stem}[.gz]" for stem in stems if _find_file(path, stem) is None]

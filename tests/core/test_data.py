@@ -57,9 +57,11 @@ def test_folder_with_half_the_files_names_the_missing_ones(tiny_idx_dir):
     assert [ok for _, ok in data.candidate_sources(tiny_idx_dir)] == [False]
 
 
-def test_missing_folder_is_reported():
+def test_missing_folder_or_a_file_instead_of_a_folder_is_reported(tiny_idx_dir):
     with pytest.raises(DatasetError, match="does not exist"):
         data.load_dataset("/nonexistent/fmnist", val_size=10)
+    with pytest.raises(DatasetError, match="is a file; pick the folder"):
+        data.load_dataset(tiny_idx_dir / "train-images-idx3-ubyte.gz", val_size=10)
 
 
 def test_test_split_alone_needs_only_the_test_files(tiny_idx_dir):
