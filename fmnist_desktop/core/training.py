@@ -259,18 +259,15 @@ def run_training(
 
 
 def _failure(exc: BaseException, config: TrainConfig) -> Failed:
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower():
-        where = "GPU" if config.device != "cpu" else "memory"
-        return Failed(
-            f"Out of {where} memory while training.",
-            "Try a smaller batch size, or train on the CPU.",
-        )
+    text = str(exc).lower()
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or ("out of memory" in text and "mps" in text):
+        return Failed("Out of GPU memory while training.", "Try a smaller batch size, or train on the CPU.")
+    if isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text:
+        return Failed("Out of memory while training.", "Try a smaller batch size or close other programs.")
     if isinstance(exc, FmnistError):
         return Failed(exc.message, exc.hint or "Check the settings and try again.")
     if isinstance(exc, KeyError):  # unknown preset / architecture from get_preset or build_model
         return Failed(str(exc.args[0]) if exc.args else str(exc), "Choose one of the listed presets.")
-    if isinstance(exc, MemoryError):
-        return Failed("Out of memory while training.", "Try a smaller batch size or close other programs.")
     return Failed(
         f"Training stopped because of an unexpected error: {type(exc).__name__}: {exc}",
         "Try again; if it happens again, report it with the log file.",

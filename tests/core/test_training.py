@@ -84,14 +84,22 @@ def test_stop_flag_ends_training_within_one_batch(stop_after):
     assert (last.epoch - 1) * 8 + last.batch in (stop_after, stop_after + 1)
 
 
-def test_out_of_gpu_memory_becomes_failed_with_advice(monkeypatch):
+@pytest.mark.parametrize(
+    "error, where",
+    [
+        (torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "out of gpu memory"),
+        (RuntimeError("MPS backend out of memory (MPS allocated: 8 GB)"), "out of gpu memory"),
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9 GB"), "out of memory"),
+    ],
+)
+def test_out_of_memory_becomes_failed_with_advice(monkeypatch, error, where):
     real_build = training.build_model
 
     def build_that_runs_out(arch):
         model = real_build(arch)
 
         def forward(*args, **kwargs):
-            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            raise error
 
         model.forward = forward
         return model
@@ -99,7 +107,7 @@ def test_out_of_gpu_memory_becomes_failed_with_advice(monkeypatch):
     monkeypatch.setattr(training, "build_model", build_that_runs_out)
     events = list(iter_training(TrainConfig(epochs=1, **FAST), _data()))
     assert isinstance(events[-1], Failed)
-    assert "out of" in events[-1].message.lower() and "memory" in events[-1].message.lower()
+    assert where in events[-1].message.lower()
     assert "batch size" in events[-1].advice.lower()
 
 
