@@ -321,8 +321,15 @@ def foreground_mask(rgb: np.ndarray, bg: Background, refine_iters: int = 2) -> n
     thr = float(np.clip(np.expm1(_otsu(np.log1p(dist))), 1.5, 3.0))
     mask = dist > thr
     certain_fg, certain_bg = dist > 2 * thr, dist < 1.0
+    return _refine_with_colour_models(rgb, mask, certain_fg, certain_bg, bg.colours, refine_iters)
+
+
+def _refine_with_colour_models(rgb: np.ndarray, mask: np.ndarray, certain_fg: np.ndarray,
+                               certain_bg: np.ndarray, bg_colours: np.ndarray, iters: int) -> np.ndarray:
+    """GrabCut-like rounds: object and background colour clusters each claim their nearest pixels
+    (score smoothed spatially); `certain_fg` / `certain_bg` pixels never change side."""
     pix = rgb.reshape(-1, 3).astype(np.float32)
-    for it in range(refine_iters):
+    for it in range(iters):
         fg_pix, bg_pix = pix[mask.ravel()], pix[~mask.ravel()]
         if len(fg_pix) < 20 or len(bg_pix) < 20:
             break
@@ -330,15 +337,33 @@ def foreground_mask(rgb: np.ndarray, bg: Background, refine_iters: int = 2) -> n
         fg_s = fg_pix[sub.choice(len(fg_pix), min(3000, len(fg_pix)), replace=False)]
         bg_s = bg_pix[sub.choice(len(bg_pix), min(3000, len(bg_pix)), replace=False)]
         fg_c, _ = _kmeans(fg_s, 5, iters=5, seed=it)
-        bg_c, _ = _kmeans(np.concatenate([bg_s, bg.colours.astype(np.float32)]), 5, iters=5, seed=it)
+        bg_c, _ = _kmeans(np.concatenate([bg_s, bg_colours.astype(np.float32)]), 5, iters=5, seed=it)
         d_fg = np.sqrt(((pix[:, None] - fg_c[None]) ** 2).sum(2)).min(1)
         d_bg = np.sqrt(((pix[:, None] - bg_c[None]) ** 2).sum(2)).min(1)
-        score = (d_bg - d_fg).reshape(dist.shape)
-        score = _box_blur(score, 2)
+        score = _box_blur((d_bg - d_fg).reshape(mask.shape), 2)
         # GrabCut-style trimap: only the uncertain band is decided by the colour models.
-        mask = (score > 0) | certain_fg
-        mask &= ~certain_bg
+        mask = ((score > 0) | certain_fg) & ~certain_bg
     return mask
+
+
+def rectangle_mask(rgb: np.ndarray, bg: Background, inset: float = 0.12, iters: int = 4) -> np.ndarray:
+    """Object mask for a busy background, GrabCut's way: start from a centred rectangle as the
+    object and the outer band as certain background, then let the colour models decide."""
+    h, w = rgb.shape[:2]
+    mask = np.zeros((h, w), bool)
+    mask[int(h * inset):h - int(h * inset), int(w * inset):w - int(w * inset)] = True
+    band = max(1, round(0.03 * min(h, w)))
+    certain_bg = np.ones((h, w), bool)
+    certain_bg[band:h - band, band:w - band] = False
+    return _refine_with_colour_models(rgb, mask, np.zeros((h, w), bool), certain_bg, bg.colours, iters)
+
+
+def mask_is_plausible(mask: np.ndarray) -> bool:
+    """A photographed object covers a reasonable share of the frame and does not run along most
+    of its edge; masks that fail this usually mean the background was mistaken for the object."""
+    area = float(mask.mean())
+    edge = np.concatenate([mask[0], mask[-1], mask[:, 0], mask[:, -1]])
+    return 0.03 <= area <= 0.85 and float(edge.mean()) <= 0.35
 
 
 def _box_blur(a: np.ndarray, r: int) -> np.ndarray:
@@ -356,16 +381,16 @@ def _morph(mask: np.ndarray, size: int, grow: bool) -> np.ndarray:
     return np.asarray(img) > 127
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 8-connected component of a boolean mask (BFS; masks are WORK_SIDE small)."""
+def label_components(mask: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """8-connected components: (labels with 1..n, sizes[0..n-1]). BFS; masks are WORK_SIDE small."""
     h, w = mask.shape
     labels = np.zeros((h, w), np.int32)
-    best, best_size, current = 0, 0, 0
+    sizes: list[int] = []
     ys, xs = np.nonzero(mask)
     for y0, x0 in zip(ys.tolist(), xs.tolist()):
         if labels[y0, x0]:
             continue
-        current += 1
+        current = len(sizes) + 1
         labels[y0, x0] = current
         queue, size = deque([(y0, x0)]), 0
         while queue:
@@ -377,9 +402,16 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
                     if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not labels[ny, nx]:
                         labels[ny, nx] = current
                         queue.append((ny, nx))
-        if size > best_size:
-            best, best_size = current, size
-    return labels == best if best else np.zeros_like(mask)
+        sizes.append(size)
+    return labels, sizes
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of a boolean mask."""
+    labels, sizes = label_components(mask)
+    if not sizes:
+        return np.zeros_like(mask)
+    return labels == (int(np.argmax(sizes)) + 1)
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -404,6 +436,7 @@ def clean_mask(mask: np.ndarray) -> np.ndarray:
             m = opened
     m = largest_component(m)
     return fill_holes(m)
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,6 +550,11 @@ def prepare_photo(img: Image.Image) -> PhotoSteps:
         bg = estimate_background(work_arr)
         mask = clean_mask(foreground_mask(work_arr, bg))
         notes.append(f"background from the border: RGB {bg.dominant} ({len(bg.colours)} colour(s))")
+        if mask.any() and not mask_is_plausible(mask):
+            fallback = clean_mask(rectangle_mask(work_arr, bg))
+            if mask_is_plausible(fallback):
+                mask = fallback
+                notes.append("busy background: object found from a centred rectangle (GrabCut-style)")
 
     box = mask_bbox(mask)
     if box is None or mask.mean() < 0.002:

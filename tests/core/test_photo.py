@@ -243,3 +243,50 @@ def _best_shifted_correlation(a, b):
             shifted = np.roll(np.roll(a, dy, 0), dx, 1)
             best = max(best, float(np.corrcoef(shifted.ravel(), b.ravel())[0, 1]))
     return best
+
+
+def confetti_scene():
+    """A white T-shirt on confetti of 40 colours (no handful of colours describes the border)."""
+    rng = np.random.default_rng(3)
+    palette = rng.integers(0, 256, size=(40, 3))
+    blocks = palette[rng.integers(0, 40, size=(20, 15))].astype(np.uint8)
+    confetti = Image.fromarray(blocks).resize((300, 400), Image.Resampling.NEAREST)
+    shape = np.asarray(tshirt(bg=(0, 0, 0), fg=(255, 255, 255)).convert("L")) > 127
+    composed = Image.composite(tshirt(fg=(250, 250, 250)), confetti, Image.fromarray((shape * 255).astype(np.uint8)))
+    return composed, shape
+
+
+def test_very_busy_background_is_removed():
+    composed, shape = confetti_scene()
+    steps = prepare_photo(composed)
+    got = np.asarray(steps.mask) > 0
+    truth = np.asarray(Image.fromarray(shape).resize(steps.mask.size)) > 0
+    assert (got & truth).sum() / (got | truth).sum() > 0.7
+
+
+def striped_scene():
+    """A green T-shirt on a red/yellow striped bedspread."""
+    img = tshirt(fg=(20, 90, 40))
+    stripes = Image.new("RGB", img.size, (200, 40, 60))
+    d = ImageDraw.Draw(stripes)
+    for x in range(0, img.width, 30):
+        d.rectangle([x, 0, x + 14, img.height], fill=(230, 200, 120))
+    shape = np.asarray(tshirt(bg=(0, 0, 0), fg=(255, 255, 255)).convert("L")) > 127
+    return Image.composite(img, stripes, Image.fromarray((shape * 255).astype(np.uint8))), shape
+
+
+def test_rectangle_fallback_segments_from_the_centre_and_implausible_masks_are_recognised():
+    composed, shape = striped_scene()
+    work = np.asarray(composed.resize((120, 160)), dtype=np.float32)
+    got = photo.clean_mask(photo.rectangle_mask(work, photo.estimate_background(work)))
+    truth = np.asarray(Image.fromarray(shape).resize((120, 160))) > 0
+    start = np.zeros_like(truth)
+    start[19:141, 14:106] = True  # the centred rectangle it starts from (12% inset)
+
+    def iou(m):
+        return (m & truth).sum() / (m | truth).sum()
+
+    assert photo.mask_is_plausible(got) and iou(got) > 0.85 and iou(got) > iou(start) + 0.2
+    everything = np.ones((160, 120), bool)
+    frame_only = ~np.pad(np.ones((140, 100), bool), 10)
+    assert not photo.mask_is_plausible(everything) and not photo.mask_is_plausible(frame_only)
