@@ -97,6 +97,7 @@ class ModelsPage(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)  # dates and durations stay on one line
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
@@ -138,6 +139,8 @@ class ModelsPage(QWidget):
             self.chart = TrainingCharts(self.chart_holder)
             self.chart.setMinimumHeight(220)
             self.chart_holder.layout().addWidget(self.chart, 1)
+            # A few rows of models above, most of the height for the curves.
+            self.splitter.setSizes([200, max(300, self.splitter.height() - 200)])
         except Exception as exc:  # noqa: BLE001 — the table works without the chart
             self.history_label.setText(f"Charts unavailable: {exc}")
         self.refresh()

@@ -57,7 +57,7 @@ NOT_SURE_TEXT = "Not sure — this may not be clothing from these 10 classes"
 
 # Table columns
 COL_THUMB, COL_FILE, COL_CLASS, COL_CONF, COL_RUNNER, COL_PROBLEM = range(6)
-HEADERS = ("", "File", "Top class", "Confidence", "Runner-up", "Problem")
+HEADERS = ("", "File", "Top class", "Confidence", "Runner-up", "Note")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CLASS_ROLE = Qt.ItemDataRole.UserRole + 2  # the row's top class, or "" for unreadable files
 ROW_ROLE = Qt.ItemDataRole.UserRole + 3  # the BatchRow object, on the File column
@@ -678,7 +678,7 @@ class PredictPage(QWidget):
             for name, panel in self.panels.items():
                 image = result.images.get(name)
                 panel.set_image(image, "" if image is not None else "not available")
-            self.notes_label.setText(" · ".join(result.notes))
+            self.notes_label.setText(" · ".join(note for note in result.notes if note.strip()))
             self._render_verdict()
         self._update_enabled()
         self.predictionShown.emit(result)
