@@ -98,9 +98,10 @@ def test_bundle_has_one_qt_binding_and_only_the_qtagg_backend():
     assert not list(internal.rglob("_tkinter*")) and not (internal / "_tcl_data").exists()
     assert "matplotlib.backends.backend_qtagg" in modules
     assert "matplotlib.backends.backend_tkagg" not in modules
-    # The app never uses torch.compile, so triton (~0.9 GB) and torch's test helpers stay out.
+    # The app never uses torch.compile, so triton (~0.9 GB) stays out, and so do development tools.
     assert "triton" not in modules and not (internal / "triton").exists()
-    assert not any(name.startswith("torch.testing._internal") for name in modules)
+    for tool in ("pytest", "IPython", "PyInstaller", "setuptools"):
+        assert tool not in modules, tool
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="hard links of the bundle need a POSIX file system")
