@@ -100,9 +100,16 @@ def window_with_model(main_window, untrained_model_file, qtbot):
 
 @pytest.fixture
 def window_with_trained_model(main_window):
-    """A ready main window whose active model is the trained default shipped in weights/."""
+    """A ready main window whose active model is trained: the default shipped in weights/, or
+    the checkpoint named by $FMNIST_TRAINED_MODEL (e.g. one made with `fmnist train --out`)."""
+    trained = os.environ.get("FMNIST_TRAINED_MODEL")
+    if trained:
+        entry = main_window.context.library().import_file(trained)
+        main_window.context.refresh_models()
+        assert main_window.context.set_active(entry.id)
+        return main_window
     if not DEFAULT_WEIGHTS.is_file():
-        pytest.skip("no trained default model in weights/default.pt")
+        pytest.skip("no trained model: weights/default.pt is missing and FMNIST_TRAINED_MODEL is not set")
     entry = main_window.context.active_entry()
     if entry is None or not entry.builtin:
         builtin = [e for e in main_window.context.library().entries() if e.builtin]

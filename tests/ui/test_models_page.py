@@ -149,3 +149,24 @@ def test_history_of_selected_run_is_charted(window_with_model, untrained_model_f
     assert page.chart.epochs == [1, 2, 3]
     assert page.chart.val_acc == [80, 81, 82]
     assert "With history" in page.history_label.text()
+
+
+def test_importing_origin_notebook_weights_adds_a_model(window_with_model, tmp_path, qtbot):
+    import torch
+
+    from fmnist_desktop.core.checkpoint import save_state_dict
+    from fmnist_desktop.core.models import build_model, get_preset
+
+    window = window_with_model
+    page = _models_page(window)
+    torch.manual_seed(1)
+    notebook_file = tmp_path / "fashion_mnist_cnn.pth"  # a bare state_dict, as the notebook saves it
+    save_state_dict(notebook_file, build_model(get_preset("seed").arch))
+    before = len(_table_names(page))
+    with qtbot.waitSignal(page.modelImported, timeout=30_000) as imported:
+        page.import_model(notebook_file)
+    entry = imported.args[0]
+    assert len(_table_names(page)) == before + 1
+    assert page.selected_entry().id == entry.id
+    assert "Added" in page.banner.text()
+    assert "no recorded training history" in page.history_label.text()
