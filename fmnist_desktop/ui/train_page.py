@@ -297,7 +297,7 @@ class TrainPage(QWidget):
         left_layout.addLayout(buttons)
         for keys in ("Esc", "Ctrl+."):
             shortcut = QShortcut(QKeySequence(keys), self)
-            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)  # only while this page is shown
             shortcut.activated.connect(self.stop_training)
         left_layout.addStretch(1)
 

@@ -1,0 +1,192 @@
+"""GUI responsiveness while training: event-loop stalls, and epoch time against the headless trainer.
+
+    .venv/bin/python bench/bench_gui_stall.py [--preset seed] [--epochs 1] [--train-images N]
+                                              [--threads T] [--data DIR]
+
+In one process, on the real Fashion-MNIST files (Debian's dataset-fashion-mnist, or --data):
+  1. headless: `core.training.run_training` with the same config, no Qt — the baseline epoch time;
+  2. GUI: the real MainWindow (offscreen platform, isolated settings and data folder) on its Train
+     page; the run is started with the page's own Train button path (`TrainPage.start_training`)
+     and runs in its `TrainingWorker` thread with the live charts, progress bar and log, then the
+     page evaluates and saves the model as it always does. Meanwhile a 5 ms QTimer on the GUI
+     thread records the gap between its ticks; a gap much longer than 5 ms is a stall the user
+     would feel (a frozen window, a late repaint).
+Prints the worst and 99th-percentile stall, how many ticks were late by more than 50 ms, and the
+GUI epoch time against the headless one (target: stalls ≤ 50 ms, ratio ≤ 1.10×).
+
+`--train-images N` trains on the first N training images only (real data, fewer batches) so the
+benchmark also fits a busy machine; the validation split stays 5,000 images. The GUI run is given
+the loaded data set directly (the same tensors as the headless run), so data loading is outside
+both timings. `--threads` sets torch's CPU threads for both runs (default: torch's own choice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+TICK_MS = 5
+
+
+def load_data(folder: str | None, train_images: int | None):
+    from fmnist_desktop.core import data
+
+    dataset = data.load_dataset(folder)
+    if train_images:
+        train = data.Split(dataset.train.images[:train_images].clone(), dataset.train.labels[:train_images].clone())
+        dataset = dataclasses.replace(dataset, train=train)
+    return dataset
+
+
+def headless_epoch_times(config, dataset) -> list[float]:
+    from fmnist_desktop.core.training import EpochEnd, Finished, run_training
+
+    times: list[float] = []
+    result = run_training(config, dataset, on_event=lambda e: times.append(e.epoch_time_s) if isinstance(e, EpochEnd) else None)
+    if not isinstance(result, Finished):
+        raise SystemExit(f"headless training did not finish: {result}")
+    return times
+
+
+def gui_run(args, dataset, threads: int | None) -> tuple[list[float], list[float], int]:
+    """(epoch times, tick gaps in ms during training, chart redraws)."""
+    from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    tmp = tempfile.mkdtemp(prefix="bench-gui-stall-")
+    os.environ["FMNIST_DESKTOP_HOME"] = f"{tmp}/home"
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, f"{tmp}/settings")
+    app = QApplication.instance() or QApplication([])
+
+    from fmnist_desktop.ui.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(1280, 800)
+    window.show()
+    page = window.pages["train"]
+
+    def pump_until(condition, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while not condition() and time.monotonic() < deadline:
+            app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            time.sleep(0.002)
+        return condition()
+
+    if not pump_until(lambda: page.train_button.isEnabled() and page.charts is not None, 120):
+        raise SystemExit("the Train page did not become ready (torch import or charts)")
+    window.nav.setCurrentRow(1)
+    page.set_data_folder(args.data or None)
+    page._select_preset(args.preset)
+    page.epochs_spin.setValue(args.epochs)
+    settings = page.current_settings()
+    # Hand the page the data set this script already loaded (same tensors as the headless run):
+    # the cache key is the one the page computes from its settings.
+    page._cache_data(f"{settings.data_dir or ''}|{settings.val_size}|0", dataset)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+    epoch_times: list[float] = []
+    gaps_ms: list[float] = []
+    clock = QElapsedTimer()
+    last = [0]
+    training = [False]
+
+    def tick() -> None:
+        now = clock.elapsed()
+        if training[0]:
+            gaps_ms.append(float(now - last[0]))
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(TICK_MS)
+    timer.timeout.connect(tick)
+    clock.start()
+    timer.start()
+
+    if not page.start_training():
+        raise SystemExit("the Train page refused to start")
+    worker = page._worker
+    worker.epochEnd.connect(lambda e: epoch_times.append(e.epoch_time_s))
+    worker.started.connect(lambda e: training.__setitem__(0, True))
+    worker.finished.connect(lambda e: training.__setitem__(0, False))
+    worker.cancelled.connect(lambda e: training.__setitem__(0, False))
+    worker.failed.connect(lambda e: training.__setitem__(0, False))
+
+    loop = QEventLoop()
+    page.runStateChanged.connect(lambda busy: None if busy else loop.quit())
+    QTimer.singleShot(args.timeout * 1000, loop.quit)
+    loop.exec()
+    timer.stop()
+    if len(epoch_times) != args.epochs:
+        raise SystemExit(f"the GUI run did not finish: {page.banner.text() or page.progress_label.text()}")
+    redraws = page.charts.redraw_count
+    for p in window.pages.values():
+        getattr(p, "shutdown", lambda timeout_ms: True)(5000)
+    window.close()
+    return epoch_times, gaps_ms, redraws
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = min(len(ordered) - 1, max(0, int(round(q / 100 * (len(ordered) - 1)))))
+    return ordered[k]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="seed")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train-images", type=int, default=None, help="use only the first N training images")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for both runs")
+    parser.add_argument("--data", default=None, help="folder with the Fashion-MNIST files (default: search)")
+    parser.add_argument("--timeout", type=int, default=3600)
+    args = parser.parse_args()
+
+    import torch
+
+    from fmnist_desktop.core.training import TrainConfig
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    dataset = load_data(args.data, args.train_images)
+    print(f"data: {len(dataset.train):,} training / {len(dataset.val):,} validation images from "
+          f"{dataset.source.description} (loaded in {time.perf_counter() - t0:.1f} s)")
+    load1 = os.getloadavg()[0]
+    print(f"torch threads: {torch.get_num_threads()}; CPUs: {os.cpu_count()}; load average before: {load1:.1f}")
+
+    config = TrainConfig(preset=args.preset, epochs=args.epochs, device="cpu")
+    headless = headless_epoch_times(config, dataset)
+    print(f"headless trainer: epoch time {sum(headless) / len(headless):.2f} s  ({', '.join(f'{t:.2f}' for t in headless)})")
+
+    gui_epochs, gaps, redraws = gui_run(args, dataset, args.threads)
+    stalls = [max(0.0, g - TICK_MS) for g in gaps]
+    print(f"GUI (Train page): epoch time {sum(gui_epochs) / len(gui_epochs):.2f} s  "
+          f"({', '.join(f'{t:.2f}' for t in gui_epochs)}); chart redraws: {redraws}")
+    ratio = (sum(gui_epochs) / len(gui_epochs)) / (sum(headless) / len(headless))
+    late = sum(1 for s in stalls if s > 50)
+    print(f"event-loop ticks during training: {len(gaps):,} (every {TICK_MS} ms asked)")
+    print(f"stall: worst {max(stalls, default=float('nan')):.1f} ms, 99th percentile {percentile(stalls, 99):.1f} ms, "
+          f"median {percentile(stalls, 50):.1f} ms; ticks late by > 50 ms: {late}")
+    print(f"epoch time GUI / headless: {ratio:.2f}x")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    verdict_stall = "OK" if max(stalls, default=0) <= 50 else "ABOVE TARGET"
+    verdict_ratio = "OK" if ratio <= 1.10 else "ABOVE TARGET"
+    print(f"targets: worst stall ≤ 50 ms: {verdict_stall}; ratio ≤ 1.10x: {verdict_ratio}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The Evaluate page in the real window: evaluate, click a confusion cell, browse the mistakes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, Qt
+
+from fmnist_desktop.ui.train_page import SETTINGS_DATA_FOLDER
+
+
+@pytest.fixture
+def evaluated_page(main_window, qtbot, tiny_idx_dir):
+    """The Evaluate page after evaluating an untrained seed CNN (plenty of mistakes) on tiny data."""
+    import torch
+
+    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.models import build_model
+
+    torch.manual_seed(3)
+    context = main_window.context
+    entry = context.library().add(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "Untrained seed CNN"))
+    context.refresh_models()
+    assert context.set_active(entry.id)
+    context.settings.setValue(SETTINGS_DATA_FOLDER, str(tiny_idx_dir))
+
+    main_window.nav.setCurrentRow(2)
+    page = main_window.pages["evaluate"]
+    qtbot.waitUntil(lambda: page.evaluate_button.isEnabled() and page.matrix is not None, timeout=30_000)
+    with qtbot.waitSignal(page.evaluationFinished, timeout=60_000):
+        qtbot.mouseClick(page.evaluate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
+    return page
+
+
+def worst_off_diagonal_cell(confusion):
+    off = confusion.copy()
+    np.fill_diagonal(off, -1)
+    return np.unravel_index(int(off.argmax()), off.shape)
+
+
+def test_evaluation_shows_accuracy_table_and_matrix(evaluated_page):
+    page = evaluated_page
+    result = page.outcome.result
+    assert len(result.labels) == 200  # the tiny test split
+    assert page.accuracy_label.text() == f"Test accuracy: {result.accuracy:.2f} %"
+    assert page.metrics_table.rowCount() == 10
+    assert page.metrics_table.item(0, 0).text() == "T-shirt/top"
+    assert page.metrics_table.item(9, 4).text() == str(int(result.per_class[9]["support"]))
+    assert np.array_equal(page.matrix.confusion, result.confusion)
+    assert page.matrix.isVisible()
+
+
+def test_clicking_a_cell_shows_exactly_its_images_worst_first(evaluated_page, qtbot):
+    page = evaluated_page
+    result = page.outcome.result
+    true_index, pred_index = worst_off_diagonal_cell(result.confusion)
+    assert result.confusion[true_index, pred_index] > 0
+
+    page.matrix.draw()  # lays the figure out, so cell positions are final
+    x, y = page.matrix.cell_centre(true_index, pred_index)
+    with qtbot.waitSignal(page.matrix.cellClicked, timeout=5000) as clicked:
+        qtbot.mouseClick(page.matrix, Qt.MouseButton.LeftButton, pos=QPoint(x, y))
+    assert clicked.args == [true_index, pred_index]
+
+    shown = page.cell_gallery.gallery_model.indices()
+    expected = np.flatnonzero((result.labels == true_index) & (result.predictions == pred_index))
+    assert sorted(shown) == sorted(expected.tolist())  # exactly that cell's images
+    confidences = result.confidences[shown]
+    assert np.all(np.diff(confidences) <= 0), "the most confident mistakes come first"
+    assert page.tabs.currentIndex() == 1 and page.cell_gallery.isVisible()
+    assert f"{len(shown):,} images" in page.cell_label.text()
+    # Each item says what the model predicted and how sure it was.
+    first = page.cell_gallery.gallery_model.index(0)
+    text = page.cell_gallery.gallery_model.data(first)
+    assert text.startswith(result.class_names[pred_index])
+    assert f"{100 * confidences[0]:.0f} %" in text
+
+
+def test_misclassified_gallery_lists_every_mistake_lazily(evaluated_page, qtbot):
+    page = evaluated_page
+    result = page.outcome.result
+    model = page.misclassified_gallery.gallery_model
+    wrong = np.flatnonzero(result.labels != result.predictions)
+    assert sorted(model.indices()) == sorted(wrong.tolist())
+    assert np.all(np.diff(result.confidences[model.indices()]) <= 0)
+    assert f"{len(wrong):,} of 200" in page.misclassified_label.text()
+    # Thumbnails are made only when the view paints them, not for every item up front.
+    assert model.thumbnails_made == 0
+    page.tabs.setCurrentIndex(2)
+    qtbot.waitUntil(lambda: model.thumbnails_made > 0, timeout=5000)
+    assert model.thumbnails_made <= len(wrong)
+
+
+def test_row_normalised_view_shows_percentages_of_each_true_class(evaluated_page, qtbot):
+    page = evaluated_page
+    qtbot.mouseClick(page.normalize_check, Qt.MouseButton.LeftButton)
+    assert page.matrix.normalized
+    values = page.matrix.values()
+    totals = page.outcome.result.confusion.sum(axis=1)
+    assert np.allclose(values.sum(axis=1)[totals > 0], 100.0)
+    qtbot.mouseClick(page.normalize_check, Qt.MouseButton.LeftButton)
+    assert np.array_equal(page.matrix.values(), page.outcome.result.confusion)
+
+
+def test_evaluating_without_the_data_set_shows_the_reason(main_window, qtbot, tmp_path):
+    import torch
+
+    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.models import build_model
+
+    context = main_window.context
+    entry = context.library().add(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "Untrained"))
+    context.refresh_models()
+    context.set_active(entry.id)
+    context.settings.setValue(SETTINGS_DATA_FOLDER, str(tmp_path / "empty"))
+    page = main_window.pages["evaluate"]
+    main_window.nav.setCurrentRow(2)
+    qtbot.waitUntil(page.evaluate_button.isEnabled, timeout=30_000)
+    qtbot.mouseClick(page.evaluate_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=30_000)
+    text = page.banner.text()
+    assert "Evaluation failed" in text and "does not exist" in text
+    assert page.evaluate_button.isEnabled()

@@ -1,0 +1,182 @@
+"""The Train page in the real window: a tiny run to the end, Stop, Retrain, closing mid-run, no data."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from fmnist_desktop.core import paths
+
+TRAIN_TIMEOUT_MS = 120_000
+
+
+def open_train_page(window, qtbot, data_dir=None):
+    window.nav.setCurrentRow(1)
+    page = window.pages["train"]
+    assert window.stack.currentWidget() is page
+    qtbot.waitUntil(lambda: page.train_button.isEnabled() and page.charts is not None, timeout=30_000)
+    if data_dir is not None:
+        page.set_data_folder(str(data_dir))
+        qtbot.waitUntil(lambda: page.data_label.property("datasetFound") is True, timeout=10_000)
+    return page
+
+
+def tiny_settings(page, qtbot, epochs=2, lr=None):
+    """The seed preset (16 px, small CNN) on the 500 tiny training images: a few seconds a run."""
+    index = page.preset_combo.findData("seed")
+    page.preset_combo.setCurrentIndex(index)
+    page.epochs_spin.setValue(epochs)
+    page.batch_spin.setValue(64)
+    page.val_size_spin.setValue(100)
+    if lr is not None:
+        page.lr_spin.setValue(lr)
+
+
+def user_models(window):
+    return [entry for entry in window.context.library().entries() if not entry.builtin]
+
+
+def test_stop_shortcuts_are_escape_and_ctrl_period(main_window, qtbot):
+    from PySide6.QtGui import QKeySequence, QShortcut
+
+    page = open_train_page(main_window, qtbot)
+    keys = {shortcut.key().toString() for shortcut in page.findChildren(QShortcut)}
+    assert {"Esc", "Ctrl+."} <= keys
+    assert page.train_button.shortcut() == QKeySequence("Ctrl+T")
+
+
+def test_tiny_run_to_the_end_charts_every_epoch_and_saves_a_model(main_window, qtbot, tiny_idx_dir):
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot, epochs=2)
+    before = len(user_models(main_window))
+
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as saved:
+        qtbot.mouseClick(page.train_button, Qt.MouseButton.LeftButton)
+        assert page.is_busy() and not page.train_button.isEnabled() and page.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
+
+    # The charts got one point per epoch for each curve, with the figures the log shows.
+    assert page.charts.epochs == [1, 2]
+    assert len(page.charts.train_loss) == len(page.charts.val_loss) == 2
+    assert len(page.charts.train_acc) == len(page.charts.val_acc) == 2
+    log = page.log_view.toPlainText()
+    assert "Epoch [1/2], Train Loss:" in log and "Epoch [2/2]" in log
+    assert f"Val Acc: {page.charts.val_acc[-1]:.2f}%" in log
+    # A new model with its test accuracy and history is in the library.
+    entry = saved.args[0]
+    models = user_models(main_window)
+    assert len(models) == before + 1 and models[-1].id == entry.id
+    assert entry.test_accuracy is not None and entry.test_accuracy > 10  # it learnt the patterns
+    assert len(entry.meta.history) == 2 and entry.meta.preset == "seed"
+    assert "test accuracy" in page.banner.text()
+    # The page is idle again and offers to make the new model the active one.
+    assert page.train_button.isEnabled() and not page.stop_button.isEnabled()
+    assert page.make_active_button.isVisible()
+    qtbot.mouseClick(page.make_active_button, Qt.MouseButton.LeftButton)
+    assert main_window.context.active_entry().id == entry.id
+    assert not page.make_active_button.isVisible()
+
+
+def test_stop_mid_run_cancels_and_saves_nothing(main_window, qtbot, tiny_idx_dir):
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot, epochs=200)
+    before = len(user_models(main_window))
+    page.start_training()
+    with qtbot.waitSignal(page._worker.batchEnd, timeout=TRAIN_TIMEOUT_MS):
+        pass
+    worker = page._worker
+    with qtbot.waitSignal(worker.cancelled, timeout=10_000):
+        qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
+    assert worker._thread.isFinished()
+    assert "Nothing was saved" in page.log_view.toPlainText()
+    assert "stopped" in page.banner.text()
+    assert len(user_models(main_window)) == before
+    assert page.train_button.isEnabled() and not page.stop_button.isEnabled()
+    assert len(page.charts.epochs) < 200
+
+
+def test_retrain_repeats_the_last_settings_even_after_a_restart(make_main_window, qtbot, tiny_idx_dir):
+    window = make_main_window()
+    page = open_train_page(window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot, epochs=1, lr=0.002)
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS):
+        page.start_training()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
+    first_config = page._worker.config
+    window.close()
+
+    second = make_main_window()
+    page2 = open_train_page(second, qtbot)
+    assert page2.retrain_button.isEnabled()
+    page2.epochs_spin.setValue(7)
+    page2.lr_spin.setValue(0.01)
+    with qtbot.waitSignal(page2.runFinished, timeout=TRAIN_TIMEOUT_MS):
+        qtbot.mouseClick(page2.retrain_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page2.is_busy(), timeout=10_000)
+    config = page2._worker.config
+    for field in ("preset", "epochs", "batch_size", "lr", "augment", "val_size", "data_dir"):
+        assert getattr(config, field) == getattr(first_config, field), field
+    assert page2.epochs_spin.value() == 1 and page2.lr_spin.value() == pytest.approx(0.002)
+    assert len(user_models(second)) == 2
+
+
+def test_closing_the_window_during_training_stops_and_joins_the_worker(main_window, qtbot, tiny_idx_dir, monkeypatch):
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot, epochs=200)
+    asked = []
+
+    def answer_yes(*args, **kwargs):
+        asked.append(args[2] if len(args) > 2 else "")
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", answer_yes)
+    page.start_training()
+    worker = page._worker
+    with qtbot.waitSignal(worker.batchEnd, timeout=TRAIN_TIMEOUT_MS):
+        pass
+    assert main_window.close()
+    assert asked, "closing during training must ask for confirmation"
+    assert worker._thread.isFinished(), "the training thread must be joined before the window closes"
+    assert not page.is_busy()
+    leftovers = [p.name for p in paths.models_dir().iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == [] and not [e for e in main_window.context.library().entries() if not e.builtin]
+
+
+def test_missing_data_set_explains_where_to_get_it_and_training_fails_politely(
+    main_window, qtbot, monkeypatch, tmp_path
+):
+    from fmnist_desktop.core import data
+
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian-package")
+    page = open_train_page(main_window, qtbot)
+    page.refresh_data_sources()
+    qtbot.waitUntil(lambda: page.data_label.property("datasetFound") is False, timeout=10_000)
+    text = page.data_label.text()
+    assert "not on this computer" in text
+    assert "sudo apt-get install dataset-fashion-mnist" in text
+    assert "Download" in text and "choose a folder" in text
+    assert page.download_button.isVisible() and page.choose_folder_button.isVisible()
+
+    tiny_settings(page, qtbot, epochs=1)
+    with qtbot.waitSignal(page.runStateChanged, timeout=30_000, check_params_cb=lambda busy: not busy):
+        qtbot.mouseClick(page.train_button, Qt.MouseButton.LeftButton)
+    banner = page.banner.text()
+    assert "Training failed" in banner and "Fashion-MNIST was not found" in banner
+    assert "Traceback" not in banner
+    assert page.train_button.isEnabled(), "the page stays usable after a failed run"
+
+
+def test_cuda_is_greyed_out_with_a_reason_when_absent(main_window, qtbot):
+    import torch
+
+    page = open_train_page(main_window, qtbot)
+    index = page.device_combo.findData("cuda")
+    item = page.device_combo.model().item(index)
+    tip = page.device_combo.itemData(index, Qt.ItemDataRole.ToolTipRole)
+    if torch.cuda.is_available():
+        assert item.isEnabled()
+    else:
+        assert not item.isEnabled()
+        assert "No CUDA GPU" in tip
