@@ -214,6 +214,7 @@ def _fm_test_images(n):
     return np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 28, 28)[:n]
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 @pytest.mark.parametrize("background", [(255, 255, 255), (200, 220, 240), (235, 200, 150)])
 def test_packshot_made_from_fashion_mnist_round_trips(background):

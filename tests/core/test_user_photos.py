@@ -91,16 +91,17 @@ def test_teach_and_fine_tune_end_to_end_on_tiny_data(tiny_idx_dir, tmp_path):
     assert isinstance(base, Finished)
     before_path = save_checkpoint(tmp_path / "before.pt", base.model, CheckpointMeta.for_preset("fast", "base"))
 
-    for i in range(30):
+    for i in range(20):
         label = 1 if i % 2 else 3
         add_example(png_bytes(garment_photo(label, 500 + i)), label)
     examples = list_examples()
     assert split_examples(examples)[1], "the fixture photos should include kept-out ones"
 
-    config = user_photos.finetune_config(before_path, examples, epochs=3, lr_scale=1.0, device="cpu")
+    config = user_photos.finetune_config(before_path, examples, epochs=3, copies=4, weight=5,
+                                         lr_scale=1.0, device="cpu")
     extra_images, extra_labels, weight = config.extra_train
     assert extra_images.dtype.__str__() == "torch.uint8" and tuple(extra_images.shape[1:]) == (28, 28)
-    assert len(extra_labels) == len(split_examples(examples)[0]) * 8 and weight == 10.0
+    assert len(extra_labels) == len(split_examples(examples)[0]) * 4 and weight == 5.0
     assert str(config.init_checkpoint) == str(before_path)
 
     tuned = run_training(config, data)
