@@ -163,6 +163,8 @@ class TrainPage(QWidget):
         self.charts = None  # ui.charts.TrainingCharts, built once matplotlib is loaded
         self._scan_runner = TaskRunner(self)  # looks for the data set (cheap, but touches the disk)
         self._chart_runner = TaskRunner(self)  # imports matplotlib off the GUI thread
+        self._prepare_runner = TaskRunner(self)  # reads the user's photos for fine-tuning
+        self._finetune_examples: list = []
         self._download_runner = TaskRunner(self)
         self._build()
         self._set_idle_state()
@@ -631,28 +633,48 @@ class TrainPage(QWidget):
         return self.start_training()
 
     def start_finetune(self) -> bool:
-        """Fine-tune the active model with the user's labelled photos (the Predict page's button)."""
-        if not self._ready or self.is_training():
+        """Fine-tune the active model with the user's labelled photos (the Predict page's button).
+
+        Preparing the photos (reading and augmenting them) runs in the background too; the run
+        then goes through the same worker, charts and log as any other, and ends with a
+        before/after accuracy report.
+        """
+        if not self._ready or self.is_training() or self._prepare_runner.is_running():
             return False
         entry = self.context.active_entry()
         if entry is None:
-            self._show_failure("There is no active model to fine-tune.", "Choose one on the Models page.")
+            self._show_failure("There is no active model to fine-tune.", "Choose one on the Models page.",
+                               title="Cannot fine-tune")
             return False
-        try:
+        device = str(self.device_combo.currentData() or "auto")
+        data_dir = self.current_settings().data_dir
+
+        def prepare(report_progress, is_cancelled):
             from ..core import user_photos
 
-            config = user_photos.finetune_config(entry.path, device=str(self.device_combo.currentData() or "auto"),
-                                                 data_dir=self.current_settings().data_dir)
-        except FmnistError as exc:
-            self._show_failure(exc.message, exc.hint)
-            return False
-        except (ImportError, AttributeError) as exc:
-            self._show_failure(f"Fine-tuning is not available in this build ({exc}).", None)
-            return False
-        self._run_kind = "finetune"
-        self._finetune_entry = entry
-        self.log(f"Fine-tuning “{entry.name}” with your labelled photos.")
-        return self._start_worker(config, None)
+            examples = user_photos.list_examples()
+            config = user_photos.finetune_config(
+                entry.path, examples, device=device, data_dir=data_dir,
+                progress=lambda done, total: report_progress(done / total if total else None, "Preparing your photos…"),
+            )
+            return config, examples
+
+        def prepared(value) -> None:
+            config, examples = value
+            self._run_kind = "finetune"
+            self._finetune_examples = examples
+            self.log(f"Fine-tuning “{entry.name}” with your labelled photos.")
+            self._start_worker(config, None)
+
+        self.banner.hide()
+        self.progress_label.setText("Preparing your photos…")
+        self._prepare_runner.start(
+            prepare,
+            on_result=prepared,
+            on_error=lambda message: self._show_failure(message, None, title="Cannot fine-tune"),
+            description="Preparing the fine-tuning photos",
+        )
+        return True
 
     def is_training(self) -> bool:
         return self._worker is not None and self._worker.is_running()
@@ -668,7 +690,8 @@ class TrainPage(QWidget):
         data = self._data_cache[1] if self._data_cache and self._data_cache[0] == folder_key else None
         library = self.context.library()
         run_kind = self._run_kind
-        worker = TrainingWorker(config, data, after_training=_make_after_training(library, run_kind))
+        after = _make_after_training(library, run_kind, self._finetune_examples if run_kind == "finetune" else ())
+        worker = TrainingWorker(config, data, after_training=after)
         worker.status.connect(self._on_status)
         worker.downloadProgress.connect(self._on_download_progress)
         worker.dataLoaded.connect(lambda d, key=folder_key: self._cache_data(key, d))
@@ -707,6 +730,7 @@ class TrainPage(QWidget):
         ok = self._download_runner.shutdown(timeout_ms) and ok
         ok = self._scan_runner.shutdown(timeout_ms) and ok
         ok = self._chart_runner.shutdown(timeout_ms) and ok
+        ok = self._prepare_runner.shutdown(timeout_ms) and ok
         return ok
 
     # ================================================================= worker events (GUI thread)
@@ -850,13 +874,12 @@ class TrainPage(QWidget):
 
 
 def _describe_report(report) -> str:
-    describe = getattr(report, "describe", None)
-    if callable(describe):
-        return describe()
-    return str(report)
+    """core.user_photos.FinetuneReport as one line: before → after accuracies."""
+    lines = getattr(report, "lines", None)
+    return "; ".join(lines()) if callable(lines) else str(report)
 
 
-def _make_after_training(library, run_kind: str):
+def _make_after_training(library, run_kind: str, examples=()):
     """The step that runs in the worker after a finished run: test-set evaluation, then the save."""
 
     def after_training(finished, data, report_status, is_stopped) -> RunOutcome:
@@ -870,12 +893,6 @@ def _make_after_training(library, run_kind: str):
         result = evaluation.evaluate(
             finished.model, data.test, preset.input_size, preset.mean, preset.std, device="cpu"
         )
-        report = None
-        if run_kind == "finetune":
-            from ..core import user_photos
-
-            report_status("Comparing with the model before fine-tuning…")
-            report = user_photos.before_after_report(config.init_checkpoint, finished.model, data.test)
         report_status("Saving the model…")
         stamp = datetime.now()
         title = "Fine-tuned" if run_kind == "finetune" else preset.title
@@ -890,6 +907,16 @@ def _make_after_training(library, run_kind: str):
                       "kind": run_kind},
             history=[e.to_dict() for e in finished.history],
         )
+        report = None
+        if run_kind == "finetune":
+            from ..core import user_photos
+
+            report_status("Comparing with the model before fine-tuning…")
+            report = user_photos.before_after_report(config.init_checkpoint, (finished.model, meta), examples,
+                                                     test_split=data.test)
+            meta.metrics["finetune"] = {"before_test": report.before_fashion_mnist,
+                                        "after_test": report.after_fashion_mnist,
+                                        "before_photos": report.before_user, "after_photos": report.after_user}
         entry = library.add(finished.model, meta)
         return RunOutcome(entry=entry, test_accuracy=float(result.accuracy), finetune_report=report)
 
