@@ -84,3 +84,26 @@ def test_folder_without_labelled_subfolders_is_a_clear_error(tmp_path):
         evaluate_photo_folder(ModelRunner(TallOrWide(), 28, 0.0, 1.0), tmp_path)
     with pytest.raises(FmnistError, match="not a folder"):
         evaluate_photo_folder(ModelRunner(TallOrWide(), 28, 0.0, 1.0), tmp_path / "missing")
+
+
+def test_cli_evaluate_photos_json_and_one_line_errors(tmp_path, capsys):
+    from fmnist_desktop import cli
+    from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
+    from fmnist_desktop.core.models import build_model
+
+    photos = tmp_path / "photos"
+    make_folder(photos)
+    weights = save_checkpoint(tmp_path / "m.pt", build_model("bn_cnn_small"), CheckpointMeta.for_preset("fast", "untrained"))
+    assert cli.main(["evaluate-photos", "--weights", str(weights), "--json", str(photos)]) == 0
+    out = capsys.readouterr()
+    data = json.loads(out.out)
+    assert data["n"] == 5 and data["errors"] == 1 and data["pipeline"] == "app"
+    assert len(data["confusion"]) == 10
+
+    assert cli.main(["evaluate-photos", "--weights", str(weights), "--pipeline", "notebook", str(photos)]) == 0
+    out = capsys.readouterr()
+    assert "overall" in out.out and "broken.png" in out.err
+
+    assert cli.main(["evaluate-photos", "--weights", str(weights), str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a folder" in err and len(err.splitlines()) == 1 and "Traceback" not in err
