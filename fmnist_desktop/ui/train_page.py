@@ -751,8 +751,8 @@ class TrainPage(QWidget):
         self._batches = max(1, event.batches_per_epoch)
         self.progress_bar.setRange(0, event.epochs * self._batches)
         self.progress_bar.setValue(0)
-        if self.charts is not None:
-            self.charts.reset(event.epochs)
+        if self.charts is not None and self.charts.total_epochs != event.epochs:
+            self.charts.reset(event.epochs)  # normally done (and drawn) before the run started
         cfg = event.config
         self.log(
             f"Training “{event.preset}” on {event.device_name}: {event.n_train:,} training and "
