@@ -56,8 +56,9 @@ class EvaluationOutcome:
 class SampleGalleryModel(QAbstractListModel):
     """Test images by index into `images`, with predicted class and confidence; thumbnails lazily."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, show_true_class: bool = False):
         super().__init__(parent)
+        self.show_true_class = show_true_class  # a third caption line, for galleries mixing classes
         self._images: np.ndarray | None = None
         self._indices: np.ndarray = np.zeros(0, dtype=np.int64)
         self._predictions: np.ndarray | None = None
@@ -99,7 +100,8 @@ class SampleGalleryModel(QAbstractListModel):
         true = int(self._labels[sample])
         confidence = float(self._confidences[sample])
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{CLASS_NAMES[pred]}\n{100 * confidence:.0f} %"
+            text = f"{CLASS_NAMES[pred]}\n{100 * confidence:.0f} %"
+            return f"{text}\ntrue: {CLASS_NAMES[true]}" if self.show_true_class else text
         if role == Qt.ItemDataRole.ToolTipRole:
             verdict = "correct" if pred == true else "wrong"
             return (f"Test image #{sample}\nTrue class: {CLASS_NAMES[true]}\n"
@@ -128,7 +130,7 @@ class SampleGalleryModel(QAbstractListModel):
 class SampleGallery(QListView):
     """An icon-mode list of test images; batched layout keeps 10,000 items responsive."""
 
-    def __init__(self, object_name: str, accessible_name: str, parent=None):
+    def __init__(self, object_name: str, accessible_name: str, parent=None, show_true_class: bool = False):
         super().__init__(parent)
         self.setObjectName(object_name)
         self.setAccessibleName(accessible_name)
@@ -139,11 +141,13 @@ class SampleGallery(QListView):
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(200)
         self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-        self.setGridSize(QSize(THUMB_SIZE + 40, THUMB_SIZE + 40))
+        # Wide enough for "Ankle boot" / "T-shirt/top" on one line, tall enough for the captions.
+        lines = 3 if show_true_class else 2
+        self.setGridSize(QSize(THUMB_SIZE + 60, THUMB_SIZE + 12 + 16 * lines))
         self.setSpacing(2)
         self.setWordWrap(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.gallery_model = SampleGalleryModel(self)
+        self.gallery_model = SampleGalleryModel(self, show_true_class)
         self.setModel(self.gallery_model)
 
 
@@ -273,7 +277,8 @@ class EvaluatePage(QWidget):
         self.misclassified_label = QLabel("", wrong_tab)
         self.misclassified_label.setObjectName("misclassifiedLabel")
         self.misclassified_label.setWordWrap(True)
-        self.misclassified_gallery = SampleGallery("misclassifiedGallery", "Misclassified test images", wrong_tab)
+        self.misclassified_gallery = SampleGallery("misclassifiedGallery", "Misclassified test images", wrong_tab,
+                                                   show_true_class=True)
         wrong_layout.addWidget(self.misclassified_label)
         wrong_layout.addWidget(self.misclassified_gallery, 1)
         self.tabs.addTab(wrong_tab, "Misclassified")
@@ -482,8 +487,10 @@ class EvaluatePage(QWidget):
         if self.matrix is not None and self.matrix.selected != (true_index, pred_index):
             self.matrix.select_cell(true_index, pred_index)
         true_name, pred_name = CLASS_NAMES[true_index], CLASS_NAMES[pred_index]
-        if true_index == pred_index:
-            text = f"<b>{true_name}</b> classified correctly: {len(indices):,} images."
+        if not indices:
+            text = f"No <b>{true_name}</b> test image was predicted as <b>{pred_name}</b>."
+        elif true_index == pred_index:
+            text = f"<b>{true_name}</b> classified correctly: {len(indices):,} images, the most confident first."
         else:
             text = (f"<b>{true_name}</b> mistaken for <b>{pred_name}</b>: {len(indices):,} images, "
                     "the most confident mistakes first.")

@@ -534,7 +534,7 @@ class TrainPage(QWidget):
         if found:
             source = found[0]
             text = f"<b>Found:</b> {source.description}"
-            if source.path is not None:
+            if source.path is not None and str(source.path) not in source.description:
                 text += f"<br><span style='color:#555'>{source.path}</span>"
             if folder and source.kind != "folder":
                 text += f"<br>The chosen folder {folder} does not hold a complete set; using this instead."
