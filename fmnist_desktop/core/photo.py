@@ -16,7 +16,8 @@ each step below re-creates the dataset's recipe for an arbitrary photo:
    (dark garment -> bright), background exactly 0.
 6. `fit_to_frame`: long edge to 28, aspect kept, short edge padded centred (98% of
    Fashion-MNIST test images touch the frame on their long side: measured, see BENCHMARKS.md).
-7. `match_contrast`: stretch faint objects toward Fashion-MNIST's foreground brightness.
+7. `match_contrast` (optional, off by default: it measured worse): stretch faint objects toward
+   Fashion-MNIST's foreground brightness.
 
 Every step is a pure function on PIL images / numpy arrays so the Predict page can show it and
 tests can check it. No Qt here.
@@ -534,8 +535,14 @@ def _is_fashion_mnist_style(grey: np.ndarray, bg: Background, mask: np.ndarray) 
     return float(np.median(grey[mask])) > bg.luma + 20
 
 
-def prepare_photo(img: Image.Image) -> PhotoSteps:
-    """Turn a loaded photo into the 28x28 image the model sees, keeping every intermediate step."""
+def prepare_photo(img: Image.Image, stretch_contrast: bool = False) -> PhotoSteps:
+    """Turn a loaded photo into the 28x28 image the model sees, keeping every intermediate step.
+
+    `stretch_contrast` brightens faint objects toward Fashion-MNIST's typical brightness
+    (`match_contrast`). It is off by default: on realworld-dev it cost 0-3 points with each of
+    three models (docs/BENCHMARKS.md), because the inverted grey level already says what the
+    dataset says: a light garment is faint in Fashion-MNIST too, and stretching erases that cue.
+    """
     img = _to_rgb_or_rgba(img)
     notes: list[str] = []
     alpha_full = _alpha_mask(img)
@@ -605,7 +612,9 @@ def prepare_photo(img: Image.Image) -> PhotoSteps:
         soft = np.asarray(mask_crop.resize(crop.size, Image.Resampling.BILINEAR), dtype=np.float32) / 255.0
     intensity = to_garment_intensity(np.asarray(crop, dtype=np.float32), soft, invert)
     framed = fit_to_frame(intensity)
-    framed, gain = match_contrast(framed)
+    gain = 1.0
+    if stretch_contrast:
+        framed, gain = match_contrast(framed)
     if gain > 1.01:
         notes.append(f"contrast raised x{gain:.2f} to Fashion-MNIST's brightness")
     final = Image.fromarray(np.clip(framed + 0.5, 0, 255).astype(np.uint8), "L")

@@ -291,3 +291,13 @@ def test_rectangle_fallback_segments_from_the_centre_and_implausible_masks_are_r
     everything = np.ones((160, 120), bool)
     frame_only = ~np.pad(np.ones((140, 100), bool), 10)
     assert not photo.mask_is_plausible(everything) and not photo.mask_is_plausible(frame_only)
+
+
+def test_faint_object_keeps_its_grey_level_unless_contrast_stretch_is_asked_for():
+    # A light-grey garment on white is faint after inversion, as in Fashion-MNIST.
+    img = tshirt(fg=(190, 190, 190))
+    plain = np.asarray(prepare_photo(img).final, dtype=np.float32)
+    stretched = np.asarray(prepare_photo(img, stretch_contrast=True).final, dtype=np.float32)
+    assert 40 <= plain[14, 14] <= 90  # 255 - 190 = 65
+    assert stretched[14, 14] > 1.5 * plain[14, 14]
+    assert np.percentile(stretched[stretched > 0], 95) == pytest.approx(photo.TARGET_FOREGROUND_P95, abs=12)
