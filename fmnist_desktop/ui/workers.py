@@ -25,7 +25,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Qt, Signal, Slot
 
 from ..core.errors import FmnistError
 
@@ -216,7 +216,9 @@ class TaskRunner(QObject):
         worker.error.connect(self._on_error)
         worker.cancelled.connect(self._on_cancelled)
         worker.done.connect(self._on_done)
-        worker.done.connect(thread.quit)
+        # Direct: QThread.quit() is thread-safe, and a queued call would wait for the GUI thread,
+        # which may itself be blocked in thread.wait() (shutdown) -> a needless timeout.
+        worker.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.started.connect(worker.run)
         thread.finished.connect(self._on_thread_finished)
         self._tasks[task_id] = task
@@ -425,7 +427,7 @@ class TrainingWorker(QObject):
         thread.setObjectName("training")
         self.moveToThread(thread)
         thread.started.connect(self.run)
-        self.done.connect(thread.quit)
+        self.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # see TaskRunner.start
         self._thread = thread
         self._running = True
         thread.start()

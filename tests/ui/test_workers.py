@@ -163,3 +163,58 @@ def test_run_task_reuses_the_parents_runner(qtbot):
     gate.set()
     assert first is second
     assert first.shutdown(5000)
+
+
+def test_training_worker_loads_data_trains_and_forwards_events_in_order(qtbot, tiny_idx_dir):
+    from fmnist_desktop.core.training import TrainConfig
+    from fmnist_desktop.ui.workers import TrainingWorker
+
+    config = TrainConfig(preset="seed", epochs=2, batch_size=32, val_size=100, device="cpu", data_dir=tiny_idx_dir)
+    worker = TrainingWorker(config, max_batch_rate_hz=1000)
+    events = []
+    for name in ("dataLoaded", "started", "batchEnd", "epochEnd", "finished", "cancelled", "failed", "done"):
+        getattr(worker, name).connect(lambda *args, name=name: events.append((name, args[0] if args else None)))
+    with qtbot.waitSignal(worker.done, timeout=120_000):
+        worker.start()
+    assert worker.wait(5000) and not worker.is_running()
+    names = [name for name, _ in events]
+    assert names[0] == "dataLoaded" and names[1] == "started"
+    assert names[-2:] == ["finished", "done"]
+    assert names.count("epochEnd") == 2 and "failed" not in names and "cancelled" not in names
+    batches = [event for name, event in events if name == "batchEnd"]
+    assert batches[-1].batch == batches[-1].batches and batches[-1].epoch == 2  # the last batch always arrives
+
+
+def test_training_worker_throttles_batch_events_and_stops(qtbot, tiny_idx_dir):
+    from fmnist_desktop.core.training import TrainConfig
+    from fmnist_desktop.ui.workers import TrainingWorker
+
+    config = TrainConfig(preset="seed", epochs=500, batch_size=8, val_size=100, device="cpu", data_dir=tiny_idx_dir)
+    worker = TrainingWorker(config, max_batch_rate_hz=2)
+    batches, cancelled = [], []
+    worker.batchEnd.connect(batches.append)
+    worker.cancelled.connect(cancelled.append)
+    worker.start()
+    qtbot.waitUntil(lambda: len(batches) >= 3, timeout=120_000)
+    with qtbot.waitSignal(worker.done, timeout=30_000):
+        worker.stop()
+    assert worker.wait(5000)
+    assert len(cancelled) == 1 and cancelled[0].epoch < 500
+    # At 2 events/s, consecutive forwarded batches are ≥ 0.5 s apart in the trainer's clock,
+    # except the last batch of an epoch, which is always forwarded.
+    mid_epoch = [b for b in batches if b.batch < b.batches]
+    gaps = [b.elapsed_s - a.elapsed_s for a, b in zip(mid_epoch, mid_epoch[1:])]
+    assert all(gap >= 0.45 for gap in gaps), gaps
+
+
+def test_training_worker_reports_a_missing_data_set_as_failed(qtbot, tmp_path):
+    from fmnist_desktop.core.training import TrainConfig
+    from fmnist_desktop.ui.workers import TrainingWorker
+
+    worker = TrainingWorker(TrainConfig(preset="seed", epochs=1, data_dir=tmp_path / "nothing-here"))
+    failures = []
+    worker.failed.connect(failures.append)
+    with qtbot.waitSignal(worker.done, timeout=30_000):
+        worker.start()
+    assert worker.wait(5000)
+    assert len(failures) == 1 and "does not exist" in failures[0].message and failures[0].advice
