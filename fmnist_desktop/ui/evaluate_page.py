@@ -59,6 +59,7 @@ class SampleGalleryModel(QAbstractListModel):
     def __init__(self, parent=None, show_true_class: bool = False):
         super().__init__(parent)
         self.show_true_class = show_true_class  # a third caption line, for galleries mixing classes
+        self.item_size: QSize | None = None  # every item's size (the view's grid), so no caption is elided
         self._images: np.ndarray | None = None
         self._indices: np.ndarray = np.zeros(0, dtype=np.int64)
         self._predictions: np.ndarray | None = None
@@ -96,6 +97,8 @@ class SampleGalleryModel(QAbstractListModel):
         sample = int(self._indices[index.row()])
         if role == Qt.ItemDataRole.DecorationRole:
             return self._thumbnail(sample)
+        if role == Qt.ItemDataRole.SizeHintRole:
+            return self.item_size
         pred = int(self._predictions[sample])
         true = int(self._labels[sample])
         confidence = float(self._confidences[sample])
@@ -143,11 +146,14 @@ class SampleGallery(QListView):
         self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         # Wide enough for "Ankle boot" / "T-shirt/top" on one line, tall enough for the captions.
         lines = 3 if show_true_class else 2
-        self.setGridSize(QSize(THUMB_SIZE + 60, THUMB_SIZE + 12 + 16 * lines))
+        width = THUMB_SIZE + (90 if show_true_class else 60)  # "true: T-shirt/top" needs more room
+        self.setGridSize(QSize(width, THUMB_SIZE + 12 + 16 * lines))
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # it reflows instead
         self.setSpacing(2)
         self.setWordWrap(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.gallery_model = SampleGalleryModel(self, show_true_class)
+        self.gallery_model.item_size = QSize(self.gridSize().width() - 4, self.gridSize().height() - 4)
         self.setModel(self.gallery_model)
 
 
