@@ -70,3 +70,13 @@ def test_rejects_wrong_shape_and_handles_empty_batch():
     with pytest.raises(ValueError):
         realworld_augment(torch.zeros(4, 28, 28), torch.Generator())
     assert realworld_augment(torch.zeros(0, 1, 28, 28), torch.Generator()).shape == (0, 1, 28, 28)
+
+
+def test_trainer_runs_the_realworld_augmentation(tiny_idx_dir):
+    from fmnist_desktop.core.data import load_dataset
+    from fmnist_desktop.core.training import Finished, TrainConfig, run_training
+
+    data = load_dataset(tiny_idx_dir, val_size=100)
+    result = run_training(TrainConfig(preset="fast", augment="realworld", epochs=1, device="cpu"), data)
+    assert isinstance(result, Finished), getattr(result, "message", result)
+    assert result.config.augment == "realworld"
