@@ -194,11 +194,12 @@ class TrainPage(QWidget):
         settings_box = QGroupBox("Settings", left)
         form = QFormLayout(settings_box)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self.preset_combo = QComboBox(settings_box)
         self.preset_combo.setObjectName("presetCombo")
         self.preset_combo.setAccessibleName("Preset")
-        self.preset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.preset_combo.setMinimumContentsLength(12)
+        # Sized to its longest title; the form puts it under its label when the column is narrow.
+        self.preset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.preset_combo.currentIndexChanged.connect(self._on_preset_changed)
         form.addRow("Preset:", self.preset_combo)
         self.preset_description = QLabel(settings_box)
@@ -354,6 +355,7 @@ class TrainPage(QWidget):
         vertical.addWidget(self.log_view)
         vertical.setStretchFactor(0, 3)
         vertical.setStretchFactor(1, 1)
+        vertical.setSizes([430, 130])  # the charts get most of the height; the log can be dragged taller
         self.log_view.setMinimumHeight(70)
         right_layout.addWidget(vertical, 1)
 
