@@ -99,7 +99,7 @@ class ModelsPage(QWidget):
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)  # dates and durations stay on one line
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection_changed())
         self.table.doubleClicked.connect(lambda _index: self.make_selected_active())
@@ -169,12 +169,17 @@ class ModelsPage(QWidget):
             row_to_select = next((r for r, e in enumerate(entries) if e.id == active_id), 0 if entries else None)
         if row_to_select is not None:
             self.table.selectRow(row_to_select)
+        # Fit the short columns to their text (Name takes the rest), after every refill.
+        for column in range(1, len(HEADERS)):
+            self.table.resizeColumnToContents(column)
         self._on_selection_changed()
 
     def _row_items(self, entry, is_active: bool) -> list[QStandardItem]:
         meta = entry.meta
         training = dict(getattr(meta, "training", None) or {})
-        name = entry.name + ("  (default)" if entry.builtin else "")
+        name = entry.name
+        if entry.builtin and "default" not in name.lower():
+            name += "  (default)"
         name_item = QStandardItem(("● " if is_active else "") + name)
         name_item.setData(entry, ENTRY_ROLE)
         name_item.setToolTip(f"{entry.path}" + ("\nThis is the active model." if is_active else ""))
