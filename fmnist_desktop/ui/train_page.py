@@ -160,6 +160,7 @@ class TrainPage(QWidget):
         self._finetune_before: Any = None
         self._last_outcome: RunOutcome | None = None
         self._has_local_data = False
+        self._run_active = False
         self.charts = None  # ui.charts.TrainingCharts, built once matplotlib is loaded
         self._scan_runner = TaskRunner(self)  # looks for the data set (cheap, but touches the disk)
         self._chart_runner = TaskRunner(self)  # imports matplotlib off the GUI thread
@@ -605,10 +606,10 @@ class TrainPage(QWidget):
     # ================================================================= running
 
     def is_busy(self) -> bool:
-        return (self._worker is not None and self._worker.is_running()) or self._download_runner.is_running()
+        return self.is_training() or self._download_runner.is_running() or self._prepare_runner.is_running()
 
     def busy_description(self) -> str:
-        if self._worker is not None and self._worker.is_running():
+        if self.is_training():
             return "A model is being trained; closing stops it and the run is not saved."
         if self._download_runner.is_running():
             return "Fashion-MNIST is being downloaded."
@@ -679,7 +680,8 @@ class TrainPage(QWidget):
         return True
 
     def is_training(self) -> bool:
-        return self._worker is not None and self._worker.is_running()
+        """From the click until the page has handled the run's last signal (`done`)."""
+        return self._run_active
 
     def _start_worker(self, config, settings: RunSettings | None) -> bool:
         self.banner.hide()
@@ -706,6 +708,7 @@ class TrainPage(QWidget):
         worker.afterTraining.connect(self._on_saved)
         worker.done.connect(self._on_done)
         self._worker = worker
+        self._run_active = True
         self._run_started_at = time.monotonic()
         self.progress_bar.setRange(0, 0)  # busy until Started says how many batches there are
         self.progress_label.setText("Starting…")
@@ -729,6 +732,8 @@ class TrainPage(QWidget):
         ok = True
         if self._worker is not None:
             ok = self._worker.shutdown(timeout_ms)
+            if ok:
+                self._run_active = False  # the page is going away: `done` may never be handled
         ok = self._download_runner.shutdown(timeout_ms) and ok
         ok = self._scan_runner.shutdown(timeout_ms) and ok
         ok = self._chart_runner.shutdown(timeout_ms) and ok
@@ -823,7 +828,8 @@ class TrainPage(QWidget):
     def _on_done(self) -> None:
         worker = self._worker
         if worker is not None:
-            worker.wait(2000)  # the thread is quitting right after `done`
+            worker.wait(2000)  # the thread quits right after `done` (directly, not via this thread)
+        self._run_active = False
         self._set_idle_state()
         self.runStateChanged.emit(False)
 
