@@ -8,6 +8,7 @@ context's `torchReady`), never at module import time, so the window opens fast.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -651,6 +652,7 @@ class TrainPage(QWidget):
             return False
         device = str(self.device_combo.currentData() or "auto")
         data_dir = self.current_settings().data_dir
+        val_size = self.val_size_spin.value()
 
         def prepare(report_progress, is_cancelled):
             from ..core import user_photos
@@ -660,7 +662,8 @@ class TrainPage(QWidget):
                 entry.path, examples, device=device, data_dir=data_dir,
                 progress=lambda done, total: report_progress(done / total if total else None, "Preparing your photos…"),
             )
-            return config, examples
+            # The form's validation size applies to fine-tuning too (same split as a normal run).
+            return dataclasses.replace(config, val_size=val_size), examples
 
         def prepared(value) -> None:
             config, examples = value

@@ -180,3 +180,32 @@ def test_cuda_is_greyed_out_with_a_reason_when_absent(main_window, qtbot):
     else:
         assert not item.isEnabled()
         assert "No CUDA GPU" in tip
+
+
+def test_finetune_with_my_photos_saves_a_model_and_reports_before_after(main_window, qtbot, tiny_idx_dir, idx_writer):
+    import torch
+    from PIL import Image
+
+    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.models import build_model
+
+    torch.manual_seed(0)
+    context = main_window.context
+    base = context.library().add(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "Base model"))
+    context.refresh_models()
+    assert context.set_active(base.id)
+    images, labels = idx_writer.tiny_patterns(12, seed=5)
+    for image, label in zip(images, labels):
+        user_photos.add_example(Image.fromarray(image, "L"), int(label))
+
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot)
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as saved:
+        assert page.start_finetune()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
+    entry = saved.args[0]
+    assert entry.id != base.id and entry.meta.training["kind"] == "finetune"
+    assert entry.meta.training["init_checkpoint"] == str(base.path)
+    assert "Fashion-MNIST test" in page.banner.text() and "->" in page.banner.text()
+    assert "Fine-tuning “Base model”" in page.log_view.toPlainText()
