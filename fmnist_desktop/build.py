@@ -25,7 +25,7 @@ from fmnist_desktop.core import paths
 SPEC_NAME = "build.spec"
 
 INSTALL_NOTE = """\
-{app_name} {version} for Linux (x86-64)
+{title}
 {underline}
 
 No Python or installation needed: unpack the archive anywhere and start the app.
@@ -126,10 +126,8 @@ def make_tarball(
     """
     archive = out_dir / tarball_name(version)
     top = f"{APP_ID}-{version}"
-    note = INSTALL_NOTE.format(
-        app_name=APP_NAME, version=version, underline="=" * (len(APP_NAME) + len(version) + 23),
-        archive=archive.name, top=top,
-    )
+    title = f"{APP_NAME} {version} for Linux ({platform.machine() or 'unknown'})"
+    note = INSTALL_NOTE.format(title=title, underline="=" * len(title), archive=archive.name, top=top)
     extras = {
         "INSTALL.txt": (note.encode("utf-8"), 0o644),
         "install-desktop-entry.sh": (DESKTOP_ENTRY_INSTALLER.encode("utf-8"), 0o755),
