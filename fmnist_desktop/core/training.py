@@ -337,7 +337,14 @@ def _make_optimizer(preset: Preset, model: nn.Module, lr: float) -> torch.optim.
     raise TrainingError(f"Preset {preset.name!r} has an unknown optimizer {preset.optimizer!r}.")
 
 
+# Below this many optimiser steps a schedule has no room to warm up and anneal (OneCycleLR even
+# divides by zero when its warm-up phase rounds to one step), so tiny runs use a constant rate.
+MIN_SCHEDULED_STEPS = 8
+
+
 def _make_schedule(preset: Preset, optimizer: torch.optim.Optimizer, lr: float, total_steps: int):
+    if total_steps < MIN_SCHEDULED_STEPS:
+        return None
     if preset.schedule == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=lr, total_steps=total_steps, pct_start=0.25, div_factor=10.0, final_div_factor=100.0

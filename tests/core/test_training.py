@@ -207,3 +207,15 @@ def test_fine_tuning_refuses_a_checkpoint_of_another_architecture(tmp_path):
     result = run_training(TrainConfig(epochs=1, init_checkpoint=path, **FAST), _data())
     assert isinstance(result, Failed)
     assert "seed_cnn" in result.message
+
+
+@pytest.mark.parametrize("n_train,epochs", [(32, 1), (64, 2), (100, 1), (224, 1)])
+@pytest.mark.parametrize("preset", ["fast", "standard"])
+def test_tiny_runs_with_a_scheduled_preset_finish(preset, n_train, epochs):
+    # A one-cycle schedule over a handful of steps used to divide by zero before the first batch;
+    # a user fine-tuning on a few photos, or a one-epoch test run, hits exactly that.
+    result = run_training(
+        TrainConfig(preset=preset, epochs=epochs, device="cpu", batch_size=32), _data(n_train=n_train, n_val=20)
+    )
+    assert isinstance(result, Finished), result
+    assert len(result.history) == epochs
