@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import io
 import math
 import os
 import pickle
@@ -139,11 +140,7 @@ def save_checkpoint(
         "meta": meta_dict,
     }
     target = Path(path)
-    with paths.atomic_write(target) as handle:
-        try:
-            torch.save(payload, handle)
-        except RuntimeError as exc:  # torch's zip writer reports a full disk this way
-            raise SaveError(f"Cannot write {target}: {exc}. The previous file, if any, is unchanged.") from None
+    _write_torch_file(target, payload)
     return target
 
 
@@ -153,12 +150,22 @@ def save_state_dict(path: str | os.PathLike[str], model_or_state_dict: nn.Module
         model_or_state_dict = model_or_state_dict.state_dict()
     tensors = {str(k): v.detach().to("cpu").contiguous() for k, v in model_or_state_dict.items()}
     target = Path(path)
+    _write_torch_file(target, tensors)
+    return target
+
+
+def _write_torch_file(target: Path, obj: Any) -> None:
+    """`torch.save(obj)` into `target` atomically; SaveError on failure, old file intact."""
     with paths.atomic_write(target) as handle:
+        # Serialised in memory first (models are a few MB): torch's own file writer reports a full
+        # disk as "[enforce fail at inline_container.cc] unexpected pos", while a plain write()
+        # raises ENOSPC, which atomic_write turns into "the disk is full".
+        buffer = io.BytesIO()
         try:
-            torch.save(tensors, handle)
+            torch.save(obj, buffer)
         except RuntimeError as exc:
             raise SaveError(f"Cannot write {target}: {exc}. The previous file, if any, is unchanged.") from None
-    return target
+        handle.write(buffer.getbuffer())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from torch import nn
 
 from . import paths
 from .checkpoint import CheckpointMeta, load_checkpoint, read_meta, save_checkpoint
-from .errors import CheckpointError, FmnistError
+from .errors import CheckpointError, FmnistError, SaveError
 
 INDEX_NAME = "library.json"
 INDEX_VERSION = 1
@@ -65,6 +65,9 @@ class ModelLibrary:
         self.folder = Path(folder) if folder is not None else paths.models_dir()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.index_path = self.folder / INDEX_NAME
+        # Saves interrupted by a killed process or a power cut leave hidden ".<name>.<random>.tmp"
+        # files; they never match "*.pt", so they are never listed, and old ones are cleared here.
+        paths.remove_stale_temp_files(self.folder)
 
     # -- the index ---------------------------------------------------------------------------
 
@@ -208,7 +211,13 @@ class ModelLibrary:
         with _lock:
             path = self._unique_file(meta.name)
             save_checkpoint(path, model, meta)
-            return self._record(path, meta)
+            try:
+                return self._record(path, meta)
+            except SaveError:
+                # All or nothing: a model whose index entry could not be written (disk full) would
+                # appear at the next start although the caller was told the save failed.
+                path.unlink(missing_ok=True)
+                raise
 
     def import_file(self, path: str | os.PathLike[str], name: str | None = None) -> ModelEntry:
         """Copy a model file (ours, or the notebook's bare state_dict) into the library, after

@@ -12,6 +12,7 @@ import errno
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -19,6 +20,8 @@ from .errors import SaveError
 
 APP_DIR_NAME = "fmnist-desktop"
 HOME_ENV = "FMNIST_DESKTOP_HOME"  # overrides the data folder (tests, portable installs)
+TEMP_SUFFIX = ".tmp"  # atomic_write's temp files are ".<target name>.<random>.tmp" beside the target
+STALE_TEMP_AGE_S = 3600.0  # an interrupted save's temp file this old is a leftover, not a save in progress
 
 
 def app_data_dir() -> Path:
@@ -94,7 +97,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
     except OSError as exc:
         raise SaveError(f"Cannot write {target}: {_os_reason(exc)}.") from exc
     tmp = Path(tmp_name)
@@ -111,6 +114,22 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
+
+
+def remove_stale_temp_files(folder: str | os.PathLike[str], max_age_s: float = STALE_TEMP_AGE_S) -> int:
+    """Delete the temp files an interrupted `atomic_write` left in `folder` (a killed process, a
+    power cut); returns how many went. Only those untouched for `max_age_s` go: a younger one
+    may belong to a save running right now in another window or the CLI."""
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for tmp in Path(folder).glob(f".*{TEMP_SUFFIX}"):
+        try:
+            if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                removed += 1
+        except OSError:
+            continue  # gone already, or not ours to delete: it is ignored either way
+    return removed
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
