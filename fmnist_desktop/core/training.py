@@ -260,7 +260,9 @@ def run_training(
 
 def _failure(exc: BaseException, config: TrainConfig) -> Failed:
     text = str(exc).lower()
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or ("out of memory" in text and "mps" in text):
+    # Older torch, ROCm and some CUDA paths raise a plain RuntimeError("CUDA out of memory...").
+    gpu_oom = "out of memory" in text and any(word in text for word in ("cuda", "mps", "hip", "gpu"))
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or gpu_oom:
         return Failed("Out of GPU memory while training.", "Try a smaller batch size, or train on the CPU.")
     if isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text:
         return Failed("Out of memory while training.", "Try a smaller batch size or close other programs.")
@@ -465,7 +467,11 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
 
         train_loss = loss_sum.item() / seen
         train_acc = 100.0 * correct.item() / seen
-        val_loss, val_acc = _evaluate(model, val_images, val_labels, cfg.input_size, preset)
+        validation = _evaluate(model, val_images, val_labels, cfg.input_size, preset, stop)
+        if validation is None:  # stopped during the epoch's validation (seconds on a CPU)
+            yield Cancelled(epoch=epoch, batch=batches, history=tuple(history))
+            return
+        val_loss, val_acc = validation
         history.append(
             EpochEnd(
                 epoch=epoch,
@@ -500,9 +506,15 @@ def _memory_format_of(model: nn.Module) -> torch.memory_format:
 
 @torch.inference_mode()
 def _evaluate(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, input_size: int, preset: Preset
-) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy %) in eval mode; NaNs when there is nothing to validate on."""
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    input_size: int,
+    preset: Preset,
+    stop: threading.Event | None = None,
+) -> tuple[float, float] | None:
+    """(mean cross-entropy, accuracy %) in eval mode; NaNs when there is nothing to validate on;
+    None when `stop` was set (checked between chunks, so Stop answers within one chunk)."""
     n = int(labels.shape[0])
     if n == 0:
         return float("nan"), float("nan")
@@ -510,6 +522,9 @@ def _evaluate(
     loss_sum = torch.zeros((), device=labels.device)
     correct = torch.zeros((), device=labels.device, dtype=torch.int64)
     for start in range(0, n, EVAL_BATCH):
+        if stop is not None and stop.is_set():
+            model.train()
+            return None
         x = to_model_input(images[start : start + EVAL_BATCH], input_size, preset.mean, preset.std)
         x = x.contiguous(memory_format=_memory_format_of(model))
         y = labels[start : start + EVAL_BATCH]
