@@ -46,6 +46,11 @@ class RealWorldAugConfig:
     max_rim_level: float = 0.3
     p_speckle: float = 0.15
     speckle_density: float = 0.01
+    # Footwear is photographed as a pair, mostly from above (toes pointing up or down the frame);
+    # Fashion-MNIST shows one shoe from the side. Share of footwear images shown as a pair, and of
+    # those the share seen from above (the shoe turned about 90 degrees) rather than side by side.
+    p_pair: float = 0.4
+    p_pair_from_above: float = 0.6
 
 
 DEFAULT_CONFIG = RealWorldAugConfig()
@@ -176,18 +181,104 @@ def random_mask_damage(x: torch.Tensor, generator: torch.Generator, cfg: RealWor
     return x.clamp(0, 1)
 
 
+# Dataset order: 5 Sandal, 7 Sneaker, 9 Ankle boot.
+FOOTWEAR_CLASSES = (5, 7, 9)
+
+
+def _rotation(angle: torch.Tensor) -> torch.Tensor:
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    return torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], -2)
+
+
+def _fit_objects_to_frame(canvas: torch.Tensor, size: int) -> torch.Tensor:
+    """Crop each canvas image to its object's bounding box and resize the long edge to `size`,
+    centred — what `core.photo` does to a photo (and the dataset's recipe did to a packshot)."""
+    b, _, h, w = canvas.shape
+    on = canvas[:, 0] > 0.02
+    rows, cols = on.any(2), on.any(1)
+    has = rows.any(1)
+    ar_h = torch.arange(h, device=canvas.device)
+    ar_w = torch.arange(w, device=canvas.device)
+    top = torch.where(rows, ar_h, h).amin(1)
+    bottom = torch.where(rows, ar_h, -1).amax(1) + 1
+    left = torch.where(cols, ar_w, w).amin(1)
+    right = torch.where(cols, ar_w, -1).amax(1) + 1
+    # In normalised canvas coordinates (-1..1 over the full side, align_corners=False).
+    cy = ((top + bottom).to(canvas.dtype) / h) - 1
+    cx = ((left + right).to(canvas.dtype) / w) - 1
+    half = torch.maximum((bottom - top).to(canvas.dtype) / h, (right - left).to(canvas.dtype) / w)
+    half = torch.where(has, half, torch.ones_like(half))
+    cx, cy = torch.where(has, cx, torch.zeros_like(cx)), torch.where(has, cy, torch.zeros_like(cy))
+    zero = torch.zeros_like(half)
+    theta = torch.stack([torch.stack([half, zero, cx], 1), torch.stack([zero, half, cy], 1)], 1)
+    grid = F.affine_grid(theta, [b, 1, size, size], align_corners=False)
+    return F.grid_sample(canvas, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def random_pairs(x: torch.Tensor, generator: torch.Generator, cfg: RealWorldAugConfig = DEFAULT_CONFIG,
+                 apply: torch.Tensor | None = None) -> torch.Tensor:
+    """Show each chosen image as a pair of itself: the second copy mirrored (a left and a right
+    shoe), beside the first across its long axis, both turned about 90 degrees when the pair is
+    seen from above; then cropped and refitted to the frame like a photo.
+
+    Meant for footwear only (`realworld_augment` picks those by label)."""
+    b, _, s, _ = x.shape
+    device = x.device
+    if apply is None:
+        apply = torch.ones(b, dtype=torch.bool, device=device)
+    idx = apply.nonzero().flatten()
+    if idx.numel() == 0:
+        return x.clone()
+    n, src = idx.numel(), x[idx]
+    from_above = _coin(n, cfg.p_pair_from_above, generator, device)
+    up_or_down = torch.where(_coin(n, 0.5, generator, device), 1.0, -1.0)
+    base = torch.where(from_above, up_or_down * (math.pi / 2), torch.zeros(n, device=device))
+    angle_a = base + _uniform(n, -1, 1, generator, device) * math.radians(15)
+    angle_b = angle_a + _uniform(n, -1, 1, generator, device) * math.radians(12)
+    # Second shoe beside the first, across the long axis: 0.3–0.5 of the frame apart (about the
+    # width of a Fashion-MNIST shoe), a little staggered along the axis. Offsets are in units of
+    # the frame side (affine_grid units on the canvas, which is twice the frame).
+    apart = _uniform(n, 0.3, 0.5, generator, device)
+    stagger = _uniform(n, -0.08, 0.08, generator, device)
+    across = torch.stack([-torch.sin(angle_a), torch.cos(angle_a)], 1)
+    along = torch.stack([torch.cos(angle_a), torch.sin(angle_a)], 1)
+    offset = across * apart[:, None] + along * stagger[:, None]
+    canvas_shape = [n, 1, 2 * s, 2 * s]
+
+    def place(angle: torch.Tensor, centre: torch.Tensor, mirror: bool) -> torch.Tensor:
+        # affine_grid maps canvas coordinates to source ones: v = 2 R(-angle) (u - centre); the
+        # factor 2 because the canvas is twice the source's side.
+        inv = _rotation(-angle) * 2
+        if mirror:
+            inv = inv * torch.tensor([-1.0, 1.0], device=device, dtype=inv.dtype)[:, None]
+        shift = -(inv @ centre[:, :, None])
+        theta = torch.cat([inv, shift], 2).to(x.dtype)
+        grid = F.affine_grid(theta, canvas_shape, align_corners=False)
+        return F.grid_sample(src, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+    canvas = torch.maximum(place(angle_a, -offset / 2, False), place(angle_b, offset / 2, True))
+    out = x.clone()
+    out[idx] = _fit_objects_to_frame(canvas, s).clamp(0, 1)
+    return out
+
+
 def realworld_augment(x: torch.Tensor, generator: torch.Generator,
-                      config: RealWorldAugConfig = DEFAULT_CONFIG) -> torch.Tensor:
+                      config: RealWorldAugConfig = DEFAULT_CONFIG,
+                      labels: torch.Tensor | None = None) -> torch.Tensor:
     """Photo-style augmentation of a float batch (B, 1, S, S) in 0..1; returns a new tensor.
 
-    About `p_any` of the images get a random subset of: affine jitter, photometric change,
-    blur, noise and mask damage; the rest pass through unchanged.
+    With `labels`, about `p_pair` of the footwear images are first shown as a pair (see
+    `random_pairs`). Then about `p_any` of the images get a random subset of: affine jitter,
+    photometric change, blur, noise and mask damage; the rest pass through unchanged.
     """
     if x.dim() != 4 or x.shape[1] != 1:
         raise ValueError(f"expected a float batch of shape (B,1,S,S), got {tuple(x.shape)}")
     if x.shape[0] == 0:
         return x.clone()
     b, device = x.shape[0], x.device
+    if labels is not None and config.p_pair > 0:
+        footwear = torch.isin(labels.to(device), torch.tensor(FOOTWEAR_CLASSES, device=device))
+        x = random_pairs(x, generator, config, footwear & _coin(b, config.p_pair, generator, device))
     chosen = _coin(b, config.p_any, generator, device)
     out = random_affine(x, generator, config, chosen & _coin(b, config.p_affine, generator, device))
     out = random_mask_damage(out, generator, config, chosen)

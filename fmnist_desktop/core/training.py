@@ -296,7 +296,7 @@ def _validate(cfg: TrainConfig) -> None:
         raise TrainingError(f"Preset {preset.name!r} has an unknown schedule {preset.schedule!r}.")
 
 
-def _realworld_augment() -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+def _realworld_augment() -> Callable[..., torch.Tensor]:
     # Imported lazily: it is helper C's module, and only the "realworld" preset needs it.
     try:
         from .realworld_aug import realworld_augment
@@ -429,10 +429,10 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
             idx = order[(batch - 1) * batch_size : batch * batch_size]
             images = augment_uint8(train_images[idx], augment, generator)
             x = images_to_unit(images, cfg.input_size)
-            if photo_augment is not None:
-                x = photo_augment(x, generator)
-            x = normalize(x, preset.mean, preset.std).contiguous(memory_format=memory_format)
             y = train_labels[idx]
+            if photo_augment is not None:
+                x = photo_augment(x, generator, labels=y)
+            x = normalize(x, preset.mean, preset.std).contiguous(memory_format=memory_format)
 
             logits = model(x)
             loss = F.cross_entropy(logits, y, label_smoothing=preset.label_smoothing)

@@ -80,3 +80,37 @@ def test_trainer_runs_the_realworld_augmentation(tiny_idx_dir):
     result = run_training(TrainConfig(preset="fast", augment="realworld", epochs=1, device="cpu"), data)
     assert isinstance(result, Finished), getattr(result, "message", result)
     assert result.config.augment == "realworld"
+
+
+def _one_shoe(b: int = 8) -> torch.Tensor:
+    """A side-view 'shoe': a wide, low bright bar filling the frame's width, like Fashion-MNIST."""
+    x = torch.zeros(b, 1, 28, 28)
+    x[:, 0, 10:18, 0:28] = 0.9
+    return x
+
+
+def test_footwear_becomes_a_pair_refitted_to_the_frame_and_other_classes_do_not():
+    x = _one_shoe()
+    labels = torch.tensor([7, 5, 9, 7, 0, 1, 3, 8])  # three footwear classes, then non-footwear
+    cfg = RealWorldAugConfig(p_pair=1.0, p_any=0.0)
+    y = realworld_augment(x, torch.Generator().manual_seed(0), cfg, labels=labels)
+    assert torch.equal(y[4:], x[4:])  # T-shirt, trouser, dress, bag: untouched
+    for i in range(4):
+        on = y[i, 0] > 0.3
+        rows, cols = on.any(1).nonzero().flatten(), on.any(0).nonzero().flatten()
+        height, width = int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+        # Refitted like a photo: the long edge spans the frame, and two 8-pixel-thick shoes side by
+        # side are thicker across than one.
+        assert max(height, width) >= 26
+        assert min(height, width) > 12
+        assert float(on.float().mean()) > 0.2
+
+
+def test_pairs_need_labels_and_are_reproducible():
+    x = _one_shoe()
+    labels = torch.full((8,), 7)
+    cfg = RealWorldAugConfig(p_pair=1.0, p_any=0.0)
+    assert torch.equal(realworld_augment(x, torch.Generator().manual_seed(0), cfg), x)
+    a = realworld_augment(x, torch.Generator().manual_seed(3), cfg, labels=labels)
+    b = realworld_augment(x, torch.Generator().manual_seed(3), cfg, labels=labels)
+    assert torch.equal(a, b) and not torch.equal(a, x)
