@@ -114,8 +114,10 @@ def load_image(source, max_side: int | None = LOAD_MAX_SIDE) -> Image.Image:
 def _open(fp: io.BytesIO, name: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
-            # Between 1x and 2x Pillow's limit Pillow only warns; we downscale those anyway.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # Between 1x and 2x Pillow's limit Pillow only warns; we downscale those anyway. Its
+            # other warnings note damage it worked around (corrupt EXIF, skipped TIFF tags): the
+            # user gets the image or one ImageLoadError, not stray warning lines on stderr.
+            warnings.simplefilter("ignore")
             img = Image.open(fp)
             img.seek(0)  # first frame of animated GIF/PNG/WebP
             return img
@@ -145,7 +147,7 @@ def _normalise_loaded(img: Image.Image, name: str, max_side: int | None) -> Imag
         raise ImageLoadError(f"{name} has no pixels.")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # as in _open: bomb-range and damage warnings
             if max_side and img.format == "JPEG" and max(img.size) > 2 * max_side:
                 img.draft(img.mode, (max_side, max_side))  # DCT-domain downscale: fast, low memory
             img.load()
@@ -158,6 +160,12 @@ def _normalise_loaded(img: Image.Image, name: str, max_side: int | None) -> Imag
         if "truncated" in str(exc).lower():
             raise ImageLoadError(f"{name} is truncated (the file ends before the image does).") from None
         raise ImageLoadError(f"{name} is a damaged image ({_short(exc)}).") from None
+    if max_side and img.mode in _HIGH_BIT_MODES and max(img.size) > max_side:
+        # These become float64 arrays in _to_rgb_or_rgba (8 bytes a pixel): shrink them first.
+        # BOX is the one filter Pillow offers for every high-bit mode (I;16 has no thumbnail).
+        scale = max_side / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.Resampling.BOX)
     img = _to_rgb_or_rgba(img)
     if max_side and max(img.size) > max_side:
         img = img.copy()
@@ -170,7 +178,10 @@ def _to_rgb_or_rgba(img: Image.Image) -> Image.Image:
     if mode in ("RGB", "RGBA"):
         return img
     if mode in _HIGH_BIT_MODES:
-        arr = np.asarray(img, dtype=np.float64)
+        # NaN/inf pixels (damaged float TIFFs) count as black/white, not as undefined bytes.
+        with np.errstate(invalid="ignore"):
+            arr = np.asarray(img).astype(np.float64)
+        arr = np.nan_to_num(arr, nan=0.0, posinf=65535.0, neginf=0.0)
         top = arr.max() if arr.size else 0.0
         # 16-bit files (Pillow opens them as I;16 or I) use 0..65535; floats usually 0..1.
         scale = 255.0 / 65535.0 if top > 255 else (255.0 if mode == "F" and top <= 1.0 else 1.0)
