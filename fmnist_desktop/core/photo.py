@@ -127,6 +127,8 @@ def _open(fp: io.BytesIO, name: str) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageLoadError(f"{name} is not an image this app can read (unknown or damaged format).") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        if "truncated" in str(exc).lower():  # cut inside the header ("Truncated File Read")
+            raise ImageLoadError(f"{name} is truncated (the file ends before the image does).") from None
         raise ImageLoadError(f"{name} is a damaged image ({_short(exc)}).") from None
 
 

@@ -318,3 +318,262 @@ def test_every_seed_and_every_cut_of_it_is_handled(name):
     assert check_image_bytes(data) == "ok"
     for cut in sorted({0, 1, 2, 4, 8, 16, 33, 100, len(data) // 4, len(data) // 2, len(data) - 1}):
         assert check_image_bytes(data[:cut]) in ("ok", "refused")
+
+
+# ---------------------------------------------------------------------------------------------
+# Decompression bombs: Pillow's limit holds and is reported
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+
+
+def png_bytes(width: int, height: int, bit_depth: int = 8, colour_type: int = 0, idat: bytes | None = None) -> bytes:
+    """A PNG with the given header; `idat` None = no image data at all (header-only file)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    body = _png_chunk(b"IHDR", ihdr) + (_png_chunk(b"IDAT", idat) if idat is not None else b"")
+    return b"\x89PNG\r\n\x1a\n" + body + _png_chunk(b"IEND", b"")
+
+
+def real_png_bomb(side: int = 20_000) -> bytes:
+    """A genuine bomb: a side×side 1-bit black PNG, about 50 kB on disk, side² pixels decoded."""
+    row = b"\x00" * (1 + (side + 7) // 8)  # filter byte + packed bits
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    return png_bytes(side, side, bit_depth=1, colour_type=0, idat=idat)
+
+
+def refusal(data: bytes) -> ImageLoadError:
+    """The ImageLoadError `data` is refused with (after checking the whole property holds)."""
+    assert check_image_bytes(data) == "refused"
+    with pytest.raises(ImageLoadError) as info:
+        load_image(data)
+    assert_one_readable_line(info.value)
+    return info.value
+
+
+def test_pillow_bomb_limit_is_still_set_after_the_app_is_imported():
+    import fmnist_desktop.cli  # noqa: F401 — every module the CLI and GUI load at start-up
+    import fmnist_desktop.core.predict  # noqa: F401
+    import fmnist_desktop.core.user_photos  # noqa: F401
+    import fmnist_desktop.ui.main_window  # noqa: F401
+
+    assert Image.MAX_IMAGE_PIXELS == int(1024 * 1024 * 1024 // 4 // 3)  # Pillow's own default
+
+
+def test_real_png_bomb_is_refused_quickly_with_its_size():
+    import time
+
+    bomb = real_png_bomb()
+    assert len(bomb) < 200_000  # 400 million pixels in a small file: a bomb
+    start = time.perf_counter()
+    message = str(refusal(bomb))
+    assert time.perf_counter() - start < 2.0, "the bomb was decoded before being refused"
+    assert "too large" in message and "400,000,000 pixels" in message and "Resize it" in message
+
+
+@pytest.mark.parametrize("fmt", ["png_header", "gif_header"])
+def test_header_claiming_billions_of_pixels_is_refused(fmt):
+    if fmt == "png_header":
+        data = png_bytes(100_000, 100_000, idat=zlib.compress(b"\x00" * 100))
+    else:  # GIF logical screen and image 65535×65535 (4.3 billion pixels), a few bytes of data
+        data = (b"GIF89a" + struct.pack("<HHBBB", 65535, 65535, 0, 0, 0)
+                + b"," + struct.pack("<HHHHB", 0, 0, 65535, 65535, 0) + b"\x02\x02\x44\x01\x00;")
+    assert "too large" in str(refusal(data))
+
+
+def test_image_in_pillows_warning_band_gives_no_warning_and_a_clear_error_when_damaged():
+    # 10000×9000 = 90 M pixels: above the 89.5 M warning level, below the 179 M hard limit. Pillow
+    # would only warn; we load such photos downscaled, and this header-only one is refused.
+    data = png_bytes(10_000, 9_000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ImageLoadError) as info:
+            load_image(data)
+    assert not [w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)]
+    assert_one_readable_line(info.value)
+
+
+def test_running_out_of_memory_while_decoding_is_a_readable_error(monkeypatch):
+    from PIL import ImageFile
+
+    def no_memory(self):
+        raise MemoryError
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_memory)
+    with pytest.raises(ImageLoadError, match="too large to decode in memory") as info:
+        load_image(seed("png_rgb")[1])
+    assert_one_readable_line(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Huge and tiny dimensions
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 1), (1, 2), (1, 500), (500, 1), (3, 3), (20_000, 1), (1, 20_000),
+                                  (28, 28), (29, 27)])
+def test_extreme_shapes_give_a_28x28_image(size):
+    rng = np.random.default_rng(size[0] * 7 + size[1])
+    arr = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+    for fmt in ("PNG", "TIFF"):
+        assert check_image_bytes(_encode(Image.fromarray(arr, "RGB"), fmt)) == "ok"
+
+
+@pytest.mark.parametrize("size", [(20_000, 1), (1, 20_000), (5000, 5000)])
+def test_header_only_files_are_refused(size):
+    refusal(png_bytes(*size))
+
+
+def test_zero_width_header_is_refused():
+    refusal(png_bytes(0, 10, idat=zlib.compress(b"\x00" * 10)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Modes, animations, EXIF orientation: right content, not only "no crash"
+
+
+def _garment_scene(size=(90, 120)) -> Image.Image:
+    """Grey garment (dark) on a light background, taller than wide."""
+    w, h = size
+    img = Image.new("L", size, 230)
+    ImageDraw.Draw(img).rectangle([w * 0.3, h * 0.1, w * 0.7, h * 0.9], fill=40)
+    return img
+
+
+def _in_mode(grey: Image.Image, mode: str) -> Image.Image:
+    arr = np.asarray(grey)
+    if mode == "I;16":
+        return Image.fromarray(arr.astype(np.uint16) * 257)
+    if mode == "I":
+        return Image.fromarray(arr.astype(np.int32) * 257)
+    if mode == "F":
+        return Image.fromarray(arr.astype(np.float32) / 255.0)
+    if mode == "LA":
+        return Image.merge("LA", (grey, Image.new("L", grey.size, 255)))
+    if mode == "P":
+        return grey.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+    if mode == "1":
+        return grey.convert("1", dither=Image.Dither.NONE)
+    return grey.convert(mode)
+
+
+@pytest.mark.parametrize("mode, fmt", [
+    ("1", "PNG"), ("L", "PNG"), ("P", "PNG"), ("P", "GIF"), ("LA", "PNG"), ("I;16", "PNG"), ("I;16", "TIFF"),
+    ("I", "TIFF"), ("F", "TIFF"), ("CMYK", "JPEG"), ("CMYK", "TIFF"), ("RGB", "WEBP"), ("RGBA", "WEBP"),
+])
+def test_every_mode_gives_a_bright_tall_garment_on_black(mode, fmt):
+    data = _encode(_in_mode(_garment_scene(), mode), fmt)
+    assert check_image_bytes(data) == "ok"
+    final = np.asarray(prepare_photo(load_image(data)).final, dtype=np.float32)
+    rows, cols = np.flatnonzero((final > 60).any(1)), np.flatnonzero((final > 60).any(0))
+    assert final[:, :4].max() < 30 and final[:, -4:].max() < 30, "background must be black"
+    assert final[10:18, 12:16].mean() > 150, "a dark garment on light becomes bright"
+    assert rows[-1] - rows[0] >= 25 and cols[-1] - cols[0] < 20, "tall garment fills the height"
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP"])
+def test_animation_uses_its_first_frame(fmt):
+    tall = _garment_scene((90, 120)).convert("RGB")
+    later = []
+    for top in (40, 60):  # wide garments, each frame different (identical frames get merged)
+        wide = Image.new("RGB", (90, 120), (230, 230, 230))
+        ImageDraw.Draw(wide).rectangle([5, top, 85, top + 20], fill=(40, 40, 40))
+        later.append(wide)
+    data = _encode(tall, fmt, save_all=True, append_images=later, duration=40, loop=0)
+    assert Image.open(io.BytesIO(data)).n_frames == 3
+    final = np.asarray(prepare_photo(load_image(data)).final)
+    rows, cols = np.flatnonzero((final > 60).any(1)), np.flatnonzero((final > 60).any(0))
+    assert rows[-1] - rows[0] > cols[-1] - cols[0] + 8, "the first (tall) frame, not a later (wide) one"
+
+
+def _marked_scene() -> Image.Image:
+    """Upright: a tall dark bar with a dark block at its top left (the marked corner)."""
+    img = Image.new("RGB", (120, 200), (240, 240, 240))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([45, 30, 80, 175], fill=(30, 30, 30))
+    draw.rectangle([15, 30, 45, 75], fill=(30, 30, 30))
+    return img
+
+
+# What a camera stores for each EXIF orientation, given the upright scene.
+_STORED_AS = {
+    1: None, 2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_exif_orientation_puts_the_marked_corner_top_left_in_the_28x28_image(fmt):
+    upright = _marked_scene()
+    reference = np.asarray(prepare_photo(load_image(_encode(upright, "PNG"))).final, dtype=np.float32)
+    # The scene is asymmetric enough that any wrong flip or turn is far from the reference.
+    assert min(np.abs(reference - wrong).mean() for wrong in (reference[::-1], reference[:, ::-1], reference.T)) > 20
+    for orientation, transpose in _STORED_AS.items():
+        stored = upright.transpose(transpose) if transpose is not None else upright
+        quality = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+        final = np.asarray(prepare_photo(load_image(_encode(stored, fmt, exif=_exif(orientation), **quality))).final,
+                           dtype=np.float32)
+        block, under_block = final[:8, 8:12].mean(), final[12:, 8:12].mean()
+        assert block > 150 and under_block < 20, f"marked corner misplaced: orientation {orientation} ({fmt})"
+        assert np.abs(final - reference).mean() < 8, f"orientation {orientation} ({fmt})"
+
+
+# ---------------------------------------------------------------------------------------------
+# The same files through the file-level predictor and `fmnist predict`
+
+
+def _hostile_folder(folder: Path) -> dict[str, str]:
+    """Write one good photo and several hostile files; returns {file name: words the user reads}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "good.png").write_bytes(_encode(_garment_scene().convert("RGB"), "PNG"))
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.png").write_text("shopping list: socks, a coat\n")
+    jpeg = _encode(_garment_scene().convert("RGB"), "JPEG")
+    (folder / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    (folder / "bomb.png").write_bytes(real_png_bomb())
+    (folder / "header-only.png").write_bytes(png_bytes(20_000, 1))
+    return {"empty.jpg": "empty", "notes.png": "not an image", "cut.jpg": "truncated",
+            "bomb.png": "too large", "header-only.png": "header-only.png"}
+
+
+def test_hostile_files_become_one_line_errors_and_the_batch_goes_on(tmp_path):
+    expected = _hostile_folder(tmp_path / "photos")
+    results = untrained_predictor().predict_paths([tmp_path / "photos"])
+    by_name = {r.name: r for r in results}
+    assert set(by_name) == set(expected) | {"good.png"}
+    assert by_name["good.png"].ok and by_name["good.png"].model_input.size == (FRAME, FRAME)
+    for name, words in expected.items():
+        error = by_name[name].error
+        assert error is not None and words in error and "\n" not in error, (name, error)
+        with pytest.raises(ImageLoadError) as info:
+            load_image(tmp_path / "photos" / name)
+        assert error == str(info.value), "the predictor reports the loader's own message"
+
+
+def test_fmnist_predict_reports_each_hostile_file_on_one_stderr_line(tmp_path, run_cli, seed_model_file):
+    expected = _hostile_folder(tmp_path / "photos")
+    result = run_cli("predict", "--weights", seed_model_file, tmp_path / "photos")
+    assert result.code == 1  # some images could not be read
+    assert "Traceback" not in result.out + result.err
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    skipped = [line for line in lines if line.startswith("fmnist: skipped: ")]
+    assert len(skipped) == len(expected)
+    assert all(line.startswith("Classifying [") for line in lines if line not in skipped)  # progress only
+    for words in expected.values():
+        assert any(words in line for line in skipped), words
+    assert "good.png" in result.out and "1 of 6 images classified" in result.out
+
+
+@pytest.mark.parametrize("name, content, words", [
+    ("empty.png", b"", "empty"),
+    ("letter.png", b"Dear shop, the coat does not fit.\n", "not an image"),
+    ("bomb.png", None, "too large"),
+])
+def test_fmnist_predict_on_one_hostile_file_exits_1_with_one_line(tmp_path, run_cli, seed_model_file, name, content, words):
+    path = tmp_path / name
+    path.write_bytes(real_png_bomb() if content is None else content)
+    result = run_cli("predict", "--weights", seed_model_file, path)
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert result.code == 1 and len(lines) == 1 and words in lines[0], result
+    assert "Traceback" not in result.err and result.out == ""
