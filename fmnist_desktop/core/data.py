@@ -194,6 +194,17 @@ def _find_file(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def _not_a_file_note(folder: Path, stem: str) -> str:
+    """A note like ' (x.gz is a folder, not a file)' when something by that name is there but is
+    no file, so a user who sees the name in a file manager learns why it does not count."""
+    for layout in _LAYOUTS:
+        base = folder / layout if layout else folder
+        for candidate in (base / f"{stem}.gz", base / stem):
+            if candidate.exists() and not candidate.is_file():
+                return f" ({candidate.relative_to(folder)} is a folder, not a file)"
+    return ""
+
+
 def _files_in(folder: Path) -> dict[str, Path | None]:
     return {stem: _find_file(folder, stem) for stem in FILE_STEMS}
 
@@ -248,7 +259,7 @@ def find_dataset(
             raise DatasetError(f"{path} is a file; pick the folder that holds the four Fashion-MNIST files.")
         if not path.is_dir():
             raise DatasetError(f"The folder {path} does not exist.", "Pick the folder that holds the Fashion-MNIST files.")
-        missing = [f"{stem}[.gz]" for stem in stems if _find_file(path, stem) is None]
+        missing = [f"{stem}[.gz]{_not_a_file_note(path, stem)}" for stem in stems if _find_file(path, stem) is None]
         raise DatasetError(
             f"The folder {path} is missing {', '.join(missing)}.",
             "Pick a folder holding all four Fashion-MNIST files (gzip or raw IDX), or leave the folder empty "
