@@ -23,6 +23,7 @@ import math
 import os
 import pickle
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -201,8 +202,20 @@ def _read(path: Path) -> Any:
         raise CheckpointError(f"{path.name} is too large to be a model file.") from None
     except Exception:  # noqa: BLE001 — torch reports damage with many types (RuntimeError, KeyError, EOFError...)
         if head.startswith(b"PK"):
+            if _is_complete_foreign_zip(path):
+                raise CheckpointError(f"{path.name} is a zip archive of something else, not a PyTorch model file.") from None
             raise CheckpointError(f"{path.name} is truncated or damaged (its archive is incomplete).") from None
         raise CheckpointError(f"{path.name} is not a PyTorch model file.") from None
+
+
+def _is_complete_foreign_zip(path: Path) -> bool:
+    """A whole, readable zip without torch's data.pkl: another program's archive, not a damaged
+    model (a truncated model file has lost its zip directory, so it does not open)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return not any(name.endswith("data.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return False
 
 
 def _is_state_dict(obj: Any) -> bool:
