@@ -568,6 +568,8 @@ def _run_models(args: argparse.Namespace) -> int:
         active_id = library.active().id
     except FmnistError:
         active_id = None
+    for notice in library.take_notices():  # a damaged index set aside, vanished model files
+        print(f"{PROG}: note: {notice}", file=sys.stderr)
     if args.json:
         _print(json.dumps([
             {"id": e.id, "name": e.name, "path": str(e.path), "builtin": e.builtin, "active": e.id == active_id,

@@ -89,6 +89,15 @@ class CheckpointMeta:
         if meta.input_size < 1 or not math.isfinite(meta.mean) or not math.isfinite(meta.std) or meta.std <= 0:
             raise ValueError("input_size/mean/std out of range")
         meta.class_names = [str(c) for c in meta.class_names]
+        # The descriptive fields are only ever shown, never needed to run the model: a damaged
+        # one (a history that is a number, metrics that are a string) is dropped so the model
+        # stays usable and no page trips over it later.
+        meta.name, meta.preset = str(meta.name), str(meta.preset)
+        meta.created, meta.app_version = str(meta.created), str(meta.app_version)
+        meta.metrics = dict(meta.metrics) if isinstance(meta.metrics, Mapping) else {}
+        meta.training = dict(meta.training) if isinstance(meta.training, Mapping) else {}
+        history = meta.history if isinstance(meta.history, (list, tuple)) else []
+        meta.history = [dict(epoch) for epoch in history if isinstance(epoch, Mapping)]
         return meta
 
 

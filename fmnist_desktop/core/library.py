@@ -65,6 +65,7 @@ class ModelLibrary:
         self.folder = Path(folder) if folder is not None else paths.models_dir()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.index_path = self.folder / INDEX_NAME
+        self._notices: list[str] = []  # repairs made while reading, for the user (take_notices)
         # Saves interrupted by a killed process or a power cut leave hidden ".<name>.<random>.tmp"
         # files; they never match "*.pt", so they are never listed, and old ones are cleared here.
         paths.remove_stale_temp_files(self.folder)
@@ -86,8 +87,13 @@ class ModelLibrary:
             aside = self.index_path.with_name(f"{INDEX_NAME}.corrupt-{_stamp()}")
             try:
                 os.replace(self.index_path, aside)
+                kept = f"it was set aside as {aside.name}"
             except OSError:
-                pass  # rebuilding over it is still right; the next save replaces it
+                kept = "it will be replaced"  # rebuilding over it is still right
+            self._notices.append(
+                f"The model list {INDEX_NAME} in {self.folder} was damaged; {kept} and the list "
+                "was rebuilt from the model files (names and the active choice may be reset)."
+            )
             return {"version": INDEX_VERSION, "active": None, "models": [], "rebuilt_from": str(aside)}
 
     def _write_index(self, index: dict[str, Any]) -> None:
@@ -103,6 +109,11 @@ class ModelLibrary:
         for record in index["models"]:
             file = record["file"]
             if file in known_files or not (self.folder / file).is_file():
+                if file not in known_files:
+                    self._notices.append(
+                        f"“{record.get('name') or file}” was removed from the list: its file {file} is missing"
+                        + (" (the default model is active instead)." if record.get("id") == index.get("active") else ".")
+                    )
                 changed = True
                 continue
             known_files.add(file)
@@ -129,6 +140,13 @@ class ModelLibrary:
         except (KeyError, TypeError, ValueError):
             meta = read_meta(path)
         return ModelEntry(id=record.get("id") or path.stem, name=record.get("name") or meta.name, path=path, meta=meta)
+
+    def take_notices(self) -> list[str]:
+        """One-line messages about repairs made while reading the folder (a damaged index set
+        aside, models whose file vanished), each returned once, oldest first."""
+        with _lock:
+            notices, self._notices = self._notices, []
+        return notices
 
     # -- reading -----------------------------------------------------------------------------
 

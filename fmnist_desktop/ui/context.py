@@ -11,9 +11,13 @@ when torch, the core modules and the model library are usable.
 
 from __future__ import annotations
 
+import datetime as _dt
 import importlib
+import os
+import sys
 import threading
 import traceback
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
@@ -46,6 +50,56 @@ def make_settings() -> QSettings:
     return QSettings(QSettings.defaultFormat(), QSettings.Scope.UserScope, ORG_NAME, APP_NAME)
 
 
+def open_settings() -> tuple[QSettings, str | None]:
+    """The app's settings, after setting a damaged settings file aside.
+
+    Qt reads a damaged INI file silently and keeps whatever it could parse (binary junk becomes
+    keys), so the app would start on garbage and later write it back. A file Qt reports as
+    unreadable, or that is not the UTF-8 text Qt writes, is renamed `<name>.corrupt-<time>` and
+    the app starts with defaults. Returns the settings and a one-line message for the user, or None.
+    """
+    settings = make_settings()
+    path = Path(settings.fileName())
+    if settings.status() == QSettings.Status.NoError and not (_is_ini_file(settings) and _ini_looks_damaged(path)):
+        return settings, None
+    del settings  # unchanged, so nothing is written back
+    aside = path.with_name(f"{path.name}.corrupt-{_dt.datetime.now():%Y%m%d-%H%M%S}")
+    try:
+        os.replace(path, aside)
+    except OSError as exc:
+        return make_settings(), (f"The settings file {path} is damaged and could not be set aside "
+                                 f"({exc.strerror or exc}); default settings are used.")
+    return make_settings(), (f"The settings file was damaged; it was set aside as {aside.name} "
+                             f"(in {aside.parent}) and default settings are used.")
+
+
+def _is_ini_file(settings: QSettings) -> bool:
+    # The native format is an INI file only on Linux and other Unix; the registry (Windows) and
+    # plist files (macOS) are Qt's to check.
+    return settings.format() == QSettings.Format.IniFormat or sys.platform not in ("win32", "darwin")
+
+
+def _ini_looks_damaged(path: Path) -> bool:
+    """True for a settings file that is not what Qt writes: UTF-8 text whose lines are
+    sections, key=value pairs or comments."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # a BOM from a text editor is fine
+    except FileNotFoundError:
+        return False
+    except (OSError, UnicodeDecodeError):
+        return True
+    if "\x00" in text:
+        return True
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith((";", "#")) or "=" in line:
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            continue
+        return True
+    return False
+
+
 class AppContext(QObject):
     """State shared by the pages: settings, torch readiness, model library, active model."""
 
@@ -61,7 +115,12 @@ class AppContext(QObject):
 
     def __init__(self, settings: QSettings | None = None, parent: QObject | None = None):
         super().__init__(parent)
-        self.settings = settings if settings is not None else make_settings()
+        # A damaged settings file is set aside at once (before anything reads it); the user is
+        # told when the window is up (start_background_import).
+        self.settings_notice: str | None = None
+        if settings is None:
+            settings, self.settings_notice = open_settings()
+        self.settings = settings
         self._library = None
         self._active = None
         self._torch_ready = False
@@ -77,6 +136,8 @@ class AppContext(QObject):
         """Import torch + core modules and open the model library in a background thread."""
         if self._import_thread is not None:
             return
+        if self.settings_notice:
+            self.show_error("Settings reset", self.settings_notice)
         # A plain daemon thread: an import cannot be cancelled, and if the user quits while torch
         # is still loading, the process must not wait for it.
         self._import_thread = threading.Thread(target=self._import_in_background, name="torch-import", daemon=True)
@@ -124,6 +185,7 @@ class AppContext(QObject):
             # status bar and the pages say "no model" and point to Train / Open model.
             self._active = None
             self.statusMessage.emit(str(exc))
+        self._report_library_repairs()
         self.torchReady.emit()
         self.modelsChanged.emit()
         self.activeModelChanged.emit(self._active)
@@ -181,9 +243,17 @@ class AppContext(QObject):
         except FmnistError as exc:
             self._active = None
             self.statusMessage.emit(str(exc))
+        self._report_library_repairs()
         self.modelsChanged.emit()
         if _entry_key(previous) != _entry_key(self._active):
             self.activeModelChanged.emit(self._active)
+
+    def _report_library_repairs(self) -> None:
+        """Tell the user once what the library had to repair (damaged index, vanished files)."""
+        take = getattr(self._library, "take_notices", None)
+        notices = take() if take is not None else []
+        if notices:
+            self.show_error("Model library repaired", " ".join(notices))
 
     # ----------------------------------------------------------------- errors
     def set_dialog_parent(self, widget: QWidget) -> None:
