@@ -296,8 +296,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         busy = self.busy_pages()
         if busy and not self._closing_confirmed:
-            work = "; ".join(
-                getattr(page, "busy_description", lambda: "work in progress")() for page in busy
+            work = "; ".join(  # each description may end in a full stop; the question adds one
+                getattr(page, "busy_description", lambda: "work in progress")().rstrip(".") for page in busy
             )
             answer = QMessageBox.question(
                 self,

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -47,6 +48,8 @@ from .workers import TaskRunner, TrainingWorker
 SETTINGS_LAST_RUN = "train/lastRun"  # JSON of the last started run's settings (Retrain uses it)
 SETTINGS_FORM = "train/form"  # JSON of the form as the user left it
 SETTINGS_DATA_FOLDER = "train/dataFolder"
+STOP_TOOLTIP = "Stop after the current batch (Esc or Ctrl+.)"
+EVAL_BATCH_SIZE = 250  # test-set evaluation after a run: small batches so Stop answers within ~0.3 s
 
 DEVICE_CHOICES = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA (NVIDIA GPU)"), ("mps", "MPS (Apple GPU)"))
 BANNER_STYLES = {
@@ -94,11 +97,18 @@ class RunSettings:
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """What the worker hands back after a finished run was evaluated and saved."""
+    """What the worker hands back after a finished run was evaluated and saved.
 
-    entry: Any  # core.library.ModelEntry
-    test_accuracy: float  # percent
+    When the save failed (disk full, folder gone) `entry` is None and the trained model travels
+    here instead (`model`, `meta`, `save_error`): the page keeps it and offers to save it elsewhere.
+    """
+
+    entry: Any  # core.library.ModelEntry, or None when the save failed
+    test_accuracy: float | None  # percent; None when Stop or closing the window skipped the evaluation
     finetune_report: Any = None  # core.user_photos' before/after report, for fine-tune runs
+    model: Any = None  # the trained nn.Module, only when the save failed
+    meta: Any = None  # its core.checkpoint.CheckpointMeta, only when the save failed
+    save_error: str | None = None
 
 
 def format_duration(seconds: float) -> str:
@@ -160,6 +170,8 @@ class TrainPage(QWidget):
         self._run_kind = "train"  # or "finetune"
         self._finetune_before: Any = None
         self._last_outcome: RunOutcome | None = None
+        self._unsaved: RunOutcome | None = None  # a trained model whose save failed, held until saved
+        self._run_finished = False  # training done; evaluating and saving now
         self._has_local_data = False
         self._run_active = False
         self.charts = None  # ui.charts.TrainingCharts, built once matplotlib is loaded
@@ -291,7 +303,7 @@ class TrainPage(QWidget):
         self.stop_button = QPushButton("Stop", left)
         self.stop_button.setObjectName("stopButton")
         self.stop_button.setAccessibleName("Stop training")
-        self.stop_button.setToolTip("Stop after the current batch (Esc or Ctrl+.)")
+        self.stop_button.setToolTip(STOP_TOOLTIP)
         self.stop_button.clicked.connect(self.stop_training)
         self.retrain_button = QPushButton("Retrain", left)
         self.retrain_button.setObjectName("retrainButton")
@@ -316,6 +328,17 @@ class TrainPage(QWidget):
         self.make_active_button.clicked.connect(self._make_last_model_active)
         self.make_active_button.hide()
         self.banner.buttons_box.addWidget(self.make_active_button)
+        self.save_as_button = QPushButton("Save model as…", self.banner)
+        self.save_as_button.setObjectName("saveUnsavedAsButton")
+        self.save_as_button.setToolTip("Save the trained model to a file elsewhere (another disk, a USB stick).")
+        self.save_as_button.clicked.connect(lambda: self.save_unsaved_model_as())  # not clicked(checked)
+        self.retry_save_button = QPushButton("Try again", self.banner)
+        self.retry_save_button.setObjectName("retrySaveButton")
+        self.retry_save_button.setToolTip("Save the trained model into the model library again (after freeing space).")
+        self.retry_save_button.clicked.connect(lambda: self.retry_saving_unsaved_model())
+        for button in (self.save_as_button, self.retry_save_button):
+            button.hide()
+            self.banner.buttons_box.addWidget(button)
         right_layout.addWidget(self.banner)
 
         progress_row = QHBoxLayout()
@@ -607,18 +630,42 @@ class TrainPage(QWidget):
     # ================================================================= running
 
     def is_busy(self) -> bool:
-        return self.is_training() or self._download_runner.is_running() or self._prepare_runner.is_running()
+        """Work is running, or a trained model could not be saved and exists only in memory."""
+        return (self.is_training() or self._download_runner.is_running() or self._prepare_runner.is_running()
+                or self._unsaved is not None)
 
     def busy_description(self) -> str:
+        if self.is_training() and self._run_finished:
+            return "The new model is being evaluated and saved; closing skips the evaluation and still saves it."
         if self.is_training():
             return "A model is being trained; closing stops it and the run is not saved."
         if self._download_runner.is_running():
             return "Fashion-MNIST is being downloaded."
+        if self._unsaved is not None:
+            return ("The last trained model could not be saved and exists only in memory; quitting discards it "
+                    "(use “Save model as…” on the Train page to keep it)")
         return ""
+
+    def _confirm_discard_unsaved(self) -> bool:
+        """Before a new run: the model whose save failed is dropped only if the user agrees."""
+        if self._unsaved is None:
+            return True
+        answer = QMessageBox.question(
+            self,
+            "Discard the unsaved model?",
+            "The last trained model could not be saved and exists only in memory.\n\n"
+            "Discard it and start a new run?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self._set_unsaved(None)
+        return True
 
     def start_training(self) -> bool:
         """Start a run with the form's settings; remembers them for Retrain. False if it could not."""
-        if not self._ready or self.is_training():
+        if not self._ready or self.is_training() or not self._confirm_discard_unsaved():
             return False
         settings = self.current_settings()
         self.context.settings.setValue(SETTINGS_LAST_RUN, settings.to_json())
@@ -644,6 +691,8 @@ class TrainPage(QWidget):
         before/after accuracy report.
         """
         if not self._ready or self.is_training() or self._prepare_runner.is_running():
+            return False
+        if not self._confirm_discard_unsaved():
             return False
         entry = self.context.active_entry()
         if entry is None:
@@ -690,6 +739,8 @@ class TrainPage(QWidget):
         self.banner.hide()
         self.make_active_button.hide()
         self._last_outcome = None
+        self._run_finished = False
+        self.stop_button.setToolTip(STOP_TOOLTIP)
         if self.charts is not None:
             self.charts.reset(config.epochs)
         self._last_history = ()
@@ -727,7 +778,10 @@ class TrainPage(QWidget):
         if self._worker is not None and self._worker.is_running() and not self._worker.is_stopping():
             self._worker.stop()
             self.stop_button.setEnabled(False)
-            self.progress_label.setText("Stopping after this batch…")
+            if self._run_finished:  # the model is trained: it is kept, only the test set is skipped
+                self.progress_label.setText("Skipping the rest of the test-set evaluation; saving the model…")
+            else:
+                self.progress_label.setText("Stopping after this batch…")
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Stop any run and wait for its thread (window closing). Nothing half-written stays behind:
@@ -795,7 +849,10 @@ class TrainPage(QWidget):
     def _on_finished(self, event) -> None:
         self.progress_bar.setValue(self.progress_bar.maximum())
         self.log(f"Finished in {format_duration(event.elapsed_s)} on {event.device}.")
-        self.stop_button.setEnabled(False)  # evaluating and saving now: too late to stop
+        # Evaluating and saving now. Stop (or closing the window) still answers at once: it skips
+        # the rest of the test-set evaluation, and the trained model is saved all the same.
+        self._run_finished = True
+        self.stop_button.setToolTip("Skip the test-set evaluation; the model is still saved")
         if self.charts is not None:
             self.charts.flush()
 
@@ -812,10 +869,18 @@ class TrainPage(QWidget):
 
     @Slot(object)
     def _on_saved(self, outcome: RunOutcome) -> None:
+        if outcome.entry is None:
+            self._set_unsaved(outcome)
+            return
+        self._set_unsaved(None)
         self._last_outcome = outcome
         entry = outcome.entry
-        self.log(f"Test accuracy: {outcome.test_accuracy:.2f} %. Saved as “{entry.name}”.")
-        text = f"<b>Saved “{entry.name}”</b> — test accuracy {outcome.test_accuracy:.2f} %."
+        if outcome.test_accuracy is None:
+            accuracy = "test accuracy not measured (the evaluation was stopped)"
+        else:
+            accuracy = f"test accuracy {outcome.test_accuracy:.2f} %"
+        self.log(f"{accuracy[0].upper()}{accuracy[1:]}. Saved as “{entry.name}”.")
+        text = f"<b>Saved “{entry.name}”</b> — {accuracy}."
         report = outcome.finetune_report
         if report is not None:
             text += f"<br>{_describe_report(report)}"
@@ -835,6 +900,58 @@ class TrainPage(QWidget):
         self._run_active = False
         self._set_idle_state()
         self.runStateChanged.emit(False)
+
+    def _set_unsaved(self, outcome: RunOutcome | None) -> None:
+        """Hold (or let go of) a trained model whose save failed, and say so where the user looks."""
+        self._unsaved = outcome
+        for button in (self.save_as_button, self.retry_save_button):
+            button.setVisible(outcome is not None)
+        if outcome is None:
+            return
+        self.make_active_button.hide()
+        self.banner.show_message(
+            "error",
+            f"<b>The trained model could not be saved:</b> {outcome.save_error}<br>It is kept in memory: "
+            "free some space and press “Try again”, or save it elsewhere with “Save model as…”.",
+        )
+        self.log(f"Saving failed: {outcome.save_error} The model is kept in memory until it is saved.")
+
+    def save_unsaved_model_as(self, path: str | None = None) -> bool:
+        """Save the held model to a file the user picks (or `path`); True when it was written."""
+        outcome = self._unsaved
+        if outcome is None:
+            return False
+        if path is None:
+            suggested = Path.home() / f"fmnist-model-{datetime.now():%Y%m%d-%H%M%S}.pt"
+            path, _ = QFileDialog.getSaveFileName(self, "Save the trained model", str(suggested), "Model files (*.pt)")
+            if not path:
+                return False
+        from ..core.checkpoint import save_checkpoint
+
+        try:
+            target = save_checkpoint(path, outcome.model, outcome.meta)  # a few MB: quick enough here
+        except FmnistError as exc:
+            self._set_unsaved(dataclasses.replace(outcome, save_error=str(exc)))
+            return False
+        self._set_unsaved(None)
+        self.banner.show_message("success", f"<b>Saved the trained model to {target}</b>. "
+                                            "File → Open model… adds it to the model library.")
+        self.log(f"Saved the trained model to {target}.")
+        return True
+
+    def retry_saving_unsaved_model(self) -> bool:
+        """Save the held model into the library again (e.g. after the user freed some space)."""
+        outcome = self._unsaved
+        if outcome is None:
+            return False
+        try:
+            entry = self.context.library().add(outcome.model, outcome.meta)
+        except FmnistError as exc:
+            self._set_unsaved(dataclasses.replace(outcome, save_error=str(exc)))
+            return False
+        self._on_saved(RunOutcome(entry=entry, test_accuracy=outcome.test_accuracy,
+                                  finetune_report=outcome.finetune_report))
+        return True
 
     def _make_last_model_active(self) -> None:
         if self._last_outcome is not None and self.context.set_active(self._last_outcome.entry.id):
@@ -896,14 +1013,19 @@ def _make_after_training(library, run_kind: str, examples=()):
     def after_training(finished, data, report_status, is_stopped) -> RunOutcome:
         from ..core import evaluation
         from ..core.checkpoint import CheckpointMeta
+        from ..core.errors import SaveError
         from ..core.models import get_preset
 
         config = finished.config
         preset = get_preset(config.preset)
         report_status("Evaluating the new model on the test set…")
+        # Stop or closing the window ends the evaluation between batches (10,000 images take
+        # seconds on a CPU); the trained model is saved all the same, without a test accuracy.
         result = evaluation.evaluate(
-            finished.model, data.test, preset.input_size, preset.mean, preset.std, device="cpu"
+            finished.model, data.test, preset.input_size, preset.mean, preset.std, device="cpu",
+            batch_size=EVAL_BATCH_SIZE, stop=_StopFlag(is_stopped),
         )
+        test_accuracy = float(result.accuracy) if result is not None else None
         report_status("Saving the model…")
         stamp = datetime.now()
         title = "Fine-tuned" if run_kind == "finetune" else preset.title
@@ -912,14 +1034,14 @@ def _make_after_training(library, run_kind: str, examples=()):
         meta = CheckpointMeta.for_preset(
             preset.name,
             name,
-            metrics={"test_accuracy": float(result.accuracy),
+            metrics={**({"test_accuracy": test_accuracy} if test_accuracy is not None else {}),
                      **({"val_accuracy": float(last.val_acc)} if last is not None else {})},
             training={**config.summary(), "elapsed_s": finished.elapsed_s, "device": finished.device,
                       "kind": run_kind},
             history=[e.to_dict() for e in finished.history],
         )
         report = None
-        if run_kind == "finetune":
+        if run_kind == "finetune" and not is_stopped():
             from ..core import user_photos
 
             report_status("Comparing with the model before fine-tuning…")
@@ -928,7 +1050,18 @@ def _make_after_training(library, run_kind: str, examples=()):
             meta.metrics["finetune"] = {"before_test": report.before_fashion_mnist,
                                         "after_test": report.after_fashion_mnist,
                                         "before_photos": report.before_user, "after_photos": report.after_user}
-        entry = library.add(finished.model, meta)
-        return RunOutcome(entry=entry, test_accuracy=float(result.accuracy), finetune_report=report)
+        try:
+            entry = library.add(finished.model, meta)
+        except SaveError as exc:  # disk full, folder gone: the page keeps the model and offers to save it
+            return RunOutcome(entry=None, test_accuracy=test_accuracy, finetune_report=report,
+                              model=finished.model, meta=meta, save_error=str(exc))
+        return RunOutcome(entry=entry, test_accuracy=test_accuracy, finetune_report=report)
 
     return after_training
+
+
+class _StopFlag:
+    """The worker's `is_stopped()` in the `threading.Event` shape that `evaluation.evaluate` checks."""
+
+    def __init__(self, is_stopped):
+        self.is_set = is_stopped
