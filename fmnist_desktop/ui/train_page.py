@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import sys
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,7 +45,9 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import FmnistError
-from .workers import TaskRunner, TrainingWorker
+from .workers import TaskRunner, TrainingWorker, readable_error
+
+log = logging.getLogger(__name__)
 
 SETTINGS_LAST_RUN = "train/lastRun"  # JSON of the last started run's settings (Retrain uses it)
 SETTINGS_FORM = "train/form"  # JSON of the form as the user left it
@@ -109,6 +113,7 @@ class RunOutcome:
     model: Any = None  # the trained nn.Module, only when the save failed
     meta: Any = None  # its core.checkpoint.CheckpointMeta, only when the save failed
     save_error: str | None = None
+    evaluation_error: str | None = None  # why test_accuracy is None when the evaluation failed
 
 
 def format_duration(seconds: float) -> str:
@@ -876,7 +881,9 @@ class TrainPage(QWidget):
         self._last_outcome = outcome
         entry = outcome.entry
         if outcome.test_accuracy is None:
-            accuracy = "test accuracy not measured (the evaluation was stopped)"
+            why = (f"the evaluation failed: {outcome.evaluation_error.rstrip('.')}" if outcome.evaluation_error
+                   else "the evaluation was stopped")
+            accuracy = f"test accuracy not measured ({why})"
         else:
             accuracy = f"test accuracy {outcome.test_accuracy:.2f} %"
         self.log(f"{accuracy[0].upper()}{accuracy[1:]}. Saved as “{entry.name}”.")
@@ -950,7 +957,8 @@ class TrainPage(QWidget):
             self._set_unsaved(dataclasses.replace(outcome, save_error=str(exc)))
             return False
         self._on_saved(RunOutcome(entry=entry, test_accuracy=outcome.test_accuracy,
-                                  finetune_report=outcome.finetune_report))
+                                  finetune_report=outcome.finetune_report,
+                                  evaluation_error=outcome.evaluation_error))
         return True
 
     def _make_last_model_active(self) -> None:
@@ -1021,10 +1029,15 @@ def _make_after_training(library, run_kind: str, examples=()):
         report_status("Evaluating the new model on the test set…")
         # Stop or closing the window ends the evaluation between batches (10,000 images take
         # seconds on a CPU); the trained model is saved all the same, without a test accuracy.
-        result = evaluation.evaluate(
-            finished.model, data.test, preset.input_size, preset.mean, preset.std, device="cpu",
-            batch_size=EVAL_BATCH_SIZE, stop=_StopFlag(is_stopped),
-        )
+        evaluation_error = None
+        try:
+            result = evaluation.evaluate(
+                finished.model, data.test, preset.input_size, preset.mean, preset.std, device="cpu",
+                batch_size=EVAL_BATCH_SIZE, stop=_StopFlag(is_stopped),
+            )
+        except Exception as exc:  # noqa: BLE001 — e.g. out of memory: the trained model is still saved
+            log.error("Test-set evaluation after training failed:\n%s", traceback.format_exc())
+            result, evaluation_error = None, readable_error(exc)
         test_accuracy = float(result.accuracy) if result is not None else None
         report_status("Saving the model…")
         stamp = datetime.now()
@@ -1054,8 +1067,10 @@ def _make_after_training(library, run_kind: str, examples=()):
             entry = library.add(finished.model, meta)
         except SaveError as exc:  # disk full, folder gone: the page keeps the model and offers to save it
             return RunOutcome(entry=None, test_accuracy=test_accuracy, finetune_report=report,
-                              model=finished.model, meta=meta, save_error=str(exc))
-        return RunOutcome(entry=entry, test_accuracy=test_accuracy, finetune_report=report)
+                              model=finished.model, meta=meta, save_error=str(exc),
+                              evaluation_error=evaluation_error)
+        return RunOutcome(entry=entry, test_accuracy=test_accuracy, finetune_report=report,
+                          evaluation_error=evaluation_error)
 
     return after_training
 

@@ -56,8 +56,11 @@ def readable_error(exc: BaseException) -> str:
         return "Out of memory. Close other programs or use smaller settings, then try again."
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     name = type(exc).__name__
-    if "out of memory" in text.lower():
-        return f"Out of memory ({text}). Try a smaller batch size or the CPU."
+    lowered = text.lower()
+    if "out of memory" in lowered and any(word in lowered for word in ("cuda", "hip", "mps", "gpu")):
+        return f"Out of GPU memory ({text}). Try a smaller batch size or the CPU."
+    if "out of memory" in lowered or "can't allocate memory" in lowered:  # torch's CPU allocator says the latter
+        return "Out of memory. Close other programs or use smaller settings, then try again."
     return f"Unexpected error ({name}): {text}" if text else f"Unexpected error ({name})."
 
 

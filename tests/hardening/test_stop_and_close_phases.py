@@ -166,45 +166,50 @@ def assert_nothing_running(window, page, threads_before) -> None:
     assert python_threads() <= threads_before, "a Python thread was left running"
 
 
-def assert_library_complete(phase: str) -> list:
+def assert_library_complete(phase: str, before: set[str]) -> list:
+    """No partial file, every model file loads, and the run added the model it should have."""
     folder = paths.models_dir()
     leftovers = [p.name for p in folder.iterdir() if p.name.endswith(paths.TEMP_SUFFIX)]
-    assert leftovers == [], f"half-written files left in the library: {leftovers}"
+    assert leftovers == [], f"{phase}: half-written files left in the library: {leftovers}"
     for file in folder.glob("*.pt"):
         load_checkpoint(file)  # complete and loadable, or CheckpointError
-    models = [e for e in ModelLibrary().entries() if not e.builtin]
-    assert len(models) == (1 if phase in SAVES_MODEL else 0), [m.name for m in models]
-    return models
+    added = [e for e in ModelLibrary().entries() if not e.builtin and e.id not in before]
+    assert len(added) == (1 if phase in SAVES_MODEL else 0), f"{phase}: {[m.name for m in added]}"
+    return added
 
 
-@pytest.mark.parametrize("phase", PHASES)
-def test_stop_in_each_phase_is_idle_within_2_s_and_leaves_only_complete_models(
-    window, qtbot, monkeypatch, tiny_idx_dir, phase
-):
+def user_model_ids() -> set[str]:
+    return {e.id for e in ModelLibrary().entries() if not e.builtin}
+
+
+def test_stop_in_every_phase_of_successive_runs_is_idle_within_2_s(window, qtbot, tiny_idx_dir):
+    """One window, one run per phase, Stop pressed in each: the page is usable after every stop."""
     threads_before = python_threads()
-    hold = hold_phase(monkeypatch, phase)
-    page = start_tiny_run(window, qtbot, tiny_idx_dir, phase)
-    reach(page, qtbot, hold, phase)
-    assert page.stop_button.isEnabled(), f"Stop is not available during {phase}"
+    for phase in PHASES:
+        before = user_model_ids()
+        with pytest.MonkeyPatch.context() as patch:
+            hold = hold_phase(patch, phase)
+            page = start_tiny_run(window, qtbot, tiny_idx_dir, phase)
+            reach(page, qtbot, hold, phase)
+            assert page.stop_button.isEnabled(), f"Stop is not available during {phase}"
 
-    pressed = time.monotonic()
-    qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
-    hold.release()
-    qtbot.waitUntil(lambda: not page.is_busy(), timeout=LIMIT_MS)
-    took_s = time.monotonic() - pressed
-    print(f"{phase}: idle {took_s:.2f} s after Stop")
+            pressed = time.monotonic()
+            qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+            hold.release()
+            qtbot.waitUntil(lambda: not page.is_busy(), timeout=LIMIT_MS)
+            print(f"{phase}: idle {time.monotonic() - pressed:.2f} s after Stop")
 
-    page._worker.wait(1000)
-    assert_nothing_running(window, page, threads_before)
-    models = assert_library_complete(phase)
-    banner = page.banner.text()
-    if phase == "test-set evaluation":
-        assert models[0].test_accuracy is None and "test accuracy not measured" in banner
-    elif phase == "saving":
-        assert models[0].test_accuracy is not None and "Saved" in banner
-    else:
-        assert "Nothing was saved" in banner
-    assert page.train_button.isEnabled() and not page.stop_button.isEnabled()
+        page._worker.wait(1000)
+        assert_nothing_running(window, page, threads_before)
+        added = assert_library_complete(phase, before)
+        banner = page.banner.text()
+        if phase == "test-set evaluation":
+            assert added[0].test_accuracy is None and "test accuracy not measured" in banner, banner
+        elif phase == "saving":
+            assert added[0].test_accuracy is not None and "Saved" in banner, banner
+        else:
+            assert "Nothing was saved" in banner, f"{phase}: {banner}"
+        assert page.train_button.isEnabled() and not page.stop_button.isEnabled(), phase
 
 
 @pytest.mark.parametrize("phase", PHASES)
@@ -236,4 +241,4 @@ def test_closing_the_window_in_each_phase_takes_under_2_s_and_leaves_only_comple
     if phase in SAVES_MODEL:
         assert "still saves it" in asked[0]
     assert_nothing_running(window, page, threads_before)
-    assert_library_complete(phase)
+    assert_library_complete(phase, set())
