@@ -111,6 +111,10 @@ def hold_phase(monkeypatch, phase: str) -> Hold:
             return model
 
         monkeypatch.setattr(training, "build_model", held_build)
+        if phase == "epoch validation":
+            # Two validation chunks of the 100 images, so Stop can land between them as it does
+            # between the 1,000-image chunks of a real 5,000-image validation.
+            monkeypatch.setattr(training, "EVAL_BATCH", 50)
     elif phase == "test-set evaluation":
         real_evaluate = evaluation.evaluate
 
@@ -209,6 +213,8 @@ def test_stop_in_every_phase_of_successive_runs_is_idle_within_2_s(window, qtbot
             assert added[0].test_accuracy is not None and "Saved" in banner, banner
         else:
             assert "Nothing was saved" in banner, f"{phase}: {banner}"
+        if phase == "epoch validation":  # stopped inside the validation, not after the epoch's end
+            assert "Stopped at epoch 1, batch 8." in page.log_view.toPlainText()
         assert page.train_button.isEnabled() and not page.stop_button.isEnabled(), phase
 
 
@@ -241,4 +247,6 @@ def test_closing_the_window_in_each_phase_takes_under_2_s_and_leaves_only_comple
     if phase in SAVES_MODEL:
         assert "still saves it" in asked[0]
     assert_nothing_running(window, page, threads_before)
-    assert_library_complete(phase, set())
+    added = assert_library_complete(phase, set())
+    if phase == "test-set evaluation":  # the evaluation was cut short, the model saved anyway
+        assert added[0].test_accuracy is None
