@@ -16,7 +16,7 @@ import threading
 import time
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
 from fmnist_desktop.core import data as core_data
@@ -32,25 +32,11 @@ SAVES_MODEL = {"test-set evaluation", "saving"}
 
 
 @pytest.fixture
-def window(qtbot, tmp_path):
-    """A shown MainWindow (torch loaded) with its settings in tmp_path (the data folder is tmp_home)."""
-    previous_format = QSettings.defaultFormat()
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
-        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(tmp_path / "settings"))
-    from fmnist_desktop.ui.main_window import MainWindow
-
-    main = MainWindow()
-    qtbot.addWidget(main)
-    main.show()
-    qtbot.waitExposed(main)
-    qtbot.waitUntil(lambda: main.context.is_torch_ready() or main.context.import_error() is not None, timeout=60_000)
+def window(make_main_window):
+    """A shown MainWindow, torch loaded, settings isolated (tests/hardening/conftest.py)."""
+    main = make_main_window()
     assert main.context.import_error() is None
-    yield main
-    for page in main.pages.values():
-        if hasattr(page, "shutdown"):
-            page.shutdown(5000)
-    QSettings.setDefaultFormat(previous_format)
+    return main
 
 
 @pytest.fixture(autouse=True)
