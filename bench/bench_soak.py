@@ -127,10 +127,14 @@ def soak(
     train_images: int = 500,
     log=print,
     detail: bool = False,
+    trim_before_samples: bool = False,
 ) -> SoakFigures:
     """Run the soak in this process (QApplication created if there is none); returns the figures.
 
-    The caller sets FMNIST_DESKTOP_HOME and QSettings' path (the script does it in `main`)."""
+    The caller sets FMNIST_DESKTOP_HOME and QSettings' path (the script does it in `main`).
+    `trim_before_samples`: collect garbage and return glibc's free heap before each sample, so
+    RSS shows memory in use rather than transient peaks (the test uses it; the benchmark reports
+    the raw RSS a user's system monitor shows)."""
     import psutil
     from PySide6.QtCore import QEventLoop
     from PySide6.QtWidgets import QApplication
@@ -162,6 +166,8 @@ def soak(
         for _ in range(5):  # let finished threads be joined and deleted before counting
             app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
             time.sleep(0.02)
+        if trim_before_samples:
+            _rss_after_malloc_trim(process)
         s = Sample(label, process.memory_info().rss / MB, process.num_threads(), python_threads(),
                    qthreads_running(), time.monotonic() - t0)
         figures.samples.append(s)
