@@ -199,6 +199,8 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="the model's name in the library (default: preset, epochs and test accuracy)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the split, initialisation and batch order (default: 0)")
     p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation (default: 5000)")
+    p.add_argument("--init", metavar="FILE",
+                   help="start from this model's weights (fine-tuning; it must use the preset's network)")
     p.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
@@ -264,6 +266,15 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise FmnistError(f"--lr must be a positive number, not {args.lr}.")
     resolve_device(args.device)  # an unavailable device is reported before the data is read
+    if args.init:
+        from .core.checkpoint import read_meta
+
+        init_arch = read_meta(args.init).arch  # a damaged or foreign file, before the data is read
+        if init_arch != preset.arch:
+            raise FmnistError(
+                f"{Path(args.init).name} is a {init_arch!r} network, but the {preset.name} preset trains "
+                f"{preset.arch!r}. Fine-tune it with a preset that uses {init_arch!r}."
+            )
     if args.out:
         _check_writable(Path(args.out))  # before training, so a finished model is not lost to a typo
 
@@ -292,6 +303,7 @@ def _run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         val_size=args.val_size,
         data_dir=args.data,
+        init_checkpoint=args.init,
     )
     bar: ProgressBar | None = None
     outcome = None

@@ -372,11 +372,18 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointMeta]:
     """The model in a file, built with its architecture, weights loaded strictly, on `device`,
     in eval mode; and its metadata."""
-    from .models import build_model
+    from .models import build_model, get_preset, set_flip_averaging
 
     state_dict, meta = load_checkpoint(path)
     model = build_model(meta.arch)
     model.load_state_dict(state_dict, strict=True)
+    augment = meta.training.get("augment") if isinstance(meta.training, Mapping) else None
+    if augment is None:
+        try:
+            augment = get_preset(meta.preset).augment
+        except KeyError:
+            augment = "none"
+    set_flip_averaging(model, augment)
     model.to(device)
     model.eval()
     return model, meta

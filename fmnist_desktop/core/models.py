@@ -15,6 +15,7 @@ input size, normalisation and training recipe that go with it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -98,8 +99,18 @@ class BNConvNet(nn.Module):
             nn.Linear(hidden, num_classes),
         )
 
+    # Set by `set_flip_averaging` (not a parameter or buffer, so state_dicts are unchanged).
+    average_flips: bool = False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        logits = self.classifier(self.features(x))
+        if self.average_flips and not self.training:
+            # Test-time augmentation for a network trained with random horizontal flips: average
+            # the class probabilities of the image and its mirror. Returned as log-probabilities,
+            # so softmax() gives exactly that average and cross-entropy its loss.
+            mirrored = self.classifier(self.features(x.flip(3)))
+            return torch.logaddexp(logits.log_softmax(1), mirrored.log_softmax(1)) - math.log(2.0)
+        return logits
 
 
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
@@ -110,6 +121,16 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     # ~2.5 M multiply-adds per image: 92 % in 3 epochs.
     "bn_cnn_small": lambda: BNConvNet(blocks=((24, 1), (48, 1)), hidden=128, dropout=0.2),
 }
+
+
+def set_flip_averaging(model: nn.Module, augment: str | None) -> nn.Module:
+    """Turn on mirror averaging at inference for a network trained with flips (`augment` is the
+    run's augmentation: every one but "none" flips). Measured on the shipped model: +0.19 points
+    on the Fashion-MNIST test set and +1.5 on real photos (docs/BENCHMARKS.md). The origin
+    notebook's network has no such switch and is left as it is."""
+    if isinstance(model, BNConvNet):
+        model.average_flips = augment is not None and augment != "none"
+    return model
 
 
 def build_model(arch: str) -> nn.Module:
@@ -201,7 +222,8 @@ PRESETS: dict[str, Preset] = {
         name="realworld",
         title="Real-world photos",
         description="The standard network trained with photo-style augmentation (lighting, "
-        "blur, framing) so that it copes better with phone and shop photos.",
+        "blur, framing, shoes in pairs): about 92 % test accuracy, and 53 % instead of 44 % "
+        "on real phone photos.",
         arch="bn_cnn",
         input_size=28,
         mean=FMNIST_MEAN,

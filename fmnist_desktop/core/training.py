@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import FmnistError, TrainingError
-from .models import AUGMENTATIONS, DEFAULT_PRESET, PRESETS, SCHEDULES, Preset, build_model, get_preset
+from .models import AUGMENTATIONS, DEFAULT_PRESET, PRESETS, SCHEDULES, Preset, build_model, get_preset, set_flip_averaging
 from .transforms import augment_uint8, images_to_unit, normalize, to_model_input
 
 if TYPE_CHECKING:  # data.py is helper A's; only its shapes matter here
@@ -488,6 +488,9 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
 
     model.eval()
     model.to(device="cpu", memory_format=torch.contiguous_format)
+    # From here on the model predicts as it will when loaded from its file (the per-epoch
+    # validation figures above are single-view).
+    set_flip_averaging(model, cfg.augment)
     yield Finished(
         model=model,
         history=tuple(history),

@@ -255,3 +255,26 @@ def test_progress_bar_redraws_on_a_terminal_and_stays_short_in_logs(monkeypatch)
     assert term.text.count("\r") == 10 and "\n" not in term.text and "100% 10/10" in term.text
     bar.close()
     assert term.text.endswith("\r")
+
+
+
+def test_train_init_refuses_a_damaged_or_foreign_model_before_reading_data(run_cli, tmp_path, small_data, small_model):
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a model")
+    result = run_cli("train", "--preset", "fast", "--epochs", "1", "--data", small_data,
+                     "--init", junk, "--out", tmp_path / "m.pt")
+    assert result.code == 2 and "junk.pt" in result.err and "Traceback" not in result.err
+    assert "Data:" not in result.out  # refused before the data set was read
+    result = run_cli("train", "--preset", "seed", "--epochs", "1", "--data", small_data,
+                     "--init", small_model, "--out", tmp_path / "m.pt")
+    assert result.code == 2 and "'bn_cnn_small'" in result.err and "seed" in result.err
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_train_init_fine_tunes_from_a_model(run_cli, tmp_path, small_data, small_model):
+    result = run_cli("train", "--preset", "fast", "--epochs", "1", "--data", small_data, "--val-size", "50",
+                     "--init", small_model, "--out", tmp_path / "tuned.pt")
+    assert result.code == 0, result.err
+    from fmnist_desktop.core.checkpoint import read_meta
+
+    assert read_meta(tmp_path / "tuned.pt").training["init_checkpoint"] == str(small_model)

@@ -77,3 +77,22 @@ def test_unknown_names_say_what_is_known():
         build_model("resnet1000")
     with pytest.raises(KeyError, match="standard"):
         get_preset("nope")
+
+
+def test_flip_averaging_predicts_the_mean_of_an_image_and_its_mirror():
+    from fmnist_desktop.core.models import set_flip_averaging
+
+    torch.manual_seed(0)
+    model = build_model("bn_cnn_small").eval()
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        plain, mirrored = model(x).softmax(1), model(x.flip(3)).softmax(1)
+        set_flip_averaging(model, "standard")
+        averaged = model(x).softmax(1)
+        assert torch.allclose(averaged, (plain + mirrored) / 2, atol=1e-6)
+        # An image and its mirror now get exactly the same answer.
+        assert torch.allclose(model(x.flip(3)).softmax(1), averaged, atol=1e-6)
+        set_flip_averaging(model.eval(), "none")  # trained without flips: no mirror averaging
+        assert torch.allclose(model(x).softmax(1), plain, atol=1e-6)
+    seed = set_flip_averaging(build_model("seed_cnn"), "standard")
+    assert not getattr(seed, "average_flips", False)  # the notebook's network is left as it is
