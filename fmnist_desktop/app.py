@@ -48,9 +48,37 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("--self-test", action="store_true", help="check the installation without a window and exit")
     parser.add_argument("--startup-probe", action="store_true", help=argparse.SUPPRESS)
-    # Qt's own options (-platform, -style...) pass through to QApplication.
+    # The desktop entry's "Exec=fmnist-desktop %F": images (or folders) opened with the app.
+    parser.add_argument("paths", nargs="*", metavar="IMAGE", help="images or folders to classify at start")
+    # Qt's own options (-platform offscreen, -style fusion...) pass through to QApplication;
+    # argparse would take their values for IMAGEs, so the IMAGEs are picked out here.
     args, _qt_args = parser.parse_known_args(argv)
+    args.paths = _image_arguments(argv)
     return args
+
+
+# Qt options that take a value (QGuiApplication / QApplication documentation).
+_QT_OPTIONS_WITH_VALUE = frozenset({
+    "-platform", "-platformpluginpath", "-platformtheme", "-plugin", "-qmljsdebugger", "-style",
+    "-stylesheet", "-session", "-display", "-geometry", "-name", "-title", "-visual",
+    "-qwindowgeometry", "-qwindowicon", "-qwindowtitle", "-qwindowiconname",
+})
+
+
+def _image_arguments(argv: list[str]) -> list[str]:
+    paths: list[str] = []
+    skip_value = False
+    only_paths = False
+    for arg in argv:
+        if skip_value:
+            skip_value = False
+        elif only_paths or not arg.startswith("-"):
+            paths.append(arg)
+        elif arg == "--":
+            only_paths = True
+        elif arg in _QT_OPTIONS_WITH_VALUE:
+            skip_value = True
+    return paths
 
 
 def log_path() -> Path:
@@ -182,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         window.show()
     else:
         window.show()
+        if args.paths:
+            window.open_images(args.paths)
     try:
         return app.exec()
     finally:

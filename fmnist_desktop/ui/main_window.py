@@ -228,6 +228,12 @@ class MainWindow(QMainWindow):
         else:
             self.save_model_as()
 
+    def open_images(self, paths: list) -> None:
+        """Classify images or folders handed to the app at start ("Open with…", a file manager's
+        drop on the launcher): the Predict page shows them as if they had been dropped on it."""
+        self.show_page("predict")
+        self._call_page("predict", "predict_paths", items=list(paths))
+
     def _call_page(self, key: str, method: str, **kwargs) -> None:
         fn = getattr(self.pages.get(key), method, None)
         if fn is None:

@@ -307,3 +307,22 @@ def test_images_dropped_before_the_engine_loads_are_classified_once_it_has(
     with qtbot.waitSignal(page.batchFinished, timeout=120_000) as finished:
         window.show()
     assert finished.args == [7]
+
+
+def test_images_opened_with_the_app_are_classified_on_the_predict_page(window_with_model, mixed_folder, qtbot):
+    # "Open with Fashion-MNIST Desktop" / the desktop entry's %F: the files arrive as arguments.
+    from fmnist_desktop.app import parse_args
+
+    folder, good, _bad = mixed_folder
+    args = parse_args([str(good[0]), "-platform", "offscreen"])
+    assert args.paths == [str(good[0])]
+    window_with_model.show_page("models")
+    page = window_with_model.pages["predict"]
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        window_with_model.open_images(args.paths)
+    assert window_with_model.current_page_key() == "predict"
+    assert page.stack.currentWidget().objectName() == "singleScroll"
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000) as finished:
+        window_with_model.open_images(parse_args([str(folder)]).paths)
+    assert finished.args == [7]  # five images and two unreadable files, as a dropped folder
+    assert page.stack.currentWidget().objectName() == "batchView"
