@@ -485,7 +485,8 @@ def _run_predict(args: argparse.Namespace) -> int:
         bar.close()
     failed = [r for r in results if not r.ok]
     if args.json:
-        _print(json.dumps({"model": str(weights), "predictions": [r.to_dict() for r in results]}, indent=2, ensure_ascii=False))
+        # The documented shape scripts rely on: a list with one object per image.
+        _print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
     else:
         for r in results:
             if r.ok:

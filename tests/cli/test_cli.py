@@ -137,7 +137,8 @@ def test_predict_lists_results_and_reports_bad_files(run_cli, small_model, tmp_p
 
     as_json = run_cli("predict", "--weights", small_model, "--json", good, fake)
     assert as_json.code == 1
-    items = json.loads(as_json.out)["predictions"]
+    items = json.loads(as_json.out)
+    assert isinstance(items, list) and items[0]["path"] == str(good) and items[0]["index"] in range(10)
     assert len(items[0]["top_k"]) == 3 and sum(items[0]["probabilities"].values()) == pytest.approx(1, abs=1e-4)
     assert "not an image" in items[1]["error"]
 

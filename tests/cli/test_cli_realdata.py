@@ -35,4 +35,4 @@ def test_fast_preset_one_epoch_then_evaluate_and_predict(run_cli, real_data_dir,
     Image.fromarray(split.images[trouser].numpy(), "L").save(sample)
     predicted = run_cli("predict", "--json", sample)
     assert predicted.code == 0
-    assert json.loads(predicted.out)["predictions"][0]["label"] == "Trouser"
+    assert json.loads(predicted.out)[0]["label"] == "Trouser"
