@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -301,3 +303,107 @@ def test_faint_object_keeps_its_grey_level_unless_contrast_stretch_is_asked_for(
     assert 40 <= plain[14, 14] <= 90  # 255 - 190 = 65
     assert stretched[14, 14] > 1.5 * plain[14, 14]
     assert np.percentile(stretched[stretched > 0], 95) == pytest.approx(photo.TARGET_FOREGROUND_P95, abs=12)
+
+
+# ------------------------------------------------------------ GrabCut on busy backgrounds
+
+
+def garment_on(background: np.ndarray, garment_rgb, seed: int = 0) -> tuple[Image.Image, np.ndarray]:
+    """The T-shirt shape in `garment_rgb` over a (400, 300, 3) background, both with a little
+    sensor noise; returns the photo and the true object mask."""
+    noise = np.random.default_rng(seed)
+    shape = np.asarray(tshirt(bg=(0, 0, 0), fg=(255, 255, 255)).convert("L")) > 127
+    garment = np.array(garment_rgb, np.float32) + noise.normal(0, 4, background.shape)
+    scene = np.where(shape[..., None], garment, background + noise.normal(0, 4, background.shape))
+    return Image.fromarray(scene.clip(0, 255).astype(np.uint8)), shape
+
+
+def stripes(colours, period: int) -> np.ndarray:
+    """Vertical stripes, `period` px each, cycling through `colours` (a bedspread or a rug)."""
+    cols = (np.arange(300) // period) % len(colours)
+    return np.broadcast_to(np.array(colours, np.float32)[cols][None], (400, 300, 3)).copy()
+
+
+def mask_iou_with(steps, shape) -> float:
+    got = np.asarray(steps.mask) > 0
+    truth = np.asarray(Image.fromarray(shape).resize(steps.mask.size)) > 0
+    return float((got & truth).sum() / (got | truth).sum())
+
+
+BUSY_STRIPES = stripes([(220, 60, 60), (240, 240, 240), (60, 60, 200), (240, 200, 40), (30, 30, 30)], 6)
+GREY_STRIPES = stripes([(200, 200, 200), (120, 120, 120)], 12)
+
+
+@pytest.mark.parametrize("background, garment", [
+    (BUSY_STRIPES, (90, 140, 90)),  # thin stripes in five colours: no colour describes the border
+    (GREY_STRIPES, (150, 150, 160)),  # a grey garment between the bedspread's two greys
+], ids=["busy-stripes", "close-to-background-colour"])
+def test_grabcut_finds_the_garment_where_the_colour_mask_alone_fails(monkeypatch, background, garment):
+    pytest.importorskip("cv2")
+    scenes = [garment_on(background, garment, seed) for seed in range(3)]
+    with_grabcut = [prepare_photo(img) for img, _ in scenes]
+    assert any("GrabCut" in n for steps in with_grabcut for n in steps.notes)
+    again = prepare_photo(scenes[0][0])
+    assert np.array_equal(np.asarray(again.final), np.asarray(with_grabcut[0].final))  # deterministic
+
+    # Without OpenCV (not installed, or a broken build) the pipeline still answers, with the
+    # colour mask alone, as it did before GrabCut: much worse on these scenes.
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    assert photo.grabcut(np.zeros((40, 30, 3), np.float32)) is None
+    colour_only = [prepare_photo(img) for img, _ in scenes]
+    assert not any("GrabCut" in n for steps in colour_only for n in steps.notes)
+
+    new = np.array([mask_iou_with(steps, shape) for steps, (_, shape) in zip(with_grabcut, scenes)])
+    old = np.array([mask_iou_with(steps, shape) for steps, (_, shape) in zip(colour_only, scenes)])
+    assert (new >= old - 0.02).all() and new.mean() >= old.mean() + 0.15 and new.max() > 0.9
+
+
+def test_grabcut_does_not_swallow_high_contrast_stripes_next_to_a_light_garment():
+    # A light garment on wide red/white stripes: the colour mask is right, and GrabCut's
+    # smoothness must not merge the white stripes touching the sleeves into the garment.
+    pytest.importorskip("cv2")
+    img, shape = garment_on(stripes([(180, 70, 80), (230, 230, 225)], 30), (215, 210, 200))
+    assert mask_iou_with(prepare_photo(img), shape) > 0.9
+
+
+def test_plain_background_never_runs_grabcut(monkeypatch):
+    # A studio backdrop is separated exactly by colour; GrabCut would only round off thin parts.
+    def refuse(*args, **kwargs):
+        raise AssertionError("GrabCut ran on a plain background")
+
+    monkeypatch.setattr(photo, "grabcut", refuse)
+    steps = prepare_photo(tshirt())
+    assert steps.inverted and not any("GrabCut" in n for n in steps.notes)
+
+
+def test_grabcut_trimap_seeds():
+    img, shape = striped_scene()  # a green T-shirt on red/yellow stripes
+    work = np.asarray(img.resize((120, 160)), dtype=np.float32)
+    bg = photo.estimate_background(work)
+    mask = np.asarray(Image.fromarray(shape).resize((120, 160))) > 0
+    mask[0:20, 50:70] = True  # a hanger: the object touches the top edge
+    trimap = photo.grabcut_trimap(work, bg, mask)
+    assert trimap.dtype == np.uint8 and trimap.shape == mask.shape
+    assert set(np.unique(trimap[mask])) <= {photo.GC_FGD, photo.GC_PR_FGD}  # the mask is never certain background
+    assert (trimap[mask] == photo.GC_FGD).any()  # its core far from the border colours is certain object
+    assert (trimap[:4][~mask[:4]] == photo.GC_BGD).all() and (trimap[-4:] == photo.GC_BGD).all()
+    assert (trimap[0, 50:70] != photo.GC_BGD).all()  # where the object touches the frame it stays object
+    assert photo.is_plain_background(photo.estimate_background(np.asarray(tshirt(), np.float32)))
+    assert not photo.is_plain_background(bg)
+
+
+def test_opencv_is_imported_only_when_a_busy_background_needs_it():
+    # The window must open before heavy imports; a plain packshot never pays for OpenCV either.
+    code = (
+        "import sys\n"
+        "from PIL import Image, ImageDraw\n"
+        "from fmnist_desktop.core.photo import prepare_photo\n"
+        "img = Image.new('RGB', (200, 300), (245, 245, 240))\n"
+        "ImageDraw.Draw(img).rectangle([60, 40, 140, 260], fill=(30, 30, 60))\n"
+        "prepare_photo(img)\n"
+        "print('cv2' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
