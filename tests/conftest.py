@@ -7,6 +7,7 @@ Add fixtures here only additively; fixtures for one area belong in that folder's
 from __future__ import annotations
 
 import gzip
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -117,3 +118,35 @@ def real_data_dir() -> Path:
     if not all((REAL_DATA_DIR / f"{stem}.gz").is_file() for stem in IDX_STEMS.values()):
         pytest.skip(f"real Fashion-MNIST not installed in {REAL_DATA_DIR}")
     return REAL_DATA_DIR
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    def assert_one_error_line(self, *expected: str) -> str:
+        """Non-zero exit, exactly one stderr line `fmnist: error: ...` holding `expected`, no traceback."""
+        lines = [line for line in self.err.splitlines() if line.strip()]
+        assert self.code != 0, self
+        assert len(lines) == 1, f"expected one stderr line, got:\n{self.err}"
+        assert lines[0].startswith("fmnist: error: "), lines[0]
+        assert "Traceback" not in self.err + self.out
+        for words in expected:
+            assert words in lines[0], f"{words!r} not in {lines[0]!r}"
+        return lines[0]
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """run_cli("predict", "--json", path) → CliResult(code, out, err): the `fmnist` command, in this process."""
+    from fmnist_desktop.cli import main
+
+    def run(*argv: str | Path) -> CliResult:
+        capsys.readouterr()
+        code = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

@@ -1,34 +1,13 @@
-"""Fixtures for the `fmnist` command: run it in-process, and small model files to run it on."""
+"""Fixtures for the `fmnist` command: small model files to run it on (the in-process runner,
+`run_cli`, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from fmnist_desktop.core import paths
-
-
-@dataclass
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def run_cli(capsys):
-    """run_cli("predict", "--json", path) → CliResult(code, out, err), in this process."""
-    from fmnist_desktop.cli import main
-
-    def run(*argv: str | Path) -> CliResult:
-        capsys.readouterr()
-        code = main([str(a) for a in argv])
-        captured = capsys.readouterr()
-        return CliResult(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture

@@ -1,48 +1,15 @@
-"""Fixtures for the hardening tests: the `fmnist` command in-process, a small valid model file,
+"""Fixtures for the hardening tests (the in-process `fmnist` runner is in tests/conftest.py): a small valid model file,
 and a real main window with isolated settings (like tests/ui, whose fixtures are not visible
 from this folder)."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-
-
-@dataclass
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-    def assert_one_error_line(self, *expected: str) -> str:
-        """Non-zero exit, exactly one stderr line `fmnist: error: ...` holding `expected`, no traceback."""
-        lines = [line for line in self.err.splitlines() if line.strip()]
-        assert self.code != 0, self
-        assert len(lines) == 1, f"expected one stderr line, got:\n{self.err}"
-        assert lines[0].startswith("fmnist: error: "), lines[0]
-        assert "Traceback" not in self.err + self.out
-        for words in expected:
-            assert words in lines[0], f"{words!r} not in {lines[0]!r}"
-        return lines[0]
-
-
-@pytest.fixture
-def run_cli(capsys):
-    """run_cli("predict", "--weights", path, image) → CliResult(code, out, err), in this process."""
-    from fmnist_desktop.cli import main
-
-    def run(*argv: str | Path) -> CliResult:
-        capsys.readouterr()
-        code = main([str(a) for a in argv])
-        captured = capsys.readouterr()
-        return CliResult(code, captured.out, captured.err)
-
-    return run
 
 
 @pytest.fixture(scope="session")
