@@ -241,7 +241,8 @@ def test_confirm_and_correct_store_my_photos_and_enable_finetune(window_with_mod
     examples = user_photos.list_examples()
     assert [e.label_name for e in examples] == [predicted]
     assert page.my_photos_label.text() == "My photos: 1"
-    assert page.finetune_button.isEnabled()
+    # The button unlocks once the classifying task has wound down (a queued signal after the result).
+    qtbot.waitUntil(page.finetune_button.isEnabled, timeout=5_000)
 
     # Correct… on another photo: the chosen class is stored, not the prediction.
     with qtbot.waitSignal(page.predictionShown, timeout=60_000):
