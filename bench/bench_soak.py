@@ -25,6 +25,7 @@ import argparse
 import gc
 import gzip
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -260,8 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(workdir / "settings"))
     print(f"soak: {args.runs} runs of '{args.preset}' (1 epoch, {args.train_images} images), "
           f"{args.predictions} predictions in batches of {args.batch}; load average {os.getloadavg()}")
-    figures = soak(workdir, args.runs, args.predictions, args.batch, args.preset, args.train_images,
-                   detail=args.detail)
+    try:
+        figures = soak(workdir, args.runs, args.predictions, args.batch, args.preset, args.train_images,
+                       detail=args.detail)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # 30 saved models and the photos
 
     start, first, end = figures.at("start"), figures.at("after run 1"), figures.at("end")
     runs = figures.run_seconds

@@ -153,8 +153,10 @@ class AppContext(QObject):
                     importlib.import_module(name)
                 except ImportError:
                     pass
+            from fmnist_desktop.core import threads
             from fmnist_desktop.core.library import ModelLibrary
 
+            threads.default_thread_count()  # remembered before the GUI thread goes serial
             payload = (ModelLibrary(), _describe_device())
         except FmnistError as exc:
             error = str(exc)
@@ -175,6 +177,11 @@ class AppContext(QObject):
             self.show_error("Could not start the model engine", error)
             return
         library, summary = payload  # type: ignore[misc]
+        from fmnist_desktop.core.threads import serial_in_this_thread
+
+        # Before the GUI thread's first torch op: it must never own an OpenMP pool, or every
+        # training and prediction thread runs 1.5x slower (core/threads.py says why).
+        serial_in_this_thread()
         self._library = library
         self._device_summary = summary
         self._torch_ready = True

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import sys
 import threading
 import time
 import traceback
@@ -30,6 +31,19 @@ from PySide6.QtCore import QCoreApplication, QObject, QThread, Qt, Signal, Slot
 from ..core.errors import FmnistError
 
 log = logging.getLogger(__name__)
+
+
+def _use_all_cores_in_this_thread(import_torch: bool = False) -> None:
+    """Give this worker thread's torch ops every core (the GUI thread runs serially; see core.threads).
+
+    A task that runs before torch is loaded (or never needs it) does not import it here, unless
+    `import_torch` says the work needs torch anyway.
+    """
+    if import_torch or "torch" in sys.modules:
+        from ..core.threads import parallel_in_this_thread
+
+        parallel_in_this_thread()
+
 
 ReportProgress = Callable[..., None]
 IsCancelled = Callable[[], bool]
@@ -110,6 +124,7 @@ class _TaskWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
+            _use_all_cores_in_this_thread()
             value = self._fn(self.report_progress, self.is_cancelled)
         except TaskCancelled:
             self.cancelled.emit(self.task_id)
@@ -470,6 +485,7 @@ class TrainingWorker(QObject):
     @Slot()
     def run(self) -> None:
         try:
+            _use_all_cores_in_this_thread(import_torch=True)
             self._run()
         except BaseException as exc:  # noqa: BLE001 - the run must end with a signal, never a crash
             log.error("Training worker failed:\n%s", traceback.format_exc())
