@@ -245,6 +245,7 @@ def find_dataset(
     download: bool = False,
     progress: ProgressFn | None = None,
     stems: tuple[str, ...] = FILE_STEMS,
+    stop: threading.Event | None = None,
 ) -> DataSource:
     """The first source holding all the files in `stems` (by default all four); downloads into
     the app's folder if none does and `download` is true. Raises DatasetError naming every
@@ -266,7 +267,7 @@ def find_dataset(
             "to use the app's data folder, the dataset-fashion-mnist package or a download.",
         )
     if download:
-        download_dataset(progress=progress)
+        download_dataset(progress=progress, stop=stop)
         return sources[-1][0]
     tried = "; ".join(source.description for source, _ in sources if source.kind != "download")
     raise DatasetError(
@@ -302,6 +303,8 @@ def download_dataset(
     errors: list[str] = []
     for mirror in TVFashionMNIST.mirrors:
         errors.clear()
+        if stop is not None and stop.is_set():  # before each mirror: connecting may take 30 s
+            raise DatasetError("The download was cancelled.")
         try:
             responses = [(name, md5, _open_url(mirror + name)) for name, md5 in todo]
         except DatasetError as exc:
@@ -386,10 +389,12 @@ def load_dataset(
     seed: int = 0,
     download: bool = False,
     progress: ProgressFn | None = None,
+    stop: threading.Event | None = None,
 ) -> FashionMNIST:
     """Find (or download) and load the whole set, with `val_size` training images set aside for
-    validation by a permutation seeded with `seed` (same seed, same split)."""
-    source = find_dataset(folder, download=download, progress=progress)
+    validation by a permutation seeded with `seed` (same seed, same split). Setting `stop` during
+    a download ends it with DatasetError("The download was cancelled."), leaving no partial file."""
+    source = find_dataset(folder, download=download, progress=progress, stop=stop)
     assert source.path is not None
     full_train = _read_pair(source.path, TRAIN_IMAGES, TRAIN_LABELS)
     test = _read_pair(source.path, TEST_IMAGES, TEST_LABELS)

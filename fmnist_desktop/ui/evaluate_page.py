@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from ..core.labels import CLASS_NAMES
 from .train_page import SETTINGS_DATA_FOLDER, Banner
-from .workers import TaskCancelled, TaskRunner
+from .workers import CancelFlag, TaskCancelled, TaskRunner
 
 THUMB_SIZE = 56
 
@@ -387,7 +387,7 @@ class EvaluatePage(QWidget):
                 raise TaskCancelled()
             report_progress(None, "Loading the model…")
             model, meta = checkpoint.load_model(entry.path, device="cpu")
-            stop = _CancelFlag(is_cancelled)
+            stop = CancelFlag(is_cancelled)
 
             def progress(done: int, total: int) -> None:
                 report_progress(done / total if total else None, f"{done:,} of {total:,} images")
@@ -507,13 +507,3 @@ class EvaluatePage(QWidget):
     def _on_normalize_toggled(self, checked: bool) -> None:
         if self.matrix is not None:
             self.matrix.set_normalized(checked)
-
-
-class _CancelFlag:
-    """Looks like a threading.Event to `core.evaluation.evaluate(stop=...)`, backed by the task's flag."""
-
-    def __init__(self, is_cancelled):
-        self._is_cancelled = is_cancelled
-
-    def is_set(self) -> bool:
-        return self._is_cancelled()

@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import FmnistError
-from .workers import TaskRunner, TrainingWorker, readable_error
+from .workers import CancelFlag, TaskRunner, TrainingWorker, readable_error
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +288,7 @@ class TrainPage(QWidget):
         self.download_button.setObjectName("downloadButton")
         self.download_button.setAccessibleName("Download Fashion-MNIST")
         self.download_button.setToolTip("Download Fashion-MNIST (about 30 MB) into the app's data folder.")
-        self.download_button.clicked.connect(self._start_download)
+        self.download_button.clicked.connect(self._on_download_clicked)
         data_buttons.addWidget(self.choose_folder_button)
         data_buttons.addWidget(self.download_button)
         data_layout.addLayout(data_buttons)
@@ -599,9 +599,18 @@ class TrainPage(QWidget):
         self._data_cache = None
         self.refresh_data_sources()
 
+    def _on_download_clicked(self) -> None:
+        """The Download button starts a download; while one runs it reads "Cancel download"."""
+        if self._download_runner.is_running():
+            self.download_button.setEnabled(False)  # until the download has stopped (within one 64 kB read)
+            self._download_runner.cancel()
+        else:
+            self._start_download()
+
     def _start_download(self) -> None:
-        """Download into the app folder, only on the user's click, with a progress bar."""
-        self.download_button.setEnabled(False)
+        """Download into the app folder, only on the user's click, with a progress bar and Cancel."""
+        self.download_button.setText("Cancel download")
+        self.download_button.setToolTip("Stop the download; nothing half-downloaded is kept.")
         self.download_progress.setRange(0, 0)
         self.download_progress.show()
 
@@ -611,7 +620,7 @@ class TrainPage(QWidget):
             def progress(done: int, total: int) -> None:
                 report_progress(done / total if total else None, f"{done / 1e6:.1f} of {total / 1e6:.1f} MB")
 
-            return data.find_dataset(download=True, progress=progress)
+            return data.find_dataset(download=True, progress=progress, stop=CancelFlag(is_cancelled))
 
         def on_progress(fraction: float, message: str) -> None:
             if fraction >= 0:
@@ -620,6 +629,8 @@ class TrainPage(QWidget):
             self.download_progress.setFormat(message or "%p%")
 
         def finished() -> None:
+            self.download_button.setText("Download")
+            self.download_button.setToolTip("Download Fashion-MNIST (about 30 MB) into the app's data folder.")
             self.download_button.setEnabled(True)
             self.download_progress.hide()
             self.refresh_data_sources()
@@ -627,6 +638,7 @@ class TrainPage(QWidget):
         self._download_runner.start(
             download,
             on_progress=on_progress,
+            on_cancelled=lambda: self.banner.show_message("info", "Download cancelled. Nothing was kept."),
             on_error=lambda msg: self._show_failure(msg, None, title="Download failed"),
             on_finished=finished,
             description="Downloading Fashion-MNIST",
@@ -1080,3 +1092,4 @@ class _StopFlag:
 
     def __init__(self, is_stopped):
         self.is_set = is_stopped
+

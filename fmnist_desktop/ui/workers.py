@@ -93,6 +93,17 @@ class _ProgressThrottle:
         return False
 
 
+class CancelFlag:
+    """Looks like a threading.Event to core functions that take `stop=`, backed by a task's
+    `is_cancelled`, so Cancel reaches a core loop without the core knowing about tasks."""
+
+    def __init__(self, is_cancelled: IsCancelled):
+        self._is_cancelled = is_cancelled
+
+    def is_set(self) -> bool:
+        return self._is_cancelled()
+
+
 class _TaskWorker(QObject):
     """Runs one task function in its thread; every outcome leaves through a signal tagged with its id."""
 
@@ -563,9 +574,15 @@ class TrainingWorker(QObject):
                 seed=getattr(config, "seed", 0),
                 download=self._download,
                 progress=progress,
+                stop=self._stop,
             )
         except FmnistError as exc:
-            self._emit_failed(exc.message, exc.hint)
+            if self._stop.is_set():  # Stop pressed during a download: a cancelled run, not a failure
+                from ..core.training import Cancelled
+
+                self.cancelled.emit(Cancelled(epoch=0, batch=0, history=()))
+            else:
+                self._emit_failed(exc.message, exc.hint)
         except BaseException as exc:  # noqa: BLE001
             log.error("Loading the data set failed:\n%s", traceback.format_exc())
             self._emit_failed(readable_error(exc), None)

@@ -246,3 +246,41 @@ def test_any_damage_to_a_file_gives_a_dataset_error_never_another_exception(tmp_
         _read_or_dataset_error(path)
 
     check()
+
+
+def test_download_stops_when_asked_and_keeps_no_partial_file(monkeypatch, tmp_path, idx_writer):
+    """Cancel between two reads: a DatasetError that says so, and no file under a real name."""
+    import hashlib
+    import io
+    import threading
+
+    from torchvision.datasets import FashionMNIST as TV
+
+    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
+    source = idx_writer.write_tiny_dataset(tmp_path / "mirror", n_train=400, n_test=100)
+    blobs = {p.name: p.read_bytes() for p in source.iterdir()}
+    monkeypatch.setattr(TV, "resources", [(n, hashlib.md5(b).hexdigest()) for n, b in blobs.items()])
+    stop = threading.Event()
+
+    class SlowResponse(io.BytesIO):
+        def __init__(self, blob):
+            super().__init__(blob)
+            self.length = len(blob)
+
+        def read(self, size=-1):
+            return super().read(64)  # many small reads, so the stop lands mid-file
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", lambda req, timeout: SlowResponse(blobs[req.full_url.rsplit("/", 1)[1]]))
+    reads = []
+
+    def progress(done, total):
+        reads.append(done)
+        if len(reads) == 5:
+            stop.set()  # the user presses Cancel after a few chunks
+
+    with pytest.raises(DatasetError, match="cancelled"):
+        data.load_dataset(download=True, val_size=10, progress=progress, stop=stop)
+    assert len(reads) == 5, "no chunk may be read after the stop"
+    assert [p.name for p in paths.datasets_dir().iterdir()] == []
+    with pytest.raises(DatasetError, match="not found|cannot find|No Fashion-MNIST|was not found"):
+        data.find_dataset()
