@@ -277,7 +277,8 @@ def _runner(model_source):
     return as_runner(model_source)
 
 
-def _split_accuracy(runner, images: torch.Tensor, labels: torch.Tensor) -> float:
+def _split_accuracy(runner, images: torch.Tensor, labels: torch.Tensor, stop=None) -> float | None:
+    """Accuracy in 0..1; None when `stop` (anything with `is_set()`) was set between batches."""
     from .transforms import to_model_input
 
     if len(labels) == 0:
@@ -285,16 +286,21 @@ def _split_accuracy(runner, images: torch.Tensor, labels: torch.Tensor) -> float
     correct = 0
     with torch.no_grad():
         for start in range(0, len(labels), 1000):
+            if stop is not None and stop.is_set():
+                return None
             x = to_model_input(images[start:start + 1000], runner.input_size, runner.mean, runner.std)
             correct += int((runner.probabilities(x).argmax(1) == labels[start:start + 1000]).sum())
     return correct / len(labels)
 
 
 def before_after_report(before, after, examples: Sequence[Example], test_split=None,
-                        data_dir: str | os.PathLike[str] | None = None) -> FinetuneReport:
+                        data_dir: str | os.PathLike[str] | None = None, stop=None) -> FinetuneReport | None:
     """Compare two models (checkpoint paths, Predictors or (model, meta) pairs).
 
     `test_split` is a `data.Split` (default: the Fashion-MNIST test set found by `data`).
+    `stop` (a threading.Event, or anything with `is_set()`) is checked between batches of 1,000
+    images; once it is set the comparison ends and None is returned (two models on 10,000 images
+    take several seconds on a CPU, too long to keep Stop or closing the window waiting).
     """
     if test_split is None:
         from .data import load_test_split
@@ -306,8 +312,10 @@ def before_after_report(before, after, examples: Sequence[Example], test_split=N
     results = []
     for source in (before, after):
         runner = _runner(source)
-        fm = _split_accuracy(runner, test_split.images, test_split.labels)
-        user = _split_accuracy(runner, user_x, user_y) if len(user_y) else None
+        fm = _split_accuracy(runner, test_split.images, test_split.labels, stop)
+        user = _split_accuracy(runner, user_x, user_y, stop) if len(user_y) else None
+        if fm is None or (stop is not None and stop.is_set()):
+            return None
         results.append((fm, user))
     return FinetuneReport(before_fashion_mnist=results[0][0], after_fashion_mnist=results[1][0],
                           before_user=results[0][1], after_user=results[1][1],

@@ -1070,11 +1070,14 @@ def _make_after_training(library, run_kind: str, examples=()):
             from ..core import user_photos
 
             report_status("Comparing with the model before fine-tuning…")
+            # Stop or closing the window ends the comparison between batches (report None); the
+            # fine-tuned model is saved all the same, without the before/after figures.
             report = user_photos.before_after_report(config.init_checkpoint, (finished.model, meta), examples,
-                                                     test_split=data.test)
-            meta.metrics["finetune"] = {"before_test": report.before_fashion_mnist,
-                                        "after_test": report.after_fashion_mnist,
-                                        "before_photos": report.before_user, "after_photos": report.after_user}
+                                                     test_split=data.test, stop=_StopFlag(is_stopped))
+            if report is not None:
+                meta.metrics["finetune"] = {"before_test": report.before_fashion_mnist,
+                                            "after_test": report.after_fashion_mnist,
+                                            "before_photos": report.before_user, "after_photos": report.after_user}
         try:
             entry = library.add(finished.model, meta)
         except SaveError as exc:  # disk full, folder gone: the page keeps the model and offers to save it

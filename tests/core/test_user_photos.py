@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image, ImageDraw
 
@@ -121,3 +122,27 @@ def test_teach_and_fine_tune_end_to_end_on_tiny_data(tiny_idx_dir, tmp_path):
 def test_fine_tune_without_photos_says_what_to_do(tmp_path):
     with pytest.raises(FmnistError, match="no photos"):
         user_photos.finetune_config(tmp_path / "missing.pt", [])
+
+
+def test_before_after_comparison_ends_at_the_next_batch_once_stopped():
+    """Stop (or closing the window) must not wait for two models × 10,000 images."""
+    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.data import Split
+    from fmnist_desktop.core.models import build_model
+
+    pair = (build_model("seed_cnn").eval(), CheckpointMeta.for_preset("seed", "untrained"))
+    test_split = Split(torch.randint(0, 256, (5000, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (5000,)))
+
+    class StopAfter:  # set from the second check on: the user pressed Stop during the first batch
+        def __init__(self):
+            self.checks = 0
+
+        def is_set(self):
+            self.checks += 1
+            return self.checks > 1
+
+    stop = StopAfter()
+    assert user_photos.before_after_report(pair, pair, [], test_split=test_split, stop=stop) is None
+    assert stop.checks == 2, "one batch of the first model, then it stopped"
+    finished = user_photos.before_after_report(pair, pair, [], test_split=test_split)
+    assert finished is not None and finished.before_fashion_mnist == finished.after_fashion_mnist
