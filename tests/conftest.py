@@ -150,3 +150,54 @@ def run_cli(capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+# --------------------------------------------------------------------------------- GUI
+# Shared by tests/ui and tests/hardening. Qt is imported inside the fixtures, so the core and CLI
+# tests never load it.
+
+
+@pytest.fixture
+def isolated_settings(tmp_path, tmp_home):
+    """QSettings in INI format under tmp_path/settings (never the user's); returns that folder.
+    The app data folder is already the test's own (`tmp_home`)."""
+    from PySide6.QtCore import QSettings
+
+    settings_dir = tmp_path / "settings"
+    settings_dir.mkdir()
+    previous_format = QSettings.defaultFormat()
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for fmt in (QSettings.Format.IniFormat, QSettings.Format.NativeFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, str(settings_dir))
+    yield settings_dir
+    QSettings.setDefaultFormat(previous_format)
+
+
+@pytest.fixture
+def make_main_window(qtbot, isolated_settings):
+    """Factory: build a fresh MainWindow in the same isolated settings and data folder; by default
+    shown, with its background torch import finished. Every page is shut down afterwards."""
+    windows = []
+
+    def make(show: bool = True, wait_ready: bool = True):
+        from fmnist_desktop.ui.main_window import MainWindow
+
+        window = MainWindow()
+        qtbot.addWidget(window)
+        windows.append(window)
+        if show:
+            window.show()
+            qtbot.waitExposed(window)
+            if wait_ready:
+                qtbot.waitUntil(
+                    lambda: window.context.is_torch_ready() or window.context.import_error() is not None,
+                    timeout=60_000,
+                )
+        return window
+
+    yield make
+    for window in windows:
+        for page in window.pages.values():
+            shutdown = getattr(page, "shutdown", None)
+            if shutdown is not None:
+                shutdown(5000)

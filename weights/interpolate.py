@@ -9,7 +9,9 @@ weights/README.md for the commands and docs/BENCHMARKS.md for the figures.
     .venv/bin/python weights/interpolate.py BASE.pt TUNED.pt --alpha 0.5 --name NAME --out OUT.pt
 
 The result is evaluated on the test set (the same single path the app uses) and its accuracy is
-stored in its metadata, with the training settings and history of TUNED.
+stored in its metadata. Its history is BASE's epochs followed by TUNED's (numbered on), its
+epoch count and training time are the two runs' together, and `training.stages` keeps both runs'
+settings, so the Models page shows the whole path that made the weights, not only the last run.
 """
 
 from __future__ import annotations
@@ -21,6 +23,21 @@ import sys
 from fmnist_desktop.core.checkpoint import load_checkpoint, load_model, save_checkpoint
 from fmnist_desktop.core.data import load_test_split
 from fmnist_desktop.core.evaluation import evaluate
+
+
+def combined_record(base_meta, tuned_meta) -> dict:
+    """`training` and `history` for a model made by running BASE's training, then TUNED's."""
+    base_epochs = len(base_meta.history)
+    total_epochs = base_epochs + len(tuned_meta.history)
+    history = [{**e, "epochs": total_epochs} for e in base_meta.history]
+    history += [{**e, "epoch": base_epochs + e["epoch"], "epochs": total_epochs} for e in tuned_meta.history]
+    training = dict(tuned_meta.training)
+    training["epochs"] = total_epochs
+    training["elapsed_s"] = float(base_meta.training.get("elapsed_s", 0.0)) + float(tuned_meta.training.get("elapsed_s", 0.0))
+    training["stages"] = [
+        {k: v for k, v in stage.training.items() if k != "stages"} for stage in (base_meta, tuned_meta)
+    ]
+    return {"training": training, "history": history}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,9 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         key: (base[key] * (1 - a) + tuned[key] * a).to(base[key].dtype) if base[key].is_floating_point() else tuned[key]
         for key in base
     }
-    training = dict(tuned_meta.training)
-    training["interpolated"] = {"base": str(args.base), "tuned": str(args.tuned), "alpha": a}
-    meta = dataclasses.replace(tuned_meta, name=args.name, training=training, metrics={})
+    meta = dataclasses.replace(tuned_meta, name=args.name, metrics={}, **combined_record(base_meta, tuned_meta))
+    meta.training["interpolated"] = {"base": str(args.base), "tuned": str(args.tuned), "alpha": a}
     save_checkpoint(args.out, mixed, meta)
 
     # Score the saved file exactly as the app will load it (mirror averaging included).

@@ -224,7 +224,8 @@ class ModelsPage(QWidget):
             return
         history = list(getattr(entry.meta, "history", None) or [])
         if history:
-            self.history_label.setText(f"Training history of “{entry.name}”: loss and accuracy per epoch.")
+            self.history_label.setText(f"Training history of “{entry.name}”: loss and accuracy per epoch."
+                                       + _stages_sentence(getattr(entry.meta, "training", None) or {}))
         else:
             self.history_label.setText(f"“{entry.name}” has no recorded training history (e.g. imported notebook weights).")
         if self.chart is not None:
@@ -427,3 +428,28 @@ def format_duration(seconds) -> str:
 def _safe_file_name(name: str) -> str:
     cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("._")
     return cleaned or "model"
+
+
+def _stages_sentence(training: dict) -> str:
+    """For a model made in stages (weights/interpolate.py): which epochs came from which run.
+
+    Without it the chart of the shipped model looks broken: its training figures jump at the
+    fine-tune, which trains on harder, photo-style augmented images.
+    """
+    stages = training.get("stages")
+    if not isinstance(stages, list) or len(stages) < 2 or not all(isinstance(s, dict) for s in stages):
+        return ""
+    parts, first = [], 1
+    for stage in stages:
+        try:
+            epochs = int(stage.get("epochs"))
+        except (TypeError, ValueError):
+            return ""
+        last = first + epochs - 1
+        parts.append(f"epochs {first}–{last}: “{stage.get('preset', '?')}” preset, augmentation {stage.get('augment', '?')}")
+        first = last + 1
+    text = " Made in stages (" + "; then ".join(parts) + ")"
+    mix = training.get("interpolated")
+    if isinstance(mix, dict) and isinstance(mix.get("alpha"), (int, float)):
+        text += f", its weights the average of the two runs' ends (α = {mix['alpha']:g})"
+    return text + "."

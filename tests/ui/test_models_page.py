@@ -170,3 +170,17 @@ def test_importing_origin_notebook_weights_adds_a_model(window_with_model, tmp_p
     assert page.selected_entry().id == entry.id
     assert "Added" in page.banner.text()
     assert "no recorded training history" in page.history_label.text()
+
+
+def test_shipped_model_history_says_which_epochs_came_from_which_run(window_with_model):
+    """The shipped model was made in two runs and averaged: its chart jumps at epoch 13, and the
+    page says why instead of showing what looks like a broken run."""
+    page = _models_page(window_with_model)
+    builtin = [e for e in window_with_model.context.library().entries() if e.builtin]
+    if not builtin:
+        pytest.skip("no builtin default model in this checkout")
+    page.select_entry(builtin[0].id)
+    text = page.history_label.text()
+    assert "epochs 1–12: “standard” preset" in text and "epochs 13–16: “realworld” preset" in text
+    assert "average of the two runs' ends (α = 0.5)" in text
+    assert page.chart.epochs == list(range(1, 17))
