@@ -183,7 +183,10 @@ def make_main_window(qtbot, isolated_settings):
         from fmnist_desktop.ui.main_window import MainWindow
 
         window = MainWindow()
-        qtbot.addWidget(window)
+        # pytest-qt closes its widgets before fixture teardown. A test that failed while work was
+        # running would otherwise meet the "Quit while work is running?" question there, a modal
+        # box nobody answers offscreen: the run hangs and its failure is never printed.
+        qtbot.addWidget(window, before_close_func=_stop_work_and_allow_close)
         windows.append(window)
         if show:
             window.show()
@@ -197,7 +200,12 @@ def make_main_window(qtbot, isolated_settings):
 
     yield make
     for window in windows:
-        for page in window.pages.values():
-            shutdown = getattr(page, "shutdown", None)
-            if shutdown is not None:
-                shutdown(5000)
+        _stop_work_and_allow_close(window)
+
+
+def _stop_work_and_allow_close(window) -> None:
+    for page in window.pages.values():
+        shutdown = getattr(page, "shutdown", None)
+        if shutdown is not None:
+            shutdown(5000)
+    window._closing_confirmed = True  # as if the user had answered "Quit anyway"

@@ -634,6 +634,8 @@ class TrainPage(QWidget):
             self.download_button.setEnabled(True)
             self.download_progress.hide()
             self.refresh_data_sources()
+            if not self.is_training():
+                self._set_idle_state()
 
         self._download_runner.start(
             download,
@@ -643,6 +645,8 @@ class TrainPage(QWidget):
             on_finished=finished,
             description="Downloading Fashion-MNIST",
         )
+        if not self.is_training():
+            self._set_idle_state()  # Train and Retrain wait for the download
 
     # ================================================================= running
 
@@ -1003,10 +1007,13 @@ class TrainPage(QWidget):
         for widget in self._form_widgets():
             widget.setEnabled(ready)
         self.input_size_spin.setEnabled(False)
-        self.train_button.setEnabled(ready)
+        # While Fashion-MNIST downloads, Train would only fail with "not found": it waits (the
+        # Download button, now "Cancel download", stays usable).
+        can_train = ready and not self._download_runner.is_running()
+        self.train_button.setEnabled(can_train)
         self.stop_button.setEnabled(False)
         has_last = RunSettings.from_json(self.context.settings.value(SETTINGS_LAST_RUN)) is not None
-        self.retrain_button.setEnabled(ready and has_last)
+        self.retrain_button.setEnabled(can_train and has_last)
         if not ready:
             self.progress_label.setText("Loading the machine-learning engine…")
         elif self._worker is None:

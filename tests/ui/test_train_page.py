@@ -242,10 +242,12 @@ def test_download_can_be_cancelled_and_keeps_nothing(main_window, qtbot, monkeyp
 
     qtbot.mouseClick(page.download_button, Qt.MouseButton.LeftButton)
     assert page.download_button.text() == "Cancel download" and page.download_button.isEnabled()
+    assert not page.train_button.isEnabled(), "Train waits for the download (it would only fail with 'not found')"
     qtbot.waitUntil(lambda: page.download_progress.isVisible() and page.download_progress.value() > 0, timeout=10_000)
     qtbot.mouseClick(page.download_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
     assert "Download cancelled" in page.banner.text()
     assert page.download_button.text() == "Download" and page.download_button.isEnabled()
+    assert page.train_button.isEnabled()
     assert not page.download_progress.isVisible()
     assert [p.name for p in paths.datasets_dir().iterdir()] == [], "nothing half-downloaded is kept"
