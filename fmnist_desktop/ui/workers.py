@@ -36,13 +36,20 @@ log = logging.getLogger(__name__)
 def _use_all_cores_in_this_thread(import_torch: bool = False) -> None:
     """Give this worker thread's torch ops every core (the GUI thread runs serially; see core.threads).
 
-    A task that runs before torch is loaded (or never needs it) does not import it here, unless
-    `import_torch` says the work needs torch anyway.
+    A task that starts before torch has finished loading in the background (a folder scan right
+    after start-up, say) neither imports it nor waits for the import here, unless `import_torch`
+    says the work needs torch anyway. Never fails the task: at worst it keeps torch's setting.
     """
-    if import_torch or "torch" in sys.modules:
+    torch = sys.modules.get("torch")
+    still_loading = torch is None or getattr(getattr(torch, "__spec__", None), "_initializing", False)
+    if still_loading and not import_torch:
+        return
+    try:
         from ..core.threads import parallel_in_this_thread
 
         parallel_in_this_thread()
+    except Exception:  # noqa: BLE001 - a thread count is not worth failing the user's work for
+        log.warning("Could not set torch's thread count for a worker:\n%s", traceback.format_exc())
 
 
 ReportProgress = Callable[..., None]
