@@ -53,7 +53,11 @@ class ProbabilityBars(QWidget):
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()
-        metrics = QFontMetrics(self.font())
+        # Measured in bold: the top class is drawn bold, and any class can be the top one (a
+        # regular-weight width clipped "T-shirt/top" to "-shirt/top" when it won).
+        bold = self.font()
+        bold.setBold(True)
+        metrics = QFontMetrics(bold)
         label_w = max(metrics.horizontalAdvance(name) for name in self._names) + 10
         value_w = metrics.horizontalAdvance("100.0%") + 8
         bar_x = label_w
