@@ -9,9 +9,10 @@ same number of epochs on the same 55,000/5,000 train/validation split, in this o
 - ours: `core.training.iter_training` with the `seed` preset (whole split as tensors, batched
   resize/normalise, no DataLoader).
 
-Prints each epoch's time and the ratio ours / notebook (target ≤ 0.25), and both models' test
-accuracy (they should agree within about a point). The machine's load average is printed too:
-timings on a shared machine are noisy.
+The two sides' epochs alternate (notebook 1, ours 1, notebook 2, …), so a drift in a shared
+machine's speed over minutes hits both alike. Prints each epoch's time, the ratio per epoch pair
+and over all epochs (ours / notebook, target ≤ 0.25), and both models' test accuracy (they should
+agree within about a point). The machine's load average is printed too.
 
     .venv/bin/python bench/bench_train_vs_notebook.py --epochs 2 [--data /usr/share/datasets/fashion-mnist]
 """
@@ -98,11 +99,12 @@ def notebook_run(full_train, test, train_idx, val_idx, epochs: int, seed: int):
                      100 * v_correct / v_total, times[-1], 1e-3)
         )
         print(f"  notebook {line}  [{times[-1]:.1f} s, load {os.getloadavg()[0]:.2f}]", flush=True)
+        yield times[-1]
     correct = 0
     with torch.no_grad():
         for images, labels in DataLoader(test, batch_size=64):
             correct += (model(images).argmax(1) == labels).sum().item()
-    return times, 100.0 * correct / len(test)
+    return 100.0 * correct / len(test)
 
 
 def ours_run(full_train, test, train_idx, val_idx, epochs: int, seed: int):
@@ -122,6 +124,7 @@ def ours_run(full_train, test, train_idx, val_idx, epochs: int, seed: int):
             times.append(event.epoch_time_s)
             print(f"  ours     {format_epoch_line(event)}  [{event.epoch_time_s:.1f} s, load {os.getloadavg()[0]:.2f}]",
                   flush=True)
+            yield event.epoch_time_s
         elif isinstance(event, Failed):
             sys.exit(f"our trainer failed: {event.message} {event.advice}")
         elif isinstance(event, Finished):
@@ -130,7 +133,15 @@ def ours_run(full_train, test, train_idx, val_idx, epochs: int, seed: int):
     with torch.inference_mode():
         x = to_model_input(test.data, preset.input_size, preset.mean, preset.std)
         acc = 100.0 * (model(x).argmax(1) == test.targets).float().mean().item()
-    return times, acc
+    return acc
+
+
+def _finish(generator) -> float:
+    try:
+        next(generator)
+    except StopIteration as stop:
+        return stop.value
+    raise RuntimeError("more epochs than asked for")
 
 
 def main() -> None:
@@ -147,12 +158,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         torchvision_layout(args.data, Path(tmp))
         full_train, test, train_idx, val_idx = load(Path(tmp), 5000, args.seed)
-        print(f"notebook pipeline, {args.epochs} epoch(s):")
-        nb_times, nb_acc = notebook_run(full_train, test, train_idx, val_idx, args.epochs, args.seed)
-        print(f"this project's trainer (seed preset), {args.epochs} epoch(s):")
-        our_times, our_acc = ours_run(full_train, test, train_idx, val_idx, args.epochs, args.seed)
+        # Epochs alternate (notebook 1, ours 1, notebook 2, ours 2, …): this shared VM's speed drifts
+        # over minutes, and alternating puts both sides in the same minutes.
+        print(f"{args.epochs} epoch(s) each, alternating: the notebook's pipeline, then this project's trainer (seed preset)")
+        notebook = notebook_run(full_train, test, train_idx, val_idx, args.epochs, args.seed)
+        ours = ours_run(full_train, test, train_idx, val_idx, args.epochs, args.seed)
+        nb_times, our_times = [], []
+        for _ in range(args.epochs):
+            nb_times.append(next(notebook))
+            our_times.append(next(ours))
+        nb_acc, our_acc = _finish(notebook), _finish(ours)
     nb_mean, our_mean = sum(nb_times) / len(nb_times), sum(our_times) / len(our_times)
     print()
+    print("per epoch pair, ours/notebook: " + ", ".join(f"{o / n:.3f}" for o, n in zip(our_times, nb_times)))
     print(f"epoch time  notebook {nb_mean:7.1f} s   ours {our_mean:7.1f} s   ratio ours/notebook {our_mean / nb_mean:.3f}"
           f"  (target <= 0.25)")
     print(f"test acc    notebook {nb_acc:6.2f} %   ours {our_acc:6.2f} %   difference {our_acc - nb_acc:+.2f} points")
