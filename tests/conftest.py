@@ -113,6 +113,45 @@ def idx_writer():
 
 
 @pytest.fixture
+def fake_mirror(monkeypatch, tmp_path):
+    """Factory: serve a tiny data set as torchvision's Fashion-MNIST mirror, offline.
+
+    `fake_mirror(n_train=40, n_test=20, chunk=None, delay_s=0.0)` writes the four gzip files,
+    patches torchvision's checksums to theirs and `urllib.request.urlopen` to answer from them
+    (`chunk` bytes per read, `delay_s` before each: a slow network), hides the Debian package,
+    and returns {file name: bytes}."""
+    import hashlib
+    import io
+    import time
+
+    from torchvision.datasets import FashionMNIST as TV
+
+    from fmnist_desktop.core import data
+
+    def serve(n_train: int = 40, n_test: int = 20, chunk: int | None = None, delay_s: float = 0.0) -> dict[str, bytes]:
+        monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian-package")
+        source = write_tiny_dataset(tmp_path / "mirror", n_train=n_train, n_test=n_test)
+        blobs = {p.name: p.read_bytes() for p in source.iterdir()}
+        monkeypatch.setattr(TV, "resources", [(n, hashlib.md5(b).hexdigest()) for n, b in blobs.items()])
+
+        class Response(io.BytesIO):
+            def __init__(self, blob: bytes):
+                super().__init__(blob)
+                self.length = len(blob)
+
+            def read(self, size: int = -1) -> bytes:
+                if delay_s:
+                    time.sleep(delay_s)
+                return super().read(chunk if chunk is not None else size)
+
+        monkeypatch.setattr(data.urllib.request, "urlopen",
+                            lambda req, timeout: Response(blobs[req.full_url.rsplit("/", 1)[1]]))
+        return blobs
+
+    return serve
+
+
+@pytest.fixture
 def real_data_dir() -> Path:
     """The Debian dataset-fashion-mnist folder; skips the test when it is not installed."""
     if not all((REAL_DATA_DIR / f"{stem}.gz").is_file() for stem in IDX_STEMS.values()):

@@ -525,6 +525,13 @@ def grabcut_trimap(rgb: np.ndarray, bg: Background, mask: np.ndarray) -> np.ndar
     return trimap
 
 
+def _inset_rect(h: int, w: int, inset: float) -> tuple[int, int, int, int]:
+    """(x, y, width, height) of the centred rectangle `inset` (share of each side, ≥ 1 px) from
+    each edge: GrabCut's seed rectangle."""
+    x, y = max(1, round(inset * w)), max(1, round(inset * h))
+    return x, y, w - 2 * x, h - 2 * y
+
+
 def grabcut(rgb: np.ndarray, trimap: np.ndarray | None = None, inset: float = GRABCUT_BAND,
             iters: int = GRABCUT_ITERS) -> np.ndarray | None:
     """Object mask from OpenCV's GrabCut (Gaussian-mixture colour models + graph cut).
@@ -538,17 +545,16 @@ def grabcut(rgb: np.ndarray, trimap: np.ndarray | None = None, inset: float = GR
     except Exception:  # noqa: BLE001 — missing or broken OpenCV: the colour mask still works
         return None
     h, w = rgb.shape[:2]
+    rect = _inset_rect(h, w, inset)
     bgr = np.ascontiguousarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8)[..., ::-1])
     fgd_model, bgd_model = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)  # its k-means initialisation is random
     try:
         if trimap is None:
-            x, y = max(1, round(inset * w)), max(1, round(inset * h))
-            if w - 2 * x < 2 or h - 2 * y < 2:
+            if rect[2] < 2 or rect[3] < 2:
                 return None
             labels = np.zeros((h, w), np.uint8)
-            cv2.grabCut(bgr, labels, (x, y, w - 2 * x, h - 2 * y), bgd_model, fgd_model, iters,
-                        cv2.GC_INIT_WITH_RECT)
+            cv2.grabCut(bgr, labels, rect, bgd_model, fgd_model, iters, cv2.GC_INIT_WITH_RECT)
         else:
             labels = np.ascontiguousarray(trimap, dtype=np.uint8).copy()
             cv2.grabCut(bgr, labels, None, bgd_model, fgd_model, iters, cv2.GC_INIT_WITH_MASK)
@@ -588,8 +594,8 @@ def segment_object(rgb: np.ndarray, bg: Background) -> tuple[np.ndarray, list[st
     # border; only the rectangle can seed GrabCut then.
     refined = usable(grabcut(rgb, grabcut_trimap(rgb, bg, mask))) if mask.any() else None
     h, w = mask.shape
-    y, x = max(1, round(GRABCUT_BAND * h)), max(1, round(GRABCUT_BAND * w))
-    rect_share = (h - 2 * y) * (w - 2 * x) / (h * w)
+    _, _, rect_w, rect_h = _inset_rect(h, w, GRABCUT_BAND)
+    rect_share = rect_w * rect_h / (h * w)
     # The rectangle-seeded mask lies inside its rectangle, so a refined mask this large cannot be
     # a fragment of it: skip that second GrabCut (it is half the time on big garments).
     need_box = refined is None or refined.mean() < FRAGMENT_SHARE * rect_share

@@ -31,8 +31,8 @@ _default_count: int | None = None
 def default_thread_count() -> int:
     """torch's own choice for a fresh thread (one per physical core, or OMP_NUM_THREADS).
 
-    Remembered on the first call, which the GUI makes from its torch-import thread before the
-    main thread is switched to one thread, so a later call anywhere returns the same number.
+    Remembered on the first call, which `serial_in_this_thread` makes before it switches the GUI
+    thread to one thread, so a later call anywhere returns the same number.
     """
     global _default_count
     with _lock:

@@ -153,10 +153,8 @@ class AppContext(QObject):
                     importlib.import_module(name)
                 except ImportError:
                     pass
-            from fmnist_desktop.core import threads
             from fmnist_desktop.core.library import ModelLibrary
 
-            threads.default_thread_count()  # remembered before the GUI thread goes serial
             payload = (ModelLibrary(), _describe_device())
         except FmnistError as exc:
             error = str(exc)

@@ -1045,6 +1045,7 @@ def _make_after_training(library, run_kind: str, examples=()):
 
         config = finished.config
         preset = get_preset(config.preset)
+        stop = CancelFlag(is_stopped)
         report_status("Evaluating the new model on the test set…")
         # Stop or closing the window ends the evaluation between batches (10,000 images take
         # seconds on a CPU); the trained model is saved all the same, without a test accuracy.
@@ -1052,7 +1053,7 @@ def _make_after_training(library, run_kind: str, examples=()):
         try:
             result = evaluation.evaluate(
                 finished.model, data.test, preset.input_size, preset.mean, preset.std, device="cpu",
-                batch_size=EVAL_BATCH_SIZE, stop=_StopFlag(is_stopped),
+                batch_size=EVAL_BATCH_SIZE, stop=stop,
             )
         except Exception as exc:  # noqa: BLE001 — e.g. out of memory: the trained model is still saved
             log.error("Test-set evaluation after training failed:\n%s", traceback.format_exc())
@@ -1080,7 +1081,7 @@ def _make_after_training(library, run_kind: str, examples=()):
             # Stop or closing the window ends the comparison between batches (report None); the
             # fine-tuned model is saved all the same, without the before/after figures.
             report = user_photos.before_after_report(config.init_checkpoint, (finished.model, meta), examples,
-                                                     test_split=data.test, stop=_StopFlag(is_stopped))
+                                                     test_split=data.test, stop=stop)
             if report is not None:
                 meta.metrics["finetune"] = {"before_test": report.before_fashion_mnist,
                                             "after_test": report.after_fashion_mnist,
@@ -1096,10 +1097,4 @@ def _make_after_training(library, run_kind: str, examples=()):
 
     return after_training
 
-
-class _StopFlag:
-    """The worker's `is_stopped()` in the `threading.Event` shape that `evaluation.evaluate` checks."""
-
-    def __init__(self, is_stopped):
-        self.is_set = is_stopped
 

@@ -180,24 +180,9 @@ def test_download_failure_says_no_network_and_how_to_fix(monkeypatch, tmp_path):
     assert not list(paths.datasets_dir().iterdir())  # nothing half-written
 
 
-def test_download_writes_verified_files_with_byte_progress(monkeypatch, tmp_path, idx_writer):
+def test_download_writes_verified_files_with_byte_progress(fake_mirror):
     """Serve a fake mirror with torchvision's checksums patched to the fake files' own."""
-    import hashlib
-    import io
-
-    from torchvision.datasets import FashionMNIST as TV
-
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
-    source = idx_writer.write_tiny_dataset(tmp_path / "mirror", n_train=40, n_test=20)
-    blobs = {p.name: p.read_bytes() for p in source.iterdir()}
-    monkeypatch.setattr(TV, "resources", [(n, hashlib.md5(b).hexdigest()) for n, b in blobs.items()])
-
-    class Response(io.BytesIO):
-        def __init__(self, blob):
-            super().__init__(blob)
-            self.length = len(blob)
-
-    monkeypatch.setattr(data.urllib.request, "urlopen", lambda req, timeout: Response(blobs[req.full_url.rsplit("/", 1)[1]]))
+    blobs = fake_mirror(n_train=40, n_test=20)
     seen = []
     ds = data.load_dataset(download=True, val_size=10, progress=lambda done, total: seen.append((done, total)))
     assert ds.source.kind == "download" and len(ds.test) == 20
@@ -248,29 +233,12 @@ def test_any_damage_to_a_file_gives_a_dataset_error_never_another_exception(tmp_
     check()
 
 
-def test_download_stops_when_asked_and_keeps_no_partial_file(monkeypatch, tmp_path, idx_writer):
+def test_download_stops_when_asked_and_keeps_no_partial_file(fake_mirror):
     """Cancel between two reads: a DatasetError that says so, and no file under a real name."""
-    import hashlib
-    import io
     import threading
 
-    from torchvision.datasets import FashionMNIST as TV
-
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "none")
-    source = idx_writer.write_tiny_dataset(tmp_path / "mirror", n_train=400, n_test=100)
-    blobs = {p.name: p.read_bytes() for p in source.iterdir()}
-    monkeypatch.setattr(TV, "resources", [(n, hashlib.md5(b).hexdigest()) for n, b in blobs.items()])
+    fake_mirror(n_train=400, n_test=100, chunk=64)  # many small reads, so the stop lands mid-file
     stop = threading.Event()
-
-    class SlowResponse(io.BytesIO):
-        def __init__(self, blob):
-            super().__init__(blob)
-            self.length = len(blob)
-
-        def read(self, size=-1):
-            return super().read(64)  # many small reads, so the stop lands mid-file
-
-    monkeypatch.setattr(data.urllib.request, "urlopen", lambda req, timeout: SlowResponse(blobs[req.full_url.rsplit("/", 1)[1]]))
     reads = []
 
     def progress(done, total):

@@ -211,31 +211,9 @@ def test_finetune_with_my_photos_saves_a_model_and_reports_before_after(main_win
     assert "Fine-tuning “Base model”" in page.log_view.toPlainText()
 
 
-def test_download_can_be_cancelled_and_keeps_nothing(main_window, qtbot, monkeypatch, tmp_path, idx_writer):
+def test_download_can_be_cancelled_and_keeps_nothing(main_window, qtbot, fake_mirror):
     """The Download button turns into Cancel download; cancelling leaves no file and says so."""
-    import hashlib
-    import io
-    import time
-
-    from torchvision.datasets import FashionMNIST as TV
-
-    from fmnist_desktop.core import data
-
-    monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian-package")
-    source = idx_writer.write_tiny_dataset(tmp_path / "mirror", n_train=400, n_test=100)
-    blobs = {p.name: p.read_bytes() for p in source.iterdir()}
-    monkeypatch.setattr(TV, "resources", [(n, hashlib.md5(b).hexdigest()) for n, b in blobs.items()])
-
-    class SlowResponse(io.BytesIO):  # a slow network: 64 bytes every 5 ms
-        def __init__(self, blob):
-            super().__init__(blob)
-            self.length = len(blob)
-
-        def read(self, size=-1):
-            time.sleep(0.005)
-            return super().read(64)
-
-    monkeypatch.setattr(data.urllib.request, "urlopen", lambda req, timeout: SlowResponse(blobs[req.full_url.rsplit("/", 1)[1]]))
+    fake_mirror(n_train=400, n_test=100, chunk=64, delay_s=0.005)  # a slow network: 64 bytes every 5 ms
     page = open_train_page(main_window, qtbot)
     page.refresh_data_sources()
     qtbot.waitUntil(lambda: page.download_button.isVisible(), timeout=10_000)
