@@ -195,6 +195,12 @@ def evaluate_photo_items(model_source, items: Sequence[tuple[Path, int]], pipeli
             labels.append(label)
         except FmnistError as exc:
             record["error"] = str(exc)
+        except MemoryError:
+            # One photo too large for the memory left skips that photo, as `fmnist predict` does;
+            # it used to end the whole run with "unexpected error".
+            record["error"] = f"{path.name} could not be prepared: not enough memory for it."
+        except Exception as exc:  # noqa: BLE001 — a decoder bug on one photo must not stop the run
+            record["error"] = f"{path.name} could not be read ({type(exc).__name__}: {exc})."
         files.append(record)
         if progress is not None:
             progress(i + 1, len(items))
