@@ -39,12 +39,14 @@ from typing import Callable, TextIO
 from . import __version__
 from .core import paths
 from .core.errors import FmnistError, SaveError
+from .core.output_safety import printable
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 PROG = "fmnist"
+MAX_SEED = 2**63 - 1  # torch's generators take 64-bit seeds; beyond 2^63 some paths overflow
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,6 +125,16 @@ class ProgressBar:
                 self._last_quarter = quarter
                 self.stream.write(self._line(done, extra) + "\n")
                 self.stream.flush()
+
+    def clear(self) -> None:
+        """Wipe the bar's line on a terminal so other output can be printed; the next update
+        draws it again."""
+        if self.tty and self._drawn:
+            columns = shutil.get_terminal_size((100, 20)).columns
+            self.stream.write("\r" + " " * (columns - 1) + "\r")
+            self.stream.flush()
+            self._drawn = False
+            self._last_draw = -math.inf
 
     def close(self) -> None:
         if self.tty and self._drawn:
@@ -218,6 +230,9 @@ def _augment_choice(preset_augment: str, flag: bool | None) -> str | None:
 
 
 def _check_writable(out: Path) -> None:
+    too_long = paths.name_too_long(out)  # first: stat() on such a name raises ENAMETOOLONG
+    if too_long:
+        raise FmnistError(f"--out: {too_long}.")
     if out.is_dir():
         raise FmnistError(f"--out {out} is a folder; give a file name, e.g. {out / 'model.pt'}.")
     folder = out.parent if str(out.parent) else Path(".")
@@ -225,6 +240,7 @@ def _check_writable(out: Path) -> None:
         raise FmnistError(f"--out: the folder {folder} does not exist.")
     if not os.access(folder, os.W_OK):
         raise FmnistError(f"--out: the folder {folder} is not writable.")
+
 
 
 def _rescue_save(model, meta) -> Path | None:
@@ -265,6 +281,8 @@ def _run_train(args: argparse.Namespace) -> int:
             raise FmnistError(f"{flag} must be at least 1, not {value}.")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise FmnistError(f"--lr must be a positive number, not {args.lr}.")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise FmnistError(f"--seed must be between 0 and {MAX_SEED:,}, not {args.seed}.")
     resolve_device(args.device)  # an unavailable device is reported before the data is read
     if args.init:
         from .core.checkpoint import read_meta
@@ -461,41 +479,57 @@ def _predict_arguments(p: argparse.ArgumentParser) -> None:
     _weights_argument(p)
     p.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to show per image (default: 3)")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (default: cpu)")
-    p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the predictions as one JSON list (at the end)")
+    output.add_argument("--jsonl", action="store_true",
+                        help="print one JSON object per image as each is classified (JSON Lines)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders (searched recursively)")
 
 
 @command("predict", "classify photos or Fashion-MNIST-style images", _predict_arguments)
 def _run_predict(args: argparse.Namespace) -> int:
+    """Results stream: a table line (or a JSON Lines object) per image as its batch is
+    classified, a progress bar on stderr for several images; `--json` collects one document.
+    Names are written with `printable` (a tab or newline in a file name cannot forge a line);
+    in JSON a name that is not valid UTF-8 is also kept, base64-encoded, in "path_bytes"."""
     from .core.predict import Predictor, iter_image_paths
 
     if not 1 <= args.top_k <= 10:
         raise FmnistError(f"--top-k must be between 1 and 10, not {args.top_k}.")
     files = list(iter_image_paths(args.paths))
     if not files:
-        raise FmnistError(f"No images found in {', '.join(args.paths)}.")
+        raise FmnistError(f"No images found in {', '.join(printable(p) for p in args.paths)}.")
     weights = Path(args.weights) if args.weights else _default_weights()
     predictor = Predictor.from_checkpoint(weights, _device(args.device))
     bar = ProgressBar("Classifying", len(files)) if len(files) > 1 and not args.json else None
+    results = []
+    failed = 0
     with _StopOnCtrlC("Stopping after the current image.") as ctrl_c:
-        results = predictor.predict_paths(
-            files, progress=(lambda d, t: bar.update(d)) if bar else None, stop=ctrl_c.stop, top_k=args.top_k
+        stream = predictor.iter_predict_paths(
+            files, progress=(lambda d, t: bar.update(d)) if bar else None, stop=ctrl_c.stop, top_k=args.top_k,
+            files=files,
         )
+        for r in stream:
+            if bar:
+                bar.clear()  # the bar's line on a terminal, before a result line is printed
+            failed += not r.ok
+            if args.json:
+                results.append(r.to_dict())
+            elif args.jsonl:
+                _print(json.dumps(r.to_dict(), ensure_ascii=False))
+            elif r.ok:
+                others = ", ".join(f"{name} {p * 100:.1f}%" for name, p in r.top_k[1:])
+                _print(f"{printable(r.path)}\t{r.label}\t{r.confidence * 100:.1f}%" + (f"\t({others})" if others else ""))
+            else:
+                print(f"{PROG}: skipped: {printable(r.error)}", file=sys.stderr, flush=True)
+            results.append(None) if not args.json else None
     if bar:
         bar.close()
-    failed = [r for r in results if not r.ok]
     if args.json:
         # The documented shape scripts rely on: a list with one object per image.
-        _print(json.dumps([r.to_dict() for r in results], indent=2, ensure_ascii=False))
-    else:
-        for r in results:
-            if r.ok:
-                others = ", ".join(f"{name} {p * 100:.1f}%" for name, p in r.top_k[1:])
-                _print(f"{r.path}\t{r.label}\t{r.confidence * 100:.1f}%" + (f"\t({others})" if others else ""))
-        for r in failed:
-            print(f"{PROG}: skipped: {r.error}", file=sys.stderr)
-        if len(results) > 1:
-            _print(f"{len(results) - len(failed)} of {len(results)} images classified with {predictor.meta.name}.")
+        _print(json.dumps(results, indent=2, ensure_ascii=False))
+    elif not args.jsonl and len(results) > 1:
+        _print(f"{len(results) - failed} of {len(results)} images classified with {printable(predictor.meta.name)}.")
     if len(results) < len(files):
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failed else EXIT_OK
@@ -543,10 +577,10 @@ def _run_evaluate_photos(args: argparse.Namespace) -> int:
         _print(result.table())
         for record in result.files:
             if record["error"]:
-                print(f"{PROG}: skipped: {record['error']}", file=sys.stderr)
+                print(f"{PROG}: skipped: {printable(record['error'])}", file=sys.stderr)
     if ctrl_c.stop.is_set():
         return EXIT_INTERRUPTED
-    return EXIT_OK
+    return EXIT_FAILED if result.errors else EXIT_OK  # like predict: some photos could not be read
 
 
 # ---------------------------------------------------------------------------------------------
@@ -566,23 +600,27 @@ def _run_models(args: argparse.Namespace) -> int:
     from .core.library import ModelLibrary
 
     library = ModelLibrary()
-    if args.import_file:
-        entry = library.import_file(args.import_file)
-        _print(f"Imported {args.import_file} as {entry.id!r}.")
-    if args.rename:
-        library.rename(args.rename[0], args.rename[1])
-    if args.delete:
-        library.delete(args.delete)
-        _print(f"Deleted {args.delete!r}.")
-    if args.activate:
-        library.set_active(args.activate)
-    entries = library.entries()
     try:
-        active_id = library.active().id
-    except FmnistError:
-        active_id = None
-    for notice in library.take_notices():  # a damaged index set aside, vanished model files
-        print(f"{PROG}: note: {notice}", file=sys.stderr)
+        if args.import_file:
+            entry = library.import_file(args.import_file)
+            _print(f"Imported {printable(args.import_file)} as {entry.id!r}.")
+        if args.rename:
+            library.rename(args.rename[0], args.rename[1])
+        if args.delete:
+            library.delete(args.delete)
+            _print(f"Deleted {args.delete!r}.")
+        if args.activate:
+            library.set_active(args.activate)
+        entries = library.entries()
+        try:
+            active_id = library.active().id
+        except FmnistError:
+            active_id = None
+    finally:
+        # A damaged index set aside, vanished or unusable model files: said even when the
+        # command itself then fails (an entry that pointed outside the folder, say).
+        for notice in library.take_notices():
+            print(f"{PROG}: note: {printable(notice)}", file=sys.stderr)
     if args.json:
         _print(json.dumps([
             {"id": e.id, "name": e.name, "path": str(e.path), "builtin": e.builtin, "active": e.id == active_id,
@@ -593,11 +631,12 @@ def _run_models(args: argparse.Namespace) -> int:
     if not entries:
         _print("The library is empty. Train a model with: fmnist train --preset fast")
         return EXIT_OK
-    width = max(len(e.id) for e in entries)
+    width = max(len(printable(e.id)) for e in entries)
     for e in entries:
         acc = f"{e.test_accuracy:6.2f}%" if e.test_accuracy is not None else "      —"
         mark = "*" if e.id == active_id else " "
-        _print(f"{mark} {e.id:<{width}}  {acc}  {e.meta.preset or e.meta.arch:<9}  {e.meta.created[:10]:<10}  {e.name}")
+        _print(f"{mark} {printable(e.id):<{width}}  {acc}  {printable(e.meta.preset or e.meta.arch):<9}  "
+               f"{printable(e.meta.created[:10]):<10}  {printable(e.name)}")
     _print(f"(* = active; models in {library.folder})")
     return EXIT_OK
 

@@ -185,6 +185,7 @@ def test_index_entries_pointing_outside_the_models_folder_are_refused(tmp_path, 
 
     assert result.code == 2
     assert "no model 'victim'" in result.err
+    assert "fmnist: note: An entry of library.json pointed at" in result.err  # said even though the command failed
     assert victim.read_text() == "precious", "nothing outside the library is ever deleted"
     assert json.loads((models / INDEX_NAME).read_text())["models"] == []
 
