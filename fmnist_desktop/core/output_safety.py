@@ -74,6 +74,11 @@ def csv_cell(value: Any) -> Any:
     return text
 
 
+def csv_row(values) -> list[Any]:
+    """`csv_cell` of each value: a row for `csv.writer.writerow`."""
+    return [csv_cell(value) for value in values]
+
+
 def utf8_text(text: str) -> str:
     """`text` with undecodable bytes (surrogate escapes) as U+FFFD: valid UTF-8 for JSON."""
     if not any(0xD800 <= ord(ch) <= 0xDFFF for ch in text):

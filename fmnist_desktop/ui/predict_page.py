@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from fmnist_desktop.core import paths
 from fmnist_desktop.core.errors import FmnistError
 from fmnist_desktop.core.labels import CLASS_NAMES
+from fmnist_desktop.core.output_safety import csv_row
 from fmnist_desktop.ui.context import AppContext
 from fmnist_desktop.ui.widgets.drop_zone import DropZone
 from fmnist_desktop.ui.widgets.images import ImagePanel, pil_to_qimage, thumbnail_qimage
@@ -814,17 +815,20 @@ class PredictPage(QWidget):
     def export_csv(self, target: str | Path) -> bool:
         """Write the visible rows (in their current order) as CSV, atomically."""
         out = io.StringIO()
+        # csv_row: a cell starting with = + - @ is not run by a spreadsheet, and a file name that
+        # is not valid UTF-8 is written with \xNN escapes (it made the export crash).
         writer = csv.writer(out)
         writer.writerow(["file", "top_class", "confidence", "runner_up", "runner_up_confidence", "not_sure", "error",
                          *[f"p_{name}" for name in CLASS_NAMES]])
         threshold = self.threshold()
         for row in self.rows(visible_only=True):
             if row.error:
-                writer.writerow([row.path, "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES)])
+                writer.writerow(csv_row([row.path, "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES)]))
             else:
-                writer.writerow([row.path, row.label, f"{row.confidence:.4f}", row.runner_up or "",
-                                 f"{row.runner_up_confidence:.4f}", "yes" if row.confidence < threshold else "no", "",
-                                 *[f"{p:.4f}" for p in row.probabilities]])
+                writer.writerow(csv_row([row.path, row.label, f"{row.confidence:.4f}", row.runner_up or "",
+                                         f"{row.runner_up_confidence:.4f}", "yes" if row.confidence < threshold else "no",
+                                         "",
+                                         *[f"{p:.4f}" for p in row.probabilities]]))
         try:
             paths.atomic_write_text(target, out.getvalue())
         except FmnistError as exc:
