@@ -192,6 +192,18 @@ class Predictor:
             return (path, path.name, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).")
 
 
+DEFAULT_NOT_SURE_THRESHOLD = 0.5  # the Predict page's default "Not sure below 50 %"
+
+
+def is_not_sure(confidence: float, threshold: float) -> bool:
+    """The one rule for "Not sure": the top class's confidence (0..1) is below `threshold` (0..1).
+
+    The Predict page's verdict, its "Not sure" table filter and note, and the CSV export all ask
+    this; change it here (a per-model threshold, say) and every place follows.
+    """
+    return confidence < threshold
+
+
 def image_extensions() -> frozenset[str]:
     """File extensions (lower case, with the dot) of every format Pillow can open here."""
     Image.init()

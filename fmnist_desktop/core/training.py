@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import FmnistError, TrainingError
+from .errors import FmnistError, TrainingError, out_of_memory_kind
 from .models import AUGMENTATIONS, DEFAULT_PRESET, PRESETS, SCHEDULES, Preset, build_model, get_preset, set_flip_averaging
 from .transforms import augment_uint8, images_to_unit, normalize, to_model_input
 
@@ -259,12 +259,10 @@ def run_training(
 
 
 def _failure(exc: BaseException, config: TrainConfig) -> Failed:
-    text = str(exc).lower()
-    # Older torch, ROCm and some CUDA paths raise a plain RuntimeError("CUDA out of memory...").
-    gpu_oom = "out of memory" in text and any(word in text for word in ("cuda", "mps", "hip", "gpu"))
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or gpu_oom:
+    memory = out_of_memory_kind(exc)
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or memory == "gpu":
         return Failed("Out of GPU memory while training.", "Try a smaller batch size, or train on the CPU.")
-    if isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text:
+    if memory == "cpu":
         return Failed("Out of memory while training.", "Try a smaller batch size or close other programs.")
     if isinstance(exc, FmnistError):
         return Failed(exc.message, exc.hint or "Check the settings and try again.")

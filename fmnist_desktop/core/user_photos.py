@@ -294,13 +294,16 @@ def _split_accuracy(runner, images: torch.Tensor, labels: torch.Tensor, stop=Non
 
 
 def before_after_report(before, after, examples: Sequence[Example], test_split=None,
-                        data_dir: str | os.PathLike[str] | None = None, stop=None) -> FinetuneReport | None:
+                        data_dir: str | os.PathLike[str] | None = None, stop=None,
+                        after_test_accuracy: float | None = None) -> FinetuneReport | None:
     """Compare two models (checkpoint paths, Predictors or (model, meta) pairs).
 
     `test_split` is a `data.Split` (default: the Fashion-MNIST test set found by `data`).
     `stop` (a threading.Event, or anything with `is_set()`) is checked between batches of 1,000
     images; once it is set the comparison ends and None is returned (two models on 10,000 images
     take several seconds on a CPU, too long to keep Stop or closing the window waiting).
+    `after_test_accuracy` (0..1): the `after` model's test accuracy when the caller has measured it
+    already (core.runs does, right after training), so the test set is not run through it twice.
     """
     if test_split is None:
         from .data import load_test_split
@@ -310,9 +313,9 @@ def before_after_report(before, after, examples: Sequence[Example], test_split=N
     images, labels, _ = examples_to_arrays(kept)
     user_x, user_y = torch.from_numpy(images), torch.from_numpy(labels)
     results = []
-    for source in (before, after):
+    for source, known in ((before, None), (after, after_test_accuracy)):
         runner = _runner(source)
-        fm = _split_accuracy(runner, test_split.images, test_split.labels, stop)
+        fm = known if known is not None else _split_accuracy(runner, test_split.images, test_split.labels, stop)
         user = _split_accuracy(runner, user_x, user_y, stop) if len(user_y) else None
         if fm is None or (stop is not None and stop.is_set()):
             return None
