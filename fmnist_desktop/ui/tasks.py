@@ -1,18 +1,22 @@
-"""Long work off the GUI thread: a QObject worker moved to a QThread, signals out, a stop flag in.
+"""Background work, one pattern for all of it: a task function runs in a QThread with a state object.
 
-Two tools, both following the idiom that ages best in Qt (never subclass QThread and forget it):
+A task is a plain function `fn(state)` (in the spirit of Orange3's `TaskState` and napari's
+generator workers). The `TaskState` it receives is its whole link to the GUI:
 
-* `TaskRunner` / `run_task(...)` for generic work (batch prediction, loading a model, importing
-  torch, evaluating). The task is a plain function `fn(report_progress, is_cancelled)` that runs
-  in a worker thread; its progress is throttled, its result or error reaches the GUI thread through
-  queued signals, starting a new task cancels the old one (whose late results are dropped), and
-  `shutdown()` joins every thread. Modelled on Orange3's `widgets/utils/concurrent.py`.
-* `TrainingWorker` runs `core.training.iter_training` (loading the data set first when asked to,
-  and optionally evaluating/saving the result afterwards, all in the worker) and forwards each
-  training event as a signal; per-batch events are throttled so the GUI is never flooded.
+* `state.is_interruption_requested()` (and `state.is_set()`, so `state` itself is the `stop=`
+  argument every stoppable core function takes),
+* `state.set_progress(fraction, message, done=, total=)`: numeric progress, throttled (the first
+  and the final report always pass),
+* `state.set_partial_result(value)`: never dropped (a prediction of a batch, a training event).
+
+`TaskRunner` runs one task at a time for its owner: results, errors (one readable line; the
+traceback goes to the log file) and partial results reach the GUI thread through queued signals,
+starting a new task cancels the old one (whose late results are dropped), and `shutdown()` joins
+every thread. A page keeps its runners in one `TaskGroup`, so `is_busy()` and `shutdown()` cannot
+forget one. Training is such a task (`ui.training_task`), forwarding `iter_training`'s events as
+partial results.
 
 Nothing here imports torch at module level: the window must open before torch is loaded.
-Core modules are imported inside the worker thread, when the work runs.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Qt, Signal, Slot
 
-from ..core.errors import FmnistError
+from ..core.errors import FmnistError, describe_exception
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +56,7 @@ def _use_all_cores_in_this_thread(import_torch: bool = False) -> None:
         log.warning("Could not set torch's thread count for a worker:\n%s", traceback.format_exc())
 
 
-ReportProgress = Callable[..., None]
-IsCancelled = Callable[[], bool]
-TaskFn = Callable[[ReportProgress, IsCancelled], Any]
+TaskFn = Callable[["TaskState"], Any]
 
 # Threads whose work ignored a cancel request and outlived shutdown(): kept referenced so the
 # QThread object is never destroyed while its thread runs (that aborts the whole process).
@@ -62,31 +64,22 @@ _ORPHANED_THREADS: list[QThread] = []
 
 
 class TaskCancelled(Exception):
-    """A task may raise this after seeing `is_cancelled()`; it then ends as cancelled, not failed."""
+    """A task may raise this after seeing an interruption request; it then ends as cancelled, not failed."""
 
 
-def readable_error(exc: BaseException) -> str:
-    """One line a user can read for an exception raised by a task.
+@dataclass(frozen=True)
+class Progress:
+    """One progress report: `fraction` 0..1 (None when unknown), a message, and the numbers
+    behind it when there are any (`done` of `total` images, bytes...)."""
 
-    `FmnistError`s already carry a user-facing sentence (and hint). Anything else is a bug or an
-    unforeseen condition: the traceback goes to the log, the user gets its type and message.
-    """
-    if isinstance(exc, FmnistError):
-        return str(exc)
-    if isinstance(exc, MemoryError):
-        return "Out of memory. Close other programs or use smaller settings, then try again."
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    name = type(exc).__name__
-    lowered = text.lower()
-    if "out of memory" in lowered and any(word in lowered for word in ("cuda", "hip", "mps", "gpu")):
-        return f"Out of GPU memory ({text}). Try a smaller batch size or the CPU."
-    if "out of memory" in lowered or "can't allocate memory" in lowered:  # torch's CPU allocator says the latter
-        return "Out of memory. Close other programs or use smaller settings, then try again."
-    return f"Unexpected error ({name}): {text}" if text else f"Unexpected error ({name})."
+    fraction: float | None
+    message: str = ""
+    done: int | None = None
+    total: int | None = None
 
 
 class _ProgressThrottle:
-    """Lets a progress report through at most every `interval_s`, plus the first and the 100 % one."""
+    """Lets a progress report through at most every `interval_s`, plus the first and the final one."""
 
     def __init__(self, interval_s: float):
         self.interval_s = interval_s
@@ -100,61 +93,72 @@ class _ProgressThrottle:
         return False
 
 
-class CancelFlag:
-    """Looks like a threading.Event to core functions that take `stop=`, backed by a task's
-    `is_cancelled`, so Cancel reaches a core loop without the core knowing about tasks."""
+class TaskState:
+    """What a task function gets: the interruption flag, progress and partial results.
 
-    def __init__(self, is_cancelled: IsCancelled):
-        self._is_cancelled = is_cancelled
+    Thread-safe: called from the task's thread; everything reaches the GUI through queued signals.
+    """
+
+    def __init__(self, worker: "_TaskWorker"):
+        self._worker = worker
+
+    def is_interruption_requested(self) -> bool:
+        return self._worker.cancel_event.is_set()
 
     def is_set(self) -> bool:
-        return self._is_cancelled()
+        """The `threading.Event` face of the interruption flag, for core functions' `stop=`."""
+        return self._worker.cancel_event.is_set()
+
+    def set_progress(self, fraction: float | None = None, message: str = "", *,
+                     done: int | None = None, total: int | None = None) -> None:
+        """Report progress; `done`/`total` give the fraction when it is None. Numeric reports are
+        throttled (the first and the final one always pass); a bare status message always passes."""
+        if fraction is None and done is not None and total:
+            fraction = done / total
+        final = (fraction is None and done is None) or (fraction is not None and fraction >= 1.0)
+        if self._worker.throttle.allow(final=final):
+            self._worker.progress.emit(self._worker.task_id, Progress(fraction, message, done, total))
+
+    def set_partial_result(self, value: Any) -> None:
+        """Hand a partial result to the owner; never dropped, always in order."""
+        self._worker.partial.emit(self._worker.task_id, value)
 
 
 class _TaskWorker(QObject):
     """Runs one task function in its thread; every outcome leaves through a signal tagged with its id."""
 
-    progress = Signal(int, float, str)  # task id, fraction 0..1 (or -1 when unknown), message
+    progress = Signal(int, object)  # task id, Progress
     partial = Signal(int, object)  # task id, partial result (e.g. one prediction of a batch)
     result = Signal(int, object)
     error = Signal(int, str, object)  # task id, readable message, the exception
     cancelled = Signal(int)
     done = Signal(int)  # always last; the thread quits on it
 
-    def __init__(self, task_id: int, fn: TaskFn, cancel_event: threading.Event, progress_interval_s: float):
+    def __init__(self, task_id: int, fn: TaskFn, cancel_event: threading.Event, progress_interval_s: float,
+                 needs_torch: bool = False):
         super().__init__()
         self.task_id = task_id
         self._fn = fn
-        self._cancel = cancel_event
-        self._throttle = _ProgressThrottle(progress_interval_s)
-
-    def report_progress(self, fraction: float | None = None, message: str = "", partial: Any = None) -> None:
-        """Called by the task from the worker thread. `partial` results are never dropped."""
-        if partial is not None:
-            self.partial.emit(self.task_id, partial)
-        value = -1.0 if fraction is None else float(fraction)
-        if self._throttle.allow(final=value >= 1.0):
-            self.progress.emit(self.task_id, value, message)
-
-    def is_cancelled(self) -> bool:
-        return self._cancel.is_set()
+        self.cancel_event = cancel_event
+        self.throttle = _ProgressThrottle(progress_interval_s)
+        self._needs_torch = needs_torch
 
     @Slot()
     def run(self) -> None:
         try:
-            _use_all_cores_in_this_thread()
-            value = self._fn(self.report_progress, self.is_cancelled)
+            _use_all_cores_in_this_thread(import_torch=self._needs_torch)
+            value = self._fn(TaskState(self))
         except TaskCancelled:
             self.cancelled.emit(self.task_id)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the UI, never kill it
-            if self._cancel.is_set():
+            if not isinstance(exc, FmnistError):  # a bug or an unforeseen condition: keep its traceback
+                log.error("Task %s failed:\n%s", self.task_id, traceback.format_exc())
+            if self.cancel_event.is_set():
                 self.cancelled.emit(self.task_id)
             else:
-                if not isinstance(exc, FmnistError):
-                    log.error("Task %s failed:\n%s", self.task_id, traceback.format_exc())
-                self.error.emit(self.task_id, readable_error(exc), exc)
+                self.error.emit(self.task_id, describe_exception(exc), exc)
         else:
-            if self._cancel.is_set():
+            if self.cancel_event.is_set():
                 self.cancelled.emit(self.task_id)
             else:
                 self.result.emit(self.task_id, value)
@@ -174,7 +178,7 @@ class _Task:
     cancel_event: threading.Event
     on_result: Callable[[Any], None] | None = None
     on_error: Callable[[str], None] | None = None
-    on_progress: Callable[[float, str], None] | None = None
+    on_progress: Callable[[Progress], None] | None = None
     on_partial: Callable[[Any], None] | None = None
     on_cancelled: Callable[[], None] | None = None
     on_finished: Callable[[], None] | None = None
@@ -190,11 +194,11 @@ class TaskRunner(QObject):
     cancellation of the current task, so a page can go back to idle there.
 
     Signals mirror the callbacks for code that prefers to connect: `taskStarted`, `progressChanged`
-    (fraction, message), `taskFinished`, `busyChanged(bool)`.
+    (Progress), `taskFinished`, `busyChanged(bool)`.
     """
 
     taskStarted = Signal(str)
-    progressChanged = Signal(float, str)
+    progressChanged = Signal(object)  # Progress
     taskFinished = Signal()
     busyChanged = Signal(bool)
 
@@ -214,23 +218,25 @@ class TaskRunner(QObject):
         *,
         on_result: Callable[[Any], None] | None = None,
         on_error: Callable[[str], None] | None = None,
-        on_progress: Callable[[float, str], None] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
         on_partial: Callable[[Any], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
         on_finished: Callable[[], None] | None = None,
         description: str = "",
+        needs_torch: bool = False,
     ) -> int:
-        """Start `fn(report_progress, is_cancelled)` in a new worker thread; returns the task id.
+        """Start `fn(state)` in a new worker thread; returns the task id.
 
-        `report_progress(fraction=None, message="", partial=None)`: fraction in 0..1 (None when
-        unknown); reports are throttled, partial results are not.
+        `state` is a `TaskState`. `needs_torch`: the task imports torch anyway, so its thread gets
+        every core at once (otherwise a task that starts while torch is still loading leaves
+        torch's thread setting alone).
         """
         self._supersede_current()
         task_id = next(self._ids)
         cancel_event = threading.Event()
         thread = QThread()
         thread.setObjectName(f"task-{task_id}")
-        worker = _TaskWorker(task_id, fn, cancel_event, self._progress_interval_s)
+        worker = _TaskWorker(task_id, fn, cancel_event, self._progress_interval_s, needs_torch)
         worker.moveToThread(thread)
         task = _Task(
             task_id,
@@ -297,6 +303,19 @@ class TaskRunner(QObject):
                 _ORPHANED_THREADS.append(task.thread)
         return all_ended
 
+    def wait(self, timeout_ms: int = 5000) -> bool:
+        """Join the threads of tasks that have ended or are ending; True when none is left."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        for task_id, task in list(self._tasks.items()):
+            left_ms = max(0, int((deadline - time.monotonic()) * 1000))
+            if task.thread.wait(left_ms):
+                self._tasks.pop(task_id, None)
+        return not self._tasks
+
+    def threads_alive(self) -> bool:
+        """True while a thread of this runner (even a cancelled task's) has not ended."""
+        return any(not task.thread.isFinished() for task in self._tasks.values())
+
     # --- slots (GUI thread) ----------------------------------------------------------------------
 
     def _supersede_current(self) -> None:
@@ -309,14 +328,14 @@ class TaskRunner(QObject):
         task = self._tasks.get(task_id)
         return task if task is not None and task.callbacks_live else None
 
-    @Slot(int, float, str)
-    def _on_progress(self, task_id: int, fraction: float, message: str) -> None:
+    @Slot(int, object)
+    def _on_progress(self, task_id: int, progress: Progress) -> None:
         task = self._live(task_id)
         if task is None:
             return
-        self.progressChanged.emit(fraction, message)
+        self.progressChanged.emit(progress)
         if task.on_progress is not None:
-            task.on_progress(fraction, message)
+            task.on_progress(progress)
 
     @Slot(int, object)
     def _on_partial(self, task_id: int, value: Any) -> None:
@@ -370,233 +389,53 @@ class TaskRunner(QObject):
                 del self._tasks[task_id]
 
 
-def run_task(
-    parent: QObject,
-    fn: TaskFn,
-    *,
-    on_result: Callable[[Any], None] | None = None,
-    on_error: Callable[[str], None] | None = None,
-    on_progress: Callable[[float, str], None] | None = None,
-    on_partial: Callable[[Any], None] | None = None,
-    on_cancelled: Callable[[], None] | None = None,
-    on_finished: Callable[[], None] | None = None,
-    description: str = "",
-) -> TaskRunner:
-    """Run `fn(report_progress, is_cancelled)` in the background for `parent`.
+class TaskGroup(QObject):
+    """A page's background tasks, by name, in one place: `is_busy`, `shutdown` and `wait` cover
+    every one of them, so a page cannot forget a runner when the window closes.
 
-    Uses (and creates on first use) the `TaskRunner` child of `parent`, so a second call for the
-    same parent cancels the first task. Returns the runner (for `cancel()` / `shutdown()`).
-    """
-    runner = parent.findChild(TaskRunner, "defaultTaskRunner")
-    if runner is None:
-        runner = TaskRunner(parent)
-        runner.setObjectName("defaultTaskRunner")
-    runner.start(
-        fn,
-        on_result=on_result,
-        on_error=on_error,
-        on_progress=on_progress,
-        on_partial=on_partial,
-        on_cancelled=on_cancelled,
-        on_finished=on_finished,
-        description=description,
-    )
-    return runner
-
-
-# --- training ------------------------------------------------------------------------------------
-
-
-class TrainingWorker(QObject):
-    """Runs one training run in its own QThread and forwards its events as signals.
-
-    Steps, all in the worker thread: load the data set (unless one was given; `dataLoaded` hands it
-    back so a page can cache it for the next run), run `core.training.iter_training`, then, after a
-    `Finished`, call `after_training(finished, data, report_status, is_stopped)` (evaluate on the test
-    set and save to the library, say) and emit its return value with `afterTraining`. Failures of
-    any step arrive as `failed(core.training.Failed)`; nothing raises into the GUI.
-
-    Signal order: `status`*, `downloadProgress`*, `dataLoaded`?, `started`, (`batchEnd`*, `epochEnd`)*,
-    then exactly one of `finished` / `cancelled` / `failed`, then `afterTraining` (only after a
-    finished run whose hook succeeded; if the hook fails, `failed` follows `finished`), then `done`.
-    `batchEnd` is throttled to `max_batch_rate_hz` (the last batch of each epoch always goes).
+    `group["scan"]` is the `TaskRunner` for the "scan" jobs (created on first use); tasks of one
+    name supersede each other, tasks of different names run side by side.
     """
 
-    status = Signal(str)
-    downloadProgress = Signal(int, int)  # bytes done, bytes total
-    dataLoaded = Signal(object)  # core.data.FashionMNIST
-    started = Signal(object)  # core.training.Started
-    batchEnd = Signal(object)
-    epochEnd = Signal(object)
-    finished = Signal(object)  # core.training.Finished
-    cancelled = Signal(object)
-    failed = Signal(object)  # core.training.Failed (message, advice)
-    afterTraining = Signal(object)  # the after_training hook's result
-    done = Signal()  # always last; the thread quits on it
+    def __init__(self, parent: QObject, *names: str):
+        super().__init__(parent)
+        self._runners: dict[str, TaskRunner] = {}
+        for name in names:
+            self[name]
 
-    def __init__(
-        self,
-        config: Any,
-        data: Any = None,
-        *,
-        download: bool = False,
-        after_training: Callable[..., Any] | None = None,
-        max_batch_rate_hz: float = 20.0,
-    ):
-        super().__init__()  # no parent: it is moved to its own thread
-        self.config = config
-        self._data = data
-        self._download = download
-        self._after_training = after_training
-        self._stop = threading.Event()
-        self._batch_throttle = _ProgressThrottle(1.0 / max_batch_rate_hz if max_batch_rate_hz > 0 else 0.0)
-        self._thread: QThread | None = None
-        self._running = False
+    def __getitem__(self, name: str) -> TaskRunner:
+        runner = self._runners.get(name)
+        if runner is None:
+            runner = TaskRunner(self)
+            runner.setObjectName(f"{name}Tasks")
+            self._runners[name] = runner
+        return runner
 
-    # --- control (GUI thread) --------------------------------------------------------------------
+    def running(self) -> list[str]:
+        """Names of the runners with a current task, in the order they were made."""
+        return [name for name, runner in self._runners.items() if runner.is_running()]
 
-    def start(self) -> None:
-        """Start the run in a new thread. A worker runs once."""
-        if self._thread is not None:
-            raise RuntimeError("A TrainingWorker runs once; create a new one for the next run.")
-        thread = QThread()
-        thread.setObjectName("training")
-        self.moveToThread(thread)
-        thread.started.connect(self.run)
-        self.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # see TaskRunner.start
-        self._thread = thread
-        self._running = True
-        thread.start()
-
-    def stop(self) -> None:
-        """Ask the run to stop; the trainer checks the flag between batches (thread-safe)."""
-        self._stop.set()
-
-    def is_stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def is_running(self) -> bool:
-        """True from start() until the thread has ended."""
-        if self._thread is None:
-            return False
-        return not self._thread.isFinished()
-
-    def wait(self, timeout_ms: int = 5000) -> bool:
-        if self._thread is None:
-            return True
-        return self._thread.wait(timeout_ms)
+    def is_running(self, *names: str) -> bool:
+        """Any task running (of `names`, when given)."""
+        return any(self._runners[n].is_running() for n in (names or self._runners) if n in self._runners)
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        """Stop and join the thread; True if it ended in time (else it is kept alive safely)."""
-        if self._thread is None:
-            return True
-        self.stop()
-        self._thread.quit()
-        if self._thread.wait(timeout_ms):
-            return True
-        log.warning("Training thread did not stop within %d ms", timeout_ms)
-        _ORPHANED_THREADS.append(self._thread)
-        return False
+        """Cancel every task and join every thread within one shared timeout."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        for runner in self._runners.values():
+            for task in runner._tasks.values():  # ask them all first, so they stop side by side
+                task.cancel_event.set()
+        ok = True
+        for runner in self._runners.values():
+            ok = runner.shutdown(max(0, int((deadline - time.monotonic()) * 1000))) and ok
+        return ok
 
-    # --- the run (worker thread) -----------------------------------------------------------------
+    def wait(self, timeout_ms: int = 5000) -> bool:
+        deadline = time.monotonic() + timeout_ms / 1000
+        ok = True
+        for runner in self._runners.values():
+            ok = runner.wait(max(0, int((deadline - time.monotonic()) * 1000))) and ok
+        return ok
 
-    @Slot()
-    def run(self) -> None:
-        try:
-            _use_all_cores_in_this_thread(import_torch=True)
-            self._run()
-        except BaseException as exc:  # noqa: BLE001 - the run must end with a signal, never a crash
-            log.error("Training worker failed:\n%s", traceback.format_exc())
-            self._emit_failed(readable_error(exc), None)
-        finally:
-            app = QCoreApplication.instance()
-            if app is not None:
-                self.moveToThread(app.thread())
-            self.done.emit()
-
-    def _emit_failed(self, message: str, advice: str | None) -> None:
-        try:
-            from ..core.training import Failed
-
-            self.failed.emit(Failed(message=message, advice=advice))
-        except Exception:  # core.training itself failed to import: still say something readable
-            self.failed.emit(_PlainFailed(message, advice))
-
-    def _run(self) -> None:
-        from ..core import training
-
-        data = self._data
-        if data is None:
-            data = self._load_data()
-            if data is None:
-                return
-            self.dataLoaded.emit(data)
-        if self._stop.is_set():
-            self.cancelled.emit(training.Cancelled(epoch=0, batch=0, history=()))
-            return
-        self.status.emit("Training…")
-        finished = None
-        for event in training.iter_training(self.config, data, stop=self._stop):
-            if isinstance(event, training.BatchEnd):
-                if self._batch_throttle.allow(final=event.batch >= event.batches):
-                    self.batchEnd.emit(event)
-            elif isinstance(event, training.EpochEnd):
-                self.epochEnd.emit(event)
-            elif isinstance(event, training.Started):
-                self.started.emit(event)
-            elif isinstance(event, training.Finished):
-                finished = event
-                self.finished.emit(event)
-            elif isinstance(event, training.Cancelled):
-                self.cancelled.emit(event)
-            elif isinstance(event, training.Failed):
-                self.failed.emit(event)
-        if finished is None or self._after_training is None:
-            return
-        try:
-            value = self._after_training(finished, data, self.status.emit, self._stop.is_set)
-        except FmnistError as exc:
-            self._emit_failed(exc.message, exc.hint)
-        except BaseException as exc:  # noqa: BLE001
-            log.error("After-training step failed:\n%s", traceback.format_exc())
-            self._emit_failed(readable_error(exc), None)
-        else:
-            self.afterTraining.emit(value)
-
-    def _load_data(self) -> Any:
-        from ..core import data as core_data
-
-        self.status.emit("Loading Fashion-MNIST…")
-        throttle = _ProgressThrottle(0.1)
-
-        def progress(done: int, total: int) -> None:
-            if throttle.allow(final=bool(total) and done >= total):
-                self.downloadProgress.emit(int(done), int(total or 0))
-
-        try:
-            config = self.config
-            return core_data.load_dataset(
-                folder=getattr(config, "data_dir", None),
-                val_size=getattr(config, "val_size", 5000),
-                seed=getattr(config, "seed", 0),
-                download=self._download,
-                progress=progress,
-                stop=self._stop,
-            )
-        except FmnistError as exc:
-            if self._stop.is_set():  # Stop pressed during a download: a cancelled run, not a failure
-                from ..core.training import Cancelled
-
-                self.cancelled.emit(Cancelled(epoch=0, batch=0, history=()))
-            else:
-                self._emit_failed(exc.message, exc.hint)
-        except BaseException as exc:  # noqa: BLE001
-            log.error("Loading the data set failed:\n%s", traceback.format_exc())
-            self._emit_failed(readable_error(exc), None)
-        return None
-
-
-@dataclass(frozen=True)
-class _PlainFailed:
-    message: str
-    advice: str | None
+    def threads_alive(self) -> bool:
+        return any(runner.threads_alive() for runner in self._runners.values())

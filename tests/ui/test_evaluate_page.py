@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from fmnist_desktop.ui.train_page import SETTINGS_DATA_FOLDER
+from fmnist_desktop.ui.settings_keys import DATA_FOLDER as SETTINGS_DATA_FOLDER
 
 
 @pytest.fixture

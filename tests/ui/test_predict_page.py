@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 from PySide6.QtGui import QGuiApplication, QImage
 
 from fmnist_desktop.core.labels import CLASS_NAMES
-from fmnist_desktop.ui.predict_page import NOT_SURE_TEXT
+from fmnist_desktop.ui.pages.predict.batch_view import NOT_SURE_TEXT
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -139,7 +139,7 @@ def test_csv_export_matches_table_and_filter(window_with_model, mixed_folder, qt
 def test_table_sorts_by_confidence(window_with_model, mixed_folder, qtbot):
     from PySide6.QtCore import Qt
 
-    from fmnist_desktop.ui.predict_page import COL_CONF
+    from fmnist_desktop.ui.pages.predict.batch_view import COL_CONF
 
     page = _page(window_with_model)
     folder, _good, _bad = mixed_folder
@@ -240,7 +240,8 @@ def test_confirm_and_correct_store_my_photos_and_enable_finetune(window_with_mod
     page.confirm_button.click()
     examples = user_photos.list_examples()
     assert [e.label_name for e in examples] == [predicted]
-    assert page.my_photos_label.text() == "My photos: 1"
+    # Counted in the background (listing the photo folder never blocks the GUI thread).
+    qtbot.waitUntil(lambda: page.my_photos_label.text() == "My photos: 1", timeout=5_000)
     # The button unlocks once the classifying task has wound down (a queued signal after the result).
     qtbot.waitUntil(page.finetune_button.isEnabled, timeout=5_000)
 
@@ -251,7 +252,7 @@ def test_confirm_and_correct_store_my_photos_and_enable_finetune(window_with_mod
     page.correct_button.menu().actions()[dress].trigger()
     labels = sorted(e.label_name for e in user_photos.list_examples())
     assert labels == sorted([predicted, "Dress"])
-    assert page.my_photos_label.text() == "My photos: 2"
+    qtbot.waitUntil(lambda: page.my_photos_label.text() == "My photos: 2", timeout=5_000)
 
 
 def test_finetune_button_is_routed_to_the_train_page(window_with_model, monkeypatch):
@@ -268,7 +269,7 @@ def test_my_photos_dialog_relabels_and_deletes(window_with_model, mixed_folder, 
     from PySide6.QtWidgets import QMessageBox
 
     from fmnist_desktop.core import user_photos
-    from fmnist_desktop.ui.my_photos_dialog import MyPhotosDialog
+    from fmnist_desktop.ui.pages.predict.my_photos import MyPhotosDialog
 
     page = _page(window_with_model)
     _folder, good, _bad = mixed_folder

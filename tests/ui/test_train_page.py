@@ -11,6 +11,11 @@ from fmnist_desktop.core import paths
 TRAIN_TIMEOUT_MS = 120_000
 
 
+def is_event(name):
+    """A check for `waitSignal(page.trainingEvent, ...)`: the event is a core.training `name`."""
+    return lambda event: type(event).__name__ == name
+
+
 def open_train_page(window, qtbot, data_dir=None):
     window.nav.setCurrentRow(1)
     page = window.pages["train"]
@@ -82,14 +87,12 @@ def test_stop_mid_run_cancels_and_saves_nothing(main_window, qtbot, tiny_idx_dir
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     tiny_settings(page, qtbot, epochs=200)
     before = len(user_models(main_window))
-    page.start_training()
-    with qtbot.waitSignal(page._worker.batchEnd, timeout=TRAIN_TIMEOUT_MS):
-        pass
-    worker = page._worker
-    with qtbot.waitSignal(worker.cancelled, timeout=10_000):
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("BatchEnd"), timeout=TRAIN_TIMEOUT_MS):
+        page.start_training()
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("Cancelled"), timeout=10_000):
         qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
-    assert worker._thread.isFinished()
+    assert page.tasks.wait(5000) and not page.tasks.threads_alive()
     assert "Nothing was saved" in page.log_view.toPlainText()
     assert "stopped" in page.banner.text()
     assert len(user_models(main_window)) == before
@@ -104,7 +107,7 @@ def test_retrain_repeats_the_last_settings_even_after_a_restart(make_main_window
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS):
         page.start_training()
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
-    first_config = page._worker.config
+    first_config = page.last_config
     window.close()
 
     second = make_main_window()
@@ -115,7 +118,7 @@ def test_retrain_repeats_the_last_settings_even_after_a_restart(make_main_window
     with qtbot.waitSignal(page2.runFinished, timeout=TRAIN_TIMEOUT_MS):
         qtbot.mouseClick(page2.retrain_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page2.is_busy(), timeout=10_000)
-    config = page2._worker.config
+    config = page2.last_config
     for field in ("preset", "epochs", "batch_size", "lr", "augment", "val_size", "data_dir"):
         assert getattr(config, field) == getattr(first_config, field), field
     assert page2.epochs_spin.value() == 1 and page2.lr_spin.value() == pytest.approx(0.002)
@@ -132,13 +135,11 @@ def test_closing_the_window_during_training_stops_and_joins_the_worker(main_wind
         return QMessageBox.StandardButton.Yes
 
     monkeypatch.setattr(QMessageBox, "question", answer_yes)
-    page.start_training()
-    worker = page._worker
-    with qtbot.waitSignal(worker.batchEnd, timeout=TRAIN_TIMEOUT_MS):
-        pass
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("BatchEnd"), timeout=TRAIN_TIMEOUT_MS):
+        page.start_training()
     assert main_window.close()
     assert asked, "closing during training must ask for confirmation"
-    assert worker._thread.isFinished(), "the training thread must be joined before the window closes"
+    assert not page.tasks.threads_alive(), "the training thread must be joined before the window closes"
     assert not page.is_busy()
     leftovers = [p.name for p in paths.models_dir().iterdir() if p.name.endswith(".tmp")]
     assert leftovers == [] and not [e for e in main_window.context.library().entries() if not e.builtin]
