@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 
 from fmnist_desktop import APP_ID, APP_NAME, ORG_NAME, __version__
 from fmnist_desktop.core import paths

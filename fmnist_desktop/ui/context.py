@@ -23,7 +23,6 @@ from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from fmnist_desktop import APP_NAME, ORG_NAME
-from fmnist_desktop.core import paths
 from fmnist_desktop.core.errors import FmnistError
 from fmnist_desktop.core.logs import write_log
 
