@@ -28,7 +28,7 @@ from .errors import FmnistError, TrainingError, out_of_memory_kind
 from .models import AUGMENTATIONS, DEFAULT_PRESET, PRESETS, SCHEDULES, Preset, build_model, get_preset, set_flip_averaging
 from .transforms import augment_uint8, images_to_unit, normalize, to_model_input
 
-if TYPE_CHECKING:  # data.py is helper A's; only its shapes matter here
+if TYPE_CHECKING:  # only the data set's shapes matter here
     from .data import FashionMNIST
 
 # On CUDA/MPS, reading the running loss back to the host every batch would stall the GPU queue,
@@ -295,7 +295,7 @@ def _validate(cfg: TrainConfig) -> None:
 
 
 def _realworld_augment() -> Callable[..., torch.Tensor]:
-    # Imported lazily: it is helper C's module, and only the "realworld" preset needs it.
+    # Imported lazily: only the "realworld" preset needs it.
     try:
         from .realworld_aug import realworld_augment
     except ImportError as exc:
@@ -307,7 +307,7 @@ def _realworld_augment() -> Callable[..., torch.Tensor]:
 
 
 def _load_init_weights(model: nn.Module, path: str | Path, arch: str) -> None:
-    from .checkpoint import load_checkpoint  # helper A's module; only fine-tuning needs it
+    from .checkpoint import load_checkpoint  # only fine-tuning needs it
 
     state_dict, meta = load_checkpoint(path)
     meta_arch = getattr(meta, "arch", None)

@@ -230,3 +230,42 @@ def test_download_can_be_cancelled_and_keeps_nothing(main_window, qtbot, fake_mi
     assert page.train_button.isEnabled()
     assert not page.download_progress.isVisible()
     assert [p.name for p in paths.datasets_dir().iterdir()] == [], "nothing half-downloaded is kept"
+
+
+def test_closing_while_finetune_photos_are_prepared_says_what_is_running(main_window, qtbot, tiny_idx_dir,
+                                                                        monkeypatch, idx_writer):
+    """The close question used to be empty while the photos for fine-tuning were being prepared."""
+    import threading
+
+    from PIL import Image
+
+    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.models import build_model
+
+    context = main_window.context
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    base = context.library().add(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "Base model"))
+    context.refresh_models()
+    assert context.set_active(base.id)
+    images, labels = idx_writer.tiny_patterns(2, seed=5)
+    for image, label in zip(images, labels):
+        user_photos.add_example(Image.fromarray(image, "L"), int(label))
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_finetune_config(*args, **kwargs):
+        entered.set()
+        release.wait(10)
+        raise user_photos.FmnistError("stopped by the test")
+
+    monkeypatch.setattr(user_photos, "finetune_config", slow_finetune_config)
+    assert page.start_finetune()
+    assert entered.wait(10)
+    try:
+        assert page.is_busy()
+        description = page.busy_description()
+        assert description and "photos" in description and "fine-tun" in description
+        assert main_window.busy_pages() == [page]
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
