@@ -28,7 +28,7 @@ from .checkpoint import CheckpointMeta, load_model
 from .errors import FmnistError
 from .labels import CLASS_NAMES
 from .photo import PhotoSteps, load_image, prepare_photo
-from .transforms import to_model_input
+from .inference import iter_logits
 
 DEFAULT_TOP_K = 3
 BATCH_SIZE = 64
@@ -93,12 +93,9 @@ class Predictor:
 
     def probabilities(self, images: torch.Tensor) -> np.ndarray:
         """Class probabilities (N, 10) for uint8 images (N, 28, 28) in Fashion-MNIST style."""
-        out = []
-        with torch.inference_mode():
-            for start in range(0, int(images.shape[0]), BATCH_SIZE):
-                batch = images[start : start + BATCH_SIZE].to(self.device)
-                x = to_model_input(batch, self.meta.input_size, self.meta.mean, self.meta.std)
-                out.append(self.model(x).float().softmax(dim=1).cpu())
+        out = [logits.softmax(dim=1).cpu() for _end, logits in iter_logits(
+            self.model, images, self.meta.input_size, self.meta.mean, self.meta.std, device=self.device,
+            batch_size=BATCH_SIZE)]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.class_names)), np.float32)
 
     def _finish(

@@ -28,12 +28,12 @@ from PIL import Image
 
 from . import paths
 from .errors import FmnistError, ImageLoadError
+from .formats import is_photo_file
 from .labels import CLASS_NAMES, NUM_CLASSES, class_index
 from .photo import load_image, prepare_photo
 
 HASH_CHARS = 16  # 64 bits of SHA-256: collisions are not a concern for a personal photo folder
 KEPT_OUT_EVERY = 5  # one photo in five (by hash) is kept out of fine-tuning, for measuring
-STORED_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 def class_folder_name(label: int) -> str:
@@ -84,7 +84,7 @@ def list_examples(root: str | os.PathLike[str] | None = None) -> list[Example]:
         except KeyError:
             continue
         for path in sorted(folder.iterdir()):
-            if path.is_file() and path.suffix.lower() in STORED_EXTENSIONS and not path.name.startswith("."):
+            if path.is_file() and is_photo_file(path.name) and not path.name.startswith("."):
                 out.append(Example(path=path, label=label, digest=path.stem))
     return out
 
@@ -279,17 +279,17 @@ def _runner(model_source):
 
 def _split_accuracy(runner, images: torch.Tensor, labels: torch.Tensor, stop=None) -> float | None:
     """Accuracy in 0..1; None when `stop` (anything with `is_set()`) was set between batches."""
-    from .transforms import to_model_input
+    from .inference import iter_logits
 
     if len(labels) == 0:
         return float("nan")
-    correct = 0
-    with torch.no_grad():
-        for start in range(0, len(labels), 1000):
-            if stop is not None and stop.is_set():
-                return None
-            x = to_model_input(images[start:start + 1000], runner.input_size, runner.mean, runner.std)
-            correct += int((runner.probabilities(x).argmax(1) == labels[start:start + 1000]).sum())
+    correct = done = 0
+    runner.model.eval()
+    for done, logits in iter_logits(runner.model, images, runner.input_size, runner.mean, runner.std,
+                                    device=runner.device, batch_size=1000, stop=stop):
+        correct += int((logits.argmax(1).cpu() == labels[done - logits.shape[0] : done]).sum())
+    if done < len(labels):  # stopped
+        return None
     return correct / len(labels)
 
 
