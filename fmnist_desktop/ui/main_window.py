@@ -29,6 +29,7 @@ from fmnist_desktop.core.logs import write_log
 from fmnist_desktop.core.formats import recorded_test_accuracy
 from fmnist_desktop.ui.context import AppContext
 from fmnist_desktop.ui.settings_keys import WINDOW_GEOMETRY, WINDOW_PAGE
+from fmnist_desktop.ui.widgets.dialogs import ask_yes_no
 
 # (key, title, module, class, object name). Modules are imported when the window is built; none
 # of them imports torch at module level.
@@ -303,14 +304,8 @@ class MainWindow(QMainWindow):
             work = "; ".join(  # each description may end in a full stop; the question adds one
                 getattr(page, "busy_description", lambda: "work in progress")().rstrip(".") for page in busy
             )
-            answer = QMessageBox.question(
-                self,
-                "Quit while work is running?",
-                f"{work}.\n\nQuit anyway? Running work will be stopped; saved models are kept.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
+            if not ask_yes_no(self, "Quit while work is running?",
+                              f"{work}.\n\nQuit anyway? Running work will be stopped; saved models are kept."):
                 event.ignore()
                 return
         self._closing_confirmed = True

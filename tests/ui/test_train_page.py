@@ -16,6 +16,24 @@ def is_event(name):
     return lambda event: type(event).__name__ == name
 
 
+def activate_base_model_with_photos(window, idx_writer, n_photos):
+    """An untrained seed CNN as the active model, and `n_photos` labelled photos in My photos."""
+    from PIL import Image
+
+    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.models import build_model
+
+    context = window.context
+    base = context.library().add(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "Base model"))
+    context.refresh_models()
+    assert context.set_active(base.id)
+    images, labels = idx_writer.tiny_patterns(n_photos, seed=5)
+    for image, label in zip(images, labels):
+        user_photos.add_example(Image.fromarray(image, "L"), int(label))
+    return base
+
+
 def open_train_page(window, qtbot, data_dir=None):
     window.nav.setCurrentRow(1)
     page = window.pages["train"]
@@ -185,21 +203,9 @@ def test_cuda_is_greyed_out_with_a_reason_when_absent(main_window, qtbot):
 
 def test_finetune_with_my_photos_saves_a_model_and_reports_before_after(main_window, qtbot, tiny_idx_dir, idx_writer):
     import torch
-    from PIL import Image
-
-    from fmnist_desktop.core import user_photos
-    from fmnist_desktop.core.checkpoint import CheckpointMeta
-    from fmnist_desktop.core.models import build_model
 
     torch.manual_seed(0)
-    context = main_window.context
-    base = context.library().add(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "Base model"))
-    context.refresh_models()
-    assert context.set_active(base.id)
-    images, labels = idx_writer.tiny_patterns(12, seed=5)
-    for image, label in zip(images, labels):
-        user_photos.add_example(Image.fromarray(image, "L"), int(label))
-
+    base = activate_base_model_with_photos(main_window, idx_writer, 12)
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     tiny_settings(page, qtbot)
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as saved:
@@ -237,20 +243,10 @@ def test_closing_while_finetune_photos_are_prepared_says_what_is_running(main_wi
     """The close question used to be empty while the photos for fine-tuning were being prepared."""
     import threading
 
-    from PIL import Image
-
     from fmnist_desktop.core import user_photos
-    from fmnist_desktop.core.checkpoint import CheckpointMeta
-    from fmnist_desktop.core.models import build_model
 
-    context = main_window.context
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
-    base = context.library().add(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "Base model"))
-    context.refresh_models()
-    assert context.set_active(base.id)
-    images, labels = idx_writer.tiny_patterns(2, seed=5)
-    for image, label in zip(images, labels):
-        user_photos.add_example(Image.fromarray(image, "L"), int(label))
+    activate_base_model_with_photos(main_window, idx_writer, 2)
     entered, release = threading.Event(), threading.Event()
 
     def slow_finetune_config(*args, **kwargs):

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTableView,
@@ -37,6 +36,7 @@ from ..context import AppContext
 from ..settings_keys import MODELS_LAST_DIR as SETTINGS_LAST_DIR
 from ..tasks import TaskGroup
 from ..widgets.banner import MessageLabel, make_button
+from ..widgets.dialogs import ask_yes_no
 HEADERS = ("Name", "Created", "Preset", "Epochs", "Test accuracy", "Training time", "Device")
 COL_NAME, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_TIME, COL_DEVICE = range(len(HEADERS))
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -283,14 +283,8 @@ class ModelsPage(QWidget):
         entry = self.selected_entry()
         if entry is None or entry.builtin:
             return
-        answer = QMessageBox.question(
-            self,
-            "Delete model?",
-            f"Delete “{entry.name}” and its file from your library? This cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        if not ask_yes_no(self, "Delete model?",
+                          f"Delete “{entry.name}” and its file from your library? This cannot be undone."):
             return
         try:
             self.context.library().delete(entry.id)

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -30,6 +29,7 @@ from PySide6.QtWidgets import (
 from ....core.errors import FmnistError
 from ....core.labels import CLASS_NAMES
 from ...tasks import TaskGroup
+from ...widgets.dialogs import ask_yes_no
 from ...widgets.images import thumbnail_qimage
 
 EXAMPLE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -162,11 +162,7 @@ class MyPhotosDialog(QDialog):
         examples = self.selected_examples()
         if not examples:
             return
-        answer = QMessageBox.question(
-            self, "Delete photos?", f"Delete {len(examples)} photo(s) from My photos?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        if not ask_yes_no(self, "Delete photos?", f"Delete {len(examples)} photo(s) from My photos?"):
             return
         try:
             for example in examples:

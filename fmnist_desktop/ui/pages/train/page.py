@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
@@ -37,6 +36,7 @@ from ...settings_keys import DATA_FOLDER, TRAIN_FORM, TRAIN_LAST_RUN
 from ...tasks import Progress, TaskGroup
 from ...training_task import AfterTraining, DataLoaded, training_task
 from ...widgets.banner import Banner
+from ...widgets.dialogs import ask_yes_no
 from .data_panel import DataPanel
 from .form import RunSettings, SettingsForm, config_for
 from .outcome import RunOutcome, UnsavedModel, describe_report, make_after_training
@@ -281,15 +281,9 @@ class TrainPage(QWidget):
         """Before a new run: the model whose save failed is dropped only if the user agrees."""
         if not self.unsaved.held():
             return True
-        answer = QMessageBox.question(
-            self,
-            "Discard the unsaved model?",
-            "The last trained model could not be saved and exists only in memory.\n\n"
-            "Discard it and start a new run?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        if not ask_yes_no(self, "Discard the unsaved model?",
+                          "The last trained model could not be saved and exists only in memory.\n\n"
+                          "Discard it and start a new run?"):
             return False
         self.unsaved.hold(None)
         return True
