@@ -222,8 +222,8 @@ PRESETS: dict[str, Preset] = {
         name="realworld",
         title="Real-world photos",
         description="The standard network trained with photo-style augmentation (lighting, "
-        "blur, framing, shoes in pairs): about 92 % test accuracy, and 53 % instead of 44 % "
-        "on real phone photos.",
+        "blur, framing, shoes in pairs): about 92 % test accuracy, and about 59 % instead of "
+        "49 % on real phone photos (docs/BENCHMARKS.md).",
         arch="bn_cnn",
         input_size=28,
         mean=FMNIST_MEAN,
@@ -267,3 +267,13 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise KeyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
+
+
+def augment_for(preset: Preset, on: bool | None) -> str | None:
+    """The augmentation a run uses when the user turns it on or off: the preset's own kind, or
+    "flip" for a preset that has none; "none" when off; None (the preset decides) when not said."""
+    if on is None:
+        return None
+    if not on:
+        return "none"
+    return preset.augment if preset.augment != "none" else "flip"

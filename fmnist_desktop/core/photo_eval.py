@@ -25,6 +25,7 @@ import torch
 from PIL import Image, ImageChops, ImageOps
 
 from .errors import FmnistError
+from .formats import is_photo_file
 from .labels import CLASS_NAMES, NUM_CLASSES, class_index
 from .photo import FRAME, load_image, prepare_photo
 from .verdict import DEFAULT_THRESHOLD, photo_metrics, threshold_of
@@ -32,7 +33,6 @@ from .verdict import DEFAULT_THRESHOLD, photo_metrics, threshold_of
 NONE_FOLDER = "none"  # a subfolder of things that are none of the ten: they should be "not sure"
 
 PIPELINES = ("app", "notebook", "simple")
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def labelled_photos(root: str | os.PathLike[str]) -> list[tuple[Path, int]]:
         except KeyError:
             continue
         for path in sorted(sub.rglob("*")):
-            if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            if path.is_file() and is_photo_file(path.name):
                 items.append((path, label))
     if not items:
         raise FmnistError(f"No labelled photos found in {root}.",

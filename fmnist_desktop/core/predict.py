@@ -30,7 +30,7 @@ from .checkpoint import CheckpointMeta, load_model
 from .errors import FmnistError
 from .labels import CLASS_NAMES
 from .photo import PhotoSteps, load_image, prepare_photo
-from .transforms import to_model_input
+from .inference import iter_logits
 
 DEFAULT_TOP_K = 3
 BATCH_SIZE = 64
@@ -106,12 +106,9 @@ class Predictor:
 
     def probabilities(self, images: torch.Tensor) -> np.ndarray:
         """Class probabilities (N, 10) for uint8 images (N, 28, 28) in Fashion-MNIST style."""
-        out = []
-        with torch.inference_mode():
-            for start in range(0, int(images.shape[0]), BATCH_SIZE):
-                batch = images[start : start + BATCH_SIZE].to(self.device)
-                x = to_model_input(batch, self.meta.input_size, self.meta.mean, self.meta.std)
-                out.append(self.model(x).float().softmax(dim=1).cpu())
+        out = [logits.softmax(dim=1).cpu() for _end, logits in iter_logits(
+            self.model, images, self.meta.input_size, self.meta.mean, self.meta.std, device=self.device,
+            batch_size=BATCH_SIZE)]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.class_names)), np.float32)
 
     def _finish(
@@ -214,6 +211,18 @@ class Predictor:
             return (path, path.name, None, None, str(exc))
         except Exception as exc:  # noqa: BLE001 — a decoder bug on one file must not stop the batch
             return (path, path.name, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).")
+
+
+DEFAULT_NOT_SURE_THRESHOLD = 0.5  # the Predict page's default "Not sure below 50 %"
+
+
+def is_not_sure(confidence: float, threshold: float) -> bool:
+    """The one rule for "Not sure": the top class's confidence (0..1) is below `threshold` (0..1).
+
+    The Predict page's verdict, its "Not sure" table filter and note, and the CSV export all ask
+    this; change it here (a per-model threshold, say) and every place follows.
+    """
+    return confidence < threshold
 
 
 def image_extensions() -> frozenset[str]:

@@ -24,11 +24,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import FmnistError, TrainingError
+from .errors import FmnistError, TrainingError, out_of_memory_kind
 from .models import AUGMENTATIONS, DEFAULT_PRESET, PRESETS, SCHEDULES, Preset, build_model, get_preset, set_flip_averaging
 from .transforms import augment_uint8, images_to_unit, normalize, to_model_input
 
-if TYPE_CHECKING:  # data.py is helper A's; only its shapes matter here
+if TYPE_CHECKING:  # only the data set's shapes matter here
     from .data import FashionMNIST
 
 # On CUDA/MPS, reading the running loss back to the host every batch would stall the GPU queue,
@@ -272,12 +272,10 @@ def run_training(
 
 
 def _failure(exc: BaseException, config: TrainConfig) -> Failed:
-    text = str(exc).lower()
-    # Older torch, ROCm and some CUDA paths raise a plain RuntimeError("CUDA out of memory...").
-    gpu_oom = "out of memory" in text and any(word in text for word in ("cuda", "mps", "hip", "gpu"))
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or gpu_oom:
+    memory = out_of_memory_kind(exc)
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or memory == "gpu":
         return Failed("Out of GPU memory while training.", "Try a smaller batch size, or train on the CPU.")
-    if isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text:
+    if memory == "cpu":
         return Failed("Out of memory while training.", "Try a smaller batch size or close other programs.")
     if isinstance(exc, FmnistError):
         return Failed(exc.message, exc.hint or "Check the settings and try again.")
@@ -310,7 +308,7 @@ def _validate(cfg: TrainConfig) -> None:
 
 
 def _realworld_augment() -> Callable[..., torch.Tensor]:
-    # Imported lazily: it is helper C's module, and only the "realworld" preset needs it.
+    # Imported lazily: only the "realworld" preset needs it.
     try:
         from .realworld_aug import realworld_augment
     except ImportError as exc:
@@ -322,7 +320,7 @@ def _realworld_augment() -> Callable[..., torch.Tensor]:
 
 
 def _load_init_weights(model: nn.Module, path: str | Path, arch: str) -> None:
-    from .checkpoint import load_checkpoint  # helper A's module; only fine-tuning needs it
+    from .checkpoint import load_checkpoint  # only fine-tuning needs it
 
     state_dict, meta = load_checkpoint(path)
     meta_arch = getattr(meta, "arch", None)

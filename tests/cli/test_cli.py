@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from fmnist_desktop import cli
+from fmnist_desktop.cli import console
 from fmnist_desktop.core import paths
 from fmnist_desktop.core.checkpoint import load_checkpoint
 from fmnist_desktop.core.library import ModelLibrary
@@ -249,7 +250,7 @@ def test_progress_bar_redraws_on_a_terminal_and_stays_short_in_logs(monkeypatch)
 
     term = _FakeStream(tty=True)
     clock = iter(range(10_000))
-    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock) * 1.0)
+    monkeypatch.setattr(console.time, "monotonic", lambda: next(clock) * 1.0)
     bar = cli.ProgressBar("Testing", 10, stream=term)
     for i in range(1, 11):
         bar.update(i)
