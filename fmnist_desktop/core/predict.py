@@ -213,16 +213,10 @@ class Predictor:
             return (path, path.name, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).")
 
 
-DEFAULT_NOT_SURE_THRESHOLD = 0.5  # the Predict page's default "Not sure below 50 %"
-
-
-def is_not_sure(confidence: float, threshold: float) -> bool:
-    """The one rule for "Not sure": the top class's confidence (0..1) is below `threshold` (0..1).
-
-    The Predict page's verdict, its "Not sure" table filter and note, and the CSV export all ask
-    this; change it here (a per-model threshold, say) and every place follows.
-    """
-    return confidence < threshold
+# The one "not sure" rule lives in core.verdict (a model's own threshold, the wording); these
+# names are kept for the callers that import them from here.
+DEFAULT_NOT_SURE_THRESHOLD = verdict_rules.DEFAULT_THRESHOLD
+is_not_sure = verdict_rules.is_not_sure
 
 
 def image_extensions() -> frozenset[str]:
