@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -25,17 +27,20 @@ import torch
 from PIL import Image
 from torch import nn
 
+from . import verdict as verdict_rules
 from .checkpoint import CheckpointMeta, load_model
 from .errors import FmnistError
 from .labels import CLASS_NAMES
 from .output_safety import path_fields, utf8_text
 from .photo import PhotoSteps, load_image, prepare_photo
-from .transforms import to_model_input
+from .inference import iter_logits
 
 DEFAULT_TOP_K = 3
 BATCH_SIZE = 256  # images per forward pass (64 gave ~95 small images/s on a loaded 2-core CPU, 256 ~200)
 STREAM_BATCH = 256  # iter_predict_paths yields after this many images...
 STREAM_LATENCY_S = 0.5  # ...or after preparing for this long, whichever comes first
+PREPARE_WORKERS = max(1, min(2, os.cpu_count() or 1))
+PREPARE_AHEAD = 4 * PREPARE_WORKERS  # files being prepared ahead of the one awaited
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,12 @@ class Prediction:
     steps: PhotoSteps | None  # every preparation step, when kept
     error: str | None = None  # why this image could not be classified
     name: str = ""  # display name (file name, or the name given to predict_images)
+    not_sure: bool = False  # confidence below the model's threshold (core.verdict)
+    out_of_scope: bool = False  # so unsure it may not be one of the ten classes
+
+    @property
+    def verdict(self) -> verdict_rules.Verdict:
+        return verdict_rules.Verdict(self.index, self.label, self.confidence, self.not_sure, self.out_of_scope)
 
     @property
     def ok(self) -> bool:
@@ -66,6 +77,7 @@ class Prediction:
             label=self.label,
             index=self.index,
             confidence=round(self.confidence, 6),
+            not_sure=self.not_sure,
             top_k=[[name, round(p, 6)] for name, p in self.top_k],
             probabilities={name: round(p, 6) for name, p in zip(CLASS_NAMES, self.probabilities)},
         )
@@ -86,6 +98,9 @@ class Predictor:
         self.model = model.to(self.device).eval()
         self.meta = meta
         self.class_names = tuple(meta.class_names) if meta.class_names else CLASS_NAMES
+        # The model's own "not sure" threshold; the Predict page's spin box may override it.
+        self.threshold = verdict_rules.threshold_of(meta)
+        self.out_of_scope_threshold = verdict_rules.out_of_scope_threshold_of(meta)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> "Predictor":
@@ -99,12 +114,9 @@ class Predictor:
 
     def probabilities(self, images: torch.Tensor) -> np.ndarray:
         """Class probabilities (N, 10) for uint8 images (N, 28, 28) in Fashion-MNIST style."""
-        out = []
-        with torch.inference_mode():
-            for start in range(0, int(images.shape[0]), BATCH_SIZE):
-                batch = images[start : start + BATCH_SIZE].to(self.device)
-                x = to_model_input(batch, self.meta.input_size, self.meta.mean, self.meta.std)
-                out.append(self.model(x).float().softmax(dim=1).cpu())
+        out = [logits.softmax(dim=1).cpu() for _end, logits in iter_logits(
+            self.model, images, self.meta.input_size, self.meta.mean, self.meta.std, device=self.device,
+            batch_size=BATCH_SIZE)]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.class_names)), np.float32)
 
     def _finish(
@@ -124,6 +136,7 @@ class Predictor:
             p = by_item[i]
             order = np.argsort(-p, kind="stable")
             best = int(order[0])
+            decided = verdict_rules.decide(p, self.threshold, self.out_of_scope_threshold)
             results.append(
                 Prediction(
                     path=path,
@@ -136,6 +149,8 @@ class Predictor:
                     steps=steps,
                     error=None,
                     name=name,
+                    not_sure=decided.not_sure,
+                    out_of_scope=decided.out_of_scope,
                 )
             )
         return results
@@ -188,22 +203,32 @@ class Predictor:
         `files`: the already expanded file list, when the caller has it."""
         files = list(iter_image_paths(paths)) if files is None else list(files)
         total = len(files)
-        done = 0
-        while done < total:
-            prepared = []
+        # Photos are prepared on PREPARE_WORKERS threads (OpenCV, numpy and Pillow release the
+        # GIL in their heavy parts), a few files ahead, in order; a batch is classified and
+        # yielded when it is full or has taken STREAM_LATENCY_S.
+        with ThreadPoolExecutor(max_workers=PREPARE_WORKERS) as pool:
+            ahead: deque = deque()
+            submitted = 0
+            batch: list = []
             started = time.monotonic()
-            while done + len(prepared) < total and len(prepared) < STREAM_BATCH:
+            done = 0
+            while done < total:
+                while submitted < total and len(ahead) < PREPARE_AHEAD:
+                    ahead.append(pool.submit(self._prepare_file, files[submitted], keep_steps))
+                    submitted += 1
                 if stop is not None and stop.is_set():
+                    for future in ahead:
+                        future.cancel()
                     break
-                prepared.append(self._prepare_file(files[done + len(prepared)], keep_steps))
+                batch.append(ahead.popleft().result())
+                done += 1
                 if progress is not None:
-                    progress(done + len(prepared), total)
-                if time.monotonic() - started > STREAM_LATENCY_S:
-                    break
-            yield from self._finish(prepared, top_k)
-            done += len(prepared)
-            if stop is not None and stop.is_set():
-                return
+                    progress(done, total)
+                if len(batch) >= STREAM_BATCH or done == total or time.monotonic() - started > STREAM_LATENCY_S:
+                    yield from self._finish(batch, top_k)
+                    batch, started = [], time.monotonic()
+            if batch:  # stopped: what was prepared is still classified
+                yield from self._finish(batch, top_k)
 
     @staticmethod
     def _prepare_file(path: Path, keep_steps: bool):
@@ -214,6 +239,12 @@ class Predictor:
             return (path, path.name, None, None, str(exc))
         except Exception as exc:  # noqa: BLE001 — a decoder bug on one file must not stop the batch
             return (path, path.name, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).")
+
+
+# The one "not sure" rule lives in core.verdict (a model's own threshold, the wording); these
+# names are kept for the callers that import them from here.
+DEFAULT_NOT_SURE_THRESHOLD = verdict_rules.DEFAULT_THRESHOLD
+is_not_sure = verdict_rules.is_not_sure
 
 
 def image_extensions() -> frozenset[str]:

@@ -114,18 +114,17 @@ def test_jsonl_gives_one_object_per_line(run_cli, seed_model_file, many):
 @pytest.mark.parametrize("flag", [None, "--jsonl"])
 def test_results_are_printed_as_they_come(run_cli, seed_model_file, many, monkeypatch, flag):
     monkeypatch.setattr(predict, "STREAM_BATCH", 4)
-    printed_before: list[int] = []
-    real = Predictor._prepare_file
+    printed_before_batch: list[int] = []
+    real = Predictor._finish
 
-    def prepare(path, keep_steps):
-        printed_before.append(len(sys.stdout.getvalue().splitlines()))
-        return real(path, keep_steps)
+    def finish(self, prepared, top_k):
+        printed_before_batch.append(len(sys.stdout.getvalue().splitlines()))
+        return real(self, prepared, top_k)
 
-    monkeypatch.setattr(Predictor, "_prepare_file", staticmethod(prepare))
+    monkeypatch.setattr(Predictor, "_finish", finish)
     result = run_cli("predict", *([flag] if flag else []), "--weights", seed_model_file, many)
     assert result.code == 0
-    assert printed_before[:5] == [0, 0, 0, 0, 4], "the first four lines are out before the fifth image is read"
-    assert printed_before[-1] == 8
+    assert printed_before_batch == [0, 4, 8], "each batch's lines are out before the next batch is classified"
 
 
 def test_a_folder_shows_a_progress_bar_on_stderr(run_cli, seed_model_file, many):

@@ -1,7 +1,7 @@
 """Models page: the shipped default model and every run the user trained.
 
 A table of `ModelLibrary.entries()` (date, preset, epochs, test accuracy, training time, device),
-the selected run's loss/accuracy history (D2's `charts.TrainingCharts`, created lazily because
+the selected run's loss/accuracy history (`charts.TrainingCharts`, created lazily because
 matplotlib is slow to import), and Make active / Rename / Delete / Export as .pt / Open model.
 The File menu's Open model…, Import origin-notebook .pth… and Save model as… call the same methods.
 Reading and validating model files runs in a worker; a foreign or damaged file shows the core's
@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTableView,
@@ -30,12 +29,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fmnist_desktop.core import paths
-from fmnist_desktop.core.errors import FmnistError
-from fmnist_desktop.ui.context import AppContext
-from fmnist_desktop.ui.workers import TaskRunner
-
-SETTINGS_LAST_DIR = "models/last_dir"
+from ...core import paths
+from ...core.errors import FmnistError
+from ...core.formats import format_span, recorded_test_accuracy
+from ..context import AppContext
+from ..settings_keys import MODELS_LAST_DIR as SETTINGS_LAST_DIR
+from ..tasks import TaskGroup
+from ..widgets.banner import MessageLabel, make_button
+from ..widgets.dialogs import ask_yes_no
 HEADERS = ("Name", "Created", "Preset", "Epochs", "Test accuracy", "Training time", "Device")
 COL_NAME, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_TIME, COL_DEVICE = range(len(HEADERS))
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -51,7 +52,8 @@ class ModelsPage(QWidget):
         super().__init__(parent)
         self.setObjectName("modelsPage")
         self.context = context
-        self.runner = TaskRunner(self)
+        self.tasks = TaskGroup(self, "files")
+        self.runner = self.tasks["files"]
         self.chart = None  # TrainingCharts, created after torchReady (matplotlib is slow to import)
         self._build()
         context.torchReady.connect(self._on_torch_ready)
@@ -79,11 +81,7 @@ class ModelsPage(QWidget):
         buttons.addWidget(self.open_button)
         outer.addLayout(buttons)
 
-        self.banner = QLabel(self)
-        self.banner.setObjectName("modelsBanner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.hide()
+        self.banner = MessageLabel("modelsBanner", self)
         outer.addWidget(self.banner)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
@@ -118,23 +116,16 @@ class ModelsPage(QWidget):
         outer.addWidget(self.splitter, 1)
 
     def _button(self, text, name, slot) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(name)
-        button.setAccessibleName(text.rstrip("…"))
-        button.clicked.connect(slot)
-        return button
+        return make_button(self, text, name, slot)
 
     def show_banner(self, text: str, error: bool = True) -> None:
-        colour = "#b3261e" if error else "palette(window-text)"
-        self.banner.setStyleSheet(f"QLabel#modelsBanner {{ color: {colour}; padding: 4px; }}")
-        self.banner.setText(text)
-        self.banner.setVisible(bool(text))
+        self.banner.show_message(text, error)
 
     # ----------------------------------------------------------------- data
     @Slot()
     def _on_torch_ready(self) -> None:
         try:
-            from fmnist_desktop.ui.charts import TrainingCharts
+            from ..charts import TrainingCharts
 
             self.chart = TrainingCharts(self.chart_holder)
             self.chart.setMinimumHeight(220)
@@ -187,7 +178,7 @@ class ModelsPage(QWidget):
             font = name_item.font()
             font.setBold(True)
             name_item.setFont(font)
-        accuracy = test_accuracy(entry)
+        accuracy = recorded_test_accuracy(getattr(meta, "metrics", None))
         epochs = training.get("epochs") or len(getattr(meta, "history", None) or []) or None
         elapsed = training.get("elapsed_s", training.get("training_time_s"))
         values = [
@@ -195,8 +186,8 @@ class ModelsPage(QWidget):
             QStandardItem(format_created(getattr(meta, "created", ""))),
             QStandardItem(str(getattr(meta, "preset", "") or "—")),
             QStandardItem(str(epochs) if epochs else "—"),
-            QStandardItem(f"{accuracy * 100:.2f}%" if accuracy is not None else "—"),
-            QStandardItem(format_duration(elapsed)),
+            QStandardItem(f"{accuracy:.2f}%" if accuracy is not None else "—"),
+            QStandardItem(format_span(elapsed)),
             QStandardItem(str(training.get("device_name") or training.get("device") or "—")),
         ]
         return values
@@ -258,7 +249,7 @@ class ModelsPage(QWidget):
         return self.runner.description() or "Working on a model file"
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        return self.runner.shutdown(timeout_ms)
+        return self.tasks.shutdown(timeout_ms)
 
     # ----------------------------------------------------------------- actions
     @Slot()
@@ -292,14 +283,8 @@ class ModelsPage(QWidget):
         entry = self.selected_entry()
         if entry is None or entry.builtin:
             return
-        answer = QMessageBox.question(
-            self,
-            "Delete model?",
-            f"Delete “{entry.name}” and its file from your library? This cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        if not ask_yes_no(self, "Delete model?",
+                          f"Delete “{entry.name}” and its file from your library? This cannot be undone."):
             return
         try:
             self.context.library().delete(entry.id)
@@ -327,8 +312,8 @@ class ModelsPage(QWidget):
         library = self.context.library()
         source = Path(path)
 
-        def task(report_progress, _is_cancelled):
-            report_progress(None, f"Checking {source.name}…")
+        def task(state):
+            state.set_progress(None, f"Checking {source.name}…")
             return library.import_file(source)
 
         def on_result(entry) -> None:
@@ -372,8 +357,8 @@ class ModelsPage(QWidget):
         """Copy the entry's checkpoint (weights + metadata) to `target`, atomically, in a worker."""
         source, destination = Path(entry.path), Path(target)
 
-        def task(report_progress, _is_cancelled):
-            report_progress(None, f"Writing {destination.name}…")
+        def task(state):
+            state.set_progress(None, f"Writing {destination.name}…")
             try:
                 data = source.read_bytes()
             except OSError as exc:
@@ -390,19 +375,6 @@ class ModelsPage(QWidget):
         self._update_buttons()
 
 
-def test_accuracy(entry) -> float | None:
-    """The entry's recorded test accuracy as a fraction 0..1 (checkpoints store percent)."""
-    metrics = getattr(entry.meta, "metrics", None) or {}
-    for key in ("test_accuracy", "test_acc", "accuracy"):
-        value = metrics.get(key)
-        if isinstance(value, (int, float)):
-            return float(value) / 100 if value > 1 else float(value)
-    return None
-
-
-test_accuracy.__test__ = False  # not a pytest test, despite its name
-
-
 def format_created(created: str) -> str:
     if not created:
         return "—"
@@ -410,19 +382,6 @@ def format_created(created: str) -> str:
         return datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return created
-
-
-def format_duration(seconds) -> str:
-    if not isinstance(seconds, (int, float)) or seconds < 0:
-        return "—"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def _safe_file_name(name: str) -> str:

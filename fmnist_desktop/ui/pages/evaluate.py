@@ -11,6 +11,7 @@ thumbnails are made lazily, only for the rows the view asks to paint, and cached
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,6 +22,7 @@ from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -36,9 +38,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.labels import CLASS_NAMES
-from .train_page import SETTINGS_DATA_FOLDER, Banner
-from .workers import CancelFlag, TaskCancelled, TaskRunner
+from ...core.errors import FmnistError
+from ...core.labels import CLASS_NAMES
+from ..settings_keys import DATA_FOLDER
+from ..tasks import Progress, TaskCancelled, TaskGroup
+from ..widgets.banner import Banner
 
 THUMB_SIZE = 56
 
@@ -166,8 +170,7 @@ class EvaluatePage(QWidget):
         super().__init__(parent)
         self.setObjectName("evaluatePage")
         self.context = context
-        self._runner = TaskRunner(self)
-        self._chart_loader = TaskRunner(self)
+        self.tasks = TaskGroup(self, "evaluate", "charts")
         self._test_cache: tuple[str, Any] | None = None  # (folder key, (Split, DataSource))
         self.outcome: EvaluationOutcome | None = None
         self.matrix = None  # ui.charts.ConfusionMatrixCanvas, built once matplotlib is loaded
@@ -301,18 +304,18 @@ class EvaluatePage(QWidget):
     @Slot()
     def _on_torch_ready(self) -> None:
         self._set_idle()
-        if self.matrix is None and not self._chart_loader.is_running():
-            def import_charts(report_progress, is_cancelled):
-                from . import charts  # noqa: F401 - matplotlib is slow to import: not on the GUI thread
+        if self.matrix is None and not self.tasks["charts"].is_running():
+            def import_charts(state):
+                from .. import charts  # noqa: F401 - matplotlib is slow to import: not on the GUI thread
 
                 return True
 
-            self._chart_loader.start(import_charts, on_result=lambda _ok: self._build_matrix())
+            self.tasks["charts"].start(import_charts, on_result=lambda _ok: self._build_matrix())
 
     def _build_matrix(self) -> None:
         if self.matrix is not None:
             return
-        from .charts import ConfusionMatrixCanvas
+        from ..charts import ConfusionMatrixCanvas
 
         self.matrix = ConfusionMatrixCanvas(self)
         self.matrix.set_normalized(self.normalize_check.isChecked())
@@ -323,10 +326,6 @@ class EvaluatePage(QWidget):
             self.matrix.set_confusion(self.outcome.result.confusion)
         else:
             self.matrix.hide()
-
-    def ensure_matrix(self) -> None:
-        """Build the confusion-matrix canvas now (scripts and tests)."""
-        self._build_matrix()
 
     def _update_model_label(self, entry) -> None:
         if entry is None:
@@ -345,8 +344,8 @@ class EvaluatePage(QWidget):
 
     def _set_idle(self) -> None:
         ready = self.context.is_torch_ready() and self.context.active_entry() is not None
-        self.evaluate_button.setEnabled(ready and not self._runner.is_running())
-        self.cancel_button.setEnabled(self._runner.is_running())
+        self.evaluate_button.setEnabled(ready and not self.tasks["evaluate"].is_running())
+        self.cancel_button.setEnabled(self.tasks["evaluate"].is_running())
         if not self.context.is_torch_ready():
             self.evaluate_button.setToolTip("Waiting for the machine-learning engine to load…")
         elif self.context.active_entry() is None:
@@ -355,14 +354,13 @@ class EvaluatePage(QWidget):
             self.evaluate_button.setToolTip("Run the active model on the 10,000 test images.")
 
     def is_busy(self) -> bool:
-        return self._runner.is_running()
+        return self.tasks["evaluate"].is_running()
 
     def busy_description(self) -> str:
         return "The model is being evaluated." if self.is_busy() else ""
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        ok = self._runner.shutdown(timeout_ms)
-        return self._chart_loader.shutdown(timeout_ms) and ok
+        return self.tasks.shutdown(timeout_ms)
 
     # ================================================================= evaluation
 
@@ -371,30 +369,29 @@ class EvaluatePage(QWidget):
         if entry is None or not self.context.is_torch_ready():
             self._set_idle()
             return False
-        folder = self.context.settings.value(SETTINGS_DATA_FOLDER) or None
+        folder = self.context.settings.value(DATA_FOLDER) or None
         folder_key = str(folder or "")
         cached = self._test_cache[1] if self._test_cache and self._test_cache[0] == folder_key else None
 
-        def evaluate(report_progress, is_cancelled):
-            from ..core import checkpoint, data, evaluation
+        def evaluate(state):
+            from ...core import checkpoint, data, evaluation
 
             if cached is None:
-                report_progress(None, "Loading the test images…")
+                state.set_progress(None, "Loading the test images…")
                 split, source = data.load_test_split(Path(folder) if folder else None)
             else:
                 split, source = cached
-            if is_cancelled():
+            if state.is_interruption_requested():
                 raise TaskCancelled()
-            report_progress(None, "Loading the model…")
+            state.set_progress(None, "Loading the model…")
             model, meta = checkpoint.load_model(entry.path, device="cpu")
-            stop = CancelFlag(is_cancelled)
 
             def progress(done: int, total: int) -> None:
-                report_progress(done / total if total else None, f"{done:,} of {total:,} images")
+                state.set_progress(None, f"{done:,} of {total:,} images", done=done, total=total)
 
             result = evaluation.evaluate(model, split, meta.input_size, meta.mean, meta.std,
-                                         progress=progress, stop=stop)
-            if result is None or is_cancelled():
+                                         progress=progress, stop=state)
+            if result is None or state.is_interruption_requested():
                 raise TaskCancelled()
             images = split.images.numpy()
             return (folder_key, (split, source)), EvaluationOutcome(entry, result, images, source.description)
@@ -402,7 +399,7 @@ class EvaluatePage(QWidget):
         self.banner.hide()
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
-        self._runner.start(
+        self.tasks["evaluate"].start(
             evaluate,
             on_result=self._on_result,
             on_error=self._on_error,
@@ -415,16 +412,16 @@ class EvaluatePage(QWidget):
         return True
 
     def cancel_evaluation(self) -> None:
-        self._runner.cancel()
+        self.tasks["evaluate"].cancel()
         self.cancel_button.setEnabled(False)
 
-    def _on_progress(self, fraction: float, message: str) -> None:
-        if fraction < 0:
+    def _on_progress(self, progress: Progress) -> None:
+        if progress.fraction is None:
             self.progress_bar.setRange(0, 0)
         else:
             self.progress_bar.setRange(0, 1000)
-            self.progress_bar.setValue(int(1000 * fraction))
-        self.progress_bar.setFormat(message or "%p%")
+            self.progress_bar.setValue(int(1000 * progress.fraction))
+        self.progress_bar.setFormat(progress.message or "%p%")
 
     def _on_error(self, message: str) -> None:
         self.banner.show_message("error", f"<b>Evaluation failed:</b> {message}")
@@ -502,6 +499,37 @@ class EvaluatePage(QWidget):
                     "the most confident mistakes first.")
         self.cell_label.setText(text)
         self.tabs.setCurrentIndex(1)
+
+    # ================================================================= export (File ▸ Export…, Ctrl+E)
+
+    def export(self) -> None:
+        """File ▸ Export… on this page: the evaluation report (accuracy, per-class metrics,
+        confusion matrix, most confused pairs) as JSON."""
+        if self.outcome is None:
+            self.banner.show_message("info", "Nothing to export yet: press “Evaluate on the test set” first.")
+            return
+        suggested = str(Path.home() / "evaluation.json")
+        target, _ = QFileDialog.getSaveFileName(self, "Export the evaluation report", suggested, "JSON files (*.json)")
+        if target:
+            self.export_report(target)
+
+    def export_report(self, target: str | Path) -> bool:
+        """Write the shown evaluation as JSON, atomically; True when it was written."""
+        from ...core.paths import atomic_write_text
+
+        outcome = self.outcome
+        if outcome is None:
+            return False
+        report = outcome.result.to_dict()
+        report.update(model={"name": outcome.entry.name, "path": str(outcome.entry.path)},
+                      data_source=outcome.source_description)
+        try:
+            atomic_write_text(target, json.dumps(report, indent=2, ensure_ascii=False))
+        except FmnistError as exc:
+            self.banner.show_message("error", f"<b>Export failed:</b> {exc}")
+            return False
+        self.banner.show_message("success", f"Saved the evaluation report to {target}.")
+        return True
 
     @Slot(bool)
     def _on_normalize_toggled(self, checked: bool) -> None:

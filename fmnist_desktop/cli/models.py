@@ -1,0 +1,94 @@
+"""`fmnist models` (list, activate, rename, delete, import) and `fmnist export`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..core.errors import FmnistError
+from ..core.output_safety import printable
+from .console import default_weights, say, weights_argument
+from .registry import EXIT_OK, PROG, command
+
+
+def _models_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--activate", metavar="ID", help="make this model the active one")
+    p.add_argument("--rename", nargs=2, metavar=("ID", "NAME"), help="rename a model")
+    p.add_argument("--delete", metavar="ID", help="delete a model file from the library")
+    p.add_argument("--import", dest="import_file", metavar="FILE", help="copy a model file into the library")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+@command("models", "list the model library (the active model is marked *)", _models_arguments)
+def run_models(args: argparse.Namespace) -> int:
+    from ..core.library import ModelLibrary
+
+    library = ModelLibrary()
+    try:
+        if args.import_file:
+            entry = library.import_file(args.import_file)
+            say(f"Imported {printable(args.import_file)} as {entry.id!r}.")
+        if args.rename:
+            library.rename(args.rename[0], args.rename[1])
+        if args.delete:
+            library.delete(args.delete)
+            say(f"Deleted {args.delete!r}.")
+        if args.activate:
+            library.set_active(args.activate)
+        entries = library.entries()
+        try:
+            active_id = library.active().id
+        except FmnistError:
+            active_id = None
+    finally:
+        # A damaged index set aside, vanished or unusable model files: said even when the
+        # command itself then fails (an entry that pointed outside the folder, say).
+        for notice in library.take_notices():
+            print(f"{PROG}: note: {printable(notice)}", file=sys.stderr)
+    if args.json:
+        say(json.dumps([
+            {"id": e.id, "name": e.name, "path": str(e.path), "builtin": e.builtin, "active": e.id == active_id,
+             "preset": e.meta.preset, "test_accuracy": e.test_accuracy, "created": e.meta.created}
+            for e in entries
+        ], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not entries:
+        say("The library is empty. Train a model with: fmnist train --preset fast")
+        return EXIT_OK
+    width = max(len(printable(e.id)) for e in entries)
+    for e in entries:
+        acc = f"{e.test_accuracy:6.2f}%" if e.test_accuracy is not None else "      —"
+        mark = "*" if e.id == active_id else " "
+        say(f"{mark} {printable(e.id):<{width}}  {acc}  {printable(e.meta.preset or e.meta.arch):<9}  "
+            f"{printable(e.meta.created[:10]):<10}  {printable(e.name)}")
+    say(f"(* = active; models in {library.folder})")
+    return EXIT_OK
+
+
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    weights_argument(p)
+    p.add_argument(
+        "--format", choices=("checkpoint", "state_dict"), default="checkpoint",
+        help="checkpoint: the app's model file with its metadata (default); "
+        "state_dict: the bare weights, as the origin notebook saved them",
+    )
+    p.add_argument("out", metavar="OUT", help="file to write")
+
+
+@command("export", "write a model to a file of your choice", _export_arguments)
+def run_export(args: argparse.Namespace) -> int:
+    from ..core.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
+
+    weights = Path(args.weights) if args.weights else default_weights()
+    state_dict, meta = load_checkpoint(weights)
+    out = Path(args.out)
+    if out.is_dir():
+        raise FmnistError(f"{out} is a folder; give a file name to write.")
+    if args.format == "state_dict":
+        save_state_dict(out, state_dict)
+    else:
+        save_checkpoint(out, state_dict, meta)
+    say(f"Wrote {meta.name} ({args.format}) to {out}")
+    return EXIT_OK
