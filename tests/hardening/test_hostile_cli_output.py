@@ -7,7 +7,6 @@ beyond 64 bits, a 253-character `--out` name, and exit statuses that say photos 
 from __future__ import annotations
 
 import base64
-import io
 import json
 import os
 import subprocess

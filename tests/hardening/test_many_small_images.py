@@ -6,7 +6,6 @@ docs/RELIABILITY.md (`bench`-style figure, not a CI test: the shared CI machine'
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
