@@ -366,7 +366,7 @@ def _check_fits(path: Path, state_dict: Mapping[str, torch.Tensor], arch: str) -
         raise CheckpointError(f"{path.name} does not fit the {arch!r} network: {'; '.join(problems)}.")
 
 
-def _check_meta_shape(path: Path, raw: Any) -> None:
+def check_meta_shape(path: Path, raw: Any) -> None:
     """Refuse metadata nested deeper than MAX_META_DEPTH or holding more than MAX_META_VALUES
     values (a file whose metadata nested 20,000 levels made every later listing of the library
     fail with RecursionError). Iterative, so the check itself cannot overflow the stack."""
@@ -489,7 +489,7 @@ def _checked(path: Path, obj: Any) -> tuple[dict[str, torch.Tensor], CheckpointM
         raw_meta = obj.get("meta")
         if not isinstance(raw_meta, Mapping):
             raise CheckpointError(f"{path.name} is damaged (it has no description of its model).")
-        _check_meta_shape(path, raw_meta)
+        check_meta_shape(path, raw_meta)
         try:
             meta = CheckpointMeta.from_dict(raw_meta)
         except (KeyError, TypeError, ValueError, OverflowError) as exc:

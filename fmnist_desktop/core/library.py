@@ -25,7 +25,7 @@ from typing import Any
 from torch import nn
 
 from . import paths
-from .checkpoint import CheckpointMeta, load_checkpoint, read_meta, safe_text, save_checkpoint
+from .checkpoint import CheckpointMeta, check_meta_shape, load_checkpoint, read_meta, safe_text, save_checkpoint
 from .errors import CheckpointError, FmnistError, SaveError
 
 INDEX_NAME = "library.json"
@@ -127,7 +127,12 @@ class ModelLibrary:
 
     def _write_index(self, index: dict[str, Any]) -> None:
         index = {k: v for k, v in index.items() if k != "rebuilt_from"}
-        paths.atomic_write_text(self.index_path, json.dumps(index, indent=2, ensure_ascii=False))
+        text = json.dumps(index, indent=2, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate read from a hostile index ("\udcff")
+            text = json.dumps(index, indent=2, ensure_ascii=True)
+        paths.atomic_write_text(self.index_path, text)
 
     def _synced_index(self) -> dict[str, Any]:
         """The index, reconciled with the files in the folder (and saved if that changed it)."""
@@ -205,8 +210,9 @@ class ModelLibrary:
             raw = record.get("meta") or {}
             if not isinstance(raw, dict):
                 raise TypeError("meta is not a dict")
+            check_meta_shape(path, raw)  # the same bounds as in a model file (depth, size)
             meta = CheckpointMeta.from_dict(raw)
-        except (KeyError, TypeError, ValueError, OverflowError, RecursionError):
+        except (KeyError, TypeError, ValueError, OverflowError, RecursionError, CheckpointError):
             meta = self._usable_meta(path)  # the cached copy is damaged: the file decides
             if meta is None:
                 raise CheckpointError(f"{path.name} does not load.") from None

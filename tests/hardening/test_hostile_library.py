@@ -224,3 +224,30 @@ def test_index_entries_with_wrong_types_are_repaired_not_fatal(seed_model_file, 
 def test_load_checkpoint_reads_the_model_whose_cached_index_copy_is_damaged(seed_model_file):
     # control for the test above: the file itself is fine
     assert load_checkpoint(seed_model_file)[1].input_size == 16
+
+
+def test_an_index_with_lone_surrogates_and_deep_cached_metadata_still_lists_the_model(seed_model_file, run_cli):
+    good = _user_model(seed_model_file)
+    ModelLibrary().entries()
+    index_path = paths.models_dir() / INDEX_NAME
+    index = json.loads(index_path.read_text())
+    deep: list = []
+    cur = deep
+    for _ in range(200):
+        nxt: list = []
+        cur.append(nxt)
+        cur = nxt
+    index["models"][0]["meta"]["notes"] = deep
+    index["models"][0]["name"] = "@@SURROGATE@@"
+    index["active"] = good.stem
+    index_path.write_text(json.dumps(index).replace("@@SURROGATE@@", "bad \\udcff name"))
+
+    result = run_cli("models")
+
+    assert result.code == 0, result
+    assert good.stem in result.out and "Traceback" not in result.err
+    library = ModelLibrary()
+    assert library.active().id == good.stem
+    assert library.get(good.stem).meta.extra.get("notes") is None, "the deep cached copy was replaced by the file's"
+    library.set_active("default")  # the index can be written again
+    json.loads(index_path.read_text())
