@@ -64,9 +64,9 @@ def run_predict(args: argparse.Namespace) -> int:
             elif r.ok:
                 # Columns: path, best class, its confidence, "sure"/"not sure" (the model's own
                 # threshold, core.verdict), the runners-up. Percentages never round up across it.
-                others = ", ".join(f"{name} {format_percent(p)}" for name, p in r.top_k[1:])
+                others = ", ".join(f"{printable(name)} {format_percent(p)}" for name, p in r.top_k[1:])
                 flag = "not sure" if r.not_sure else "sure"
-                say(f"{printable(r.path)}\t{r.label}\t{format_percent(r.confidence)}\t{flag}"
+                say(f"{printable(r.path)}\t{printable(r.label)}\t{format_percent(r.confidence)}\t{flag}"
                     + (f"\t({others})" if others else ""))
             else:
                 print(f"{PROG}: skipped: {printable(r.error)}", file=sys.stderr, flush=True)

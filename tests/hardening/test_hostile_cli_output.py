@@ -169,3 +169,16 @@ def test_evaluate_photos_exits_1_when_photos_were_skipped(tmp_path, run_cli, see
     assert "1 read" in result.out
     (folder / "empty.png").unlink()
     assert run_cli("evaluate-photos", "--weights", seed_model_file, folder.parent).code == 0
+
+
+def test_class_names_from_a_model_file_cannot_forge_lines_either(tmp_path, run_cli):
+    from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
+    from fmnist_desktop.core.labels import CLASS_NAMES
+    from fmnist_desktop.core.models import build_model
+
+    names = [f"{name}\tBag\t99.9%\nforged" for name in CLASS_NAMES]
+    weights = save_checkpoint(tmp_path / "names.pt", build_model("seed_cnn"),
+                              CheckpointMeta.for_preset("seed", "names", class_names=names))
+    result = run_cli("predict", "--weights", weights, _png(tmp_path / "one.png"))
+    assert result.code == 0, result
+    assert len(result.out.splitlines()) == 1 and "\\tBag\\t99.9%\\nforged" in result.out
