@@ -68,6 +68,9 @@ def run_meta(finished, data, test, *, kind: str = KIND_TRAIN, name: str | None =
                        train_accuracy=float(last.train_acc))
     if test is not None:
         metrics.update(test_accuracy=float(test.accuracy), test_loss=float(test.loss))
+    calibration = getattr(finished, "calibration", None)  # the "not sure" threshold, when trained with photos
+    if isinstance(calibration, dict):
+        metrics.update(calibration)
     training = config.summary()
     training.update(
         kind=kind,
