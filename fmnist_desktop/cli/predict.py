@@ -38,6 +38,11 @@ def run_predict(args: argparse.Namespace) -> int:
         )
     if bar:
         bar.close()
+    from ..core.verdict import format_confidence
+
+    def format_percent(p: float) -> str:
+        return format_confidence(p).replace(" ", "")
+
     failed = [r for r in results if not r.ok]
     if args.json:
         # The documented shape scripts rely on: a list with one object per image.
@@ -45,8 +50,11 @@ def run_predict(args: argparse.Namespace) -> int:
     else:
         for r in results:
             if r.ok:
-                others = ", ".join(f"{name} {p * 100:.1f}%" for name, p in r.top_k[1:])
-                say(f"{r.path}\t{r.label}\t{r.confidence * 100:.1f}%" + (f"\t({others})" if others else ""))
+                # Columns: path, best class, its confidence, "sure"/"not sure" (the model's own
+                # threshold, core.verdict), the runners-up. Percentages never round up across it.
+                others = ", ".join(f"{name} {format_percent(p)}" for name, p in r.top_k[1:])
+                flag = "not sure" if r.not_sure else "sure"
+                say(f"{r.path}\t{r.label}\t{format_percent(r.confidence)}\t{flag}" + (f"\t({others})" if others else ""))
         for r in failed:
             print(f"{PROG}: skipped: {r.error}", file=sys.stderr)
         if len(results) > 1:

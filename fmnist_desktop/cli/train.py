@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as _dt
 import math
 import os
@@ -32,6 +33,13 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation (default: 5000)")
     p.add_argument("--init", metavar="FILE",
                    help="start from this model's weights (fine-tuning; it must use the preset's network)")
+    p.add_argument("--photos", metavar="LABELS.csv",
+                   help="also train on labelled real photos (a labels file: file,class[,sender_id]; "
+                        "class 'none' for things that are none of the ten; see weights/PHOTO_LABELS.md)")
+    p.add_argument("--photo-root", metavar="DIR",
+                   help="the folder the labels file's paths are relative to (default: the labels file's folder)")
+    p.add_argument("--photo-weight", type=float, default=3.0,
+                   help="how many times each photo is repeated per epoch (default: 3)")
     p.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
@@ -84,6 +92,33 @@ def _check_arguments(args: argparse.Namespace, preset) -> None:
             )
     if args.out:
         _check_writable(Path(args.out))  # before training, so a finished model is not lost to a typo
+    if args.photos is not None and not Path(args.photos).is_file():
+        raise FmnistError(f"--photos: {args.photos} is not a file (a labels CSV: file,class,sender_id).")
+    if not (math.isfinite(args.photo_weight) and 0 < args.photo_weight <= 100):
+        raise FmnistError(f"--photo-weight must be a number between 0 and 100, not {args.photo_weight}.")
+
+
+def _load_photos(args: argparse.Namespace, stop):
+    """The labelled photos, prepared as the model sees them (cached; a progress bar while new
+    photos are prepared)."""
+    from ..core.photo_dataset import load_photo_training_set
+
+    bar: ProgressBar | None = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and done < total:
+            bar = ProgressBar("Preparing photos", total)
+        if bar is not None:
+            bar.update(done)
+
+    photos = load_photo_training_set(args.photos, args.photo_root, progress=progress, stop=stop)
+    if bar is not None:
+        bar.close()
+    c = photos.counts()
+    say(f"Photos: {args.photos}: {c['train']:,} for training ({c['train_none']:,} none of the ten), "
+        f"{c['val']:,} held out by sender ({c['val_none']:,} none of the ten)")
+    return photos
 
 
 def _load_data(args: argparse.Namespace):
@@ -161,8 +196,14 @@ def run_train(args: argparse.Namespace) -> int:
         val_size=args.val_size,
         data_dir=args.data,
         init_checkpoint=args.init,
+        photo_weight=args.photo_weight,
     )
     with StopOnCtrlC("Stopping after the current batch; nothing will be saved.") as ctrl_c:
+        if args.photos is not None:
+            config = dataclasses.replace(config, photos=_load_photos(args, ctrl_c.stop))
+            if ctrl_c.stop.is_set():
+                say("Stopped while preparing the photos; nothing was saved.")
+                return EXIT_INTERRUPTED
         outcome = _print_training(config, data, ctrl_c.stop)
         if isinstance(outcome, Cancelled):
             say(f"Stopped in epoch {outcome.epoch}, batch {outcome.batch}; nothing was saved.")
@@ -181,6 +222,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     if run.test is not None:
         say(f"Test Accuracy: {run.test.accuracy:.2f}% (loss {run.test.loss:.4f}, {len(run.test):,} images)")
+    if outcome.calibration:
+        held = outcome.calibration["held_out_photos"]
+        say(f"Held-out photos: {100 * held['accuracy']:.1f}% right, not sure below "
+            f"{100 * outcome.calibration['not_sure_threshold']:.1f}% ({100 * held['not_sure_rate']:.1f}% of them), "
+            f"{100 * held['none_flagged_rate']:.1f}% of the none-of-the-ten photos called not sure")
     elif run.evaluation_error:
         say(f"Test evaluation failed ({run.evaluation_error}); the trained model is saved without a test score.")
     else:

@@ -68,8 +68,8 @@ def run_meta(finished, data, test, *, kind: str = KIND_TRAIN, name: str | None =
                        train_accuracy=float(last.train_acc))
     if test is not None:
         metrics.update(test_accuracy=float(test.accuracy), test_loss=float(test.loss))
-    calibration = getattr(finished, "calibration", None)  # the "not sure" threshold, when trained with photos
-    if isinstance(calibration, dict):
+    calibration = getattr(finished, "calibration", None)
+    if calibration:  # trained with photos: its own "not sure" threshold (core.verdict)
         metrics.update(calibration)
     training = config.summary()
     training.update(
