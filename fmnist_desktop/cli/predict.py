@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from ..core.errors import FmnistError
 from ..core.output_safety import printable
-from .console import ProgressBar, StopOnCtrlC, chosen_device, default_weights, say, weights_argument
+from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument, weights_path
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
 
 
@@ -38,7 +37,7 @@ def run_predict(args: argparse.Namespace) -> int:
     files = list(iter_image_paths(args.paths))
     if not files:
         raise FmnistError(f"No images found in {', '.join(printable(p) for p in args.paths)}.")
-    weights = Path(args.weights) if args.weights else default_weights()
+    weights = weights_path(args)
     predictor = Predictor.from_checkpoint(weights, chosen_device(args.device))
     bar = ProgressBar("Classifying", len(files)) if len(files) > 1 and not args.json else None
 
