@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_desktop.core import paths, photo_eval
+from fmnist_desktop.core import paths, photo, photo_eval
 from fmnist_desktop.core.labels import class_index
 
 pytestmark = pytest.mark.timeout(120)
@@ -58,3 +58,20 @@ def test_one_photos_memory_error_skips_that_photo_only(tmp_path, run_cli, seed_m
     cli = run_cli("evaluate-photos", "--weights", seed_model_file, root)
     assert "unexpected" not in cli.err and "2 read" in cli.out
     assert f"fmnist: skipped: {victim.name} could not be prepared: not enough memory" in cli.err
+
+
+def test_one_photos_memory_error_while_preparing_training_photos_skips_that_photo(tmp_path, monkeypatch):
+    from fmnist_desktop.core import photo_dataset
+
+    root = _labelled(tmp_path)
+    files = sorted(root.rglob("*.png"))
+    real = photo.load_image
+
+    def load_image(path, *args, **kwargs):
+        if Path(path) == files[0]:
+            raise MemoryError
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(photo, "load_image", load_image)
+    images, ok = photo_dataset.prepare_photos(files, tmp_path / "cache", workers=1)
+    assert ok.tolist() == [False, True, True]
