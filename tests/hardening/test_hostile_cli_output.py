@@ -182,3 +182,15 @@ def test_class_names_from_a_model_file_cannot_forge_lines_either(tmp_path, run_c
     result = run_cli("predict", "--weights", weights, _png(tmp_path / "one.png"))
     assert result.code == 0, result
     assert len(result.out.splitlines()) == 1 and "\\tBag\\t99.9%\\nforged" in result.out
+
+
+def test_evaluate_photos_json_keeps_a_non_utf8_name_recoverable(tmp_path, run_cli, seed_model_file):
+    folder = tmp_path / "photos" / "0_T-shirt_top"
+    folder.mkdir(parents=True)
+    raw = bytes(folder) + b"/nb_\xff.png"
+    _png(Path(os.fsdecode(raw)))
+    result = run_cli("evaluate-photos", "--json", "--weights", seed_model_file, folder.parent)
+    assert result.code == 0, result
+    result.out.encode("utf-8")
+    [record] = json.loads(result.out)["files"]
+    assert base64.b64decode(record["path_bytes"]) == raw and record["path"].endswith("nb_\ufffd.png")
