@@ -152,6 +152,10 @@ class ModelLibrary:
                 )
                 changed = True
                 continue
+            if Path(file).stem == BUILTIN_ID:
+                self._reserved_name_note(self.folder / file)
+                changed = True
+                continue
             if not isinstance(record.get("id"), str) or not record["id"] or record["id"] == BUILTIN_ID:
                 record["id"] = Path(file).stem  # a damaged id ("id": 5) is rebuilt from the file name
                 changed = True
@@ -169,7 +173,10 @@ class ModelLibrary:
             known_files.add(file)
             records.append(record)
         for path in sorted(self.folder.glob("*.pt")):
-            if path.name in known_files or not _confined_file_name(path.name) or path.stem == BUILTIN_ID:
+            if path.name in known_files or not _confined_file_name(path.name):
+                continue
+            if path.stem == BUILTIN_ID:
+                self._reserved_name_note(path)
                 continue
             meta = self._usable_meta(path)
             if meta is None:
@@ -185,6 +192,19 @@ class ModelLibrary:
                 # The index is only a cache of the folder: listing goes on (a read-only folder).
                 self._notices.append(f"The model list could not be updated: {exc}")
         return index
+
+    def _reserved_name_note(self, path: Path) -> None:
+        """`default.pt` in the folder would share the built-in model's id: it is not listed, and
+        said once per process (until the file changes)."""
+        key = _stat_key(path)
+        if key is not None and _unusable_files.get(path) == key:
+            return
+        if key is not None:
+            _unusable_files[path] = key
+        self._notices.append(
+            f"{path.name} in {self.folder} is not listed: the id {BUILTIN_ID!r} is the built-in model's. "
+            "Rename the file to list it."
+        )
 
     def _usable_meta(self, path: Path) -> CheckpointMeta | None:
         """The metadata of a model file in the folder, or None when it does not load. A file that

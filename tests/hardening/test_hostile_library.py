@@ -251,3 +251,20 @@ def test_an_index_with_lone_surrogates_and_deep_cached_metadata_still_lists_the_
     assert library.get(good.stem).meta.extra.get("notes") is None, "the deep cached copy was replaced by the file's"
     library.set_active("default")  # the index can be written again
     json.loads(index_path.read_text())
+
+
+def test_a_user_file_named_default_pt_does_not_shadow_the_builtin_model(seed_model_file, run_cli):
+    _user_model(seed_model_file, "default.pt")
+    index_path = paths.models_dir() / INDEX_NAME
+    index_path.write_text(json.dumps({"version": 1, "active": "default", "models": [
+        {"id": "default", "file": "default.pt", "name": "impostor", "meta": {}}]}))
+    result = run_cli("models")
+    assert result.code == 0, result
+    assert "impostor" not in result.out and "Default model (shipped with the app)" in result.out
+    [note] = _notes(result.err)
+    assert "default.pt" in note and "built-in" in note
+    library = ModelLibrary()
+    assert library.active().builtin and [e.id for e in library.entries()] == ["default"]
+    before = index_path.stat().st_mtime_ns
+    library.entries()
+    assert index_path.stat().st_mtime_ns == before, "the index is not rewritten on every read"
