@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QProgressBar,
-    QPushButton,
     QSizePolicy,
     QSplitter,
     QTableWidget,
@@ -38,7 +37,7 @@ from ...core.errors import FmnistError
 from ...core.labels import CLASS_NAMES
 from ..settings_keys import DATA_FOLDER
 from ..tasks import Progress, TaskCancelled, TaskGroup
-from ..widgets.banner import Banner
+from ..widgets.banner import Banner, make_button
 from ..widgets.gallery import SampleGallery
 
 
@@ -80,14 +79,10 @@ class EvaluatePage(QWidget):
         layout.setContentsMargins(8, 8, 8, 8)
 
         top = QHBoxLayout()
-        self.evaluate_button = QPushButton("Evaluate on the test set", self)
-        self.evaluate_button.setObjectName("evaluateButton")
-        self.evaluate_button.setAccessibleName("Evaluate the active model on the test set")
-        self.evaluate_button.clicked.connect(self.start_evaluation)
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setObjectName("cancelEvaluationButton")
-        self.cancel_button.setAccessibleName("Cancel the evaluation")
-        self.cancel_button.clicked.connect(self.cancel_evaluation)
+        self.evaluate_button = make_button(self, "Evaluate on the test set", "evaluateButton", self.start_evaluation,
+                                           accessible_name="Evaluate the active model on the test set")
+        self.cancel_button = make_button(self, "Cancel", "cancelEvaluationButton", self.cancel_evaluation,
+                                         accessible_name="Cancel the evaluation")
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setObjectName("evaluateProgress")
         self.progress_bar.setAccessibleName("Evaluation progress")
