@@ -115,10 +115,10 @@ def main() -> int:
     for name, values in steps.items():
         print(f"  {name:<34} median {statistics.median(values):7.1f}   p90 {np.percentile(values, 90):7.1f}")
 
-    current_iters = photo.GRABCUT_ITERS
-    photo.GRABCUT_ITERS = args.baseline_iters
+    current_iters = photo.segmentation.GRABCUT_ITERS  # where grabcut() reads it
+    photo.segmentation.GRABCUT_ITERS = args.baseline_iters
     _, base = timed_steps(predictor, files)
-    photo.GRABCUT_ITERS = current_iters
+    photo.segmentation.GRABCUT_ITERS = current_iters
     print(f"\nbaseline (GrabCut {args.baseline_iters} iterations): median {statistics.median(base):.1f} ms, "
           f"p90 {np.percentile(base, 90):.1f} ms; ratio of medians {statistics.median(totals) / statistics.median(base):.2f}")
 

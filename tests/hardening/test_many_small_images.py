@@ -27,7 +27,7 @@ def test_a_fashion_mnist_image_is_passed_through_without_clustering_its_border(m
     def no_kmeans(*args, **kwargs):
         raise AssertionError("k-means on the border of a 28×28 light-on-black image")
 
-    monkeypatch.setattr(photo, "estimate_background", no_kmeans)
+    monkeypatch.setattr(photo.pipeline, "estimate_background", no_kmeans)
     for img in _fashion_mnist_images():
         steps = photo.prepare_photo(img)
         assert steps.passthrough and np.array_equal(np.asarray(steps.final), np.asarray(img))
@@ -41,14 +41,14 @@ def _similarity(steps: photo.PhotoSteps, original: Image.Image) -> float:
 def test_a_small_dark_on_light_image_skips_segmentation_and_grabcut(monkeypatch):
     originals = _fashion_mnist_images()
     framed = [ImageOps.expand(ImageOps.invert(img), 6, fill=255).convert("RGB") for img in originals]  # 40×40
-    monkeypatch.setattr(photo, "SMALL_SIDE", 0)
+    monkeypatch.setattr(photo.pipeline, "SMALL_SIDE", 0)
     full = [_similarity(photo.prepare_photo(img), original) for img, original in zip(framed, originals)]
-    monkeypatch.setattr(photo, "SMALL_SIDE", 64)
+    monkeypatch.setattr(photo.pipeline, "SMALL_SIDE", 64)
 
     def no_segmentation(*args, **kwargs):
         raise AssertionError("the phone-photo segmentation ran on a small image")
 
-    monkeypatch.setattr(photo, "segment_object", no_segmentation)
+    monkeypatch.setattr(photo.pipeline, "segment_object", no_segmentation)
     for img, original, before in zip(framed, originals, full):
         steps = photo.prepare_photo(img)
         assert steps.inverted and not steps.passthrough
@@ -58,7 +58,7 @@ def test_a_small_dark_on_light_image_skips_segmentation_and_grabcut(monkeypatch)
 def test_large_photos_still_get_the_full_pipeline(monkeypatch):
     calls = []
     real = photo.segment_object
-    monkeypatch.setattr(photo, "segment_object", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(photo.pipeline, "segment_object", lambda *a, **k: calls.append(1) or real(*a, **k))
     big = ImageOps.expand(ImageOps.invert(_fashion_mnist_images()[0]), 6, fill=255).resize((200, 200))
     photo.prepare_photo(big.convert("RGB"))
     assert calls == [1]
