@@ -634,6 +634,11 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# Commands in their own modules (they import the helpers above)
+
+from . import cli_tune  # noqa: E402,F401  (fmnist tune)
+
+# ---------------------------------------------------------------------------------------------
 # main
 
 

@@ -260,7 +260,13 @@ DEFAULT_PRESET = "standard"
 
 
 def get_preset(name: str) -> Preset:
+    """A built-in preset, or one of the user's (core.user_presets, e.g. saved by `fmnist tune`)."""
     try:
         return PRESETS[name]
     except KeyError:
-        raise KeyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
+        from .user_presets import user_presets
+
+        mine = user_presets()
+        if name in mine:
+            return mine[name]
+        raise KeyError(f"unknown preset {name!r}; known: {', '.join([*PRESETS, *mine])}") from None
