@@ -4,7 +4,9 @@
     fmnist evaluate  [--weights FILE] [--data DIR] [--json]
     fmnist predict   [--weights FILE] [--top-k K] [--json] PATH...
     fmnist models    [--activate ID] [--rename ID NAME] [--delete ID] [--import FILE] [--json]
-    fmnist export    [--weights FILE] [--format checkpoint|state_dict] OUT
+    fmnist export    [--weights FILE] [--format checkpoint|state_dict|onnx|torchscript] OUT
+    fmnist serve     [--weights FILE] [--host H] [--port P] [--workers N] [--token T]
+    fmnist tune      [--preset BASE] [--trials N] [--budget 30m] [--study NAME] [--data DIR]
 
 Exit status: 0 success; 2 the input cannot be used (missing or damaged data set, model file or
 image, an unavailable device, a bad option value — every `FmnistError` but `SaveError`) and
@@ -603,40 +605,9 @@ def _run_models(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# export
-
-
-def _export_arguments(p: argparse.ArgumentParser) -> None:
-    _weights_argument(p)
-    p.add_argument(
-        "--format", choices=("checkpoint", "state_dict"), default="checkpoint",
-        help="checkpoint: the app's model file with its metadata (default); "
-        "state_dict: the bare weights, as the origin notebook saved them",
-    )
-    p.add_argument("out", metavar="OUT", help="file to write")
-
-
-@command("export", "write a model to a file of your choice", _export_arguments)
-def _run_export(args: argparse.Namespace) -> int:
-    from .core.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
-
-    weights = Path(args.weights) if args.weights else _default_weights()
-    state_dict, meta = load_checkpoint(weights)
-    out = Path(args.out)
-    if out.is_dir():
-        raise FmnistError(f"{out} is a folder; give a file name to write.")
-    if args.format == "state_dict":
-        save_state_dict(out, state_dict)
-    else:
-        save_checkpoint(out, state_dict, meta)
-    _print(f"Wrote {meta.name} ({args.format}) to {out}")
-    return EXIT_OK
-
-
-# ---------------------------------------------------------------------------------------------
 # Commands in their own modules (they import the helpers above)
 
-from . import cli_tune  # noqa: E402,F401  (fmnist tune)
+from . import cli_export, cli_serve, cli_tune  # noqa: E402,F401  (fmnist export, serve, tune)
 
 # ---------------------------------------------------------------------------------------------
 # main
