@@ -39,6 +39,11 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from . import __version__
+
+if __name__ == "__main__":
+    # `python -m fmnist_desktop.cli`: commands in other modules (cli_tune, ...) register through
+    # `fmnist_desktop.cli`, so that name must be this module, not a second copy of it.
+    sys.modules.setdefault("fmnist_desktop.cli", sys.modules[__name__])
 from .core import paths
 from .core.errors import FmnistError, SaveError
 

@@ -314,10 +314,9 @@ def _classify(predictor, items: list[tuple[str, bytes]], top_k: int):
         except FmnistError as exc:
             # core.photo says "The data" for bytes; name the upload instead.
             text = str(exc)
-            label = name if name != "image" else "the image"
             if text.startswith("The data"):
-                text = label[:1].upper() + label[1:] + text[len("The data"):]
-            return _Refusal(422, text.replace("The data", label))
+                text = (name if name != "image" else "The image") + text[len("The data"):]
+            return _Refusal(422, text.replace("The data", name if name != "image" else "the image"))
         except Exception as exc:  # noqa: BLE001 — a decoder bug on one upload is that upload's problem
             return _Refusal(422, f"{name} could not be read ({type(exc).__name__}).")
     results = predictor.predict_images(images, [name for name, _ in items], top_k=top_k)
