@@ -78,11 +78,11 @@ def _run_tune(args: argparse.Namespace) -> int:
     tuning._import_optuna()  # a missing optuna is reported before the data is read
     out = sys.stderr if args.json else sys.stdout
 
-    def say(text: str) -> None:
+    def tell(text: str) -> None:
         print(text, file=out, flush=True)
 
     data = load_dataset(args.data, val_size=args.val_size, seed=args.seed)
-    say(f"Data: {data.source.description}")
+    tell(f"Data: {data.source.description}")
     config = tuning.TuneConfig(
         base_preset=args.preset, n_trials=args.trials, budget_s=budget, study=args.study, storage=args.storage,
         device=args.device, seed=args.seed, num_threads=args.threads,
@@ -96,8 +96,8 @@ def _run_tune(args: argparse.Namespace) -> int:
                 limit = f"{event.n_trials} trials" if event.n_trials else "no trial limit"
                 if event.budget_s:
                     limit += f", budget {_duration(event.budget_s)}"
-                say(f"Study {event.study!r} (tuning {event.base_preset}) in {event.storage}{resumed}; {limit}")
-                say(f"      {event.n_train:,} training, {event.n_val:,} validation images; objective: validation accuracy")
+                tell(f"Study {event.study!r} (tuning {event.base_preset}) in {event.storage}{resumed}; {limit}")
+                tell(f"      {event.n_train:,} training, {event.n_val:,} validation images; objective: validation accuracy")
                 if budget:
                     bar = ProgressBar("Budget", int(budget), stream=sys.stderr)
             elif isinstance(event, tuning.TrialBatch):
@@ -106,7 +106,7 @@ def _run_tune(args: argparse.Namespace) -> int:
             elif isinstance(event, tuning.TrialDone):
                 if bar is not None:
                     bar.close()
-                say(_line(event.record, event.best))
+                tell(_line(event.record, event.best))
             elif isinstance(event, tuning.TuneFailed):
                 if bar is not None:
                     bar.close()
@@ -121,20 +121,20 @@ def _run_tune(args: argparse.Namespace) -> int:
     pruned = sum(r.state == "PRUNED" for r in records)
     complete = sum(r.state == "COMPLETE" for r in records)
     why = {"trials": "all trials run", "budget": "time budget spent", "stopped": "stopped"}[finished.reason]
-    say(f"{finished.n_new} new trials in {_duration(finished.elapsed_s)} ({why}); study: {len(records)} trials, "
+    tell(f"{finished.n_new} new trials in {_duration(finished.elapsed_s)} ({why}); study: {len(records)} trials, "
         f"{complete} complete, {pruned} pruned, {len(records) - complete - pruned} failed or stopped")
     best = finished.best
     summary: dict = {"study": args.study, "base_preset": args.preset, "reason": finished.reason,
                      "elapsed_s": round(finished.elapsed_s, 1), "best": best.to_dict() if best else None,
                      "trials": tuning.trial_table(records), "model": None, "preset": None}
     if best is not None:
-        say(f"Best: trial {best.number}, validation accuracy {best.value:.2f}% — {tuning.format_params(best.params)}")
+        tell(f"Best: trial {best.number}, validation accuracy {best.value:.2f}% — {tuning.format_params(best.params)}")
         if args.save_preset:
             from .core.user_presets import save_user_preset
 
             preset = save_user_preset(tuning.best_as_preset(args.study, name=args.save_preset, storage=args.storage))
             summary["preset"] = preset.name
-            say(f"Saved the best settings as your preset {preset.name!r} (fmnist train --preset {preset.name}).")
+            tell(f"Saved the best settings as your preset {preset.name!r} (fmnist train --preset {preset.name}).")
         if not args.no_save and finished.best_model is not None:
             test_bar = ProgressBar("Testing the best model", len(data.test)) if not args.json else None
             with _StopOnCtrlC("Skipping the test evaluation.") as ctrl_c:
@@ -144,14 +144,14 @@ def _run_tune(args: argparse.Namespace) -> int:
             if test_bar:
                 test_bar.close()
             acc = entry.test_accuracy
-            say(f"Saved to the model library as {entry.id!r}" + (f": test accuracy {acc:.2f}%" if acc is not None else ""))
+            tell(f"Saved to the model library as {entry.id!r}" + (f": test accuracy {acc:.2f}%" if acc is not None else ""))
             summary["model"] = {"id": entry.id, "name": entry.name, "path": str(entry.path), "test_accuracy": acc}
     if args.plots:
         folder = Path(args.plots)
         folder.mkdir(parents=True, exist_ok=True)
         for key, png in tuning.render_plots(tuning.load_study(args.study, args.storage)).items():
             (folder / f"tune-{key}.png").write_bytes(png)
-            say(f"Wrote {folder / f'tune-{key}.png'}")
+            tell(f"Wrote {folder / f'tune-{key}.png'}")
     if args.json:
         _print(json.dumps(summary, indent=2, ensure_ascii=False))
     if finished.reason == "stopped":
