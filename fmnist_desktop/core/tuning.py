@@ -285,11 +285,23 @@ def _import_optuna():
     return optuna
 
 
+_STORAGE_LOCK = threading.Lock()
+
+
 def _storage(url: str | None):
     optuna = _import_optuna()
     url = url or study_storage_url()
+    kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None)
+        # Creating a new database's tables is not safe from two threads at once (the GUI reads
+        # the study while a run starts): one at a time here, and one retry for another process
+        # that created it at the same moment.
+        with _STORAGE_LOCK:
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            except Exception:  # noqa: BLE001
+                time.sleep(0.5)
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except Exception as exc:  # noqa: BLE001 — a damaged or locked file must reach the user as one line
         raise FmnistError(
             f"The tuning database {url} cannot be opened ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).",

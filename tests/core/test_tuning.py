@@ -209,3 +209,21 @@ def test_default_space_and_trial_preset():
     assert p.arch == "bn_cnn_w48" and p.augment == "flip" and p.epochs == 3 and p.lr == 1e-3
     assert tuning.trial_preset(get_preset("seed"), {"lr": 1e-3}).arch == "seed_cnn"
     assert "width 48" in tuning.format_params({"width": 48, "lr": 1e-3})
+
+
+def test_two_threads_opening_a_new_study_database_at_once():
+    """The GUI reads the study while a run starts: creating the SQLite tables must not race."""
+    errors = []
+
+    def open_it():
+        try:
+            tuning.study_names()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
