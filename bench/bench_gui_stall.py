@@ -7,7 +7,7 @@ In one process, on the real Fashion-MNIST files (Debian's dataset-fashion-mnist,
   1. headless: `core.training.run_training` with the same config, no Qt — the baseline epoch time;
   2. GUI: the real MainWindow (offscreen platform, isolated settings and data folder) on its Train
      page; the run is started with the page's own Train button path (`TrainPage.start_training`)
-     and runs in its `TrainingWorker` thread with the live charts, progress bar and log, then the
+     and runs as its training task (`ui.training_task`) with the live charts, progress bar and log, then the
      page evaluates and saves the model as it always does. Meanwhile a 5 ms QTimer on the GUI
      thread records the gap between its ticks; a gap much longer than 5 ms is a stall the user
      would feel (a frozen window, a late repaint).
@@ -115,12 +115,12 @@ def gui_run(args, dataset) -> tuple[list[float], list[float], int, float]:
         raise SystemExit("the Train page did not become ready (torch import or charts)")
     window.nav.setCurrentRow(1)
     page.set_data_folder(args.data or None)
-    page._select_preset(args.preset)
+    page.form.select_preset(args.preset)
     page.epochs_spin.setValue(args.epochs)
     settings = page.current_settings()
     # Hand the page the data set this script already loaded (same tensors as the headless run):
     # the cache key is the one the page computes from its settings.
-    page._cache_data(f"{settings.data_dir or ''}|{settings.val_size}|0", dataset)
+    page._data_cache = (f"{settings.data_dir or ''}|{settings.val_size}|0", dataset)
     epoch_times: list[float] = []
     gaps_ms: list[float] = []
     clock = QElapsedTimer()
@@ -145,16 +145,20 @@ def gui_run(args, dataset) -> tuple[list[float], list[float], int, float]:
     clock.start()
     timer.start()
 
+    def on_event(event) -> None:
+        name = type(event).__name__
+        if name == "EpochEnd":
+            epoch_times.append(event.epoch_time_s)
+        elif name == "Started":
+            on_started(event)
+        elif name in ("Finished", "Cancelled", "Failed"):
+            training[0] = False
+
+    page.trainingEvent.connect(on_event)
     click_start = time.perf_counter()
     if not page.start_training():
         raise SystemExit("the Train page refused to start")
     click_ms = 1000 * (time.perf_counter() - click_start)
-    worker = page._worker
-    worker.epochEnd.connect(lambda e: epoch_times.append(e.epoch_time_s))
-    worker.started.connect(on_started)
-    worker.finished.connect(lambda e: training.__setitem__(0, False))
-    worker.cancelled.connect(lambda e: training.__setitem__(0, False))
-    worker.failed.connect(lambda e: training.__setitem__(0, False))
 
     loop = QEventLoop()
     page.runStateChanged.connect(lambda busy: None if busy else loop.quit())

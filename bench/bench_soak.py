@@ -142,7 +142,7 @@ def soak(
 
     app = QApplication.instance() or QApplication([])
     from fmnist_desktop.ui.main_window import MainWindow
-    from fmnist_desktop.ui.workers import TaskRunner
+    from fmnist_desktop.ui.tasks import TaskRunner
 
     process = psutil.Process()
     figures = SoakFigures()
@@ -157,11 +157,8 @@ def soak(
             time.sleep(0.005)
 
     def qthreads_running() -> int:
-        """Task threads not yet joined (every page's TaskRunner) plus a running training thread."""
-        tasks = sum(len(runner._tasks) for runner in window.findChildren(TaskRunner))
-        training = sum(1 for page in window.pages.values()
-                       if getattr(getattr(page, "_worker", None), "is_running", lambda: False)())
-        return tasks + training
+        """Task threads not yet joined (every page's TaskRunner, training included)."""
+        return sum(len(runner._tasks) for runner in window.findChildren(TaskRunner))
 
     def sample(label: str) -> Sample:
         for _ in range(5):  # let finished threads be joined and deleted before counting

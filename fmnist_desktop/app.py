@@ -17,13 +17,10 @@ import sys
 import threading
 import time
 import traceback
-from pathlib import Path
 
 from fmnist_desktop import APP_ID, APP_NAME, ORG_NAME, __version__
 from fmnist_desktop.core import paths
-
-LOG_NAME = "app.log"
-
+from fmnist_desktop.core.logs import APP_LOG, configure as configure_logging, write_log
 
 def _process_age_s() -> float:
     """Seconds since this process started (includes interpreter start-up), best effort."""
@@ -79,21 +76,6 @@ def _image_arguments(argv: list[str]) -> list[str]:
         elif arg in _QT_OPTIONS_WITH_VALUE:
             skip_value = True
     return paths
-
-
-def log_path() -> Path:
-    return paths.logs_dir() / LOG_NAME
-
-
-def write_log(text: str) -> Path | None:
-    """Append to the app log; never raises (a logging failure must not cause a second crash)."""
-    try:
-        target = log_path()
-        with open(target, "a", encoding="utf-8") as log:
-            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n{text}\n")
-        return target
-    except OSError:
-        return None
 
 
 class ExceptionReporter:
@@ -189,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return int(selftest.main() or 0)
 
+    configure_logging(APP_LOG)  # before the window: every worker's caught traceback lands in app.log
     app = create_application(argv)
     reporter = ExceptionReporter()
     reporter.install()

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fmnist_desktop import APP_ID, __version__
 from fmnist_desktop.core import paths
+from fmnist_desktop.core.formats import is_photo_file, recorded_test_accuracy
 from fmnist_desktop.core.labels import CLASS_NAMES, class_index
 
 SAMPLES_DIR = "resources/samples"
@@ -25,7 +26,6 @@ REPORT_NAME = "selftest.txt"
 # real photos (reported, not required: they are much harder than the data set).
 FASHION_MNIST_PREFIX = "fashion-mnist_"
 PHOTO_PREFIX = "photo_"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
 class _Report:
@@ -56,19 +56,11 @@ def expected_class(path: Path) -> int | None:
 
 
 def sample_files(folder: Path) -> tuple[list[Path], list[Path]]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if folder.is_dir() else []
+    files = sorted(p for p in folder.iterdir() if is_photo_file(p.name)) if folder.is_dir() else []
     return (
         [p for p in files if p.name.startswith(FASHION_MNIST_PREFIX)],
         [p for p in files if p.name.startswith(PHOTO_PREFIX)],
     )
-
-
-def _test_accuracy(metrics: dict) -> float | None:
-    for key in ("test_accuracy", "test_acc", "accuracy"):
-        value = metrics.get(key) if isinstance(metrics, dict) else None
-        if isinstance(value, (int, float)):
-            return float(value) * (100.0 if value <= 1.0 else 1.0)
-    return None
 
 
 def _check_samples(report: _Report, predictor, files: list[Path], what: str, required: bool) -> list[int]:
@@ -114,7 +106,7 @@ def run(report: _Report) -> None:
         report.line("FAIL", f"load bundled model {weights}: {_one_line(exc)}")
         return
     meta = predictor.meta
-    accuracy = _test_accuracy(getattr(meta, "metrics", {}) or {})
+    accuracy = recorded_test_accuracy(getattr(meta, "metrics", None))
     acc_text = f"test acc {accuracy:.1f}%" if accuracy is not None else "test acc not recorded"
     report.line("ok", f"loaded bundled model weights/default.pt (preset {getattr(meta, 'preset', '?')}, {acc_text})")
 
@@ -123,8 +115,8 @@ def run(report: _Report) -> None:
     if class_names != CLASS_NAMES:
         report.line("FAIL", f"model's class names {class_names} differ from Fashion-MNIST's {CLASS_NAMES}")
 
+    _check_cpu(report, predictor)
     fashion_mnist, photos = sample_files(paths.bundled_path(SAMPLES_DIR))
-    report.line("ok", "device cpu")
     if not fashion_mnist:
         report.line("FAIL", f"no Fashion-MNIST sample images in {paths.bundled_path(SAMPLES_DIR)}")
         return
@@ -138,6 +130,27 @@ def run(report: _Report) -> None:
 
     _check_gpu(report, weights, fashion_mnist, cpu_answers)
     report.line("info", f"self-test took {time.perf_counter() - started:.1f} s")
+
+
+def _check_cpu(report: _Report, predictor) -> None:
+    """The model really runs on the CPU: its weights are there and a blank image gives ten finite
+    probabilities that add up to one (a broken torch build or BLAS library fails here)."""
+    import numpy as np
+    import torch
+
+    try:
+        where = {str(p.device) for p in predictor.model.parameters()}
+        probabilities = np.asarray(predictor.probabilities(torch.zeros((1, 28, 28), dtype=torch.uint8)), dtype=float)
+    except Exception as exc:
+        report.line("FAIL", f"device cpu: {_one_line(exc)}")
+        return
+    if where != {"cpu"}:
+        report.line("FAIL", f"device cpu: the model's weights are on {', '.join(sorted(where))}")
+    elif probabilities.shape != (1, len(CLASS_NAMES)) or not np.isfinite(probabilities).all() \
+            or abs(float(probabilities.sum()) - 1.0) > 1e-3:
+        report.line("FAIL", f"device cpu: a blank image gave probabilities {probabilities.round(3).tolist()}")
+    else:
+        report.line("ok", "device cpu: the model runs and gives ten probabilities that add up to one")
 
 
 def _check_gpu(report: _Report, weights: Path, files: list[Path], cpu_answers: list[int]) -> None:

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .labels import CLASS_NAMES, NUM_CLASSES
-from .transforms import to_model_input
+from .inference import iter_logits
 
 
 @dataclass(frozen=True)
@@ -149,19 +149,18 @@ def evaluate(
     model.to(device).eval()
     probs = []
     loss_sum = 0.0
+    done = 0
     try:
-        with torch.inference_mode():
-            for start in range(0, total, batch_size):
-                if stop is not None and stop.is_set():
-                    return None
-                batch = images[start : start + batch_size].to(device)
-                target = labels[start : start + batch_size].to(device)
-                logits = model(to_model_input(batch, input_size, mean, std)).float()
-                loss_sum += float(F.cross_entropy(logits, target, reduction="sum"))
-                probs.append(logits.softmax(dim=1).cpu())
-                if progress is not None:
-                    progress(min(start + batch_size, total), total)
+        for done, logits in iter_logits(model, images, input_size, mean, std, device=device,
+                                        batch_size=batch_size, stop=stop):
+            target = labels[done - logits.shape[0] : done].to(device)
+            loss_sum += float(F.cross_entropy(logits, target, reduction="sum"))
+            probs.append(logits.softmax(dim=1).cpu())
+            if progress is not None:
+                progress(done, total)
     finally:
         model.to(home).train(was_training)
+    if done < total:  # stopped
+        return None
     probabilities = torch.cat(probs).numpy() if probs else np.zeros((0, NUM_CLASSES), np.float32)
     return result_from_probabilities(probabilities, labels.cpu().numpy(), loss_sum / total if total else 0.0)

@@ -54,6 +54,11 @@ def datasets_dir() -> Path:
     return _sub("data")
 
 
+def photo_cache_dir() -> Path:
+    """Where the 28x28 images prepared from labelled photos are cached (core.photo_dataset)."""
+    return _sub("photo-cache")
+
+
 def models_dir() -> Path:
     """Where trained models and the model library index live."""
     return _sub("models")

@@ -50,7 +50,8 @@ MAX_CONTRAST_GAIN = 4.0
 
 # Segmentation on busy backgrounds (`segment_object`); measured on realworld-dev and generated scenes.
 PLAIN_BACKGROUND_SPREAD = 10.5  # border spread (floor 10) up to which one colour is a plain backdrop
-GRABCUT_ITERS = 5
+GRABCUT_ITERS = 3  # 5 -> 3: same realworld-dev accuracy, a third less GrabCut time
+GRABCUT_SIDE = 160  # long edge GrabCut runs at (a smaller size halves its time but loses thin outlines)
 GRABCUT_BAND = 0.03  # outer band (share of the short side) that is background for GrabCut
 MASK_AGREEMENT_IOU = 0.9  # GrabCut replaces the colour mask only below this overlap
 FRAGMENT_SHARE = 0.5  # a mask under half the rectangle-seeded GrabCut's area is a fragment
@@ -243,27 +244,40 @@ def border_sides(rgb: np.ndarray, width: int | None = None) -> list[np.ndarray]:
     return [side.astype(np.float32) for side in (top, bottom, left, right)]
 
 
+def _sq_dist(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """(N, K) squared distances between (N, D) points and (K, D) centres, by one matrix product
+    (|p|^2 - 2 p.c + |c|^2): several times faster than broadcasting an (N, K, D) difference.
+    In float64: in float32 the expansion loses ~0.02 of a squared distance to cancellation, which
+    is enough to flip near-ties between colour clusters."""
+    p = points.astype(np.float64, copy=False)
+    c = centres.astype(np.float64, copy=False)
+    d = (p * p).sum(1)[:, None] - 2.0 * (p @ c.T) + (c * c).sum(1)[None]
+    return np.maximum(d, 0.0)
+
+
 def _kmeans(points: np.ndarray, k: int, iters: int = 8, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Plain k-means (k-means++ start); deterministic. Returns (centres, assignment)."""
     rng = np.random.default_rng(seed)
+    points = points.astype(np.float32, copy=False)
     n = len(points)
     k = max(1, min(k, n))
     centres = [points[rng.integers(n)]]
     d2 = ((points - centres[0]) ** 2).sum(1)
     for _ in range(1, k):
-        total = d2.sum()
+        total = float(d2.sum(dtype=np.float64))
         if total <= 0:
             break
-        centres.append(points[rng.choice(n, p=d2 / total)])
+        centres.append(points[rng.choice(n, p=d2.astype(np.float64) / total)])
         d2 = np.minimum(d2, ((points - centres[-1]) ** 2).sum(1))
     c = np.stack(centres)
     for _ in range(iters):
-        assign = ((points[:, None, :] - c[None]) ** 2).sum(2).argmin(1)
-        for j in range(len(c)):
-            members = points[assign == j]
-            if len(members):
-                c[j] = members.mean(0)
-    assign = ((points[:, None, :] - c[None]) ** 2).sum(2).argmin(1)
+        assign = _sq_dist(points, c).argmin(1)
+        counts = np.bincount(assign, minlength=len(c))
+        sums = np.stack([np.bincount(assign, weights=points[:, d], minlength=len(c))
+                         for d in range(points.shape[1])], 1).astype(np.float32)
+        filled = counts > 0
+        c[filled] = sums[filled] / counts[filled, None]
+    assign = _sq_dist(points, c).argmin(1)
     return c, assign
 
 
@@ -286,7 +300,7 @@ def estimate_background(rgb: np.ndarray, clusters: int = 4, min_share: float = 0
     centres, _ = _kmeans(sample, clusters)
 
     def nearest(points: np.ndarray) -> np.ndarray:
-        return ((points[:, None, :] - centres[None]) ** 2).sum(2).argmin(1)
+        return _sq_dist(points, centres).argmin(1)
 
     assign = nearest(band)
     shares = np.bincount(assign, minlength=len(centres)) / len(band)
@@ -309,8 +323,7 @@ def estimate_background(rgb: np.ndarray, clusters: int = 4, min_share: float = 0
 
 def background_distance(rgb: np.ndarray, bg: Background) -> np.ndarray:
     """Per-pixel distance to the nearest background colour, in units of that colour's spread."""
-    pix = rgb.reshape(-1, 1, 3).astype(np.float32)
-    d = np.sqrt(((pix - bg.colours[None]) ** 2).sum(2)) / bg.spreads[None]
+    d = np.sqrt(_sq_dist(rgb.reshape(-1, 3), bg.colours)) / bg.spreads[None].astype(np.float32)
     return d.min(1).reshape(rgb.shape[:2])
 
 
@@ -368,8 +381,8 @@ def _refine_with_colour_models(rgb: np.ndarray, mask: np.ndarray, certain_fg: np
         bg_s = bg_pix[sub.choice(len(bg_pix), min(3000, len(bg_pix)), replace=False)]
         fg_c, _ = _kmeans(fg_s, 5, iters=5, seed=it)
         bg_c, _ = _kmeans(np.concatenate([bg_s, bg_colours.astype(np.float32)]), 5, iters=5, seed=it)
-        d_fg = np.sqrt(((pix[:, None] - fg_c[None]) ** 2).sum(2)).min(1)
-        d_bg = np.sqrt(((pix[:, None] - bg_c[None]) ** 2).sum(2)).min(1)
+        d_fg = np.sqrt(_sq_dist(pix, fg_c).min(1))
+        d_bg = np.sqrt(_sq_dist(pix, bg_c).min(1))
         score = _box_blur((d_bg - d_fg).reshape(mask.shape), 2)
         # GrabCut-style trimap: only the uncertain band is decided by the colour models.
         mask = ((score > 0) | certain_fg) & ~certain_bg
@@ -405,7 +418,24 @@ def _box_blur(a: np.ndarray, r: int) -> np.ndarray:
     return (s / (k * k))[: a.shape[0], : a.shape[1]]
 
 
+def _opencv():
+    """OpenCV, imported on first use (~0.1 s, so never at start-up), or None when it is missing or
+    broken: every step that uses it has a numpy/Pillow fallback giving the same result."""
+    try:
+        import cv2
+    except Exception:  # noqa: BLE001 — a missing or broken build: the fallbacks still work
+        return None
+    return cv2
+
+
 def _morph(mask: np.ndarray, size: int, grow: bool) -> np.ndarray:
+    """Dilation (`grow`) or erosion with a size x size square; pixels outside the image count as
+    the nearest edge pixel (Pillow's rank filter and OpenCV's BORDER_REPLICATE agree)."""
+    cv2 = _opencv()
+    if cv2 is not None:
+        kernel = np.ones((size, size), np.uint8)
+        op = cv2.dilate if grow else cv2.erode
+        return op(mask.astype(np.uint8), kernel, borderType=cv2.BORDER_REPLICATE) > 0
     img = Image.fromarray(mask.astype(np.uint8) * 255, "L")
     img = img.filter(ImageFilter.MaxFilter(size) if grow else ImageFilter.MinFilter(size))
     return np.asarray(img) > 127
@@ -432,6 +462,10 @@ def label_components(mask: np.ndarray) -> tuple[np.ndarray, list[int]]:
     h, w = mask.shape
     if not mask.any():
         return np.zeros((h, w), np.int32), []
+    cv2 = _opencv()
+    if cv2 is not None:  # same components, numbered in scan order (labels are arbitrary either way)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        return labels.astype(np.int32), stats[1:, cv2.CC_STAT_AREA].tolist()
     labels = np.where(mask, np.arange(1, h * w + 1, dtype=np.int32).reshape(h, w), 0)
     for _ in range(h * w):
         grown = np.where(mask, _max3x3(labels), 0)
@@ -457,6 +491,13 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     """Fill regions of background fully enclosed by the object (background not reachable,
     4-connected, from outside the image)."""
     free = ~mask
+    cv2 = _opencv()
+    if cv2 is not None:
+        # Background components (4-connected) that touch the border are "outside"; the rest are holes.
+        n, labels = cv2.connectedComponents(free.astype(np.uint8), connectivity=4)
+        edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        outside = np.isin(labels, edge[edge > 0])
+        return ~outside
     outside = np.zeros_like(mask)
     outside[0], outside[-1], outside[:, 0], outside[:, -1] = free[0], free[-1], free[:, 0], free[:, -1]
     for _ in range(mask.size):
@@ -540,10 +581,16 @@ def grabcut(rgb: np.ndarray, trimap: np.ndarray | None = None, inset: float = GR
     from each edge (outside = certain background). Deterministic. Returns None when OpenCV is
     not installed or gives up (e.g. no pixel of one side), so callers keep their own mask.
     """
-    try:
-        import cv2  # lazily: ~0.1 s to import, and only busy backgrounds need it
-    except Exception:  # noqa: BLE001 — missing or broken OpenCV: the colour mask still works
+    cv2 = _opencv()
+    if cv2 is None:  # missing or broken OpenCV: the colour mask still works
         return None
+    full_h, full_w = rgb.shape[:2]
+    scale = min(1.0, GRABCUT_SIDE / max(full_h, full_w))
+    if scale < 1.0:  # GrabCut at a smaller size; the mask is scaled back (nearest neighbour)
+        size = (max(2, round(full_w * scale)), max(2, round(full_h * scale)))
+        rgb = cv2.resize(np.asarray(rgb, np.float32), size, interpolation=cv2.INTER_AREA)
+        if trimap is not None:
+            trimap = cv2.resize(np.ascontiguousarray(trimap, np.uint8), size, interpolation=cv2.INTER_NEAREST)
     h, w = rgb.shape[:2]
     rect = _inset_rect(h, w, inset)
     bgr = np.ascontiguousarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8)[..., ::-1])
@@ -560,7 +607,10 @@ def grabcut(rgb: np.ndarray, trimap: np.ndarray | None = None, inset: float = GR
             cv2.grabCut(bgr, labels, None, bgd_model, fgd_model, iters, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return None
-    return (labels == GC_FGD) | (labels == GC_PR_FGD)
+    found = (labels == GC_FGD) | (labels == GC_PR_FGD)
+    if (h, w) != (full_h, full_w):
+        found = cv2.resize(found.astype(np.uint8), (full_w, full_h), interpolation=cv2.INTER_NEAREST) > 0
+    return found
 
 
 def segment_object(rgb: np.ndarray, bg: Background) -> tuple[np.ndarray, list[str]]:

@@ -13,6 +13,7 @@ Several preprocessing pipelines can be compared on the same photos:
 from __future__ import annotations
 
 import json
+import math
 import os
 import threading
 from dataclasses import dataclass, field
@@ -24,11 +25,14 @@ import torch
 from PIL import Image, ImageChops, ImageOps
 
 from .errors import FmnistError
+from .formats import is_photo_file
 from .labels import CLASS_NAMES, NUM_CLASSES, class_index
 from .photo import FRAME, load_image, prepare_photo
+from .verdict import DEFAULT_THRESHOLD, photo_metrics, threshold_of
+
+NONE_FOLDER = "none"  # a subfolder of things that are none of the ten: they should be "not sure"
 
 PIPELINES = ("app", "notebook", "simple")
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class ModelRunner:
     mean: float
     std: float
     device: str = "cpu"
+    threshold: float = DEFAULT_THRESHOLD  # the model's "not sure" threshold (core.verdict)
 
     @torch.no_grad()
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
@@ -59,15 +64,16 @@ def as_runner(model_source, device: str = "cpu") -> ModelRunner:
         from .checkpoint import load_model  # lazily: only needed for paths
 
         model, meta = load_model(model_source, device=device)
-        return ModelRunner(model, int(meta.input_size), float(meta.mean), float(meta.std), device)
+        return ModelRunner(model, int(meta.input_size), float(meta.mean), float(meta.std), device, threshold_of(meta))
     if isinstance(model_source, tuple) and len(model_source) == 2:
         model, meta = model_source
-        return ModelRunner(model, int(meta.input_size), float(meta.mean), float(meta.std), device)
+        return ModelRunner(model, int(meta.input_size), float(meta.mean), float(meta.std), device, threshold_of(meta))
     model = getattr(model_source, "model", None)
     meta = getattr(model_source, "meta", None)
     if model is not None and meta is not None:  # a predict.Predictor
         dev = str(getattr(model_source, "device", device))
-        return ModelRunner(model, int(meta.input_size), float(meta.mean), float(meta.std), dev)
+        threshold = float(getattr(model_source, "threshold", threshold_of(meta)))
+        return ModelRunner(model, int(meta.input_size), float(meta.mean), float(meta.std), dev, threshold)
     raise TypeError(f"cannot evaluate with {type(model_source).__name__}; pass a checkpoint path or a Predictor")
 
 
@@ -123,18 +129,19 @@ PIPELINE_FUNCTIONS: dict[str, Callable[[Image.Image, ModelRunner], torch.Tensor]
 
 
 def labelled_photos(root: str | os.PathLike[str]) -> list[tuple[Path, int]]:
-    """(path, class index) for every image under `<index>_<name>/` subfolders of root, sorted."""
+    """(path, class index) for every image under `<index>_<name>/` subfolders of root, sorted;
+    photos in a `none/` subfolder (none of the ten classes) get index -1."""
     root = Path(root)
     if not root.is_dir():
         raise FmnistError(f"{root} is not a folder.", hint="Give a folder with <index>_<name>/ subfolders of photos.")
     items: list[tuple[Path, int]] = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         try:
-            label = class_index(sub.name)
+            label = -1 if sub.name.lower() == NONE_FOLDER else class_index(sub.name)
         except KeyError:
             continue
         for path in sorted(sub.rglob("*")):
-            if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            if path.is_file() and is_photo_file(path.name):
                 items.append((path, label))
     if not items:
         raise FmnistError(f"No labelled photos found in {root}.",
@@ -150,8 +157,13 @@ class PhotoEvalResult:
     n: int
     confusion: np.ndarray  # (10, 10) rows = true class
     per_class: list[dict]  # index, name, support, correct, accuracy (None when no photos)
-    files: list[dict] = field(default_factory=list)  # path, true, pred, confidence, error
+    files: list[dict] = field(default_factory=list)  # path, true, pred, confidence, not_sure, error
     errors: int = 0
+    threshold: float = DEFAULT_THRESHOLD
+    not_sure_rate: float = float("nan")  # share of the ten classes' photos flagged "not sure"
+    confidently_wrong_rate: float = float("nan")  # wrong and not flagged
+    n_none: int = 0  # photos of none of the ten (a none/ subfolder)
+    none_flagged_rate: float = float("nan")  # share of those flagged "not sure" (the right answer)
 
     def classes_present(self) -> list[dict]:
         return [c for c in self.per_class if c["support"]]
@@ -163,7 +175,9 @@ class PhotoEvalResult:
     def to_json(self) -> str:
         return json.dumps({
             "pipeline": self.pipeline, "root": self.root, "accuracy": self.accuracy, "n": self.n,
-            "errors": self.errors, "per_class": self.per_class, "confusion": self.confusion.tolist(),
+            "errors": self.errors, "threshold": self.threshold, "not_sure_rate": _json_number(self.not_sure_rate),
+            "confidently_wrong_rate": _json_number(self.confidently_wrong_rate), "n_none": self.n_none,
+            "none_flagged_rate": _json_number(self.none_flagged_rate), "per_class": self.per_class, "confusion": self.confusion.tolist(),
             "files": self.files,
         }, indent=2)
 
@@ -173,7 +187,16 @@ class PhotoEvalResult:
         for c in self.classes_present():
             lines.append(f"{c['name']:<14}{c['support']:>7}{c['correct']:>9}{100 * c['accuracy']:>9.1f}%")
         lines.append(f"{'overall':<14}{self.n:>7}{int(round(self.accuracy * self.n)):>9}{100 * self.accuracy:>9.1f}%")
+        if self.n and math.isfinite(self.not_sure_rate):
+            lines.append(f"not sure (below {100 * self.threshold:.1f} %): {100 * self.not_sure_rate:.1f}% of the photos; "
+                         f"confidently wrong: {100 * self.confidently_wrong_rate:.1f}%")
+        if self.n_none:
+            lines.append(f"none of the ten: {self.n_none} photos, {100 * self.none_flagged_rate:.1f}% called \"not sure\"")
         return "\n".join(lines)
+
+
+def _json_number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def evaluate_photo_items(model_source, items: Sequence[tuple[Path, int]], pipeline: str = "app",
@@ -189,7 +212,8 @@ def evaluate_photo_items(model_source, items: Sequence[tuple[Path, int]], pipeli
     for i, (path, label) in enumerate(items):
         if stop is not None and stop.is_set():
             break
-        record = {"path": str(path), "true": CLASS_NAMES[label], "pred": None, "confidence": None, "error": None}
+        record = {"path": str(path), "true": CLASS_NAMES[label] if label >= 0 else NONE_FOLDER, "pred": None,
+                  "confidence": None, "not_sure": None, "error": None}
         try:
             inputs.append(prep(load_image(path), runner))
             labels.append(label)
@@ -199,13 +223,17 @@ def evaluate_photo_items(model_source, items: Sequence[tuple[Path, int]], pipeli
         if progress is not None:
             progress(i + 1, len(items))
     confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    metrics = photo_metrics(np.zeros((0, NUM_CLASSES)), np.zeros(0, np.int64), runner.threshold)
     if inputs:
         probs = runner.probabilities(torch.stack(inputs))
         conf, pred = probs.max(1)
         readable = [r for r in files if r["error"] is None]
         for record, p, c, t in zip(readable, pred.tolist(), conf.tolist(), labels):
             record["pred"], record["confidence"] = CLASS_NAMES[p], round(float(c), 4)
-            confusion[t, p] += 1
+            record["not_sure"] = bool(c < runner.threshold)
+            if t >= 0:
+                confusion[t, p] += 1
+        metrics = photo_metrics(probs.numpy(), np.array(labels), runner.threshold)
     n = int(confusion.sum())
     per_class = []
     for k in range(NUM_CLASSES):
@@ -215,7 +243,10 @@ def evaluate_photo_items(model_source, items: Sequence[tuple[Path, int]], pipeli
                           "accuracy": (float(confusion[k, k]) / support) if support else None})
     return PhotoEvalResult(pipeline=pipeline, root=root, accuracy=float(np.trace(confusion)) / n if n else 0.0,
                            n=n, confusion=confusion, per_class=per_class, files=files,
-                           errors=sum(1 for r in files if r["error"]))
+                           errors=sum(1 for r in files if r["error"]), threshold=runner.threshold,
+                           not_sure_rate=metrics["not_sure_rate"],
+                           confidently_wrong_rate=metrics["confidently_wrong_rate"],
+                           n_none=metrics["n_none"], none_flagged_rate=metrics["none_flagged_rate"])
 
 
 def evaluate_photo_folder(model_source, root: str | os.PathLike[str], pipeline: str = "app",

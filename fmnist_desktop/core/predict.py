@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -24,14 +25,16 @@ import torch
 from PIL import Image
 from torch import nn
 
+from . import verdict as verdict_rules
 from .checkpoint import CheckpointMeta, load_model
 from .errors import FmnistError
 from .labels import CLASS_NAMES
 from .photo import PhotoSteps, load_image, prepare_photo
-from .transforms import to_model_input
+from .inference import iter_logits
 
 DEFAULT_TOP_K = 3
 BATCH_SIZE = 64
+PREPARE_WORKERS = max(1, min(2, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,12 @@ class Prediction:
     steps: PhotoSteps | None  # every preparation step, when kept
     error: str | None = None  # why this image could not be classified
     name: str = ""  # display name (file name, or the name given to predict_images)
+    not_sure: bool = False  # confidence below the model's threshold (core.verdict)
+    out_of_scope: bool = False  # so unsure it may not be one of the ten classes
+
+    @property
+    def verdict(self) -> verdict_rules.Verdict:
+        return verdict_rules.Verdict(self.index, self.label, self.confidence, self.not_sure, self.out_of_scope)
 
     @property
     def ok(self) -> bool:
@@ -60,6 +69,7 @@ class Prediction:
             label=self.label,
             index=self.index,
             confidence=round(self.confidence, 6),
+            not_sure=self.not_sure,
             top_k=[[name, round(p, 6)] for name, p in self.top_k],
             probabilities={name: round(p, 6) for name, p in zip(CLASS_NAMES, self.probabilities)},
         )
@@ -80,6 +90,9 @@ class Predictor:
         self.model = model.to(self.device).eval()
         self.meta = meta
         self.class_names = tuple(meta.class_names) if meta.class_names else CLASS_NAMES
+        # The model's own "not sure" threshold; the Predict page's spin box may override it.
+        self.threshold = verdict_rules.threshold_of(meta)
+        self.out_of_scope_threshold = verdict_rules.out_of_scope_threshold_of(meta)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> "Predictor":
@@ -93,12 +106,9 @@ class Predictor:
 
     def probabilities(self, images: torch.Tensor) -> np.ndarray:
         """Class probabilities (N, 10) for uint8 images (N, 28, 28) in Fashion-MNIST style."""
-        out = []
-        with torch.inference_mode():
-            for start in range(0, int(images.shape[0]), BATCH_SIZE):
-                batch = images[start : start + BATCH_SIZE].to(self.device)
-                x = to_model_input(batch, self.meta.input_size, self.meta.mean, self.meta.std)
-                out.append(self.model(x).float().softmax(dim=1).cpu())
+        out = [logits.softmax(dim=1).cpu() for _end, logits in iter_logits(
+            self.model, images, self.meta.input_size, self.meta.mean, self.meta.std, device=self.device,
+            batch_size=BATCH_SIZE)]
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.class_names)), np.float32)
 
     def _finish(
@@ -118,6 +128,7 @@ class Predictor:
             p = by_item[i]
             order = np.argsort(-p, kind="stable")
             best = int(order[0])
+            decided = verdict_rules.decide(p, self.threshold, self.out_of_scope_threshold)
             results.append(
                 Prediction(
                     path=path,
@@ -130,6 +141,8 @@ class Predictor:
                     steps=steps,
                     error=None,
                     name=name,
+                    not_sure=decided.not_sure,
+                    out_of_scope=decided.out_of_scope,
                 )
             )
         return results
@@ -168,17 +181,25 @@ class Predictor:
         files = list(iter_image_paths(paths))
         total = len(files)
         results: list[Prediction] = []
-        for start in range(0, total, BATCH_SIZE):
-            prepared = []
-            for path in files[start : start + BATCH_SIZE]:
+        # Photos are prepared on PREPARE_WORKERS threads (OpenCV, numpy and Pillow release the
+        # GIL in their heavy parts), then classified a batch at a time.
+        with ThreadPoolExecutor(max_workers=PREPARE_WORKERS) as pool:
+            for start in range(0, total, BATCH_SIZE):
+                prepared = []
+                chunk = files[start : start + BATCH_SIZE]
+                pending = [pool.submit(self._prepare_file, path, keep_steps) for path in chunk]
+                for future in pending:
+                    if stop is not None and stop.is_set():
+                        break
+                    prepared.append(future.result())
+                    if progress is not None:
+                        progress(start + len(prepared), total)
+                if stop is not None and stop.is_set():
+                    for future in pending:
+                        future.cancel()
+                results.extend(self._finish(prepared, top_k))
                 if stop is not None and stop.is_set():
                     break
-                prepared.append(self._prepare_file(path, keep_steps))
-                if progress is not None:
-                    progress(start + len(prepared), total)
-            results.extend(self._finish(prepared, top_k))
-            if stop is not None and stop.is_set():
-                break
         return results
 
     @staticmethod
@@ -190,6 +211,12 @@ class Predictor:
             return (path, path.name, None, None, str(exc))
         except Exception as exc:  # noqa: BLE001 — a decoder bug on one file must not stop the batch
             return (path, path.name, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).")
+
+
+# The one "not sure" rule lives in core.verdict (a model's own threshold, the wording); these
+# names are kept for the callers that import them from here.
+DEFAULT_NOT_SURE_THRESHOLD = verdict_rules.DEFAULT_THRESHOLD
+is_not_sure = verdict_rules.is_not_sure
 
 
 def image_extensions() -> frozenset[str]:

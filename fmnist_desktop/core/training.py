@@ -24,11 +24,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import FmnistError, TrainingError
+from .errors import FmnistError, TrainingError, out_of_memory_kind
 from .models import AUGMENTATIONS, DEFAULT_PRESET, PRESETS, SCHEDULES, Preset, build_model, get_preset, set_flip_averaging
 from .transforms import augment_uint8, images_to_unit, normalize, to_model_input
 
-if TYPE_CHECKING:  # data.py is helper A's; only its shapes matter here
+if TYPE_CHECKING:  # only the data set's shapes matter here
     from .data import FashionMNIST
 
 # On CUDA/MPS, reading the running loss back to the host every batch would stall the GPU queue,
@@ -63,6 +63,14 @@ class TrainConfig:
     init_checkpoint: str | Path | None = None
     extra_train: tuple[torch.Tensor, torch.Tensor, float] | None = None
     num_threads: int | None = None
+    # Labelled real photos (core.photo_dataset.PhotoTrainingSet) mixed into every epoch, each
+    # repeated round(photo_weight) times; their "none of the ten" photos are trained towards a
+    # flat distribution (outlier exposure, weight `outlier_weight`) so that the model's
+    # confidence drops on things that are not one of the ten. Their held-out senders calibrate
+    # the model's "not sure" threshold at the end.
+    photos: Any = None
+    photo_weight: float = 3.0
+    outlier_weight: float = 0.5
 
     def preset_obj(self) -> Preset:
         return self.preset if isinstance(self.preset, Preset) else get_preset(self.preset)
@@ -80,7 +88,8 @@ class TrainConfig:
 
     def summary(self) -> dict[str, Any]:
         """JSON-friendly description for checkpoint metadata (no tensors)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra_train"}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name not in ("extra_train", "photos")}
         if isinstance(self.preset, Preset):  # a recipe that is not a named preset: keep all of it
             out["preset"] = self.preset.name
             out["recipe"] = dataclasses.asdict(self.preset)
@@ -88,6 +97,8 @@ class TrainConfig:
             if out[key] is not None:
                 out[key] = str(out[key])
         out["extra_train_count"] = 0 if self.extra_train is None else int(len(self.extra_train[1]))
+        if self.photos is not None:
+            out["photos"] = {"source": str(self.photos.source), **self.photos.counts()}
         return out
 
 
@@ -142,6 +153,8 @@ class Finished:
     elapsed_s: float
     device: str
     config: TrainConfig  # resolved
+    # With photos: the "not sure" calibration on the held-out senders' photos (core.verdict).
+    calibration: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -262,12 +275,10 @@ def run_training(
 
 
 def _failure(exc: BaseException, config: TrainConfig) -> Failed:
-    text = str(exc).lower()
-    # Older torch, ROCm and some CUDA paths raise a plain RuntimeError("CUDA out of memory...").
-    gpu_oom = "out of memory" in text and any(word in text for word in ("cuda", "mps", "hip", "gpu"))
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or gpu_oom:
+    memory = out_of_memory_kind(exc)
+    if isinstance(exc, torch.cuda.OutOfMemoryError) or memory == "gpu":
         return Failed("Out of GPU memory while training.", "Try a smaller batch size, or train on the CPU.")
-    if isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text:
+    if memory == "cpu":
         return Failed("Out of memory while training.", "Try a smaller batch size or close other programs.")
     if isinstance(exc, FmnistError):
         return Failed(exc.message, exc.hint or "Check the settings and try again.")
@@ -300,7 +311,7 @@ def _validate(cfg: TrainConfig) -> None:
 
 
 def _realworld_augment() -> Callable[..., torch.Tensor]:
-    # Imported lazily: it is helper C's module, and only the "realworld" preset needs it.
+    # Imported lazily: only the "realworld" preset needs it.
     try:
         from .realworld_aug import realworld_augment
     except ImportError as exc:
@@ -312,7 +323,7 @@ def _realworld_augment() -> Callable[..., torch.Tensor]:
 
 
 def _load_init_weights(model: nn.Module, path: str | Path, arch: str) -> None:
-    from .checkpoint import load_checkpoint  # helper A's module; only fine-tuning needs it
+    from .checkpoint import load_checkpoint  # only fine-tuning needs it
 
     state_dict, meta = load_checkpoint(path)
     meta_arch = getattr(meta, "arch", None)
@@ -368,12 +379,23 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
     photo_augment = _realworld_augment() if augment == "realworld" else None
 
     train_images, train_labels = data.train.images, data.train.labels
+    # Real photos are pairs of shoes already: only Fashion-MNIST's single shoes get paired.
+    from_photo = torch.zeros(len(train_labels), dtype=torch.bool)
+    if cfg.photos is not None and len(cfg.photos.train_labels):
+        labels_np = torch.from_numpy(cfg.photos.train_labels).to(torch.int64)
+        repeats = photo_repeats(labels_np, float(cfg.photo_weight))
+        photo_images = torch.from_numpy(cfg.photos.train_images).to(torch.uint8).repeat_interleave(repeats, 0)
+        photo_labels = labels_np.repeat_interleave(repeats)
+        train_images = torch.cat([train_images, photo_images])
+        train_labels = torch.cat([train_labels, photo_labels])
+        from_photo = torch.cat([from_photo, torch.ones(len(photo_labels), dtype=torch.bool)])
     if cfg.extra_train is not None:
         extra_images, extra_labels, weight = cfg.extra_train
         if len(extra_labels):
             repeats = max(1, round(float(weight)))
             train_images = torch.cat([train_images, extra_images.to(torch.uint8).repeat(repeats, 1, 1)])
             train_labels = torch.cat([train_labels, extra_labels.to(torch.int64).repeat(repeats)])
+            from_photo = torch.cat([from_photo, torch.ones(len(extra_labels) * repeats, dtype=torch.bool)])
     n_train = int(train_labels.shape[0])
     if n_train < 2:
         raise TrainingError("There are too few training images to train on.", "Check the data set folder.")
@@ -390,6 +412,7 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
     model.to(device=device, memory_format=memory_format)
     train_images = train_images.to(device)
     train_labels = train_labels.to(device)
+    from_photo = from_photo.to(device)
     val_images = data.val.images.to(device)
     val_labels = data.val.labels.to(device)
 
@@ -434,11 +457,11 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
             x = images_to_unit(images, cfg.input_size)
             y = train_labels[idx]
             if photo_augment is not None:
-                x = photo_augment(x, generator, labels=y)
+                x = photo_augment(x, generator, labels=torch.where(from_photo[idx], -1, y))
             x = normalize(x, preset.mean, preset.std).contiguous(memory_format=memory_format)
 
             logits = model(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=preset.label_smoothing)
+            loss = _loss(logits, y, preset.label_smoothing, cfg.outlier_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -449,7 +472,7 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
             seen += n
             samples_done += n
             loss_sum += loss.detach() * n
-            correct += (logits.detach().argmax(1) == y).sum()
+            correct += (logits.detach().argmax(1) == y).sum()  # "none" photos (-1) never count
             if batch % sync_every == 0 or batch == batches:
                 shown_loss = loss_sum.item() / seen
                 shown_acc = 100.0 * correct.item() / seen
@@ -494,13 +517,48 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
     # From here on the model predicts as it will when loaded from its file (the per-epoch
     # validation figures above are single-view).
     set_flip_averaging(model, cfg.augment)
+    calibration = None
+    if cfg.photos is not None and len(cfg.photos.val_labels):
+        from .verdict import calibrate
+
+        calibration = calibrate(model, cfg.photos.val_images, cfg.photos.val_labels,
+                                cfg.input_size, preset.mean, preset.std)
     yield Finished(
         model=model,
         history=tuple(history),
         elapsed_s=time.perf_counter() - t_start,
         device=str(device),
         config=cfg,
+        calibration=calibration,
     )
+
+
+def photo_repeats(labels: torch.Tensor, weight: float) -> torch.Tensor:
+    """How many times each photo is shown per epoch: `weight` on average, rarer classes more
+    often (by the square root of how much rarer than the median class they are, at most 4x), so
+    the 76 sneakers are not drowned by 900 T-shirts. "None" photos (-1) count as one class."""
+    classes, counts = labels.unique(return_counts=True)
+    median = counts.float().median()
+    boost = (median / counts.float()).sqrt().clamp(0.5, 4.0)
+    per_class = dict(zip(classes.tolist(), boost.tolist()))
+    factors = torch.tensor([per_class[int(c)] for c in labels.tolist()])
+    return (weight * factors).round().clamp(min=1).to(torch.int64)
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float, outlier_weight: float) -> torch.Tensor:
+    """Cross-entropy on the labelled images; for "none of the ten" photos (label -1), the
+    cross-entropy to the uniform distribution (outlier exposure, Hendrycks et al. 2019), so the
+    model learns to be unsure of them rather than to name a class."""
+    known = y >= 0
+    if bool(known.all()):
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+    n = y.shape[0]
+    loss = logits.new_zeros(())
+    if bool(known.any()):
+        loss = F.cross_entropy(logits[known], y[known], label_smoothing=label_smoothing, reduction="sum")
+    outliers = logits[~known]
+    loss = loss + outlier_weight * (-outliers.log_softmax(1).mean(1)).sum()
+    return loss / n
 
 
 def _memory_format_of(model: nn.Module) -> torch.memory_format:

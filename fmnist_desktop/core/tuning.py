@@ -490,7 +490,7 @@ def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None
                 study.tell(trial, state=TrialState.FAIL)
             else:
                 if best is None or value > best.value:
-                    _save_trial_model(outcome, preset, config, trial.number, value, base)
+                    _save_trial_model(outcome, data, config, trial.number, base)
                     new_best = True
                 study.tell(trial, value)
         else:
@@ -526,26 +526,15 @@ def _display_url(url: str | None) -> str:
     return str(url or study_storage_url()).replace("sqlite:///", "")
 
 
-def _save_trial_model(outcome, preset: Preset, config: TuneConfig, number: int, value: float, base: Preset) -> Path:
-    from .checkpoint import CheckpointMeta, save_checkpoint
+def _save_trial_model(outcome, data, config: TuneConfig, number: int, base: Preset) -> Path:
+    """The trial's model with the metadata every run gets (core.runs.run_meta, no test score
+    yet: the test set is used once, for the study's final best), as the study's best so far."""
+    from .checkpoint import save_checkpoint
+    from .runs import run_meta
 
-    training = outcome.config.summary()
-    training.update(
-        device=outcome.device,
-        elapsed_s=round(outcome.elapsed_s, 2),
-        tuning={"study": config.study, "trial": number, "base_preset": base.name},
-    )
-    meta = CheckpointMeta(
-        name=f"{base.title} tuned – trial {number}",
-        preset=base.name,
-        arch=preset.arch,
-        input_size=preset.input_size,
-        mean=preset.mean,
-        std=preset.std,
-        metrics={"val_accuracy": value},
-        training=training,
-        history=[e.to_dict() for e in outcome.history],
-    )
+    meta = run_meta(outcome, data, None, kind="tune", name=f"{base.title} tuned – trial {number}")
+    meta.preset = base.name  # the trial's own recipe is in training["recipe"]
+    meta.training["tuning"] = {"study": config.study, "trial": number, "base_preset": base.name}
     return save_checkpoint(best_model_path(config.study), outcome.model, meta)
 
 

@@ -28,12 +28,12 @@ from PIL import Image
 
 from . import paths
 from .errors import FmnistError, ImageLoadError
+from .formats import is_photo_file
 from .labels import CLASS_NAMES, NUM_CLASSES, class_index
 from .photo import load_image, prepare_photo
 
 HASH_CHARS = 16  # 64 bits of SHA-256: collisions are not a concern for a personal photo folder
 KEPT_OUT_EVERY = 5  # one photo in five (by hash) is kept out of fine-tuning, for measuring
-STORED_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
 
 
 def class_folder_name(label: int) -> str:
@@ -84,7 +84,7 @@ def list_examples(root: str | os.PathLike[str] | None = None) -> list[Example]:
         except KeyError:
             continue
         for path in sorted(folder.iterdir()):
-            if path.is_file() and path.suffix.lower() in STORED_EXTENSIONS and not path.name.startswith("."):
+            if path.is_file() and is_photo_file(path.name) and not path.name.startswith("."):
                 out.append(Example(path=path, label=label, digest=path.stem))
     return out
 
@@ -279,28 +279,31 @@ def _runner(model_source):
 
 def _split_accuracy(runner, images: torch.Tensor, labels: torch.Tensor, stop=None) -> float | None:
     """Accuracy in 0..1; None when `stop` (anything with `is_set()`) was set between batches."""
-    from .transforms import to_model_input
+    from .inference import iter_logits
 
     if len(labels) == 0:
         return float("nan")
-    correct = 0
-    with torch.no_grad():
-        for start in range(0, len(labels), 1000):
-            if stop is not None and stop.is_set():
-                return None
-            x = to_model_input(images[start:start + 1000], runner.input_size, runner.mean, runner.std)
-            correct += int((runner.probabilities(x).argmax(1) == labels[start:start + 1000]).sum())
+    correct = done = 0
+    runner.model.eval()
+    for done, logits in iter_logits(runner.model, images, runner.input_size, runner.mean, runner.std,
+                                    device=runner.device, batch_size=1000, stop=stop):
+        correct += int((logits.argmax(1).cpu() == labels[done - logits.shape[0] : done]).sum())
+    if done < len(labels):  # stopped
+        return None
     return correct / len(labels)
 
 
 def before_after_report(before, after, examples: Sequence[Example], test_split=None,
-                        data_dir: str | os.PathLike[str] | None = None, stop=None) -> FinetuneReport | None:
+                        data_dir: str | os.PathLike[str] | None = None, stop=None,
+                        after_test_accuracy: float | None = None) -> FinetuneReport | None:
     """Compare two models (checkpoint paths, Predictors or (model, meta) pairs).
 
     `test_split` is a `data.Split` (default: the Fashion-MNIST test set found by `data`).
     `stop` (a threading.Event, or anything with `is_set()`) is checked between batches of 1,000
     images; once it is set the comparison ends and None is returned (two models on 10,000 images
     take several seconds on a CPU, too long to keep Stop or closing the window waiting).
+    `after_test_accuracy` (0..1): the `after` model's test accuracy when the caller has measured it
+    already (core.runs does, right after training), so the test set is not run through it twice.
     """
     if test_split is None:
         from .data import load_test_split
@@ -310,9 +313,9 @@ def before_after_report(before, after, examples: Sequence[Example], test_split=N
     images, labels, _ = examples_to_arrays(kept)
     user_x, user_y = torch.from_numpy(images), torch.from_numpy(labels)
     results = []
-    for source in (before, after):
+    for source, known in ((before, None), (after, after_test_accuracy)):
         runner = _runner(source)
-        fm = _split_accuracy(runner, test_split.images, test_split.labels, stop)
+        fm = known if known is not None else _split_accuracy(runner, test_split.images, test_split.labels, stop)
         user = _split_accuracy(runner, user_x, user_y, stop) if len(user_y) else None
         if fm is None or (stop is not None and stop.is_set()):
             return None

@@ -23,8 +23,8 @@ from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from fmnist_desktop import APP_NAME, ORG_NAME
-from fmnist_desktop.core import paths
 from fmnist_desktop.core.errors import FmnistError
+from fmnist_desktop.core.logs import write_log
 
 # Core modules the pages need once torch is loaded; importing them here (off the GUI thread) means
 # later `import`s inside pages are dictionary look-ups, not multi-second stalls.
@@ -304,8 +304,4 @@ def _describe_device() -> str:
 
 
 def _log_exception(exc: BaseException) -> None:
-    try:
-        with open(paths.logs_dir() / "app.log", "a", encoding="utf-8") as log:
-            log.write("".join(traceback.format_exception(exc)))
-    except OSError:
-        pass
+    write_log("".join(traceback.format_exception(exc)))

@@ -8,6 +8,7 @@ Pages: Predict (the window opens on it), Train, Evaluate, Models. Each page is c
 from __future__ import annotations
 
 import importlib
+import traceback
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
@@ -24,20 +25,21 @@ from PySide6.QtWidgets import (
 )
 
 from fmnist_desktop import APP_NAME, __version__
+from fmnist_desktop.core.logs import write_log
+from fmnist_desktop.core.formats import recorded_test_accuracy
 from fmnist_desktop.ui.context import AppContext
+from fmnist_desktop.ui.settings_keys import WINDOW_GEOMETRY, WINDOW_PAGE
+from fmnist_desktop.ui.widgets.dialogs import ask_yes_no
 
 # (key, title, module, class, object name). Modules are imported when the window is built; none
 # of them imports torch at module level.
 PAGE_SPECS = (
-    ("predict", "Predict", "fmnist_desktop.ui.predict_page", "PredictPage", "predictPage"),
-    ("train", "Train", "fmnist_desktop.ui.train_page", "TrainPage", "trainPage"),
-    ("evaluate", "Evaluate", "fmnist_desktop.ui.evaluate_page", "EvaluatePage", "evaluatePage"),
-    ("models", "Models", "fmnist_desktop.ui.models_page", "ModelsPage", "modelsPage"),
+    ("predict", "Predict", "fmnist_desktop.ui.pages.predict", "PredictPage", "predictPage"),
+    ("train", "Train", "fmnist_desktop.ui.pages.train", "TrainPage", "trainPage"),
+    ("evaluate", "Evaluate", "fmnist_desktop.ui.pages.evaluate", "EvaluatePage", "evaluatePage"),
+    ("models", "Models", "fmnist_desktop.ui.pages.models", "ModelsPage", "modelsPage"),
 )
 PAGE_KEYS = tuple(spec[0] for spec in PAGE_SPECS)
-
-SETTINGS_GEOMETRY = "window/geometry"
-SETTINGS_PAGE = "window/page"
 
 
 class MainWindow(QMainWindow):
@@ -103,9 +105,6 @@ class MainWindow(QMainWindow):
             page_class = getattr(importlib.import_module(module), class_name)
             page = page_class(self.context, self)
         except Exception as exc:  # noqa: BLE001 — a broken page must not take the window down
-            from fmnist_desktop.app import write_log
-            import traceback
-
             write_log(traceback.format_exc())
             page = QWidget(self)
             page.setObjectName(object_name)
@@ -189,8 +188,8 @@ class MainWindow(QMainWindow):
         entry = ctx.active_entry()
         if entry is None:
             return f"No model · {ctx.device_summary()}"
-        accuracy = entry_test_accuracy(entry)
-        acc_text = f"test {accuracy * 100:.1f}%" if accuracy is not None else "test accuracy unknown"
+        accuracy = recorded_test_accuracy(entry.meta.metrics)
+        acc_text = f"test {accuracy:.1f}%" if accuracy is not None else "test accuracy unknown"
         text = f"Model: {entry.name} · {acc_text} · {ctx.device_summary()}"
         if long:
             text += f"\n{entry.path}"
@@ -263,20 +262,20 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------------- settings
     def _restore_settings(self) -> None:
         settings = self.context.settings
-        geometry = settings.value(SETTINGS_GEOMETRY)
+        geometry = settings.value(WINDOW_GEOMETRY)
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
         else:
             self.resize(1180, 760)
-        page = settings.value(SETTINGS_PAGE, "predict")
+        page = settings.value(WINDOW_PAGE, "predict")
         # The window opens on Predict the first time; afterwards where the user left it.
         if page in PAGE_KEYS:
             self.show_page(page)
 
     def save_settings(self) -> None:
         settings = self.context.settings
-        settings.setValue(SETTINGS_GEOMETRY, self.saveGeometry())
-        settings.setValue(SETTINGS_PAGE, self.current_page_key())
+        settings.setValue(WINDOW_GEOMETRY, self.saveGeometry())
+        settings.setValue(WINDOW_PAGE, self.current_page_key())
         for page in self.pages.values():
             save = getattr(page, "save_settings", None)
             if save is not None:
@@ -305,14 +304,8 @@ class MainWindow(QMainWindow):
             work = "; ".join(  # each description may end in a full stop; the question adds one
                 getattr(page, "busy_description", lambda: "work in progress")().rstrip(".") for page in busy
             )
-            answer = QMessageBox.question(
-                self,
-                "Quit while work is running?",
-                f"{work}.\n\nQuit anyway? Running work will be stopped; saved models are kept.",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
+            if not ask_yes_no(self, "Quit while work is running?",
+                              f"{work}.\n\nQuit anyway? Running work will be stopped; saved models are kept."):
                 event.ignore()
                 return
         self._closing_confirmed = True
@@ -322,10 +315,3 @@ class MainWindow(QMainWindow):
             if shutdown is not None:
                 shutdown(5000)
         event.accept()
-
-
-def entry_test_accuracy(entry) -> float | None:
-    """The test accuracy (fraction 0..1) recorded in a library entry's checkpoint metadata."""
-    from fmnist_desktop.ui.models_page import test_accuracy
-
-    return test_accuracy(entry)

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from fmnist_desktop import cli
+from fmnist_desktop.cli import console
 from fmnist_desktop.core import paths
 from fmnist_desktop.core.checkpoint import load_checkpoint
 from fmnist_desktop.core.library import ModelLibrary
@@ -129,7 +130,8 @@ def test_predict_lists_results_and_reports_bad_files(run_cli, small_model, tmp_p
     result = run_cli("predict", "--weights", small_model, "--top-k", "2", tmp_path / "photos")
     assert result.code == 1  # one image could not be read
     [line] = [l for l in result.out.splitlines() if l.startswith(str(good))]
-    path, label, confidence, others = line.split("\t")
+    path, label, confidence, verdict, others = line.split("\t")
+    assert verdict in {"sure", "not sure"}
     assert label in {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
     assert confidence.endswith("%") and others.count("%") == 1
     assert "fmnist: skipped: fake.png is not an image" in result.err
@@ -249,7 +251,7 @@ def test_progress_bar_redraws_on_a_terminal_and_stays_short_in_logs(monkeypatch)
 
     term = _FakeStream(tty=True)
     clock = iter(range(10_000))
-    monkeypatch.setattr(cli.time, "monotonic", lambda: next(clock) * 1.0)
+    monkeypatch.setattr(console.time, "monotonic", lambda: next(clock) * 1.0)
     bar = cli.ProgressBar("Testing", 10, stream=term)
     for i in range(1, 11):
         bar.update(i)
@@ -279,3 +281,46 @@ def test_train_init_fine_tunes_from_a_model(run_cli, tmp_path, small_data, small
     from fmnist_desktop.core.checkpoint import read_meta
 
     assert read_meta(tmp_path / "tuned.pt").training["init_checkpoint"] == str(small_model)
+
+
+def test_predict_says_not_sure_by_the_models_own_threshold(run_cli, tmp_path):
+    # The threshold stored in a model file decides "not sure" in both outputs.
+    from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
+    from fmnist_desktop.core.models import build_model
+
+    rgb = np.full((64, 48, 3), 245, np.uint8)
+    rgb[8:56, 10:38] = 60
+    Image.fromarray(rgb).save(tmp_path / "shirt.png")
+    for threshold, expected in ((0.999, "not sure"), (0.001, "sure")):
+        model = save_checkpoint(tmp_path / f"m{threshold}.pt", build_model("bn_cnn_small"),
+                                CheckpointMeta.for_preset("fast", "m", metrics={"not_sure_threshold": threshold}))
+        table = run_cli("predict", "--weights", model, tmp_path / "shirt.png")
+        assert table.code == 0 and table.out.splitlines()[0].split("\t")[3] == expected
+        as_json = run_cli("predict", "--weights", model, "--json", tmp_path / "shirt.png")
+        assert json.loads(as_json.out)[0]["not_sure"] is (expected == "not sure")
+
+
+def test_train_with_photos_stores_the_calibrated_threshold(run_cli, tiny_idx_dir, tmp_path):
+    from fmnist_desktop.core.checkpoint import read_meta
+
+    rows = ["file,class,sender_id"]
+    for sender in range(8):
+        for i, (cls, box) in enumerate((("Trouser", [20, 4, 36, 60]), ("Bag", [8, 20, 56, 52]), ("none", [4, 28, 60, 36]))):
+            rgb = np.full((64, 64, 3), 235, np.uint8)
+            x0, y0, x1, y1 = box
+            rgb[y0:y1, x0:x1] = 40 + 10 * sender
+            (tmp_path / "p").mkdir(exist_ok=True)
+            Image.fromarray(rgb).save(tmp_path / "p" / f"{sender}_{i}.png")
+            rows.append(f"{sender}_{i}.png,{cls},{sender}")
+    (tmp_path / "p" / "labels.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "model.pt"
+    result = run_cli("train", "--preset", "fast", "--epochs", "1", "--data", tiny_idx_dir, "--val-size", "100",
+                     "--photos", tmp_path / "p" / "labels.csv", "--out", out)
+    assert result.code == 0, result.err
+    assert "Photos:" in result.out and "Held-out photos:" in result.out
+    metrics = read_meta(out).metrics
+    assert 0.2 <= metrics["not_sure_threshold"] <= 0.95 and "held_out_photos" in metrics
+    assert read_meta(out).training["photos"]["train"] > 0
+
+    missing = run_cli("train", "--preset", "fast", "--photos", tmp_path / "nope.csv", "--data", tiny_idx_dir)
+    assert missing.code == 2 and "--photos" in missing.assert_one_error_line("is not a file")

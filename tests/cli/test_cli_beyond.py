@@ -43,6 +43,6 @@ def test_serve_refuses_bad_options_before_loading_anything(run_cli, small_model,
 
 
 def test_parse_size():
-    from fmnist_desktop.cli_serve import parse_size
+    from fmnist_desktop.cli.serve import parse_size
 
     assert parse_size("20MB") == 20_000_000 and parse_size("1MiB") == 1024**2 and parse_size("5000") == 5000

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("optuna")
 
-from fmnist_desktop.cli_tune import parse_budget  # noqa: E402
+from fmnist_desktop.cli.tune import parse_budget  # noqa: E402
 from fmnist_desktop.core.errors import FmnistError  # noqa: E402
 
 

@@ -392,18 +392,28 @@ def test_grabcut_trimap_seeds():
     assert not photo.is_plain_background(bg)
 
 
-def test_opencv_is_imported_only_when_a_busy_background_needs_it():
-    # The window must open before heavy imports; a plain packshot never pays for OpenCV either.
+def test_opencv_is_not_imported_at_start_up_and_its_fallbacks_give_the_same_image():
+    # The window must open before heavy imports: importing the photo and predict modules never
+    # loads OpenCV; the first photo does (mask cleaning uses it). Without OpenCV the numpy/Pillow
+    # fallbacks give the very same 28x28 image on a plain packshot.
     code = (
         "import sys\n"
+        "import numpy as np\n"
         "from PIL import Image, ImageDraw\n"
-        "from fmnist_desktop.core.photo import prepare_photo\n"
+        "from fmnist_desktop.core import photo, predict\n"
+        "print('cv2' in sys.modules)\n"
         "img = Image.new('RGB', (200, 300), (245, 245, 240))\n"
         "ImageDraw.Draw(img).rectangle([60, 40, 140, 260], fill=(30, 30, 60))\n"
-        "prepare_photo(img)\n"
+        "ImageDraw.Draw(img).ellipse([90, 100, 110, 120], fill=(245, 245, 240))\n"
+        "with_cv2 = np.asarray(photo.prepare_photo(img).final)\n"
         "print('cv2' in sys.modules)\n"
+        "sys.modules['cv2'] = None\n"
+        "without = np.asarray(photo.prepare_photo(img).final)\n"
+        "print(bool(np.array_equal(with_cv2, without)), int(with_cv2.max()))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "False"
+    at_import, after_photo, same = out.stdout.split("\n")[:3]
+    assert at_import == "False" and after_photo == "True"
+    assert same.split()[0] == "True" and int(same.split()[1]) > 100

@@ -108,7 +108,7 @@ def test_window_opens_with_defaults_over_a_damaged_settings_file(make_main_windo
     assert title == "Settings reset" and aside.name in message
     assert aside.name in window.statusBar().currentMessage()
     assert window.current_page_key() == "predict", "default page, not whatever the garbage said"
-    from fmnist_desktop.ui.predict_page import DEFAULT_THRESHOLD_PERCENT
+    from fmnist_desktop.ui.pages.predict.page import DEFAULT_THRESHOLD_PERCENT
 
     assert window.pages["predict"].threshold_spin.value() == DEFAULT_THRESHOLD_PERCENT
     if kind == "binary":
@@ -122,7 +122,7 @@ def test_window_opens_with_defaults_over_a_damaged_settings_file(make_main_windo
 
 
 def test_settings_with_nonsense_values_fall_back_to_defaults_one_by_one(make_main_window, isolated_settings):
-    from fmnist_desktop.ui.predict_page import DEFAULT_THRESHOLD_PERCENT
+    from fmnist_desktop.ui.pages.predict.page import DEFAULT_THRESHOLD_PERCENT
 
     settings_file = _settings_file(isolated_settings)
     settings_file.parent.mkdir(parents=True, exist_ok=True)

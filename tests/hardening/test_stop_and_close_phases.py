@@ -23,7 +23,7 @@ from fmnist_desktop.core import data as core_data
 from fmnist_desktop.core import evaluation, paths, training
 from fmnist_desktop.core.checkpoint import load_checkpoint
 from fmnist_desktop.core.library import ModelLibrary
-from fmnist_desktop.ui.workers import TaskRunner
+from fmnist_desktop.ui.tasks import TaskRunner
 
 LIMIT_MS = 2000
 PHASES = ("loading data", "first batch", "mid-epoch", "epoch validation", "test-set evaluation", "saving")
@@ -150,7 +150,7 @@ def python_threads() -> set[threading.Thread]:
 
 
 def assert_nothing_running(window, page, threads_before) -> None:
-    assert page._worker._thread.isFinished(), "the training QThread is still running"
+    assert not page.tasks.threads_alive(), "the training QThread is still running"
     for runner in window.findChildren(TaskRunner):
         assert not runner._tasks, f"a task thread of {runner.parent().objectName()} is still running"
     assert python_threads() <= threads_before, "a Python thread was left running"
@@ -189,7 +189,7 @@ def test_stop_in_every_phase_of_successive_runs_is_idle_within_2_s(window, qtbot
             qtbot.waitUntil(lambda: not page.is_busy(), timeout=LIMIT_MS)
             print(f"{phase}: idle {time.monotonic() - pressed:.2f} s after Stop")
 
-        page._worker.wait(1000)
+        page.tasks.wait(1000)
         assert_nothing_running(window, page, threads_before)
         added = assert_library_complete(phase, before)
         banner = page.banner.text()

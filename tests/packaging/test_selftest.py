@@ -74,3 +74,24 @@ def test_sample_names_say_their_class():
     fashion_mnist, photos = selftest.sample_files(SOURCE_SAMPLES)
     assert sorted(selftest.expected_class(p) for p in fashion_mnist) == list(range(10))
     assert photos and all(selftest.expected_class(p) is not None for p in photos)
+
+
+@needs_default_model
+def test_the_cpu_check_can_fail(monkeypatch, capsys):
+    """"ok device cpu" used to be printed unconditionally; now a model that gives no usable
+    probabilities on the CPU fails the self-test."""
+    import numpy as np
+
+    from fmnist_desktop.core.predict import Predictor
+
+    monkeypatch.setattr(Predictor, "probabilities", lambda self, images: np.full((1, 10), np.nan, np.float32))
+    assert selftest.main() == 1
+    out = _lines(capsys)
+    assert any(l.startswith("FAIL device cpu: a blank image gave probabilities") for l in out), out
+    assert not any(l.startswith("ok   device cpu") for l in out)
+
+
+@needs_default_model
+def test_the_cpu_check_passes_with_a_working_model(capsys):
+    assert selftest.main() == 0
+    assert any(l.startswith("ok   device cpu: the model runs") for l in _lines(capsys))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
 
-from fmnist_desktop.ui.train_page import SETTINGS_DATA_FOLDER
+from fmnist_desktop.ui.settings_keys import DATA_FOLDER as SETTINGS_DATA_FOLDER
 
 
 @pytest.fixture
@@ -122,3 +122,32 @@ def test_evaluating_without_the_data_set_shows_the_reason(main_window, qtbot, tm
     text = page.banner.text()
     assert "Evaluation failed" in text and "does not exist" in text
     assert page.evaluate_button.isEnabled()
+
+
+def test_ctrl_e_on_the_evaluate_page_exports_the_evaluation_not_the_model(evaluated_page, main_window, qtbot,
+                                                                         monkeypatch, tmp_path):
+    """File ▸ Export… (Ctrl+E) promises the current page's export; on Evaluate it used to open
+    "Save model as"."""
+    import json
+
+    from PySide6.QtWidgets import QFileDialog
+
+    target = tmp_path / "evaluation.json"
+    asked = []
+
+    def save_dialog(parent, caption, *args, **kwargs):
+        asked.append(caption)
+        return str(target), "JSON files (*.json)"
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", save_dialog)
+    monkeypatch.setattr(main_window.pages["models"], "export_active_dialog",
+                        lambda: asked.append("Save model as"))
+    assert main_window.current_page_key() == "evaluate"
+    main_window.export_action.trigger()
+    assert asked == ["Export the evaluation report"]
+    report = json.loads(target.read_text(encoding="utf-8"))
+    result = evaluated_page.outcome.result
+    assert report["accuracy"] == pytest.approx(result.accuracy, abs=1e-3)
+    assert report["confusion"] == result.confusion.tolist()
+    assert report["model"]["name"] == "Untrained seed CNN"
+    assert "Saved the evaluation report" in evaluated_page.banner.text()

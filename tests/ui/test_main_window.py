@@ -94,7 +94,8 @@ def test_closing_while_busy_asks_and_can_be_refused(make_main_window, monkeypatc
 def test_unhandled_exception_is_logged_and_shown_not_fatal(qtbot, isolated_settings, tmp_path):
     import sys
 
-    from fmnist_desktop.app import ExceptionReporter, log_path
+    from fmnist_desktop.app import ExceptionReporter
+    from fmnist_desktop.core.logs import log_path
 
     reporter = ExceptionReporter()
     try:
@@ -110,7 +111,8 @@ def test_unhandled_exception_is_logged_and_shown_not_fatal(qtbot, isolated_setti
 def test_exception_in_a_python_thread_is_logged_and_shown(qtbot, isolated_settings):
     import threading
 
-    from fmnist_desktop.app import ExceptionReporter, log_path
+    from fmnist_desktop.app import ExceptionReporter
+    from fmnist_desktop.core.logs import log_path
 
     reporter = ExceptionReporter()
     reporter.install()

@@ -30,7 +30,7 @@ def _add_model(window, model_file, name, history=None):
 
 
 def _table_names(page):
-    from fmnist_desktop.ui.models_page import ENTRY_ROLE
+    from fmnist_desktop.ui.pages.models import ENTRY_ROLE
 
     return [page.model.item(r, 0).data(ENTRY_ROLE).name for r in range(page.model.rowCount())]
 

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 from PySide6.QtGui import QGuiApplication, QImage
 
 from fmnist_desktop.core.labels import CLASS_NAMES
-from fmnist_desktop.ui.predict_page import NOT_SURE_TEXT
+from fmnist_desktop.ui.pages.predict.batch_view import NOT_SURE_TEXT
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -139,7 +139,7 @@ def test_csv_export_matches_table_and_filter(window_with_model, mixed_folder, qt
 def test_table_sorts_by_confidence(window_with_model, mixed_folder, qtbot):
     from PySide6.QtCore import Qt
 
-    from fmnist_desktop.ui.predict_page import COL_CONF
+    from fmnist_desktop.ui.pages.predict.batch_view import COL_CONF
 
     page = _page(window_with_model)
     folder, _good, _bad = mixed_folder
@@ -240,7 +240,8 @@ def test_confirm_and_correct_store_my_photos_and_enable_finetune(window_with_mod
     page.confirm_button.click()
     examples = user_photos.list_examples()
     assert [e.label_name for e in examples] == [predicted]
-    assert page.my_photos_label.text() == "My photos: 1"
+    # Counted in the background (listing the photo folder never blocks the GUI thread).
+    qtbot.waitUntil(lambda: page.my_photos_label.text() == "My photos: 1", timeout=5_000)
     # The button unlocks once the classifying task has wound down (a queued signal after the result).
     qtbot.waitUntil(page.finetune_button.isEnabled, timeout=5_000)
 
@@ -251,7 +252,7 @@ def test_confirm_and_correct_store_my_photos_and_enable_finetune(window_with_mod
     page.correct_button.menu().actions()[dress].trigger()
     labels = sorted(e.label_name for e in user_photos.list_examples())
     assert labels == sorted([predicted, "Dress"])
-    assert page.my_photos_label.text() == "My photos: 2"
+    qtbot.waitUntil(lambda: page.my_photos_label.text() == "My photos: 2", timeout=5_000)
 
 
 def test_finetune_button_is_routed_to_the_train_page(window_with_model, monkeypatch):
@@ -268,7 +269,7 @@ def test_my_photos_dialog_relabels_and_deletes(window_with_model, mixed_folder, 
     from PySide6.QtWidgets import QMessageBox
 
     from fmnist_desktop.core import user_photos
-    from fmnist_desktop.ui.my_photos_dialog import MyPhotosDialog
+    from fmnist_desktop.ui.pages.predict.my_photos import MyPhotosDialog
 
     page = _page(window_with_model)
     _folder, good, _bad = mixed_folder
@@ -327,3 +328,56 @@ def test_images_opened_with_the_app_are_classified_on_the_predict_page(window_wi
         window_with_model.open_images(parse_args([str(folder)]).paths)
     assert finished.args == [7]  # five images and two unreadable files, as a dropped folder
     assert page.stack.currentWidget().objectName() == "batchView"
+
+
+def test_enable_checks_walk_no_folder_on_the_gui_thread(window_with_model, qtbot, monkeypatch):
+    """My photos are counted by a task, and the samples listed once: `_update_enabled` runs on
+    every result and model change, and used to list the photo folder each time on the GUI thread."""
+    import threading
+
+    from fmnist_desktop.core import user_photos
+
+    page = _page(window_with_model)
+    qtbot.waitUntil(lambda: page.my_photos_label.text() == "My photos: 0", timeout=10_000)
+    listed_on = []
+    real_list = user_photos.list_examples
+
+    def recording_list(*args, **kwargs):
+        listed_on.append(threading.current_thread())
+        return real_list(*args, **kwargs)
+
+    monkeypatch.setattr(user_photos, "list_examples", recording_list)
+    for _ in range(5):
+        page._update_enabled()
+    assert listed_on == [], "the enable check listed the photo folder on the GUI thread"
+    assert page.sample_paths() is page.sample_paths(), "the samples folder is listed once"
+    page.myPhotosChanged.emit()  # a photo was added: counted again, in a worker
+    qtbot.waitUntil(lambda: bool(listed_on), timeout=10_000)
+    assert threading.main_thread() not in listed_on
+
+
+def test_my_photos_thumbnails_are_decoded_off_the_gui_thread(window_with_model, mixed_folder, qtbot, monkeypatch):
+    import threading
+
+    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.ui.pages.predict import my_photos
+
+    page = _page(window_with_model)
+    _folder, good, _bad = mixed_folder
+    user_photos.add_example(str(good[0]), CLASS_NAMES.index("Shirt"))
+    user_photos.add_example(str(good[1]), CLASS_NAMES.index("Coat"))
+    made_on, real_thumbnail = [], my_photos.thumbnail_qimage
+
+    def recording_thumbnail(image, size):
+        made_on.append((threading.current_thread(), max(image.size)))
+        return real_thumbnail(image, size)
+
+    monkeypatch.setattr(my_photos, "thumbnail_qimage", recording_thumbnail)
+    dialog = my_photos.MyPhotosDialog(window_with_model.context, user_photos, page)
+    qtbot.addWidget(dialog)
+    qtbot.waitUntil(lambda: dialog.thumbnails_shown == 2, timeout=10_000)
+    assert len(made_on) == 2 and all(thread is not threading.main_thread() for thread, _ in made_on)
+    assert all(side <= 2 * my_photos.THUMB_SIZE for _, side in made_on), "decoded at thumbnail size, not full size"
+    assert not dialog.list.item(0).icon().isNull()
+    dialog.reject()
+    assert not dialog.tasks.threads_alive()

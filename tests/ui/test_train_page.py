@@ -11,6 +11,29 @@ from fmnist_desktop.core import paths
 TRAIN_TIMEOUT_MS = 120_000
 
 
+def is_event(name):
+    """A check for `waitSignal(page.trainingEvent, ...)`: the event is a core.training `name`."""
+    return lambda event: type(event).__name__ == name
+
+
+def activate_base_model_with_photos(window, idx_writer, n_photos):
+    """An untrained seed CNN as the active model, and `n_photos` labelled photos in My photos."""
+    from PIL import Image
+
+    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.models import build_model
+
+    context = window.context
+    base = context.library().add(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "Base model"))
+    context.refresh_models()
+    assert context.set_active(base.id)
+    images, labels = idx_writer.tiny_patterns(n_photos, seed=5)
+    for image, label in zip(images, labels):
+        user_photos.add_example(Image.fromarray(image, "L"), int(label))
+    return base
+
+
 def open_train_page(window, qtbot, data_dir=None):
     window.nav.setCurrentRow(1)
     page = window.pages["train"]
@@ -82,14 +105,12 @@ def test_stop_mid_run_cancels_and_saves_nothing(main_window, qtbot, tiny_idx_dir
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     tiny_settings(page, qtbot, epochs=200)
     before = len(user_models(main_window))
-    page.start_training()
-    with qtbot.waitSignal(page._worker.batchEnd, timeout=TRAIN_TIMEOUT_MS):
-        pass
-    worker = page._worker
-    with qtbot.waitSignal(worker.cancelled, timeout=10_000):
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("BatchEnd"), timeout=TRAIN_TIMEOUT_MS):
+        page.start_training()
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("Cancelled"), timeout=10_000):
         qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
-    assert worker._thread.isFinished()
+    assert page.tasks.wait(5000) and not page.tasks.threads_alive()
     assert "Nothing was saved" in page.log_view.toPlainText()
     assert "stopped" in page.banner.text()
     assert len(user_models(main_window)) == before
@@ -104,7 +125,7 @@ def test_retrain_repeats_the_last_settings_even_after_a_restart(make_main_window
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS):
         page.start_training()
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
-    first_config = page._worker.config
+    first_config = page.last_config
     window.close()
 
     second = make_main_window()
@@ -115,7 +136,7 @@ def test_retrain_repeats_the_last_settings_even_after_a_restart(make_main_window
     with qtbot.waitSignal(page2.runFinished, timeout=TRAIN_TIMEOUT_MS):
         qtbot.mouseClick(page2.retrain_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not page2.is_busy(), timeout=10_000)
-    config = page2._worker.config
+    config = page2.last_config
     for field in ("preset", "epochs", "batch_size", "lr", "augment", "val_size", "data_dir"):
         assert getattr(config, field) == getattr(first_config, field), field
     assert page2.epochs_spin.value() == 1 and page2.lr_spin.value() == pytest.approx(0.002)
@@ -132,13 +153,11 @@ def test_closing_the_window_during_training_stops_and_joins_the_worker(main_wind
         return QMessageBox.StandardButton.Yes
 
     monkeypatch.setattr(QMessageBox, "question", answer_yes)
-    page.start_training()
-    worker = page._worker
-    with qtbot.waitSignal(worker.batchEnd, timeout=TRAIN_TIMEOUT_MS):
-        pass
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("BatchEnd"), timeout=TRAIN_TIMEOUT_MS):
+        page.start_training()
     assert main_window.close()
     assert asked, "closing during training must ask for confirmation"
-    assert worker._thread.isFinished(), "the training thread must be joined before the window closes"
+    assert not page.tasks.threads_alive(), "the training thread must be joined before the window closes"
     assert not page.is_busy()
     leftovers = [p.name for p in paths.models_dir().iterdir() if p.name.endswith(".tmp")]
     assert leftovers == [] and not [e for e in main_window.context.library().entries() if not e.builtin]
@@ -184,21 +203,9 @@ def test_cuda_is_greyed_out_with_a_reason_when_absent(main_window, qtbot):
 
 def test_finetune_with_my_photos_saves_a_model_and_reports_before_after(main_window, qtbot, tiny_idx_dir, idx_writer):
     import torch
-    from PIL import Image
-
-    from fmnist_desktop.core import user_photos
-    from fmnist_desktop.core.checkpoint import CheckpointMeta
-    from fmnist_desktop.core.models import build_model
 
     torch.manual_seed(0)
-    context = main_window.context
-    base = context.library().add(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "Base model"))
-    context.refresh_models()
-    assert context.set_active(base.id)
-    images, labels = idx_writer.tiny_patterns(12, seed=5)
-    for image, label in zip(images, labels):
-        user_photos.add_example(Image.fromarray(image, "L"), int(label))
-
+    base = activate_base_model_with_photos(main_window, idx_writer, 12)
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     tiny_settings(page, qtbot)
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as saved:
@@ -229,3 +236,32 @@ def test_download_can_be_cancelled_and_keeps_nothing(main_window, qtbot, fake_mi
     assert page.train_button.isEnabled()
     assert not page.download_progress.isVisible()
     assert [p.name for p in paths.datasets_dir().iterdir()] == [], "nothing half-downloaded is kept"
+
+
+def test_closing_while_finetune_photos_are_prepared_says_what_is_running(main_window, qtbot, tiny_idx_dir,
+                                                                        monkeypatch, idx_writer):
+    """The close question used to be empty while the photos for fine-tuning were being prepared."""
+    import threading
+
+    from fmnist_desktop.core import user_photos
+
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    activate_base_model_with_photos(main_window, idx_writer, 2)
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_finetune_config(*args, **kwargs):
+        entered.set()
+        release.wait(10)
+        raise user_photos.FmnistError("stopped by the test")
+
+    monkeypatch.setattr(user_photos, "finetune_config", slow_finetune_config)
+    assert page.start_finetune()
+    assert entered.wait(10)
+    try:
+        assert page.is_busy()
+        description = page.busy_description()
+        assert description and "photos" in description and "fine-tun" in description
+        assert main_window.busy_pages() == [page]
+    finally:
+        release.set()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)

@@ -1,30 +1,28 @@
 """The Evaluate page: test accuracy, per-class metrics, confusion matrix and mistake galleries.
 
-Evaluation (loading the test split and the model, running 10,000 images) runs in a `TaskRunner`
-worker with a progress bar and a Cancel button. The result is drawn here: a clickable confusion
-matrix (matplotlib, counts or row percentages), a per-class precision/recall/F1 table, and
-galleries — the images of a picked cell, and every misclassified image — each worst first.
-
-Galleries scale to thousands of images: a `QListView` in icon mode over a list model whose
-thumbnails are made lazily, only for the rows the view asks to paint, and cached.
+Evaluation (loading the test split and the model, running 10,000 images) is a task of the page
+("evaluate") with a progress bar and a Cancel button. The result is drawn here: a clickable
+confusion matrix (matplotlib, counts or row percentages), a per-class precision/recall/F1 table,
+and galleries (`ui.widgets.gallery`) — the images of a picked cell, and every misclassified image
+— each worst first. File ▸ Export… (Ctrl+E) writes the evaluation report as JSON.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QListView,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -36,11 +34,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.labels import CLASS_NAMES
-from .train_page import SETTINGS_DATA_FOLDER, Banner
-from .workers import CancelFlag, TaskCancelled, TaskRunner
-
-THUMB_SIZE = 56
+from ...core.errors import FmnistError
+from ...core.labels import CLASS_NAMES
+from ..settings_keys import DATA_FOLDER
+from ..tasks import Progress, TaskCancelled, TaskGroup
+from ..widgets.banner import Banner
+from ..widgets.gallery import SampleGallery
 
 
 @dataclass(frozen=True)
@@ -53,110 +52,6 @@ class EvaluationOutcome:
     source_description: str
 
 
-class SampleGalleryModel(QAbstractListModel):
-    """Test images by index into `images`, with predicted class and confidence; thumbnails lazily."""
-
-    def __init__(self, parent=None, show_true_class: bool = False):
-        super().__init__(parent)
-        self.show_true_class = show_true_class  # a third caption line, for galleries mixing classes
-        self.item_size: QSize | None = None  # every item's size (the view's grid), so no caption is elided
-        self._images: np.ndarray | None = None
-        self._indices: np.ndarray = np.zeros(0, dtype=np.int64)
-        self._predictions: np.ndarray | None = None
-        self._confidences: np.ndarray | None = None
-        self._labels: np.ndarray | None = None
-        self._cache: dict[int, QPixmap] = {}
-        self.thumbnails_made = 0  # how many thumbnails were rendered (laziness is testable)
-
-    def set_samples(self, images, indices: Sequence[int], predictions, confidences, labels) -> None:
-        self.beginResetModel()
-        self._images = images
-        self._indices = np.asarray(indices, dtype=np.int64)
-        self._predictions = np.asarray(predictions)
-        self._confidences = np.asarray(confidences)
-        self._labels = np.asarray(labels)
-        self._cache.clear()
-        self.endResetModel()
-
-    def clear(self) -> None:
-        self.beginResetModel()
-        self._indices = np.zeros(0, dtype=np.int64)
-        self._cache.clear()
-        self.endResetModel()
-
-    def indices(self) -> list[int]:
-        """The test-set indices shown, in display order."""
-        return [int(i) for i in self._indices]
-
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt's name
-        return 0 if parent.isValid() else len(self._indices)
-
-    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
-        if not index.isValid() or not 0 <= index.row() < len(self._indices):
-            return None
-        sample = int(self._indices[index.row()])
-        if role == Qt.ItemDataRole.DecorationRole:
-            return self._thumbnail(sample)
-        if role == Qt.ItemDataRole.SizeHintRole:
-            return self.item_size
-        pred = int(self._predictions[sample])
-        true = int(self._labels[sample])
-        confidence = float(self._confidences[sample])
-        if role == Qt.ItemDataRole.DisplayRole:
-            text = f"{CLASS_NAMES[pred]}\n{100 * confidence:.0f} %"
-            return f"{text}\ntrue: {CLASS_NAMES[true]}" if self.show_true_class else text
-        if role == Qt.ItemDataRole.ToolTipRole:
-            verdict = "correct" if pred == true else "wrong"
-            return (f"Test image #{sample}\nTrue class: {CLASS_NAMES[true]}\n"
-                    f"Predicted: {CLASS_NAMES[pred]} ({100 * confidence:.1f} % confident, {verdict})")
-        if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"Test image {sample}, true {CLASS_NAMES[true]}, predicted {CLASS_NAMES[pred]}"
-        if role == Qt.ItemDataRole.ForegroundRole and pred != true:
-            return QColor("#b3261e")
-        if role == Qt.ItemDataRole.UserRole:
-            return sample
-        return None
-
-    def _thumbnail(self, sample: int) -> QPixmap:
-        pixmap = self._cache.get(sample)
-        if pixmap is None:
-            pixels = np.ascontiguousarray(self._images[sample], dtype=np.uint8)
-            height, width = pixels.shape
-            image = QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
-            pixmap = QPixmap.fromImage(image.scaled(THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
-                                                    Qt.TransformationMode.FastTransformation))
-            self._cache[sample] = pixmap
-            self.thumbnails_made += 1
-        return pixmap
-
-
-class SampleGallery(QListView):
-    """An icon-mode list of test images; batched layout keeps 10,000 items responsive."""
-
-    def __init__(self, object_name: str, accessible_name: str, parent=None, show_true_class: bool = False):
-        super().__init__(parent)
-        self.setObjectName(object_name)
-        self.setAccessibleName(accessible_name)
-        self.setViewMode(QListView.ViewMode.IconMode)
-        self.setResizeMode(QListView.ResizeMode.Adjust)
-        self.setMovement(QListView.Movement.Static)
-        self.setUniformItemSizes(True)
-        self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(200)
-        self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-        # Wide enough for "Ankle boot" / "T-shirt/top" on one line, tall enough for the captions.
-        lines = 3 if show_true_class else 2
-        width = THUMB_SIZE + (90 if show_true_class else 60)  # "true: T-shirt/top" needs more room
-        self.setGridSize(QSize(width, THUMB_SIZE + 12 + 16 * lines))
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # it reflows instead
-        self.setSpacing(2)
-        self.setWordWrap(True)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.gallery_model = SampleGalleryModel(self, show_true_class)
-        self.gallery_model.item_size = QSize(self.gridSize().width() - 4, self.gridSize().height() - 4)
-        self.setModel(self.gallery_model)
-
-
 class EvaluatePage(QWidget):
     """Evaluate the active model on the Fashion-MNIST test set and explore its mistakes."""
 
@@ -166,8 +61,7 @@ class EvaluatePage(QWidget):
         super().__init__(parent)
         self.setObjectName("evaluatePage")
         self.context = context
-        self._runner = TaskRunner(self)
-        self._chart_loader = TaskRunner(self)
+        self.tasks = TaskGroup(self, "evaluate", "charts")
         self._test_cache: tuple[str, Any] | None = None  # (folder key, (Split, DataSource))
         self.outcome: EvaluationOutcome | None = None
         self.matrix = None  # ui.charts.ConfusionMatrixCanvas, built once matplotlib is loaded
@@ -301,18 +195,18 @@ class EvaluatePage(QWidget):
     @Slot()
     def _on_torch_ready(self) -> None:
         self._set_idle()
-        if self.matrix is None and not self._chart_loader.is_running():
-            def import_charts(report_progress, is_cancelled):
-                from . import charts  # noqa: F401 - matplotlib is slow to import: not on the GUI thread
+        if self.matrix is None and not self.tasks["charts"].is_running():
+            def import_charts(state):
+                from .. import charts  # noqa: F401 - matplotlib is slow to import: not on the GUI thread
 
                 return True
 
-            self._chart_loader.start(import_charts, on_result=lambda _ok: self._build_matrix())
+            self.tasks["charts"].start(import_charts, on_result=lambda _ok: self._build_matrix())
 
     def _build_matrix(self) -> None:
         if self.matrix is not None:
             return
-        from .charts import ConfusionMatrixCanvas
+        from ..charts import ConfusionMatrixCanvas
 
         self.matrix = ConfusionMatrixCanvas(self)
         self.matrix.set_normalized(self.normalize_check.isChecked())
@@ -323,10 +217,6 @@ class EvaluatePage(QWidget):
             self.matrix.set_confusion(self.outcome.result.confusion)
         else:
             self.matrix.hide()
-
-    def ensure_matrix(self) -> None:
-        """Build the confusion-matrix canvas now (scripts and tests)."""
-        self._build_matrix()
 
     def _update_model_label(self, entry) -> None:
         if entry is None:
@@ -345,8 +235,8 @@ class EvaluatePage(QWidget):
 
     def _set_idle(self) -> None:
         ready = self.context.is_torch_ready() and self.context.active_entry() is not None
-        self.evaluate_button.setEnabled(ready and not self._runner.is_running())
-        self.cancel_button.setEnabled(self._runner.is_running())
+        self.evaluate_button.setEnabled(ready and not self.tasks["evaluate"].is_running())
+        self.cancel_button.setEnabled(self.tasks["evaluate"].is_running())
         if not self.context.is_torch_ready():
             self.evaluate_button.setToolTip("Waiting for the machine-learning engine to load…")
         elif self.context.active_entry() is None:
@@ -355,14 +245,13 @@ class EvaluatePage(QWidget):
             self.evaluate_button.setToolTip("Run the active model on the 10,000 test images.")
 
     def is_busy(self) -> bool:
-        return self._runner.is_running()
+        return self.tasks["evaluate"].is_running()
 
     def busy_description(self) -> str:
         return "The model is being evaluated." if self.is_busy() else ""
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        ok = self._runner.shutdown(timeout_ms)
-        return self._chart_loader.shutdown(timeout_ms) and ok
+        return self.tasks.shutdown(timeout_ms)
 
     # ================================================================= evaluation
 
@@ -371,30 +260,29 @@ class EvaluatePage(QWidget):
         if entry is None or not self.context.is_torch_ready():
             self._set_idle()
             return False
-        folder = self.context.settings.value(SETTINGS_DATA_FOLDER) or None
+        folder = self.context.settings.value(DATA_FOLDER) or None
         folder_key = str(folder or "")
         cached = self._test_cache[1] if self._test_cache and self._test_cache[0] == folder_key else None
 
-        def evaluate(report_progress, is_cancelled):
-            from ..core import checkpoint, data, evaluation
+        def evaluate(state):
+            from ...core import checkpoint, data, evaluation
 
             if cached is None:
-                report_progress(None, "Loading the test images…")
+                state.set_progress(None, "Loading the test images…")
                 split, source = data.load_test_split(Path(folder) if folder else None)
             else:
                 split, source = cached
-            if is_cancelled():
+            if state.is_interruption_requested():
                 raise TaskCancelled()
-            report_progress(None, "Loading the model…")
+            state.set_progress(None, "Loading the model…")
             model, meta = checkpoint.load_model(entry.path, device="cpu")
-            stop = CancelFlag(is_cancelled)
 
             def progress(done: int, total: int) -> None:
-                report_progress(done / total if total else None, f"{done:,} of {total:,} images")
+                state.set_progress(None, f"{done:,} of {total:,} images", done=done, total=total)
 
             result = evaluation.evaluate(model, split, meta.input_size, meta.mean, meta.std,
-                                         progress=progress, stop=stop)
-            if result is None or is_cancelled():
+                                         progress=progress, stop=state)
+            if result is None or state.is_interruption_requested():
                 raise TaskCancelled()
             images = split.images.numpy()
             return (folder_key, (split, source)), EvaluationOutcome(entry, result, images, source.description)
@@ -402,7 +290,7 @@ class EvaluatePage(QWidget):
         self.banner.hide()
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
-        self._runner.start(
+        self.tasks["evaluate"].start(
             evaluate,
             on_result=self._on_result,
             on_error=self._on_error,
@@ -415,16 +303,16 @@ class EvaluatePage(QWidget):
         return True
 
     def cancel_evaluation(self) -> None:
-        self._runner.cancel()
+        self.tasks["evaluate"].cancel()
         self.cancel_button.setEnabled(False)
 
-    def _on_progress(self, fraction: float, message: str) -> None:
-        if fraction < 0:
+    def _on_progress(self, progress: Progress) -> None:
+        if progress.fraction is None:
             self.progress_bar.setRange(0, 0)
         else:
             self.progress_bar.setRange(0, 1000)
-            self.progress_bar.setValue(int(1000 * fraction))
-        self.progress_bar.setFormat(message or "%p%")
+            self.progress_bar.setValue(int(1000 * progress.fraction))
+        self.progress_bar.setFormat(progress.message or "%p%")
 
     def _on_error(self, message: str) -> None:
         self.banner.show_message("error", f"<b>Evaluation failed:</b> {message}")
@@ -502,6 +390,37 @@ class EvaluatePage(QWidget):
                     "the most confident mistakes first.")
         self.cell_label.setText(text)
         self.tabs.setCurrentIndex(1)
+
+    # ================================================================= export (File ▸ Export…, Ctrl+E)
+
+    def export(self) -> None:
+        """File ▸ Export… on this page: the evaluation report (accuracy, per-class metrics,
+        confusion matrix, most confused pairs) as JSON."""
+        if self.outcome is None:
+            self.banner.show_message("info", "Nothing to export yet: press “Evaluate on the test set” first.")
+            return
+        suggested = str(Path.home() / "evaluation.json")
+        target, _ = QFileDialog.getSaveFileName(self, "Export the evaluation report", suggested, "JSON files (*.json)")
+        if target:
+            self.export_report(target)
+
+    def export_report(self, target: str | Path) -> bool:
+        """Write the shown evaluation as JSON, atomically; True when it was written."""
+        from ...core.paths import atomic_write_text
+
+        outcome = self.outcome
+        if outcome is None:
+            return False
+        report = outcome.result.to_dict()
+        report.update(model={"name": outcome.entry.name, "path": str(outcome.entry.path)},
+                      data_source=outcome.source_description)
+        try:
+            atomic_write_text(target, json.dumps(report, indent=2, ensure_ascii=False))
+        except FmnistError as exc:
+            self.banner.show_message("error", f"<b>Export failed:</b> {exc}")
+            return False
+        self.banner.show_message("success", f"Saved the evaluation report to {target}.")
+        return True
 
     @Slot(bool)
     def _on_normalize_toggled(self, checked: bool) -> None:

@@ -9,8 +9,9 @@ import signal
 import sys
 from pathlib import Path
 
-from .cli import EXIT_OK, PROG, _default_weights, _print, command
-from .core.errors import FmnistError
+from .console import say, weights_argument, weights_path
+from .registry import EXIT_OK, PROG, command
+from ..core.errors import FmnistError
 
 
 def parse_size(text: str) -> int:
@@ -27,10 +28,10 @@ def parse_size(text: str) -> int:
 
 
 def _serve_arguments(p: argparse.ArgumentParser) -> None:
-    from .serve.app import DEFAULT_MAX_FILES
-    from .serve.server import ENV_TOKEN
+    from ..serve.app import DEFAULT_MAX_FILES
+    from ..serve.server import ENV_TOKEN
 
-    p.add_argument("--weights", metavar="FILE", help="model file (default: the library's active model)")
+    weights_argument(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this computer only; another address "
                    "makes the model reachable from the network and prints a warning)")
@@ -46,10 +47,10 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("serve", "serve the model over a local HTTP API (FastAPI; POST /predict, docs at /docs)", _serve_arguments)
 def _run_serve(args: argparse.Namespace) -> int:
-    from .serve.server import ENV_TOKEN, check_port_free, is_loopback, require_dependencies, run_server, url_for
+    from ..serve.server import ENV_TOKEN, check_port_free, is_loopback, require_dependencies, run_server, url_for
 
     require_dependencies()
-    from .serve.app import ServeSettings
+    from ..serve.app import ServeSettings
 
     if not 0 <= args.port <= 65535:
         raise FmnistError(f"--port must be between 0 and 65535, not {args.port}.")
@@ -59,25 +60,25 @@ def _run_serve(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get(ENV_TOKEN) or None
     settings = ServeSettings(max_upload=parse_size(args.max_upload), max_files=args.max_files, token=token,
                              threads=args.threads)
-    weights = Path(args.weights) if args.weights else _default_weights()
-    from .core.checkpoint import read_meta
+    weights = weights_path(args)
+    from ..core.checkpoint import read_meta
 
     meta = read_meta(weights)  # a damaged model file is reported before the port is taken
     check_port_free(args.host, args.port)
     if not is_loopback(args.host):
         print(f"{PROG}: warning: listening on {args.host}: other computers on the network can use this model"
               + ("" if token else " (no --token: anyone who can reach the port)") + ".", file=sys.stderr)
-    _print(f"Model: {meta.name} — {weights}")
+    say(f"Model: {meta.name} — {weights}")
 
     def ready(port: int | None) -> None:
         url = url_for(args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1", port or args.port)
-        _print(f"Serving on {url_for(args.host, port or args.port)}  (POST {url}/predict, docs at {url}/docs)")
-        _print("Press Ctrl-C to stop." + ("  Requests need 'Authorization: Bearer <token>'." if token else ""))
+        say(f"Serving on {url_for(args.host, port or args.port)}  (POST {url}/predict, docs at {url}/docs)")
+        say("Press Ctrl-C to stop." + ("  Requests need 'Authorization: Bearer <token>'." if token else ""))
 
     if args.workers > 1:
         ready(args.port)
     stopped_by = run_server(weights, args.host, args.port, settings, workers=args.workers, device=args.device,
                             log_level="warning", on_ready=ready if args.workers == 1 else None)
     name = signal.Signals(stopped_by).name if stopped_by else None
-    _print("Server stopped" + (f" ({name}); requests in flight were answered." if name else "."))
+    say("Server stopped" + (f" ({name}); requests in flight were answered." if name else "."))
     return EXIT_OK

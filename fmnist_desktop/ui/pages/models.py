@@ -1,7 +1,7 @@
 """Models page: the shipped default model and every run the user trained.
 
 A table of `ModelLibrary.entries()` (date, preset, epochs, test accuracy, training time, device),
-the selected run's loss/accuracy history (D2's `charts.TrainingCharts`, created lazily because
+the selected run's loss/accuracy history (`charts.TrainingCharts`, created lazily because
 matplotlib is slow to import), and Make active / Rename / Delete / Export as .pt / Open model.
 The File menu's Open model…, Import origin-notebook .pth… and Save model as… call the same methods.
 Reading and validating model files runs in a worker; a foreign or damaged file shows the core's
@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QInputDialog,
     QLabel,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTableView,
@@ -30,17 +29,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fmnist_desktop.core import paths
-from fmnist_desktop.core.errors import FmnistError
-from fmnist_desktop.ui.context import AppContext
-from fmnist_desktop.ui.workers import TaskRunner
-
-SETTINGS_LAST_DIR = "models/last_dir"
+from ...core import paths
+from ...core.errors import FmnistError
+from ...core.formats import format_span, recorded_test_accuracy
+from ..context import AppContext
+from ..settings_keys import MODELS_LAST_DIR as SETTINGS_LAST_DIR
+from ..tasks import TaskGroup
+from ..widgets.banner import MessageLabel, make_button
+from ..widgets.dialogs import ask_yes_no
 HEADERS = ("Name", "Created", "Preset", "Epochs", "Test accuracy", "Training time", "Device")
 COL_NAME, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_TIME, COL_DEVICE = range(len(HEADERS))
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 MODEL_FILTER = "Model files (*.pt *.pth);;All files (*)"
+# Export… file types → core.export formats ("checkpoint": the app's own file).
+EXPORT_FILTERS = {
+    "App model file (*.pt)": "checkpoint",
+    "ONNX, for onnxruntime (*.onnx)": "onnx",
+    "TorchScript, for torch.jit.load (*.ts.pt)": "torchscript",
+}
+EXPORT_SUFFIXES = {"checkpoint": ".pt", "onnx": ".onnx", "torchscript": ".ts.pt"}
 
 
 class ModelsPage(QWidget):
@@ -51,7 +59,8 @@ class ModelsPage(QWidget):
         super().__init__(parent)
         self.setObjectName("modelsPage")
         self.context = context
-        self.runner = TaskRunner(self)
+        self.tasks = TaskGroup(self, "files", "serve")
+        self.runner = self.tasks["files"]
         self.chart = None  # TrainingCharts, created after torchReady (matplotlib is slow to import)
         self._build()
         context.torchReady.connect(self._on_torch_ready)
@@ -71,7 +80,9 @@ class ModelsPage(QWidget):
         self.activate_button = self._button("Make active", "makeActiveButton", self.make_selected_active)
         self.rename_button = self._button("Rename…", "renameButton", self.rename_selected)
         self.delete_button = self._button("Delete…", "deleteButton", self.delete_selected)
-        self.export_button = self._button("Export as .pt…", "exportModelButton", self.export_selected_dialog)
+        self.export_button = self._button("Export…", "exportModelButton", self.export_selected_dialog)
+        self.export_button.setToolTip("Save the model as an app model file (.pt), ONNX (.onnx, for onnxruntime) "
+                                      "or TorchScript (.ts.pt); ONNX and TorchScript files are verified against the model")
         self.open_button = self._button("Open model…", "openModelButton", self.open_model_dialog)
         for button in (self.activate_button, self.rename_button, self.delete_button, self.export_button):
             buttons.addWidget(button)
@@ -79,12 +90,13 @@ class ModelsPage(QWidget):
         buttons.addWidget(self.open_button)
         outer.addLayout(buttons)
 
-        self.banner = QLabel(self)
-        self.banner.setObjectName("modelsBanner")
-        self.banner.setWordWrap(True)
-        self.banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.banner.hide()
+        self.banner = MessageLabel("modelsBanner", self)
         outer.addWidget(self.banner)
+
+        from .serve_panel import ServePanel
+
+        self.serve_panel = ServePanel(self.context, self.tasks["serve"], self)
+        outer.addWidget(self.serve_panel)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.model = QStandardItemModel(0, len(HEADERS), self)
@@ -118,23 +130,16 @@ class ModelsPage(QWidget):
         outer.addWidget(self.splitter, 1)
 
     def _button(self, text, name, slot) -> QPushButton:
-        button = QPushButton(text, self)
-        button.setObjectName(name)
-        button.setAccessibleName(text.rstrip("…"))
-        button.clicked.connect(slot)
-        return button
+        return make_button(self, text, name, slot)
 
     def show_banner(self, text: str, error: bool = True) -> None:
-        colour = "#b3261e" if error else "palette(window-text)"
-        self.banner.setStyleSheet(f"QLabel#modelsBanner {{ color: {colour}; padding: 4px; }}")
-        self.banner.setText(text)
-        self.banner.setVisible(bool(text))
+        self.banner.show_message(text, error)
 
     # ----------------------------------------------------------------- data
     @Slot()
     def _on_torch_ready(self) -> None:
         try:
-            from fmnist_desktop.ui.charts import TrainingCharts
+            from ..charts import TrainingCharts
 
             self.chart = TrainingCharts(self.chart_holder)
             self.chart.setMinimumHeight(220)
@@ -187,7 +192,7 @@ class ModelsPage(QWidget):
             font = name_item.font()
             font.setBold(True)
             name_item.setFont(font)
-        accuracy = test_accuracy(entry)
+        accuracy = recorded_test_accuracy(getattr(meta, "metrics", None))
         epochs = training.get("epochs") or len(getattr(meta, "history", None) or []) or None
         elapsed = training.get("elapsed_s", training.get("training_time_s"))
         values = [
@@ -195,8 +200,8 @@ class ModelsPage(QWidget):
             QStandardItem(format_created(getattr(meta, "created", ""))),
             QStandardItem(str(getattr(meta, "preset", "") or "—")),
             QStandardItem(str(epochs) if epochs else "—"),
-            QStandardItem(f"{accuracy * 100:.2f}%" if accuracy is not None else "—"),
-            QStandardItem(format_duration(elapsed)),
+            QStandardItem(f"{accuracy:.2f}%" if accuracy is not None else "—"),
+            QStandardItem(format_span(elapsed)),
             QStandardItem(str(training.get("device_name") or training.get("device") or "—")),
         ]
         return values
@@ -258,7 +263,8 @@ class ModelsPage(QWidget):
         return self.runner.description() or "Working on a model file"
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
-        return self.runner.shutdown(timeout_ms)
+        self.serve_panel.shutdown(timeout_ms / 1000)
+        return self.tasks.shutdown(timeout_ms)
 
     # ----------------------------------------------------------------- actions
     @Slot()
@@ -292,14 +298,8 @@ class ModelsPage(QWidget):
         entry = self.selected_entry()
         if entry is None or entry.builtin:
             return
-        answer = QMessageBox.question(
-            self,
-            "Delete model?",
-            f"Delete “{entry.name}” and its file from your library? This cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        if not ask_yes_no(self, "Delete model?",
+                          f"Delete “{entry.name}” and its file from your library? This cannot be undone."):
             return
         try:
             self.context.library().delete(entry.id)
@@ -327,8 +327,8 @@ class ModelsPage(QWidget):
         library = self.context.library()
         source = Path(path)
 
-        def task(report_progress, _is_cancelled):
-            report_progress(None, f"Checking {source.name}…")
+        def task(state):
+            state.set_progress(None, f"Checking {source.name}…")
             return library.import_file(source)
 
         def on_result(entry) -> None:
@@ -361,19 +361,42 @@ class ModelsPage(QWidget):
 
     def _export_dialog(self, entry) -> None:
         suggested = Path(self._last_dir()) / f"{_safe_file_name(entry.name)}.pt"
-        target, _ = QFileDialog.getSaveFileName(self, "Export model", str(suggested), "PyTorch model (*.pt)")
+        target, chosen = QFileDialog.getSaveFileName(self, "Export model", str(suggested), ";;".join(EXPORT_FILTERS))
         if target:
-            if not target.lower().endswith((".pt", ".pth")):
-                target += ".pt"
+            fmt = EXPORT_FILTERS.get(chosen, "checkpoint")
+            if fmt == "checkpoint":
+                if not target.lower().endswith((".pt", ".pth")):
+                    target += ".pt"
+            elif not target.lower().endswith(EXPORT_SUFFIXES[fmt]):
+                target = (target[:-3] if target.lower().endswith(".pt") else target) + EXPORT_SUFFIXES[fmt]
             self.context.settings.setValue(SETTINGS_LAST_DIR, str(Path(target).parent))
-            self.export_entry(entry, target)
+            self.export_entry(entry, target, fmt)
 
-    def export_entry(self, entry, target: str | Path) -> None:
-        """Copy the entry's checkpoint (weights + metadata) to `target`, atomically, in a worker."""
+    def export_entry(self, entry, target: str | Path, fmt: str = "checkpoint") -> None:
+        """Write the entry to `target` in a worker: "checkpoint" copies its file (weights +
+        metadata) atomically; "onnx" / "torchscript" export it with core.export (verified against
+        the model, the contract written beside it as `<target>.json`)."""
         source, destination = Path(entry.path), Path(target)
 
-        def task(report_progress, _is_cancelled):
-            report_progress(None, f"Writing {destination.name}…")
+        if fmt != "checkpoint":
+            def export_task(state):
+                from ...core.export import export_model
+
+                state.set_progress(None, f"Exporting {destination.name} ({fmt}) and verifying it…")
+                return export_model(source, destination, fmt)
+
+            def exported(result) -> None:
+                self.show_banner(f"Exported “{entry.name}” to {result.path} ({result.size_bytes / 1e6:.1f} MB, "
+                                 f"contract in {result.contract_path.name}); {result.verification.line()}.", error=False)
+                self.modelExported.emit(str(result.path))
+
+            self.runner.start(export_task, on_result=exported, on_error=self.show_banner, on_finished=self._update_buttons,
+                              description=f"Exporting {destination.name}", needs_torch=True)
+            self._update_buttons()
+            return
+
+        def task(state):
+            state.set_progress(None, f"Writing {destination.name}…")
             try:
                 data = source.read_bytes()
             except OSError as exc:
@@ -390,19 +413,6 @@ class ModelsPage(QWidget):
         self._update_buttons()
 
 
-def test_accuracy(entry) -> float | None:
-    """The entry's recorded test accuracy as a fraction 0..1 (checkpoints store percent)."""
-    metrics = getattr(entry.meta, "metrics", None) or {}
-    for key in ("test_accuracy", "test_acc", "accuracy"):
-        value = metrics.get(key)
-        if isinstance(value, (int, float)):
-            return float(value) / 100 if value > 1 else float(value)
-    return None
-
-
-test_accuracy.__test__ = False  # not a pytest test, despite its name
-
-
 def format_created(created: str) -> str:
     if not created:
         return "—"
@@ -410,19 +420,6 @@ def format_created(created: str) -> str:
         return datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return created
-
-
-def format_duration(seconds) -> str:
-    if not isinstance(seconds, (int, float)) or seconds < 0:
-        return "—"
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
 
 
 def _safe_file_name(name: str) -> str:

@@ -8,8 +8,10 @@ import re
 import sys
 from pathlib import Path
 
-from .cli import EXIT_INTERRUPTED, EXIT_OK, PROG, ProgressBar, _duration, _print, _StopOnCtrlC, command
-from .core.errors import FmnistError
+from .console import ProgressBar, StopOnCtrlC, say
+from .registry import EXIT_INTERRUPTED, EXIT_OK, PROG, command
+from ..core.errors import FmnistError
+from ..core.formats import format_clock
 
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}
 
@@ -27,7 +29,7 @@ def parse_budget(text: str) -> float:
 
 
 def _tune_arguments(p: argparse.ArgumentParser) -> None:
-    from .core.models import PRESETS
+    from ..core.models import PRESETS
 
     p.add_argument("--preset", default="fast", choices=sorted(k for k in PRESETS if k != "seed"),
                    help="the preset whose network and recipe are tuned (default: fast)")
@@ -49,7 +51,7 @@ def _tune_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _line(record, best) -> str:
-    from .core.tuning import format_params
+    from ..core.tuning import format_params
 
     if record.state == "PRUNED":
         status = f"pruned after epoch {record.epochs_run}"
@@ -65,9 +67,9 @@ def _line(record, best) -> str:
 
 @command("tune", "search for better training settings with Optuna (resumable)", _tune_arguments)
 def _run_tune(args: argparse.Namespace) -> int:
-    from .core import tuning
-    from .core.data import load_dataset
-    from .core.training import resolve_device
+    from ..core import tuning
+    from ..core.data import load_dataset
+    from ..core.training import resolve_device
 
     if args.trials is not None and args.trials < 1:
         raise FmnistError(f"--trials must be at least 1, not {args.trials}.")
@@ -89,13 +91,13 @@ def _run_tune(args: argparse.Namespace) -> int:
     )
     bar: ProgressBar | None = None
     finished = None
-    with _StopOnCtrlC("Stopping the current trial; the study is kept and can be continued.") as ctrl_c:
+    with StopOnCtrlC("Stopping the current trial; the study is kept and can be continued.") as ctrl_c:
         for event in tuning.iter_tuning(config, data, ctrl_c.stop):
             if isinstance(event, tuning.TuneStarted):
                 resumed = f", continuing {len(event.previous)} earlier trials" if event.previous else ""
                 limit = f"{event.n_trials} trials" if event.n_trials else "no trial limit"
                 if event.budget_s:
-                    limit += f", budget {_duration(event.budget_s)}"
+                    limit += f", budget {format_clock(event.budget_s)}"
                 tell(f"Study {event.study!r} (tuning {event.base_preset}) in {event.storage}{resumed}; {limit}")
                 tell(f"      {event.n_train:,} training, {event.n_val:,} validation images; objective: validation accuracy")
                 if budget:
@@ -121,7 +123,7 @@ def _run_tune(args: argparse.Namespace) -> int:
     pruned = sum(r.state == "PRUNED" for r in records)
     complete = sum(r.state == "COMPLETE" for r in records)
     why = {"trials": "all trials run", "budget": "time budget spent", "stopped": "stopped"}[finished.reason]
-    tell(f"{finished.n_new} new trials in {_duration(finished.elapsed_s)} ({why}); study: {len(records)} trials, "
+    tell(f"{finished.n_new} new trials in {format_clock(finished.elapsed_s)} ({why}); study: {len(records)} trials, "
         f"{complete} complete, {pruned} pruned, {len(records) - complete - pruned} failed or stopped")
     best = finished.best
     summary: dict = {"study": args.study, "base_preset": args.preset, "reason": finished.reason,
@@ -130,14 +132,14 @@ def _run_tune(args: argparse.Namespace) -> int:
     if best is not None:
         tell(f"Best: trial {best.number}, validation accuracy {best.value:.2f}% — {tuning.format_params(best.params)}")
         if args.save_preset:
-            from .core.user_presets import save_user_preset
+            from ..core.user_presets import save_user_preset
 
             preset = save_user_preset(tuning.best_as_preset(args.study, name=args.save_preset, storage=args.storage))
             summary["preset"] = preset.name
             tell(f"Saved the best settings as your preset {preset.name!r} (fmnist train --preset {preset.name}).")
         if not args.no_save and finished.best_model is not None:
             test_bar = ProgressBar("Testing the best model", len(data.test)) if not args.json else None
-            with _StopOnCtrlC("Skipping the test evaluation.") as ctrl_c:
+            with StopOnCtrlC("Skipping the test evaluation.") as ctrl_c:
                 entry = tuning.save_best_to_library(
                     args.study, data.test, progress=(lambda d, t: test_bar.update(d)) if test_bar else None, stop=ctrl_c.stop
                 )
@@ -153,7 +155,7 @@ def _run_tune(args: argparse.Namespace) -> int:
             (folder / f"tune-{key}.png").write_bytes(png)
             tell(f"Wrote {folder / f'tune-{key}.png'}")
     if args.json:
-        _print(json.dumps(summary, indent=2, ensure_ascii=False))
+        say(json.dumps(summary, indent=2, ensure_ascii=False))
     if finished.reason == "stopped":
         print(f"{PROG}: the study was stopped; run the same command again to continue it.", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -7,14 +7,15 @@ import argparse
 import json
 from pathlib import Path
 
-from .cli import EXIT_OK, _default_weights, _print, command
-from .core.errors import FmnistError
+from .console import say, weights_argument, weights_path
+from .registry import EXIT_OK, command
+from ..core.errors import FmnistError
 
 FORMATS = ("checkpoint", "state_dict", "onnx", "torchscript")
 
 
 def _export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", metavar="FILE", help="model file (default: the library's active model)")
+    weights_argument(p)
     p.add_argument(
         "--format", choices=FORMATS, default="checkpoint",
         help="checkpoint: the app's model file with its metadata (default); state_dict: the bare weights, as "
@@ -28,21 +29,21 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("export", "write a model to a file of your choice (also ONNX and TorchScript)", _export_arguments)
 def _run_export(args: argparse.Namespace) -> int:
-    from .core.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
+    from ..core.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
 
-    weights = Path(args.weights) if args.weights else _default_weights()
+    weights = weights_path(args)
     out = Path(args.out)
     if out.is_dir():
         raise FmnistError(f"{out} is a folder; give a file name to write.")
     if args.format in ("onnx", "torchscript"):
-        from .core.export import export_model
+        from ..core.export import export_model
 
         result = export_model(weights, out, args.format)
         if args.json:
-            _print(json.dumps(result.to_dict(), indent=2))
+            say(json.dumps(result.to_dict(), indent=2))
         else:
-            _print(f"Wrote {out} ({args.format}, {result.size_bytes / 1e6:.2f} MB) and its contract {result.contract_path.name}")
-            _print(f"  {result.verification.line()}")
+            say(f"Wrote {out} ({args.format}, {result.size_bytes / 1e6:.2f} MB) and its contract {result.contract_path.name}")
+            say(f"  {result.verification.line()}")
         return EXIT_OK
     state_dict, meta = load_checkpoint(weights)
     if args.format == "state_dict":
@@ -50,7 +51,7 @@ def _run_export(args: argparse.Namespace) -> int:
     else:
         save_checkpoint(out, state_dict, meta)
     if args.json:
-        _print(json.dumps({"path": str(out), "format": args.format, "size_bytes": out.stat().st_size}, indent=2))
+        say(json.dumps({"path": str(out), "format": args.format, "size_bytes": out.stat().st_size}, indent=2))
     else:
-        _print(f"Wrote {meta.name} ({args.format}) to {out}")
+        say(f"Wrote {meta.name} ({args.format}) to {out}")
     return EXIT_OK

@@ -1,8 +1,9 @@
 """The "My photos" browser: the photos the user labelled on the Predict page.
 
 Shows each stored example as a thumbnail with its class; the user can relabel or delete them.
-Storage is `core.user_photos` (passed in as `store`, already imported after torchReady).
-Thumbnails are small files read on the GUI thread only a few at a time; the list is short.
+Storage is `core.user_photos` (passed in as `store`, already imported after torchReady). The
+photos are kept at full size, so their thumbnails are decoded in a task (downscaled while
+decoding) and arrive one by one; the GUI thread only lists the files.
 """
 
 from __future__ import annotations
@@ -20,16 +21,19 @@ from PySide6.QtWidgets import (
     QListView,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from fmnist_desktop.core.errors import FmnistError
-from fmnist_desktop.core.labels import CLASS_NAMES
+from ....core.errors import FmnistError
+from ....core.labels import CLASS_NAMES
+from ...tasks import TaskGroup
+from ...widgets.dialogs import ask_yes_no
+from ...widgets.images import thumbnail_qimage
 
 EXAMPLE_ROLE = Qt.ItemDataRole.UserRole + 1
+THUMB_SIZE = 96
 
 
 class MyPhotosDialog(QDialog):
@@ -41,6 +45,9 @@ class MyPhotosDialog(QDialog):
         self.setWindowTitle("My photos")
         self.context = context
         self.store = store
+        self.tasks = TaskGroup(self, "thumbnails")
+        self.thumbnails_shown = 0  # how many thumbnails arrived from the task (tests wait for them)
+        self.finished.connect(lambda _result: self.tasks.shutdown(2000))
         self.resize(720, 480)
         layout = QVBoxLayout(self)
         self.summary = QLabel(self)
@@ -96,22 +103,42 @@ class MyPhotosDialog(QDialog):
             examples = []
         for example in examples:
             item = QListWidgetItem(f"{example.label_name}\n{Path(example.path).name}")
-            pixmap = QPixmap(str(example.path))
-            if not pixmap.isNull():
-                item.setIcon(QIcon(pixmap.scaled(96, 96, Qt.AspectRatioMode.KeepAspectRatio,
-                                                 Qt.TransformationMode.SmoothTransformation)))
             item.setToolTip(str(example.path))
             item.setData(EXAMPLE_ROLE, example)
             self.list.addItem(item)
-        counts: dict[str, int] = {}
-        for example in examples:
-            counts[example.label_name] = counts.get(example.label_name, 0) + 1
         if examples:
-            detail = ", ".join(f"{name}: {counts[name]}" for name in CLASS_NAMES if name in counts)
+            counts = self.store.counts_by_class(examples)
+            detail = ", ".join(f"{name}: {counts[name]}" for name in CLASS_NAMES if counts.get(name))
             self.summary.setText(f"{len(examples)} photos you labelled ({detail}).")
         else:
             self.summary.setText("No photos yet. On the Predict page, use Confirm or Correct… to keep a photo here.")
         self._update_buttons()
+        self._load_thumbnails([example.path for example in examples])
+
+    def _load_thumbnails(self, files: list) -> None:
+        """Decode the photos off the GUI thread, downscaled while decoding; icons arrive one by one."""
+
+        def make(state):
+            from ....core.photo import load_image
+
+            for row, path in enumerate(files):
+                if state.is_interruption_requested():
+                    return
+                try:
+                    image = thumbnail_qimage(load_image(path, max_side=2 * THUMB_SIZE), THUMB_SIZE)
+                except (FmnistError, OSError, ValueError):
+                    continue  # the list still shows its name; the file is reported when trained on
+                state.set_partial_result((row, str(path), image))
+
+        self.tasks["thumbnails"].start(make, on_partial=self._show_thumbnail)
+
+    def _show_thumbnail(self, value) -> None:
+        row, path, image = value
+        item = self.list.item(row)
+        if item is None or str(item.data(EXAMPLE_ROLE).path) != path:
+            return  # the list was reloaded meanwhile
+        item.setIcon(QIcon(QPixmap.fromImage(image)))
+        self.thumbnails_shown += 1
 
     def selected_examples(self) -> list:
         return [item.data(EXAMPLE_ROLE) for item in self.list.selectedItems()]
@@ -135,11 +162,7 @@ class MyPhotosDialog(QDialog):
         examples = self.selected_examples()
         if not examples:
             return
-        answer = QMessageBox.question(
-            self, "Delete photos?", f"Delete {len(examples)} photo(s) from My photos?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        if not ask_yes_no(self, "Delete photos?", f"Delete {len(examples)} photo(s) from My photos?"):
             return
         try:
             for example in examples:

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QObject
 
 from fmnist_desktop.core.errors import DatasetError
-from fmnist_desktop.ui.workers import TaskCancelled, TaskRunner, run_task
+from fmnist_desktop.ui.tasks import TaskCancelled, TaskGroup, TaskRunner
 
 
 @pytest.fixture
@@ -25,10 +25,10 @@ def test_result_arrives_on_gui_thread_with_progress(qtbot, runner):
     seen = {"progress": [], "result": None, "finished": 0, "result_thread": None}
     gui_thread = threading.current_thread()
 
-    def work(report_progress, is_cancelled):
+    def work(state):
         worker_thread = threading.current_thread()
         for i in range(5):
-            report_progress((i + 1) / 5, f"step {i + 1}")
+            state.set_progress((i + 1) / 5, f"step {i + 1}")
         return ("done", worker_thread)
 
     def on_result(value):
@@ -39,7 +39,7 @@ def test_result_arrives_on_gui_thread_with_progress(qtbot, runner):
         runner.start(
             work,
             on_result=on_result,
-            on_progress=lambda f, m: seen["progress"].append((f, m)),
+            on_progress=lambda p: seen["progress"].append((p.fraction, p.message)),
             on_finished=lambda: seen.__setitem__("finished", seen["finished"] + 1),
         )
     value, worker_thread = seen["result"]
@@ -56,20 +56,20 @@ def test_result_arrives_on_gui_thread_with_progress(qtbot, runner):
 def test_progress_is_throttled(qtbot, runner):
     received = []
 
-    def work(report_progress, is_cancelled):
+    def work(state):
         for i in range(10_000):
-            report_progress(i / 10_000, "")
+            state.set_progress(i / 10_000, "")
         return None
 
     with qtbot.waitSignal(runner.taskFinished, timeout=5000):
-        runner.start(work, on_progress=lambda f, m: received.append(f))
+        runner.start(work, on_progress=lambda p: received.append(p.fraction))
     assert 1 <= len(received) < 100, f"{len(received)} progress updates reached the GUI for one fast task"
 
 
 def test_exception_arrives_as_readable_error(qtbot, runner):
     errors, results, finished = [], [], []
 
-    def work(report_progress, is_cancelled):
+    def work(state):
         raise DatasetError("Fashion-MNIST was not found.", hint="Pick a folder that holds it.")
 
     with qtbot.waitSignal(runner.taskFinished, timeout=5000):
@@ -81,7 +81,7 @@ def test_exception_arrives_as_readable_error(qtbot, runner):
 def test_unexpected_exception_is_one_line_without_traceback(qtbot, runner):
     errors = []
 
-    def work(report_progress, is_cancelled):
+    def work(state):
         return {}["missing"]
 
     with qtbot.waitSignal(runner.taskFinished, timeout=5000):
@@ -95,9 +95,9 @@ def test_cancel_stops_the_task_and_drops_its_result(qtbot, runner):
     started = threading.Event()
     calls = {"result": 0, "cancelled": 0, "finished": 0}
 
-    def work(report_progress, is_cancelled):
+    def work(state):
         started.set()
-        while not is_cancelled():
+        while not state.is_interruption_requested():
             time.sleep(0.005)
         raise TaskCancelled()
 
@@ -119,11 +119,11 @@ def test_new_task_supersedes_the_old_one(qtbot, runner):
     release_first = threading.Event()
     results = []
 
-    def first(report_progress, is_cancelled):
+    def first(state):
         release_first.wait(5)
         return "first"  # returns although cancelled: its result must be dropped
 
-    def second(report_progress, is_cancelled):
+    def second(state):
         return "second"
 
     runner.start(first, on_result=results.append)
@@ -138,15 +138,16 @@ def test_shutdown_joins_a_running_thread(qtbot):
     owner = QObject()
     entered, left = threading.Event(), threading.Event()
 
-    def work(report_progress, is_cancelled):
+    def work(state):
         entered.set()
-        while not is_cancelled():
+        while not state.is_interruption_requested():
             time.sleep(0.005)
         time.sleep(0.2)  # slow clean-up: shutdown() must wait for it
         left.set()
         return None
 
-    runner = run_task(owner, work)
+    runner = TaskRunner(owner)
+    runner.start(work)
     assert entered.wait(5)
     threads = [task.thread for task in runner._tasks.values()]
     assert runner.shutdown(5000)
@@ -155,50 +156,100 @@ def test_shutdown_joins_a_running_thread(qtbot):
     assert not runner.is_running()
 
 
-def test_run_task_reuses_the_parents_runner(qtbot):
+def test_a_task_group_keeps_one_runner_per_name_and_shuts_them_all_down(qtbot):
     owner = QObject()
-    gate = threading.Event()
-    first = run_task(owner, lambda rp, ic: gate.wait(5))
-    second = run_task(owner, lambda rp, ic: None)
-    gate.set()
-    assert first is second
-    assert first.shutdown(5000)
+    group = TaskGroup(owner, "scan", "download")
+    assert group["scan"] is group["scan"] and group["scan"] is not group["download"]
+    stopped = []
+
+    def wait_for_stop(name):
+        def work(state):
+            while not state.is_interruption_requested():
+                time.sleep(0.005)
+            stopped.append(name)
+
+        return work
+
+    group["scan"].start(wait_for_stop("scan"))
+    group["download"].start(wait_for_stop("download"))
+    assert group.running() == ["scan", "download"] and group.is_running("download")
+    assert group.shutdown(5000), "shutdown must join every runner's thread"
+    assert sorted(stopped) == ["download", "scan"] and not group.threads_alive()
+    assert group.running() == []
 
 
-def test_training_worker_loads_data_trains_and_forwards_events_in_order(qtbot, tiny_idx_dir):
+def test_progress_carries_numbers_not_text(qtbot, runner):
+    """A page reads the total from the report itself (the batch table's range), never from its message."""
+    reports = []
+
+    def work(state):
+        for done in range(0, 31, 10):
+            state.set_progress(done=done, total=30)
+
+    with qtbot.waitSignal(runner.taskFinished, timeout=5000):
+        runner.start(work, on_progress=reports.append)
+    assert reports[0].done == 0 and reports[0].total == 30 and reports[0].fraction == 0.0
+    assert (reports[-1].done, reports[-1].total, reports[-1].fraction) == (30, 30, 1.0)
+    assert all(r.message == "" for r in reports)
+
+
+def test_a_caught_traceback_reaches_the_log_file(qtbot, runner, monkeypatch, tmp_path):
+    from fmnist_desktop.core import logs
+
+    monkeypatch.setenv("FMNIST_DESKTOP_HOME", str(tmp_path))
+    logs.configure(logs.APP_LOG)
+
+    def work(state):
+        return {}["key-only-in-this-test"]
+
+    errors = []
+    with qtbot.waitSignal(runner.taskFinished, timeout=5000):
+        runner.start(work, on_error=errors.append)
+    text = logs.log_path(logs.APP_LOG).read_text(encoding="utf-8")
+    assert "Traceback" in text and "key-only-in-this-test" in text
+    assert errors and "Traceback" not in errors[0]
+
+
+def _run_training(qtbot, config, max_batch_rate_hz=20.0, stop_after_batches=None, timeout=120_000):
+    """Run `ui.training_task` in a TaskRunner; the (name, event) pairs it handed over, in order."""
+    from fmnist_desktop.ui.training_task import training_task
+
+    runner = TaskRunner()
+    events = []
+
+    def on_partial(event):
+        events.append((type(event).__name__, event))
+        if stop_after_batches and sum(1 for n, _ in events if n == "BatchEnd") == stop_after_batches:
+            runner.cancel()
+
+    with qtbot.waitSignal(runner.taskFinished, timeout=timeout):
+        runner.start(training_task(config, max_batch_rate_hz=max_batch_rate_hz), on_partial=on_partial,
+                     on_finished=lambda: events.append(("done", None)), needs_torch=True)
+    assert runner.wait(5000) and not runner.threads_alive()
+    return events
+
+
+def test_training_task_loads_data_trains_and_forwards_events_in_order(qtbot, tiny_idx_dir):
     from fmnist_desktop.core.training import TrainConfig
-    from fmnist_desktop.ui.workers import TrainingWorker
 
     config = TrainConfig(preset="seed", epochs=2, batch_size=32, val_size=100, device="cpu", data_dir=tiny_idx_dir)
-    worker = TrainingWorker(config, max_batch_rate_hz=1000)
-    events = []
-    for name in ("dataLoaded", "started", "batchEnd", "epochEnd", "finished", "cancelled", "failed", "done"):
-        getattr(worker, name).connect(lambda *args, name=name: events.append((name, args[0] if args else None)))
-    with qtbot.waitSignal(worker.done, timeout=120_000):
-        worker.start()
-    assert worker.wait(5000) and not worker.is_running()
+    events = _run_training(qtbot, config, max_batch_rate_hz=1000)
     names = [name for name, _ in events]
-    assert names[0] == "dataLoaded" and names[1] == "started"
-    assert names[-2:] == ["finished", "done"]
-    assert names.count("epochEnd") == 2 and "failed" not in names and "cancelled" not in names
-    batches = [event for name, event in events if name == "batchEnd"]
+    assert names[0] == "DataLoaded" and names[1] == "Started"
+    assert names[-2:] == ["Finished", "done"]
+    assert names.count("EpochEnd") == 2 and "Failed" not in names and "Cancelled" not in names
+    batches = [event for name, event in events if name == "BatchEnd"]
     assert batches[-1].batch == batches[-1].batches and batches[-1].epoch == 2  # the last batch always arrives
 
 
-def test_training_worker_throttles_batch_events_and_stops(qtbot, tiny_idx_dir):
+def test_training_task_throttles_batch_events_and_stops(qtbot, tiny_idx_dir):
     from fmnist_desktop.core.training import TrainConfig
-    from fmnist_desktop.ui.workers import TrainingWorker
 
     config = TrainConfig(preset="seed", epochs=500, batch_size=8, val_size=100, device="cpu", data_dir=tiny_idx_dir)
-    worker = TrainingWorker(config, max_batch_rate_hz=2)
-    batches, cancelled = [], []
-    worker.batchEnd.connect(batches.append)
-    worker.cancelled.connect(cancelled.append)
-    worker.start()
-    qtbot.waitUntil(lambda: len(batches) >= 3, timeout=120_000)
-    with qtbot.waitSignal(worker.done, timeout=30_000):
-        worker.stop()
-    assert worker.wait(5000)
+    events = _run_training(qtbot, config, max_batch_rate_hz=2, stop_after_batches=3)
+    batches = [event for name, event in events if name == "BatchEnd"]
+    cancelled = [event for name, event in events if name == "Cancelled"]
+    assert len(batches) >= 3
     assert len(cancelled) == 1 and cancelled[0].epoch < 500
     # At 2 events/s, consecutive forwarded batches are ≥ 0.5 s apart in the trainer's clock,
     # except the last batch of an epoch, which is always forwarded.
@@ -207,16 +258,12 @@ def test_training_worker_throttles_batch_events_and_stops(qtbot, tiny_idx_dir):
     assert all(gap >= 0.45 for gap in gaps), gaps
 
 
-def test_training_worker_reports_a_missing_data_set_as_failed(qtbot, tmp_path):
+def test_training_task_reports_a_missing_data_set_as_failed(qtbot, tmp_path):
     from fmnist_desktop.core.training import TrainConfig
-    from fmnist_desktop.ui.workers import TrainingWorker
 
-    worker = TrainingWorker(TrainConfig(preset="seed", epochs=1, data_dir=tmp_path / "nothing-here"))
-    failures = []
-    worker.failed.connect(failures.append)
-    with qtbot.waitSignal(worker.done, timeout=30_000):
-        worker.start()
-    assert worker.wait(5000)
+    events = _run_training(qtbot, TrainConfig(preset="seed", epochs=1, data_dir=tmp_path / "nothing-here"),
+                           timeout=30_000)
+    failures = [event for name, event in events if name == "Failed"]
     assert len(failures) == 1 and "does not exist" in failures[0].message and failures[0].advice
 
 
@@ -231,7 +278,7 @@ def test_gui_thread_computes_serially_and_workers_use_every_core(main_window, qt
     counts = []
     runner = TaskRunner(main_window)
     with qtbot.waitSignal(runner.taskFinished, timeout=10_000):
-        runner.start(lambda report, cancelled: torch.get_num_threads(), on_result=counts.append)
+        runner.start(lambda state: torch.get_num_threads(), on_result=counts.append)
     assert counts == [default_thread_count()]
     assert torch.get_num_threads() == 1, "a worker's setting must not leak back into the GUI thread"
     assert runner.shutdown(5000)

@@ -1,0 +1,101 @@
+"""`fmnist evaluate` (the Fashion-MNIST test set) and `fmnist evaluate-photos` (labelled real photos)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument, weights_path
+from .registry import EXIT_INTERRUPTED, EXIT_OK, PROG, command
+
+
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    weights_argument(p)
+    p.add_argument("--data", metavar="DIR", help="folder holding the Fashion-MNIST test files (default: search the usual places)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+@command("evaluate", "measure a model on the 10,000 Fashion-MNIST test images", _evaluate_arguments)
+def run_evaluate(args: argparse.Namespace) -> int:
+    from ..core.checkpoint import load_model
+    from ..core.data import load_test_split
+    from ..core.evaluation import evaluate
+
+    weights = weights_path(args)
+    device = chosen_device(args.device)
+    model, meta = load_model(weights, device)
+    split, source = load_test_split(args.data)
+    bar = ProgressBar("Evaluating", len(split)) if not args.json else None
+    with StopOnCtrlC("Stopping the evaluation.") as ctrl_c:
+        result = evaluate(
+            model, split, meta.input_size, meta.mean, meta.std, device=device,
+            progress=(lambda d, t: bar.update(d)) if bar else None, stop=ctrl_c.stop,
+        )
+    if bar:
+        bar.close()
+    if result is None:
+        say("Evaluation stopped.")
+        return EXIT_INTERRUPTED
+    if args.json:
+        out = result.to_dict()
+        out.update(model={"path": str(weights), "name": meta.name, "preset": meta.preset}, data_source=source.description)
+        say(json.dumps(out, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    say(f"Model: {meta.name} ({meta.preset or meta.arch}) — {weights}")
+    say(f"Data: {source.description}, {len(split):,} test images")
+    say(f"Test Accuracy: {result.accuracy:.2f}% (loss {result.loss:.4f})")
+    say("")
+    say(f"{'class':<12} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>8}")
+    for row in result.per_class:
+        say(f"{row['name']:<12} {row['precision']:8.1f}% {row['recall']:6.1f}% {row['f1']:5.1f}% {row['support']:8,}")
+    confused = result.most_confused(3)
+    if confused:
+        say("")
+        say("Most confused: " + "; ".join(f"{t} taken for {p} ×{n}" for t, p, n in confused))
+    return EXIT_OK
+
+
+def _evaluate_photos_arguments(p: argparse.ArgumentParser) -> None:
+    weights_argument(p)
+    p.add_argument("--pipeline", choices=("app", "notebook", "simple"), default="app",
+                   help="photo preprocessing: app (the app's photo pipeline), notebook (the origin "
+                   "notebook's Resize/Grayscale/Normalize) or simple (trim, invert, pad) (default: app)")
+    p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (default: cpu)")
+    p.add_argument("--json", action="store_true", help="print the results (with per-file predictions) as JSON")
+    p.add_argument("folder", metavar="DIR", help="folder with <index>_<name>/ subfolders of labelled photos")
+
+
+@command("evaluate-photos", "measure a model on a folder of labelled real photos", _evaluate_photos_arguments)
+def run_evaluate_photos(args: argparse.Namespace) -> int:
+    from ..core.photo_eval import evaluate_photo_folder
+    from ..core.predict import Predictor
+
+    weights = weights_path(args)
+    predictor = Predictor.from_checkpoint(weights, chosen_device(args.device))
+    bar = ProgressBar("Preparing photos", 0) if not args.json else None
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done)
+
+    with StopOnCtrlC("Stopping after the current photo.") as ctrl_c:
+        result = evaluate_photo_folder(predictor, args.folder, args.pipeline,
+                                       progress=progress if bar else None, stop=ctrl_c.stop)
+    if bar:
+        bar.close()
+    if args.json:
+        out = json.loads(result.to_json())
+        out["model"] = {"path": str(weights), "name": predictor.meta.name, "preset": predictor.meta.preset}
+        say(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        say(f"Model: {predictor.meta.name} — {weights}")
+        say(f"Photos: {args.folder} ({result.n} read, pipeline {args.pipeline})")
+        say(result.table())
+        for record in result.files:
+            if record["error"]:
+                print(f"{PROG}: skipped: {record['error']}", file=sys.stderr)
+    if ctrl_c.stop.is_set():
+        return EXIT_INTERRUPTED
+    return EXIT_OK

@@ -1,0 +1,61 @@
+"""`fmnist models` (list, activate, rename, delete, import) and `fmnist export`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..core.errors import FmnistError
+from .console import say, weights_argument, weights_path
+from .registry import EXIT_OK, PROG, command
+
+
+def _models_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--activate", metavar="ID", help="make this model the active one")
+    p.add_argument("--rename", nargs=2, metavar=("ID", "NAME"), help="rename a model")
+    p.add_argument("--delete", metavar="ID", help="delete a model file from the library")
+    p.add_argument("--import", dest="import_file", metavar="FILE", help="copy a model file into the library")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+
+
+@command("models", "list the model library (the active model is marked *)", _models_arguments)
+def run_models(args: argparse.Namespace) -> int:
+    from ..core.library import ModelLibrary
+
+    library = ModelLibrary()
+    if args.import_file:
+        entry = library.import_file(args.import_file)
+        say(f"Imported {args.import_file} as {entry.id!r}.")
+    if args.rename:
+        library.rename(args.rename[0], args.rename[1])
+    if args.delete:
+        library.delete(args.delete)
+        say(f"Deleted {args.delete!r}.")
+    if args.activate:
+        library.set_active(args.activate)
+    entries = library.entries()
+    try:
+        active_id = library.active().id
+    except FmnistError:
+        active_id = None
+    for notice in library.take_notices():  # a damaged index set aside, vanished model files
+        print(f"{PROG}: note: {notice}", file=sys.stderr)
+    if args.json:
+        say(json.dumps([
+            {"id": e.id, "name": e.name, "path": str(e.path), "builtin": e.builtin, "active": e.id == active_id,
+             "preset": e.meta.preset, "test_accuracy": e.test_accuracy, "created": e.meta.created}
+            for e in entries
+        ], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    if not entries:
+        say("The library is empty. Train a model with: fmnist train --preset fast")
+        return EXIT_OK
+    width = max(len(e.id) for e in entries)
+    for e in entries:
+        acc = f"{e.test_accuracy:6.2f}%" if e.test_accuracy is not None else "      —"
+        mark = "*" if e.id == active_id else " "
+        say(f"{mark} {e.id:<{width}}  {acc}  {e.meta.preset or e.meta.arch:<9}  {e.meta.created[:10]:<10}  {e.name}")
+    say(f"(* = active; models in {library.folder})")
+    return EXIT_OK

@@ -1,0 +1,63 @@
+"""Small rules about how things are written, shared by the GUI, the CLI and the self-test.
+
+Imports neither torch nor Qt, so the window can use it before the engine has loaded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+# The photo formats the app names to the user (Open dialogs, the drop zone, "nothing found" messages)
+# and keeps in My photos. Anything else Pillow reads still works when named explicitly.
+PHOTO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+PHOTO_FORMATS_TEXT = "PNG, JPEG, WebP, BMP, GIF, TIFF"
+
+
+def is_photo_file(name: str) -> bool:
+    """True for a file name with one of `PHOTO_EXTENSIONS` (any case)."""
+    return name.lower().endswith(PHOTO_EXTENSIONS)
+
+
+def photo_file_filter() -> str:
+    """The Open dialogs' name filter: "Images (*.png *.jpg …);;All files (*)"."""
+    return "Images (" + " ".join(f"*{ext}" for ext in PHOTO_EXTENSIONS) + ");;All files (*)"
+
+
+def format_clock(seconds: float, unknown: str = "–") -> str:
+    """A duration as a clock: "4:05", "1:02:03" (progress lines, ETAs); `unknown` for NaN/negative."""
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
+        return unknown
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def format_span(seconds: Any, unknown: str = "—") -> str:
+    """A duration in words for tables: "42 s", "3 min 05 s", "2 h 07 min"."""
+    if not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds < 0:
+        return unknown
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def recorded_test_accuracy(metrics: Mapping[str, Any] | None) -> float | None:
+    """The test accuracy a model file records, in percent (0..100), or None.
+
+    Checkpoints written by this app store percent under "test_accuracy"; files from elsewhere may
+    use "test_acc"/"accuracy" and a fraction 0..1, which is converted here, once.
+    """
+    if not isinstance(metrics, Mapping):
+        return None
+    for key in ("test_accuracy", "test_acc", "accuracy"):
+        value = metrics.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value) * 100 if value <= 1 else float(value)
+    return None

@@ -1,0 +1,164 @@
+"""What a finished training run becomes, written once for every way of training.
+
+The Train page, Retrain, fine-tuning with the user's photos and `fmnist train` all end the same
+way, in this order:
+
+1. `finish_run(finished, data, ...)`: evaluate the trained model on the test split (stoppable;
+   a failed or stopped evaluation leaves the model without a test score, never unsaved), build
+   its `CheckpointMeta` (name, metrics, training summary, history: the same fields whichever path
+   trained it) and, for a fine-tuning run, compare it with the model it started from (the new
+   model's test score is measured once, here, and handed to the comparison).
+2. `save_run(run, library)` adds it to the model library (or `save_run(run, out=path)` writes a
+   file); a `SaveError` leaves the caller holding `run.model`/`run.meta` to try elsewhere.
+
+No Qt here: the GUI calls these in its training task, the CLI in the terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import evaluation
+from .checkpoint import CheckpointMeta, save_checkpoint
+from .errors import describe_exception
+from .models import get_preset
+
+log = logging.getLogger(__name__)
+
+EVAL_BATCH_SIZE = 250  # small batches, so Stop answers within ~0.3 s on a CPU
+KIND_TRAIN = "train"
+KIND_FINETUNE = "finetune"
+
+
+@dataclass
+class FinishedRun:
+    """A trained model with everything known about it, ready to be saved."""
+
+    model: Any  # torch nn.Module (CPU, eval mode)
+    meta: CheckpointMeta
+    test: Any = None  # core.evaluation.EvaluationResult, None when stopped or failed
+    evaluation_error: str | None = None  # why `test` is None when the evaluation failed
+    finetune_report: Any = None  # core.user_photos.FinetuneReport for fine-tuning runs
+
+    @property
+    def test_accuracy(self) -> float | None:
+        """Percent, or None when the test-set evaluation was stopped or failed."""
+        return float(self.test.accuracy) if self.test is not None else None
+
+
+def run_name(title: str, epochs: int, test_accuracy: float | None, kind: str = KIND_TRAIN) -> str:
+    """"Fast – 3 epochs – 91.84%"; fine-tuning runs start with "Fine-tuned"."""
+    prefix = f"Fine-tuned {title}" if kind == KIND_FINETUNE else title
+    score = f" – {test_accuracy:.2f}%" if test_accuracy is not None else ""
+    return f"{prefix} – {epochs} epoch{'s' if epochs != 1 else ''}{score}"
+
+
+def run_meta(finished, data, test, *, kind: str = KIND_TRAIN, name: str | None = None) -> CheckpointMeta:
+    """The metadata of a finished run: the same fields whether the GUI or the CLI trained it."""
+    config = finished.config
+    preset = _preset_of(config)
+    metrics: dict[str, Any] = {}
+    if finished.history:
+        last = finished.history[-1]
+        metrics.update(val_accuracy=float(last.val_acc), val_loss=float(last.val_loss),
+                       train_accuracy=float(last.train_acc))
+    if test is not None:
+        metrics.update(test_accuracy=float(test.accuracy), test_loss=float(test.loss))
+    calibration = getattr(finished, "calibration", None)
+    if calibration:  # trained with photos: its own "not sure" threshold (core.verdict)
+        metrics.update(calibration)
+    training = config.summary()
+    training.update(
+        kind=kind,
+        device=finished.device,
+        elapsed_s=round(float(finished.elapsed_s), 2),
+        data_source=data.source.description,
+        n_train=len(data.train),
+        n_val=len(data.val),
+    )
+    accuracy = float(test.accuracy) if test is not None else None
+    # From the recipe itself (not looked up by name): a tuning trial's recipe is no named preset.
+    return CheckpointMeta(
+        name=name or run_name(preset.title, len(finished.history), accuracy, kind),
+        preset=preset.name,
+        arch=preset.arch,
+        input_size=preset.input_size,
+        mean=preset.mean,
+        std=preset.std,
+        metrics=metrics,
+        training=training,
+        history=[e.to_dict() for e in finished.history],
+    )
+
+
+def finish_run(
+    finished,
+    data,
+    *,
+    kind: str = KIND_TRAIN,
+    name: str | None = None,
+    examples: Sequence[Any] = (),
+    stop=None,
+    status: Callable[[str], None] | None = None,
+    test_progress: Callable[[int, int], None] | None = None,
+    eval_device: str | None = "cpu",
+    eval_batch_size: int = EVAL_BATCH_SIZE,
+) -> FinishedRun:
+    """Evaluate a `training.Finished` run on `data.test` and describe it (see the module docstring).
+
+    `stop` (anything with `is_set()`) ends the evaluation and the fine-tuning comparison between
+    batches: the run is still returned, without those figures. `status(text)` hears each step.
+    `eval_device=None` evaluates where the run trained.
+    """
+    say = status or (lambda _text: None)
+    say("Evaluating the new model on the test set…")
+    test, evaluation_error = None, None
+    try:
+        test = evaluation.evaluate(
+            finished.model, data.test, *_input_spec(finished.config),
+            device=eval_device or finished.device, batch_size=eval_batch_size, progress=test_progress, stop=stop,
+        )
+    except Exception as exc:  # noqa: BLE001 - e.g. out of memory: the trained model is still kept
+        log.error("Test-set evaluation after training failed:\n%s", traceback.format_exc())
+        evaluation_error = describe_exception(exc)
+    meta = run_meta(finished, data, test, kind=kind, name=name)
+    run = FinishedRun(finished.model, meta, test, evaluation_error)
+    if kind == KIND_FINETUNE and not (stop is not None and stop.is_set()):
+        from . import user_photos
+
+        say("Comparing with the model before fine-tuning…")
+        report = user_photos.before_after_report(
+            finished.config.init_checkpoint, (finished.model, meta), examples, test_split=data.test, stop=stop,
+            after_test_accuracy=None if test is None else float(test.accuracy) / 100,
+        )
+        if report is not None:
+            run.finetune_report = report
+            meta.metrics["finetune"] = {"before_test": report.before_fashion_mnist,
+                                        "after_test": report.after_fashion_mnist,
+                                        "before_photos": report.before_user, "after_photos": report.after_user}
+    return run
+
+
+def _preset_of(config):
+    """The run's Preset: `config.preset` is a name, or (tuning trials) a Preset object."""
+    return config.preset_obj() if hasattr(config, "preset_obj") else get_preset(config.preset)
+
+
+def _input_spec(config) -> tuple[int, float, float]:
+    preset = _preset_of(config)
+    return preset.input_size, preset.mean, preset.std
+
+
+def save_run(run: FinishedRun, library=None, *, out: str | Path | None = None, make_active: bool = False):
+    """Add the run to `library` (a `core.library.ModelLibrary`; returns the `ModelEntry`), or write
+    it to the file `out` (returns its path). Raises `SaveError` with the model still in `run`."""
+    if out is not None:
+        return save_checkpoint(out, run.model, run.meta)
+    entry = library.add(run.model, run.meta)
+    if make_active:
+        library.set_active(entry.id)
+    return entry

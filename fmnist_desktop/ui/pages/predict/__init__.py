@@ -1,0 +1,6 @@
+"""The Predict page (`PredictPage`): one photo in detail (`single_view`), many in a table
+(`batch_view`), and the My photos dialog (`my_photos`)."""
+
+from .page import PredictPage
+
+__all__ = ["PredictPage"]

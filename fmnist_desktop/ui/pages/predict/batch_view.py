@@ -1,0 +1,287 @@
+"""The Predict page's table for many images: progress, Cancel, a class / "Not sure" / unreadable
+filter, sorting, and the CSV export of the rows shown."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QModelIndex, QSize, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QImage, QKeySequence, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ....core.labels import CLASS_NAMES
+from ...widgets.images import thumbnail_qimage
+
+NOT_SURE_TEXT = "Not sure — this may not be clothing from these 10 classes"
+
+# Table columns
+COL_THUMB, COL_FILE, COL_CLASS, COL_CONF, COL_RUNNER, COL_PROBLEM = range(6)
+HEADERS = ("", "File", "Top class", "Confidence", "Runner-up", "Note")
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+CLASS_ROLE = Qt.ItemDataRole.UserRole + 2  # the row's top class, or "" for unreadable files
+ROW_ROLE = Qt.ItemDataRole.UserRole + 3  # the BatchRow object, on the File column
+
+FILTER_ALL = "All images"
+FILTER_UNSURE = "Not sure"
+FILTER_ERRORS = "Unreadable files"
+
+
+@dataclass
+class BatchRow:
+    path: str
+    label: str | None
+    index: int | None
+    confidence: float
+    runner_up: str | None
+    runner_up_confidence: float
+    probabilities: tuple[float, ...]
+    error: str | None
+    thumbnail: QImage | None
+
+    def not_sure(self, threshold: float) -> bool:
+        """A readable image whose prediction is "Not sure" (core.predict.is_not_sure)."""
+        from ....core.predict import is_not_sure  # torch is loaded once there are rows
+
+        return self.error is None and is_not_sure(self.confidence, threshold)
+
+
+def batch_row(prediction, path: str) -> BatchRow:
+    """A table row from a Prediction (worker thread): thumbnail made here, heavy images dropped."""
+    error = getattr(prediction, "error", None)
+    thumbnail = None
+    steps = getattr(prediction, "steps", None)
+    source_image = getattr(steps, "original", None) if steps is not None else None
+    if source_image is None:
+        source_image = getattr(prediction, "model_input", None)
+    if source_image is not None:
+        try:
+            thumbnail = thumbnail_qimage(source_image, 40)
+        except (OSError, ValueError):
+            thumbnail = None
+    if error:
+        return BatchRow(path, None, None, 0.0, None, 0.0, (), str(error), thumbnail)
+    top_k = list(getattr(prediction, "top_k", []) or [])
+    runner_up, runner_conf = (top_k[1] if len(top_k) > 1 else (None, 0.0))
+    return BatchRow(
+        path,
+        prediction.label,
+        prediction.index,
+        float(prediction.confidence),
+        runner_up,
+        float(runner_conf),
+        tuple(float(p) for p in prediction.probabilities),
+        None,
+        thumbnail,
+    )
+
+
+class _ClassFilterProxy(QSortFilterProxyModel):
+    """Sorts by SORT_ROLE; filters rows by exact top class, "not sure", or unreadable."""
+
+    def __init__(self, threshold: float, parent=None):
+        super().__init__(parent)
+        self._mode = FILTER_ALL
+        self._threshold = threshold
+        self.setSortRole(SORT_ROLE)
+
+    def set_mode(self, mode: str) -> None:
+        self._refilter(lambda: setattr(self, "_mode", mode))
+
+    def set_threshold(self, threshold: float) -> None:
+        self._refilter(lambda: setattr(self, "_threshold", threshold))
+
+    def _refilter(self, change) -> None:
+        # Qt 6.10 replaced invalidateFilter() with begin/endFilterChange(); support both.
+        if hasattr(self, "beginFilterChange"):
+            self.beginFilterChange()
+            change()
+            self.endFilterChange()
+        else:
+            change()
+            self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex) -> bool:  # noqa: N802
+        if self._mode == FILTER_ALL:
+            return True
+        row: BatchRow = self.sourceModel().index(source_row, COL_FILE, source_parent).data(ROW_ROLE)
+        if row is None:
+            return False
+        if self._mode == FILTER_ERRORS:
+            return row.error is not None
+        if self._mode == FILTER_UNSURE:
+            return row.not_sure(self._threshold)
+        return row.error is None and row.label == self._mode
+
+
+class BatchView(QWidget):
+    """The table. `rowActivated(path)` when a row is double-clicked."""
+
+    rowActivated = Signal(str)
+
+    def __init__(self, threshold: float, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("batchView")
+        self._threshold = threshold
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("batchProgress")
+        self.progress.setAccessibleName("Batch progress")
+        self.progress.setFormat("%v / %m")
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setObjectName("cancelBatchButton")
+        self.cancel_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        layout.addLayout(row)
+
+        row2 = QHBoxLayout()
+        row2.addWidget(QLabel("Show:", self))
+        self.filter_combo = QComboBox(self)
+        self.filter_combo.setObjectName("classFilter")
+        self.filter_combo.setAccessibleName("Filter by class")
+        self.filter_combo.addItems([FILTER_ALL, *CLASS_NAMES, FILTER_UNSURE, FILTER_ERRORS])
+        self.filter_combo.currentTextChanged.connect(self._on_filter_changed)
+        row2.addWidget(self.filter_combo)
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("batchCount")
+        row2.addWidget(self.count_label, 1)
+        self.export_button = QPushButton("Export CSV…", self)
+        self.export_button.setObjectName("exportCsvButton")
+        row2.addWidget(self.export_button)
+        layout.addLayout(row2)
+
+        self.model = QStandardItemModel(0, len(HEADERS), self)
+        self.model.setHorizontalHeaderLabels(list(HEADERS))
+        self.proxy = _ClassFilterProxy(threshold, self)
+        self.proxy.setSourceModel(self.model)
+        self.table = QTableView(self)
+        self.table.setObjectName("resultsTable")
+        self.table.setAccessibleName("Prediction results")
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(QSize(40, 40))
+        self.table.verticalHeader().setDefaultSectionSize(44)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(COL_PROBLEM, QHeaderView.ResizeMode.Stretch)
+        for column in (COL_THUMB, COL_CLASS, COL_CONF, COL_RUNNER):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.doubleClicked.connect(self._on_row_activated)
+        self.table.setToolTip("Double-click a row to see how the model saw that image")
+        layout.addWidget(self.table, 1)
+
+    # ----------------------------------------------------------------- rows
+
+    def clear(self) -> None:
+        self.model.removeRows(0, self.model.rowCount())
+
+    def add_rows(self, rows: list[BatchRow]) -> None:
+        for row in rows:
+            self.model.appendRow(self._items_for(row))
+        self.update_count()
+
+    def rows(self, visible_only: bool = False) -> list[BatchRow]:
+        """The batch rows in table order (sorted/filtered when `visible_only`)."""
+        if visible_only:
+            return [self.proxy.index(r, COL_FILE).data(ROW_ROLE) for r in range(self.proxy.rowCount())]
+        return [self.model.item(r, COL_FILE).data(ROW_ROLE) for r in range(self.model.rowCount())]
+
+    def _items_for(self, row: BatchRow) -> list[QStandardItem]:
+        thumb = QStandardItem()
+        if row.thumbnail is not None and not row.thumbnail.isNull():
+            thumb.setData(QPixmap.fromImage(row.thumbnail), Qt.ItemDataRole.DecorationRole)
+        thumb.setData(0, SORT_ROLE)
+        file_item = QStandardItem(Path(row.path).name)
+        file_item.setToolTip(row.path)
+        file_item.setData(Path(row.path).name.lower(), SORT_ROLE)
+        file_item.setData(row, ROW_ROLE)
+        if row.error:
+            cls = QStandardItem("—")
+            cls.setData("", SORT_ROLE)
+            conf = QStandardItem("")
+            conf.setData(-1.0, SORT_ROLE)
+            runner = QStandardItem("")
+            runner.setData("", SORT_ROLE)
+            problem = QStandardItem(row.error)
+            problem.setToolTip(row.error)
+        else:
+            cls = QStandardItem(row.label)
+            cls.setData(row.label, SORT_ROLE)
+            conf = QStandardItem(f"{row.confidence * 100:.1f}%")
+            conf.setData(row.confidence, SORT_ROLE)
+            conf.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            runner = QStandardItem(f"{row.runner_up} ({row.runner_up_confidence * 100:.1f}%)" if row.runner_up else "")
+            runner.setData(row.runner_up or "", SORT_ROLE)
+            problem = QStandardItem("")
+        problem.setData(row.error or "", SORT_ROLE)
+        items = [thumb, file_item, cls, conf, runner, problem]
+        for item in items:
+            item.setData(row.label or "", CLASS_ROLE)
+        self._style_row(items, row)
+        return items
+
+    def _style_row(self, items, row: BatchRow) -> None:
+        items[COL_PROBLEM].setText(row.error or (NOT_SURE_TEXT if row.not_sure(self._threshold) else ""))
+
+    def set_threshold(self, threshold: float) -> None:
+        self._threshold = threshold
+        self.proxy.set_threshold(threshold)
+        for r in range(self.model.rowCount()):
+            row = self.model.item(r, COL_FILE).data(ROW_ROLE)
+            self._style_row([self.model.item(r, c) for c in range(len(HEADERS))], row)
+
+    def update_count(self) -> None:
+        total = self.model.rowCount()
+        errors = sum(1 for r in self.rows() if r.error)
+        shown = self.proxy.rowCount()
+        text = f"{total} images"
+        if errors:
+            text += f", {errors} unreadable"
+        if shown != total:
+            text += f" — showing {shown}"
+        self.count_label.setText(text)
+
+    def _on_filter_changed(self, mode: str) -> None:
+        self.proxy.set_mode(mode)
+        self.update_count()
+
+    def _on_row_activated(self, index: QModelIndex) -> None:
+        row: BatchRow = self.proxy.index(index.row(), COL_FILE).data(ROW_ROLE)
+        if row is not None:
+            self.rowActivated.emit(row.path)
+
+    # ----------------------------------------------------------------- CSV
+
+    def csv_text(self) -> str:
+        """The visible rows (in their current order) as CSV."""
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["file", "top_class", "confidence", "runner_up", "runner_up_confidence", "not_sure", "error",
+                         *[f"p_{name}" for name in CLASS_NAMES]])
+        for row in self.rows(visible_only=True):
+            if row.error:
+                writer.writerow([row.path, "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES)])
+            else:
+                writer.writerow([row.path, row.label, f"{row.confidence:.4f}", row.runner_up or "",
+                                 f"{row.runner_up_confidence:.4f}", "yes" if row.not_sure(self._threshold) else "no",
+                                 "", *[f"{p:.4f}" for p in row.probabilities]])
+        return out.getvalue()

@@ -1,0 +1,504 @@
+"""Predict page: classify one photo (showing every preparation step) or many (a sortable table).
+
+Input: drag and drop (files, folders — recursively — or raw images), Open images…, Open folder…,
+paste (Ctrl+V) and "Try a sample". The page routes input to its two views (`SingleView`,
+`BatchView`); all model work is a task of `self.tasks` ("classify"), the Predictor is loaded once
+per active model, in the worker, and counting My photos is a task too ("photos"), so nothing
+walks a folder on the GUI thread. torch-based core modules are imported lazily, inside the task
+functions (they are already in `sys.modules` once the context's `torchReady` fired).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QBuffer, QIODevice, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QImage, QKeySequence
+from PySide6.QtWidgets import QApplication, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QStackedWidget, QVBoxLayout, QWidget
+
+from ....core import paths
+from ....core.errors import FmnistError
+from ....core.formats import PHOTO_FORMATS_TEXT, is_photo_file, photo_file_filter
+from ....core.labels import CLASS_NAMES
+from ...context import AppContext
+from ...settings_keys import PREDICT_LAST_DIR, PREDICT_THRESHOLD
+from ...tasks import Progress, TaskGroup
+from ...widgets.banner import MessageLabel, make_button
+from ...widgets.drop_zone import DropZone
+from .batch_view import BatchView, batch_row
+from .single_view import SingleResult, SingleView, classify_one
+
+DEFAULT_THRESHOLD_PERCENT = 50  # core.predict.DEFAULT_NOT_SURE_THRESHOLD, as the spin box shows it
+BATCH_CHUNK = 16  # images per predict call: big enough to batch on the model, small for smooth progress
+DROP_TEXT = f"Drop clothing photos or folders here\n\n({PHOTO_FORMATS_TEXT} — or use Open, Paste, Try a sample)"
+VIEW_EMPTY, VIEW_SINGLE, VIEW_BATCH = range(3)
+
+
+class PredictPage(QWidget):
+    finetuneRequested = Signal()
+    predictionShown = Signal(object)  # SingleResult, when a single image's result is on screen
+    batchFinished = Signal(int)  # number of rows in the table
+    myPhotosChanged = Signal()
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("predictPage")
+        self.context = context
+        self.tasks = TaskGroup(self, "classify", "photos")
+        self.runner = self.tasks["classify"]
+        self._predictor_lock = threading.Lock()
+        self._predictors: dict[str, object] = {}
+        self._pending: tuple[str, object] | None = None  # input that arrived before torch was ready
+        self._single: SingleResult | None = None
+        self._last_single_input: tuple[str, object] | None = None
+        self._sample_index = 0
+        self._samples: list[Path] | None = None  # the bundled samples, listed once
+        self._my_photos_count: int | None = None  # None until counted (in the background)
+        self.setAcceptDrops(True)
+        self._build()
+        self._restore_settings()
+        context.torchReady.connect(self._on_torch_ready)
+        context.activeModelChanged.connect(self._on_active_model_changed)
+        self.myPhotosChanged.connect(self._count_my_photos)
+        self._update_enabled()
+
+    # ================================================================= layout
+    def _build(self) -> None:
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(12, 12, 12, 8)
+        outer.setSpacing(8)
+
+        bar = QHBoxLayout()
+        self.open_files_button = make_button(self, "Open images…", "openImagesButton", self.open_files_dialog)
+        self.open_folder_button = make_button(self, "Open folder…", "openFolderButton", self.open_folder_dialog)
+        self.paste_button = make_button(self, "Paste", "pasteButton", self.paste_from_clipboard)
+        self.paste_button.setToolTip("Classify an image from the clipboard (Ctrl+V)")
+        self.sample_button = make_button(self, "Try a sample", "sampleButton", self.try_sample)
+        for button in (self.open_files_button, self.open_folder_button, self.paste_button, self.sample_button):
+            bar.addWidget(button)
+        bar.addStretch(1)
+        threshold_label = QLabel("Not sure below", self)
+        self.threshold_spin = QSpinBox(self)
+        self.threshold_spin.setObjectName("thresholdSpin")
+        self.threshold_spin.setAccessibleName("Confidence threshold")
+        self.threshold_spin.setRange(0, 100)
+        self.threshold_spin.setSuffix(" %")
+        self.threshold_spin.setValue(DEFAULT_THRESHOLD_PERCENT)
+        self.threshold_spin.setToolTip("Below this confidence the page says it is not sure")
+        threshold_label.setBuddy(self.threshold_spin)
+        self.threshold_spin.valueChanged.connect(self._on_threshold_changed)
+        bar.addWidget(threshold_label)
+        bar.addWidget(self.threshold_spin)
+        outer.addLayout(bar)
+
+        self.paste_action = QAction("Paste image", self)
+        self.paste_action.setShortcut(QKeySequence.StandardKey.Paste)
+        self.paste_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)  # active while this page is shown
+        self.paste_action.triggered.connect(self.paste_from_clipboard)
+        self.addAction(self.paste_action)
+
+        self.banner = MessageLabel("predictBanner", self)
+        outer.addWidget(self.banner)
+
+        self.drop_zone = DropZone(DROP_TEXT, self)
+        self.drop_zone.pathsDropped.connect(self.predict_paths)
+        self.drop_zone.imageDropped.connect(self.predict_qimage)
+        outer.addWidget(self.drop_zone)
+
+        self.single = SingleView(self)
+        self.single.backRequested.connect(lambda: self._show_view(VIEW_BATCH))
+        self.single.confirmRequested.connect(self.confirm_current)
+        self.single.correctRequested.connect(self.correct_current)
+        self.single.myPhotosRequested.connect(self.show_my_photos)
+        self.single.finetuneRequested.connect(self.finetuneRequested.emit)
+        self.batch = BatchView(self.threshold(), self)
+        self.batch.cancel_button.clicked.connect(self.cancel)
+        self.batch.export_button.clicked.connect(self.export)
+        self.batch.rowActivated.connect(self._on_row_activated)
+        # The page's widgets, as scripts and tests know them.
+        for name in ("panels", "bars", "file_label", "verdict_label", "guess_label", "notes_label", "back_button",
+                     "confirm_button", "correct_button", "my_photos_label", "my_photos_button", "finetune_button"):
+            setattr(self, name, getattr(self.single, name))
+        for name in ("progress", "cancel_button", "filter_combo", "count_label", "export_button", "model", "proxy",
+                     "table"):
+            setattr(self, name, getattr(self.batch, name))
+
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(QWidget(self))  # VIEW_EMPTY: nothing yet — the drop zone fills the page
+        self.stack.addWidget(self.single)
+        self.stack.addWidget(self.batch)
+        outer.addWidget(self.stack, 1)
+        self._show_view(VIEW_EMPTY)
+
+    # ================================================================= settings
+    def _restore_settings(self) -> None:
+        value = self.context.settings.value(PREDICT_THRESHOLD, DEFAULT_THRESHOLD_PERCENT)
+        try:
+            self.threshold_spin.setValue(int(value))
+        except (TypeError, ValueError):
+            self.threshold_spin.setValue(DEFAULT_THRESHOLD_PERCENT)
+
+    def save_settings(self) -> None:
+        self.context.settings.setValue(PREDICT_THRESHOLD, self.threshold_spin.value())
+
+    def threshold(self) -> float:
+        return self.threshold_spin.value() / 100
+
+    # ================================================================= state helpers
+    def _show_view(self, index: int) -> None:
+        self.stack.setCurrentIndex(index)
+        empty = index == VIEW_EMPTY
+        # Big drop target while nothing is shown; a slim strip (still a drop target) otherwise.
+        self.drop_zone.setMinimumHeight(260 if empty else 0)
+        self.drop_zone.setMaximumHeight(16777215 if empty else 44)
+        self.drop_zone.setText(DROP_TEXT if empty else "Drop more photos or folders here")
+        self.stack.setVisible(not empty)
+        self.back_button.setVisible(index == VIEW_SINGLE and self.model.rowCount() > 0)
+
+    def show_banner(self, text: str, error: bool = True) -> None:
+        self.banner.show_message(text, error)
+
+    def _update_enabled(self) -> None:
+        """Enable what can be used now. Cheap: no folder is walked here (the samples are listed
+        once, My photos are counted by a task when they change)."""
+        ready = self.context.is_torch_ready() and self.context.active_entry() is not None
+        busy = self.runner.is_running()
+        self.cancel_button.setEnabled(busy)
+        samples = self.sample_paths()
+        self.sample_button.setEnabled(bool(samples))
+        self.sample_button.setToolTip("Classify one of the example photos shipped with the app" if samples
+                                      else "No sample images are installed")
+        has_single = self._single is not None and getattr(self._single.prediction, "error", None) is None
+        store_ready = self.context.is_torch_ready()
+        self.confirm_button.setEnabled(ready and has_single and store_ready)
+        self.correct_button.setEnabled(ready and has_single and store_ready)
+        count = self._my_photos_count or 0
+        if not store_ready:
+            self.my_photos_label.setText("My photos are not available.")
+        else:
+            self.my_photos_label.setText(f"My photos: {count}" if self._my_photos_count is not None
+                                         else "My photos: counting…")
+        self.my_photos_button.setEnabled(store_ready)
+        self.finetune_button.setEnabled(ready and count > 0 and not busy)
+        if has_single:
+            self.confirm_button.setText(f"Confirm “{self._single.prediction.label}”")
+        else:
+            self.confirm_button.setText("Confirm")
+
+    def _count_my_photos(self) -> None:
+        """Count the stored photos in the background; the label and Fine-tune follow."""
+        if not self.context.is_torch_ready():
+            return
+
+        def count(state):
+            from ....core import user_photos
+
+            return len(user_photos.list_examples())
+
+        def counted(value: int) -> None:
+            self._my_photos_count = value
+            self._update_enabled()
+
+        self.tasks["photos"].start(count, on_result=counted, on_error=lambda _message: counted(0))
+
+    def my_photos_count(self) -> int:
+        """The number of stored photos as last counted (0 until the first count is in)."""
+        return self._my_photos_count or 0
+
+    @Slot()
+    def _on_torch_ready(self) -> None:
+        self._count_my_photos()
+        self._update_enabled()
+        if self._pending is not None:
+            kind, payload = self._pending
+            self._pending = None
+            self._dispatch(kind, payload)
+
+    @Slot(object)
+    def _on_active_model_changed(self, _entry) -> None:
+        self._update_enabled()
+        # Show the shown photo through the new model's eyes.
+        if (self._last_single_input is not None and self.stack.currentIndex() == VIEW_SINGLE
+                and not self.runner.is_running()):
+            self._dispatch(*self._last_single_input)
+
+    # ================================================================= busy protocol
+    def is_busy(self) -> bool:
+        return self.runner.is_running()
+
+    def busy_description(self) -> str:
+        return self.runner.description() or "Classifying images"
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        return self.tasks.shutdown(timeout_ms)
+
+    @Slot()
+    def cancel(self) -> None:
+        self.runner.cancel()
+
+    # ================================================================= inputs
+    @Slot()
+    def open_files_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images", self._last_dir(), photo_file_filter())
+        if files:
+            self._remember_dir(Path(files[0]).parent)
+            self.predict_paths(files)
+
+    @Slot()
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self._last_dir())
+        if folder:
+            self._remember_dir(Path(folder))
+            self.predict_paths([folder])
+
+    def _last_dir(self) -> str:
+        return str(self.context.settings.value(PREDICT_LAST_DIR, str(Path.home())))
+
+    def _remember_dir(self, folder: Path) -> None:
+        self.context.settings.setValue(PREDICT_LAST_DIR, str(folder))
+
+    @Slot()
+    def paste_from_clipboard(self) -> None:
+        mime = QApplication.clipboard().mimeData()
+        if mime is None or not self.drop_zone.handle_mime(mime):
+            self.show_banner("The clipboard holds no image or image file to classify.")
+
+    def sample_paths(self) -> list[Path]:
+        """The example photos shipped with the app (listed once: a few files in resources/samples)."""
+        if self._samples is None:
+            folder = paths.bundled_path("resources/samples")
+            self._samples = sorted(p for p in folder.iterdir() if p.is_file() and is_photo_file(p.name)) \
+                if folder.is_dir() else []
+        return self._samples
+
+    @Slot()
+    def try_sample(self) -> None:
+        samples = self.sample_paths()
+        if not samples:
+            self.show_banner("No sample images are installed with this copy of the app.")
+            return
+        sample = samples[self._sample_index % len(samples)]
+        self._sample_index += 1
+        self.predict_paths([str(sample)])
+
+    def dragEnterEvent(self, event) -> None:  # the whole page is a drop target
+        if DropZone.accepts(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        if self.drop_zone.handle_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    @Slot(list)
+    def predict_paths(self, items: list) -> None:
+        """Classify files and folders: one file → the detailed view; otherwise → the table."""
+        items = [str(p) for p in items if str(p)]
+        if not items:
+            return
+        if len(items) == 1 and not Path(items[0]).is_dir():
+            self._dispatch("single-path", items[0])
+        else:
+            self._dispatch("batch", items)
+
+    @Slot(QImage)
+    def predict_qimage(self, image: QImage) -> None:
+        """Classify an image that came as pixels (clipboard, dragged from a browser)."""
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")
+        self._dispatch("single-bytes", bytes(buffer.data()))
+
+    def _dispatch(self, kind: str, payload) -> None:
+        if not self.context.is_torch_ready():
+            if self.context.import_error():
+                self.show_banner(f"Cannot classify: {self.context.import_error()}")
+                return
+            self._pending = (kind, payload)
+            self.show_banner("Loading the model engine… your images will be classified as soon as it is ready.",
+                             error=False)
+            return
+        entry = self.context.active_entry()
+        if entry is None:
+            self.show_banner("No model is active. Train one or open one on the Models page.")
+            return
+        self.show_banner("")
+        if kind == "batch":
+            self._start_batch(entry, payload)
+        else:
+            self._last_single_input = (kind, payload)
+            self._start_single(entry, kind, payload)
+
+    # ================================================================= worker side
+    def _predictor_for(self, entry):
+        """The Predictor for a library entry, loaded once (called in worker threads)."""
+        from ....core.predict import Predictor
+
+        key = str(entry.path)
+        with self._predictor_lock:
+            predictor = self._predictors.get(key)
+            if predictor is None:
+                predictor = Predictor.from_checkpoint(entry.path, device="cpu")
+                self._predictors = {key: predictor}  # keep only the active model's weights
+            return predictor
+
+    def _start_single(self, entry, kind: str, payload) -> None:
+        def task(state):
+            state.set_progress(None, "Loading the model…")
+            return classify_one(self._predictor_for(entry), kind, payload)
+
+        name = Path(payload).name if kind == "single-path" else "pasted image"
+        self.runner.start(
+            task,
+            on_result=self._show_single,
+            on_error=lambda message: self.show_banner(message),
+            on_finished=self._update_enabled,
+            description=f"Classifying {name}",
+        )
+        self._update_enabled()
+
+    def _start_batch(self, entry, items: list[str]) -> None:
+        self.batch.clear()
+        self.progress.setRange(0, 0)  # busy until the folder walk has counted the files
+        self._show_view(VIEW_BATCH)
+
+        def task(state):
+            from ....core.predict import iter_image_paths
+
+            state.set_progress(None, "Looking for images…")
+            files: list[str] = []
+            for item in items:
+                if Path(item).is_dir():
+                    files.extend(str(p) for p in iter_image_paths([item]))
+                else:
+                    files.append(item)  # named explicitly: keep it, so a bad file shows its reason
+                if state.is_interruption_requested():
+                    return 0
+            total = len(files)
+            state.set_progress(done=0, total=total)
+            predictor = self._predictor_for(entry)
+            done = 0
+            for start in range(0, total, BATCH_CHUNK):
+                if state.is_interruption_requested():
+                    break
+                chunk = files[start : start + BATCH_CHUNK]
+                # Steps are kept only for this chunk: the thumbnail is made from the original photo.
+                predictions = predictor.predict_paths(chunk, keep_steps=True)
+                done += len(chunk)
+                state.set_partial_result([batch_row(p, path) for p, path in zip(predictions, chunk)])
+                state.set_progress(done=done, total=total)
+            return total
+
+        self.runner.start(
+            task,
+            on_partial=self.batch.add_rows,
+            on_progress=self._on_batch_progress,
+            on_result=self._on_batch_result,
+            on_cancelled=lambda: self.show_banner(f"Cancelled after {self.model.rowCount()} images.", error=False),
+            on_error=lambda message: self.show_banner(message),
+            on_finished=self._on_batch_finished,
+            description=f"Classifying {len(items)} item(s)",
+        )
+        self._update_enabled()
+
+    # ================================================================= results (GUI thread)
+    def _show_single(self, result: SingleResult) -> None:
+        self._single = result
+        self._show_view(VIEW_SINGLE)
+        error = self.single.show_result(result, self.threshold())
+        if error:
+            self.show_banner(error)
+        self._update_enabled()
+        self.predictionShown.emit(result)
+
+    def verdict_text(self) -> str:
+        return self.verdict_label.text()
+
+    def _on_batch_progress(self, progress: Progress) -> None:
+        if progress.total is None:
+            self.progress.setRange(0, 0)
+            self.count_label.setText(progress.message)
+            return
+        self.progress.setRange(0, max(1, progress.total))
+        self.progress.setValue(progress.done or 0)
+
+    def _on_batch_result(self, total: int) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(total)
+        if total == 0:
+            self.show_banner(f"No images found there ({PHOTO_FORMATS_TEXT.replace(', TIFF', ' or TIFF')} files).")
+
+    def _on_batch_finished(self) -> None:
+        self.batch.update_count()
+        self._update_enabled()
+        self.table.resizeColumnToContents(2)
+        self.batchFinished.emit(self.model.rowCount())
+
+    def _on_threshold_changed(self, _value: int) -> None:
+        self.batch.set_threshold(self.threshold())
+        if self._single is not None and not getattr(self._single.prediction, "error", None):
+            self.single.render_verdict(self._single, self.threshold())
+
+    def _on_row_activated(self, path: str) -> None:
+        if not self.runner.is_running():
+            self._dispatch("single-path", path)
+
+    # ================================================================= table access + export
+    def rows(self, visible_only: bool = False) -> list:
+        """The batch rows in table order (sorted/filtered when `visible_only`)."""
+        return self.batch.rows(visible_only)
+
+    def export(self) -> None:
+        """File ▸ Export… on this page: the table as CSV (the rows currently shown)."""
+        if self.model.rowCount() == 0:
+            self.show_banner("Nothing to export yet: classify a folder or several images first.")
+            return
+        start = str(Path(self._last_dir()) / "predictions.csv")
+        target, _ = QFileDialog.getSaveFileName(self, "Export predictions as CSV", start, "CSV files (*.csv)")
+        if target:
+            self.export_csv(target)
+
+    def export_csv(self, target: str | Path) -> bool:
+        """Write the visible rows (in their current order) as CSV, atomically."""
+        try:
+            paths.atomic_write_text(target, self.batch.csv_text())
+        except FmnistError as exc:
+            self.show_banner(str(exc))
+            return False
+        self.show_banner(f"Saved {self.proxy.rowCount()} rows to {target}.", error=False)
+        return True
+
+    # ================================================================= teaching (core.user_photos)
+    @Slot()
+    def confirm_current(self) -> None:
+        if self._single is not None:
+            self._store_example(self._single.prediction.index)
+
+    def correct_current(self, class_index: int) -> None:
+        self._store_example(class_index)
+
+    def _store_example(self, class_index: int) -> None:
+        if not self.context.is_torch_ready() or self._single is None:
+            return
+        from ....core import user_photos
+
+        try:
+            user_photos.add_example(self._single.source, class_index)
+        except FmnistError as exc:
+            self.show_banner(str(exc))
+            return
+        self.show_banner(f"Saved to My photos as “{CLASS_NAMES[class_index]}”.", error=False)
+        self._update_enabled()
+        self.myPhotosChanged.emit()
+
+    @Slot()
+    def show_my_photos(self) -> None:
+        if not self.context.is_torch_ready():
+            self.show_banner("My photos become available once the model engine has loaded.")
+            return
+        from ....core import user_photos
+        from .my_photos import MyPhotosDialog
+
+        dialog = MyPhotosDialog(self.context, user_photos, self)
+        dialog.changed.connect(self.myPhotosChanged.emit)
+        dialog.open()

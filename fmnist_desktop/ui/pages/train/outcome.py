@@ -1,0 +1,141 @@
+"""What the Train page gets back from a finished run, and the model it holds when saving failed.
+
+`make_after_training` is the step the training task runs after a `Finished` event, in the worker
+thread: `core.runs.finish_run` (test-set evaluation, metadata, the fine-tuning comparison), then
+`core.runs.save_run` into the library. `UnsavedModel` keeps a model whose save failed (disk
+full) and offers "Save model as…" and "Try again" in the page's banner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtWidgets import QFileDialog, QPushButton
+
+from ....core.errors import FmnistError
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What the training task hands back after a finished run was evaluated and saved.
+
+    When the save failed (disk full, folder gone) `entry` is None and the trained model travels
+    here instead (`model`, `meta`, `save_error`): the page keeps it and offers to save it elsewhere.
+    """
+
+    entry: Any  # core.library.ModelEntry, or None when the save failed
+    test_accuracy: float | None  # percent; None when Stop or closing the window skipped the evaluation
+    finetune_report: Any = None  # core.user_photos' before/after report, for fine-tune runs
+    model: Any = None  # the trained nn.Module, only when the save failed
+    meta: Any = None  # its core.checkpoint.CheckpointMeta, only when the save failed
+    save_error: str | None = None
+    evaluation_error: str | None = None  # why test_accuracy is None when the evaluation failed
+
+
+def describe_report(report) -> str:
+    """core.user_photos.FinetuneReport as one line: before → after accuracies."""
+    lines = getattr(report, "lines", None)
+    return "; ".join(lines()) if callable(lines) else str(report)
+
+
+def make_after_training(library, run_kind: str, examples=()):
+    """The step the training task runs after a finished run: `core.runs`' recipe, then the save."""
+
+    def after_training(finished, data, state) -> RunOutcome:
+        from ....core import runs
+        from ....core.errors import SaveError
+
+        run = runs.finish_run(finished, data, kind=run_kind, examples=examples, stop=state,
+                              status=lambda text: state.set_progress(None, text))
+        state.set_progress(None, "Saving the model…")
+        common = dict(test_accuracy=run.test_accuracy, finetune_report=run.finetune_report,
+                      evaluation_error=run.evaluation_error)
+        try:
+            entry = runs.save_run(run, library)
+        except SaveError as exc:  # disk full, folder gone: the page keeps the model and offers to save it
+            return RunOutcome(entry=None, model=run.model, meta=run.meta, save_error=str(exc), **common)
+        return RunOutcome(entry=entry, **common)
+
+    return after_training
+
+
+class UnsavedModel:
+    """Holds a trained model whose save failed, with its two buttons in the page's banner."""
+
+    def __init__(self, page):
+        self.page = page
+        self.outcome: RunOutcome | None = None
+        banner = page.banner
+        self.save_as_button = QPushButton("Save model as…", banner)
+        self.save_as_button.setObjectName("saveUnsavedAsButton")
+        self.save_as_button.setToolTip("Save the trained model to a file elsewhere (another disk, a USB stick).")
+        self.save_as_button.clicked.connect(lambda: self.save_as())  # not clicked(checked)
+        self.retry_save_button = QPushButton("Try again", banner)
+        self.retry_save_button.setObjectName("retrySaveButton")
+        self.retry_save_button.setToolTip("Save the trained model into the model library again (after freeing space).")
+        self.retry_save_button.clicked.connect(lambda: self.retry())
+        for button in (self.save_as_button, self.retry_save_button):
+            button.hide()
+            banner.buttons_box.addWidget(button)
+        page.save_as_button, page.retry_save_button = self.save_as_button, self.retry_save_button
+
+    def held(self) -> bool:
+        return self.outcome is not None
+
+    def hold(self, outcome: RunOutcome | None) -> None:
+        """Hold (or let go of) a trained model whose save failed, and say so where the user looks."""
+        self.outcome = outcome
+        for button in (self.save_as_button, self.retry_save_button):
+            button.setVisible(outcome is not None)
+        if outcome is None:
+            return
+        self.page.make_active_button.hide()
+        self.page.banner.show_message(
+            "error",
+            f"<b>The trained model could not be saved:</b> {outcome.save_error}<br>It is kept in memory: "
+            "free some space and press “Try again”, or save it elsewhere with “Save model as…”.",
+        )
+        self.page.log(f"Saving failed: {outcome.save_error} The model is kept in memory until it is saved.")
+
+    def save_as(self, path: str | None = None) -> bool:
+        """Save the held model to a file the user picks (or `path`); True when it was written."""
+        outcome = self.outcome
+        if outcome is None:
+            return False
+        if path is None:
+            suggested = Path.home() / f"fmnist-model-{datetime.now():%Y%m%d-%H%M%S}.pt"
+            path, _ = QFileDialog.getSaveFileName(self.page, "Save the trained model", str(suggested),
+                                                  "Model files (*.pt)")
+            if not path:
+                return False
+        from ....core.checkpoint import save_checkpoint
+
+        try:
+            target = save_checkpoint(path, outcome.model, outcome.meta)  # a few MB: quick enough here
+        except FmnistError as exc:
+            self.hold(dataclasses.replace(outcome, save_error=str(exc)))
+            return False
+        self.hold(None)
+        self.page.banner.show_message("success", f"<b>Saved the trained model to {target}</b>. "
+                                                 "File → Open model… adds it to the model library.")
+        self.page.log(f"Saved the trained model to {target}.")
+        return True
+
+    def retry(self) -> bool:
+        """Save the held model into the library again (e.g. after the user freed some space)."""
+        outcome = self.outcome
+        if outcome is None:
+            return False
+        try:
+            entry = self.page.context.library().add(outcome.model, outcome.meta)
+        except FmnistError as exc:
+            self.hold(dataclasses.replace(outcome, save_error=str(exc)))
+            return False
+        self.page._on_saved(RunOutcome(entry=entry, test_accuracy=outcome.test_accuracy,
+                                       finetune_report=outcome.finetune_report,
+                                       evaluation_error=outcome.evaluation_error))
+        return True

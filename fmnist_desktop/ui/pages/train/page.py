@@ -1,0 +1,494 @@
+"""The Train page: the settings form, the data-set box, Train / Stop / Retrain, live charts,
+progress and the epoch log; fine-tuning with the user's photos runs here too.
+
+Everything slow is a task of the page's `TaskGroup` (`self.tasks`): looking for the data set,
+downloading it, importing matplotlib, preparing fine-tuning photos and the run itself (a
+`ui.training_task`: load the data, train, then `core.runs` evaluates and saves the model). The
+page turns the run's events into widgets; a model whose save failed is held by `UnsavedModel`.
+Torch-dependent modules are imported after the context's `torchReady`, so the window opens fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ....core.formats import format_clock
+from ...settings_keys import DATA_FOLDER, TRAIN_FORM, TRAIN_LAST_RUN
+from ...tasks import Progress, TaskGroup
+from ...training_task import AfterTraining, DataLoaded, training_task
+from ...widgets.banner import Banner
+from ...widgets.dialogs import ask_yes_no
+from .data_panel import DataPanel
+from .form import RunSettings, SettingsForm, config_for
+from .outcome import RunOutcome, UnsavedModel, describe_report, make_after_training
+from .run_view import RunView
+
+STOP_TOOLTIP = "Stop after the current batch (Esc or Ctrl+.)"
+
+
+class TrainPage(QWidget):
+    """Train a model; see the module docstring. `runFinished(entry)` fires when a run was saved."""
+
+    runFinished = Signal(object)  # core.library.ModelEntry of the new model
+    runStateChanged = Signal(bool)  # busy or not
+    trainingEvent = Signal(object)  # every core.training event of the run, as the page handles it
+
+    def __init__(self, context, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("trainPage")
+        self.context = context
+        self.tasks = TaskGroup(self, "scan", "download", "charts", "prepare", "training")
+        self._data_cache: tuple[str, Any] | None = None  # (folder key, core.data.FashionMNIST)
+        self._ready = False
+        self._run_started_at = 0.0
+        self._run_kind = "train"  # or "finetune"
+        self._last_outcome: RunOutcome | None = None
+        self._run_finished = False  # training done; evaluating and saving now
+        self._run_active = False
+        self._stop_requested = False
+        self.last_config = None  # the core.training.TrainConfig of the latest run
+        self._build()
+        self.unsaved = UnsavedModel(self)
+        self._set_idle_state()
+        context.torchReady.connect(self._on_torch_ready)
+        if context.is_torch_ready():
+            self._on_torch_ready()
+
+    # ================================================================= construction
+
+    def _build(self) -> None:
+        outer = QHBoxLayout(self)
+        outer.setContentsMargins(8, 8, 8, 8)
+        splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        splitter.setChildrenCollapsible(False)
+        outer.addWidget(splitter)
+
+        # --- left: settings in a scroll area so nothing is clipped in a small window ---
+        scroll = QScrollArea(splitter)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setMinimumWidth(260)
+        left = QWidget(scroll)
+        scroll.setWidget(left)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 6, 0)
+
+        self.form = SettingsForm(left)
+        left_layout.addWidget(self.form)
+        for name in ("preset_combo", "preset_description", "epochs_spin", "batch_spin", "lr_spin", "input_size_spin",
+                     "augment_check", "val_size_spin", "device_combo"):
+            setattr(self, name, getattr(self.form, name))  # the page's widgets, as scripts and tests know them
+        self.data_panel = DataPanel(self.context.settings, self.tasks["scan"], self.tasks["download"], left)
+        self.data_panel.message.connect(self._on_panel_message)
+        self.data_panel.downloadStateChanged.connect(lambda _downloading: self._refresh_idle_state())
+        left_layout.addWidget(self.data_panel)
+        for name in ("data_label", "choose_folder_button", "download_button", "download_progress"):
+            setattr(self, name, getattr(self.data_panel, name))
+
+        buttons = QHBoxLayout()
+        self.train_button = QPushButton("Train", left)
+        self.train_button.setObjectName("trainButton")
+        self.train_button.setAccessibleName("Train")
+        self.train_button.setToolTip("Train a new model with these settings (Ctrl+T)")
+        self.train_button.setShortcut(QKeySequence("Ctrl+T"))
+        self.train_button.clicked.connect(self.start_training)
+        self.stop_button = QPushButton("Stop", left)
+        self.stop_button.setObjectName("stopButton")
+        self.stop_button.setAccessibleName("Stop training")
+        self.stop_button.setToolTip(STOP_TOOLTIP)
+        self.stop_button.clicked.connect(self.stop_training)
+        self.retrain_button = QPushButton("Retrain", left)
+        self.retrain_button.setObjectName("retrainButton")
+        self.retrain_button.setAccessibleName("Retrain with the last run's settings")
+        self.retrain_button.clicked.connect(self.retrain)
+        self.tune_button = QPushButton("Tune…", left)
+        self.tune_button.setObjectName("tuneButton")
+        self.tune_button.setAccessibleName("Tune training settings")
+        self.tune_button.setToolTip("Search for better settings with Optuna: trials table, plots, Stop, Use best")
+        self.tune_button.clicked.connect(self.open_tune_dialog)
+        self.tune_dialog = None  # TuneDialog, made on first use
+        for button in (self.train_button, self.stop_button, self.retrain_button, self.tune_button):
+            buttons.addWidget(button)
+        left_layout.addLayout(buttons)
+        for keys in ("Esc", "Ctrl+."):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.ShortcutContext.WindowShortcut)  # only while this page is shown
+            shortcut.activated.connect(self.stop_training)
+        left_layout.addStretch(1)
+
+        # --- right: banner, progress, charts, log ---
+        right = QWidget(splitter)
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(6, 0, 0, 0)
+        self.banner = Banner("trainBanner", right)
+        self.make_active_button = QPushButton("Make it the active model", self.banner)
+        self.make_active_button.setObjectName("makeActiveButton")
+        self.make_active_button.clicked.connect(self._make_last_model_active)
+        self.make_active_button.hide()
+        self.banner.buttons_box.addWidget(self.make_active_button)
+        right_layout.addWidget(self.banner)
+
+        self.run_view = RunView(right)
+        right_layout.addWidget(self.run_view, 1)
+        for name in ("progress_bar", "progress_label", "log_view", "chart_holder"):
+            setattr(self, name, getattr(self.run_view, name))
+
+        splitter.addWidget(scroll)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([290, 700])
+
+    # ================================================================= torch-dependent set-up
+
+    @Slot()
+    def _on_torch_ready(self) -> None:
+        if self._ready:
+            return
+        from ....core import models, training
+
+        self.form.set_choices(models.PRESETS, training.available_devices())
+        self._ready = True
+        form = RunSettings.from_json(self.context.settings.value(TRAIN_FORM))
+        if form is not None and form.preset in self.form.presets:
+            self._apply_settings(form)
+        else:
+            presets = self.form.presets
+            self.form.select_preset(models.DEFAULT_PRESET if models.DEFAULT_PRESET in presets else next(iter(presets)))
+        self.refresh_data_sources()
+        self.run_view.load_charts(self.tasks["charts"])
+        self._set_idle_state()
+
+    @property
+    def charts(self):
+        """The live charts (`ui.charts.TrainingCharts`), None until matplotlib has loaded."""
+        return self.run_view.charts
+
+    # ================================================================= settings and data
+
+    def current_settings(self) -> RunSettings:
+        return self.form.settings(self.data_panel.folder())
+
+    def _apply_settings(self, settings: RunSettings) -> None:
+        self.form.apply(settings)
+        if settings.data_dir:
+            self.context.settings.setValue(DATA_FOLDER, settings.data_dir)
+
+    def refresh_data_sources(self) -> None:
+        self.data_panel.refresh()
+
+    def set_data_folder(self, folder: str | None) -> None:
+        self._data_cache = None
+        self.data_panel.set_folder(folder)
+
+    def _on_panel_message(self, kind: str, text: str) -> None:
+        self.banner.show_message(kind, text)
+        if kind == "error":
+            self.make_active_button.hide()
+
+    # ================================================================= running
+
+    def is_busy(self) -> bool:
+        """Work is running, or a trained model could not be saved and exists only in memory."""
+        return (self.is_training() or self.tasks.is_running("download", "prepare") or self.unsaved.held()
+                or (self.tune_dialog is not None and self.tune_dialog.is_running()))
+
+    def busy_description(self) -> str:
+        if self.is_training() and self._run_finished:
+            return "The new model is being evaluated and saved; closing skips the evaluation and still saves it."
+        if self.is_training():
+            return "A model is being trained; closing stops it and the run is not saved."
+        if self.tasks.is_running("prepare"):
+            return "Your photos are being prepared for fine-tuning; closing cancels the fine-tuning."
+        if self.tasks.is_running("download"):
+            return "Fashion-MNIST is being downloaded."
+        if self.unsaved.held():
+            return ("The last trained model could not be saved and exists only in memory; quitting discards it "
+                    "(use “Save model as…” on the Train page to keep it)")
+        return ""
+
+    def _confirm_discard_unsaved(self) -> bool:
+        """Before a new run: the model whose save failed is dropped only if the user agrees."""
+        if not self.unsaved.held():
+            return True
+        if not ask_yes_no(self, "Discard the unsaved model?",
+                          "The last trained model could not be saved and exists only in memory.\n\n"
+                          "Discard it and start a new run?"):
+            return False
+        self.unsaved.hold(None)
+        return True
+
+    def start_training(self) -> bool:
+        """Start a run with the form's settings; remembers them for Retrain. False if it could not."""
+        if not self._ready or self.is_training() or not self._confirm_discard_unsaved():
+            return False
+        settings = self.current_settings()
+        self.context.settings.setValue(TRAIN_LAST_RUN, settings.to_json())
+        self.context.settings.setValue(TRAIN_FORM, settings.to_json())
+        self.retrain_button.setEnabled(True)
+        self._run_kind = "train"
+        return self._start_run(config_for(settings, self.form.presets))
+
+    def retrain(self) -> bool:
+        """One click: repeat the last run's settings (kept in QSettings, so it survives a restart)."""
+        settings = RunSettings.from_json(self.context.settings.value(TRAIN_LAST_RUN))
+        if settings is None or settings.preset not in self.form.presets:
+            self._show_failure("There is no previous run to repeat yet.", "Press Train first.")
+            return False
+        self._apply_settings(settings)
+        return self.start_training()
+
+    def start_finetune(self) -> bool:
+        """Fine-tune the active model with the user's labelled photos (the Predict page's button).
+
+        Preparing the photos (reading and augmenting them) is a task too; the run then goes
+        through the same task, charts and log as any other, and ends with a before/after report.
+        """
+        if not self._ready or self.is_training() or self.tasks.is_running("prepare"):
+            return False
+        if not self._confirm_discard_unsaved():
+            return False
+        entry = self.context.active_entry()
+        if entry is None:
+            self._show_failure("There is no active model to fine-tune.", "Choose one on the Models page.",
+                               title="Cannot fine-tune")
+            return False
+        device = self.form.device()
+        data_dir = self.data_panel.folder()
+        val_size = self.val_size_spin.value()
+
+        def prepare(state):
+            from ....core import user_photos
+
+            examples = user_photos.list_examples()
+            config = user_photos.finetune_config(
+                entry.path, examples, device=device, data_dir=data_dir,
+                progress=lambda done, total: state.set_progress(None, "Preparing your photos…", done=done, total=total),
+            )
+            # The form's validation size applies to fine-tuning too (same split as a normal run).
+            return dataclasses.replace(config, val_size=val_size), examples
+
+        def prepared(value) -> None:
+            config, examples = value
+            self._run_kind = "finetune"
+            self.log(f"Fine-tuning “{entry.name}” with your labelled photos.")
+            self._start_run(config, examples)
+
+        self.banner.hide()
+        self.progress_label.setText("Preparing your photos…")
+        self.tasks["prepare"].start(
+            prepare,
+            on_result=prepared,
+            on_error=lambda message: self._show_failure(message, None, title="Cannot fine-tune"),
+            description="Preparing the fine-tuning photos",
+        )
+        return True
+
+    def is_training(self) -> bool:
+        """From the click until the page has handled the run's end."""
+        return self._run_active
+
+    def _start_run(self, config, examples=()) -> bool:
+        self.banner.hide()
+        self.make_active_button.hide()
+        self._last_outcome = None
+        self._run_finished = False
+        self._stop_requested = False
+        self.stop_button.setToolTip(STOP_TOOLTIP)
+        self.run_view.reset(config.epochs)
+        folder_key = f"{config.data_dir or ''}|{config.val_size}|{config.seed}"  # the split depends on all three
+        data = self._data_cache[1] if self._data_cache and self._data_cache[0] == folder_key else None
+        after = make_after_training(self.context.library(), self._run_kind, examples)
+        self.last_config = config
+        self._run_active = True
+        self._run_started_at = time.monotonic()
+        self._set_running_state()
+        self.tasks["training"].start(
+            training_task(config, data, after=after),
+            on_partial=lambda event, key=folder_key: self._on_training_event(event, key),
+            on_progress=self._on_status,
+            on_error=lambda message: self._show_failure(message, None),
+            on_finished=self._on_run_done,
+            description="Training",
+            needs_torch=True,
+        )
+        self.runStateChanged.emit(True)
+        return True
+
+    def stop_training(self) -> None:
+        runner = self.tasks["training"]
+        if self.is_training() and runner.is_running() and not self._stop_requested:
+            self._stop_requested = True
+            runner.cancel()
+            self.stop_button.setEnabled(False)
+            if self._run_finished:  # the model is trained: it is kept, only the test set is skipped
+                self.progress_label.setText("Skipping the rest of the test-set evaluation; saving the model…")
+            else:
+                self.progress_label.setText("Stopping after this batch…")
+
+    def open_tune_dialog(self):
+        """Train ▸ Tune…: the Optuna study dialog (one per page, kept while the page lives)."""
+        if self.tune_dialog is None:
+            from .tune_dialog import TuneDialog
+
+            self.tune_dialog = TuneDialog(self.context, self)
+        self.tune_dialog.show()
+        self.tune_dialog.raise_()
+        return self.tune_dialog
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Stop every task and wait for its thread (window closing). Nothing half-written stays
+        behind: a stopped run is not saved, and a save in progress finishes atomically first."""
+        if self.tune_dialog is not None and not self.tune_dialog.shutdown(timeout_ms):
+            return False
+        ok = self.tasks.shutdown(timeout_ms)
+        if ok:
+            self._run_active = False  # the page is going away: the run's end may never be handled
+        return ok
+
+    # ================================================================= run events (GUI thread)
+
+    def _on_status(self, progress: Progress) -> None:
+        if progress.message:
+            self.progress_label.setText(progress.message)
+
+    def _on_training_event(self, event, folder_key: str) -> None:
+        from ....core import training
+
+        if isinstance(event, DataLoaded):
+            self._data_cache = (folder_key, event.data)
+            return
+        if isinstance(event, AfterTraining):
+            self._on_saved(event.value)
+            return
+        handler = {
+            training.Started: self.run_view.show_started,
+            training.BatchEnd: self.run_view.show_batch,
+            training.EpochEnd: self.run_view.show_epoch,
+            training.Finished: self._on_finished,
+            training.Cancelled: self._on_cancelled,
+            training.Failed: self._on_failed,
+        }.get(type(event))
+        if handler is not None:
+            handler(event)
+        self.trainingEvent.emit(event)
+
+    def _on_finished(self, event) -> None:
+        self.run_view.show_finished(event)
+        # Evaluating and saving now. Stop (or closing the window) still answers at once: it skips
+        # the rest of the test-set evaluation, and the trained model is saved all the same.
+        self._run_finished = True
+        self.stop_button.setToolTip("Skip the test-set evaluation; the model is still saved")
+
+    def _on_cancelled(self, event) -> None:
+        self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. Nothing was saved.")
+        self.banner.show_message("info", "Training stopped. Nothing was saved.")
+        self.run_view.flush_charts()
+
+    def _on_failed(self, event) -> None:
+        self._show_failure(event.message, getattr(event, "advice", None))
+
+    def _on_saved(self, outcome: RunOutcome) -> None:
+        if outcome.entry is None:
+            self.unsaved.hold(outcome)
+            return
+        self.unsaved.hold(None)
+        self._last_outcome = outcome
+        entry = outcome.entry
+        if outcome.test_accuracy is None:
+            why = (f"the evaluation failed: {outcome.evaluation_error.rstrip('.')}" if outcome.evaluation_error
+                   else "the evaluation was stopped")
+            accuracy = f"test accuracy not measured ({why})"
+        else:
+            accuracy = f"test accuracy {outcome.test_accuracy:.2f} %"
+        self.log(f"{accuracy[0].upper()}{accuracy[1:]}. Saved as “{entry.name}”.")
+        text = f"<b>Saved “{entry.name}”</b> — {accuracy}."
+        report = outcome.finetune_report
+        if report is not None:
+            text += f"<br>{describe_report(report)}"
+            self.log(describe_report(report))
+        self.banner.show_message("success", text)
+        active = self.context.active_entry()
+        self.make_active_button.setVisible(active is None or getattr(active, "id", None) != entry.id)
+        self.context.refresh_models()
+        self.context.statusMessage.emit(f"Saved the new model “{entry.name}”.")
+        self.runFinished.emit(entry)
+
+    def _on_run_done(self) -> None:
+        self._run_active = False
+        self._set_idle_state()
+        self.runStateChanged.emit(False)
+
+    # The held model's buttons and methods (hardening tests and the banner's buttons use these).
+    def save_unsaved_model_as(self, path: str | None = None) -> bool:
+        return self.unsaved.save_as(path)
+
+    def retry_saving_unsaved_model(self) -> bool:
+        return self.unsaved.retry()
+
+    def _make_last_model_active(self) -> None:
+        if self._last_outcome is not None and self.context.set_active(self._last_outcome.entry.id):
+            self.make_active_button.hide()
+            self.banner.show_message("success", f"“{self._last_outcome.entry.name}” is now the active model.")
+
+    # ================================================================= helpers
+
+    def log(self, line: str) -> None:
+        self.run_view.log(line)
+
+    def _show_failure(self, message: str, advice: str | None, title: str = "Training failed") -> None:
+        text = f"<b>{title}:</b> {message}"
+        if advice:
+            text += f"<br>{advice}"
+        self.banner.show_message("error", text)
+        self.make_active_button.hide()
+        self.log(f"{title}: {message}" + (f" {advice}" if advice else ""))
+
+    def _inputs(self) -> list[QWidget]:
+        return [*self.form.inputs(), *self.data_panel.inputs()]
+
+    def _set_running_state(self) -> None:
+        for widget in self._inputs():
+            widget.setEnabled(False)
+        self.train_button.setEnabled(False)
+        self.retrain_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+
+    def _refresh_idle_state(self) -> None:
+        if not self.is_training():
+            self._set_idle_state()  # Train and Retrain wait for a download
+
+    def _set_idle_state(self) -> None:
+        ready = self._ready
+        for widget in self._inputs():
+            widget.setEnabled(ready)
+        self.input_size_spin.setEnabled(False)
+        # While Fashion-MNIST downloads, Train would only fail with "not found": it waits (the
+        # Download button, now "Cancel download", stays usable).
+        can_train = ready and not self.data_panel.is_downloading()
+        self.train_button.setEnabled(can_train)
+        self.stop_button.setEnabled(False)
+        has_last = RunSettings.from_json(self.context.settings.value(TRAIN_LAST_RUN)) is not None
+        self.retrain_button.setEnabled(can_train and has_last)
+        if not ready:
+            self.progress_label.setText("Loading the machine-learning engine…")
+        elif self.last_config is None:
+            self.progress_label.setText("Ready. Choose settings and press Train.")
+        else:
+            self.progress_bar.setRange(0, max(1, self.progress_bar.maximum()))
+            elapsed = time.monotonic() - self._run_started_at
+            self.progress_label.setText(f"Idle. The last run took {format_clock(elapsed)}.")
