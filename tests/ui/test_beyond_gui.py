@@ -23,7 +23,8 @@ def _tune_dialog(window, folder):
     return dialog
 
 
-def test_tune_dialog_runs_a_study_shows_trials_and_plots_and_uses_the_best(window_with_model, tiny_idx_dir, qtbot):
+def test_tune_dialog_runs_a_study_shows_trials_and_plots_and_uses_the_best(window_with_model, tiny_idx_dir, qtbot,
+                                                                            monkeypatch):
     window = window_with_model
     dialog = _tune_dialog(window, tiny_idx_dir)
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=20_000)  # reading the (empty) study
@@ -40,6 +41,16 @@ def test_tune_dialog_runs_a_study_shows_trials_and_plots_and_uses_the_best(windo
         dialog.use_best()
     entry = blocker.args[0]
     assert window.context.active_entry().id == entry.id and entry.test_accuracy is not None
+    # Save as preset…: the settings become a preset of the user's, listed on the Train page.
+    from PySide6.QtWidgets import QInputDialog
+
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("my-tuned", True)))
+    dialog.save_best_as_preset()
+    combo = window.pages["train"].form.preset_combo
+    assert combo.findData("my-tuned") >= 0 and "my-tuned" in dialog.status.text()
+    from fmnist_desktop.cli import build_parser
+
+    assert build_parser().parse_args(["train", "--preset", "my-tuned"]).preset == "my-tuned"
     # Stop: the running trial ends within a batch; the study keeps it (as failed) and goes on next time.
     qtbot.waitUntil(lambda: not dialog.is_running(), timeout=30_000)
     dialog.trials_spin.setValue(50)

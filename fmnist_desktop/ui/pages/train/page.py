@@ -159,9 +159,10 @@ class TrainPage(QWidget):
     def _on_torch_ready(self) -> None:
         if self._ready:
             return
-        from ....core import models, training
+        from ....core import models, training, user_presets
 
-        self.form.set_choices(models.PRESETS, training.available_devices())
+        # Built-in presets, then the user's own (Tune… ▸ Save as preset…).
+        self.form.set_choices(user_presets.all_presets(), training.available_devices())
         self._ready = True
         form = RunSettings.from_json(self.context.settings.value(TRAIN_FORM))
         if form is not None and form.preset in self.form.presets:
@@ -346,9 +347,21 @@ class TrainPage(QWidget):
             from .tune_dialog import TuneDialog
 
             self.tune_dialog = TuneDialog(self.context, self)
+            self.tune_dialog.presetSaved.connect(self._on_preset_saved)
         self.tune_dialog.show()
         self.tune_dialog.raise_()
         return self.tune_dialog
+
+    def _on_preset_saved(self, name: str) -> None:
+        """A preset of the user's was saved: list it, keeping the current choice."""
+        from ....core import training, user_presets
+
+        current = self.form.preset_combo.currentData()
+        self.form.set_choices(user_presets.all_presets(), training.available_devices())
+        index = self.form.preset_combo.findData(current)
+        if index >= 0:
+            self.form.preset_combo.setCurrentIndex(index)
+        self.log(f"Your preset “{name}” is in the Preset list.")
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Stop every task and wait for its thread (window closing). Nothing half-written stays

@@ -78,6 +78,7 @@ class TuneDialog(QDialog):
     """Non-modal: the user may keep it open beside the Train page while the study runs."""
 
     bestUsed = Signal(object)  # the new ModelEntry, after "Use best"
+    presetSaved = Signal(str)  # the name of the user's preset just saved
 
     def __init__(self, context, parent: QWidget | None = None):
         super().__init__(parent)
@@ -439,7 +440,9 @@ class TuneDialog(QDialog):
         except FmnistError as exc:
             self._on_error(str(exc))
             return
-        self.status.setText(f"Saved the best settings as your preset “{preset.name}” (fmnist train --preset {preset.name}).")
+        self.status.setText(f"Saved the best settings as your preset “{preset.name}”: it is in the Train page's "
+                            f"Preset list (and fmnist train --preset {preset.name}).")
+        self.presetSaved.emit(preset.name)
 
     # ----------------------------------------------------------------- closing
     def shutdown(self, timeout_ms: int = 5000) -> bool:
