@@ -121,9 +121,10 @@ class TrainPage(QWidget):
         self.tune_button.setToolTip("Search for better settings with Optuna: trials table, plots, Stop, Use best")
         self.tune_button.clicked.connect(self.open_tune_dialog)
         self.tune_dialog = None  # TuneDialog, made on first use
-        for button in (self.train_button, self.stop_button, self.retrain_button, self.tune_button):
+        for button in (self.train_button, self.stop_button, self.retrain_button):
             buttons.addWidget(button)
         left_layout.addLayout(buttons)
+        left_layout.addWidget(self.tune_button)  # its own row: the settings column is narrow
         for keys in ("Esc", "Ctrl+."):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)  # only while this page is shown
