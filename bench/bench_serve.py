@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", default=str(REPO / "weights" / "default.pt"))
     p.add_argument("--threads", type=int, default=2, help="the server's inference threads")
     p.add_argument("--photos", default="/work/shared/realworld-dev")
+    p.add_argument("--kinds", default="photos,samples",
+                   help="which images the load run sends: photos, samples or both, alternating (default: both)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
@@ -93,10 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     if not photos:
         print(f"no photos under {args.photos}; using the bundled photo_*.jpg", file=sys.stderr)
         photos = [f.read_bytes() for f in sorted((REPO / "resources" / "samples").glob("photo_*.jpg"))]
+    kinds = {k.strip() for k in args.kinds.split(",") if k.strip()}
+    if not kinds or not kinds <= {"photos", "samples"}:
+        raise SystemExit("--kinds takes photos, samples or photos,samples")
     bodies = []
     for i in range(max(len(photos), len(samples))):
-        bodies.append(("photo.jpg", photos[i % len(photos)], "image/jpeg"))
-        bodies.append(("sample.png", samples[i % len(samples)], "image/png"))
+        if "photos" in kinds:
+            bodies.append(("photo.jpg", photos[i % len(photos)], "image/jpeg"))
+        if "samples" in kinds:
+            bodies.append(("sample.png", samples[i % len(samples)], "image/png"))
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_serve_{port}.err"
     t_launch = time.perf_counter()
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(stderr_path, "w"), env=env)
-    report: dict = {"command": " ".join(cmd[1:]), "requests": args.requests, "clients": args.clients,
+    report: dict = {"command": " ".join(cmd[1:]), "requests": args.requests, "clients": args.clients, "kinds": sorted(kinds),
                     "photos": len(photos), "samples": len(samples)}
     try:
         with httpx.Client(timeout=60) as c:
@@ -200,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     for row in report["bad_input"]:
         print(f"  {row['status']}  {row['case']:<45} {row['error']}")
     print(f"\nload: {args.requests} requests from {args.clients} clients, one image each "
-          f"({len(photos)} phone photos and {len(samples)} samples, alternating)")
+          f"({' and '.join(sorted(kinds))}; {len(photos)} phone photos, {len(samples)} samples)")
     print(f"  {report['requests_per_s']} requests/s over {report['wall_s']} s; latency p50 {report['latency_ms']['p50']} ms, "
           f"p90 {report['latency_ms']['p90']} ms, p99 {report['latency_ms']['p99']} ms, max {report['latency_ms']['max']} ms")
     print(f"  errors: {report['errors']} {report['error_examples'] or ''}")
