@@ -69,8 +69,8 @@ class TrainConfig:
     # confidence drops on things that are not one of the ten. Their held-out senders calibrate
     # the model's "not sure" threshold at the end.
     photos: Any = None
-    photo_weight: float = 3.0
-    outlier_weight: float = 0.5
+    photo_weight: float = 4.0
+    outlier_weight: float = 1.0
 
     def preset_obj(self) -> Preset:
         return self.preset if isinstance(self.preset, Preset) else get_preset(self.preset)
