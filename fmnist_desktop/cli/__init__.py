@@ -4,7 +4,9 @@
     fmnist evaluate  [--weights FILE] [--data DIR] [--json]
     fmnist predict   [--weights FILE] [--top-k K] [--json] PATH...
     fmnist models    [--activate ID] [--rename ID NAME] [--delete ID] [--import FILE] [--json]
-    fmnist export    [--weights FILE] [--format checkpoint|state_dict] OUT
+    fmnist export    [--weights FILE] [--format checkpoint|state_dict|onnx|torchscript] OUT
+    fmnist serve     [--weights FILE] [--host H] [--port P] [--workers N] [--token T]
+    fmnist tune      [--preset BASE] [--trials N] [--budget 30m] [--study NAME] [--data DIR]
 
 Exit status: 0 success; 2 the input cannot be used (missing or damaged data set, model file or
 image, an unavailable device, a bad option value — every `FmnistError` but `SaveError`) and
@@ -30,7 +32,7 @@ from pathlib import Path
 from .. import __version__
 from ..core.errors import FmnistError, SaveError
 from ..core.logs import CLI_LOG, configure as configure_logging, write_log
-from . import evaluate, models, predict, train  # noqa: F401 - each registers its subcommands
+from . import evaluate, export, models, predict, serve, train, tune  # noqa: F401 - each registers its subcommands
 from .console import ProgressBar, StopOnCtrlC
 from .registry import COMMANDS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, Command, command
 

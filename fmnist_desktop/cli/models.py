@@ -65,30 +65,3 @@ def run_models(args: argparse.Namespace) -> int:
             f"{printable(e.meta.created[:10]):<10}  {printable(e.name)}")
     say(f"(* = active; models in {library.folder})")
     return EXIT_OK
-
-
-def _export_arguments(p: argparse.ArgumentParser) -> None:
-    weights_argument(p)
-    p.add_argument(
-        "--format", choices=("checkpoint", "state_dict"), default="checkpoint",
-        help="checkpoint: the app's model file with its metadata (default); "
-        "state_dict: the bare weights, as the origin notebook saved them",
-    )
-    p.add_argument("out", metavar="OUT", help="file to write")
-
-
-@command("export", "write a model to a file of your choice", _export_arguments)
-def run_export(args: argparse.Namespace) -> int:
-    from ..core.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
-
-    weights = weights_path(args)
-    state_dict, meta = load_checkpoint(weights)
-    out = Path(args.out)
-    if out.is_dir():
-        raise FmnistError(f"{out} is a folder; give a file name to write.")
-    if args.format == "state_dict":
-        save_state_dict(out, state_dict)
-    else:
-        save_checkpoint(out, state_dict, meta)
-    say(f"Wrote {meta.name} ({args.format}) to {out}")
-    return EXIT_OK

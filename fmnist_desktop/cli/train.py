@@ -21,9 +21,11 @@ MAX_SEED = 2**63 - 1  # torch's generators take 64-bit seeds; beyond that seedin
 
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:
-    from ..core.models import DEFAULT_PRESET, PRESETS
+    from ..core.models import DEFAULT_PRESET
+    from ..core.user_presets import all_presets
 
-    p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS), help=f"training recipe (default: {DEFAULT_PRESET})")
+    # Built-in presets and the user's own (e.g. saved by `fmnist tune --save-preset NAME`).
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(all_presets()), help=f"training recipe (default: {DEFAULT_PRESET})")
     p.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="images per batch (default: the preset's)")
     p.add_argument("--lr", type=float, help="learning rate (default: the preset's)")

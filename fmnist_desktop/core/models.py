@@ -120,7 +120,24 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "bn_cnn": lambda: BNConvNet(blocks=((32, 1), (64, 1), (128, 1)), hidden=256, dropout=0.3),
     # ~2.5 M multiply-adds per image: 92 % in 3 epochs.
     "bn_cnn_small": lambda: BNConvNet(blocks=((24, 1), (48, 1)), hidden=128, dropout=0.2),
+    # Narrower and wider versions of the two, searched by `fmnist tune` ("width" = the first
+    # block's channels; each further block doubles it).
+    "bn_cnn_small_w16": lambda: BNConvNet(blocks=((16, 1), (32, 1)), hidden=128, dropout=0.2),
+    "bn_cnn_small_w32": lambda: BNConvNet(blocks=((32, 1), (64, 1)), hidden=128, dropout=0.2),
+    "bn_cnn_w24": lambda: BNConvNet(blocks=((24, 1), (48, 1), (96, 1)), hidden=256, dropout=0.3),
+    "bn_cnn_w48": lambda: BNConvNet(blocks=((48, 1), (96, 1), (192, 1)), hidden=256, dropout=0.3),
 }
+
+# The architectures of one family by width (the first block's channels), for the tuner.
+WIDTHS: dict[str, dict[int, str]] = {
+    "bn_cnn_small": {16: "bn_cnn_small_w16", 24: "bn_cnn_small", 32: "bn_cnn_small_w32"},
+    "bn_cnn": {24: "bn_cnn_w24", 32: "bn_cnn", 48: "bn_cnn_w48"},
+}
+
+
+def width_family(arch: str) -> dict[int, str] | None:
+    """{width: arch} of the family `arch` belongs to, or None (the seed network has no widths)."""
+    return next((family for family in WIDTHS.values() if arch in family.values()), None)
 
 
 def set_flip_averaging(model: nn.Module, augment: str | None) -> nn.Module:
@@ -263,10 +280,16 @@ DEFAULT_PRESET = "standard"
 
 
 def get_preset(name: str) -> Preset:
+    """A built-in preset, or one of the user's (core.user_presets, e.g. saved by `fmnist tune`)."""
     try:
         return PRESETS[name]
     except KeyError:
-        raise KeyError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}") from None
+        from .user_presets import user_presets
+
+        mine = user_presets()
+        if name in mine:
+            return mine[name]
+        raise KeyError(f"unknown preset {name!r}; known: {', '.join([*PRESETS, *mine])}") from None
 
 
 def augment_for(preset: Preset, on: bool | None) -> str | None:

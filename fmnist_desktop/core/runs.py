@@ -60,7 +60,7 @@ def run_name(title: str, epochs: int, test_accuracy: float | None, kind: str = K
 def run_meta(finished, data, test, *, kind: str = KIND_TRAIN, name: str | None = None) -> CheckpointMeta:
     """The metadata of a finished run: the same fields whether the GUI or the CLI trained it."""
     config = finished.config
-    preset = get_preset(config.preset)
+    preset = _preset_of(config)
     metrics: dict[str, Any] = {}
     if finished.history:
         last = finished.history[-1]
@@ -81,9 +81,14 @@ def run_meta(finished, data, test, *, kind: str = KIND_TRAIN, name: str | None =
         n_val=len(data.val),
     )
     accuracy = float(test.accuracy) if test is not None else None
-    return CheckpointMeta.for_preset(
-        preset.name,
-        name or run_name(preset.title, len(finished.history), accuracy, kind),
+    # From the recipe itself (not looked up by name): a tuning trial's recipe is no named preset.
+    return CheckpointMeta(
+        name=name or run_name(preset.title, len(finished.history), accuracy, kind),
+        preset=preset.name,
+        arch=preset.arch,
+        input_size=preset.input_size,
+        mean=preset.mean,
+        std=preset.std,
         metrics=metrics,
         training=training,
         history=[e.to_dict() for e in finished.history],
@@ -114,7 +119,7 @@ def finish_run(
     test, evaluation_error = None, None
     try:
         test = evaluation.evaluate(
-            finished.model, data.test, *_input_spec(finished.config.preset),
+            finished.model, data.test, *_input_spec(finished.config),
             device=eval_device or finished.device, batch_size=eval_batch_size, progress=test_progress, stop=stop,
         )
     except Exception as exc:  # noqa: BLE001 - e.g. out of memory: the trained model is still kept
@@ -138,8 +143,13 @@ def finish_run(
     return run
 
 
-def _input_spec(preset_name: str) -> tuple[int, float, float]:
-    preset = get_preset(preset_name)
+def _preset_of(config):
+    """The run's Preset: `config.preset` is a name, or (tuning trials) a Preset object."""
+    return config.preset_obj() if hasattr(config, "preset_obj") else get_preset(config.preset)
+
+
+def _input_spec(config) -> tuple[int, float, float]:
+    preset = _preset_of(config)
     return preset.input_size, preset.mean, preset.std
 
 

@@ -50,7 +50,7 @@ class TrainConfig:
     setting alone, which by default is one thread per physical core.
     """
 
-    preset: str = DEFAULT_PRESET
+    preset: str | Preset = DEFAULT_PRESET  # a name in PRESETS, or a Preset object (the tuner's recipes)
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None
@@ -73,7 +73,7 @@ class TrainConfig:
     outlier_weight: float = 1.0
 
     def preset_obj(self) -> Preset:
-        return get_preset(self.preset)
+        return self.preset if isinstance(self.preset, Preset) else get_preset(self.preset)
 
     def resolved(self) -> "TrainConfig":
         p = self.preset_obj()
@@ -90,6 +90,9 @@ class TrainConfig:
         """JSON-friendly description for checkpoint metadata (no tensors)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                if f.name not in ("extra_train", "photos")}
+        if isinstance(self.preset, Preset):  # a recipe that is not a named preset: keep all of it
+            out["preset"] = self.preset.name
+            out["recipe"] = dataclasses.asdict(self.preset)
         for key in ("data_dir", "init_checkpoint"):
             if out[key] is not None:
                 out[key] = str(out[key])

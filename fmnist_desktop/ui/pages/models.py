@@ -42,6 +42,13 @@ COL_NAME, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_TIME, COL_DEVICE = rang
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 MODEL_FILTER = "Model files (*.pt *.pth);;All files (*)"
+# Export… file types → core.export formats ("checkpoint": the app's own file).
+EXPORT_FILTERS = {
+    "App model file (*.pt)": "checkpoint",
+    "ONNX, for onnxruntime (*.onnx)": "onnx",
+    "TorchScript, for torch.jit.load (*.ts.pt)": "torchscript",
+}
+EXPORT_SUFFIXES = {"checkpoint": ".pt", "onnx": ".onnx", "torchscript": ".ts.pt"}
 
 
 class ModelsPage(QWidget):
@@ -52,7 +59,7 @@ class ModelsPage(QWidget):
         super().__init__(parent)
         self.setObjectName("modelsPage")
         self.context = context
-        self.tasks = TaskGroup(self, "files")
+        self.tasks = TaskGroup(self, "files", "serve")
         self.runner = self.tasks["files"]
         self.chart = None  # TrainingCharts, created after torchReady (matplotlib is slow to import)
         self._build()
@@ -73,7 +80,9 @@ class ModelsPage(QWidget):
         self.activate_button = self._button("Make active", "makeActiveButton", self.make_selected_active)
         self.rename_button = self._button("Rename…", "renameButton", self.rename_selected)
         self.delete_button = self._button("Delete…", "deleteButton", self.delete_selected)
-        self.export_button = self._button("Export as .pt…", "exportModelButton", self.export_selected_dialog)
+        self.export_button = self._button("Export…", "exportModelButton", self.export_selected_dialog)
+        self.export_button.setToolTip("Save the model as an app model file (.pt), ONNX (.onnx, for onnxruntime) "
+                                      "or TorchScript (.ts.pt); ONNX and TorchScript files are verified against the model")
         self.open_button = self._button("Open model…", "openModelButton", self.open_model_dialog)
         for button in (self.activate_button, self.rename_button, self.delete_button, self.export_button):
             buttons.addWidget(button)
@@ -83,6 +92,11 @@ class ModelsPage(QWidget):
 
         self.banner = MessageLabel("modelsBanner", self)
         outer.addWidget(self.banner)
+
+        from .serve_panel import ServePanel
+
+        self.serve_panel = ServePanel(self.context, self.tasks["serve"], self)
+        outer.addWidget(self.serve_panel)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.model = QStandardItemModel(0, len(HEADERS), self)
@@ -249,6 +263,7 @@ class ModelsPage(QWidget):
         return self.runner.description() or "Working on a model file"
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
+        self.serve_panel.shutdown(timeout_ms / 1000)
         return self.tasks.shutdown(timeout_ms)
 
     # ----------------------------------------------------------------- actions
@@ -346,16 +361,39 @@ class ModelsPage(QWidget):
 
     def _export_dialog(self, entry) -> None:
         suggested = Path(self._last_dir()) / f"{_safe_file_name(entry.name)}.pt"
-        target, _ = QFileDialog.getSaveFileName(self, "Export model", str(suggested), "PyTorch model (*.pt)")
+        target, chosen = QFileDialog.getSaveFileName(self, "Export model", str(suggested), ";;".join(EXPORT_FILTERS))
         if target:
-            if not target.lower().endswith((".pt", ".pth")):
-                target += ".pt"
+            fmt = EXPORT_FILTERS.get(chosen, "checkpoint")
+            if fmt == "checkpoint":
+                if not target.lower().endswith((".pt", ".pth")):
+                    target += ".pt"
+            elif not target.lower().endswith(EXPORT_SUFFIXES[fmt]):
+                target = (target[:-3] if target.lower().endswith(".pt") else target) + EXPORT_SUFFIXES[fmt]
             self.context.settings.setValue(SETTINGS_LAST_DIR, str(Path(target).parent))
-            self.export_entry(entry, target)
+            self.export_entry(entry, target, fmt)
 
-    def export_entry(self, entry, target: str | Path) -> None:
-        """Copy the entry's checkpoint (weights + metadata) to `target`, atomically, in a worker."""
+    def export_entry(self, entry, target: str | Path, fmt: str = "checkpoint") -> None:
+        """Write the entry to `target` in a worker: "checkpoint" copies its file (weights +
+        metadata) atomically; "onnx" / "torchscript" export it with core.export (verified against
+        the model, the contract written beside it as `<target>.json`)."""
         source, destination = Path(entry.path), Path(target)
+
+        if fmt != "checkpoint":
+            def export_task(state):
+                from ...core.export import export_model
+
+                state.set_progress(None, f"Exporting {destination.name} ({fmt}) and verifying it…")
+                return export_model(source, destination, fmt)
+
+            def exported(result) -> None:
+                self.show_banner(f"Exported “{entry.name}” to {result.path} ({result.size_bytes / 1e6:.1f} MB, "
+                                 f"contract in {result.contract_path.name}); {result.verification.line()}.", error=False)
+                self.modelExported.emit(str(result.path))
+
+            self.runner.start(export_task, on_result=exported, on_error=self.show_banner, on_finished=self._update_buttons,
+                              description=f"Exporting {destination.name}", needs_torch=True)
+            self._update_buttons()
+            return
 
         def task(state):
             state.set_progress(None, f"Writing {destination.name}…")

@@ -107,9 +107,14 @@ class TrainPage(QWidget):
                                        accessible_name="Stop training", tooltip=STOP_TOOLTIP)
         self.retrain_button = make_button(left, "Retrain", "retrainButton", self.retrain,
                                           accessible_name="Retrain with the last run's settings")
+        self.tune_button = make_button(left, "Tune…", "tuneButton", self.open_tune_dialog,
+                                       accessible_name="Tune training settings",
+                                       tooltip="Search for better settings with Optuna: trials table, plots, Stop, Use best")
+        self.tune_dialog = None  # TuneDialog, made on first use
         for button in (self.train_button, self.stop_button, self.retrain_button):
             buttons.addWidget(button)
         left_layout.addLayout(buttons)
+        left_layout.addWidget(self.tune_button)  # its own row: the settings column is narrow
         for keys in ("Esc", "Ctrl+."):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)  # only while this page is shown
@@ -145,9 +150,10 @@ class TrainPage(QWidget):
     def _on_torch_ready(self) -> None:
         if self._ready:
             return
-        from ....core import models, training
+        from ....core import models, training, user_presets
 
-        self.form.set_choices(models.PRESETS, training.available_devices())
+        # Built-in presets, then the user's own (Tune… ▸ Save as preset…).
+        self.form.set_choices(user_presets.all_presets(), training.available_devices())
         self._ready = True
         form = RunSettings.from_json(self.context.settings.value(TRAIN_FORM))
         if form is not None and form.preset in self.form.presets:
@@ -190,7 +196,8 @@ class TrainPage(QWidget):
 
     def is_busy(self) -> bool:
         """Work is running, or a trained model could not be saved and exists only in memory."""
-        return self.is_training() or self.tasks.is_running("download", "prepare") or self.unsaved.held()
+        return (self.is_training() or self.tasks.is_running("download", "prepare") or self.unsaved.held()
+                or (self.tune_dialog is not None and self.tune_dialog.is_running()))
 
     def busy_description(self) -> str:
         if self.is_training() and self._run_finished:
@@ -325,9 +332,33 @@ class TrainPage(QWidget):
             else:
                 self.progress_label.setText("Stopping after this batch…")
 
+    def open_tune_dialog(self):
+        """Train ▸ Tune…: the Optuna study dialog (one per page, kept while the page lives)."""
+        if self.tune_dialog is None:
+            from .tune_dialog import TuneDialog
+
+            self.tune_dialog = TuneDialog(self.context, self)
+            self.tune_dialog.presetSaved.connect(self._on_preset_saved)
+        self.tune_dialog.show()
+        self.tune_dialog.raise_()
+        return self.tune_dialog
+
+    def _on_preset_saved(self, name: str) -> None:
+        """A preset of the user's was saved: list it, keeping the current choice."""
+        from ....core import training, user_presets
+
+        current = self.form.preset_combo.currentData()
+        self.form.set_choices(user_presets.all_presets(), training.available_devices())
+        index = self.form.preset_combo.findData(current)
+        if index >= 0:
+            self.form.preset_combo.setCurrentIndex(index)
+        self.log(f"Your preset “{name}” is in the Preset list.")
+
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Stop every task and wait for its thread (window closing). Nothing half-written stays
         behind: a stopped run is not saved, and a save in progress finishes atomically first."""
+        if self.tune_dialog is not None and not self.tune_dialog.shutdown(timeout_ms):
+            return False
         ok = self.tasks.shutdown(timeout_ms)
         if ok:
             self._run_active = False  # the page is going away: the run's end may never be handled

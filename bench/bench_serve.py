@@ -1,0 +1,222 @@
+"""Load run and bad-input table against `fmnist serve` on 127.0.0.1 (never another address).
+
+    .venv/bin/python bench/bench_serve.py [--requests 2000] [--clients 8] [--weights weights/default.pt]
+                                          [--threads 2] [--photos /work/shared/realworld-dev] [--json]
+
+1. Starts `python -m fmnist_desktop.cli serve --host 127.0.0.1 --port <free> --weights …` as a
+   child process and waits for /health.
+2. Bad input: posts every case of the table (not an image, truncated, decompression bomb, over
+   the upload limit, too many files, wrong content type, …) and prints status and message.
+3. Load: `--requests` POST /predict requests, one image each, from `--clients` concurrent
+   clients (threads, each with its own keep-alive httpx.Client), cycling through the real phone
+   photos (`--photos`, */*.jpg) and the bundled Fashion-MNIST samples alternately.
+4. Prints requests/s, client-side latency p50/p90/p99/max, errors (any non-200), the server's
+   RSS (psutil) after start-up, after the bad-input cases and after the load, and whether the
+   server is still up and its stderr free of tracebacks. Then SIGTERM, and its exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import io
+import json
+import os
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MB = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bomb_png(side: int = 40_000) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def bad_cases(photo: bytes, sample: bytes, max_files: int) -> list[tuple[str, dict]]:
+    files = lambda *items: [("files", item) for item in items]  # noqa: E731
+    return [
+        ("not an image (text file)", dict(files=files(("notes.txt", b"hello, not an image", "text/plain")))),
+        ("truncated JPEG (first 2 kB of a photo)", dict(files=files(("cut.jpg", photo[:2048], "image/jpeg")))),
+        ("decompression bomb (PNG header 40000×40000)", dict(files=files(("bomb.png", bomb_png(), "image/png")))),
+        ("upload over the limit (21 MB)", dict(content=b"\xff" * (21 * 1000 * 1000), headers={"content-type": "image/jpeg"})),
+        (f"too many files ({max_files + 1})", dict(files=files(*[(f"{i}.png", sample, "image/png") for i in range(max_files + 1)]))),
+        ("wrong content type (JSON)", dict(content=b'{"image": "x"}', headers={"content-type": "application/json"})),
+        ("no content type", dict(content=photo)),
+        ("empty file", dict(files=files(("empty.png", b"", "image/png")))),
+        ("empty raw body", dict(content=b"", headers={"content-type": "image/png"})),
+        ("form field not named 'files'", dict(files=[("image", ("a.png", sample, "image/png"))])),
+        ("top_k=0", dict(params={"top_k": 0}, content=sample, headers={"content-type": "image/png"})),
+        ("GET /predict", dict(method="GET")),
+        ("GET /nothing", dict(method="GET", path="/nothing")),
+    ]
+
+
+def rss_mb(pid: int) -> float:
+    import psutil
+
+    return psutil.Process(pid).memory_info().rss / MB
+
+
+def main(argv: list[str] | None = None) -> int:
+    import httpx
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--clients", type=int, default=8)
+    p.add_argument("--weights", default=str(REPO / "weights" / "default.pt"))
+    p.add_argument("--threads", type=int, default=2, help="the server's inference threads")
+    p.add_argument("--photos", default="/work/shared/realworld-dev")
+    p.add_argument("--kinds", default="photos,samples",
+                   help="which images the load run sends: photos, samples or both, alternating (default: both)")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+
+    photos = [Path(f).read_bytes() for f in sorted(glob.glob(os.path.join(args.photos, "*", "*.jpg")))]
+    samples = [f.read_bytes() for f in sorted((REPO / "resources" / "samples").glob("fashion-mnist_*.png"))]
+    if not photos:
+        print(f"no photos under {args.photos}; using the bundled photo_*.jpg", file=sys.stderr)
+        photos = [f.read_bytes() for f in sorted((REPO / "resources" / "samples").glob("photo_*.jpg"))]
+    kinds = {k.strip() for k in args.kinds.split(",") if k.strip()}
+    if not kinds or not kinds <= {"photos", "samples"}:
+        raise SystemExit("--kinds takes photos, samples or photos,samples")
+    bodies = []
+    for i in range(max(len(photos), len(samples))):
+        if "photos" in kinds:
+            bodies.append(("photo.jpg", photos[i % len(photos)], "image/jpeg"))
+        if "samples" in kinds:
+            bodies.append(("sample.png", samples[i % len(samples)], "image/png"))
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "fmnist_desktop.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--weights", args.weights, "--threads", str(args.threads)]
+    stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_serve_{port}.err"
+    t_launch = time.perf_counter()
+    server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(stderr_path, "w"), env=env)
+    report: dict = {"command": " ".join(cmd[1:]), "requests": args.requests, "clients": args.clients, "kinds": sorted(kinds),
+                    "photos": len(photos), "samples": len(samples)}
+    try:
+        with httpx.Client(timeout=60) as c:
+            while True:
+                try:
+                    if c.get(f"{url}/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if server.poll() is not None or time.perf_counter() - t_launch > 120:
+                    raise SystemExit(f"the server did not come up; see {stderr_path}")
+                time.sleep(0.1)
+            report["startup_s"] = round(time.perf_counter() - t_launch, 2)
+            report["rss_start_mb"] = round(rss_mb(server.pid), 1)
+            max_files = 32
+            table = []
+            for case, kw in bad_cases(photos[0], samples[0], max_files):
+                method = kw.pop("method", "POST")
+                path = kw.pop("path", "/predict")
+                r = c.request(method, f"{url}{path}", **kw)
+                try:
+                    message = r.json().get("error", r.text)
+                except ValueError:
+                    message = r.text
+                table.append({"case": case, "status": r.status_code, "error": message})
+            report["bad_input"] = table
+            report["rss_after_bad_input_mb"] = round(rss_mb(server.pid), 1)
+            # Warm-up (not timed): a few requests of each kind.
+            for name, data, ctype in bodies[:8]:
+                c.post(f"{url}/predict", files={"files": (name, data, ctype)})
+
+        latencies: list[float] = []
+        errors: list[str] = []
+        lock = threading.Lock()
+        counter = iter(range(args.requests))
+
+        def client(k: int) -> None:
+            with httpx.Client(timeout=120) as c:
+                for i in counter:
+                    name, data, ctype = bodies[(i * 7 + k) % len(bodies)]
+                    t = time.perf_counter()
+                    try:
+                        r = c.post(f"{url}/predict", files={"files": (name, data, ctype)})
+                        ok = r.status_code == 200 and r.json()[0].get("label")
+                        problem = None if ok else f"{r.status_code} {r.text[:100]}"
+                    except Exception as exc:  # noqa: BLE001 — counted, reported
+                        problem = f"{type(exc).__name__}: {exc}"
+                    dt = time.perf_counter() - t
+                    with lock:
+                        latencies.append(dt)
+                        if problem:
+                            errors.append(problem)
+
+        t0 = time.perf_counter()
+        workers = [threading.Thread(target=client, args=(k,)) for k in range(args.clients)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        wall = time.perf_counter() - t0
+        q = statistics.quantiles(latencies, n=100)
+        report.update(
+            wall_s=round(wall, 2),
+            requests_per_s=round(len(latencies) / wall, 1),
+            latency_ms={"p50": round(q[49] * 1000, 1), "p90": round(q[89] * 1000, 1), "p99": round(q[98] * 1000, 1),
+                        "max": round(max(latencies) * 1000, 1)},
+            errors=len(errors),
+            error_examples=errors[:5],
+            rss_end_mb=round(rss_mb(server.pid), 1),
+        )
+        with httpx.Client(timeout=10) as c:
+            health = c.get(f"{url}/health").json()
+        report["health_after"] = health
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                report["exit_status"] = server.wait(60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                report["exit_status"] = "killed after 60 s"
+        stderr = stderr_path.read_text(errors="replace")
+        report["tracebacks_in_server_log"] = stderr.count("Traceback")
+        report["server_500s"] = stderr.count(" 500 ")
+
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    print(f"server: {report['command']} (ready in {report['startup_s']} s)")
+    print("\nbad input:")
+    for row in report["bad_input"]:
+        print(f"  {row['status']}  {row['case']:<45} {row['error']}")
+    print(f"\nload: {args.requests} requests from {args.clients} clients, one image each "
+          f"({' and '.join(sorted(kinds))}; {len(photos)} phone photos, {len(samples)} samples)")
+    print(f"  {report['requests_per_s']} requests/s over {report['wall_s']} s; latency p50 {report['latency_ms']['p50']} ms, "
+          f"p90 {report['latency_ms']['p90']} ms, p99 {report['latency_ms']['p99']} ms, max {report['latency_ms']['max']} ms")
+    print(f"  errors: {report['errors']} {report['error_examples'] or ''}")
+    print(f"  server RSS: {report['rss_start_mb']} MB after start-up, {report['rss_after_bad_input_mb']} MB after the "
+          f"bad input, {report['rss_end_mb']} MB after the load")
+    print(f"  /health after: {report['health_after']}")
+    print(f"  SIGTERM → exit status {report['exit_status']}; tracebacks in the server's log: {report['tracebacks_in_server_log']}")
+    return 0 if report["errors"] == 0 and report["exit_status"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""`fmnist export`: write a model for this app (checkpoint, bare state_dict) or for other
+programs (ONNX run with onnxruntime, TorchScript), each verified against the model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .console import say, weights_argument, weights_path
+from .registry import EXIT_OK, command
+from ..core.errors import FmnistError
+
+FORMATS = ("checkpoint", "state_dict", "onnx", "torchscript")
+
+
+def _export_arguments(p: argparse.ArgumentParser) -> None:
+    weights_argument(p)
+    p.add_argument(
+        "--format", choices=FORMATS, default="checkpoint",
+        help="checkpoint: the app's model file with its metadata (default); state_dict: the bare weights, as "
+        "the origin notebook saved them; onnx: for onnxruntime and other ONNX runtimes (opset 18); "
+        "torchscript: for torch.jit.load / libtorch. onnx and torchscript write the preprocessing contract "
+        "beside the file (OUT.json) and are verified against the model before they are written",
+    )
+    p.add_argument("--json", action="store_true", help="print what was written (and the verification) as JSON")
+    p.add_argument("out", metavar="OUT", help="file to write")
+
+
+@command("export", "write a model to a file of your choice (also ONNX and TorchScript)", _export_arguments)
+def _run_export(args: argparse.Namespace) -> int:
+    from ..core.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
+
+    weights = weights_path(args)
+    out = Path(args.out)
+    if out.is_dir():
+        raise FmnistError(f"{out} is a folder; give a file name to write.")
+    if args.format in ("onnx", "torchscript"):
+        from ..core.export import export_model
+
+        result = export_model(weights, out, args.format)
+        if args.json:
+            say(json.dumps(result.to_dict(), indent=2))
+        else:
+            say(f"Wrote {out} ({args.format}, {result.size_bytes / 1e6:.2f} MB) and its contract {result.contract_path.name}")
+            say(f"  {result.verification.line()}")
+        return EXIT_OK
+    state_dict, meta = load_checkpoint(weights)
+    if args.format == "state_dict":
+        save_state_dict(out, state_dict)
+    else:
+        save_checkpoint(out, state_dict, meta)
+    if args.json:
+        say(json.dumps({"path": str(out), "format": args.format, "size_bytes": out.stat().st_size}, indent=2))
+    else:
+        say(f"Wrote {meta.name} ({args.format}) to {out}")
+    return EXIT_OK

@@ -1,0 +1,352 @@
+"""Exporting a model for other programs: ONNX (run with onnxruntime) and TorchScript.
+
+Both formats take the same input and give the same output, written down in a *preprocessing
+contract* (`contract(meta)`): a float32 tensor `image` of shape (N, 1, S, S) — S is the model's
+input size, 28 for every preset but the origin notebook's 16 — holding Fashion-MNIST-style
+images (light garment on black, pixel / 255, resized to S×S) normalised as (x − mean) / std;
+the output `probabilities` (N, 10) in the order of `class_names`. The softmax (and, for models
+trained with flips, the mirror averaging the app uses) is inside the exported graph.
+
+The contract travels three ways: as a JSON file beside the export (`<file>.json`), inside the
+file (ONNX `metadata_props`: class_names, mean, std, input_size, opset, ...; TorchScript: the
+extra file `fmnist.json`), and in the README. Real photos must first be turned into that
+28×28 image (`core.photo.prepare_photo`, or the app's `fmnist predict`).
+
+Every export is verified before it is kept: the written file is loaded back with onnxruntime
+(or `torch.jit.load`) and run on the bundled Fashion-MNIST samples (or the images given);
+top-1 must agree with torch on every image and each probability within `TOLERANCE` (1e-4).
+A failed verification removes the file and raises `ExportError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import CheckpointMeta, load_model
+from .errors import FmnistError
+from .paths import atomic_write_bytes, atomic_write_text, bundled_path
+
+FORMATS = ("onnx", "torchscript")
+SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
+OPSET = 18
+TOLERANCE = 1e-4
+INPUT_NAME = "image"
+OUTPUT_NAME = "probabilities"
+CONTRACT_VERSION = 1
+ONNX_HINT = 'Install the export extra: pip install "fmnist-desktop[export]" (onnx, onnxscript, onnxruntime).'
+
+
+class ExportError(FmnistError):
+    """The model could not be exported, or the exported file does not answer like the model."""
+
+
+@dataclass(frozen=True)
+class Verification:
+    runtime: str  # "onnxruntime 1.x" or "torch.jit 2.x"
+    n: int  # images compared
+    top1_agreement: float  # fraction 0..1
+    max_abs_diff: float  # largest |p_export − p_torch| over every image and class
+    ok: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "n": self.n, "top1_agreement": self.top1_agreement,
+                "max_abs_diff": self.max_abs_diff, "ok": self.ok, "tolerance": TOLERANCE}
+
+    def line(self) -> str:
+        return (f"verified with {self.runtime} on {self.n} images: top-1 agreement "
+                f"{self.top1_agreement * 100:.2f}%, max probability difference {self.max_abs_diff:.2e}")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    format: str
+    size_bytes: int
+    contract_path: Path
+    verification: Verification
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "format": self.format, "size_bytes": self.size_bytes,
+                "contract": str(self.contract_path), "verification": self.verification.to_dict(),
+                "seconds": round(self.seconds, 2)}
+
+
+class _WithSoftmax(nn.Module):
+    """The model as exported: normalised image in, class probabilities out."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(image), dim=1)
+
+
+def contract(meta: CheckpointMeta, fmt: str = "onnx") -> dict[str, Any]:
+    """What a program must feed the exported model and what it gets back."""
+    s = int(meta.input_size)
+    return {
+        "contract_version": CONTRACT_VERSION,
+        "format": fmt,
+        "opset": OPSET if fmt == "onnx" else None,
+        "input": {
+            "name": INPUT_NAME,
+            "shape": ["batch", 1, s, s],
+            "dtype": "float32",
+            "layout": "NCHW, one grey channel",
+            "pixels": f"a Fashion-MNIST-style image (light garment on black), resized to {s}×{s}, "
+                      "value = pixel / 255, then (value - mean) / std",
+            "mean": float(meta.mean),
+            "std": float(meta.std),
+        },
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", len(meta.class_names)], "dtype": "float32",
+                   "meaning": "class probabilities (softmax applied), in the order of class_names"},
+        "class_names": list(meta.class_names),
+        "photos": "real photos must first become the 28×28 light-on-black image: "
+                  "fmnist_desktop.core.photo.prepare_photo(load_image(path)).final",
+        "model": {"name": meta.name, "preset": meta.preset, "arch": meta.arch, "created": meta.created,
+                  "test_accuracy": (meta.metrics or {}).get("test_accuracy"), "app_version": meta.app_version},
+    }
+
+
+def default_output(weights: str | os.PathLike[str], fmt: str) -> Path:
+    return Path(weights).with_suffix(SUFFIXES[fmt])
+
+
+def sample_images() -> np.ndarray:
+    """The bundled Fashion-MNIST samples (resources/samples/fashion-mnist_*.png) as uint8 (N,28,28)."""
+    from PIL import Image
+
+    files = sorted(bundled_path("resources/samples").glob("fashion-mnist_*.png"))
+    if not files:
+        raise ExportError("The bundled Fashion-MNIST samples are missing, so the export cannot be verified.")
+    return np.stack([np.asarray(Image.open(f).convert("L"), dtype=np.uint8) for f in files])
+
+
+def model_input(images: np.ndarray | torch.Tensor, meta: CheckpointMeta) -> np.ndarray:
+    """uint8 (N,28,28) → the exported model's float32 input (N,1,S,S), exactly as the app prepares it."""
+    from .transforms import to_model_input
+
+    t = torch.as_tensor(np.asarray(images, dtype=np.uint8))
+    return to_model_input(t, meta.input_size, meta.mean, meta.std).contiguous().numpy().astype(np.float32)
+
+
+def torch_probabilities(model: nn.Module, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+    wrapped = _WithSoftmax(model).eval()
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(x), batch):
+            out.append(wrapped(torch.from_numpy(x[start : start + batch])).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+
+
+def _compare(runtime: str, got: np.ndarray, want: np.ndarray) -> Verification:
+    n = int(len(want))
+    agree = float(np.mean(got.argmax(1) == want.argmax(1))) if n else 1.0
+    diff = float(np.abs(got - want).max()) if n else 0.0
+    return Verification(runtime, n, agree, diff, ok=bool(agree == 1.0 and diff <= TOLERANCE and np.isfinite(got).all()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Runtimes for the exported files
+
+
+def onnx_session(path: str | os.PathLike[str], threads: int | None = None):
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ExportError("Running an ONNX file needs onnxruntime, which is not installed.", ONNX_HINT) from exc
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 — onnxruntime raises its own exception types
+        raise ExportError(f"onnxruntime cannot load {Path(path).name}: {str(exc).splitlines()[0][:200]}") from exc
+
+
+def onnx_probabilities(session, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+    out = [session.run([OUTPUT_NAME], {INPUT_NAME: x[s : s + batch]})[0] for s in range(0, len(x), batch)]
+    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+
+
+def torchscript_module(path: str | os.PathLike[str]):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated upstream; TorchScript files still load
+        module = torch.jit.load(str(path), map_location="cpu")
+    return module.eval()
+
+
+def torchscript_probabilities(module, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(x), batch):
+            out.append(module(torch.from_numpy(x[start : start + batch])).float().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+
+
+def read_contract(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The contract stored inside an exported file (ONNX metadata or TorchScript extra file)."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        session = onnx_session(path)
+        props = session.get_modelmeta().custom_metadata_map
+        return json.loads(props["fmnist_contract"])
+    files = {"fmnist.json": ""}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+    return json.loads(files["fmnist.json"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Export
+
+
+def export_model(
+    source: str | os.PathLike[str] | tuple[nn.Module, CheckpointMeta],
+    out: str | os.PathLike[str],
+    fmt: str = "onnx",
+    verify_images: np.ndarray | None = None,
+) -> ExportResult:
+    """Export a model (a checkpoint path, or a (model, meta) pair) to `out` in `fmt`, write the
+    contract beside it, and verify the file (see the module's docstring). Raises ExportError."""
+    if fmt not in FORMATS:
+        raise ExportError(f"Unknown export format {fmt!r}; use one of: {', '.join(FORMATS)}.")
+    if isinstance(source, tuple):
+        model, meta = source
+    else:
+        model, meta = load_model(source, "cpu")
+    model = model.to("cpu").eval()
+    out = Path(out)
+    if out.is_dir():
+        raise ExportError(f"{out} is a folder; give a file name, e.g. {out / ('model' + SUFFIXES[fmt])}.")
+    if not out.parent.is_dir():
+        raise ExportError(f"The folder {out.parent} does not exist.")
+    t0 = time.perf_counter()
+    terms = contract(meta, fmt)
+    images = sample_images() if verify_images is None else np.asarray(verify_images, dtype=np.uint8)
+    x = model_input(images, meta)
+    want = torch_probabilities(model, x)
+
+    blob = _onnx_bytes(model, meta, terms) if fmt == "onnx" else _torchscript_bytes(model, meta, terms)
+    # Verify from a temporary copy first, so a bad export never replaces a good file.
+    tmp = out.with_name(f".{out.name}.verify{SUFFIXES[fmt]}")
+    try:
+        tmp.write_bytes(blob)
+        if fmt == "onnx":
+            import onnxruntime
+
+            got = onnx_probabilities(onnx_session(tmp), x)
+            check = _compare(f"onnxruntime {onnxruntime.__version__}", got, want)
+        else:
+            got = torchscript_probabilities(torchscript_module(tmp), x)
+            check = _compare(f"torch.jit {torch.__version__.split('+')[0]}", got, want)
+    except OSError as exc:
+        raise ExportError(f"Cannot write {out}: {exc.strerror or exc}.") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+    if not check.ok:
+        raise ExportError(
+            f"The exported {fmt} model does not answer like the original ({check.line()}); nothing was written.",
+            "Report this with the model file.",
+        )
+    atomic_write_bytes(out, blob)
+    contract_path = out.with_name(out.name + ".json")
+    terms["verification"] = check.to_dict()
+    atomic_write_text(contract_path, json.dumps(terms, indent=2, ensure_ascii=False))
+    return ExportResult(out, fmt, len(blob), contract_path, check, time.perf_counter() - t0)
+
+
+def _onnx_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, Any]) -> bytes:
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401  (torch's ONNX exporter is built on it)
+    except ImportError as exc:
+        raise ExportError("Exporting to ONNX needs the onnx and onnxscript packages, which are not installed.", ONNX_HINT) from exc
+    import tempfile
+
+    s = int(meta.input_size)
+    example = torch.zeros(2, 1, s, s)
+    wrapped = _WithSoftmax(model).eval()
+    with tempfile.TemporaryDirectory(prefix="fmnist-onnx-") as folder:
+        path = Path(folder) / "model.onnx"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    wrapped, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                    opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
+                    dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},),
+                )
+        except Exception as exc:  # noqa: BLE001 — the exporter's errors are long; one line for the user
+            raise ExportError(f"The ONNX exporter failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+        proto = onnx.load(str(path))
+    proto.producer_name = "fmnist-desktop"
+    proto.doc_string = f"{meta.name} — Fashion-MNIST classifier; see metadata 'fmnist_contract'."
+    props = {
+        "fmnist_contract": json.dumps(terms, ensure_ascii=False),
+        "class_names": json.dumps(list(meta.class_names), ensure_ascii=False),
+        "mean": repr(float(meta.mean)),
+        "std": repr(float(meta.std)),
+        "input_size": str(s),
+        "opset": str(OPSET),
+        "model_name": meta.name,
+        "preset": str(meta.preset),
+    }
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()
+
+
+def _torchscript_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, Any]) -> bytes:
+    import io
+
+    s = int(meta.input_size)
+    wrapped = _WithSoftmax(model).eval()
+    buf = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit is deprecated upstream but still the TorchScript format
+            traced = torch.jit.trace(wrapped, torch.zeros(2, 1, s, s), check_trace=False)
+            torch.jit.save(traced, buf, _extra_files={"fmnist.json": json.dumps(terms, ensure_ascii=False)})
+    except Exception as exc:  # noqa: BLE001
+        raise ExportError(f"TorchScript export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+    return buf.getvalue()
+
+
+def export_formats_available() -> dict[str, str | None]:
+    """{format: None if it can be exported here, else why not} (the GUI greys out the others)."""
+    out: dict[str, str | None] = {"torchscript": None}
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+
+        out["onnx"] = None
+    except ImportError:
+        out["onnx"] = "onnx, onnxscript and onnxruntime are not installed"
+    return out
+
+
+__all__ = [
+    "ExportError", "ExportResult", "FORMATS", "OPSET", "TOLERANCE", "Verification", "contract", "default_output",
+    "export_formats_available", "export_model", "model_input", "onnx_probabilities", "onnx_session",
+    "read_contract", "sample_images", "torch_probabilities", "torchscript_module", "torchscript_probabilities",
+]

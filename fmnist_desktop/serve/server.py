@@ -1,0 +1,208 @@
+"""Running the API: in the foreground with uvicorn (the CLI) or in a background thread (the GUI).
+
+Uvicorn's own shutdown is the graceful one: on SIGTERM or Ctrl-C it stops accepting, lets the
+requests in flight finish (up to `GRACEFUL_S`), then the app's lifespan closes the inference
+pool, and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import socket
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from ..core.errors import FmnistError
+from . import INSTALL_HINT, missing_dependencies
+from .app import ServeSettings, create_app
+
+ENV_CONFIG = "FMNIST_SERVE_CONFIG"  # how `--workers N` hands the settings to each worker process
+ENV_TOKEN = "FMNIST_SERVE_TOKEN"
+GRACEFUL_S = 30
+
+
+def require_dependencies() -> None:
+    missing = missing_dependencies()
+    if missing:
+        raise FmnistError(f"Serving needs {', '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} not installed.", INSTALL_HINT)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_port_free(host: str, port: int) -> None:
+    """FmnistError naming the port when something already listens there (before the model loads)."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise FmnistError(
+                f"Cannot listen on {host}:{port} ({exc.strerror or exc}).",
+                "Another program (or another fmnist serve) may be using it; choose another --port.",
+            ) from None
+
+
+def url_for(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def load_app(weights: str | os.PathLike[str], settings: ServeSettings, device: str = "cpu"):
+    from ..core.predict import Predictor
+
+    predictor = Predictor.from_checkpoint(weights, device)
+    return create_app(predictor, settings, source=str(weights)), predictor
+
+
+def app_from_env():
+    """Uvicorn's factory for worker processes (`--workers N`): settings come from ENV_CONFIG."""
+    raw = json.loads(os.environ[ENV_CONFIG])
+    settings = ServeSettings(**raw["settings"], token=os.environ.get(ENV_TOKEN) or None)
+    return load_app(raw["weights"], settings, raw.get("device", "cpu"))[0]
+
+
+def _quiet_server_class():
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """Uvicorn's server, but a SIGTERM / Ctrl-C that it has handled gracefully ends
+        `run_server` normally (exit status 0) instead of being re-raised after the shutdown."""
+
+        stopped_by: int | None = None
+
+        def handle_exit(self, sig, frame):
+            super().handle_exit(sig, frame)
+            self.stopped_by = sig
+            self._captured_signals.clear()
+
+    return Server
+
+
+def run_server(
+    weights: str | os.PathLike[str],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    settings: ServeSettings | None = None,
+    workers: int = 1,
+    device: str = "cpu",
+    log_level: str = "info",
+    on_ready=None,
+) -> int | None:
+    """Serve in the foreground until SIGTERM / Ctrl-C: the requests in flight finish, then it
+    returns the signal that stopped it (None when it stopped otherwise)."""
+    import uvicorn
+
+    settings = settings or ServeSettings()
+    if workers > 1:
+        env = {"weights": str(Path(weights).resolve()), "device": device,
+               "settings": {k: v for k, v in asdict(settings).items() if k != "token"}}
+        os.environ[ENV_CONFIG] = json.dumps(env)
+        if settings.token:
+            os.environ[ENV_TOKEN] = settings.token
+        uvicorn.run("fmnist_desktop.serve.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, timeout_graceful_shutdown=GRACEFUL_S, access_log=False)
+        return None
+    app, _ = load_app(weights, settings, device)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=GRACEFUL_S,
+                            access_log=False, lifespan="on")
+    server = _quiet_server_class()(config)
+    if on_ready is not None:
+        threading.Thread(target=_call_when_started, args=(server, on_ready), daemon=True).start()
+    server.run()
+    return server.stopped_by
+
+
+def _call_when_started(server, on_ready) -> None:
+    while not server.started and not server.should_exit:
+        time.sleep(0.02)
+    if server.started:
+        on_ready(_bound_port(server))
+
+
+def _bound_port(server) -> int | None:
+    try:
+        return int(server.servers[0].sockets[0].getsockname()[1])
+    except (AttributeError, IndexError):
+        return None
+
+
+class BackgroundServer:
+    """The API in a background thread of this process (the GUI's Start/Stop server).
+
+    `start()` loads the model, binds, and returns the address once the server accepts requests
+    (FmnistError when the port is taken or the model cannot be loaded); `stop()` finishes the
+    requests in flight and joins the thread. Port 0 picks a free port.
+    """
+
+    def __init__(self, weights, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None):
+        self.weights = Path(weights)
+        self.host = host
+        self.port = port
+        self.settings = settings or ServeSettings(threads=1)
+        self._server = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.model_name = ""
+
+    @property
+    def url(self) -> str | None:
+        return url_for(self.host, self.port) if self.is_running() else None
+
+    def is_running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and self._server is not None and self._server.started
+
+    def start(self, timeout_s: float = 30.0) -> str:
+        import uvicorn
+
+        require_dependencies()
+        if self._thread is not None and self._thread.is_alive():
+            raise FmnistError("The server is already running.")
+        check_port_free(self.host, self.port)
+        app, predictor = load_app(self.weights, self.settings)
+        self.model_name = predictor.meta.name
+        config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning",
+                                timeout_graceful_shutdown=5, access_log=False, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._error = None
+
+        def run() -> None:
+            try:
+                self._server.run()
+            except BaseException as exc:  # noqa: BLE001 — uvicorn exits with SystemExit when it cannot bind
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="fmnist-serve", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._server.started:
+                self.port = _bound_port(self._server) or self.port
+                return url_for(self.host, self.port)
+            if not self._thread.is_alive():
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise FmnistError(f"The server could not start on {self.host}:{self.port}.",
+                          "Another program may be using the port; choose another.")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self._thread = None
+        self._server = None
