@@ -246,7 +246,7 @@ def test_every_model_shows_its_real_photo_score_and_a_weaker_one_says_so(window_
     page.select_entry(untrained_entry.id)
     page.activate_button.click()
     assert "may do worse on your photos" in page.banner.text()
-    assert f"names {untrained.right} of the 3 sample photos" in page.banner.text()
+    assert f"gets {untrained.right} of the 3 sample photos" in page.banner.text()
 
 
 def test_the_loss_chart_legend_does_not_cover_the_curves_at_900_by_600(window_with_model, untrained_model_file, qtbot):

@@ -323,7 +323,7 @@ class ModelsPage(QWidget):
             from ...core.photo_score import class_list
 
             item = QStandardItem(score.short())
-            item.setToolTip(f"Names {score.right} of {score.description} right ({class_list(self._photo_set)})")
+            item.setToolTip(f"Gets {score.right} of {score.description} right ({class_list(self._photo_set)})")
         return item
 
     def measure_photos(self) -> None:
@@ -385,8 +385,8 @@ class ModelsPage(QWidget):
         self._comparison = None
         if new_score.total and new_score.right < old_score.right:
             self.show_banner(
-                f"“{new.name}” is now the active model, but it names {new_score.right} of "
-                f"{new_score.description} right where “{previous.name}” named {old_score.right}: "
+                f"“{new.name}” is now the active model, but it gets {new_score.right} of "
+                f"{new_score.description} right (“{previous.name}” got {old_score.right}): "
                 "it may do worse on your photos.", error=True)
 
     # ----------------------------------------------------------------- actions

@@ -107,7 +107,7 @@ class MyPhotosDialog(QDialog):
         for example in examples:
             item = QListWidgetItem(f"{example.label_name}\n{_added(example.path)}")
             kept_out = getattr(example, "kept_out", False)
-            item.setToolTip(f"{example.label_name}, {_added(example.path)}"
+            item.setToolTip(f"{example.label_name}, added {_added(example.path)}"
                             + ("\nKept out of fine-tuning: used to measure the model on your photos." if kept_out else "")
                             + f"\nStored as {example.path}")
             item.setData(EXAMPLE_ROLE, example)
@@ -190,8 +190,8 @@ class MyPhotosDialog(QDialog):
 
 
 def _added(path) -> str:
-    """When a photo was kept ("added 29 Nov 2026, 05:30"), from its file; "" when unknown."""
+    """When a photo was kept ("29 Nov, 05:30": fits under its thumbnail), from its file; "" when unknown."""
     try:
-        return "added " + datetime.fromtimestamp(Path(path).stat().st_mtime).strftime("%d %b %Y, %H:%M")
+        return datetime.fromtimestamp(Path(path).stat().st_mtime).strftime("%d %b, %H:%M")
     except (OSError, ValueError, OverflowError):
         return ""

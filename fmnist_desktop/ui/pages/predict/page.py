@@ -77,6 +77,7 @@ class PredictPage(QWidget):
         self._single_from_list = False  # the detailed view shows a row of the list
         self._batch_queue: list[str] = []  # items added while the list was still being classified
         self._batch_running = False
+        self._batch_offset = 0  # rows listed before the batch being classified (for the progress bar)
         self._kept_as: int | None = None  # the class the shown photo was kept in My photos as
         self._model_threshold = DEFAULT_THRESHOLD  # the active model's own (core.verdict.threshold_of)
         self._threshold_override: float | None = None  # the spin box, when the user changed it
@@ -229,6 +230,8 @@ class PredictPage(QWidget):
         self.drop_zone.setMaximumHeight(16777215 if empty else 44)
         self.drop_zone.setText(DROP_TEXT if empty else DROP_MORE_TEXT if self.in_list_mode() else DROP_ANOTHER_TEXT)
         self.stack.setVisible(not empty)
+        # While empty the drop target takes the page (the toolbar stays at the top).
+        self.layout().setStretchFactor(self.drop_zone, 1 if empty else 0)
         self.back_button.setVisible(index == VIEW_SINGLE and self._single_from_list and self.model.rowCount() > 0)
 
     def in_list_mode(self) -> bool:
@@ -505,6 +508,7 @@ class PredictPage(QWidget):
             self._batch_queue.clear()
             self.batch.clear()
         self._batch_running = True
+        self._batch_offset = self.model.rowCount()  # the progress bar counts the whole list
         known = self.batch.paths()  # photos already in the list are not added twice
         self._single_from_list = False
         self.progress.setRange(0, 0)  # busy until the folder walk has counted the files
@@ -579,13 +583,13 @@ class PredictPage(QWidget):
             self.progress.setRange(0, 0)
             self.count_label.setText(progress.message)
             return
-        self.progress.setRange(0, max(1, progress.total))
-        self.progress.setValue(progress.done or 0)
+        self.progress.setRange(0, max(1, self._batch_offset + progress.total))
+        self.progress.setValue(self._batch_offset + (progress.done or 0))
 
     def _on_batch_result(self, counts: tuple[int, int]) -> None:
         total, skipped = counts  # classified now, already in the list
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(total)
+        self.progress.setRange(0, max(1, self._batch_offset + total))
+        self.progress.setValue(max(1, self._batch_offset + total))
         if total == 0 and skipped:
             self.show_banner(f"{'That photo is' if skipped == 1 else f'All {skipped} photos are'} already in the list.",
                              error=False)

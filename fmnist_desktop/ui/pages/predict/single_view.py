@@ -104,7 +104,7 @@ class SingleView(QScrollArea):
 
         # Left: the four preparation steps in a 2×2 grid; right: the verdict, the bars, teaching.
         # Side by side, both fit a 1024×640 window without scrolling.
-        body = QHBoxLayout()
+        body = self._body = QHBoxLayout()
         self.steps_box = QWidget(view)
         self.steps_box.setObjectName("stepsBox")
         steps = QGridLayout(self.steps_box)
@@ -207,6 +207,7 @@ class SingleView(QScrollArea):
         error = getattr(result.prediction, "error", None)
         for widget in (self.steps_box, self.notes_label, self.bars, self.teach_box):
             widget.setVisible(not error)
+        self._body.setStretch(0, 0 if error else 1)  # the message alone takes the width
         if error:
             for panel in self.panels.values():
                 panel.set_image(None)
