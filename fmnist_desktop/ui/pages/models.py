@@ -327,8 +327,10 @@ class ModelsPage(QWidget):
         return item
 
     def measure_photos(self) -> None:
-        """Score every listed model on the measuring photos, in a task (cached per model file)."""
-        if not self.context.is_torch_ready() or self.model.rowCount() == 0:
+        """Score every listed model on the measuring photos, in a task (cached per model file).
+        Only while the page is shown (and when it is shown): no background work for a table
+        nobody looks at, e.g. while a training run saves its model."""
+        if not self.context.is_torch_ready() or self.model.rowCount() == 0 or not self.isVisible():
             return
         entries = [self.model.item(r, COL_NAME).data(ENTRY_ROLE) for r in range(self.model.rowCount())]
         wanted = [(self._file_key(e), e.path) for e in entries]
@@ -359,6 +361,10 @@ class ModelsPage(QWidget):
             return None
 
         self.tasks["photo-scores"].start(task, on_partial=self._on_photo_measure, description="Measuring models on photos")
+
+    def showEvent(self, event) -> None:  # noqa: N802 — Qt's name
+        super().showEvent(event)
+        self.measure_photos()
 
     def _on_photo_measure(self, value) -> None:
         if value[0] == "set":

@@ -47,6 +47,7 @@ from .batch_view import BatchView, batch_row
 from .single_view import SingleResult, SingleView
 
 DEFAULT_THRESHOLD = 0.5  # core.verdict.DEFAULT_THRESHOLD (core.verdict needs torch: not imported at start)
+DEFAULT_THRESHOLD_PERCENT = 50  # as the spin box shows it (models without a threshold of their own)
 BATCH_CHUNK = 16  # images per predict call: big enough to batch on the model, small for smooth progress
 CLASSES_TEXT = "It knows ten kinds of clothing: " + ", ".join(CLASS_NAMES) + "."
 DROP_TEXT = (f"Drop clothing photos or folders here\n\n{CLASSES_TEXT}\n\n"
@@ -114,7 +115,7 @@ class PredictPage(QWidget):
         self.threshold_spin.setRange(0, 100)
         self.threshold_spin.setDecimals(1)
         self.threshold_spin.setSuffix(" %")
-        self.threshold_spin.setValue(DEFAULT_THRESHOLD * 100)
+        self.threshold_spin.setValue(DEFAULT_THRESHOLD_PERCENT)
         self.threshold_spin.setToolTip("Below this confidence the page says it is not sure. It starts at the "
                                        "active model's own level; a change holds until the app closes.")
         threshold_label.setBuddy(self.threshold_spin)
@@ -437,9 +438,8 @@ class PredictPage(QWidget):
             self._start_batch(entry, payload, add=kind == "batch-add")
         else:
             self._single_from_list = kind == "list-row"
-            kind = "single-path" if kind == "list-row" else kind
-            self._last_single_input = (kind, payload)
-            self._start_single(entry, kind, payload)
+            self._last_single_input = (kind, payload)  # shown again through a new active model's eyes
+            self._start_single(entry, "single-path" if kind == "list-row" else kind, payload)
 
     # ================================================================= worker side
     def _predictor_for(self, entry):
