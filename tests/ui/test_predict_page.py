@@ -456,6 +456,17 @@ def test_the_page_shows_the_verdict_the_cli_prints_with_the_models_own_threshold
     page.filter_combo.setCurrentText("Not sure")
     assert {r.path for r in page.rows(visible_only=True)} == {p for p, pr in cli.items() if pr.not_sure}
 
+    # Another model made active: the listed rows keep the verdicts of the model that classified them.
+    from fmnist_desktop.ui.pages.predict.batch_view import COL_PROBLEM
+
+    notes_before = [page.model.item(r, COL_PROBLEM).text() for r in range(page.model.rowCount())]
+    plain = next(e for e in window.context.library().entries() if e.name == "Untrained seed")
+    assert window.context.set_active(plain.id)
+    assert page.threshold() == 0.5
+    assert [page.model.item(r, COL_PROBLEM).text() for r in range(page.model.rowCount())] == notes_before
+    assert window.context.set_active(entry.id)
+    page.filter_combo.setCurrentText("All images")
+
     # One photo: the detailed view says the same words (capitalised as a heading).
     page.clear_button.click()
     target = next(p for p, pr in cli.items() if pr.out_of_scope)

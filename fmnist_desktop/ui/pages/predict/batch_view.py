@@ -1,9 +1,9 @@
 """The Predict page's table for many images: progress, Cancel, Clear list, a class / "Not sure" /
 unreadable filter, sorting, and the CSV export of the rows shown.
 
-Each row's verdict is `core.verdict.decide` on its probabilities with the page's threshold (the
-model's own unless the user overrode it) and the model's "may not be one of the ten" level: the
-same verdict `fmnist predict` prints."""
+Each row's verdict is `core.verdict.decide` on its probabilities with the threshold of the model
+that classified it (unless the user overrode it on the page) and that model's "may not be one of
+the ten" level: the same verdict `fmnist predict` prints."""
 
 from __future__ import annotations
 
@@ -66,21 +66,25 @@ class BatchRow:
     thumbnail: QImage | None
     display: str = ""  # the name shown: relative to the dropped folder (keeps the sub-folder)
     out_of_scope_threshold: float | None = None  # the model's "may not be one of the ten" level
+    model_threshold: float | None = None  # the not-sure threshold of the model that classified it
 
-    def verdict(self, threshold: float):
-        """The row's `core.verdict.Verdict` (None for an unreadable file)."""
+    def verdict(self, threshold: float | None = None):
+        """The row's `core.verdict.Verdict` (None for an unreadable file), with `threshold` (the
+        user's override) or else its model's own."""
         if self.error is not None:
             return None
-        from ....core.verdict import decide  # torch is loaded once there are rows
+        from ....core.verdict import DEFAULT_THRESHOLD, decide  # torch is loaded once there are rows
 
+        if threshold is None:
+            threshold = self.model_threshold if self.model_threshold is not None else DEFAULT_THRESHOLD
         return decide(self.probabilities, threshold, self.out_of_scope_threshold)
 
-    def not_sure(self, threshold: float) -> bool:
+    def not_sure(self, threshold: float | None = None) -> bool:
         """A readable image whose verdict is "not sure" (core.verdict, as the CLI decides)."""
         verdict = self.verdict(threshold)
         return verdict is not None and verdict.not_sure
 
-    def note(self, threshold: float) -> str:
+    def note(self, threshold: float | None = None) -> str:
         """The Note column: the error, "not sure", "may not be one of the ten classes", or ""."""
         if self.error is not None:
             return self.error
@@ -90,7 +94,8 @@ class BatchRow:
         return NOT_SURE_NOTE if verdict.not_sure else ""
 
 
-def batch_row(prediction, path: str, display: str = "", out_of_scope_threshold: float | None = None) -> BatchRow:
+def batch_row(prediction, path: str, display: str = "", out_of_scope_threshold: float | None = None,
+              model_threshold: float | None = None) -> BatchRow:
     """A table row from a Prediction (worker thread): thumbnail made here, heavy images dropped."""
     error = getattr(prediction, "error", None)
     thumbnail = None
@@ -120,13 +125,14 @@ def batch_row(prediction, path: str, display: str = "", out_of_scope_threshold: 
         thumbnail,
         display,
         out_of_scope_threshold,
+        model_threshold,
     )
 
 
 class _ClassFilterProxy(QSortFilterProxyModel):
     """Sorts by SORT_ROLE; filters rows by exact top class, "not sure", or unreadable."""
 
-    def __init__(self, threshold: float, parent=None):
+    def __init__(self, threshold: float | None, parent=None):
         super().__init__(parent)
         self._mode = FILTER_ALL
         self._threshold = threshold
@@ -135,7 +141,7 @@ class _ClassFilterProxy(QSortFilterProxyModel):
     def set_mode(self, mode: str) -> None:
         self._refilter(lambda: setattr(self, "_mode", mode))
 
-    def set_threshold(self, threshold: float) -> None:
+    def set_threshold(self, threshold: float | None) -> None:
         self._refilter(lambda: setattr(self, "_threshold", threshold))
 
     def _refilter(self, change) -> None:
@@ -166,7 +172,7 @@ class BatchView(QWidget):
 
     rowActivated = Signal(str)
 
-    def __init__(self, threshold: float, parent: QWidget | None = None):
+    def __init__(self, threshold: float | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("batchView")
         self._threshold = threshold
@@ -287,7 +293,8 @@ class BatchView(QWidget):
     def _style_row(self, items, row: BatchRow) -> None:
         items[COL_PROBLEM].setText(row.note(self._threshold))
 
-    def set_threshold(self, threshold: float) -> None:
+    def set_threshold(self, threshold: float | None) -> None:
+        """The user's override, or None: each row with its own model's threshold."""
         self._threshold = threshold
         self.proxy.set_threshold(threshold)
         for r in range(self.model.rowCount()):

@@ -162,7 +162,7 @@ class PredictPage(QWidget):
         self.single.correctRequested.connect(self.correct_current)
         self.single.myPhotosRequested.connect(self.show_my_photos)
         self.single.finetuneRequested.connect(self.finetuneRequested.emit)
-        self.batch = BatchView(self.threshold(), self)
+        self.batch = BatchView(None, self)  # rows use their own model's threshold unless overridden
         self.batch.cancel_button.clicked.connect(self.cancel)
         self.batch.clear_button.clicked.connect(self.clear_list)
         self.batch.export_button.clicked.connect(self.export)
@@ -548,7 +548,8 @@ class PredictPage(QWidget):
                 # Steps are kept only for this chunk: the thumbnail is made from the original photo.
                 predictions = predictor.predict_paths(chunk, keep_steps=True)
                 done += len(chunk)
-                state.set_partial_result([batch_row(p, path, shown.get(path, ""), predictor.out_of_scope_threshold)
+                state.set_partial_result([batch_row(p, path, shown.get(path, ""), predictor.out_of_scope_threshold,
+                                                    predictor.threshold)
                                           for p, path in zip(predictions, chunk)])
                 state.set_progress(done=done, total=total)
             return total, skipped
@@ -620,7 +621,8 @@ class PredictPage(QWidget):
         self._apply_threshold()
 
     def _apply_threshold(self) -> None:
-        self.batch.set_threshold(self.threshold())
+        # The list keeps the verdicts of the model that classified each row, unless overridden.
+        self.batch.set_threshold(self._threshold_override)
         if self._single is not None and not getattr(self._single.prediction, "error", None):
             self.single.render_verdict(self._single, self.threshold())
 
