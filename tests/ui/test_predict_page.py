@@ -99,7 +99,7 @@ def test_text_file_named_png_alone_says_why(window_with_model, mixed_folder, qtb
     assert page.guess_label.isVisible() and ("notes.png" in reason or "image" in reason.lower())
     # Issue 12.7: the reason once (not again in the banner or the caption), and no empty
     # scaffolding: no blank picture boxes, no ten 0.0 % bars, no "Teach the model" box.
-    assert not page.banner.isVisible()
+    assert page.banner.text() == ""
     visible_text = [w.text() for w in page.findChildren(QLabel) if w.isVisible() and w.text()]
     assert visible_text.count(reason) == 1, visible_text
     for widget in (page.single.steps_box, page.bars, page.single.teach_box, page.notes_label):
@@ -529,7 +529,7 @@ def test_dropping_more_photos_adds_to_the_list_and_clear_list_empties_it(
 
     page.clear_button.click()
     assert page.model.rowCount() == 0
-    assert page.stack.currentIndex() == 0 and not page.banner.isVisible()
+    assert page.stack.currentIndex() == 0 and page.banner.text() == ""
     with qtbot.waitSignal(page.predictionShown, timeout=60_000):
         drop_paths(page.drop_zone, [extra])  # nothing listed: one photo opens the detailed view
     assert page.stack.currentWidget().objectName() == "singleScroll"
@@ -579,15 +579,15 @@ def test_a_message_goes_away_with_the_next_action(window_with_model, mixed_folde
     folder, _good, _bad = mixed_folder
     QGuiApplication.clipboard().setText("just some words")
     page.paste_from_clipboard()
-    assert page.banner.isVisible() and "clipboard" in page.banner.text()
+    assert "clipboard" in page.banner.text()
     with qtbot.waitSignal(page.batchFinished, timeout=60_000):
         drop_paths(page.drop_zone, [folder])
-    assert not page.banner.isVisible()
+    assert page.banner.text() == ""
     page.paste_from_clipboard()
-    assert page.banner.isVisible()
+    assert page.banner.text()
     with qtbot.waitSignal(page.predictionShown, timeout=60_000):
         page.sample_button.click()
-    assert not page.banner.isVisible()
+    assert page.banner.text() == ""
 
     # The 12.4 case: an unreadable row opened from the list, then Back: its reason must not sit
     # in red above the list.
@@ -599,7 +599,7 @@ def test_a_message_goes_away_with_the_next_action(window_with_model, mixed_folde
     assert page.verdict_text() == "Cannot classify this file"
     page.back_button.click()
     assert page.stack.currentWidget().objectName() == "batchView"
-    assert not page.banner.isVisible()
+    assert page.banner.text() == ""
 
 
 def test_after_a_correction_the_page_no_longer_offers_to_confirm_the_old_guess(
@@ -697,3 +697,16 @@ def test_photos_dropped_while_the_list_is_classified_join_it(window_with_model, 
     qtbot.waitUntil(lambda: bool(finished) and not page.is_busy(), timeout=60_000)
     assert finished[-1] == 8 and len(finished) == 1
     assert {r.path.rsplit("/", 1)[-1] for r in page.rows()} >= {"a.png", "e.gif", "extra.png"}
+
+
+def test_a_message_never_moves_the_page_under_the_pointer(window_with_model, mixed_folder, qtbot, drop_paths):
+    """'Saved to My photos' used to push the whole view (and the Correct… button) down a line."""
+    page = _page(window_with_model)
+    _folder, good, _bad = mixed_folder
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        drop_paths(page.drop_zone, [good[0]])
+    assert page.banner.text() == ""
+    y = page.correct_button.mapTo(page, page.correct_button.rect().topLeft()).y()
+    page.confirm_button.click()
+    assert "Saved to My photos" in page.banner.text()
+    assert page.correct_button.mapTo(page, page.correct_button.rect().topLeft()).y() == y

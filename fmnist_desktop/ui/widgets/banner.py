@@ -57,6 +57,7 @@ class MessageLabel(QLabel):
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._reserve_lines = reserve_lines
         if reserve_lines:
+            self.setWordWrap(reserve_lines > 1)  # one line: never a clipped half second line
             self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
             self.setFixedHeight(self.fontMetrics().lineSpacing() * reserve_lines + 8)  # + the 4 px padding
             self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)

@@ -148,7 +148,8 @@ class PredictPage(QWidget):
         self.paste_action.triggered.connect(self.paste_from_clipboard)
         self.addAction(self.paste_action)
 
-        self.banner = MessageLabel("predictBanner", self)
+        # One reserved line: a message (e.g. "Saved to My photos") never moves the buttons under the pointer.
+        self.banner = MessageLabel("predictBanner", self, reserve_lines=1)
         outer.addWidget(self.banner)
 
         self.drop_zone = DropZone(DROP_TEXT, self)
