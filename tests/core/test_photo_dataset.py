@@ -214,3 +214,15 @@ def test_short_training_run_on_generated_photos_and_tiny_idx_data_calibrates_a_t
     assert cal["held_out_photos"]["n"] > 0 and cal["held_out_photos"]["n_none"] > 0
     summary = result.config.summary()
     assert summary["photos"]["train"] == counts["train"]
+
+
+def test_rare_photo_classes_are_repeated_more_often():
+    import torch
+
+    from fmnist_desktop.core.training import photo_repeats
+
+    labels = torch.tensor([0] * 400 + [1] * 100 + [7] * 25 + [-1] * 100)
+    r = photo_repeats(labels, 3.0)
+    per = {c: int(r[labels == c][0]) for c in (0, 1, 7, -1)}
+    assert per[7] > per[1] > per[0] >= 1 and per[-1] == per[1]  # sqrt of the rarity, "none" a class
+    assert per[7] <= 4 * 3 and (r >= 1).all()

@@ -11,7 +11,6 @@ Torch-dependent modules are imported after the context's `torchReady`, so the wi
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from typing import Any
 
@@ -20,12 +19,8 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -40,6 +35,7 @@ from ...widgets.dialogs import ask_yes_no
 from .data_panel import DataPanel
 from .form import RunSettings, SettingsForm, config_for
 from .outcome import RunOutcome, UnsavedModel, describe_report, make_after_training
+from .run_view import RunView
 
 STOP_TOOLTIP = "Stop after the current batch (Esc or Ctrl+.)"
 
@@ -64,9 +60,7 @@ class TrainPage(QWidget):
         self._run_finished = False  # training done; evaluating and saving now
         self._run_active = False
         self._stop_requested = False
-        self._last_history: tuple = ()
         self.last_config = None  # the core.training.TrainConfig of the latest run
-        self.charts = None  # ui.charts.TrainingCharts, built once matplotlib is loaded
         self._build()
         self.unsaved = UnsavedModel(self)
         self._set_idle_state()
@@ -142,48 +136,10 @@ class TrainPage(QWidget):
         self.banner.buttons_box.addWidget(self.make_active_button)
         right_layout.addWidget(self.banner)
 
-        progress_row = QHBoxLayout()
-        self.progress_bar = QProgressBar(right)
-        self.progress_bar.setObjectName("trainProgress")
-        self.progress_bar.setAccessibleName("Training progress")
-        self.progress_bar.setTextVisible(True)
-        progress_row.addWidget(self.progress_bar, 1)
-        right_layout.addLayout(progress_row)
-        self.progress_label = QLabel("Idle.", right)
-        self.progress_label.setObjectName("trainProgressLabel")
-        self.progress_label.setWordWrap(True)
-        right_layout.addWidget(self.progress_label)
-
-        self.chart_holder = QWidget(right)
-        self.chart_holder.setObjectName("chartHolder")
-        self.chart_holder_layout = QVBoxLayout(self.chart_holder)
-        self.chart_holder_layout.setContentsMargins(0, 0, 0, 0)
-        self._chart_placeholder = QLabel("The loss and accuracy charts appear here.", self.chart_holder)
-        self._chart_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.chart_holder_layout.addWidget(self._chart_placeholder)
-        self.chart_holder.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.chart_holder.setMinimumHeight(200)
-
-        self.log_view = QPlainTextEdit(right)
-        self.log_view.setObjectName("trainLog")
-        self.log_view.setAccessibleName("Training log")
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(5000)
-        self.log_view.setPlaceholderText("Per-epoch results appear here.")
-        font = self.log_view.font()
-        font.setFamily("monospace")
-        font.setStyleHint(font.StyleHint.Monospace)
-        self.log_view.setFont(font)
-
-        vertical = QSplitter(Qt.Orientation.Vertical, right)
-        vertical.setChildrenCollapsible(False)
-        vertical.addWidget(self.chart_holder)
-        vertical.addWidget(self.log_view)
-        vertical.setStretchFactor(0, 3)
-        vertical.setStretchFactor(1, 1)
-        vertical.setSizes([430, 130])  # the charts get most of the height; the log can be dragged taller
-        self.log_view.setMinimumHeight(70)
-        right_layout.addWidget(vertical, 1)
+        self.run_view = RunView(right)
+        right_layout.addWidget(self.run_view, 1)
+        for name in ("progress_bar", "progress_label", "log_view", "chart_holder"):
+            setattr(self, name, getattr(self.run_view, name))
 
         splitter.addWidget(scroll)
         splitter.addWidget(right)
@@ -208,32 +164,13 @@ class TrainPage(QWidget):
             presets = self.form.presets
             self.form.select_preset(models.DEFAULT_PRESET if models.DEFAULT_PRESET in presets else next(iter(presets)))
         self.refresh_data_sources()
-        self._load_charts()
+        self.run_view.load_charts(self.tasks["charts"])
         self._set_idle_state()
 
-    def _load_charts(self) -> None:
-        """Import matplotlib off the GUI thread (≈0.5–1.5 s), then build the canvas here."""
-        if self.charts is not None:
-            return
-
-        def import_charts(state):
-            from ... import charts  # noqa: F401 - imported for its side effect on sys.modules
-
-            return True
-
-        self.tasks["charts"].start(import_charts, on_result=lambda _ok: self._build_charts(),
-                                   on_error=lambda msg: self._chart_placeholder.setText(f"Charts unavailable: {msg}"))
-
-    def _build_charts(self) -> None:
-        if self.charts is not None:
-            return
-        from ...charts import TrainingCharts
-
-        self.charts = TrainingCharts(self.chart_holder)
-        self._chart_placeholder.hide()
-        self.chart_holder_layout.addWidget(self.charts)
-        if self._last_history:
-            self.charts.set_history(self._last_history)
+    @property
+    def charts(self):
+        """The live charts (`ui.charts.TrainingCharts`), None until matplotlib has loaded."""
+        return self.run_view.charts
 
     # ================================================================= settings and data
 
@@ -365,17 +302,13 @@ class TrainPage(QWidget):
         self._run_finished = False
         self._stop_requested = False
         self.stop_button.setToolTip(STOP_TOOLTIP)
-        if self.charts is not None:
-            self.charts.reset(config.epochs)
-        self._last_history = ()
+        self.run_view.reset(config.epochs)
         folder_key = f"{config.data_dir or ''}|{config.val_size}|{config.seed}"  # the split depends on all three
         data = self._data_cache[1] if self._data_cache and self._data_cache[0] == folder_key else None
         after = make_after_training(self.context.library(), self._run_kind, examples)
         self.last_config = config
         self._run_active = True
         self._run_started_at = time.monotonic()
-        self.progress_bar.setRange(0, 0)  # busy until Started says how many batches there are
-        self.progress_label.setText("Starting…")
         self._set_running_state()
         self.tasks["training"].start(
             training_task(config, data, after=after),
@@ -424,9 +357,9 @@ class TrainPage(QWidget):
             self._on_saved(event.value)
             return
         handler = {
-            training.Started: self._on_started,
-            training.BatchEnd: self._on_batch_end,
-            training.EpochEnd: self._on_epoch_end,
+            training.Started: self.run_view.show_started,
+            training.BatchEnd: self.run_view.show_batch,
+            training.EpochEnd: self.run_view.show_epoch,
             training.Finished: self._on_finished,
             training.Cancelled: self._on_cancelled,
             training.Failed: self._on_failed,
@@ -435,53 +368,17 @@ class TrainPage(QWidget):
             handler(event)
         self.trainingEvent.emit(event)
 
-    def _on_started(self, event) -> None:
-        batches = max(1, event.batches_per_epoch)
-        self.progress_bar.setRange(0, event.epochs * batches)
-        self.progress_bar.setValue(0)
-        if self.charts is not None and self.charts.total_epochs != event.epochs:
-            self.charts.reset(event.epochs)  # normally done (and drawn) before the run started
-        cfg = event.config
-        self.log(
-            f"Training “{event.preset}” on {event.device_name}: {event.n_train:,} training and "
-            f"{event.n_val:,} validation images, {event.epochs} epochs, batch {cfg.batch_size}, "
-            f"learning rate {cfg.lr:g}, augmentation {cfg.augment}."
-        )
-
-    def _on_batch_end(self, event) -> None:
-        self.progress_bar.setValue((event.epoch - 1) * event.batches + event.batch)
-        self.progress_bar.setFormat(f"Epoch {event.epoch}/{event.epochs} · %p%")
-        loss = f"loss {event.loss:.3f} · " if math.isfinite(event.loss) else ""
-        self.progress_label.setText(
-            f"Epoch {event.epoch}/{event.epochs}, batch {event.batch}/{event.batches} · {loss}"
-            f"{event.samples_per_s:,.0f} images/s · ETA {format_clock(event.eta_s)}"
-        )
-        if self.charts is not None:
-            self.charts.add_batch(event.epoch, event.batch, event.batches, event.loss, event.acc)
-
-    def _on_epoch_end(self, event) -> None:
-        from ....core.training import format_epoch_line
-
-        self._last_history = (*self._last_history, event)
-        self.log(f"{format_epoch_line(event)} ({event.epoch_time_s:.1f} s)")
-        if self.charts is not None:
-            self.charts.add_epoch(event.epoch, event.train_loss, event.val_loss, event.train_acc, event.val_acc)
-
     def _on_finished(self, event) -> None:
-        self.progress_bar.setValue(self.progress_bar.maximum())
-        self.log(f"Finished in {format_clock(event.elapsed_s)} on {event.device}.")
+        self.run_view.show_finished(event)
         # Evaluating and saving now. Stop (or closing the window) still answers at once: it skips
         # the rest of the test-set evaluation, and the trained model is saved all the same.
         self._run_finished = True
         self.stop_button.setToolTip("Skip the test-set evaluation; the model is still saved")
-        if self.charts is not None:
-            self.charts.flush()
 
     def _on_cancelled(self, event) -> None:
         self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. Nothing was saved.")
         self.banner.show_message("info", "Training stopped. Nothing was saved.")
-        if self.charts is not None:
-            self.charts.flush()
+        self.run_view.flush_charts()
 
     def _on_failed(self, event) -> None:
         self._show_failure(event.message, getattr(event, "advice", None))
@@ -532,7 +429,7 @@ class TrainPage(QWidget):
     # ================================================================= helpers
 
     def log(self, line: str) -> None:
-        self.log_view.appendPlainText(line)
+        self.run_view.log(line)
 
     def _show_failure(self, message: str, advice: str | None, title: str = "Training failed") -> None:
         text = f"<b>{title}:</b> {message}"
