@@ -127,7 +127,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.open_action = self._action("&Open model…", "openModelAction", QKeySequence.StandardKey.Open, self.open_model)
+        self.open_action = self._action("&Open model…", "openModelAction", QKeySequence("Ctrl+Shift+O"), self.open_model)
         self.save_action = self._action("&Save model as…", "saveModelAsAction", QKeySequence("Ctrl+Shift+S"), self.save_model_as)
         self.import_action = self._action(
             "&Import origin-notebook .pth…", "importPthAction", None, self.import_notebook_weights

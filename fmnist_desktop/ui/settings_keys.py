@@ -7,7 +7,6 @@ TRAIN_LAST_RUN = "train/lastRun"  # JSON of the last started run's settings (Ret
 TRAIN_FORM = "train/form"  # JSON of the Train page's form as the user left it
 DATA_FOLDER = "train/dataFolder"  # the Fashion-MNIST folder the user chose (Train and Evaluate pages)
 
-PREDICT_THRESHOLD = "predict/threshold_percent"
 PREDICT_LAST_DIR = "predict/last_dir"
 
 MODELS_LAST_DIR = "models/last_dir"

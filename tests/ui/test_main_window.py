@@ -35,7 +35,8 @@ def test_menu_has_the_file_actions_with_shortcuts(make_main_window):
     file_menu = window.menuBar().actions()[0].menu()
     names = [a.objectName() for a in file_menu.actions() if not a.isSeparator()]
     assert names == ["openModelAction", "saveModelAsAction", "importPthAction", "exportAction", "quitAction"]
-    assert window.open_action.shortcut().toString() == "Ctrl+O"
+    # Ctrl+O is the Predict page's Open images… (its main action); models open with Ctrl+Shift+O.
+    assert window.open_action.shortcut().toString() == "Ctrl+Shift+O"
 
 
 def test_status_bar_names_the_active_model_once_loaded(window_with_model):

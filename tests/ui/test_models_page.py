@@ -184,3 +184,83 @@ def test_shipped_model_history_says_which_epochs_came_from_which_run(window_with
     assert "epochs 1–12: “standard” preset" in text and "epochs 13–16: “realworld” preset" in text
     assert "average of the two runs' ends (α = 0.5)" in text
     assert page.chart.epochs == list(range(1, 17))
+
+
+# --------------------------------------------------------------------------- issue 12 (items 6, 10, 11)
+HISTORY = [{"epoch": i, "epochs": 3, "train_loss": 1.0 / i, "val_loss": 1.1 / i, "train_acc": 80 + i,
+            "val_acc": 79 + i, "epoch_time_s": 1.0, "lr": 0.01} for i in (1, 2, 3)]
+
+
+def test_make_active_and_rename_keep_the_selection_the_chart_and_the_layout(window_with_model, untrained_model_file,
+                                                                            qtbot, monkeypatch):
+    window = window_with_model
+    page = _models_page(window)
+    other = _add_model(window, untrained_model_file, "Second model", history=HISTORY)
+    assert page.select_entry(other.id)
+    qtbot.waitUntil(lambda: page.chart is not None and page.chart.epochs == [1, 2, 3])
+    table_y = page.table.mapTo(page, page.table.rect().topLeft()).y()
+    seen, charted = [], []
+    page.table.selectionModel().selectionChanged.connect(lambda *_: seen.append(page.selected_entry()))
+    real_set_history = page.chart.set_history
+    monkeypatch.setattr(page.chart, "set_history", lambda h: charted.append(list(h)) or real_set_history(h))
+
+    page.activate_button.click()
+    assert window.context.active_entry().id == other.id
+    assert "is now the active model" in page.banner.text()
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Renamed model", True))
+    page.rename_button.click()
+    assert "Renamed to" in page.banner.text()
+
+    assert all(entry is not None and entry.id == other.id for entry in seen), "the selection blinked"
+    assert page.selected_entry().id == other.id
+    assert charted == [], "the chart was redrawn (blank for a moment) although its curves did not change"
+    assert page.chart.epochs == [1, 2, 3] and page.chart.isVisible()
+    # The message line is reserved: a message, late or not, never pushes the table down.
+    assert page.table.mapTo(page, page.table.rect().topLeft()).y() == table_y
+    page.show_banner("")
+    assert page.table.mapTo(page, page.table.rect().topLeft()).y() == table_y
+
+
+def test_every_model_shows_its_real_photo_score_and_a_weaker_one_says_so(window_with_model, qtbot):
+    import re
+
+    from fmnist_desktop.ui.pages.models import COL_PHOTOS
+
+    window = window_with_model
+    page = _models_page(window)
+    entries = window.context.library().entries()
+    builtin = [e for e in entries if e.builtin]
+    if not builtin:
+        pytest.skip("no builtin default model in this checkout")
+    qtbot.waitUntil(lambda: all(page.photo_score(e) is not None for e in entries), timeout=60_000)
+    for row in range(page.model.rowCount()):
+        assert re.fullmatch(r"\d of 3", page.model.item(row, COL_PHOTOS).text())
+        assert "sample photos shipped with the app" in page.model.item(row, COL_PHOTOS).toolTip()
+    shipped, untrained = page.photo_score(builtin[0]), page.photo_score(window.context.active_entry())
+    assert shipped.right > untrained.right  # the random-weights model names fewer right
+
+    page.select_entry(builtin[0].id)
+    page.activate_button.click()
+    assert page.banner.text() == f"“{builtin[0].name}” is now the active model."  # better: nothing to warn about
+    untrained_entry = next(e for e in entries if not e.builtin)
+    page.select_entry(untrained_entry.id)
+    page.activate_button.click()
+    assert "may do worse on your photos" in page.banner.text()
+    assert f"gets {untrained.right} of the 3 sample photos" in page.banner.text()
+
+
+def test_the_loss_chart_legend_does_not_cover_the_curves_at_900_by_600(window_with_model, untrained_model_file, qtbot):
+    window = window_with_model
+    window.resize(900, 600)
+    page = _models_page(window)
+    entry = _add_model(window, untrained_model_file, "Charted", history=HISTORY)
+    page.select_entry(entry.id)
+    qtbot.waitUntil(lambda: page.chart.epochs == [1, 2, 3])
+    page.chart.draw()
+    figure = page.chart.figure
+    assert page.chart.loss_ax.get_legend() is None and page.chart.acc_ax.get_legend() is None
+    assert len(figure.legends) == 1
+    legend = figure.legends[0].get_window_extent()
+    for ax in (page.chart.loss_ax, page.chart.acc_ax):
+        assert not legend.overlaps(ax.get_window_extent()), "the legend sits on a chart"
+    assert [t.get_text() for t in figure.legends[0].get_texts()] == ["train", "validation"]

@@ -7,9 +7,9 @@ import csv
 import pytest
 from PIL import Image, ImageDraw
 from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtWidgets import QLabel
 
 from fmnist_desktop.core.labels import CLASS_NAMES
-from fmnist_desktop.ui.pages.predict.batch_view import NOT_SURE_TEXT
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -86,7 +86,7 @@ def test_single_file_shows_steps_verdict_and_bars(window_with_model, mixed_folde
     page.threshold_spin.setValue(0)
     assert page.verdict_text().startswith(prediction.label)
     page.threshold_spin.setValue(100)
-    assert NOT_SURE_TEXT in page.verdict_text()
+    assert page.verdict_text().startswith(f"Not sure: best guess {prediction.label}, ")
 
 
 def test_text_file_named_png_alone_says_why(window_with_model, mixed_folder, qtbot, drop_paths):
@@ -95,8 +95,22 @@ def test_text_file_named_png_alone_says_why(window_with_model, mixed_folder, qtb
     with qtbot.waitSignal(page.predictionShown, timeout=60_000):
         drop_paths(page.drop_zone, [bad[1]])
     assert page.verdict_text() == "Cannot classify this file"
-    assert page.banner.isVisible() and page.banner.text()
-    assert "notes.png" in page.banner.text() or "image" in page.banner.text().lower()
+    reason = page.guess_label.text()
+    assert page.guess_label.isVisible() and ("notes.png" in reason or "image" in reason.lower())
+    # Issue 12.7: the reason once (not again in the banner or the caption), and no empty
+    # scaffolding: no blank picture boxes, no ten 0.0 % bars, no "Teach the model" box.
+    assert page.banner.text() == ""
+    visible_text = [w.text() for w in page.findChildren(QLabel) if w.isVisible() and w.text()]
+    assert visible_text.count(reason) == 1, visible_text
+    for widget in (page.single.steps_box, page.bars, page.single.teach_box, page.notes_label):
+        assert not widget.isVisible(), widget.objectName()
+
+    # The next photo brings the full view back.
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        drop_paths(page.drop_zone, [_good[0]])
+    for widget in (page.single.steps_box, page.bars, page.single.teach_box):
+        assert widget.isVisible(), widget.objectName()
+    assert not page.guess_label.isVisible() or "not sure" in page.guess_label.text()
 
 
 def test_csv_export_matches_table_and_filter(window_with_model, mixed_folder, qtbot, tmp_path):
@@ -222,6 +236,7 @@ def test_real_test_images_get_their_classes(window_with_trained_model, real_data
     assert len(wrong) <= 1, wrong
 
     path, label = written[0]
+    page.clear_button.click()  # with the list on screen a dropped photo would join it
     with qtbot.waitSignal(page.predictionShown, timeout=60_000):
         drop_paths(page.drop_zone, [path])
     assert page.verdict_text().startswith(label)
@@ -381,3 +396,317 @@ def test_my_photos_thumbnails_are_decoded_off_the_gui_thread(window_with_model, 
     assert not dialog.list.item(0).icon().isNull()
     dialog.reject()
     assert not dialog.tasks.threads_alive()
+
+
+# --------------------------------------------------------------------------- issue 10: one verdict
+def _model_with_thresholds(tmp_path, untrained_model_file, files):
+    """A copy of the untrained model whose metadata holds a not-sure and an out-of-scope
+    threshold placed between its confidences on `files`, so every kind of verdict occurs."""
+    from fmnist_desktop.core.checkpoint import load_checkpoint, save_checkpoint
+    from fmnist_desktop.core.predict import Predictor
+
+    confidences = sorted(p.confidence for p in Predictor.from_checkpoint(untrained_model_file).predict_paths(files))
+    assert confidences[0] < confidences[1] < confidences[-1]
+    state, meta = load_checkpoint(untrained_model_file)
+    meta.name = "Calibrated"
+    meta.metrics = dict(meta.metrics, not_sure_threshold=(confidences[-2] + confidences[-1]) / 2,
+                        out_of_scope_threshold=(confidences[0] + confidences[1]) / 2)
+    path = tmp_path / "calibrated.pt"
+    save_checkpoint(path, state, meta)
+    return path, meta.metrics["not_sure_threshold"]
+
+
+def test_the_page_shows_the_verdict_the_cli_prints_with_the_models_own_threshold(
+        window_with_model, mixed_folder, untrained_model_file, tmp_path, qtbot, drop_paths):
+    from fmnist_desktop.core.predict import Predictor
+    from fmnist_desktop.ui.pages.predict.batch_view import NOT_SURE_NOTE, OUT_OF_SCOPE_NOTE
+
+    window = window_with_model
+    page = _page(window)
+    folder, good, _bad = mixed_folder
+    model_path, own = _model_with_thresholds(tmp_path, untrained_model_file, good)
+    assert page.threshold() == 0.5 and not page.is_threshold_overridden()  # a model without one: 50 %
+    entry = window.context.library().import_file(model_path)
+    window.context.refresh_models()
+    assert window.context.set_active(entry.id)
+    # The spin box starts at this model's own threshold, and says so.
+    assert page.threshold() == pytest.approx(own)
+    assert page.threshold_spin.value() == pytest.approx(round(own * 100, 1))
+    assert page.threshold_source.text() == "(this model's own)"
+    assert not page.threshold_reset.isVisible()
+
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000):
+        drop_paths(page.drop_zone, [folder])
+    csv_path = tmp_path / "out.csv"
+    assert page.export_csv(csv_path)
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        exported = {r["file"]: r for r in csv.DictReader(handle)}
+    # What `fmnist predict` decides for the same files with the same model.
+    cli = {str(p.path): p for p in Predictor.from_checkpoint(model_path).predict_paths(good)}
+    rows = {r.path: r for r in page.rows()}
+    notes = set()
+    for path, prediction in cli.items():
+        row = rows[path]
+        assert exported[path]["verdict"] == prediction.verdict.describe()
+        assert exported[path]["not_sure"] == ("yes" if prediction.not_sure else "no")
+        note = row.note(page.threshold())
+        notes.add(note)
+        assert note == (OUT_OF_SCOPE_NOTE if prediction.out_of_scope else NOT_SURE_NOTE if prediction.not_sure else "")
+    assert notes == {"", NOT_SURE_NOTE, OUT_OF_SCOPE_NOTE}, "the thresholds were placed so that each verdict occurs"
+    page.filter_combo.setCurrentText("Not sure")
+    assert {r.path for r in page.rows(visible_only=True)} == {p for p, pr in cli.items() if pr.not_sure}
+
+    # Another model made active: the listed rows keep the verdicts of the model that classified them.
+    from fmnist_desktop.ui.pages.predict.batch_view import COL_PROBLEM
+
+    notes_before = [page.model.item(r, COL_PROBLEM).text() for r in range(page.model.rowCount())]
+    plain = next(e for e in window.context.library().entries() if e.name == "Untrained seed")
+    assert window.context.set_active(plain.id)
+    assert page.threshold() == 0.5
+    assert [page.model.item(r, COL_PROBLEM).text() for r in range(page.model.rowCount())] == notes_before
+    assert window.context.set_active(entry.id)
+    page.filter_combo.setCurrentText("All images")
+
+    # One photo: the detailed view says the same words (capitalised as a heading).
+    page.clear_button.click()
+    target = next(p for p, pr in cli.items() if pr.out_of_scope)
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        drop_paths(page.drop_zone, [target])
+    words = cli[target].verdict.describe()
+    assert words.startswith("may not be one of the ten classes (best guess ")
+    assert page.verdict_text() == words[0].upper() + words[1:]
+
+    # The user's setting overrides it for the session; "Use the model's" goes back.
+    page.threshold_spin.setValue(0)
+    assert page.is_threshold_overridden() and page.threshold() == 0
+    assert page.threshold_source.text() == "(your setting)" and page.threshold_reset.isVisible()
+    assert page.verdict_text() == f"{cli[target].label}, " + words.rsplit(", ", 1)[1].rstrip(")")
+    page.threshold_reset.click()
+    assert not page.is_threshold_overridden() and page.threshold() == pytest.approx(own)
+    assert page.verdict_text() == words[0].upper() + words[1:]
+
+
+def test_a_confidence_just_under_the_threshold_never_reads_as_the_threshold(window_with_model):
+    """0.4996 used to read "50.0 %" while flagged below 50 %."""
+    from fmnist_desktop.ui.pages.predict.batch_view import COL_CONF, COL_PROBLEM, NOT_SURE_NOTE, BatchRow
+    from fmnist_desktop.ui.pages.predict.single_view import SingleResult
+
+    page = _page(window_with_model)
+    probs = (0.4996, 0.4004) + (0.0125,) * 8
+    page.batch.add_rows([BatchRow("/x/a.png", "T-shirt/top", 0, 0.4996, "Trouser", 0.4004, probs, None, None, "a.png")])
+    assert page.threshold() == 0.5
+    assert page.model.item(0, COL_CONF).text() == "49.9 %"
+    assert page.model.item(0, COL_PROBLEM).text() == NOT_SURE_NOTE
+
+    class FakePrediction:
+        error = None
+        label, index, confidence, probabilities = "T-shirt/top", 0, 0.4996, probs
+
+    page.single.show_result(SingleResult(FakePrediction(), "/x/a.png"), page.threshold())
+    assert page.verdict_text() == "Not sure: best guess T-shirt/top, 49.9 %"
+    assert "49.9 %" in page.bars.accessibleDescription() and "50.0" not in page.bars.accessibleDescription()
+
+
+# --------------------------------------------------------------------------- issue 12: seen in the window
+def test_dropping_more_photos_adds_to_the_list_and_clear_list_empties_it(
+        window_with_model, mixed_folder, tmp_path, qtbot, drop_paths):
+    page = _page(window_with_model)
+    folder, _good, _bad = mixed_folder
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000):
+        drop_paths(page.drop_zone, [folder])
+    assert page.model.rowCount() == 7
+    assert "add them to the list" in page.drop_zone.label.text()
+    extra = _shirt_like_photo(tmp_path / "extra.png", (10, 200, 200))
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000) as finished:
+        drop_paths(page.drop_zone, [extra])  # one more photo: added, not a new list
+    assert finished.args == [8]
+    assert page.stack.currentWidget().objectName() == "batchView"
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000) as finished:
+        drop_paths(page.drop_zone, [extra, folder])  # already there: not listed twice
+    assert finished.args == [8]
+    assert "already in the list" in page.banner.text()
+    assert page.progress.value() == page.progress.maximum() == 8  # the bar counts the whole list
+
+    page.clear_button.click()
+    assert page.model.rowCount() == 0
+    assert page.stack.currentIndex() == 0 and page.banner.text() == ""
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        drop_paths(page.drop_zone, [extra])  # nothing listed: one photo opens the detailed view
+    assert page.stack.currentWidget().objectName() == "singleScroll"
+
+
+def test_back_to_the_list_only_for_a_row_of_the_list(window_with_model, mixed_folder, tmp_path, qtbot, drop_paths):
+    page = _page(window_with_model)
+    folder, good, _bad = mixed_folder
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000):
+        drop_paths(page.drop_zone, [folder])
+    # A row opened from the list: Back returns to it, and a photo dropped there joins it.
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        page.batch.rowActivated.emit(str(good[0]))
+    assert page.back_button.isVisible()
+    builtin = [e for e in window_with_model.context.library().entries() if e.builtin]
+    if builtin:  # shown again through another model's eyes: still a row of the list
+        with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+            window_with_model.context.set_active(builtin[0].id)
+        assert page.back_button.isVisible()
+    extra = _shirt_like_photo(tmp_path / "extra.png")
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000) as finished:
+        drop_paths(page.drop_zone, [extra])
+    assert finished.args == [8] and page.stack.currentWidget().objectName() == "batchView"
+    # A pasted image is not part of the list: its view offers no way back to an older list.
+    image = QImage(60, 60, QImage.Format.Format_RGB32)
+    image.fill(0xFFFFFF)
+    QGuiApplication.clipboard().setImage(image)
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        page.paste_button.click()
+    assert page.stack.currentWidget().objectName() == "singleScroll"
+    assert not page.back_button.isVisible()
+
+
+def test_the_file_column_keeps_the_sub_folder(window_with_model, mixed_folder, qtbot, drop_paths):
+    from fmnist_desktop.ui.pages.predict.batch_view import COL_FILE
+
+    page = _page(window_with_model)
+    folder, _good, _bad = mixed_folder
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000):
+        drop_paths(page.drop_zone, [folder])
+    shown = {page.model.item(r, COL_FILE).text() for r in range(page.model.rowCount())}
+    assert {"more/d.bmp", "more/e.gif", "a.png"} <= shown
+
+
+def test_a_message_goes_away_with_the_next_action(window_with_model, mixed_folder, qtbot, drop_paths):
+    page = _page(window_with_model)
+    folder, _good, _bad = mixed_folder
+    QGuiApplication.clipboard().setText("just some words")
+    page.paste_from_clipboard()
+    assert "clipboard" in page.banner.text()
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000):
+        drop_paths(page.drop_zone, [folder])
+    assert page.banner.text() == ""
+    page.paste_from_clipboard()
+    assert page.banner.text()
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        page.sample_button.click()
+    assert page.banner.text() == ""
+
+    # The 12.4 case: an unreadable row opened from the list, then Back: its reason must not sit
+    # in red above the list.
+    page.clear_button.click()
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000):
+        drop_paths(page.drop_zone, [folder])
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        page.batch.rowActivated.emit(str(folder / "notes.png"))
+    assert page.verdict_text() == "Cannot classify this file"
+    page.back_button.click()
+    assert page.stack.currentWidget().objectName() == "batchView"
+    assert page.banner.text() == ""
+
+
+def test_after_a_correction_the_page_no_longer_offers_to_confirm_the_old_guess(
+        window_with_model, mixed_folder, qtbot, drop_paths):
+    page = _page(window_with_model)
+    _folder, good, _bad = mixed_folder
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000) as shown:
+        drop_paths(page.drop_zone, [good[0]])
+    guess = shown.args[0].prediction.label
+    other = next(i for i, name in enumerate(CLASS_NAMES) if name != guess)
+    assert page.confirm_button.text() == f"Confirm “{guess}”"
+    page.correct_button.menu().actions()[other].trigger()
+    assert page.confirm_button.text() == f"Kept as “{CLASS_NAMES[other]}”"
+    assert not page.confirm_button.isEnabled()
+    assert page.correct_button.isEnabled()  # the class can still be changed
+
+
+def test_the_first_screen_names_the_ten_classes_and_ctrl_o_opens_images(window_with_model, qtbot, monkeypatch):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog
+
+    window = window_with_model
+    page = _page(window)
+    text = page.drop_zone.label.text()
+    assert all(name in text for name in CLASS_NAMES)
+    opened = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a, **k: opened.append(a[1]) or ([], ""))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: opened.append(a[1]) or ("", ""))
+    window.windowHandle().requestActivate()
+    qtbot.waitUntil(window.isActiveWindow)
+    qtbot.keyClick(window.nav, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    assert opened == ["Open images"]
+
+
+def test_the_preparation_caption_is_in_plain_words(window_with_model, tmp_path, qtbot, drop_paths):
+    from fmnist_desktop.ui.pages.predict.single_view import plain_caption
+
+    raw = ["background from the border: RGB (217,188,183) (3 colour(s))",
+           "busy background: GrabCut refined the object's outline", "inverted (object on a light background)",
+           "contrast raised x1.40 to Fashion-MNIST's brightness"]
+    caption = plain_caption(raw)
+    for jargon in ("RGB", "GrabCut", "colour(s)", "x1.40", "inverted ("):
+        assert jargon not in caption
+    page = _page(window_with_model)
+    photo = _shirt_like_photo(tmp_path / "shirt.png")
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        drop_paths(page.drop_zone, [photo])
+    assert page.notes_label.text() and "RGB" not in page.notes_label.text()
+    assert "RGB" in page.notes_label.toolTip()  # the details stay one hover away
+
+
+def test_my_photos_dialog_counts_names_and_preselects_in_plain_words(window_with_model, mixed_folder, qtbot,
+                                                                      monkeypatch):
+    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.errors import FmnistError
+    from fmnist_desktop.ui.pages.predict.my_photos import MyPhotosDialog
+
+    page = _page(window_with_model)
+    _folder, good, _bad = mixed_folder
+    example = user_photos.add_example(str(good[0]), CLASS_NAMES.index("Coat"))
+    dialog = MyPhotosDialog(window_with_model.context, user_photos, page)
+    qtbot.addWidget(dialog)
+    assert dialog.summary.text().startswith("1 photo you labelled")
+    text = dialog.list.item(0).text()
+    assert text.startswith("Coat\n") and example.digest[:8] not in text and "added" in dialog.list.item(0).toolTip()
+    assert not dialog.class_combo.isEnabled()  # no class offered before a photo is chosen
+    dialog.list.item(0).setSelected(True)
+    assert dialog.class_combo.currentText() == "Coat"
+
+    def refuse(*_a, **_k):
+        raise FmnistError("The photo cannot be moved.")
+
+    monkeypatch.setattr(user_photos, "relabel", refuse)
+    dialog.class_combo.setCurrentText("Shirt")
+    dialog.relabel_button.click()
+    assert dialog.message.text() == "The photo cannot be moved."
+    monkeypatch.undo()
+    dialog.list.item(0).setSelected(True)
+    dialog.class_combo.setCurrentText("Shirt")
+    dialog.relabel_button.click()
+    assert "cannot be moved" not in dialog.message.text()  # the message went with the next action
+    assert [e.label_name for e in user_photos.list_examples()] == ["Shirt"]
+
+
+def test_photos_dropped_while_the_list_is_classified_join_it(window_with_model, mixed_folder, tmp_path, qtbot,
+                                                             drop_paths):
+    page = _page(window_with_model)
+    folder, _good, _bad = mixed_folder
+    extra = _shirt_like_photo(tmp_path / "extra.png")
+    finished = []
+    page.batchFinished.connect(finished.append)
+    drop_paths(page.drop_zone, [folder])
+    assert page.is_busy()
+    drop_paths(page.drop_zone, [extra])  # before the first seven are done: nothing of them is lost
+    qtbot.waitUntil(lambda: bool(finished) and not page.is_busy(), timeout=60_000)
+    assert finished[-1] == 8 and len(finished) == 1
+    assert {r.path.rsplit("/", 1)[-1] for r in page.rows()} >= {"a.png", "e.gif", "extra.png"}
+
+
+def test_a_message_never_moves_the_page_under_the_pointer(window_with_model, mixed_folder, qtbot, drop_paths):
+    """'Saved to My photos' used to push the whole view (and the Correct… button) down a line."""
+    page = _page(window_with_model)
+    _folder, good, _bad = mixed_folder
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        drop_paths(page.drop_zone, [good[0]])
+    assert page.banner.text() == ""
+    y = page.correct_button.mapTo(page, page.correct_button.rect().topLeft()).y()
+    page.confirm_button.click()
+    assert "Saved to My photos" in page.banner.text()
+    assert page.correct_button.mapTo(page, page.correct_button.rect().topLeft()).y() == y

@@ -1,11 +1,18 @@
 """Models page: the shipped default model and every run the user trained.
 
-A table of `ModelLibrary.entries()` (date, preset, epochs, test accuracy, training time, device),
+A table of `ModelLibrary.entries()` (date, preset, epochs, test accuracy, real photos right,
+training time, device),
 the selected run's loss/accuracy history (`charts.TrainingCharts`, created lazily because
 matplotlib is slow to import), and Make active / Rename / Delete / Export as .pt / Open model.
 The File menu's Open model…, Import origin-notebook .pth… and Save model as… call the same methods.
 Reading and validating model files runs in a worker; a foreign or damaged file shows the core's
 one-line message.
+
+"Real photos" is each model measured on the same real photos (`core.photo_score`: the user's
+kept-out photos when there are enough, else the samples shipped with the app), in a task; making a
+model active that does worse there than the previous one says so. Messages take a reserved line
+(a late one never moves the table under the pointer), and the table is updated in place, so the
+selection and the chart stay put through Make active and Rename.
 """
 
 from __future__ import annotations
@@ -37,8 +44,8 @@ from ..settings_keys import MODELS_LAST_DIR as SETTINGS_LAST_DIR
 from ..tasks import TaskGroup
 from ..widgets.banner import MessageLabel, make_button
 from ..widgets.dialogs import ask_yes_no
-HEADERS = ("Name", "Created", "Preset", "Epochs", "Test accuracy", "Training time", "Device")
-COL_NAME, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_TIME, COL_DEVICE = range(len(HEADERS))
+HEADERS = ("Name", "Created", "Preset", "Epochs", "Test accuracy", "Real photos", "Training time", "Device")
+COL_NAME, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_PHOTOS, COL_TIME, COL_DEVICE = range(len(HEADERS))
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 MODEL_FILTER = "Model files (*.pt *.pth);;All files (*)"
@@ -59,9 +66,14 @@ class ModelsPage(QWidget):
         super().__init__(parent)
         self.setObjectName("modelsPage")
         self.context = context
-        self.tasks = TaskGroup(self, "files", "serve")
+        self.tasks = TaskGroup(self, "files", "serve", "photo-scores")
         self.runner = self.tasks["files"]
         self.chart = None  # TrainingCharts, created after torchReady (matplotlib is slow to import)
+        self._charted: tuple | None = None  # what the chart shows now (entry id, history), to skip redraws
+        self._photo_set = None  # core.photo_score.PhotoSet the models are measured on
+        self._photo_scores: dict[tuple, object] = {}  # (model file key, photo set key) -> PhotoScore
+        self._comparison: tuple | None = None  # (previous entry, new entry) of the last Make active
+        self.photo_scores_measured = 0  # scores that arrived from the task (tests wait for them)
         self._build()
         context.torchReady.connect(self._on_torch_ready)
         context.modelsChanged.connect(self.refresh)
@@ -90,7 +102,7 @@ class ModelsPage(QWidget):
         buttons.addWidget(self.open_button)
         outer.addLayout(buttons)
 
-        self.banner = MessageLabel("modelsBanner", self)
+        self.banner = MessageLabel("modelsBanner", self, reserve_lines=2)
         outer.addWidget(self.banner)
 
         from .serve_panel import ServePanel
@@ -110,6 +122,9 @@ class ModelsPage(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)  # dates and durations stay on one line
+        self.model.horizontalHeaderItem(COL_PHOTOS).setToolTip(
+            "How many real photos each model names right: your kept-out photos once you have enough, "
+            "else the sample photos shipped with the app")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
@@ -133,6 +148,8 @@ class ModelsPage(QWidget):
         return make_button(self, text, name, slot)
 
     def show_banner(self, text: str, error: bool = True) -> None:
+        """A message for the latest action (it replaces the one before; its line is reserved)."""
+        self._comparison = None  # a newer message: "the new model is weaker" would be about an old action
         self.banner.show_message(text, error)
 
     # ----------------------------------------------------------------- data
@@ -143,6 +160,7 @@ class ModelsPage(QWidget):
 
             self.chart = TrainingCharts(self.chart_holder)
             self.chart.setMinimumHeight(220)
+            _legend_below(self.chart)
             self.chart_holder.layout().addWidget(self.chart, 1)
             # A few rows of models above, most of the height for the curves.
             self.splitter.setSizes([200, max(300, self.splitter.height() - 200)])
@@ -157,27 +175,49 @@ class ModelsPage(QWidget):
 
     @Slot()
     def refresh(self) -> None:
+        """Re-read the library. When the same models are listed (Make active, Rename), the rows are
+        updated in place: the selection and the chart do not blink."""
         selected = self.selected_entry()
         selected_id = getattr(selected, "id", None)
         active = self.context.active_entry()
         active_id = getattr(active, "id", None)
-        self.model.removeRows(0, self.model.rowCount())
         try:
             entries = self.entries()
         except FmnistError as exc:
             self.show_banner(str(exc))
             entries = []
-        for entry in entries:
-            self.model.appendRow(self._row_items(entry, entry.id == active_id))
-        row_to_select = next((r for r, e in enumerate(entries) if e.id == selected_id), None)
-        if row_to_select is None:
-            row_to_select = next((r for r, e in enumerate(entries) if e.id == active_id), 0 if entries else None)
-        if row_to_select is not None:
-            self.table.selectRow(row_to_select)
+        listed = [self.model.item(r, COL_NAME).data(ENTRY_ROLE).id for r in range(self.model.rowCount())]
+        if listed == [e.id for e in entries] and entries:
+            for row, entry in enumerate(entries):
+                for column, item in enumerate(self._row_items(entry, entry.id == active_id)):
+                    self._copy_item(self.model.item(row, column), item)
+        else:
+            selection = self.table.selectionModel()
+            selection.blockSignals(True)  # no "nothing selected" moment while the rows are refilled
+            try:
+                self.model.removeRows(0, self.model.rowCount())
+                for entry in entries:
+                    self.model.appendRow(self._row_items(entry, entry.id == active_id))
+                row_to_select = next((r for r, e in enumerate(entries) if e.id == selected_id), None)
+                if row_to_select is None:
+                    row_to_select = next((r for r, e in enumerate(entries) if e.id == active_id), 0 if entries else None)
+                if row_to_select is not None:
+                    self.table.selectRow(row_to_select)
+            finally:
+                selection.blockSignals(False)
+            self.table.viewport().update()
         # Fit the short columns to their text (Name takes the rest), after every refill.
         for column in range(1, len(HEADERS)):
             self.table.resizeColumnToContents(column)
         self._on_selection_changed()
+        self.measure_photos()
+
+    @staticmethod
+    def _copy_item(target: QStandardItem, source: QStandardItem) -> None:
+        for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.FontRole, ENTRY_ROLE):
+            value = source.data(role)
+            if target.data(role) != value:
+                target.setData(value, role)
 
     def _row_items(self, entry, is_active: bool) -> list[QStandardItem]:
         meta = entry.meta
@@ -201,6 +241,7 @@ class ModelsPage(QWidget):
             QStandardItem(str(getattr(meta, "preset", "") or "—")),
             QStandardItem(str(epochs) if epochs else "—"),
             QStandardItem(f"{accuracy:.2f}%" if accuracy is not None else "—"),
+            self._photo_item(entry),
             QStandardItem(format_span(elapsed)),
             QStandardItem(str(training.get("device_name") or training.get("device") or "—")),
         ]
@@ -224,8 +265,9 @@ class ModelsPage(QWidget):
         entry = self.selected_entry()
         if entry is None:
             self.history_label.setText("Select a model to see its training history.")
-            if self.chart is not None:
+            if self.chart is not None and self._charted != (None, ()):
                 self.chart.set_history([])
+                self._charted = (None, ())
             return
         history = list(getattr(entry.meta, "history", None) or [])
         if history:
@@ -235,10 +277,15 @@ class ModelsPage(QWidget):
             self.history_label.setText(f"“{entry.name}” has no recorded training history (e.g. imported notebook weights).")
         if self.chart is not None:
             self.chart.setVisible(bool(history))  # empty axes would only look broken
+            charted = (entry.id, repr(history))
+            if charted == self._charted:
+                return  # the same curves (Make active, Rename): no redraw, no blank moment
             try:
                 self.chart.set_history(history)
+                self._charted = charted
             except (KeyError, TypeError, ValueError, AttributeError):
                 self.chart.set_history([])
+                self._charted = None
                 self.history_label.setText(f"The training history of “{entry.name}” cannot be shown.")
 
     def _update_buttons(self) -> None:
@@ -267,13 +314,113 @@ class ModelsPage(QWidget):
         return self.tasks.shutdown(timeout_ms)
 
     # ----------------------------------------------------------------- actions
+    # ----------------------------------------------------------------- real photos
+    @staticmethod
+    def _file_key(entry) -> tuple:
+        # Its file and creation time: Rename rewrites the file but not the weights, so no re-measure.
+        return str(entry.path), str(getattr(entry.meta, "created", ""))
+
+    def photo_score(self, entry):
+        """The entry's `core.photo_score.PhotoScore` on the current photos, or None (not yet)."""
+        if self._photo_set is None:
+            return None
+        return self._photo_scores.get((self._file_key(entry), self._photo_set.key))
+
+    def _photo_item(self, entry) -> QStandardItem:
+        score = self.photo_score(entry)
+        if self._photo_set is not None and len(self._photo_set) == 0:
+            item = QStandardItem("—")
+            item.setToolTip("No real photos to measure on")
+        elif score is None:
+            item = QStandardItem("measuring…")
+            item.setToolTip("Classifying the real photos with this model")
+        else:
+            from ...core.photo_score import class_list
+
+            item = QStandardItem(score.short())
+            item.setToolTip(f"Gets {score.right} of {score.description} right ({class_list(self._photo_set)})")
+        return item
+
+    def measure_photos(self) -> None:
+        """Score every listed model on the measuring photos, in a task (cached per model file).
+        Only while the page is shown (and when it is shown): no background work for a table
+        nobody looks at, e.g. while a training run saves its model."""
+        if not self.context.is_torch_ready() or self.model.rowCount() == 0 or not self.isVisible():
+            return
+        entries = [self.model.item(r, COL_NAME).data(ENTRY_ROLE) for r in range(self.model.rowCount())]
+        wanted = [(self._file_key(e), e.path) for e in entries]
+        photo_set = self._photo_set
+        done = set(self._photo_scores)
+
+        def task(state):
+            from ...core import photo_score
+            from ...core.predict import Predictor
+
+            source, description, items = photo_score.measuring_photos()
+            key = tuple((str(p), int(label)) for p, label in items)
+            current = photo_set
+            if current is None or current.key != key:
+                current = photo_score.prepare_photo_set(items, source, description,
+                                                        stop=state.is_interruption_requested)
+                state.set_partial_result(("set", current))
+            for file_key, path in wanted:
+                if state.is_interruption_requested():
+                    return None
+                if (file_key, current.key) in done:
+                    continue
+                try:
+                    predictor = Predictor.from_checkpoint(path, device="cpu")
+                except FmnistError:
+                    continue  # the table already says what is wrong with this file
+                state.set_partial_result(("score", (file_key, current.key), photo_score.score(predictor, current)))
+            return None
+
+        self.tasks["photo-scores"].start(task, on_partial=self._on_photo_measure, description="Measuring models on photos")
+
+    def showEvent(self, event) -> None:  # noqa: N802 — Qt's name
+        super().showEvent(event)
+        self.measure_photos()
+
+    def _on_photo_measure(self, value) -> None:
+        if value[0] == "set":
+            self._photo_set = value[1]
+        else:
+            _kind, key, score = value
+            self._photo_scores[key] = score
+            self.photo_scores_measured += 1
+        for row in range(self.model.rowCount()):
+            entry = self.model.item(row, COL_NAME).data(ENTRY_ROLE)
+            self._copy_item(self.model.item(row, COL_PHOTOS), self._photo_item(entry))
+        self.table.resizeColumnToContents(COL_PHOTOS)
+        self._say_if_weaker()
+
+    def _say_if_weaker(self) -> None:
+        """After Make active: say so when the new model names fewer real photos right than the
+        previous one (once both are measured, and only while that message is still the latest)."""
+        if self._comparison is None:
+            return
+        previous, new = self._comparison
+        old_score, new_score = self.photo_score(previous), self.photo_score(new)
+        if old_score is None or new_score is None:
+            return  # said when the scores arrive
+        self._comparison = None
+        if new_score.total and new_score.right < old_score.right:
+            self.show_banner(
+                f"“{new.name}” is now the active model, but it gets {new_score.right} of "
+                f"{new_score.description} right (“{previous.name}” got {old_score.right}): "
+                "it may do worse on your photos.", error=True)
+
+    # ----------------------------------------------------------------- actions
     @Slot()
     def make_selected_active(self) -> None:
         entry = self.selected_entry()
         if entry is None:
             return
+        previous = self.context.active_entry()
         if self.context.set_active(entry.id):
             self.show_banner(f"“{entry.name}” is now the active model.", error=False)
+            self._comparison = (previous, entry) if previous is not None and previous.id != entry.id else None
+            self._say_if_weaker()
 
     @Slot()
     def rename_selected(self) -> None:
@@ -450,3 +597,16 @@ def _stages_sentence(training: dict) -> str:
     if isinstance(mix, dict) and isinstance(mix.get("alpha"), (int, float)):
         text += f", its weights the average of the two runs' ends (α = {mix['alpha']:g})"
     return text + "."
+
+
+def _legend_below(chart) -> None:
+    """One legend for both charts, below them: at 900×600 a legend inside the small loss chart
+    covered the curve. A finished run has no "this epoch" line, so that entry is left out."""
+    handles, labels = chart.loss_ax.get_legend_handles_labels()
+    keep = [(h, lab) for h, lab in zip(handles, labels) if lab != "this epoch"]
+    for ax in (chart.loss_ax, chart.acc_ax):
+        legend = ax.get_legend()
+        if legend is not None:
+            legend.remove()
+    chart.figure.legend([h for h, _ in keep], [lab for _, lab in keep], loc="outside lower center", ncols=len(keep),
+                        fontsize=8, frameon=False)

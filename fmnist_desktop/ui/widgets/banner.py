@@ -45,20 +45,31 @@ class Banner(QFrame):
 
 
 class MessageLabel(QLabel):
-    """A one-line message above a page's content: red for errors, plain otherwise; hidden when empty."""
+    """A one-line message above a page's content: red for errors, plain otherwise; hidden when empty.
 
-    def __init__(self, object_name: str, parent: QWidget | None = None):
+    With `reserve_lines`, the label always takes that many lines (empty or not), so a message that
+    arrives late never moves the content under the user's pointer; the full text is its tooltip."""
+
+    def __init__(self, object_name: str, parent: QWidget | None = None, reserve_lines: int = 0):
         super().__init__(parent)
         self.setObjectName(object_name)
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.hide()
+        self._reserve_lines = reserve_lines
+        if reserve_lines:
+            self.setWordWrap(reserve_lines > 1)  # one line: never a clipped half second line
+            self.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+            self.setFixedHeight(self.fontMetrics().lineSpacing() * reserve_lines + 8)  # + the 4 px padding
+            self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setVisible(bool(reserve_lines))
 
     def show_message(self, text: str, error: bool = True) -> None:
         colour = ERROR_COLOUR if error else "palette(window-text)"
         self.setStyleSheet(f"QLabel#{self.objectName()} {{ color: {colour}; padding: 4px; }}")
         self.setText(text)
-        self.setVisible(bool(text))
+        if self._reserve_lines:
+            self.setToolTip(text)
+        self.setVisible(bool(text) or bool(self._reserve_lines))
 
 
 def make_button(parent: QWidget, text: str, object_name: str, slot, *, accessible_name: str | None = None,

@@ -6,11 +6,19 @@ start-up and redraws instantly for every image.
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from fmnist_desktop.core.labels import CLASS_NAMES
+
+
+def _percent(p: float) -> str:
+    """As core.verdict.format_confidence (not imported: it needs torch, this widget does not):
+    rounded down, so 0.4996 reads 49.9 % beside a 50 % threshold, not 50.0 %."""
+    return f"{math.floor(p * 1000) / 10:.1f} %" if math.isfinite(p) else "—"
 
 
 class ProbabilityBars(QWidget):
@@ -34,7 +42,7 @@ class ProbabilityBars(QWidget):
         self._confident = confident
         self.setMinimumHeight(self.ROW_HEIGHT * len(self._names) + 8)
         self.setAccessibleDescription(
-            ", ".join(f"{n} {p * 100:.1f}%" for n, p in sorted(zip(self._names, self._probs), key=lambda t: -t[1])[:3])
+            ", ".join(f"{n} {_percent(p)}" for n, p in sorted(zip(self._names, self._probs), key=lambda t: -t[1])[:3])
         )
         self.update()
 
@@ -59,7 +67,7 @@ class ProbabilityBars(QWidget):
         bold.setBold(True)
         metrics = QFontMetrics(bold)
         label_w = max(metrics.horizontalAdvance(name) for name in self._names) + 10
-        value_w = metrics.horizontalAdvance("100.0%") + 8
+        value_w = metrics.horizontalAdvance("100.0 %") + 8
         bar_x = label_w
         bar_w = max(10, self.width() - label_w - value_w)
         highlight = palette.color(QPalette.ColorRole.Highlight)
@@ -80,5 +88,5 @@ class ProbabilityBars(QWidget):
             colour = (highlight if self._confident else unsure) if is_top else muted
             painter.fillRect(fill, colour)
             painter.setPen(text)
-            painter.drawText(QRectF(bar_x + bar_w + 4, y, value_w, self.ROW_HEIGHT), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{prob * 100:.1f}%")
+            painter.drawText(QRectF(bar_x + bar_w + 4, y, value_w, self.ROW_HEIGHT), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, _percent(prob))
         painter.end()

@@ -1,5 +1,9 @@
-"""The Predict page's table for many images: progress, Cancel, a class / "Not sure" / unreadable
-filter, sorting, and the CSV export of the rows shown."""
+"""The Predict page's table for many images: progress, Cancel, Clear list, a class / "Not sure" /
+unreadable filter, sorting, and the CSV export of the rows shown.
+
+Each row's verdict is `core.verdict.decide` on its probabilities with the threshold of the model
+that classified it (unless the user overrode it on the page) and that model's "may not be one of
+the ten" level: the same verdict `fmnist predict` prints."""
 
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ from ....core.labels import CLASS_NAMES
 from ....core.output_safety import csv_row
 from ...widgets.images import thumbnail_qimage
 
-NOT_SURE_TEXT = "Not sure — this may not be clothing from these 10 classes"
+NOT_SURE_NOTE = "not sure"  # the Note column of a row below the threshold
+OUT_OF_SCOPE_NOTE = "may not be one of the ten classes"  # only when the model says so (out_of_scope)
 
 # Table columns
 COL_THUMB, COL_FILE, COL_CLASS, COL_CONF, COL_RUNNER, COL_PROBLEM = range(6)
@@ -35,6 +40,14 @@ HEADERS = ("", "File", "Top class", "Confidence", "Runner-up", "Note")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CLASS_ROLE = Qt.ItemDataRole.UserRole + 2  # the row's top class, or "" for unreadable files
 ROW_ROLE = Qt.ItemDataRole.UserRole + 3  # the BatchRow object, on the File column
+
+def format_confidence(confidence: float) -> str:
+    """`core.verdict.format_confidence`: never rounds up across a threshold (0.4996 -> "49.9 %").
+    Imported when called: rows and results exist only once torch (which core.verdict needs) is loaded."""
+    from ....core.verdict import format_confidence as core_format
+
+    return core_format(confidence)
+
 
 FILTER_ALL = "All images"
 FILTER_UNSURE = "Not sure"
@@ -52,15 +65,38 @@ class BatchRow:
     probabilities: tuple[float, ...]
     error: str | None
     thumbnail: QImage | None
+    display: str = ""  # the name shown: relative to the dropped folder (keeps the sub-folder)
+    out_of_scope_threshold: float | None = None  # the model's "may not be one of the ten" level
+    model_threshold: float | None = None  # the not-sure threshold of the model that classified it
 
-    def not_sure(self, threshold: float) -> bool:
-        """A readable image whose prediction is "Not sure" (core.predict.is_not_sure)."""
-        from ....core.predict import is_not_sure  # torch is loaded once there are rows
+    def verdict(self, threshold: float | None = None):
+        """The row's `core.verdict.Verdict` (None for an unreadable file), with `threshold` (the
+        user's override) or else its model's own."""
+        if self.error is not None:
+            return None
+        from ....core.verdict import DEFAULT_THRESHOLD, decide  # torch is loaded once there are rows
 
-        return self.error is None and is_not_sure(self.confidence, threshold)
+        if threshold is None:
+            threshold = self.model_threshold if self.model_threshold is not None else DEFAULT_THRESHOLD
+        return decide(self.probabilities, threshold, self.out_of_scope_threshold)
+
+    def not_sure(self, threshold: float | None = None) -> bool:
+        """A readable image whose verdict is "not sure" (core.verdict, as the CLI decides)."""
+        verdict = self.verdict(threshold)
+        return verdict is not None and verdict.not_sure
+
+    def note(self, threshold: float | None = None) -> str:
+        """The Note column: the error, "not sure", "may not be one of the ten classes", or ""."""
+        if self.error is not None:
+            return self.error
+        verdict = self.verdict(threshold)
+        if verdict.out_of_scope:
+            return OUT_OF_SCOPE_NOTE
+        return NOT_SURE_NOTE if verdict.not_sure else ""
 
 
-def batch_row(prediction, path: str) -> BatchRow:
+def batch_row(prediction, path: str, display: str = "", out_of_scope_threshold: float | None = None,
+              model_threshold: float | None = None) -> BatchRow:
     """A table row from a Prediction (worker thread): thumbnail made here, heavy images dropped."""
     error = getattr(prediction, "error", None)
     thumbnail = None
@@ -73,8 +109,9 @@ def batch_row(prediction, path: str) -> BatchRow:
             thumbnail = thumbnail_qimage(source_image, 40)
         except (OSError, ValueError):
             thumbnail = None
+    display = display or Path(path).name
     if error:
-        return BatchRow(path, None, None, 0.0, None, 0.0, (), str(error), thumbnail)
+        return BatchRow(path, None, None, 0.0, None, 0.0, (), str(error), thumbnail, display)
     top_k = list(getattr(prediction, "top_k", []) or [])
     runner_up, runner_conf = (top_k[1] if len(top_k) > 1 else (None, 0.0))
     return BatchRow(
@@ -87,13 +124,16 @@ def batch_row(prediction, path: str) -> BatchRow:
         tuple(float(p) for p in prediction.probabilities),
         None,
         thumbnail,
+        display,
+        out_of_scope_threshold,
+        model_threshold,
     )
 
 
 class _ClassFilterProxy(QSortFilterProxyModel):
     """Sorts by SORT_ROLE; filters rows by exact top class, "not sure", or unreadable."""
 
-    def __init__(self, threshold: float, parent=None):
+    def __init__(self, threshold: float | None, parent=None):
         super().__init__(parent)
         self._mode = FILTER_ALL
         self._threshold = threshold
@@ -102,7 +142,7 @@ class _ClassFilterProxy(QSortFilterProxyModel):
     def set_mode(self, mode: str) -> None:
         self._refilter(lambda: setattr(self, "_mode", mode))
 
-    def set_threshold(self, threshold: float) -> None:
+    def set_threshold(self, threshold: float | None) -> None:
         self._refilter(lambda: setattr(self, "_threshold", threshold))
 
     def _refilter(self, change) -> None:
@@ -133,7 +173,7 @@ class BatchView(QWidget):
 
     rowActivated = Signal(str)
 
-    def __init__(self, threshold: float, parent: QWidget | None = None):
+    def __init__(self, threshold: float | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("batchView")
         self._threshold = threshold
@@ -147,8 +187,12 @@ class BatchView(QWidget):
         self.cancel_button = QPushButton("Cancel", self)
         self.cancel_button.setObjectName("cancelBatchButton")
         self.cancel_button.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.clear_button = QPushButton("Clear list", self)
+        self.clear_button.setObjectName("clearListButton")
+        self.clear_button.setToolTip("Empty the list; photos dropped afterwards start a new one")
         row.addWidget(self.progress, 1)
         row.addWidget(self.cancel_button)
+        row.addWidget(self.clear_button)
         layout.addLayout(row)
 
         row2 = QHBoxLayout()
@@ -194,6 +238,12 @@ class BatchView(QWidget):
 
     def clear(self) -> None:
         self.model.removeRows(0, self.model.rowCount())
+        self.progress.reset()
+        self.count_label.setText("")
+
+    def paths(self) -> set[str]:
+        """Every file in the list (photos dropped again are not added twice)."""
+        return {self.model.item(r, COL_FILE).data(ROW_ROLE).path for r in range(self.model.rowCount())}
 
     def add_rows(self, rows: list[BatchRow]) -> None:
         for row in rows:
@@ -211,9 +261,9 @@ class BatchView(QWidget):
         if row.thumbnail is not None and not row.thumbnail.isNull():
             thumb.setData(QPixmap.fromImage(row.thumbnail), Qt.ItemDataRole.DecorationRole)
         thumb.setData(0, SORT_ROLE)
-        file_item = QStandardItem(Path(row.path).name)
+        file_item = QStandardItem(row.display or Path(row.path).name)
         file_item.setToolTip(row.path)
-        file_item.setData(Path(row.path).name.lower(), SORT_ROLE)
+        file_item.setData((row.display or Path(row.path).name).lower(), SORT_ROLE)
         file_item.setData(row, ROW_ROLE)
         if row.error:
             cls = QStandardItem("—")
@@ -227,10 +277,11 @@ class BatchView(QWidget):
         else:
             cls = QStandardItem(row.label)
             cls.setData(row.label, SORT_ROLE)
-            conf = QStandardItem(f"{row.confidence * 100:.1f}%")
+            conf = QStandardItem(format_confidence(row.confidence))
             conf.setData(row.confidence, SORT_ROLE)
             conf.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            runner = QStandardItem(f"{row.runner_up} ({row.runner_up_confidence * 100:.1f}%)" if row.runner_up else "")
+            runner = QStandardItem(f"{row.runner_up} ({format_confidence(row.runner_up_confidence)})"
+                                   if row.runner_up else "")
             runner.setData(row.runner_up or "", SORT_ROLE)
             problem = QStandardItem("")
         problem.setData(row.error or "", SORT_ROLE)
@@ -241,9 +292,10 @@ class BatchView(QWidget):
         return items
 
     def _style_row(self, items, row: BatchRow) -> None:
-        items[COL_PROBLEM].setText(row.error or (NOT_SURE_TEXT if row.not_sure(self._threshold) else ""))
+        items[COL_PROBLEM].setText(row.note(self._threshold))
 
-    def set_threshold(self, threshold: float) -> None:
+    def set_threshold(self, threshold: float | None) -> None:
+        """The user's override, or None: each row with its own model's threshold."""
         self._threshold = threshold
         self.proxy.set_threshold(threshold)
         for r in range(self.model.rowCount()):
@@ -278,14 +330,14 @@ class BatchView(QWidget):
         # csv_row: a cell starting with = + - @ is not run by a spreadsheet, and a file name that
         # is not valid UTF-8 is written with \xNN escapes (it made the export crash).
         writer = csv.writer(out)
-        writer.writerow(["file", "top_class", "confidence", "runner_up", "runner_up_confidence", "not_sure", "error",
-                         *[f"p_{name}" for name in CLASS_NAMES]])
+        writer.writerow(["file", "top_class", "confidence", "runner_up", "runner_up_confidence", "not_sure",
+                         "verdict", "error", *[f"p_{name}" for name in CLASS_NAMES]])
         for row in self.rows(visible_only=True):
             if row.error:
-                writer.writerow(csv_row([row.path, "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES)]))
+                writer.writerow(csv_row([row.path, "", "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES)]))
             else:
+                verdict = row.verdict(self._threshold)
                 writer.writerow(csv_row([row.path, row.label, f"{row.confidence:.4f}", row.runner_up or "",
-                                         f"{row.runner_up_confidence:.4f}",
-                                         "yes" if row.not_sure(self._threshold) else "no",
-                                         "", *[f"{p:.4f}" for p in row.probabilities]]))
+                                         f"{row.runner_up_confidence:.4f}", "yes" if verdict.not_sure else "no",
+                                         verdict.describe(), "", *[f"{p:.4f}" for p in row.probabilities]]))
         return out.getvalue()

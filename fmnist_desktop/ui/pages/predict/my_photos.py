@@ -1,6 +1,8 @@
 """The "My photos" browser: the photos the user labelled on the Predict page.
 
-Shows each stored example as a thumbnail with its class; the user can relabel or delete them.
+Shows each stored example as a thumbnail with its class and when it was added (never the file's
+hash name); the class box follows the selected photo. The user can relabel or delete them. A
+message belongs to the action that caused it: the next action clears it.
 Storage is `core.user_photos` (passed in as `store`, already imported after torchReady). The
 photos are kept at full size, so their thumbnails are decoded in a task (downscaled while
 decoding) and arrive one by one; the GUI thread only lists the files.
@@ -8,6 +10,7 @@ decoding) and arrive one by one; the GUI thread only lists the files.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -102,14 +105,18 @@ class MyPhotosDialog(QDialog):
             self.message.setText(str(exc))
             examples = []
         for example in examples:
-            item = QListWidgetItem(f"{example.label_name}\n{Path(example.path).name}")
-            item.setToolTip(str(example.path))
+            item = QListWidgetItem(f"{example.label_name}\n{_added(example.path)}")
+            kept_out = getattr(example, "kept_out", False)
+            item.setToolTip(f"{example.label_name}, added {_added(example.path)}"
+                            + ("\nKept out of fine-tuning: used to measure the model on your photos." if kept_out else "")
+                            + f"\nStored as {example.path}")
             item.setData(EXAMPLE_ROLE, example)
             self.list.addItem(item)
         if examples:
             counts = self.store.counts_by_class(examples)
             detail = ", ".join(f"{name}: {counts[name]}" for name in CLASS_NAMES if counts.get(name))
-            self.summary.setText(f"{len(examples)} photos you labelled ({detail}).")
+            noun = "photo" if len(examples) == 1 else "photos"
+            self.summary.setText(f"{len(examples)} {noun} you labelled ({detail}).")
         else:
             self.summary.setText("No photos yet. On the Predict page, use Confirm or Correct… to keep a photo here.")
         self._update_buttons()
@@ -144,17 +151,24 @@ class MyPhotosDialog(QDialog):
         return [item.data(EXAMPLE_ROLE) for item in self.list.selectedItems()]
 
     def _update_buttons(self) -> None:
-        has = bool(self.list.selectedItems())
-        self.relabel_button.setEnabled(has)
-        self.delete_button.setEnabled(has)
+        selected = self.selected_examples()
+        self.relabel_button.setEnabled(bool(selected))
+        self.delete_button.setEnabled(bool(selected))
+        self.class_combo.setEnabled(bool(selected))  # no class is offered for no photo
+        labels = {example.label for example in selected}
+        if len(labels) == 1:  # the box shows the selected photo's class, ready to be changed
+            self.class_combo.setCurrentIndex(labels.pop())
 
     def relabel_selected(self) -> None:
         label = self.class_combo.currentIndex()  # the combo lists CLASS_NAMES in label order
+        self.message.setText("")
         try:
             for example in self.selected_examples():
                 self.store.relabel(example, label)
         except FmnistError as exc:
             self.message.setText(str(exc))
+        else:
+            self.message.setText(f"Now labelled “{CLASS_NAMES[label]}”.")
         self.reload()
         self.changed.emit()
 
@@ -162,8 +176,10 @@ class MyPhotosDialog(QDialog):
         examples = self.selected_examples()
         if not examples:
             return
-        if not ask_yes_no(self, "Delete photos?", f"Delete {len(examples)} photo(s) from My photos?"):
+        noun = "this photo" if len(examples) == 1 else f"these {len(examples)} photos"
+        if not ask_yes_no(self, "Delete photos?", f"Delete {noun} from My photos?"):
             return
+        self.message.setText("")
         try:
             for example in examples:
                 self.store.delete(example)
@@ -171,3 +187,11 @@ class MyPhotosDialog(QDialog):
             self.message.setText(str(exc))
         self.reload()
         self.changed.emit()
+
+
+def _added(path) -> str:
+    """When a photo was kept ("29 Nov, 05:30": fits under its thumbnail), from its file; "" when unknown."""
+    try:
+        return datetime.fromtimestamp(Path(path).stat().st_mtime).strftime("%d %b, %H:%M")
+    except (OSError, ValueError, OverflowError):
+        return ""

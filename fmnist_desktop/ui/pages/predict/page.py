@@ -1,7 +1,13 @@
 """Predict page: classify one photo (showing every preparation step) or many (a sortable table).
 
-Input: drag and drop (files, folders — recursively — or raw images), Open images…, Open folder…,
-paste (Ctrl+V) and "Try a sample". The page routes input to its two views (`SingleView`,
+Input: drag and drop (files, folders — recursively — or raw images), Open images… (Ctrl+O), Open
+folder…, paste (Ctrl+V) and "Try a sample". While the list is on screen (or one of its rows),
+dropped or opened files are *added* to it (Clear list starts over); otherwise one file opens the
+detailed view and several start a new list. "Back to the list" appears only on a row opened from
+the list. A message belongs to the action that caused it: every new action clears it.
+
+"Not sure" is `core.verdict`'s rule with the active model's own threshold, which the spin box
+shows; changing the spin box overrides it for this session (not saved). The page routes input to its two views (`SingleView`,
 `BatchView`); all model work is a task of `self.tasks` ("classify"), the Predictor is loaded once
 per active model, in the worker, and counting My photos is a task too ("photos"), so nothing
 walks a folder on the GUI thread. torch-based core modules are imported lazily, inside the task
@@ -15,23 +21,40 @@ from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QIODevice, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QImage, QKeySequence
-from PySide6.QtWidgets import QApplication, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ....core import paths
 from ....core.errors import FmnistError
 from ....core.formats import PHOTO_FORMATS_TEXT, is_photo_file, photo_file_filter
 from ....core.labels import CLASS_NAMES
 from ...context import AppContext
-from ...settings_keys import PREDICT_LAST_DIR, PREDICT_THRESHOLD
+from ...settings_keys import PREDICT_LAST_DIR
 from ...tasks import Progress, TaskGroup
 from ...widgets.banner import MessageLabel, make_button
 from ...widgets.drop_zone import DropZone
 from .batch_view import BatchView, batch_row
 from .single_view import SingleResult, SingleView, classify_one
 
-DEFAULT_THRESHOLD_PERCENT = 50  # core.predict.DEFAULT_NOT_SURE_THRESHOLD, as the spin box shows it
+DEFAULT_THRESHOLD = 0.5  # core.verdict.DEFAULT_THRESHOLD (core.verdict needs torch: not imported at start)
+DEFAULT_THRESHOLD_PERCENT = 50  # as the spin box shows it (models without a threshold of their own)
 BATCH_CHUNK = 16  # images per predict call: big enough to batch on the model, small for smooth progress
-DROP_TEXT = f"Drop clothing photos or folders here\n\n({PHOTO_FORMATS_TEXT} — or use Open, Paste, Try a sample)"
+CLASSES_TEXT = "It knows ten kinds of clothing: " + ", ".join(CLASS_NAMES) + "."
+DROP_TEXT = (f"Drop clothing photos or folders here\n\n{CLASSES_TEXT}\n\n"
+             f"({PHOTO_FORMATS_TEXT} — or use Open, Paste, Try a sample)")
+DROP_MORE_TEXT = "Drop more photos or folders here to add them to the list"
+DROP_ANOTHER_TEXT = "Drop another photo, or several photos or a folder to start a list"
+MODEL_THRESHOLD_TEXT = "(this model's own)"
+OVERRIDDEN_TEXT = "(your setting)"
 VIEW_EMPTY, VIEW_SINGLE, VIEW_BATCH = range(3)
 
 
@@ -51,13 +74,19 @@ class PredictPage(QWidget):
         self._predictors: dict[str, object] = {}
         self._pending: tuple[str, object] | None = None  # input that arrived before torch was ready
         self._single: SingleResult | None = None
+        self._single_from_list = False  # the detailed view shows a row of the list
+        self._batch_queue: list[str] = []  # items added while the list was still being classified
+        self._batch_running = False
+        self._batch_offset = 0  # rows listed before the batch being classified (for the progress bar)
+        self._kept_as: int | None = None  # the class the shown photo was kept in My photos as
+        self._model_threshold = DEFAULT_THRESHOLD  # the active model's own (core.verdict.threshold_of)
+        self._threshold_override: float | None = None  # the spin box, when the user changed it
         self._last_single_input: tuple[str, object] | None = None
         self._sample_index = 0
         self._samples: list[Path] | None = None  # the bundled samples, listed once
         self._my_photos_count: int | None = None  # None until counted (in the background)
         self.setAcceptDrops(True)
         self._build()
-        self._restore_settings()
         context.torchReady.connect(self._on_torch_ready)
         context.activeModelChanged.connect(self._on_active_model_changed)
         self.myPhotosChanged.connect(self._count_my_photos)
@@ -79,18 +108,38 @@ class PredictPage(QWidget):
             bar.addWidget(button)
         bar.addStretch(1)
         threshold_label = QLabel("Not sure below", self)
-        self.threshold_spin = QSpinBox(self)
+        self.threshold_spin = QDoubleSpinBox(self)
         self.threshold_spin.setObjectName("thresholdSpin")
         self.threshold_spin.setAccessibleName("Confidence threshold")
         self.threshold_spin.setRange(0, 100)
+        self.threshold_spin.setDecimals(1)
         self.threshold_spin.setSuffix(" %")
         self.threshold_spin.setValue(DEFAULT_THRESHOLD_PERCENT)
-        self.threshold_spin.setToolTip("Below this confidence the page says it is not sure")
+        self.threshold_spin.setToolTip("Below this confidence the page says it is not sure. It starts at the "
+                                       "active model's own level; a change holds until the app closes.")
         threshold_label.setBuddy(self.threshold_spin)
         self.threshold_spin.valueChanged.connect(self._on_threshold_changed)
+        self.threshold_source = QLabel(MODEL_THRESHOLD_TEXT, self)
+        self.threshold_source.setObjectName("thresholdSource")
+        self.threshold_reset = QToolButton(self)
+        self.threshold_reset.setObjectName("thresholdResetButton")
+        self.threshold_reset.setText("Use the model's")
+        self.threshold_reset.setToolTip("Go back to the active model's own not-sure level")
+        self.threshold_reset.clicked.connect(self.reset_threshold)
+        self.threshold_reset.hide()
         bar.addWidget(threshold_label)
         bar.addWidget(self.threshold_spin)
+        bar.addWidget(self.threshold_source)
+        bar.addWidget(self.threshold_reset)
         outer.addLayout(bar)
+
+        # Ctrl+O here opens images (the page's main action); the File menu opens models with Ctrl+Shift+O.
+        self.open_images_action = QAction("Open images…", self)
+        self.open_images_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_images_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)  # active while this page is shown
+        self.open_images_action.triggered.connect(self.open_files_dialog)
+        self.addAction(self.open_images_action)
+        self.open_files_button.setToolTip("Classify image files (Ctrl+O)")
 
         self.paste_action = QAction("Paste image", self)
         self.paste_action.setShortcut(QKeySequence.StandardKey.Paste)
@@ -98,7 +147,8 @@ class PredictPage(QWidget):
         self.paste_action.triggered.connect(self.paste_from_clipboard)
         self.addAction(self.paste_action)
 
-        self.banner = MessageLabel("predictBanner", self)
+        # One reserved line: a message (e.g. "Saved to My photos") never moves the buttons under the pointer.
+        self.banner = MessageLabel("predictBanner", self, reserve_lines=1)
         outer.addWidget(self.banner)
 
         self.drop_zone = DropZone(DROP_TEXT, self)
@@ -107,20 +157,21 @@ class PredictPage(QWidget):
         outer.addWidget(self.drop_zone)
 
         self.single = SingleView(self)
-        self.single.backRequested.connect(lambda: self._show_view(VIEW_BATCH))
+        self.single.backRequested.connect(self.back_to_list)
         self.single.confirmRequested.connect(self.confirm_current)
         self.single.correctRequested.connect(self.correct_current)
         self.single.myPhotosRequested.connect(self.show_my_photos)
         self.single.finetuneRequested.connect(self.finetuneRequested.emit)
-        self.batch = BatchView(self.threshold(), self)
+        self.batch = BatchView(None, self)  # rows use their own model's threshold unless overridden
         self.batch.cancel_button.clicked.connect(self.cancel)
+        self.batch.clear_button.clicked.connect(self.clear_list)
         self.batch.export_button.clicked.connect(self.export)
         self.batch.rowActivated.connect(self._on_row_activated)
         # The page's widgets, as scripts and tests know them.
         for name in ("panels", "bars", "file_label", "verdict_label", "guess_label", "notes_label", "back_button",
                      "confirm_button", "correct_button", "my_photos_label", "my_photos_button", "finetune_button"):
             setattr(self, name, getattr(self.single, name))
-        for name in ("progress", "cancel_button", "filter_combo", "count_label", "export_button", "model", "proxy",
+        for name in ("progress", "cancel_button", "clear_button", "filter_combo", "count_label", "export_button", "model", "proxy",
                      "table"):
             setattr(self, name, getattr(self.batch, name))
 
@@ -131,19 +182,45 @@ class PredictPage(QWidget):
         outer.addWidget(self.stack, 1)
         self._show_view(VIEW_EMPTY)
 
-    # ================================================================= settings
-    def _restore_settings(self) -> None:
-        value = self.context.settings.value(PREDICT_THRESHOLD, DEFAULT_THRESHOLD_PERCENT)
-        try:
-            self.threshold_spin.setValue(int(value))
-        except (TypeError, ValueError):
-            self.threshold_spin.setValue(DEFAULT_THRESHOLD_PERCENT)
-
-    def save_settings(self) -> None:
-        self.context.settings.setValue(PREDICT_THRESHOLD, self.threshold_spin.value())
-
+    # ================================================================= the not-sure threshold
     def threshold(self) -> float:
-        return self.threshold_spin.value() / 100
+        """The threshold in use: the user's for this session, else the active model's own."""
+        return self._threshold_override if self._threshold_override is not None else self._model_threshold
+
+    def model_threshold(self) -> float:
+        return self._model_threshold
+
+    def is_threshold_overridden(self) -> bool:
+        return self._threshold_override is not None
+
+    def _load_model_threshold(self) -> None:
+        """Read the active model's own threshold (core.verdict.threshold_of its metadata)."""
+        entry = self.context.active_entry()
+        if self.context.is_torch_ready() and entry is not None:
+            from ....core.verdict import threshold_of
+
+            self._model_threshold = threshold_of(getattr(entry, "meta", None))
+        else:
+            self._model_threshold = DEFAULT_THRESHOLD
+        self._show_threshold()
+
+    def _show_threshold(self) -> None:
+        overridden = self.is_threshold_overridden()
+        self.threshold_spin.blockSignals(True)
+        self.threshold_spin.setValue(self.threshold() * 100)
+        self.threshold_spin.blockSignals(False)
+        self.threshold_source.setText(OVERRIDDEN_TEXT if overridden else MODEL_THRESHOLD_TEXT)
+        self.threshold_source.setToolTip(
+            f"The active model's own level is {self._model_threshold * 100:.1f} %" if overridden else
+            "Measured on held-out photos when the model was trained (50 % for models without one)")
+        self.threshold_reset.setVisible(overridden)
+        self._apply_threshold()
+
+    @Slot()
+    def reset_threshold(self) -> None:
+        """Back to the active model's own threshold."""
+        self._threshold_override = None
+        self._show_threshold()
 
     # ================================================================= state helpers
     def _show_view(self, index: int) -> None:
@@ -152,9 +229,32 @@ class PredictPage(QWidget):
         # Big drop target while nothing is shown; a slim strip (still a drop target) otherwise.
         self.drop_zone.setMinimumHeight(260 if empty else 0)
         self.drop_zone.setMaximumHeight(16777215 if empty else 44)
-        self.drop_zone.setText(DROP_TEXT if empty else "Drop more photos or folders here")
+        self.drop_zone.setText(DROP_TEXT if empty else DROP_MORE_TEXT if self.in_list_mode() else DROP_ANOTHER_TEXT)
         self.stack.setVisible(not empty)
-        self.back_button.setVisible(index == VIEW_SINGLE and self.model.rowCount() > 0)
+        # While empty the drop target takes the page (the toolbar stays at the top).
+        self.layout().setStretchFactor(self.drop_zone, 1 if empty else 0)
+        self.back_button.setVisible(index == VIEW_SINGLE and self._single_from_list and self.model.rowCount() > 0)
+
+    def in_list_mode(self) -> bool:
+        """True while the list, or one of its rows, is on screen: new files are added to the list."""
+        index = self.stack.currentIndex()
+        return index == VIEW_BATCH or (index == VIEW_SINGLE and self._single_from_list and self.model.rowCount() > 0)
+
+    @Slot()
+    def back_to_list(self) -> None:
+        self.show_banner("")
+        self._show_view(VIEW_BATCH)
+
+    @Slot()
+    def clear_list(self) -> None:
+        """Empty the list (cancelling its classification); the next photos start a new one."""
+        self._batch_queue.clear()
+        self.runner.cancel()
+        self.batch.clear()
+        self.show_banner("")
+        self._single_from_list = False
+        self._show_view(VIEW_EMPTY)
+        self._update_enabled()
 
     def show_banner(self, text: str, error: bool = True) -> None:
         self.banner.show_message(text, error)
@@ -171,8 +271,10 @@ class PredictPage(QWidget):
                                       else "No sample images are installed")
         has_single = self._single is not None and getattr(self._single.prediction, "error", None) is None
         store_ready = self.context.is_torch_ready()
-        self.confirm_button.setEnabled(ready and has_single and store_ready)
+        kept = has_single and self._kept_as is not None
+        self.confirm_button.setEnabled(ready and has_single and store_ready and not kept)
         self.correct_button.setEnabled(ready and has_single and store_ready)
+        self.clear_button.setEnabled(self.model.rowCount() > 0)
         count = self._my_photos_count or 0
         if not store_ready:
             self.my_photos_label.setText("My photos are not available.")
@@ -181,7 +283,11 @@ class PredictPage(QWidget):
                                          else "My photos: counting…")
         self.my_photos_button.setEnabled(store_ready)
         self.finetune_button.setEnabled(ready and count > 0 and not busy)
-        if has_single:
+        if kept:
+            # After Confirm or Correct…: the photo is kept; offering "Confirm <the old guess>"
+            # would undo a correction. Correct… still changes the class.
+            self.confirm_button.setText(f"Kept as “{CLASS_NAMES[self._kept_as]}”")
+        elif has_single:
             self.confirm_button.setText(f"Confirm “{self._single.prediction.label}”")
         else:
             self.confirm_button.setText("Confirm")
@@ -208,6 +314,7 @@ class PredictPage(QWidget):
 
     @Slot()
     def _on_torch_ready(self) -> None:
+        self._load_model_threshold()
         self._count_my_photos()
         self._update_enabled()
         if self._pending is not None:
@@ -217,6 +324,7 @@ class PredictPage(QWidget):
 
     @Slot(object)
     def _on_active_model_changed(self, _entry) -> None:
+        self._load_model_threshold()  # a user's override holds for the session
         self._update_enabled()
         # Show the shown photo through the new model's eyes.
         if (self._last_single_input is not None and self.stack.currentIndex() == VIEW_SINGLE
@@ -280,7 +388,7 @@ class PredictPage(QWidget):
             return
         sample = samples[self._sample_index % len(samples)]
         self._sample_index += 1
-        self.predict_paths([str(sample)])
+        self._dispatch("single-path", str(sample))  # a sample is shown, never added to the user's list
 
     def dragEnterEvent(self, event) -> None:  # the whole page is a drop target
         if DropZone.accepts(event.mimeData()):
@@ -292,11 +400,14 @@ class PredictPage(QWidget):
 
     @Slot(list)
     def predict_paths(self, items: list) -> None:
-        """Classify files and folders: one file → the detailed view; otherwise → the table."""
+        """Classify files and folders: added to the list while it is on screen; otherwise one file
+        → the detailed view, several → a new list."""
         items = [str(p) for p in items if str(p)]
         if not items:
             return
-        if len(items) == 1 and not Path(items[0]).is_dir():
+        if self.in_list_mode():
+            self._dispatch("batch-add", items)
+        elif len(items) == 1 and not Path(items[0]).is_dir():
             self._dispatch("single-path", items[0])
         else:
             self._dispatch("batch", items)
@@ -322,12 +433,13 @@ class PredictPage(QWidget):
         if entry is None:
             self.show_banner("No model is active. Train one or open one on the Models page.")
             return
-        self.show_banner("")
-        if kind == "batch":
-            self._start_batch(entry, payload)
+        self.show_banner("")  # a message belongs to the action that caused it
+        if kind in ("batch", "batch-add"):
+            self._start_batch(entry, payload, add=kind == "batch-add")
         else:
-            self._last_single_input = (kind, payload)
-            self._start_single(entry, kind, payload)
+            self._single_from_list = kind == "list-row"
+            self._last_single_input = (kind, payload)  # shown again through a new active model's eyes
+            self._start_single(entry, "single-path" if kind == "list-row" else kind, payload)
 
     # ================================================================= worker side
     def _predictor_for(self, entry):
@@ -343,6 +455,9 @@ class PredictPage(QWidget):
             return predictor
 
     def _start_single(self, entry, kind: str, payload) -> None:
+        self._batch_running = False  # starting this task cancels a list being classified
+        self._batch_queue.clear()
+
         def task(state):
             state.set_progress(None, "Loading the model…")
             return classify_one(self._predictor_for(entry), kind, payload)
@@ -357,8 +472,21 @@ class PredictPage(QWidget):
         )
         self._update_enabled()
 
-    def _start_batch(self, entry, items: list[str]) -> None:
-        self.batch.clear()
+    def _start_batch(self, entry, items: list[str], add: bool = False) -> None:
+        if add and self._batch_running and self.runner.is_running():
+            # The list is still being classified: these join it when it is done (starting a task
+            # now would cancel the files not classified yet).
+            self._batch_queue.extend(items)
+            self._show_view(VIEW_BATCH)
+            self.count_label.setText(f"{len(self._batch_queue)} more item(s) to add after these…")
+            return
+        if not add:
+            self._batch_queue.clear()
+            self.batch.clear()
+        self._batch_running = True
+        self._batch_offset = self.model.rowCount()  # the progress bar counts the whole list
+        known = self.batch.paths()  # photos already in the list are not added twice
+        self._single_from_list = False
         self.progress.setRange(0, 0)  # busy until the folder walk has counted the files
         self._show_view(VIEW_BATCH)
 
@@ -367,13 +495,24 @@ class PredictPage(QWidget):
 
             state.set_progress(None, "Looking for images…")
             files: list[str] = []
+            shown: dict[str, str] = {}  # path -> name in the File column (keeps the sub-folder)
             for item in items:
                 if Path(item).is_dir():
-                    files.extend(str(p) for p in iter_image_paths([item]))
+                    for found in iter_image_paths([item]):
+                        path = str(found)
+                        files.append(path)
+                        try:
+                            shown[path] = Path(path).relative_to(item).as_posix()
+                        except ValueError:
+                            shown[path] = Path(path).name
                 else:
                     files.append(item)  # named explicitly: keep it, so a bad file shows its reason
+                    shown[item] = Path(item).name
                 if state.is_interruption_requested():
-                    return 0
+                    return 0, 0
+            unique = list(dict.fromkeys(files))
+            files = [f for f in unique if f not in known]
+            skipped = len(unique) - len(files)
             total = len(files)
             state.set_progress(done=0, total=total)
             predictor = self._predictor_for(entry)
@@ -385,9 +524,11 @@ class PredictPage(QWidget):
                 # Steps are kept only for this chunk: the thumbnail is made from the original photo.
                 predictions = predictor.predict_paths(chunk, keep_steps=True)
                 done += len(chunk)
-                state.set_partial_result([batch_row(p, path) for p, path in zip(predictions, chunk)])
+                state.set_partial_result([batch_row(p, path, shown.get(path, ""), predictor.out_of_scope_threshold,
+                                                    predictor.threshold)
+                                          for p, path in zip(predictions, chunk)])
                 state.set_progress(done=done, total=total)
-            return total
+            return total, skipped
 
         self.runner.start(
             task,
@@ -404,10 +545,10 @@ class PredictPage(QWidget):
     # ================================================================= results (GUI thread)
     def _show_single(self, result: SingleResult) -> None:
         self._single = result
+        self._kept_as = None
         self._show_view(VIEW_SINGLE)
-        error = self.single.show_result(result, self.threshold())
-        if error:
-            self.show_banner(error)
+        # An unreadable file's reason is shown once, in the view (not again in the banner).
+        self.single.show_result(result, self.threshold())
         self._update_enabled()
         self.predictionShown.emit(result)
 
@@ -419,29 +560,51 @@ class PredictPage(QWidget):
             self.progress.setRange(0, 0)
             self.count_label.setText(progress.message)
             return
-        self.progress.setRange(0, max(1, progress.total))
-        self.progress.setValue(progress.done or 0)
+        self.progress.setRange(0, max(1, self._batch_offset + progress.total))
+        self.progress.setValue(self._batch_offset + (progress.done or 0))
 
-    def _on_batch_result(self, total: int) -> None:
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(total)
-        if total == 0:
+    def _on_batch_result(self, counts: tuple[int, int]) -> None:
+        total, skipped = counts  # classified now, already in the list
+        self.progress.setRange(0, max(1, self._batch_offset + total))
+        self.progress.setValue(max(1, self._batch_offset + total))
+        if total == 0 and skipped:
+            self.show_banner(f"{'That photo is' if skipped == 1 else f'All {skipped} photos are'} already in the list.",
+                             error=False)
+        elif total == 0:
             self.show_banner(f"No images found there ({PHOTO_FORMATS_TEXT.replace(', TIFF', ' or TIFF')} files).")
+        elif skipped:
+            self.show_banner(f"Added {total} {'photo' if total == 1 else 'photos'}; "
+                             f"{skipped} {'was' if skipped == 1 else 'were'} already in the list.", error=False)
 
     def _on_batch_finished(self) -> None:
+        self._batch_running = False
+        if self._batch_queue and self.context.active_entry() is not None:
+            queued, self._batch_queue = self._batch_queue, []
+            self._start_batch(self.context.active_entry(), queued, add=True)
+            return
         self.batch.update_count()
+        if self.model.rowCount() == 0 and self.stack.currentIndex() == VIEW_BATCH:
+            self._show_view(VIEW_EMPTY)  # nothing to list: the big drop target again
         self._update_enabled()
         self.table.resizeColumnToContents(2)
         self.batchFinished.emit(self.model.rowCount())
 
-    def _on_threshold_changed(self, _value: int) -> None:
-        self.batch.set_threshold(self.threshold())
+    def _on_threshold_changed(self, value: float) -> None:
+        """The user changed the spin box: their level holds for this session."""
+        self._threshold_override = value / 100
+        self.threshold_source.setText(OVERRIDDEN_TEXT)
+        self.threshold_reset.show()
+        self._apply_threshold()
+
+    def _apply_threshold(self) -> None:
+        # The list keeps the verdicts of the model that classified each row, unless overridden.
+        self.batch.set_threshold(self._threshold_override)
         if self._single is not None and not getattr(self._single.prediction, "error", None):
             self.single.render_verdict(self._single, self.threshold())
 
     def _on_row_activated(self, path: str) -> None:
         if not self.runner.is_running():
-            self._dispatch("single-path", path)
+            self._dispatch("list-row", path)
 
     # ================================================================= table access + export
     def rows(self, visible_only: bool = False) -> list:
@@ -488,6 +651,7 @@ class PredictPage(QWidget):
             self.show_banner(str(exc))
             return
         self.show_banner(f"Saved to My photos as “{CLASS_NAMES[class_index]}”.", error=False)
+        self._kept_as = class_index
         self._update_enabled()
         self.myPhotosChanged.emit()
 

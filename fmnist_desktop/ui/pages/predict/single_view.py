@@ -1,5 +1,6 @@
-"""The Predict page's view of one image: the four preparation steps, the verdict (or "Not sure"
-with the best guess), the ten probability bars, and the "Teach the model" box."""
+"""The Predict page's view of one image: the four preparation steps (with a plain-words caption),
+the verdict (`core.verdict`'s wording, as `fmnist predict` prints it), the ten probability bars,
+and the "Teach the model" box. A file that cannot be read shows one message and nothing else."""
 
 from __future__ import annotations
 
@@ -24,7 +25,40 @@ from PySide6.QtWidgets import (
 from ....core.labels import CLASS_NAMES
 from ...widgets.images import ImagePanel, pil_to_qimage
 from ...widgets.probability_bars import ProbabilityBars
-from .batch_view import NOT_SURE_TEXT
+from .batch_view import format_confidence
+
+# What core.photo's step notes mean, in plain words (the raw notes stay in the caption's tooltip).
+# Matched by prefix, in order; None hides a note that says nothing a user needs.
+PLAIN_NOTES: tuple[tuple[str, str | None], ...] = (
+    ("already 28x28", "Already a small Fashion-MNIST-style picture: used as it is."),
+    ("transparent image", "Transparent background: the object is what is not see-through."),
+    ("background from the border", "Background colour taken from the photo's edges."),
+    ("busy background: GrabCut agrees", "Busy background: the object's outline was double-checked."),
+    ("busy background: GrabCut refined", "Busy background: the object's outline was refined."),
+    ("busy background", "Busy background: the object was looked for in the middle of the photo."),
+    ("no object found", "No object found: the photo looks blank."),
+    ("object fills the whole frame", "The object fills the whole photo (no background around it)."),
+    ("inverted", "Colours reversed: the model learnt from light clothes on black."),
+    ("not inverted", None),
+    ("contrast raised", "Brightened to match the pictures the model learnt from."),
+)
+
+
+def plain_caption(notes) -> str:
+    """The preparation notes of core.photo in words a user understands, one short sentence each."""
+    out: list[str] = []
+    for note in notes:
+        note = str(note).strip()
+        if not note:
+            continue
+        plain = note
+        for prefix, text in PLAIN_NOTES:
+            if note.startswith(prefix):
+                plain = text
+                break
+        if plain and plain not in out:
+            out.append(plain)
+    return " ".join(out)
 
 
 @dataclass
@@ -33,6 +67,7 @@ class SingleResult:
     source: object  # the path (str) or the PIL image that was classified
     images: dict[str, QImage] = field(default_factory=dict)  # original/mask/crop/final
     notes: tuple[str, ...] = ()
+    out_of_scope_threshold: float | None = None  # the model's "may not be one of the ten" level
 
 
 def classify_one(predictor, kind: str, payload) -> SingleResult:
@@ -51,7 +86,7 @@ def classify_one(predictor, kind: str, payload) -> SingleResult:
             raise FmnistError(f"The pasted image cannot be read: {exc}") from exc
         prediction = predictor.predict_images([image], names=["Pasted image"])[0]
         source = image
-    result = SingleResult(prediction, source)
+    result = SingleResult(prediction, source, out_of_scope_threshold=predictor.out_of_scope_threshold)
     if getattr(prediction, "error", None):
         return result
     steps = getattr(prediction, "steps", None)
@@ -100,20 +135,23 @@ class SingleView(QScrollArea):
 
         # Left: the four preparation steps in a 2×2 grid; right: the verdict, the bars, teaching.
         # Side by side, both fit a 1024×640 window without scrolling.
-        body = QHBoxLayout()
-        steps = QGridLayout()
+        body = self._body = QHBoxLayout()
+        self.steps_box = QWidget(view)
+        self.steps_box.setObjectName("stepsBox")
+        steps = QGridLayout(self.steps_box)
+        steps.setContentsMargins(0, 0, 0, 0)
         steps.setSpacing(6)
         self.panels = {
-            "original": ImagePanel("Your photo", parent=view),
-            "mask": ImagePanel("Object found", parent=view),
-            "crop": ImagePanel("Cropped", parent=view),
-            "final": ImagePanel("What the model saw (28×28)", pixelated=True, parent=view),
+            "original": ImagePanel("Your photo", parent=self.steps_box),
+            "mask": ImagePanel("Object found", parent=self.steps_box),
+            "crop": ImagePanel("Cropped", parent=self.steps_box),
+            "final": ImagePanel("What the model saw (28×28)", pixelated=True, parent=self.steps_box),
         }
         for position, (key, panel) in enumerate(self.panels.items()):
             panel.setObjectName(f"{key}Panel")
             steps.addWidget(panel, position // 2, position % 2)
         left = QVBoxLayout()
-        left.addLayout(steps, 1)
+        left.addWidget(self.steps_box, 1)
         self.notes_label = QLabel(view)
         self.notes_label.setObjectName("stepNotes")
         self.notes_label.setWordWrap(True)
@@ -129,14 +167,18 @@ class SingleView(QScrollArea):
         font.setPointSizeF(font.pointSizeF() * 1.35)
         font.setBold(True)
         self.verdict_label.setFont(font)
-        self.guess_label = QLabel(view)  # the best guess, when the verdict is "not sure"
+        # A line under the verdict: why it is "not sure", or why a file cannot be read.
+        self.guess_label = QLabel(view)
         self.guess_label.setObjectName("bestGuessLabel")
+        self.guess_label.setWordWrap(True)
+        self.guess_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.guess_label.hide()
         self.bars = ProbabilityBars(view)
         result_box.addWidget(self.verdict_label)
         result_box.addWidget(self.guess_label)
         result_box.addWidget(self.bars)
-        result_box.addWidget(self._build_teach_box(view))
+        self.teach_box = self._build_teach_box(view)
+        result_box.addWidget(self.teach_box)
         result_box.addStretch(1)
         body.addLayout(result_box, 1)
         layout.addLayout(body, 1)
@@ -189,36 +231,47 @@ class SingleView(QScrollArea):
     # ----------------------------------------------------------------- showing a result
 
     def show_result(self, result: SingleResult, threshold: float) -> str | None:
-        """Show `result`; returns the prediction's error (None when it was classified)."""
+        """Show `result`; returns the prediction's error (None when it was classified). An
+        unreadable file shows one message: no empty picture boxes, no bars of zeros."""
         source = result.source
         self.file_label.setText(str(source) if isinstance(source, str) else "Pasted image")
         error = getattr(result.prediction, "error", None)
+        for widget in (self.steps_box, self.notes_label, self.bars, self.teach_box):
+            widget.setVisible(not error)
+        self._body.setStretch(0, 0 if error else 1)  # the message alone takes the width
         if error:
             for panel in self.panels.values():
                 panel.set_image(None)
             self.verdict_label.setText("Cannot classify this file")
-            self.guess_label.hide()
-            self.notes_label.setText(error)
+            self.guess_label.setText(str(error))
+            self.guess_label.show()
+            self.notes_label.setText("")
             self.bars.clear()
             return error
         for name, panel in self.panels.items():
             image = result.images.get(name)
             panel.set_image(image, "" if image is not None else "not available")
-        self.notes_label.setText(" · ".join(note for note in result.notes if note.strip()))
+        self.notes_label.setText(plain_caption(result.notes))
+        self.notes_label.setToolTip("How the photo was prepared: " + "; ".join(result.notes) if result.notes else "")
         self.render_verdict(result, threshold)
         return None
 
     def render_verdict(self, result: SingleResult, threshold: float) -> None:
-        from ....core.predict import is_not_sure  # a result exists only once torch is loaded
+        """The verdict line of `core.verdict` (the words `fmnist predict` uses), for `threshold`."""
+        from ....core.verdict import decide  # a result exists only once torch is loaded
 
         prediction = result.prediction
-        confident = not is_not_sure(prediction.confidence, threshold)
-        if confident:
-            self.verdict_label.setText(f"{prediction.label} — {prediction.confidence * 100:.1f}%")
-            self.guess_label.hide()
-        else:
-            self.verdict_label.setText(NOT_SURE_TEXT)
-            self.guess_label.setText(f"Best guess: {prediction.label} ({prediction.confidence * 100:.1f}%)")
+        verdict = decide(prediction.probabilities, threshold, result.out_of_scope_threshold)
+        text = verdict.describe()
+        self.verdict_label.setText(text[:1].upper() + text[1:])
+        if verdict.out_of_scope:
+            self.guess_label.setText("The model gives no class a clear lead: this may be something other "
+                                     "than the ten kinds of clothing it knows.")
             self.guess_label.show()
+        elif verdict.not_sure:
+            self.guess_label.setText(f"The model is not sure below {format_confidence(threshold)}.")
+            self.guess_label.show()
+        else:
+            self.guess_label.hide()
         names = CLASS_NAMES if len(prediction.probabilities) == len(CLASS_NAMES) else None
-        self.bars.set_probabilities(prediction.probabilities, names=names, confident=confident)
+        self.bars.set_probabilities(prediction.probabilities, names=names, confident=not verdict.not_sure)
