@@ -41,6 +41,7 @@ from .background import (  # noqa: F401
     border_sides,
     distance_threshold,
     estimate_background,
+    estimate_background_small,
 )
 from .masks import (  # noqa: F401
     clean_mask,
@@ -73,6 +74,7 @@ from .pipeline import (  # noqa: F401
     FRAME,
     MAX_CONTRAST_GAIN,
     PhotoSteps,
+    SMALL_SIDE,
     TARGET_FOREGROUND_P95,
     WORK_SIDE,
     fit_to_frame,

@@ -113,6 +113,17 @@ def estimate_background(rgb: np.ndarray, clusters: int = 4, min_share: float = 0
                       dominant=tuple(int(round(v)) for v in np.clip(dominant, 0, 255)))
 
 
+def estimate_background_small(rgb: np.ndarray) -> Background:
+    """`estimate_background` for a small image (SMALL_SIDE): one colour, the border's median,
+    with the border's median distance to it as the spread (at least 10)."""
+    band = np.concatenate([side for side in border_sides(rgb) if len(side)]).astype(np.float32)
+    dominant = np.median(band, axis=0)
+    dist = np.sqrt(((band - dominant) ** 2).sum(1))
+    spread = max(10.0, float(np.median(dist)))
+    return Background(colours=dominant[None], spreads=np.array([spread]), luma=float(_luma(dominant)),
+                      dominant=tuple(int(round(v)) for v in np.clip(dominant, 0, 255)))
+
+
 def background_distance(rgb: np.ndarray, bg: Background) -> np.ndarray:
     """Per-pixel distance to the nearest background colour, in units of that colour's spread."""
     d = np.sqrt(_sq_dist(rgb.reshape(-1, 3), bg.colours)) / bg.spreads[None].astype(np.float32)

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import ImageLoadError
+from ..image_limits import check_file_size, check_jpeg_markers, check_pixels
 
 
 LOAD_MAX_SIDE = 2048  # load_image downscales larger photos (display and processing never need more)
@@ -41,6 +42,7 @@ def load_image(source, max_side: int | None = LOAD_MAX_SIDE) -> Image.Image:
             if not data:
                 raise ImageLoadError("The image is empty (0 bytes).")
             name = "The data"
+            check_file_size(len(data), "The image")
             fp = io.BytesIO(data)
         else:
             path = Path(os.fspath(source))
@@ -48,8 +50,10 @@ def load_image(source, max_side: int | None = LOAD_MAX_SIDE) -> Image.Image:
             try:
                 if path.is_dir():
                     raise ImageLoadError(f"{name} is a folder, not an image.")
-                if path.stat().st_size == 0:
+                size = path.stat().st_size
+                if size == 0:
                     raise ImageLoadError(f"{name} is empty (0 bytes).")
+                check_file_size(size, name)  # before reading: a padded file is refused unread
                 fp = io.BytesIO(path.read_bytes())
             except FileNotFoundError:
                 raise ImageLoadError(f"{name} does not exist.") from None
@@ -57,7 +61,9 @@ def load_image(source, max_side: int | None = LOAD_MAX_SIDE) -> Image.Image:
                 raise ImageLoadError(f"{name} cannot be read (permission denied).") from None
             except OSError as exc:
                 raise ImageLoadError(f"{name} cannot be read ({exc.strerror or exc}).") from None
+        check_jpeg_markers(fp, name)  # before Pillow parses the header (quadratic in EXIF segments)
         img = _open(fp, name)
+        check_pixels(img.width, img.height, img.format, name)  # from the header, before decoding
     return _normalise_loaded(img, name, max_side)
 
 

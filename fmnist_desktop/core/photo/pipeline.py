@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .background import Background, _luma, estimate_background
+from .background import Background, _luma, background_distance, distance_threshold, estimate_background, estimate_background_small
 from .loading import _to_rgb_or_rgba
 from .masks import clean_mask
 from .segmentation import segment_object
@@ -33,6 +33,12 @@ TARGET_FOREGROUND_P95 = 227.0
 
 
 MAX_CONTRAST_GAIN = 4.0
+
+# Images no larger than this on either side (icons, Fashion-MNIST-style 28×28 files) skip the
+# phone-photo pipeline's costly steps: the border colour is its median instead of k-means
+# clusters, and the colour mask is not refined by colour models or checked by GrabCut. A folder
+# of 20,000 small PNGs ran at ~14 images/s before (issue 12, hostile item 10).
+SMALL_SIDE = 64
 
 
 @dataclass(frozen=True)
@@ -142,12 +148,20 @@ def prepare_photo(img: Image.Image, stretch_contrast: bool = False) -> PhotoStep
         white = Image.new("RGB", img.size, (255, 255, 255))
         rgb_img = Image.composite(img.convert("RGB"), white, img.getchannel("A"))
 
+    small = max(img.size) <= SMALL_SIDE
     # Already a Fashion-MNIST image (28x28 grey, light on black)? Use it as it is.
     if img.size == (FRAME, FRAME) and alpha_full is None:
         arr = np.asarray(rgb_img, dtype=np.float32)
         grey = _luma(arr)
-        bg = estimate_background(arr)
-        if _is_fashion_mnist_style(grey, bg, grey > bg.luma + 20):
+        # The border's median colour decides at once for nearly every Fashion-MNIST image; only
+        # when it says no are the border's colour clusters computed (k-means was most of the time
+        # a 28×28 image took). On the 10,000 test images both ways pick passthrough for all.
+        bg = estimate_background_small(arr)
+        passthrough = _is_fashion_mnist_style(grey, bg, grey > bg.luma + 20)
+        if not passthrough:
+            bg = estimate_background(arr)
+            passthrough = _is_fashion_mnist_style(grey, bg, grey > bg.luma + 20)
+        if passthrough:
             final = Image.fromarray(np.clip(grey + 0.5, 0, 255).astype(np.uint8), "L")
             mask = Image.fromarray(((grey > 0) * 255).astype(np.uint8), "L")
             return PhotoSteps(original=img, mask=mask, crop=rgb_img, final=final,
@@ -161,6 +175,11 @@ def prepare_photo(img: Image.Image, stretch_contrast: bool = False) -> PhotoStep
         mask = clean_mask(alpha_work > 0.5)
         bg = Background(colours=np.array([[255.0, 255.0, 255.0]]), spreads=np.array([10.0]), luma=255.0)
         notes.append("transparent image: its alpha channel is the mask")
+    elif small:
+        bg = estimate_background_small(work_arr)
+        notes.append(f"small image: background from the border's median colour RGB {bg.dominant}")
+        dist = background_distance(work_arr, bg)
+        mask = clean_mask(dist > distance_threshold(dist)) if dist.max() >= 1.5 else np.zeros(dist.shape, bool)
     else:
         bg = estimate_background(work_arr)
         notes.append(f"background from the border: RGB {bg.dominant} ({len(bg.colours)} colour(s))")
