@@ -36,6 +36,9 @@ from . import evaluate, export, models, predict, serve, train, tune  # noqa: F40
 from .console import ProgressBar, StopOnCtrlC
 from .registry import COMMANDS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, Command, command
 
+# The order `fmnist --help` lists the subcommands in (the modules register them in import order).
+HELP_ORDER = ("train", "evaluate", "predict", "evaluate-photos", "models", "export")
+
 __all__ = ["COMMANDS", "Command", "ProgressBar", "StopOnCtrlC", "build_parser", "command", "main"]
 
 
@@ -47,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for cmd in COMMANDS.values():
+    listed = sorted(COMMANDS.values(), key=lambda c: HELP_ORDER.index(c.name) if c.name in HELP_ORDER else len(HELP_ORDER))
+    for cmd in listed:
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help[:1].upper() + cmd.help[1:] + ".")
         cmd.add_arguments(p)
         p.set_defaults(run=cmd.run)

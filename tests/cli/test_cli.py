@@ -324,3 +324,10 @@ def test_train_with_photos_stores_the_calibrated_threshold(run_cli, tiny_idx_dir
 
     missing = run_cli("train", "--preset", "fast", "--photos", tmp_path / "nope.csv", "--data", tiny_idx_dir)
     assert missing.code == 2 and "--photos" in missing.assert_one_error_line("is not a file")
+
+
+def test_help_lists_the_subcommands_in_their_usual_order():
+    """The subcommands moved into one module per group; `fmnist --help` still lists them as before."""
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert list(sub.choices) == ["train", "evaluate", "predict", "evaluate-photos", "models", "export"]
