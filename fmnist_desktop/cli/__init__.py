@@ -37,7 +37,7 @@ from .console import ProgressBar, StopOnCtrlC
 from .registry import COMMANDS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, Command, command
 
 # The order `fmnist --help` lists the subcommands in (the modules register them in import order).
-HELP_ORDER = ("train", "evaluate", "predict", "evaluate-photos", "models", "export")
+HELP_ORDER = ("train", "evaluate", "predict", "evaluate-photos", "models", "export", "serve", "tune")
 
 __all__ = ["COMMANDS", "Command", "ProgressBar", "StopOnCtrlC", "build_parser", "command", "main"]
 

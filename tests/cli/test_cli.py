@@ -330,4 +330,4 @@ def test_help_lists_the_subcommands_in_their_usual_order():
     """The subcommands moved into one module per group; `fmnist --help` still lists them as before."""
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert list(sub.choices) == ["train", "evaluate", "predict", "evaluate-photos", "models", "export"]
+    assert list(sub.choices) == ["train", "evaluate", "predict", "evaluate-photos", "models", "export", "serve", "tune"]
