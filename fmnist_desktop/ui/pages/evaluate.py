@@ -22,6 +22,7 @@ from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QSlider,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -44,7 +46,11 @@ from ..settings_keys import DATA_FOLDER
 from ..tasks import Progress, TaskCancelled, TaskGroup
 from ..widgets.banner import Banner
 
-THUMB_SIZE = 56
+LOAD_SHARE = 0.1  # of the progress bar, for reading the test set and loading the model
+THUMB_SIZE = 84  # the galleries' starting thumbnail size; the zoom slider goes from MIN to MAX
+MIN_THUMB_SIZE = 48
+MAX_THUMB_SIZE = 224
+ENLARGED_SIZE = 336  # a double-clicked test image, 12× its 28 pixels
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,17 @@ class SampleGalleryModel(QAbstractListModel):
         self._labels: np.ndarray | None = None
         self._cache: dict[int, QPixmap] = {}
         self.thumbnails_made = 0  # how many thumbnails were rendered (laziness is testable)
+        self.thumb_size = THUMB_SIZE
+
+    def set_thumb_size(self, size: int) -> None:
+        """Thumbnails at `size` pixels from now on (the cache is dropped; rows are repainted lazily)."""
+        self.thumb_size = int(size)
+        self._cache.clear()
+        if len(self._indices):
+            self.dataChanged.emit(self.index(0), self.index(len(self._indices) - 1))
+
+    def image(self, sample: int) -> np.ndarray | None:
+        return None if self._images is None else self._images[sample]
 
     def set_samples(self, images, indices: Sequence[int], predictions, confidences, labels) -> None:
         self.beginResetModel()
@@ -127,7 +144,8 @@ class SampleGalleryModel(QAbstractListModel):
             pixels = np.ascontiguousarray(self._images[sample], dtype=np.uint8)
             height, width = pixels.shape
             image = QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
-            pixmap = QPixmap.fromImage(image.scaled(THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+            size = self.thumb_size
+            pixmap = QPixmap.fromImage(image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                                     Qt.TransformationMode.FastTransformation))
             self._cache[sample] = pixmap
             self.thumbnails_made += 1
@@ -135,7 +153,14 @@ class SampleGalleryModel(QAbstractListModel):
 
 
 class SampleGallery(QListView):
-    """An icon-mode list of test images; batched layout keeps 10,000 items responsive."""
+    """An icon-mode list of test images; batched layout keeps 10,000 items responsive.
+
+    Thumbnails have a size the page's zoom slider sets (`set_thumb_size`); the cells are widened
+    so the columns fill the view's whole width (no empty strip beside them). Double-clicking an
+    image emits `enlargeRequested(sample)`.
+    """
+
+    enlargeRequested = Signal(int)  # test-set index
 
     def __init__(self, object_name: str, accessible_name: str, parent=None, show_true_class: bool = False):
         super().__init__(parent)
@@ -147,18 +172,78 @@ class SampleGallery(QListView):
         self.setUniformItemSizes(True)
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(200)
-        self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-        # Wide enough for "Ankle boot" / "T-shirt/top" on one line, tall enough for the captions.
-        lines = 3 if show_true_class else 2
-        width = THUMB_SIZE + (90 if show_true_class else 60)  # "true: T-shirt/top" needs more room
-        self.setGridSize(QSize(width, THUMB_SIZE + 12 + 16 * lines))
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # it reflows instead
         self.setSpacing(2)
         self.setWordWrap(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.show_true_class = show_true_class
         self.gallery_model = SampleGalleryModel(self, show_true_class)
-        self.gallery_model.item_size = QSize(self.gridSize().width() - 4, self.gridSize().height() - 4)
         self.setModel(self.gallery_model)
+        self.doubleClicked.connect(self._on_double_clicked)
+        self.set_thumb_size(THUMB_SIZE)
+
+    def thumb_size(self) -> int:
+        return self.gallery_model.thumb_size
+
+    def set_thumb_size(self, size: int) -> None:
+        self.gallery_model.set_thumb_size(size)
+        self.setIconSize(QSize(size, size))
+        self._fit_grid()
+
+    def _min_cell_width(self) -> int:
+        # Wide enough for "Ankle boot" / "T-shirt/top" on one line ("true: T-shirt/top" needs more).
+        return max(self.thumb_size() + 8, 150 if self.show_true_class else 96)
+
+    def _fit_grid(self) -> None:
+        """Cells as wide as the view divided by the columns that fit: the thumbnails fill the width."""
+        lines = 3 if self.show_true_class else 2
+        height = self.thumb_size() + 12 + 16 * lines
+        available = max(1, self.viewport().width() - 4)
+        columns = max(1, available // self._min_cell_width())
+        width = max(self._min_cell_width(), available // columns)
+        grid = QSize(width, height)
+        if grid != self.gridSize():
+            self.setGridSize(grid)
+            self.gallery_model.item_size = QSize(width - 4, height - 4)
+
+    def columns(self) -> int:
+        return max(1, (self.viewport().width() - 4) // max(1, self.gridSize().width()))
+
+    def resizeEvent(self, event):  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit_grid()
+
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        sample = index.data(Qt.ItemDataRole.UserRole)
+        if sample is not None:
+            self.enlargeRequested.emit(int(sample))
+
+
+class EnlargedImageDialog(QDialog):
+    """One test image, large (pixelated, as the model sees it), with its true and predicted class."""
+
+    def __init__(self, pixels: np.ndarray, caption: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName("enlargedImageDialog")
+        self.setWindowTitle("Test image")
+        layout = QVBoxLayout(self)
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        height, width = pixels.shape
+        image = QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
+        self.picture = QLabel(self)
+        self.picture.setObjectName("enlargedImage")
+        self.picture.setPixmap(QPixmap.fromImage(image.scaled(
+            ENLARGED_SIZE, ENLARGED_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)))
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.picture)
+        self.caption = QLabel(caption, self)
+        self.caption.setObjectName("enlargedCaption")
+        self.caption.setWordWrap(True)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.caption)
+        close = QPushButton("Close", self)
+        close.clicked.connect(self.accept)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)
 
 
 class EvaluatePage(QWidget):
@@ -173,6 +258,7 @@ class EvaluatePage(QWidget):
         self.tasks = TaskGroup(self, "evaluate", "charts")
         self._test_cache: tuple[str, Any] | None = None  # (folder key, (Split, DataSource))
         self.outcome: EvaluationOutcome | None = None
+        self._previous_outcome: EvaluationOutcome | None = None  # put away while a new evaluation runs
         self.matrix = None  # ui.charts.ConfusionMatrixCanvas, built once matplotlib is loaded
         self._build()
         self._update_model_label(context.active_entry())
@@ -293,11 +379,56 @@ class EvaluatePage(QWidget):
         self.tabs.addTab(wrong_tab, "Misclassified")
         self.tabs.setMinimumWidth(300)
 
+        # One zoom for both galleries, in the tab bar's corner; double-click opens an image large.
+        zoom_box = QWidget(self.tabs)
+        zoom_layout = QHBoxLayout(zoom_box)
+        zoom_layout.setContentsMargins(4, 0, 4, 0)
+        zoom_layout.addWidget(QLabel("Size", zoom_box))
+        self.zoom_slider = QSlider(Qt.Orientation.Horizontal, zoom_box)
+        self.zoom_slider.setObjectName("galleryZoom")
+        self.zoom_slider.setAccessibleName("Thumbnail size")
+        self.zoom_slider.setToolTip("Thumbnail size of the galleries (double-click an image to see it large)")
+        self.zoom_slider.setRange(MIN_THUMB_SIZE, MAX_THUMB_SIZE)
+        self.zoom_slider.setSingleStep(8)
+        self.zoom_slider.setPageStep(28)
+        self.zoom_slider.setValue(THUMB_SIZE)
+        self.zoom_slider.setFixedWidth(110)
+        self.zoom_slider.valueChanged.connect(self.set_thumb_size)
+        zoom_layout.addWidget(self.zoom_slider)
+        self.tabs.setCornerWidget(zoom_box, Qt.Corner.TopRightCorner)
+        self.enlarged: EnlargedImageDialog | None = None
+        for gallery in (self.cell_gallery, self.misclassified_gallery):
+            gallery.enlargeRequested.connect(self.enlarge)
+
         splitter.addWidget(matrix_box)
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([520, 420])
+
+    # ================================================================= galleries
+
+    @Slot(int)
+    def set_thumb_size(self, size: int) -> None:
+        for gallery in (self.cell_gallery, self.misclassified_gallery):
+            gallery.set_thumb_size(size)
+        if self.zoom_slider.value() != size:
+            self.zoom_slider.setValue(size)
+
+    @Slot(int)
+    def enlarge(self, sample: int) -> None:
+        """Open one test image large (the galleries' double-click)."""
+        if self.outcome is None:
+            return
+        result = self.outcome.result
+        pred, true = int(result.predictions[sample]), int(result.labels[sample])
+        caption = (f"Test image #{sample}<br>True class: <b>{CLASS_NAMES[true]}</b><br>"
+                   f"Predicted: <b>{CLASS_NAMES[pred]}</b> ({100 * float(result.confidences[sample]):.1f} %)"
+                   f"{'' if pred == true else ' — wrong'}")
+        if self.enlarged is not None:
+            self.enlarged.close()
+        self.enlarged = EnlargedImageDialog(self.outcome.images[sample], caption, self)
+        self.enlarged.open()
 
     # ================================================================= state
 
@@ -327,19 +458,40 @@ class EvaluatePage(QWidget):
         else:
             self.matrix.hide()
 
-    def _update_model_label(self, entry) -> None:
-        if entry is None:
-            self.model_label.setText("No active model.")
+    def is_stale(self) -> bool:
+        """The shown result belongs to a model that is no longer the active one."""
+        if self.outcome is None:
+            return False
+        return getattr(self.outcome.entry, "id", None) != getattr(self.context.active_entry(), "id", None)
+
+    def _update_model_label(self, entry=None) -> None:
+        """The header always names the model the figures below belong to; when that is not the
+        active model any more, the figures are greyed and the header says so."""
+        entry = self.context.active_entry() if entry is None else entry
+        stale = self.is_stale()
+        for widget in (self.accuracy_label, self.metrics_table):
+            widget.setEnabled(not stale)
+        if self.matrix is not None:
+            self.matrix.setEnabled(not stale)
+        if self.outcome is None:
+            self.model_label.setText("No active model." if entry is None else
+                                     f"Active model: <b>{entry.name}</b> — not evaluated yet")
             return
-        self.model_label.setText(f"Model: <b>{entry.name}</b>")
+        shown = self.outcome.entry.name
+        source = f"<span style='color:#555'>Test set: {self.outcome.source_description}</span>"
+        if stale:
+            active = "no model" if entry is None else f"“{entry.name}”"
+            self.model_label.setText(
+                f"Results of <b>{shown}</b> <span style='color:#b3261e'>(not the active model: {active} is "
+                f"active — press “Evaluate on the test set” for it)</span><br>{source}")
+            self.accuracy_label.setText(f"Test accuracy of “{shown}”: {self.outcome.result.accuracy:.2f} %")
+        else:
+            self.model_label.setText(f"Results of <b>{shown}</b> (the active model)<br>{source}")
+            self.accuracy_label.setText(f"Test accuracy: {self.outcome.result.accuracy:.2f} %")
 
     @Slot(object)
     def _on_active_model_changed(self, entry) -> None:
         self._update_model_label(entry)
-        if self.outcome is not None and getattr(self.outcome.entry, "id", None) != getattr(entry, "id", None):
-            self.banner.show_message(
-                "info", "The active model changed. The figures below are for the previous one: "
-                        "press “Evaluate on the test set” to evaluate the new one.")
         self._set_idle()
 
     def _set_idle(self) -> None:
@@ -376,18 +528,20 @@ class EvaluatePage(QWidget):
         def evaluate(state):
             from ...core import checkpoint, data, evaluation
 
+            # Every step moves the bar (the first evaluation reads the test files: seconds).
             if cached is None:
-                state.set_progress(None, "Loading the test images…")
+                state.set_progress(0.02, "Step 1 of 3: reading the test images…")
                 split, source = data.load_test_split(Path(folder) if folder else None)
             else:
                 split, source = cached
             if state.is_interruption_requested():
                 raise TaskCancelled()
-            state.set_progress(None, "Loading the model…")
+            state.set_progress(LOAD_SHARE / 2, "Step 2 of 3: loading the model…")
             model, meta = checkpoint.load_model(entry.path, device="cpu")
 
             def progress(done: int, total: int) -> None:
-                state.set_progress(None, f"{done:,} of {total:,} images", done=done, total=total)
+                fraction = LOAD_SHARE + (1 - LOAD_SHARE) * done / max(1, total)
+                state.set_progress(fraction, f"Step 3 of 3: {done:,} of {total:,} images")
 
             result = evaluation.evaluate(model, split, meta.input_size, meta.mean, meta.std,
                                          progress=progress, stop=state)
@@ -397,14 +551,16 @@ class EvaluatePage(QWidget):
             return (folder_key, (split, source)), EvaluationOutcome(entry, result, images, source.description)
 
         self.banner.hide()
+        self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("Starting…")
+        self.progress_bar.setFormat(f"Evaluating “{entry.name}”…")
+        self._show_pending(entry)
         self.tasks["evaluate"].start(
             evaluate,
             on_result=self._on_result,
             on_error=self._on_error,
             on_progress=self._on_progress,
-            on_cancelled=lambda: self.banner.show_message("info", "Evaluation cancelled."),
+            on_cancelled=self._on_cancelled,
             on_finished=self._on_finished,
             description="Evaluating the active model",
         )
@@ -423,8 +579,40 @@ class EvaluatePage(QWidget):
             self.progress_bar.setValue(int(1000 * progress.fraction))
         self.progress_bar.setFormat(progress.message or "%p%")
 
+    def _show_pending(self, entry) -> None:
+        """While an evaluation runs, the old figures are put away (they come back if it is
+        cancelled or fails): nothing on screen belongs to another model."""
+        self._previous_outcome = self.outcome
+        self.outcome = None
+        self.accuracy_label.setText("Test accuracy: …")
+        self.model_label.setText(f"Evaluating <b>{entry.name}</b> on the test set…")
+        self.metrics_table.setRowCount(0)
+        self.cell_gallery.gallery_model.clear()
+        self.misclassified_gallery.gallery_model.clear()
+        self.cell_label.setText("Click a cell of the confusion matrix.")
+        self.misclassified_label.setText("")
+        if self.matrix is not None:
+            self.matrix.hide()
+        self._matrix_placeholder.setText(f"Evaluating “{entry.name}”…")
+        self._matrix_placeholder.show()
+
+    def _restore_previous(self) -> None:
+        previous = getattr(self, "_previous_outcome", None)
+        self._previous_outcome = None
+        if previous is not None and self.outcome is None:
+            self.show_outcome(previous, announce=False)
+        elif self.outcome is None:
+            self._matrix_placeholder.setText("Press “Evaluate on the test set” to see how the active model does.")
+            self.accuracy_label.setText("Test accuracy: –")
+            self._update_model_label()
+
+    def _on_cancelled(self) -> None:
+        self.banner.show_message("info", "Evaluation cancelled.")
+        self._restore_previous()
+
     def _on_error(self, message: str) -> None:
         self.banner.show_message("error", f"<b>Evaluation failed:</b> {message}")
+        self._restore_previous()
 
     def _on_finished(self) -> None:
         self.progress_bar.setRange(0, 1000)
@@ -439,13 +627,11 @@ class EvaluatePage(QWidget):
         self.progress_bar.setValue(1000)
         self.progress_bar.setFormat("Done")
 
-    def show_outcome(self, outcome: EvaluationOutcome) -> None:
+    def show_outcome(self, outcome: EvaluationOutcome, announce: bool = True) -> None:
         """Show an evaluation: accuracy, table, matrix and the misclassified gallery."""
         self.outcome = outcome
+        self._previous_outcome = None
         result = outcome.result
-        self.accuracy_label.setText(f"Test accuracy: {result.accuracy:.2f} %")
-        self.model_label.setText(f"Model: <b>{outcome.entry.name}</b><br>"
-                                 f"<span style='color:#555'>Test set: {outcome.source_description}</span>")
         self._fill_table(result.per_class)
         if self.matrix is None:
             self._build_matrix()
@@ -460,7 +646,9 @@ class EvaluatePage(QWidget):
         self.misclassified_label.setText(
             f"{len(wrong):,} of {len(result.labels):,} test images are misclassified; "
             "the most confident mistakes come first.")
-        self.evaluationFinished.emit(outcome)
+        self._update_model_label()
+        if announce:
+            self.evaluationFinished.emit(outcome)
 
     def _fill_table(self, per_class: Sequence[dict]) -> None:
         self.metrics_table.setRowCount(len(per_class))
