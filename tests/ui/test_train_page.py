@@ -265,3 +265,36 @@ def test_closing_while_finetune_photos_are_prepared_says_what_is_running(main_wi
     finally:
         release.set()
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
+
+
+def test_preset_titles_are_never_clipped_and_retrain_says_how_it_differs(main_window, qtbot):
+    """Issue 12 item 11: "Standard (recommende"; Retrain had no tooltip."""
+    main_window.resize(main_window.minimumSize())
+    page = open_train_page(main_window, qtbot)
+    for index in range(page.preset_combo.count()):
+        page.preset_combo.setCurrentIndex(index)
+        qtbot.waitUntil(lambda: page.preset_combo.width() >= page.preset_combo.sizeHint().width(), timeout=5000)
+    tip = page.retrain_button.toolTip()
+    assert "last run" in tip and "Train" in tip
+
+
+def test_the_bar_is_the_whole_run_and_the_label_names_the_epoch(main_window, qtbot, tiny_idx_dir):
+    """Issue 12 item 11: "Epoch 2/3 · 39 %" mixed per-epoch and per-run progress."""
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot, epochs=2)
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("BatchEnd"), timeout=TRAIN_TIMEOUT_MS):
+        page.start_training()
+    assert "of the run" in page.progress_bar.format() and "Epoch" not in page.progress_bar.format()
+    assert page.progress_label.text().startswith("Epoch 1 of 2")
+    page.stop_training()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=20_000)
+
+
+def test_chart_legend_sits_above_the_curves(main_window, qtbot):
+    page = open_train_page(main_window, qtbot)
+    charts = page.charts
+    assert charts.loss_ax.get_legend() is None and charts.acc_ax.get_legend() is None
+    charts.draw()
+    legend_box = charts.legend.get_window_extent()
+    for ax in (charts.loss_ax, charts.acc_ax):
+        assert legend_box.y0 >= ax.get_window_extent().y1 - 1, "the legend is outside (above) the axes"

@@ -42,6 +42,8 @@ from .form import RunSettings, SettingsForm, config_for
 from .outcome import RunOutcome, UnsavedModel, describe_report, make_after_training
 
 STOP_TOOLTIP = "Stop after the current batch (Esc or Ctrl+.)"
+RETRAIN_TOOLTIP = ("Train again with the settings of the last run (kept across restarts), whatever the form "
+                   "shows now; Train uses the form's current settings.")
 
 
 class TrainPage(QWidget):
@@ -88,6 +90,7 @@ class TrainPage(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setMinimumWidth(260)
+        self._settings_scroll = scroll
         left = QWidget(scroll)
         scroll.setWidget(left)
         left_layout = QVBoxLayout(left)
@@ -120,6 +123,7 @@ class TrainPage(QWidget):
         self.retrain_button = QPushButton("Retrain", left)
         self.retrain_button.setObjectName("retrainButton")
         self.retrain_button.setAccessibleName("Retrain with the last run's settings")
+        self.retrain_button.setToolTip(RETRAIN_TOOLTIP)
         self.retrain_button.clicked.connect(self.retrain)
         for button in (self.train_button, self.stop_button, self.retrain_button):
             buttons.addWidget(button)
@@ -200,6 +204,7 @@ class TrainPage(QWidget):
         from ....core import models, training
 
         self.form.set_choices(models.PRESETS, training.available_devices())
+        self._fit_settings_column()
         self._ready = True
         form = RunSettings.from_json(self.context.settings.value(TRAIN_FORM))
         if form is not None and form.preset in self.form.presets:
@@ -210,6 +215,12 @@ class TrainPage(QWidget):
         self.refresh_data_sources()
         self._load_charts()
         self._set_idle_state()
+
+    def _fit_settings_column(self) -> None:
+        """The settings column is at least as wide as the longest preset title (never clipped)."""
+        margins = self.form.contentsMargins()
+        needed = self.preset_combo.sizeHint().width() + margins.left() + margins.right() + 40  # frame, scroll bar
+        self._settings_scroll.setMinimumWidth(max(260, needed))
 
     def _load_charts(self) -> None:
         """Import matplotlib off the GUI thread (≈0.5–1.5 s), then build the canvas here."""
@@ -450,10 +461,10 @@ class TrainPage(QWidget):
 
     def _on_batch_end(self, event) -> None:
         self.progress_bar.setValue((event.epoch - 1) * event.batches + event.batch)
-        self.progress_bar.setFormat(f"Epoch {event.epoch}/{event.epochs} · %p%")
+        self.progress_bar.setFormat("%p % of the run")  # the bar is the whole run; the label says the epoch
         loss = f"loss {event.loss:.3f} · " if math.isfinite(event.loss) else ""
         self.progress_label.setText(
-            f"Epoch {event.epoch}/{event.epochs}, batch {event.batch}/{event.batches} · {loss}"
+            f"Epoch {event.epoch} of {event.epochs}, batch {event.batch}/{event.batches} · {loss}"
             f"{event.samples_per_s:,.0f} images/s · ETA {format_clock(event.eta_s)}"
         )
         if self.charts is not None:
