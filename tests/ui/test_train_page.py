@@ -101,21 +101,97 @@ def test_tiny_run_to_the_end_charts_every_epoch_and_saves_a_model(main_window, q
     assert not page.make_active_button.isVisible()
 
 
-def test_stop_mid_run_cancels_and_saves_nothing(main_window, qtbot, tiny_idx_dir):
+def test_stop_before_an_epoch_finished_cancels_and_saves_nothing(main_window, qtbot, tiny_idx_dir):
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     tiny_settings(page, qtbot, epochs=200)
     before = len(user_models(main_window))
-    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("BatchEnd"), timeout=TRAIN_TIMEOUT_MS):
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("Cancelled"), timeout=TRAIN_TIMEOUT_MS) as ev:
         page.start_training()
-    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("Cancelled"), timeout=10_000):
-        qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)  # before the first epoch can finish
+    assert ev.args[0].best is None
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
     assert page.tasks.wait(5000) and not page.tasks.threads_alive()
-    assert "Nothing was saved" in page.log_view.toPlainText()
-    assert "stopped" in page.banner.text()
+    assert "nothing was saved" in page.log_view.toPlainText()
+    assert "stopped" in page.banner.text() and "Nothing was saved" in page.banner.text()
     assert len(user_models(main_window)) == before
     assert page.train_button.isEnabled() and not page.stop_button.isEnabled()
     assert len(page.charts.epochs) < 200
+
+
+def test_stop_keeps_the_best_finished_epoch_to_save_or_discard(main_window, qtbot, tiny_idx_dir):
+    """Issue 12 item 8: Stop threw away every finished epoch."""
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot, epochs=200)
+    before = len(user_models(main_window))
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("EpochEnd"), timeout=TRAIN_TIMEOUT_MS):
+        page.start_training()
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("Cancelled"), timeout=10_000) as ev:
+        qtbot.mouseClick(page.stop_button, Qt.MouseButton.LeftButton)
+    best = ev.args[0].best
+    assert best is not None and len(best.history) >= 1
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=10_000)
+    # Offered like a model whose save failed: held in memory, the window asks before closing.
+    assert page.is_busy() and "stopped run" in page.busy_description()
+    banner = page.banner.text()
+    assert "best finished epoch" in banner and "Save to the library" in banner
+    assert page.retry_save_button.isVisible() and page.retry_save_button.text() == "Save to the library"
+    assert page.save_as_button.isVisible() and page.discard_unsaved_button.isVisible()
+    assert len(user_models(main_window)) == before, "nothing is saved without the user"
+    with qtbot.waitSignal(page.runFinished, timeout=10_000) as saved:
+        qtbot.mouseClick(page.retry_save_button, Qt.MouseButton.LeftButton)
+    entry = saved.args[0]
+    assert "stopped early" in entry.name and len(entry.meta.history) == len(best.history)
+    assert len(user_models(main_window)) == before + 1 and not page.is_busy()
+    assert "training was stopped" in page.banner.text()
+
+
+def test_discarding_the_kept_epoch_leaves_nothing_held(main_window, qtbot, tiny_idx_dir):
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot, epochs=200)
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("EpochEnd"), timeout=TRAIN_TIMEOUT_MS):
+        page.start_training()
+    page.stop_training()
+    qtbot.waitUntil(lambda: page.discard_unsaved_button.isVisible(), timeout=10_000)
+    qtbot.mouseClick(page.discard_unsaved_button, Qt.MouseButton.LeftButton)
+    assert not page.is_busy() and "discarded" in page.banner.text()
+    assert not user_models(main_window)
+
+
+def test_time_estimate_is_a_guess_until_an_epoch_is_measured(main_window, qtbot, tiny_idx_dir):
+    """Issue 12 item 8: "a few minutes" became 7½; the first ETA said 12 minutes."""
+    from fmnist_desktop.core.training import BatchEnd
+
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot, epochs=1)
+    assert "a guess" in page.estimate_label.text()
+    # The first seconds of a run are start-up: no ETA from them.
+    page._on_batch_end(BatchEnd(epoch=1, epochs=3, batch=2, batches=100, loss=2.0, acc=10.0,
+                                samples_per_s=50.0, elapsed_s=1.0, eta_s=720.0))
+    assert "measuring" in page.progress_label.text() and "12:00" not in page.progress_label.text()
+    page._on_batch_end(BatchEnd(epoch=1, epochs=3, batch=90, batches=100, loss=1.0, acc=60.0,
+                                samples_per_s=900.0, elapsed_s=20.0, eta_s=65.0))
+    assert "1:05 left" in page.progress_label.text()
+    from fmnist_desktop.ui.pages.train import estimate
+
+    estimate.record_speed(page.context.settings, "seed_cnn", "cpu", 1000, 2.0)  # as an epoch of a run records it
+    page.update_estimate()
+    text = page.estimate_label.text()
+    assert "measured speed" in text and "guess" not in text
+    # 1 epoch of the loaded set at 500 images/s
+    assert page.images_per_epoch() > 0
+
+
+def test_an_epoch_records_this_computers_speed(main_window, qtbot, tiny_idx_dir, monkeypatch):
+    from fmnist_desktop.ui.pages.train import estimate
+
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot, epochs=2)
+    calls = []
+    real = estimate.record_speed
+    monkeypatch.setattr(estimate, "record_speed", lambda *args: (calls.append(args), real(*args)))
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS):
+        page.start_training()
+    assert len(calls) == 2 and calls[0][1] == "seed_cnn" and calls[0][2] == "cpu"
 
 
 def test_retrain_repeats_the_last_settings_even_after_a_restart(make_main_window, qtbot, tiny_idx_dir):

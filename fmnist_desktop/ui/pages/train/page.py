@@ -37,11 +37,13 @@ from ...tasks import Progress, TaskGroup
 from ...training_task import AfterTraining, DataLoaded, training_task
 from ...widgets.banner import Banner
 from ...widgets.dialogs import ask_yes_no
+from . import estimate
 from .data_panel import DataPanel
 from .form import RunSettings, SettingsForm, config_for
 from .outcome import RunOutcome, UnsavedModel, describe_report, make_after_training
 
-STOP_TOOLTIP = "Stop after the current batch (Esc or Ctrl+.)"
+STOP_TOOLTIP = "Stop after the current batch (Esc or Ctrl+.); the best finished epoch is kept for you to save"
+ETA_SETTLE_S = 10.0  # the first seconds of a run are start-up: its ETA is not shown before then
 RETRAIN_TOOLTIP = ("Train again with the settings of the last run (kept across restarts), whatever the form "
                    "shows now; Train uses the form's current settings.")
 
@@ -98,6 +100,14 @@ class TrainPage(QWidget):
 
         self.form = SettingsForm(left)
         left_layout.addWidget(self.form)
+        self.estimate_label = QLabel(left)
+        self.estimate_label.setObjectName("trainEstimate")
+        self.estimate_label.setAccessibleName("How long a run takes")
+        self.estimate_label.setWordWrap(True)
+        left_layout.addWidget(self.estimate_label)
+        for signal in (self.form.preset_combo.currentIndexChanged, self.form.epochs_spin.valueChanged,
+                       self.form.val_size_spin.valueChanged, self.form.device_combo.currentIndexChanged):
+            signal.connect(lambda *_args: self.update_estimate())
         for name in ("preset_combo", "preset_description", "epochs_spin", "batch_spin", "lr_spin", "input_size_spin",
                      "augment_check", "val_size_spin", "device_combo"):
             setattr(self, name, getattr(self.form, name))  # the page's widgets, as scripts and tests know them
@@ -215,6 +225,25 @@ class TrainPage(QWidget):
         self.refresh_data_sources()
         self._load_charts()
         self._set_idle_state()
+        self.update_estimate()
+
+    def images_per_epoch(self, val_size: int | None = None) -> int:
+        """Training images in one epoch of the form's run (the loaded data set's size when known)."""
+        val_size = self.val_size_spin.value() if val_size is None else val_size
+        if self._data_cache is not None:
+            data = self._data_cache[1]
+            return len(data.train) + len(data.val) - val_size
+        return 60_000 - val_size
+
+    def update_estimate(self) -> None:
+        """"Time: about …" for the form's run, from this computer's measured speed (or a guess, said so)."""
+        preset = self.form.presets.get(self.preset_combo.currentData()) if self._ready else None
+        if preset is None:
+            self.estimate_label.setText("")
+            return
+        text = estimate.describe_for(self.context.settings, preset, self.form.device(),
+                                     self.images_per_epoch(), self.epochs_spin.value())
+        self.estimate_label.setText(f"Time: {text}.")
 
     def _fit_settings_column(self) -> None:
         """The settings column is at least as wide as the longest preset title (never clipped)."""
@@ -283,6 +312,9 @@ class TrainPage(QWidget):
             return "Your photos are being prepared for fine-tuning; closing cancels the fine-tuning."
         if self.tasks.is_running("download"):
             return "Fashion-MNIST is being downloaded."
+        if self.unsaved.held() and self.unsaved.outcome.kept_after_stop:
+            return ("The best epoch of the stopped run is kept in memory, not saved; quitting discards it "
+                    "(use “Save to the library” on the Train page to keep it)")
         if self.unsaved.held():
             return ("The last trained model could not be saved and exists only in memory; quitting discards it "
                     "(use “Save model as…” on the Train page to keep it)")
@@ -293,7 +325,7 @@ class TrainPage(QWidget):
         if not self.unsaved.held():
             return True
         if not ask_yes_no(self, "Discard the unsaved model?",
-                          "The last trained model could not be saved and exists only in memory.\n\n"
+                          "The last trained model is not saved: it exists only in memory.\n\n"
                           "Discard it and start a new run?"):
             return False
         self.unsaved.hold(None)
@@ -447,6 +479,7 @@ class TrainPage(QWidget):
         self.trainingEvent.emit(event)
 
     def _on_started(self, event) -> None:
+        self._started = event
         batches = max(1, event.batches_per_epoch)
         self.progress_bar.setRange(0, event.epochs * batches)
         self.progress_bar.setValue(0)
@@ -463,9 +496,12 @@ class TrainPage(QWidget):
         self.progress_bar.setValue((event.epoch - 1) * event.batches + event.batch)
         self.progress_bar.setFormat("%p % of the run")  # the bar is the whole run; the label says the epoch
         loss = f"loss {event.loss:.3f} · " if math.isfinite(event.loss) else ""
+        if event.elapsed_s < ETA_SETTLE_S and event.epoch == 1:
+            speed = "measuring the speed…"  # the first seconds are start-up: an ETA now would mislead
+        else:
+            speed = f"{event.samples_per_s:,.0f} images/s · about {format_clock(event.eta_s)} left"
         self.progress_label.setText(
-            f"Epoch {event.epoch} of {event.epochs}, batch {event.batch}/{event.batches} · {loss}"
-            f"{event.samples_per_s:,.0f} images/s · ETA {format_clock(event.eta_s)}"
+            f"Epoch {event.epoch} of {event.epochs}, batch {event.batch}/{event.batches} · {loss}{speed}"
         )
         if self.charts is not None:
             self.charts.add_batch(event.epoch, event.batch, event.batches, event.loss, event.acc)
@@ -475,6 +511,11 @@ class TrainPage(QWidget):
 
         self._last_history = (*self._last_history, event)
         self.log(f"{format_epoch_line(event)} ({event.epoch_time_s:.1f} s)")
+        started = getattr(self, "_started", None)
+        if started is not None:  # this computer's speed, for the next estimate
+            arch = self.form.presets[started.preset].arch if started.preset in self.form.presets else started.preset
+            estimate.record_speed(self.context.settings, arch, started.device.split(":")[0],
+                                  started.n_train, event.epoch_time_s)
         if self.charts is not None:
             self.charts.add_epoch(event.epoch, event.train_loss, event.val_loss, event.train_acc, event.val_acc)
 
@@ -489,10 +530,23 @@ class TrainPage(QWidget):
             self.charts.flush()
 
     def _on_cancelled(self, event) -> None:
-        self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. Nothing was saved.")
-        self.banner.show_message("info", "Training stopped. Nothing was saved.")
         if self.charts is not None:
             self.charts.flush()
+        best = getattr(event, "best", None)
+        data = self._data_cache[1] if self._data_cache is not None else None
+        if best is None or data is None:
+            self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. No epoch had finished: nothing was saved.")
+            self.banner.show_message("info", "Training stopped before the first epoch finished. Nothing was saved.")
+            return
+        from ....core import runs
+
+        epoch = best.history[-1]
+        name = f"{runs.run_name(best.config.preset_obj().title, len(best.history), None, self._run_kind)} (stopped early)"
+        meta = runs.run_meta(best, data, None, kind=self._run_kind, name=name)
+        self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. The best finished epoch ({epoch.epoch}, "
+                 f"validation accuracy {epoch.val_acc:.2f} %) is kept until it is saved or discarded.")
+        self.unsaved.hold(RunOutcome(entry=None, test_accuracy=None, model=best.model, meta=meta,
+                                     kept_after_stop=True))
 
     def _on_failed(self, event) -> None:
         self._show_failure(event.message, getattr(event, "advice", None))
@@ -506,6 +560,7 @@ class TrainPage(QWidget):
         entry = outcome.entry
         if outcome.test_accuracy is None:
             why = (f"the evaluation failed: {outcome.evaluation_error.rstrip('.')}" if outcome.evaluation_error
+                   else "training was stopped; the Evaluate page measures it" if outcome.kept_after_stop
                    else "the evaluation was stopped")
             accuracy = f"test accuracy not measured ({why})"
         else:
