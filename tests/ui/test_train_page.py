@@ -277,9 +277,23 @@ def test_cuda_is_greyed_out_with_a_reason_when_absent(main_window, qtbot):
         assert "No CUDA GPU" in tip
 
 
-def test_finetune_with_my_photos_saves_a_model_and_reports_before_after(main_window, qtbot, tiny_idx_dir, idx_writer):
+def answer(monkeypatch, yes=True):
+    """Answer the app's Yes/No questions; returns the texts asked."""
+    asked = []
+
+    def question(parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes if yes else QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    return asked
+
+
+def test_finetune_with_my_photos_saves_a_model_and_reports_before_after(main_window, qtbot, tiny_idx_dir, idx_writer,
+                                                                        monkeypatch):
     import torch
 
+    answer(monkeypatch)
     torch.manual_seed(0)
     base = activate_base_model_with_photos(main_window, idx_writer, 12)
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
@@ -322,7 +336,8 @@ def test_closing_while_finetune_photos_are_prepared_says_what_is_running(main_wi
     from fmnist_desktop.core import user_photos
 
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
-    activate_base_model_with_photos(main_window, idx_writer, 2)
+    activate_base_model_with_photos(main_window, idx_writer, 12)
+    answer(monkeypatch)
     entered, release = threading.Event(), threading.Event()
 
     def slow_finetune_config(*args, **kwargs):
@@ -374,3 +389,55 @@ def test_chart_legend_sits_above_the_curves(main_window, qtbot):
     legend_box = charts.legend.get_window_extent()
     for ax in (charts.loss_ax, charts.acc_ax):
         assert legend_box.y0 >= ax.get_window_extent().y1 - 1, "the legend is outside (above) the axes"
+
+
+def test_finetune_with_too_few_photos_says_how_many_more_it_needs(main_window, qtbot, tiny_idx_dir, idx_writer,
+                                                                   monkeypatch):
+    """Issue 12 item 1: one photo (the one kept out) → an enabled button, then "no photos to fine-tune on"."""
+    from fmnist_desktop.core import user_photos
+
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    activate_base_model_with_photos(main_window, idx_writer, 1)
+    asked = answer(monkeypatch)
+    readiness = user_photos.finetune_readiness(user_photos.list_examples())
+    assert not readiness.can_run
+    assert not page.start_finetune()
+    assert asked == [], "nothing is asked when it cannot run"
+    banner = page.banner.text()
+    assert f"needs {readiness.needed} more photo" in banner and "kept out" in banner
+    assert "Preparing" not in page.progress_label.text()
+    assert not page.is_busy()
+
+
+def test_finetune_says_what_it_will_do_and_how_long_before_it_starts(main_window, qtbot, tiny_idx_dir, idx_writer,
+                                                                     monkeypatch):
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    activate_base_model_with_photos(main_window, idx_writer, 12)
+    asked = answer(monkeypatch, yes=False)
+    assert not page.start_finetune()
+    assert len(asked) == 1
+    text = asked[0]
+    assert "“Base model”" in text and "2 more epochs" in text and "kept out" in text
+    assert "Time:" in text and ("guess" in text or "measured" in text)
+    assert not page.is_busy() and not page.tasks.is_running("prepare")
+
+
+def test_a_failed_finetune_preparation_does_not_leave_preparing_on_screen(main_window, qtbot, tiny_idx_dir,
+                                                                           idx_writer, monkeypatch):
+    """Issue 12 item 1: the status stayed on "Preparing your photos…" after Dismiss."""
+    from fmnist_desktop.core import user_photos
+
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    activate_base_model_with_photos(main_window, idx_writer, 12)
+    answer(monkeypatch)
+
+    def fail(*args, **kwargs):
+        raise user_photos.FmnistError("Your photos could not be read.")
+
+    monkeypatch.setattr(user_photos, "finetune_config", fail)
+    assert page.start_finetune()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
+    assert "could not be read" in page.banner.text()
+    assert "Preparing" not in page.progress_label.text()
+    qtbot.mouseClick(page.banner.close_button, Qt.MouseButton.LeftButton)  # Dismiss
+    assert "Preparing" not in page.progress_label.text()

@@ -354,17 +354,30 @@ class TrainPage(QWidget):
     def start_finetune(self) -> bool:
         """Fine-tune the active model with the user's labelled photos (the Predict page's button).
 
-        Preparing the photos (reading and augmenting them) is a task too; the run then goes
-        through the same task, charts and log as any other, and ends with a before/after report.
+        First it checks there are enough photos to train on (`user_photos.finetune_readiness`:
+        one in five is kept out for measuring) and asks, saying what it will do and roughly how
+        long it takes on this computer. Preparing the photos (reading and augmenting them) is a
+        task too; the run then goes through the same task, charts and log as any other, and ends
+        with a before/after report.
         """
         if not self._ready or self.is_training() or self.tasks.is_running("prepare"):
-            return False
-        if not self._confirm_discard_unsaved():
             return False
         entry = self.context.active_entry()
         if entry is None:
             self._show_failure("There is no active model to fine-tune.", "Choose one on the Models page.",
                                title="Cannot fine-tune")
+            return False
+        from ....core import user_photos
+
+        readiness = user_photos.finetune_readiness(user_photos.list_examples())
+        if not readiness.can_run:
+            more = f"{readiness.needed} more photo{'s' if readiness.needed != 1 else ''}"
+            self._show_failure(f"It needs {more}.", readiness.explanation(), title="Cannot fine-tune yet")
+            self._set_idle_state()
+            return False
+        if not self._confirm_discard_unsaved():
+            return False
+        if not ask_yes_no(self, "Fine-tune with your photos?", self.finetune_plan(entry, readiness)):
             return False
         device = self.form.device()
         data_dir = self.data_panel.folder()
@@ -387,15 +400,34 @@ class TrainPage(QWidget):
             self.log(f"Fine-tuning “{entry.name}” with your labelled photos.")
             self._start_run(config, examples)
 
+        def failed(message: str) -> None:
+            self._show_failure(message, None, title="Cannot fine-tune")
+            self._set_idle_state()  # the status no longer says "Preparing your photos…"
+
         self.banner.hide()
         self.progress_label.setText("Preparing your photos…")
         self.tasks["prepare"].start(
             prepare,
             on_result=prepared,
-            on_error=lambda message: self._show_failure(message, None, title="Cannot fine-tune"),
+            on_error=failed,
+            on_cancelled=lambda: self._set_idle_state(),
             description="Preparing the fine-tuning photos",
         )
         return True
+
+    def finetune_plan(self, entry, readiness) -> str:
+        """What a fine-tune will do and roughly how long it takes (the question before it starts)."""
+        from ....core import user_photos
+
+        arch = getattr(entry.meta, "arch", "bn_cnn")
+        epochs, weight, copies = user_photos.FINETUNE_EPOCHS, user_photos.FINETUNE_WEIGHT, user_photos.FINETUNE_COPIES
+        images = self.images_per_epoch() + int(readiness.n_train * copies * weight)
+        when = estimate.estimate(self.context.settings, arch, estimate.device_kind(self.form.device()),
+                                 images, epochs).text()
+        return (f"“{entry.name}” will be trained for {epochs} more epochs on Fashion-MNIST together with "
+                f"{readiness.n_train} of your photos ({readiness.n_kept_out} kept out to measure the result), "
+                f"then saved as a new model next to it, with a before/after comparison. The active model "
+                f"stays as it is.\n\nTime: {when}.\n\nStart fine-tuning?")
 
     def is_training(self) -> bool:
         """From the click until the page has handled the run's end."""
