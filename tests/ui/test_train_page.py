@@ -441,3 +441,75 @@ def test_a_failed_finetune_preparation_does_not_leave_preparing_on_screen(main_w
     assert "Preparing" not in page.progress_label.text()
     qtbot.mouseClick(page.banner.close_button, Qt.MouseButton.LeftButton)  # Dismiss
     assert "Preparing" not in page.progress_label.text()
+
+
+def _class_folder_photos(root, per_class=4, senders=4):
+    """Tiny generated photos in <index>_<name>/<sender>/ folders (dark squares whose size follows
+    the class, as in the tiny IDX data) and a none/ folder (thin bars)."""
+    from PIL import Image, ImageDraw
+
+    from fmnist_desktop.core.user_photos import class_folder_name
+
+    for k in (0, 3, 6, 9):
+        for sender in range(senders):
+            for i in range(per_class // 2 or 1):
+                side = (4 + 2 * k) * 4
+                img = Image.new("RGB", (112, 112), (230, 225, 215))
+                c = 56 - side // 2
+                ImageDraw.Draw(img).rectangle([c, c, c + side, c + side], fill=(40, 40, 60))
+                folder = root / class_folder_name(k) / f"friend{sender}"
+                folder.mkdir(parents=True, exist_ok=True)
+                img.save(folder / f"p{i}.png")
+    for sender in range(senders):
+        junk = Image.new("RGB", (112, 112), (230, 225, 215))
+        ImageDraw.Draw(junk).rectangle([10, 50, 100, 58], fill=(150, 40, 40))
+        folder = root / "none" / f"friend{sender}"
+        folder.mkdir(parents=True, exist_ok=True)
+        junk.save(folder / "junk.png")
+    return root
+
+
+def test_training_with_a_labelled_photo_folder_shows_counts_and_the_not_sure_threshold(
+        main_window, qtbot, tiny_idx_dir, tmp_path, monkeypatch):
+    """Issue 10: the Train page can train with a labelled photo set (a folder of class subfolders)."""
+    from fmnist_desktop.core import photo_dataset
+
+    root = _class_folder_photos(tmp_path / "photos")
+    held = [p for p in photo_dataset.read_photo_folder(root) if photo_dataset.is_validation_sender(p.sender)]
+    assert held and any(p.is_none for p in held), "the generated senders put photos of both kinds in validation"
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot, epochs=1)
+    page.photo_panel.set_path(str(root))
+    assert page.photo_panel.path_label.text() == str(root)
+    fractions = []
+    real = page._on_prepare_progress
+    monkeypatch.setattr(page, "_on_prepare_progress", lambda p: (fractions.append(p.fraction), real(p)))
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as saved:
+        assert page.start_training()
+        assert page.stop_button.isEnabled(), "preparing the photos can be stopped"
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
+    assert fractions and fractions[-1] == 1.0, "a progress bar while the photos are prepared"
+    counts = page.photo_panel.counts_label.text()
+    assert page.photo_panel.counts_label.isVisible() and "photos to train on" in counts and "held out" in counts
+    assert "Photos:" in page.log_view.toPlainText()
+    entry = saved.args[0]
+    assert "not_sure_threshold" in entry.meta.metrics
+    assert entry.meta.training["photos"]["source"] == str(root)
+    banner = page.banner.text()
+    assert "Not sure below" in banner and "held-out photos" in banner
+    # Retrain repeats it with the same photo set.
+    assert '"photos"' in str(page.context.settings.value("train/lastRun"))
+
+
+def test_a_folder_without_class_subfolders_fails_politely_and_the_page_stays_usable(
+        main_window, qtbot, tiny_idx_dir, tmp_path):
+    (tmp_path / "holiday").mkdir()
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    tiny_settings(page, qtbot, epochs=1)
+    page.photo_panel.set_path(str(tmp_path / "holiday"))
+    assert page.start_training()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
+    assert "Cannot use the photos" in page.banner.text() and "0_T-shirt_top" in page.banner.text()
+    assert page.train_button.isEnabled() and not page.stop_button.isEnabled()
+    page.photo_panel.set_path(None)
+    assert page.photo_panel.path() is None and "Fashion-MNIST only" in page.photo_panel.path_label.text()

@@ -27,6 +27,7 @@ class RunSettings:
     device: str
     data_dir: str | None = None
     val_size: int = 5000
+    photos: str | None = None  # a labelled photo set (labels CSV or class-folder tree) trained on too
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)
@@ -46,6 +47,7 @@ class RunSettings:
                 device=str(raw.get("device", "auto")),
                 data_dir=raw.get("data_dir") or None,
                 val_size=int(raw.get("val_size", 5000)),
+                photos=raw.get("photos") or None,
             )
         except (ValueError, KeyError, TypeError):
             return None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -41,6 +42,7 @@ from . import estimate
 from .data_panel import DataPanel
 from .form import RunSettings, SettingsForm, config_for
 from .outcome import RunOutcome, UnsavedModel, describe_report, make_after_training
+from .photos_panel import PhotoSetPanel, describe_calibration, describe_counts
 
 STOP_TOOLTIP = "Stop after the current batch (Esc or Ctrl+.); the best finished epoch is kept for you to save"
 ETA_SETTLE_S = 10.0  # the first seconds of a run are start-up: its ETA is not shown before then
@@ -61,6 +63,7 @@ class TrainPage(QWidget):
         self.context = context
         self.tasks = TaskGroup(self, "scan", "download", "charts", "prepare", "training")
         self._data_cache: tuple[str, Any] | None = None  # (folder key, core.data.FashionMNIST)
+        self._photo_cache: tuple[str, Any] | None = None  # (photo set key, core.photo_dataset.PhotoTrainingSet)
         self._ready = False
         self._run_started_at = 0.0
         self._run_kind = "train"  # or "finetune"
@@ -111,6 +114,9 @@ class TrainPage(QWidget):
         for name in ("preset_combo", "preset_description", "epochs_spin", "batch_spin", "lr_spin", "input_size_spin",
                      "augment_check", "val_size_spin", "device_combo"):
             setattr(self, name, getattr(self.form, name))  # the page's widgets, as scripts and tests know them
+        self.photo_panel = PhotoSetPanel(self.context.settings, left)
+        self.photo_panel.changed.connect(lambda _path: self.update_estimate())
+        left_layout.addWidget(self.photo_panel)
         self.data_panel = DataPanel(self.context.settings, self.tasks["scan"], self.tasks["download"], left)
         self.data_panel.message.connect(self._on_panel_message)
         self.data_panel.downloadStateChanged.connect(lambda _downloading: self._refresh_idle_state())
@@ -241,8 +247,14 @@ class TrainPage(QWidget):
         if preset is None:
             self.estimate_label.setText("")
             return
-        text = estimate.describe_for(self.context.settings, preset, self.form.device(),
-                                     self.images_per_epoch(), self.epochs_spin.value())
+        images = self.images_per_epoch()
+        if self.photo_panel.path() and self._photo_cache is not None \
+                and self._photo_cache[0] == self._photo_key(self.photo_panel.path()):
+            from ....core.training import TrainConfig
+
+            images += self._photo_cache[1].counts()["train"] * max(1, round(TrainConfig.photo_weight))
+        text = estimate.describe_for(self.context.settings, preset, self.form.device(), images,
+                                     self.epochs_spin.value())
         self.estimate_label.setText(f"Time: {text}.")
 
     def _fit_settings_column(self) -> None:
@@ -278,10 +290,12 @@ class TrainPage(QWidget):
     # ================================================================= settings and data
 
     def current_settings(self) -> RunSettings:
-        return self.form.settings(self.data_panel.folder())
+        return dataclasses.replace(self.form.settings(self.data_panel.folder()), photos=self.photo_panel.path())
 
     def _apply_settings(self, settings: RunSettings) -> None:
         self.form.apply(settings)
+        if settings.photos != self.photo_panel.path():
+            self.photo_panel.set_path(settings.photos)
         if settings.data_dir:
             self.context.settings.setValue(DATA_FOLDER, settings.data_dir)
 
@@ -308,6 +322,8 @@ class TrainPage(QWidget):
             return "The new model is being evaluated and saved; closing skips the evaluation and still saves it."
         if self.is_training():
             return "A model is being trained; closing stops it and the run is not saved."
+        if self.tasks.is_running("prepare") and self._run_kind == "train":
+            return "The labelled photos are being prepared for training; closing cancels the run."
         if self.tasks.is_running("prepare"):
             return "Your photos are being prepared for fine-tuning; closing cancels the fine-tuning."
         if self.tasks.is_running("download"):
@@ -340,7 +356,74 @@ class TrainPage(QWidget):
         self.context.settings.setValue(TRAIN_FORM, settings.to_json())
         self.retrain_button.setEnabled(True)
         self._run_kind = "train"
-        return self._start_run(config_for(settings, self.form.presets))
+        config = config_for(settings, self.form.presets)
+        if settings.photos:
+            return self._prepare_photos_then_run(config, settings.photos)
+        return self._start_run(config)
+
+    def _photo_key(self, path: str) -> str:
+        try:
+            stamp = Path(path).stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        return f"{path}|{stamp}"
+
+    def _prepare_photos_then_run(self, config, path: str) -> bool:
+        """Prepare the labelled photo set in the background (a progress bar; the results are cached
+        on disk, so only the first run on a set takes minutes), show its counts, then train."""
+        key = self._photo_key(path)
+        if self._photo_cache is not None and self._photo_cache[0] == key:
+            return self._start_photo_run(config, self._photo_cache[1])
+
+        def prepare(state):
+            from ....core.photo_dataset import load_photo_training_set
+
+            def progress(done: int, total: int) -> None:
+                state.set_progress(None, f"Preparing the photos: {done:,} of {total:,} (saved for later runs)…",
+                                   done=done, total=total)
+
+            photos = load_photo_training_set(path, progress=progress, stop=state)
+            if state.is_set():
+                from ...tasks import TaskCancelled
+
+                raise TaskCancelled()
+            return photos
+
+        def prepared(photos) -> None:
+            self._photo_cache = (key, photos)
+            self._start_photo_run(config, photos)
+
+        def failed(message: str) -> None:
+            self._show_failure(message, None, title="Cannot use the photos")
+            self._set_idle_state()
+
+        def cancelled() -> None:
+            self.banner.show_message("info", "Stopped while preparing the photos. Nothing was trained.")
+            self._set_idle_state()
+
+        self.banner.hide()
+        self.make_active_button.hide()
+        self._set_running_state()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("%p % of the photos")
+        self.progress_label.setText("Preparing the photos…")
+        self.tasks["prepare"].start(prepare, on_result=prepared, on_error=failed, on_cancelled=cancelled,
+                                    on_progress=self._on_prepare_progress, description="Preparing the photos",
+                                    needs_torch=True)
+        return True
+
+    def _on_prepare_progress(self, progress: Progress) -> None:
+        if progress.fraction is not None:
+            self.progress_bar.setValue(int(1000 * progress.fraction))
+        if progress.message:
+            self.progress_label.setText(progress.message)
+
+    def _start_photo_run(self, config, photos) -> bool:
+        counts = photos.counts()
+        self.photo_panel.show_counts(counts)
+        self.log(f"Photos: {photos.source}: {describe_counts(counts)}")
+        return self._start_run(dataclasses.replace(config, photos=photos))
 
     def retrain(self) -> bool:
         """One click: repeat the last run's settings (kept in QSettings, so it survives a restart)."""
@@ -404,6 +487,7 @@ class TrainPage(QWidget):
             self._show_failure(message, None, title="Cannot fine-tune")
             self._set_idle_state()  # the status no longer says "Preparing your photos…"
 
+        self._run_kind = "finetune"
         self.banner.hide()
         self.progress_label.setText("Preparing your photos…")
         self.tasks["prepare"].start(
@@ -450,6 +534,7 @@ class TrainPage(QWidget):
         self._run_active = True
         self._run_started_at = time.monotonic()
         self.progress_bar.setRange(0, 0)  # busy until Started says how many batches there are
+        self.progress_bar.setFormat("%p % of the run")
         self.progress_label.setText("Starting…")
         self._set_running_state()
         self.tasks["training"].start(
@@ -465,6 +550,11 @@ class TrainPage(QWidget):
         return True
 
     def stop_training(self) -> None:
+        if not self.is_training() and self.tasks.is_running("prepare") and self._run_kind == "train":
+            self.tasks["prepare"].cancel()  # preparing a photo set: nothing is trained
+            self.stop_button.setEnabled(False)
+            self.progress_label.setText("Stopping…")
+            return
         runner = self.tasks["training"]
         if self.is_training() and runner.is_running() and not self._stop_requested:
             self._stop_requested = True
@@ -599,6 +689,10 @@ class TrainPage(QWidget):
             accuracy = f"test accuracy {outcome.test_accuracy:.2f} %"
         self.log(f"{accuracy[0].upper()}{accuracy[1:]}. Saved as “{entry.name}”.")
         text = f"<b>Saved “{entry.name}”</b> — {accuracy}."
+        calibration = describe_calibration(getattr(entry.meta, "metrics", {}) or {})
+        if calibration:  # trained with photos: its own "not sure" threshold and held-out figures
+            text += f"<br>{calibration}"
+            self.log(calibration)
         report = outcome.finetune_report
         if report is not None:
             text += f"<br>{describe_report(report)}"
@@ -641,7 +735,7 @@ class TrainPage(QWidget):
         self.log(f"{title}: {message}" + (f" {advice}" if advice else ""))
 
     def _inputs(self) -> list[QWidget]:
-        return [*self.form.inputs(), *self.data_panel.inputs()]
+        return [*self.form.inputs(), *self.photo_panel.inputs(), *self.data_panel.inputs()]
 
     def _set_running_state(self) -> None:
         for widget in self._inputs():
