@@ -191,9 +191,8 @@ class FinetuneReadiness:
         return f"Fine-tune (needs {self.needed} more photo{'s' if self.needed != 1 else ''})"
 
     def explanation(self) -> str:
-        kept = (f"{self.n_kept_out} of your {self.n_photos} photo{'s' if self.n_photos != 1 else ''} "
-                f"{'is' if self.n_kept_out == 1 else 'are'} kept out to measure the result (one in "
-                f"{KEPT_OUT_EVERY}), so {self.n_train} can be trained on")
+        kept = (f"{self.n_train} of your {self.n_photos} photo{'s' if self.n_photos != 1 else ''} can be trained "
+                f"on ({self.n_kept_out} kept out to measure the result: one in {KEPT_OUT_EVERY})")
         if self.can_run:
             return f"{kept}."
         return (f"Fine-tuning needs at least {MIN_FINETUNE_PHOTOS} photos to train on: {kept}. "

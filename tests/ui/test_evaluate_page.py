@@ -175,7 +175,7 @@ def test_a_result_names_its_model_and_is_marked_stale_when_another_model_is_acti
     header = page.model_label.text()
     assert f"Results of <b>{evaluated}</b>" in header and "not the active model" in header
     assert "Second model" in header
-    assert evaluated in page.accuracy_label.text(), "the accuracy says whose it is"
+    assert "not the active model" in page.accuracy_label.text(), "the accuracy says it is not the active model's"
     assert not page.accuracy_label.isEnabled() and not page.matrix.isEnabled(), "stale figures are greyed"
 
 

@@ -148,6 +148,8 @@ def test_window_has_a_minimum_size_where_every_page_fits(make_main_window, qtbot
                 assert button.width() >= button.minimumSizeHint().width(), f"{key}: {button.text()} is clipped"
     train = window.pages["train"]
     assert train.chart_holder.height() >= 200
+    tabs = window.pages["evaluate"].tabs
+    assert tabs.tabBar().sizeHint().width() <= tabs.width(), "every Evaluate tab is in sight"
 
 
 def test_the_engine_loading_status_has_a_spinner_until_ready(make_main_window, qtbot):

@@ -192,6 +192,10 @@ def test_an_epoch_records_this_computers_speed(main_window, qtbot, tiny_idx_dir,
     with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS):
         page.start_training()
     assert len(calls) == 2 and calls[0][1] == "seed_cnn" and calls[0][2] == "cpu"
+    # The estimate shown afterwards comes from what the run measured.
+    estimate.record_speed(page.context.settings, "seed_cnn", "cpu", 1000, 2.0)
+    page._on_run_done()
+    assert "measured speed" in page.estimate_label.text()
 
 
 def test_retrain_repeats_the_last_settings_even_after_a_restart(make_main_window, qtbot, tiny_idx_dir):
@@ -513,3 +517,15 @@ def test_a_folder_without_class_subfolders_fails_politely_and_the_page_stays_usa
     assert page.train_button.isEnabled() and not page.stop_button.isEnabled()
     page.photo_panel.set_path(None)
     assert page.photo_panel.path() is None and "Fashion-MNIST only" in page.photo_panel.path_label.text()
+
+
+def test_train_stop_and_retrain_stay_in_sight_in_the_smallest_window(main_window, qtbot):
+    """At the minimum window size the buttons were scrolled out of the settings column."""
+    main_window.resize(main_window.minimumSize())
+    page = open_train_page(main_window, qtbot)
+    qtbot.waitUntil(lambda: page.train_button.isVisible(), timeout=5000)
+    for button in (page.train_button, page.stop_button, page.retrain_button):
+        top_left = button.mapTo(page, button.rect().topLeft())
+        bottom = button.mapTo(page, button.rect().bottomRight())
+        assert page.rect().contains(top_left) and page.rect().contains(bottom), button.text()
+        assert page._settings_scroll.widget().isAncestorOf(button) is False

@@ -340,7 +340,11 @@ class EvaluatePage(QWidget):
         matrix_layout.addLayout(self.matrix_holder, 1)
         matrix_box.setMinimumWidth(340)
 
-        self.tabs = QTabWidget(splitter)
+        right_box = QWidget(splitter)
+        right_layout = QVBoxLayout(right_box)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        self.tabs = QTabWidget(right_box)
+        right_layout.addWidget(self.tabs, 1)
         self.tabs.setObjectName("evaluateTabs")
         self.metrics_table = QTableWidget(0, 5, self.tabs)
         self.metrics_table.setObjectName("perClassTable")
@@ -379,11 +383,11 @@ class EvaluatePage(QWidget):
         self.tabs.addTab(wrong_tab, "Misclassified")
         self.tabs.setMinimumWidth(300)
 
-        # One zoom for both galleries, in the tab bar's corner; double-click opens an image large.
-        zoom_box = QWidget(self.tabs)
+        # One zoom for both galleries, under them; double-click opens an image large.
+        zoom_box = QWidget(right_box)
         zoom_layout = QHBoxLayout(zoom_box)
         zoom_layout.setContentsMargins(4, 0, 4, 0)
-        zoom_layout.addWidget(QLabel("Size", zoom_box))
+        zoom_layout.addWidget(QLabel("Thumbnail size", zoom_box))
         self.zoom_slider = QSlider(Qt.Orientation.Horizontal, zoom_box)
         self.zoom_slider.setObjectName("galleryZoom")
         self.zoom_slider.setAccessibleName("Thumbnail size")
@@ -392,16 +396,16 @@ class EvaluatePage(QWidget):
         self.zoom_slider.setSingleStep(8)
         self.zoom_slider.setPageStep(28)
         self.zoom_slider.setValue(THUMB_SIZE)
-        self.zoom_slider.setFixedWidth(110)
         self.zoom_slider.valueChanged.connect(self.set_thumb_size)
-        zoom_layout.addWidget(self.zoom_slider)
-        self.tabs.setCornerWidget(zoom_box, Qt.Corner.TopRightCorner)
+        zoom_layout.addWidget(self.zoom_slider, 1)
+        zoom_layout.addWidget(QLabel("double-click to enlarge", zoom_box))
+        right_layout.addWidget(zoom_box)
         self.enlarged: EnlargedImageDialog | None = None
         for gallery in (self.cell_gallery, self.misclassified_gallery):
             gallery.enlargeRequested.connect(self.enlarge)
 
         splitter.addWidget(matrix_box)
-        splitter.addWidget(self.tabs)
+        splitter.addWidget(right_box)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([520, 420])
@@ -484,7 +488,7 @@ class EvaluatePage(QWidget):
             self.model_label.setText(
                 f"Results of <b>{shown}</b> <span style='color:#b3261e'>(not the active model: {active} is "
                 f"active — press “Evaluate on the test set” for it)</span><br>{source}")
-            self.accuracy_label.setText(f"Test accuracy of “{shown}”: {self.outcome.result.accuracy:.2f} %")
+            self.accuracy_label.setText(f"Test accuracy: {self.outcome.result.accuracy:.2f} % (not the active model)")
         else:
             self.model_label.setText(f"Results of <b>{shown}</b> (the active model)<br>{source}")
             self.accuracy_label.setText(f"Test accuracy: {self.outcome.result.accuracy:.2f} %")

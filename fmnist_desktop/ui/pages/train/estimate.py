@@ -29,7 +29,7 @@ class Estimate:
 
     def text(self) -> str:
         """"about 7 min 30 s (measured on this computer)" or "roughly 5 min (a guess: …)"."""
-        span = format_span(_round(self.seconds))
+        span = format_span(_round(self.seconds)).replace(" 00 s", "").replace(" 00 min", "")
         if self.measured:
             return f"about {span} (from this computer's measured speed)"
         return f"roughly {span} (a guess until a first epoch here measures this computer's speed)"

@@ -90,11 +90,16 @@ class TrainPage(QWidget):
         splitter.setChildrenCollapsible(False)
         outer.addWidget(splitter)
 
-        # --- left: settings in a scroll area so nothing is clipped in a small window ---
-        scroll = QScrollArea(splitter)
+        # --- left: settings in a scroll area so nothing is clipped in a small window; Train,
+        # Stop and Retrain below it, always in sight ---
+        left_column = QWidget(splitter)
+        column_layout = QVBoxLayout(left_column)
+        column_layout.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea(left_column)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setMinimumWidth(260)
+        column_layout.addWidget(scroll, 1)
         self._settings_scroll = scroll
         left = QWidget(scroll)
         scroll.setWidget(left)
@@ -125,6 +130,7 @@ class TrainPage(QWidget):
             setattr(self, name, getattr(self.data_panel, name))
 
         buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 4, 6, 0)
         self.train_button = QPushButton("Train", left)
         self.train_button.setObjectName("trainButton")
         self.train_button.setAccessibleName("Train")
@@ -143,7 +149,7 @@ class TrainPage(QWidget):
         self.retrain_button.clicked.connect(self.retrain)
         for button in (self.train_button, self.stop_button, self.retrain_button):
             buttons.addWidget(button)
-        left_layout.addLayout(buttons)
+        column_layout.addLayout(buttons)
         for keys in ("Esc", "Ctrl+."):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)  # only while this page is shown
@@ -205,7 +211,7 @@ class TrainPage(QWidget):
         self.log_view.setMinimumHeight(70)
         right_layout.addWidget(vertical, 1)
 
-        splitter.addWidget(scroll)
+        splitter.addWidget(left_column)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
@@ -707,6 +713,7 @@ class TrainPage(QWidget):
     def _on_run_done(self) -> None:
         self._run_active = False
         self._set_idle_state()
+        self.update_estimate()  # now from the speed this run measured
         self.runStateChanged.emit(False)
 
     # The held model's buttons and methods (hardening tests and the banner's buttons use these).
