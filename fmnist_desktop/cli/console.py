@@ -73,8 +73,10 @@ def say(*parts: object) -> None:
     print(*parts, flush=True)
 
 
-def default_weights() -> Path:
-    """The library's active model: the `--weights` default."""
+def weights_path(args) -> Path:
+    """The model file `--weights FILE` names, or the library's active model (the default)."""
+    if getattr(args, "weights", None):
+        return Path(args.weights)
     from ..core.library import ModelLibrary
 
     return ModelLibrary().active().path

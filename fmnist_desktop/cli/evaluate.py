@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from .console import ProgressBar, StopOnCtrlC, chosen_device, default_weights, say, weights_argument
+from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument, weights_path
 from .registry import EXIT_INTERRUPTED, EXIT_OK, PROG, command
 
 
@@ -24,7 +23,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from ..core.data import load_test_split
     from ..core.evaluation import evaluate
 
-    weights = Path(args.weights) if args.weights else default_weights()
+    weights = weights_path(args)
     device = chosen_device(args.device)
     model, meta = load_model(weights, device)
     split, source = load_test_split(args.data)
@@ -73,7 +72,7 @@ def run_evaluate_photos(args: argparse.Namespace) -> int:
     from ..core.photo_eval import evaluate_photo_folder
     from ..core.predict import Predictor
 
-    weights = Path(args.weights) if args.weights else default_weights()
+    weights = weights_path(args)
     predictor = Predictor.from_checkpoint(weights, chosen_device(args.device))
     bar = ProgressBar("Preparing photos", 0) if not args.json else None
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import FmnistError
-from .console import default_weights, say, weights_argument
+from .console import say, weights_argument, weights_path
 from .registry import EXIT_OK, PROG, command
 
 
@@ -75,7 +75,7 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from ..core.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
 
-    weights = Path(args.weights) if args.weights else default_weights()
+    weights = weights_path(args)
     state_dict, meta = load_checkpoint(weights)
     out = Path(args.out)
     if out.is_dir():

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from ..core.errors import FmnistError
-from .console import ProgressBar, StopOnCtrlC, chosen_device, default_weights, say, weights_argument
+from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument, weights_path
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
 
 
@@ -29,7 +28,7 @@ def run_predict(args: argparse.Namespace) -> int:
     files = list(iter_image_paths(args.paths))
     if not files:
         raise FmnistError(f"No images found in {', '.join(args.paths)}.")
-    weights = Path(args.weights) if args.weights else default_weights()
+    weights = weights_path(args)
     predictor = Predictor.from_checkpoint(weights, chosen_device(args.device))
     bar = ProgressBar("Classifying", len(files)) if len(files) > 1 and not args.json else None
     with StopOnCtrlC("Stopping after the current image.") as ctrl_c:

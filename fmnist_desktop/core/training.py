@@ -69,8 +69,8 @@ class TrainConfig:
     # confidence drops on things that are not one of the ten. Their held-out senders calibrate
     # the model's "not sure" threshold at the end.
     photos: Any = None
-    photo_weight: float = 3.0
-    outlier_weight: float = 0.5
+    photo_weight: float = 4.0
+    outlier_weight: float = 1.0
 
     def preset_obj(self) -> Preset:
         return get_preset(self.preset)
@@ -383,9 +383,10 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
     # Real photos are pairs of shoes already: only Fashion-MNIST's single shoes get paired.
     from_photo = torch.zeros(len(train_labels), dtype=torch.bool)
     if cfg.photos is not None and len(cfg.photos.train_labels):
-        repeats = max(1, round(float(cfg.photo_weight)))
-        photo_images = torch.from_numpy(cfg.photos.train_images).to(torch.uint8).repeat(repeats, 1, 1)
-        photo_labels = torch.from_numpy(cfg.photos.train_labels).to(torch.int64).repeat(repeats)
+        labels_np = torch.from_numpy(cfg.photos.train_labels).to(torch.int64)
+        repeats = photo_repeats(labels_np, float(cfg.photo_weight))
+        photo_images = torch.from_numpy(cfg.photos.train_images).to(torch.uint8).repeat_interleave(repeats, 0)
+        photo_labels = labels_np.repeat_interleave(repeats)
         train_images = torch.cat([train_images, photo_images])
         train_labels = torch.cat([train_labels, photo_labels])
         from_photo = torch.cat([from_photo, torch.ones(len(photo_labels), dtype=torch.bool)])
@@ -566,6 +567,18 @@ class _BestEpoch:
                                     self.cfg.input_size, self.preset.mean, self.preset.std)
         return Finished(model=model, history=self.history, elapsed_s=time.perf_counter() - t_start,
                         device=self.device, config=self.cfg, calibration=calibration)
+
+
+def photo_repeats(labels: torch.Tensor, weight: float) -> torch.Tensor:
+    """How many times each photo is shown per epoch: `weight` on average, rarer classes more
+    often (by the square root of how much rarer than the median class they are, at most 4x), so
+    the 76 sneakers are not drowned by 900 T-shirts. "None" photos (-1) count as one class."""
+    classes, counts = labels.unique(return_counts=True)
+    median = counts.float().median()
+    boost = (median / counts.float()).sqrt().clamp(0.5, 4.0)
+    per_class = dict(zip(classes.tolist(), boost.tolist()))
+    factors = torch.tensor([per_class[int(c)] for c in labels.tolist()])
+    return (weight * factors).round().clamp(min=1).to(torch.int64)
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float, outlier_weight: float) -> torch.Tensor:

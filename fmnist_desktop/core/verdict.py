@@ -124,18 +124,15 @@ def photo_metrics(probs: np.ndarray, labels: np.ndarray, threshold: float) -> di
     return out
 
 
-@torch.inference_mode()
 def probabilities(model: torch.nn.Module, images_uint8: np.ndarray, input_size: int, mean: float,
                   std: float) -> np.ndarray:
-    """Softmax of a model over uint8 (N, 28, 28) images, in chunks."""
-    from .transforms import to_model_input
+    """Softmax of a model over uint8 (N, 28, 28) images, in chunks, on the model's device."""
+    from .inference import iter_logits
 
     model.eval()
-    out = []
     x_all = torch.from_numpy(np.ascontiguousarray(images_uint8))
-    for start in range(0, len(x_all), 512):
-        x = to_model_input(x_all[start:start + 512], input_size, mean, std)
-        out.append(torch.softmax(model(x).float(), 1).numpy())
+    out = [torch.softmax(logits, 1).cpu().numpy()
+           for _end, logits in iter_logits(model, x_all, input_size, mean, std, batch_size=512)]
     return np.concatenate(out) if out else np.zeros((0, len(CLASS_NAMES)))
 
 

@@ -247,3 +247,15 @@ def test_a_folder_without_class_subfolders_is_refused_with_the_naming_rule(tmp_p
     _photo(tmp_path / "holiday" / "p.png")
     with pytest.raises(photo_dataset.PhotoLabelsError, match="0_T-shirt_top"):
         photo_dataset.read_photo_folder(tmp_path)
+
+
+def test_rare_photo_classes_are_repeated_more_often():
+    import torch
+
+    from fmnist_desktop.core.training import photo_repeats
+
+    labels = torch.tensor([0] * 400 + [1] * 100 + [7] * 25 + [-1] * 100)
+    r = photo_repeats(labels, 3.0)
+    per = {c: int(r[labels == c][0]) for c in (0, 1, 7, -1)}
+    assert per[7] > per[1] > per[0] >= 1 and per[-1] == per[1]  # sqrt of the rarity, "none" a class
+    assert per[7] <= 4 * 3 and (r >= 1).all()

@@ -26,9 +26,8 @@ from ...settings_keys import PREDICT_LAST_DIR, PREDICT_THRESHOLD
 from ...tasks import Progress, TaskGroup
 from ...widgets.banner import MessageLabel, make_button
 from ...widgets.drop_zone import DropZone
-from ...widgets.images import pil_to_qimage
 from .batch_view import BatchView, batch_row
-from .single_view import SingleResult, SingleView
+from .single_view import SingleResult, SingleView, classify_one
 
 DEFAULT_THRESHOLD_PERCENT = 50  # core.predict.DEFAULT_NOT_SURE_THRESHOLD, as the spin box shows it
 BATCH_CHUNK = 16  # images per predict call: big enough to batch on the model, small for smooth progress
@@ -345,33 +344,8 @@ class PredictPage(QWidget):
 
     def _start_single(self, entry, kind: str, payload) -> None:
         def task(state):
-            from ....core import photo
-
             state.set_progress(None, "Loading the model…")
-            predictor = self._predictor_for(entry)
-            if kind == "single-path":
-                prediction = predictor.predict_paths([payload], keep_steps=True)[0]
-                source = payload
-            else:
-                try:
-                    image = photo.load_image(payload)
-                except FmnistError as exc:
-                    raise FmnistError(f"The pasted image cannot be read: {exc}") from exc
-                prediction = predictor.predict_images([image], names=["Pasted image"])[0]
-                source = image
-            result = SingleResult(prediction, source)
-            if getattr(prediction, "error", None):
-                return result
-            steps = getattr(prediction, "steps", None)
-            if steps is None:
-                image = photo.load_image(payload) if kind == "single-path" else source
-                steps = photo.prepare_photo(image)
-            for name in ("original", "mask", "crop", "final"):
-                pil = getattr(steps, name, None)
-                if pil is not None:
-                    result.images[name] = pil_to_qimage(pil)
-            result.notes = tuple(getattr(steps, "notes", ()) or ())
-            return result
+            return classify_one(self._predictor_for(entry), kind, payload)
 
         name = Path(payload).name if kind == "single-path" else "pasted image"
         self.runner.start(

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.labels import CLASS_NAMES
-from ...widgets.images import ImagePanel
+from ...widgets.images import ImagePanel, pil_to_qimage
 from ...widgets.probability_bars import ProbabilityBars
 from .batch_view import NOT_SURE_TEXT
 
@@ -33,6 +33,37 @@ class SingleResult:
     source: object  # the path (str) or the PIL image that was classified
     images: dict[str, QImage] = field(default_factory=dict)  # original/mask/crop/final
     notes: tuple[str, ...] = ()
+
+
+def classify_one(predictor, kind: str, payload) -> SingleResult:
+    """Classify one image (worker thread): `kind` "single-path" (a file) or "single-bytes" (pasted
+    pixels). The preparation steps become QImages here, so the GUI thread only shows them."""
+    from ....core import photo
+    from ....core.errors import FmnistError
+
+    if kind == "single-path":
+        prediction = predictor.predict_paths([payload], keep_steps=True)[0]
+        source = payload
+    else:
+        try:
+            image = photo.load_image(payload)
+        except FmnistError as exc:
+            raise FmnistError(f"The pasted image cannot be read: {exc}") from exc
+        prediction = predictor.predict_images([image], names=["Pasted image"])[0]
+        source = image
+    result = SingleResult(prediction, source)
+    if getattr(prediction, "error", None):
+        return result
+    steps = getattr(prediction, "steps", None)
+    if steps is None:
+        image = photo.load_image(payload) if kind == "single-path" else source
+        steps = photo.prepare_photo(image)
+    for name in ("original", "mask", "crop", "final"):
+        pil = getattr(steps, name, None)
+        if pil is not None:
+            result.images[name] = pil_to_qimage(pil)
+    result.notes = tuple(getattr(steps, "notes", ()) or ())
+    return result
 
 
 class SingleView(QScrollArea):

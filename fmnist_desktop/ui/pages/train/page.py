@@ -11,7 +11,6 @@ Torch-dependent modules are imported after the context's `torchReady`, so the wi
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -22,11 +21,8 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QScrollArea,
-    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -43,9 +39,9 @@ from .data_panel import DataPanel
 from .form import RunSettings, SettingsForm, config_for
 from .outcome import RunOutcome, UnsavedModel, describe_report, make_after_training
 from .photos_panel import PhotoSetPanel, describe_calibration, describe_counts
+from .run_view import RunView
 
 STOP_TOOLTIP = "Stop after the current batch (Esc or Ctrl+.); the best finished epoch is kept for you to save"
-ETA_SETTLE_S = 10.0  # the first seconds of a run are start-up: its ETA is not shown before then
 RETRAIN_TOOLTIP = ("Train again with the settings of the last run (kept across restarts), whatever the form "
                    "shows now; Train uses the form's current settings.")
 
@@ -71,9 +67,7 @@ class TrainPage(QWidget):
         self._run_finished = False  # training done; evaluating and saving now
         self._run_active = False
         self._stop_requested = False
-        self._last_history: tuple = ()
         self.last_config = None  # the core.training.TrainConfig of the latest run
-        self.charts = None  # ui.charts.TrainingCharts, built once matplotlib is loaded
         self._build()
         self.unsaved = UnsavedModel(self)
         self._set_idle_state()
@@ -168,48 +162,10 @@ class TrainPage(QWidget):
         self.banner.buttons_box.addWidget(self.make_active_button)
         right_layout.addWidget(self.banner)
 
-        progress_row = QHBoxLayout()
-        self.progress_bar = QProgressBar(right)
-        self.progress_bar.setObjectName("trainProgress")
-        self.progress_bar.setAccessibleName("Training progress")
-        self.progress_bar.setTextVisible(True)
-        progress_row.addWidget(self.progress_bar, 1)
-        right_layout.addLayout(progress_row)
-        self.progress_label = QLabel("Idle.", right)
-        self.progress_label.setObjectName("trainProgressLabel")
-        self.progress_label.setWordWrap(True)
-        right_layout.addWidget(self.progress_label)
-
-        self.chart_holder = QWidget(right)
-        self.chart_holder.setObjectName("chartHolder")
-        self.chart_holder_layout = QVBoxLayout(self.chart_holder)
-        self.chart_holder_layout.setContentsMargins(0, 0, 0, 0)
-        self._chart_placeholder = QLabel("The loss and accuracy charts appear here.", self.chart_holder)
-        self._chart_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.chart_holder_layout.addWidget(self._chart_placeholder)
-        self.chart_holder.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.chart_holder.setMinimumHeight(200)
-
-        self.log_view = QPlainTextEdit(right)
-        self.log_view.setObjectName("trainLog")
-        self.log_view.setAccessibleName("Training log")
-        self.log_view.setReadOnly(True)
-        self.log_view.setMaximumBlockCount(5000)
-        self.log_view.setPlaceholderText("Per-epoch results appear here.")
-        font = self.log_view.font()
-        font.setFamily("monospace")
-        font.setStyleHint(font.StyleHint.Monospace)
-        self.log_view.setFont(font)
-
-        vertical = QSplitter(Qt.Orientation.Vertical, right)
-        vertical.setChildrenCollapsible(False)
-        vertical.addWidget(self.chart_holder)
-        vertical.addWidget(self.log_view)
-        vertical.setStretchFactor(0, 3)
-        vertical.setStretchFactor(1, 1)
-        vertical.setSizes([430, 130])  # the charts get most of the height; the log can be dragged taller
-        self.log_view.setMinimumHeight(70)
-        right_layout.addWidget(vertical, 1)
+        self.run_view = RunView(right)
+        right_layout.addWidget(self.run_view, 1)
+        for name in ("progress_bar", "progress_label", "log_view", "chart_holder"):
+            setattr(self, name, getattr(self.run_view, name))
 
         splitter.addWidget(left_column)
         splitter.addWidget(right)
@@ -235,7 +191,7 @@ class TrainPage(QWidget):
             presets = self.form.presets
             self.form.select_preset(models.DEFAULT_PRESET if models.DEFAULT_PRESET in presets else next(iter(presets)))
         self.refresh_data_sources()
-        self._load_charts()
+        self.run_view.load_charts(self.tasks["charts"])
         self._set_idle_state()
         self.update_estimate()
 
@@ -269,29 +225,10 @@ class TrainPage(QWidget):
         needed = self.preset_combo.sizeHint().width() + margins.left() + margins.right() + 40  # frame, scroll bar
         self._settings_scroll.setMinimumWidth(max(260, needed))
 
-    def _load_charts(self) -> None:
-        """Import matplotlib off the GUI thread (≈0.5–1.5 s), then build the canvas here."""
-        if self.charts is not None:
-            return
-
-        def import_charts(state):
-            from ... import charts  # noqa: F401 - imported for its side effect on sys.modules
-
-            return True
-
-        self.tasks["charts"].start(import_charts, on_result=lambda _ok: self._build_charts(),
-                                   on_error=lambda msg: self._chart_placeholder.setText(f"Charts unavailable: {msg}"))
-
-    def _build_charts(self) -> None:
-        if self.charts is not None:
-            return
-        from ...charts import TrainingCharts
-
-        self.charts = TrainingCharts(self.chart_holder)
-        self._chart_placeholder.hide()
-        self.chart_holder_layout.addWidget(self.charts)
-        if self._last_history:
-            self.charts.set_history(self._last_history)
+    @property
+    def charts(self):
+        """The live charts (`ui.charts.TrainingCharts`), None until matplotlib has loaded."""
+        return self.run_view.charts
 
     # ================================================================= settings and data
 
@@ -530,18 +467,13 @@ class TrainPage(QWidget):
         self._run_finished = False
         self._stop_requested = False
         self.stop_button.setToolTip(STOP_TOOLTIP)
-        if self.charts is not None:
-            self.charts.reset(config.epochs)
-        self._last_history = ()
+        self.run_view.reset(config.epochs)
         folder_key = f"{config.data_dir or ''}|{config.val_size}|{config.seed}"  # the split depends on all three
         data = self._data_cache[1] if self._data_cache and self._data_cache[0] == folder_key else None
         after = make_after_training(self.context.library(), self._run_kind, examples)
         self.last_config = config
         self._run_active = True
         self._run_started_at = time.monotonic()
-        self.progress_bar.setRange(0, 0)  # busy until Started says how many batches there are
-        self.progress_bar.setFormat("%p % of the run")
-        self.progress_label.setText("Starting…")
         self._set_running_state()
         self.tasks["training"].start(
             training_task(config, data, after=after),
@@ -607,59 +539,29 @@ class TrainPage(QWidget):
         self.trainingEvent.emit(event)
 
     def _on_started(self, event) -> None:
-        self._started = event
-        batches = max(1, event.batches_per_epoch)
-        self.progress_bar.setRange(0, event.epochs * batches)
-        self.progress_bar.setValue(0)
-        if self.charts is not None and self.charts.total_epochs != event.epochs:
-            self.charts.reset(event.epochs)  # normally done (and drawn) before the run started
-        cfg = event.config
-        self.log(
-            f"Training “{event.preset}” on {event.device_name}: {event.n_train:,} training and "
-            f"{event.n_val:,} validation images, {event.epochs} epochs, batch {cfg.batch_size}, "
-            f"learning rate {cfg.lr:g}, augmentation {cfg.augment}."
-        )
+        self._started = event  # its size, network and device: each epoch's speed is recorded for estimates
+        self.run_view.show_started(event)
 
     def _on_batch_end(self, event) -> None:
-        self.progress_bar.setValue((event.epoch - 1) * event.batches + event.batch)
-        self.progress_bar.setFormat("%p % of the run")  # the bar is the whole run; the label says the epoch
-        loss = f"loss {event.loss:.3f} · " if math.isfinite(event.loss) else ""
-        if event.elapsed_s < ETA_SETTLE_S and event.epoch == 1:
-            speed = "measuring the speed…"  # the first seconds are start-up: an ETA now would mislead
-        else:
-            speed = f"{event.samples_per_s:,.0f} images/s · about {format_clock(event.eta_s)} left"
-        self.progress_label.setText(
-            f"Epoch {event.epoch} of {event.epochs}, batch {event.batch}/{event.batches} · {loss}{speed}"
-        )
-        if self.charts is not None:
-            self.charts.add_batch(event.epoch, event.batch, event.batches, event.loss, event.acc)
+        self.run_view.show_batch(event)
 
     def _on_epoch_end(self, event) -> None:
-        from ....core.training import format_epoch_line
-
-        self._last_history = (*self._last_history, event)
-        self.log(f"{format_epoch_line(event)} ({event.epoch_time_s:.1f} s)")
+        self.run_view.show_epoch(event)
         started = getattr(self, "_started", None)
         if started is not None:  # this computer's speed, for the next estimate
             arch = self.form.presets[started.preset].arch if started.preset in self.form.presets else started.preset
             estimate.record_speed(self.context.settings, arch, started.device.split(":")[0],
                                   started.n_train, event.epoch_time_s)
-        if self.charts is not None:
-            self.charts.add_epoch(event.epoch, event.train_loss, event.val_loss, event.train_acc, event.val_acc)
 
     def _on_finished(self, event) -> None:
-        self.progress_bar.setValue(self.progress_bar.maximum())
-        self.log(f"Finished in {format_clock(event.elapsed_s)} on {event.device}.")
+        self.run_view.show_finished(event)
         # Evaluating and saving now. Stop (or closing the window) still answers at once: it skips
         # the rest of the test-set evaluation, and the trained model is saved all the same.
         self._run_finished = True
         self.stop_button.setToolTip("Skip the test-set evaluation; the model is still saved")
-        if self.charts is not None:
-            self.charts.flush()
 
     def _on_cancelled(self, event) -> None:
-        if self.charts is not None:
-            self.charts.flush()
+        self.run_view.flush_charts()
         best = getattr(event, "best", None)
         data = self._data_cache[1] if self._data_cache is not None else None
         if best is None or data is None:
@@ -731,7 +633,7 @@ class TrainPage(QWidget):
     # ================================================================= helpers
 
     def log(self, line: str) -> None:
-        self.log_view.appendPlainText(line)
+        self.run_view.log(line)
 
     def _show_failure(self, message: str, advice: str | None, title: str = "Training failed") -> None:
         text = f"<b>{title}:</b> {message}"
