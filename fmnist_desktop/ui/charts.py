@@ -202,6 +202,9 @@ class TrainingCharts(_ThrottledCanvas):
         self._needs_full_draw = False
         self.full_draw_count += 1
         self.update_artists()
+        # New limits may mean wider tick labels ("1.75" after "2.5"): lay the figure out again, or
+        # the axis labels are pushed off the canvas ("ross-entropy"). Blits keep the layout.
+        self.figure.set_layout_engine("constrained")
         self.draw_idle()
 
     def _batch_fits(self) -> bool:

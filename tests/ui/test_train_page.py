@@ -531,3 +531,20 @@ def test_train_stop_and_retrain_stay_in_sight_in_the_smallest_window(main_window
         bottom = button.mapTo(page, button.rect().bottomRight())
         assert page.rect().contains(top_left) and page.rect().contains(bottom), button.text()
         assert page._settings_scroll.widget().isAncestorOf(button) is False
+
+
+def test_axis_labels_stay_on_the_canvas_when_the_limits_change(main_window, qtbot):
+    """Seen in the window: during a run the Loss chart's y-label was cut to "ross-entropy"."""
+    page = open_train_page(main_window, qtbot)
+    charts = page.charts
+    charts.reset(40)
+    charts.flush()
+    charts.draw()  # laid out for the empty chart (ticks "2.5"), then the layout is kept for blitting
+    for epoch, loss in enumerate((1.6234, 0.8234, 0.4754), start=1):
+        charts.add_epoch(epoch, loss, loss / 2, 40.0 + 20 * epoch, 70.0 + 9 * epoch)
+    charts.flush()
+    charts.draw()
+    renderer = charts.figure.canvas.get_renderer()
+    for ax in (charts.loss_ax, charts.acc_ax):
+        box = ax.yaxis.label.get_window_extent(renderer)
+        assert box.x0 >= 0, f"{ax.get_title()}: the y-label starts {box.x0:.0f} px off the canvas"
