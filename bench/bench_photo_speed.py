@@ -42,15 +42,11 @@ def timed_steps(predictor: Predictor, files: list[Path]) -> tuple[dict[str, list
     """Per-step times (ms) for each photo, by wrapping the pipeline's functions."""
     steps: dict[str, list[float]] = defaultdict(list)
     current: dict[str, float] = {}
-    wrapped = {
-        "estimate_background": photo,
-        "foreground_mask": photo,
-        "clean_mask": photo,
-        "grabcut": photo,
-        "grabcut_trimap": photo,
-        "fit_to_frame": photo,
-    }
-    originals = {name: getattr(mod, name) for name, mod in wrapped.items()}
+    names = ("estimate_background", "foreground_mask", "clean_mask", "grabcut", "grabcut_trimap", "fit_to_frame")
+    # The pipeline is a package (core/photo/): each module holds its own reference to the
+    # functions it calls, so every module's reference is wrapped.
+    modules = [photo.loading, photo.background, photo.masks, photo.segmentation, photo.pipeline]
+    originals = {(m, name): getattr(m, name) for m in modules for name in names if hasattr(m, name)}
 
     def wrap(name, fn):
         def inner(*a, **k):
@@ -61,8 +57,8 @@ def timed_steps(predictor: Predictor, files: list[Path]) -> tuple[dict[str, list
                 current[name] = current.get(name, 0.0) + (time.perf_counter() - t) * 1e3
         return inner
 
-    for name, mod in wrapped.items():
-        setattr(mod, name, wrap(name, originals[name]))
+    for (m, name), fn in originals.items():
+        setattr(m, name, wrap(name, fn))
     totals = []
     try:
         for f in files:
@@ -77,13 +73,13 @@ def timed_steps(predictor: Predictor, files: list[Path]) -> tuple[dict[str, list
             _ = pred.verdict.describe()
             steps["load (decode, EXIF, downscale)"].append((t1 - t0) * 1e3)
             steps["prepare_photo (all)"].append((t2 - t1) * 1e3)
-            for name in originals:
+            for name in names:
                 steps[f"  of which {name}"].append(current.get(name, 0.0))
             steps["model + verdict"].append((t3 - t2) * 1e3)
             totals.append((time.perf_counter() - t0) * 1e3)
     finally:
-        for name, mod in wrapped.items():
-            setattr(mod, name, originals[name])
+        for (m, name), fn in originals.items():
+            setattr(m, name, fn)
     return steps, totals
 
 
@@ -115,10 +111,10 @@ def main() -> int:
     for name, values in steps.items():
         print(f"  {name:<34} median {statistics.median(values):7.1f}   p90 {np.percentile(values, 90):7.1f}")
 
-    current_iters = photo.GRABCUT_ITERS
-    photo.GRABCUT_ITERS = args.baseline_iters
+    current_iters = photo.segmentation.GRABCUT_ITERS  # where grabcut() reads it
+    photo.segmentation.GRABCUT_ITERS = args.baseline_iters
     _, base = timed_steps(predictor, files)
-    photo.GRABCUT_ITERS = current_iters
+    photo.segmentation.GRABCUT_ITERS = current_iters
     print(f"\nbaseline (GrabCut {args.baseline_iters} iterations): median {statistics.median(base):.1f} ms, "
           f"p90 {np.percentile(base, 90):.1f} ms; ratio of medians {statistics.median(totals) / statistics.median(base):.2f}")
 

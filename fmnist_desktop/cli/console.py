@@ -60,6 +60,16 @@ class ProgressBar:
                 self.stream.write(self._line(done, extra) + "\n")
                 self.stream.flush()
 
+    def clear(self) -> None:
+        """Wipe the bar's line on a terminal so other output can be printed; the next update
+        draws it again."""
+        if self.tty and self._drawn:
+            columns = shutil.get_terminal_size((100, 20)).columns
+            self.stream.write("\r" + " " * (columns - 1) + "\r")
+            self.stream.flush()
+            self._drawn = False
+            self._last_draw = -math.inf
+
     def close(self) -> None:
         if self.tty and self._drawn:
             columns = shutil.get_terminal_size((100, 20)).columns

@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 
+from ..core.output_safety import printable
 from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument, weights_path
-from .registry import EXIT_INTERRUPTED, EXIT_OK, PROG, command
+from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
 
 
 def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
@@ -95,7 +96,7 @@ def run_evaluate_photos(args: argparse.Namespace) -> int:
         say(result.table())
         for record in result.files:
             if record["error"]:
-                print(f"{PROG}: skipped: {record['error']}", file=sys.stderr)
+                print(f"{PROG}: skipped: {printable(record['error'])}", file=sys.stderr)
     if ctrl_c.stop.is_set():
         return EXIT_INTERRUPTED
-    return EXIT_OK
+    return EXIT_FAILED if result.errors else EXIT_OK  # like predict: some photos could not be read

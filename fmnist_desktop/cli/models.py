@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import FmnistError
+from ..core.output_safety import printable
 from .console import say, weights_argument, weights_path
 from .registry import EXIT_OK, PROG, command
 
@@ -25,23 +26,27 @@ def run_models(args: argparse.Namespace) -> int:
     from ..core.library import ModelLibrary
 
     library = ModelLibrary()
-    if args.import_file:
-        entry = library.import_file(args.import_file)
-        say(f"Imported {args.import_file} as {entry.id!r}.")
-    if args.rename:
-        library.rename(args.rename[0], args.rename[1])
-    if args.delete:
-        library.delete(args.delete)
-        say(f"Deleted {args.delete!r}.")
-    if args.activate:
-        library.set_active(args.activate)
-    entries = library.entries()
     try:
-        active_id = library.active().id
-    except FmnistError:
-        active_id = None
-    for notice in library.take_notices():  # a damaged index set aside, vanished model files
-        print(f"{PROG}: note: {notice}", file=sys.stderr)
+        if args.import_file:
+            entry = library.import_file(args.import_file)
+            say(f"Imported {printable(args.import_file)} as {entry.id!r}.")
+        if args.rename:
+            library.rename(args.rename[0], args.rename[1])
+        if args.delete:
+            library.delete(args.delete)
+            say(f"Deleted {args.delete!r}.")
+        if args.activate:
+            library.set_active(args.activate)
+        entries = library.entries()
+        try:
+            active_id = library.active().id
+        except FmnistError:
+            active_id = None
+    finally:
+        # A damaged index set aside, vanished or unusable model files: said even when the
+        # command itself then fails (an entry that pointed outside the folder, say).
+        for notice in library.take_notices():
+            print(f"{PROG}: note: {printable(notice)}", file=sys.stderr)
     if args.json:
         say(json.dumps([
             {"id": e.id, "name": e.name, "path": str(e.path), "builtin": e.builtin, "active": e.id == active_id,
@@ -52,11 +57,12 @@ def run_models(args: argparse.Namespace) -> int:
     if not entries:
         say("The library is empty. Train a model with: fmnist train --preset fast")
         return EXIT_OK
-    width = max(len(e.id) for e in entries)
+    width = max(len(printable(e.id)) for e in entries)
     for e in entries:
         acc = f"{e.test_accuracy:6.2f}%" if e.test_accuracy is not None else "      —"
         mark = "*" if e.id == active_id else " "
-        say(f"{mark} {e.id:<{width}}  {acc}  {e.meta.preset or e.meta.arch:<9}  {e.meta.created[:10]:<10}  {e.name}")
+        say(f"{mark} {printable(e.id):<{width}}  {acc}  {printable(e.meta.preset or e.meta.arch):<9}  "
+            f"{printable(e.meta.created[:10]):<10}  {printable(e.name)}")
     say(f"(* = active; models in {library.folder})")
     return EXIT_OK
 

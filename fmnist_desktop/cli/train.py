@@ -11,10 +11,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..core import paths
 from ..core.errors import FmnistError, SaveError
 from ..core.formats import format_clock
 from .console import ProgressBar, StopOnCtrlC, say
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
+
+MAX_SEED = 2**63 - 1  # torch's generators take 64-bit seeds; beyond that seeding overflows
 
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:
@@ -49,6 +52,9 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _check_writable(out: Path) -> None:
+    too_long = paths.name_too_long(out)  # first: stat() on such a name raises ENAMETOOLONG
+    if too_long:
+        raise FmnistError(f"--out: {too_long}.")
     if out.is_dir():
         raise FmnistError(f"--out {out} is a folder; give a file name, e.g. {out / 'model.pt'}.")
     folder = out.parent if str(out.parent) else Path(".")
@@ -80,6 +86,8 @@ def _check_arguments(args: argparse.Namespace, preset) -> None:
             raise FmnistError(f"{flag} must be at least 1, not {value}.")
     if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
         raise FmnistError(f"--lr must be a positive number, not {args.lr}.")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise FmnistError(f"--seed must be between 0 and {MAX_SEED:,}, not {args.seed}.")
     resolve_device(args.device)  # an unavailable device is reported before the data is read
     if args.init:
         from ..core.checkpoint import read_meta

@@ -17,6 +17,7 @@ Every problem is a `CheckpointError` whose message is one sentence naming the fi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as _dt
 import io
 import math
@@ -39,6 +40,19 @@ from .labels import CLASS_NAMES, NUM_CLASSES
 FORMAT_NAME = "fmnist-desktop"
 FORMAT_VERSION = 1
 SEED_IMPORT_NAME = "Imported notebook model"
+
+# Limits checked before a file is unpickled or inflated (issue 12). The app's model files are
+# 0.1–6 MB; a file, or the sum of the sizes its zip directory declares once inflated, beyond
+# MAX_MODEL_BYTES is refused from its header (a 2 MB file can inflate to gigabytes).
+MAX_MODEL_BYTES = 250_000_000
+# Metadata is plain values; deeper nesting or more values than this is not a description but an
+# attack on every later reader (json, repr, the GUI): refused at load.
+MAX_META_DEPTH = 32
+MAX_META_VALUES = 200_000
+# mean/std normalise pixels on the 0..1 scale; values outside these bounds make every input
+# overflow or vanish.
+MEAN_RANGE = (-1.0, 2.0)
+STD_RANGE = (1e-3, 10.0)
 
 
 @dataclass
@@ -84,10 +98,21 @@ class CheckpointMeta:
         values.setdefault("name", "Unnamed model")
         values.setdefault("preset", "")
         meta = cls(**values, extra={k: v for k, v in raw.items() if k not in known})
-        meta.input_size = int(meta.input_size)
+        raw_size = meta.input_size
+        if isinstance(raw_size, bool) or not isinstance(raw_size, (int, float)):
+            raise TypeError(f"input_size {raw_size!r} is not a number")
+        if isinstance(raw_size, float) and not (math.isfinite(raw_size) and raw_size.is_integer()):
+            raise ValueError(f"input_size {raw_size!r} is not a whole number")
+        meta.input_size = int(raw_size)
         meta.mean, meta.std = float(meta.mean), float(meta.std)
-        if meta.input_size < 1 or not math.isfinite(meta.mean) or not math.isfinite(meta.std) or meta.std <= 0:
-            raise ValueError("input_size/mean/std out of range")
+        if meta.input_size < 1:
+            raise ValueError(f"input_size {meta.input_size} is not a size")
+        if not (math.isfinite(meta.mean) and MEAN_RANGE[0] <= meta.mean <= MEAN_RANGE[1]):
+            raise ValueError(f"mean {meta.mean!r} is outside {MEAN_RANGE[0]:g}..{MEAN_RANGE[1]:g}")
+        if not (math.isfinite(meta.std) and STD_RANGE[0] <= meta.std <= STD_RANGE[1]):
+            raise ValueError(f"std {meta.std!r} is outside {STD_RANGE[0]:g}..{STD_RANGE[1]:g}")
+        if not isinstance(meta.arch, str):
+            raise TypeError(f"arch {meta.arch!r} is not a name")
         meta.class_names = [str(c) for c in meta.class_names]
         # The descriptive fields are only ever shown, never needed to run the model: a damaged
         # one (a history that is a number, metrics that are a string) is dropped so the model
@@ -108,10 +133,12 @@ def _now_iso() -> str:
 def _plain(value: Any) -> Any:
     """`value` as str/int/float/bool/None/list/dict only, which weights_only loading accepts and
     JSON can hold. Anything else becomes its str(): metadata must never make a save fail."""
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        return safe_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {safe_text(str(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -124,6 +151,21 @@ def _plain(value: Any) -> Any:
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     return str(value)
+
+
+def safe_text(value: str) -> str:
+    """`value` as text that UTF-8 (JSON, the index, a terminal) can hold. A file name that is not
+    valid UTF-8 arrives with surrogate escapes (nb_\\udcff.pth); its undecodable bytes become
+    U+FFFD instead of making every later write of the metadata fail."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape" if _only_escapes(value) else "replace").decode("utf-8", "replace")
+
+
+def _only_escapes(value: str) -> bool:
+    return all(not 0xD800 <= ord(ch) <= 0xDFFF or 0xDC80 <= ord(ch) <= 0xDCFF for ch in value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,6 +236,7 @@ def _read(path: Path) -> Any:
         raise CheckpointError(f"Cannot read {path}: {exc.strerror or exc}.") from None
     if not head:
         raise CheckpointError(f"{path.name} is empty, not a model file.")
+    _check_size(path, head)
     try:
         with warnings.catch_warnings():
             # torch warns about pickle protocols it did not write; the user needs no such line.
@@ -207,7 +250,7 @@ def _read(path: Path) -> Any:
                 f"{path.name} is not a plain weights file; refusing to execute code in it."
             ) from None
         raise CheckpointError(f"{path.name} is not a PyTorch model file.") from None
-    except MemoryError:
+    except (MemoryError, RecursionError):
         raise CheckpointError(f"{path.name} is too large to be a model file.") from None
     except Exception:  # noqa: BLE001 — torch reports damage with many types (RuntimeError, KeyError, EOFError...)
         if head.startswith(b"PK"):
@@ -215,6 +258,34 @@ def _read(path: Path) -> Any:
                 raise CheckpointError(f"{path.name} is a zip archive of something else, not a PyTorch model file.") from None
             raise CheckpointError(f"{path.name} is truncated or damaged (its archive is incomplete).") from None
         raise CheckpointError(f"{path.name} is not a PyTorch model file.") from None
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n < 10e6 else f"{n / 1e6:,.0f} MB"
+
+
+def _check_size(path: Path, head: bytes) -> None:
+    """Refuse a file larger than MAX_MODEL_BYTES, or a zip (torch's format) whose directory
+    declares more than that once inflated, before anything is unpacked. A 2 MB file holding a
+    deflated 2 GiB storage used to load (2.5 GB of memory) and to be imported as a 2 GB file."""
+    limit = f"the limit is {_megabytes(MAX_MODEL_BYTES)} (this app's models are a few MB)"
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise CheckpointError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    if size > MAX_MODEL_BYTES:
+        raise CheckpointError(f"{path.name} is too large to be a model file: {_megabytes(size)}, and {limit}.")
+    if not head.startswith(b"PK"):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, RuntimeError):
+        return  # not a readable zip: torch.load reports it as truncated or damaged
+    if declared > MAX_MODEL_BYTES:
+        raise CheckpointError(
+            f"{path.name} is too large to be a model file: it would unpack to {_megabytes(declared)}, and {limit}."
+        )
 
 
 def _is_complete_foreign_zip(path: Path) -> bool:
@@ -233,6 +304,7 @@ def _is_state_dict(obj: Any) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=None)
 def _expected_state(arch: str) -> dict[str, torch.Size]:
     from .models import build_model
 
@@ -294,6 +366,66 @@ def _check_fits(path: Path, state_dict: Mapping[str, torch.Tensor], arch: str) -
         raise CheckpointError(f"{path.name} does not fit the {arch!r} network: {'; '.join(problems)}.")
 
 
+def check_meta_shape(path: Path, raw: Any) -> None:
+    """Refuse metadata nested deeper than MAX_META_DEPTH or holding more than MAX_META_VALUES
+    values (a file whose metadata nested 20,000 levels made every later listing of the library
+    fail with RecursionError). Iterative, so the check itself cannot overflow the stack."""
+    stack = [(raw, 1)]
+    count = 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if depth > MAX_META_DEPTH or count > MAX_META_VALUES:
+            what = f"nested more than {MAX_META_DEPTH} levels deep" if depth > MAX_META_DEPTH else (
+                f"more than {MAX_META_VALUES:,} values")
+            raise CheckpointError(f"{path.name} is damaged (its description of the model is {what}).")
+        if isinstance(value, Mapping):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def native_input_size(arch: str) -> int | None:
+    """The image side the network `arch` is built for (its presets' input size)."""
+    from .models import PRESETS
+
+    return next((p.input_size for p in PRESETS.values() if p.arch == arch), None)
+
+
+def _check_runnable(path: Path, state_dict: Mapping[str, torch.Tensor], meta: "CheckpointMeta") -> None:
+    """Everything the model needs to run, checked against its network before it is used: the
+    input size its layers are built for (a file saying 20000 made predict try to allocate 51 GB),
+    weights that are real numbers (complex ones were cast with two stray torch warnings) and
+    finite (NaN weights printed "T-shirt/top nan%" and invalid JSON)."""
+    native = native_input_size(meta.arch)
+    if native is not None and meta.input_size != native:
+        raise CheckpointError(
+            f"{path.name} is damaged: it says its network takes {meta.input_size}×{meta.input_size} images, "
+            f"but the {meta.arch!r} network is built for {native}×{native}."
+        )
+    expected = _expected_dtypes(meta.arch)
+    for key, tensor in state_dict.items():
+        want_float = expected.get(key, True)
+        if want_float and not tensor.is_floating_point():
+            kind = str(tensor.dtype).replace("torch.", "")
+            raise CheckpointError(
+                f"{path.name} stores {key} as {kind} values; a model's weights are real floating-point numbers."
+            )
+        if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{path.name} holds weights that are not numbers (NaN or infinity in {key}); "
+                "it cannot classify anything. Train or import the model again."
+            )
+
+
+@functools.lru_cache(maxsize=None)
+def _expected_dtypes(arch: str) -> dict[str, bool]:
+    """For each state_dict key of `arch`: whether it holds floating-point values."""
+    from .models import build_model
+
+    return {k: v.is_floating_point() for k, v in build_model(arch).state_dict().items()}
+
+
 def _meta_for_bare(path: Path, state_dict: Mapping[str, torch.Tensor]) -> CheckpointMeta:
     """Which known network a bare state_dict belongs to; the origin notebook's is `seed_cnn`."""
     from .models import ARCHITECTURES, PRESETS
@@ -327,10 +459,19 @@ def _meta_for_bare(path: Path, state_dict: Mapping[str, torch.Tensor]) -> Checkp
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
     """(state_dict, meta) from a model file, verified to fit its network. Never executes code
     from the file. Raises CheckpointError with one clear sentence."""
-    from .models import ARCHITECTURES
-
     path = Path(path)
     obj = _read(path)
+    try:
+        state_dict, meta = _checked(path, obj)
+    except RecursionError:
+        raise CheckpointError(f"{path.name} is damaged (its contents are nested too deeply).") from None
+    _check_runnable(path, state_dict, meta)
+    return state_dict, meta
+
+
+def _checked(path: Path, obj: Any) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
+    from .models import ARCHITECTURES
+
     if isinstance(obj, Mapping) and "format" in obj:
         if obj.get("format") != FORMAT_NAME:
             raise CheckpointError(f"{path.name} is a PyTorch file of another program, not a Fashion-MNIST Desktop model.")
@@ -348,9 +489,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
         raw_meta = obj.get("meta")
         if not isinstance(raw_meta, Mapping):
             raise CheckpointError(f"{path.name} is damaged (it has no description of its model).")
+        check_meta_shape(path, raw_meta)
         try:
             meta = CheckpointMeta.from_dict(raw_meta)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise CheckpointError(f"{path.name} is damaged (its description is incomplete: {exc}).") from None
         if meta.arch not in ARCHITECTURES:
             raise CheckpointError(
@@ -378,7 +520,7 @@ def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu")
     model = build_model(meta.arch)
     model.load_state_dict(state_dict, strict=True)
     augment = meta.training.get("augment") if isinstance(meta.training, Mapping) else None
-    if augment is None:
+    if not isinstance(augment, str):
         try:
             augment = get_preset(meta.preset).augment
         except KeyError:

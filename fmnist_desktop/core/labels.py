@@ -23,7 +23,7 @@ def class_index(name: str) -> int:
     """
     raw = name.strip()
     head, _, rest = raw.partition("_")
-    if head.isdigit() and rest:
+    if head.isascii() and head.isdigit() and rest:  # "²".isdigit() is true, int("²") fails
         idx = int(head)
         if 0 <= idx < NUM_CLASSES:
             return idx

@@ -25,16 +25,43 @@ from typing import Any
 from torch import nn
 
 from . import paths
-from .checkpoint import CheckpointMeta, load_checkpoint, read_meta, save_checkpoint
+from .checkpoint import CheckpointMeta, check_meta_shape, load_checkpoint, read_meta, safe_text, save_checkpoint
 from .errors import CheckpointError, FmnistError, SaveError
 
 INDEX_NAME = "library.json"
 INDEX_VERSION = 1
 BUILTIN_ID = "default"
 BUILTIN_NAME = "Default model (shipped with the app)"
+# The index caches names and metadata: about 5 kB a model. Anything far beyond that is not an
+# index (10 MB of "[[[[" made every listing fail); it is set aside like any damaged index.
+MAX_INDEX_BYTES = 32 * 1024 * 1024
 
 _lock = threading.RLock()  # the GUI thread and workers share one library
 _builtin_meta_cache: dict[Path, tuple[int, int, CheckpointMeta]] = {}
+# Model files in the folder that do not load, by path → (mtime_ns, size): each is reported once
+# per process (and not re-read) until it changes.
+_unusable_files: dict[Path, tuple[int, int]] = {}
+
+
+def _stat_key(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _confined_file_name(file: Any) -> bool:
+    """Whether an index record's `file` is a plain model file name inside the models folder:
+    no folder parts, not absolute, not hidden (temp files), ending in .pt. A record pointing at
+    ../../victim.txt or /etc/passwd made `fmnist models --delete` delete that file."""
+    return (
+        isinstance(file, str)
+        and file.endswith(".pt")
+        and not file.startswith(".")
+        and not any(ch in file for ch in "/\\:\x00")
+        and Path(file).name == file
+    )
 
 
 @dataclass(frozen=True)
@@ -76,6 +103,8 @@ class ModelLibrary:
         if not self.index_path.exists():
             return {"version": INDEX_VERSION, "active": None, "models": []}
         try:
+            if self.index_path.stat().st_size > MAX_INDEX_BYTES:
+                raise ValueError("too large to be a model list")
             index = json.loads(self.index_path.read_text(encoding="utf-8"))
             if not isinstance(index, dict) or not isinstance(index.get("models"), list):
                 raise ValueError("not a model list")
@@ -83,7 +112,7 @@ class ModelLibrary:
                 if not isinstance(record, dict) or not isinstance(record.get("file"), str):
                     raise ValueError("bad model record")
             return index
-        except (OSError, UnicodeDecodeError, ValueError):
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
             aside = self.index_path.with_name(f"{INDEX_NAME}.corrupt-{_stamp()}")
             try:
                 os.replace(self.index_path, aside)
@@ -98,16 +127,41 @@ class ModelLibrary:
 
     def _write_index(self, index: dict[str, Any]) -> None:
         index = {k: v for k, v in index.items() if k != "rebuilt_from"}
-        paths.atomic_write_text(self.index_path, json.dumps(index, indent=2, ensure_ascii=False))
+        text = json.dumps(index, indent=2, ensure_ascii=False)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate read from a hostile index ("\udcff")
+            text = json.dumps(index, indent=2, ensure_ascii=True)
+        paths.atomic_write_text(self.index_path, text)
 
     def _synced_index(self) -> dict[str, Any]:
         """The index, reconciled with the files in the folder (and saved if that changed it)."""
         index = self._read_index()
         changed = "rebuilt_from" in index
+        if not isinstance(index.get("active"), (str, type(None))):
+            index["active"] = None
+            changed = True
         records = []
         known_files = set()
         for record in index["models"]:
             file = record["file"]
+            if not _confined_file_name(file):
+                self._notices.append(
+                    f"An entry of {INDEX_NAME} pointed at {safe_text(str(file))[:80]}, which is not a model file "
+                    "inside the models folder; it was removed from the list and no file was touched."
+                )
+                changed = True
+                continue
+            if Path(file).stem == BUILTIN_ID:
+                self._reserved_name_note(self.folder / file)
+                changed = True
+                continue
+            if not isinstance(record.get("id"), str) or not record["id"] or record["id"] == BUILTIN_ID:
+                record["id"] = Path(file).stem  # a damaged id ("id": 5) is rebuilt from the file name
+                changed = True
+            if not isinstance(record.get("name"), (str, type(None))):
+                record["name"] = None
+                changed = True
             if file in known_files or not (self.folder / file).is_file():
                 if file not in known_files:
                     self._notices.append(
@@ -119,26 +173,69 @@ class ModelLibrary:
             known_files.add(file)
             records.append(record)
         for path in sorted(self.folder.glob("*.pt")):
-            if path.name in known_files:
+            if path.name in known_files or not _confined_file_name(path.name):
                 continue
-            try:
-                meta = read_meta(path)
-            except CheckpointError:
-                continue  # not a usable model; leave the file alone, do not list it
+            if path.stem == BUILTIN_ID:
+                self._reserved_name_note(path)
+                continue
+            meta = self._usable_meta(path)
+            if meta is None:
+                continue  # not a usable model; left alone, not listed, reported once
             records.append({"id": path.stem, "file": path.name, "name": meta.name, "meta": meta.to_dict()})
             known_files.add(path.name)
             changed = True
         index["models"] = records
         if changed:
-            self._write_index(index)
+            try:
+                self._write_index(index)
+            except SaveError as exc:
+                # The index is only a cache of the folder: listing goes on (a read-only folder).
+                self._notices.append(f"The model list could not be updated: {exc}")
         return index
+
+    def _reserved_name_note(self, path: Path) -> None:
+        """`default.pt` in the folder would share the built-in model's id: it is not listed, and
+        said once per process (until the file changes)."""
+        key = _stat_key(path)
+        if key is not None and _unusable_files.get(path) == key:
+            return
+        if key is not None:
+            _unusable_files[path] = key
+        self._notices.append(
+            f"{path.name} in {self.folder} is not listed: the id {BUILTIN_ID!r} is the built-in model's. "
+            "Rename the file to list it."
+        )
+
+    def _usable_meta(self, path: Path) -> CheckpointMeta | None:
+        """The metadata of a model file in the folder, or None when it does not load. A file that
+        does not load is set aside from the list (the file itself is left alone: it may be a
+        newer app's model) with one note, and not read again until it changes."""
+        key = _stat_key(path)
+        if key is not None and _unusable_files.get(path) == key:
+            return None
+        try:
+            return read_meta(path)
+        except CheckpointError as exc:
+            reason = str(exc)
+        except Exception as exc:  # noqa: BLE001 — one hostile file must never break the library
+            reason = f"{path.name} could not be read ({type(exc).__name__})."
+        if key is not None:
+            _unusable_files[path] = key
+        self._notices.append(f"{safe_text(path.name)} in {self.folder} is not listed: {safe_text(reason)}")
+        return None
 
     def _entry(self, record: dict[str, Any]) -> ModelEntry:
         path = self.folder / record["file"]
         try:
-            meta = CheckpointMeta.from_dict(record.get("meta") or {})
-        except (KeyError, TypeError, ValueError):
-            meta = read_meta(path)
+            raw = record.get("meta") or {}
+            if not isinstance(raw, dict):
+                raise TypeError("meta is not a dict")
+            check_meta_shape(path, raw)  # the same bounds as in a model file (depth, size)
+            meta = CheckpointMeta.from_dict(raw)
+        except (KeyError, TypeError, ValueError, OverflowError, RecursionError, CheckpointError):
+            meta = self._usable_meta(path)  # the cached copy is damaged: the file decides
+            if meta is None:
+                raise CheckpointError(f"{path.name} does not load.") from None
         return ModelEntry(id=record.get("id") or path.stem, name=record.get("name") or meta.name, path=path, meta=meta)
 
     def take_notices(self) -> list[str]:
@@ -171,13 +268,19 @@ class ModelLibrary:
     def entries(self) -> list[ModelEntry]:
         """The built-in model first (when present), then the user's models, oldest first."""
         with _lock:
-            index = self._synced_index()
             user = []
-            for record in index["models"]:
-                try:
-                    user.append(self._entry(record))
-                except CheckpointError:
-                    continue
+            try:
+                index = self._synced_index()
+                for record in index["models"]:
+                    try:
+                        user.append(self._entry(record))
+                    except CheckpointError:
+                        continue
+            except Exception as exc:  # noqa: BLE001 — the built-in model must always work
+                self._notices.append(
+                    f"The model library in {self.folder} could not be read ({type(exc).__name__}: "
+                    f"{safe_text(str(exc))[:120]}); only the built-in model is listed."
+                )
         builtin = self.builtin()
         return ([builtin] if builtin else []) + user
 
@@ -190,7 +293,10 @@ class ModelLibrary:
     def active(self) -> ModelEntry:
         """The active model; the built-in one when none was chosen or the chosen file is gone."""
         with _lock:
-            active_id = self._synced_index().get("active")
+            try:
+                active_id = self._synced_index().get("active")
+            except Exception:  # noqa: BLE001 — reported by entries() below; the built-in still works
+                active_id = None
         entries = self.entries()
         for entry in entries:
             if entry.id == active_id:
@@ -220,7 +326,7 @@ class ModelLibrary:
             if record is None:
                 record = {"id": path.stem, "file": path.name}
                 index["models"].append(record)
-            record.update(name=meta.name, meta=meta.to_dict())
+            record.update(name=safe_text(meta.name), meta=meta.to_dict())
             self._write_index(index)
             return self._entry(record)
 
@@ -231,7 +337,7 @@ class ModelLibrary:
             save_checkpoint(path, model, meta)
             try:
                 return self._record(path, meta)
-            except SaveError:
+            except BaseException:
                 # All or nothing: a model whose index entry could not be written (disk full) would
                 # appear at the next start although the caller was told the save failed.
                 path.unlink(missing_ok=True)
@@ -254,7 +360,7 @@ class ModelLibrary:
         raise FmnistError(f"There is no model {model_id!r} in the library.", "List them with: fmnist models")
 
     def rename(self, model_id: str, name: str) -> ModelEntry:
-        name = " ".join(name.split())
+        name = safe_text(" ".join(name.split()))
         if not name:
             raise FmnistError("A model's name cannot be empty.")
         with _lock:

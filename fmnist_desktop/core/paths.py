@@ -102,7 +102,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=_temp_prefix(target.name), suffix=TEMP_SUFFIX, dir=target.parent)
     except OSError as exc:
         raise SaveError(f"Cannot write {target}: {_os_reason(exc)}.") from exc
     tmp = Path(tmp_name)
@@ -119,6 +119,33 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
+
+
+NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems
+
+
+def _temp_prefix(name: str) -> str:
+    """".<name>." for the temp file, shortened so that the temp name (prefix + 8 random
+    characters + ".tmp") still fits in NAME_MAX bytes: a legal 253-character target name used to
+    fail only when the save came, after a whole training run."""
+    raw = os.fsencode(name)
+    budget = NAME_MAX - 2 - 8 - len(TEMP_SUFFIX)
+    if len(raw) > budget:
+        name = os.fsdecode(raw[:budget])
+    return f".{name}."
+
+
+def name_too_long(path: str | os.PathLike[str]) -> str | None:
+    """A one-line reason when `path`'s file name is longer than its file system allows."""
+    name = Path(path).name
+    size = len(os.fsencode(name))
+    try:
+        limit = os.pathconf(Path(path).parent if str(Path(path).parent) else ".", "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = NAME_MAX
+    if size > limit:
+        return f"the file name is too long ({size} bytes; the file system allows {limit})"
+    return None
 
 
 def remove_stale_temp_files(folder: str | os.PathLike[str], max_age_s: float = STALE_TEMP_AGE_S) -> int:

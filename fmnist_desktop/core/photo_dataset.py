@@ -200,7 +200,7 @@ def _prepare_one(path: Path) -> np.ndarray | None:
 
     try:
         return np.asarray(prepare_photo(load_image(path)).final, dtype=np.uint8)
-    except FmnistError:
+    except (FmnistError, MemoryError):  # one photo too large for the memory left is skipped (issue 12)
         return None
 
 

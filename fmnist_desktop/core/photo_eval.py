@@ -25,6 +25,7 @@ import torch
 from PIL import Image, ImageChops, ImageOps
 
 from .errors import FmnistError
+from .output_safety import path_fields, utf8_text
 from .formats import is_photo_file
 from .labels import CLASS_NAMES, NUM_CLASSES, class_index
 from .photo import FRAME, load_image, prepare_photo
@@ -212,13 +213,22 @@ def evaluate_photo_items(model_source, items: Sequence[tuple[Path, int]], pipeli
     for i, (path, label) in enumerate(items):
         if stop is not None and stop.is_set():
             break
-        record = {"path": str(path), "true": CLASS_NAMES[label] if label >= 0 else NONE_FOLDER, "pred": None,
+        # A name that is not valid UTF-8 is shown with U+FFFD and kept exactly in "path_bytes".
+        record = {**path_fields(path), "true": CLASS_NAMES[label] if label >= 0 else NONE_FOLDER, "pred": None,
                   "confidence": None, "not_sure": None, "error": None}
         try:
             inputs.append(prep(load_image(path), runner))
             labels.append(label)
         except FmnistError as exc:
             record["error"] = str(exc)
+        except MemoryError:
+            # One photo too large for the memory left skips that photo, as `fmnist predict` does;
+            # it used to end the whole run with "unexpected error".
+            record["error"] = f"{path.name} could not be prepared: not enough memory for it."
+        except Exception as exc:  # noqa: BLE001 — a decoder bug on one photo must not stop the run
+            record["error"] = f"{path.name} could not be read ({type(exc).__name__}: {exc})."
+        if record["error"] is not None:
+            record["error"] = utf8_text(record["error"])
         files.append(record)
         if progress is not None:
             progress(i + 1, len(items))

@@ -50,7 +50,9 @@ def test_the_checker_would_catch_a_qt_import():
 
 
 def test_importing_every_core_module_loads_no_qt():
-    names = [f"fmnist_desktop.core.{p.stem}" for p in _core_modules() if p.stem != "__init__"]
+    # Every module, in sub-packages too (core/photo/…): "photo/masks.py" -> fmnist_desktop.core.photo.masks
+    names = [".".join(("fmnist_desktop", "core", *p.relative_to(CORE_DIR).with_suffix("").parts)).removesuffix(".__init__")
+             for p in _core_modules() if p != CORE_DIR / "__init__.py"]
     code = (
         "import importlib, sys\n"
         f"for name in {names!r}:\n"

@@ -371,7 +371,7 @@ def test_plain_background_never_runs_grabcut(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("GrabCut ran on a plain background")
 
-    monkeypatch.setattr(photo, "grabcut", refuse)
+    monkeypatch.setattr(photo.segmentation, "grabcut", refuse)  # segment_object calls it there
     steps = prepare_photo(tshirt())
     assert steps.inverted and not any("GrabCut" in n for n in steps.notes)
 

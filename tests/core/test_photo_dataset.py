@@ -147,13 +147,14 @@ def test_cache_prepares_each_photo_once_and_again_when_the_pipeline_changes(tmp_
 
 
 def test_pipeline_fingerprint_follows_the_pipelines_source(tmp_path, monkeypatch):
-    source = Path(photo.__file__)
-    copy = tmp_path / source.name
-    copy.write_bytes(source.read_bytes())
-    monkeypatch.setattr(photo, "__file__", str(copy))
+    package = Path(photo.__file__).parent  # core/photo/: every module of the pipeline counts
+    for source in package.glob("*.py"):
+        (tmp_path / source.name).write_bytes(source.read_bytes())
+    monkeypatch.setattr(photo, "__file__", str(tmp_path / "__init__.py"))
     before = photo_dataset.pipeline_fingerprint()
     assert photo_dataset.pipeline_fingerprint() == before
-    copy.write_bytes(source.read_bytes() + b"\n# GRABCUT_ITERS changed\n")
+    copy = tmp_path / "segmentation.py"
+    copy.write_bytes(copy.read_bytes() + b"\n# GRABCUT_ITERS changed\n")
     assert photo_dataset.pipeline_fingerprint() != before
 
 

@@ -94,13 +94,14 @@ def test_cli_evaluate_photos_json_and_one_line_errors(tmp_path, capsys):
     photos = tmp_path / "photos"
     make_folder(photos)
     weights = save_checkpoint(tmp_path / "m.pt", build_model("bn_cnn_small"), CheckpointMeta.for_preset("fast", "untrained"))
-    assert cli.main(["evaluate-photos", "--weights", str(weights), "--json", str(photos)]) == 0
+    # exit 1: one photo was skipped (issue 12: evaluate-photos used to exit 0 then)
+    assert cli.main(["evaluate-photos", "--weights", str(weights), "--json", str(photos)]) == 1
     out = capsys.readouterr()
     data = json.loads(out.out)
     assert data["n"] == 5 and data["errors"] == 1 and data["pipeline"] == "app"
     assert len(data["confusion"]) == 10
 
-    assert cli.main(["evaluate-photos", "--weights", str(weights), "--pipeline", "notebook", str(photos)]) == 0
+    assert cli.main(["evaluate-photos", "--weights", str(weights), "--pipeline", "notebook", str(photos)]) == 1
     out = capsys.readouterr()
     assert "overall" in out.out and "broken.png" in out.err
 

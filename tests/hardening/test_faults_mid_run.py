@@ -174,6 +174,16 @@ def test_data_files_unreadable_mid_run_evaluation_says_permission_denied(window,
             return real_read_bytes(path)
 
         monkeypatch.setattr(pathlib.Path, "read_bytes", read_bytes)
+        real_open = open
+
+        def open_(file, *args, **kwargs):  # read_idx streams the file (issue 12) instead of read_bytes
+            if tiny_idx_dir in pathlib.Path(file).parents:
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        from fmnist_desktop.core import data
+
+        monkeypatch.setattr(data, "open", open_, raising=False)
     release.set()
     with qtbot.waitSignal(page.runFinished, timeout=60_000) as saved:
         pass

@@ -137,6 +137,14 @@ def test_unreadable_file_is_named_with_the_permission_problem(tiny_idx_dir, monk
             return real_read_bytes(self)
 
         monkeypatch.setattr(Path, "read_bytes", read_bytes)
+        real_open = open
+
+        def open_(file, *args, **kwargs):  # read_idx streams the file (issue 12) instead of read_bytes
+            if Path(file) == victim:
+                raise PermissionError(13, "Permission denied", str(file))
+            return real_open(file, *args, **kwargs)
+
+        monkeypatch.setattr(data, "open", open_, raising=False)
     try:
         with pytest.raises(DatasetError) as info:
             data.load_dataset(tiny_idx_dir, val_size=10)

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QProgressBar,
-    QPushButton,
     QSizePolicy,
     QSlider,
     QSplitter,
@@ -39,7 +38,7 @@ from ...core.errors import FmnistError
 from ...core.labels import CLASS_NAMES
 from ..settings_keys import DATA_FOLDER
 from ..tasks import Progress, TaskCancelled, TaskGroup
-from ..widgets.banner import Banner
+from ..widgets.banner import Banner, make_button
 from ..widgets.gallery import MAX_THUMB_SIZE, MIN_THUMB_SIZE, THUMB_SIZE, EnlargedImageDialog, SampleGallery
 
 LOAD_SHARE = 0.1  # of the progress bar, for reading the test set and loading the model
@@ -84,14 +83,10 @@ class EvaluatePage(QWidget):
         layout.setContentsMargins(8, 8, 8, 8)
 
         top = QHBoxLayout()
-        self.evaluate_button = QPushButton("Evaluate on the test set", self)
-        self.evaluate_button.setObjectName("evaluateButton")
-        self.evaluate_button.setAccessibleName("Evaluate the active model on the test set")
-        self.evaluate_button.clicked.connect(self.start_evaluation)
-        self.cancel_button = QPushButton("Cancel", self)
-        self.cancel_button.setObjectName("cancelEvaluationButton")
-        self.cancel_button.setAccessibleName("Cancel the evaluation")
-        self.cancel_button.clicked.connect(self.cancel_evaluation)
+        self.evaluate_button = make_button(self, "Evaluate on the test set", "evaluateButton", self.start_evaluation,
+                                           accessible_name="Evaluate the active model on the test set")
+        self.cancel_button = make_button(self, "Cancel", "cancelEvaluationButton", self.cancel_evaluation,
+                                         accessible_name="Cancel the evaluation")
         self.progress_bar = QProgressBar(self)
         self.progress_bar.setObjectName("evaluateProgress")
         self.progress_bar.setAccessibleName("Evaluation progress")
@@ -168,28 +163,12 @@ class EvaluatePage(QWidget):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.tabs.addTab(self.metrics_table, "Per class")
 
-        cell_tab = QWidget(self.tabs)
-        cell_layout = QVBoxLayout(cell_tab)
-        cell_layout.setContentsMargins(4, 4, 4, 4)
-        self.cell_label = QLabel("Click a cell of the confusion matrix.", cell_tab)
-        self.cell_label.setObjectName("cellGalleryLabel")
-        self.cell_label.setWordWrap(True)
-        self.cell_gallery = SampleGallery("cellGallery", "Test images of the selected cell", cell_tab)
-        cell_layout.addWidget(self.cell_label)
-        cell_layout.addWidget(self.cell_gallery, 1)
-        self.tabs.addTab(cell_tab, "Selected cell")
-
-        wrong_tab = QWidget(self.tabs)
-        wrong_layout = QVBoxLayout(wrong_tab)
-        wrong_layout.setContentsMargins(4, 4, 4, 4)
-        self.misclassified_label = QLabel("", wrong_tab)
-        self.misclassified_label.setObjectName("misclassifiedLabel")
-        self.misclassified_label.setWordWrap(True)
-        self.misclassified_gallery = SampleGallery("misclassifiedGallery", "Misclassified test images", wrong_tab,
-                                                   show_true_class=True)
-        wrong_layout.addWidget(self.misclassified_label)
-        wrong_layout.addWidget(self.misclassified_gallery, 1)
-        self.tabs.addTab(wrong_tab, "Misclassified")
+        self.cell_label, self.cell_gallery = self._gallery_tab(
+            "Selected cell", "Click a cell of the confusion matrix.", "cellGalleryLabel",
+            SampleGallery("cellGallery", "Test images of the selected cell"))
+        self.misclassified_label, self.misclassified_gallery = self._gallery_tab(
+            "Misclassified", "", "misclassifiedLabel",
+            SampleGallery("misclassifiedGallery", "Misclassified test images", show_true_class=True))
         self.tabs.setMinimumWidth(300)
 
         # One zoom for both galleries, under them; double-click opens an image large.
@@ -218,6 +197,20 @@ class EvaluatePage(QWidget):
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([520, 420])
+
+    def _gallery_tab(self, title: str, text: str, label_name: str, gallery: SampleGallery):
+        """A tab of the right side: a caption above a gallery. Returns (caption, gallery)."""
+        tab = QWidget(self.tabs)
+        layout = QVBoxLayout(tab)
+        layout.setContentsMargins(4, 4, 4, 4)
+        label = QLabel(text, tab)
+        label.setObjectName(label_name)
+        label.setWordWrap(True)
+        gallery.setParent(tab)
+        layout.addWidget(label)
+        layout.addWidget(gallery, 1)
+        self.tabs.addTab(tab, title)
+        return label, gallery
 
     # ================================================================= galleries
 

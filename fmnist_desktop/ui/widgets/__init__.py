@@ -1,1 +1,2 @@
-"""Reusable widgets: drop zone, image views, probability chart."""
+"""Widgets the pages share: banners, Yes/No questions, drop zone, image views, test-image
+galleries, probability bars."""

@@ -61,10 +61,14 @@ class MessageLabel(QLabel):
         self.setVisible(bool(text))
 
 
-def make_button(parent: QWidget, text: str, object_name: str, slot) -> QPushButton:
-    """A push button with its object name, an accessible name from its text, and its slot."""
+def make_button(parent: QWidget, text: str, object_name: str, slot, *, accessible_name: str | None = None,
+                tooltip: str | None = None) -> QPushButton:
+    """A push button with its object name, an accessible name (its text unless given), an
+    optional tooltip, and its slot (called without the `checked` argument)."""
     button = QPushButton(text, parent)
     button.setObjectName(object_name)
-    button.setAccessibleName(text.rstrip("…"))
-    button.clicked.connect(slot)
+    button.setAccessibleName(accessible_name or text.rstrip("…"))
+    if tooltip:
+        button.setToolTip(tooltip)
+    button.clicked.connect(lambda _checked=False: slot())
     return button

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.labels import CLASS_NAMES
+from ....core.output_safety import csv_row
 from ...widgets.images import thumbnail_qimage
 
 NOT_SURE_TEXT = "Not sure — this may not be clothing from these 10 classes"
@@ -274,14 +275,17 @@ class BatchView(QWidget):
     def csv_text(self) -> str:
         """The visible rows (in their current order) as CSV."""
         out = io.StringIO()
+        # csv_row: a cell starting with = + - @ is not run by a spreadsheet, and a file name that
+        # is not valid UTF-8 is written with \xNN escapes (it made the export crash).
         writer = csv.writer(out)
         writer.writerow(["file", "top_class", "confidence", "runner_up", "runner_up_confidence", "not_sure", "error",
                          *[f"p_{name}" for name in CLASS_NAMES]])
         for row in self.rows(visible_only=True):
             if row.error:
-                writer.writerow([row.path, "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES)])
+                writer.writerow(csv_row([row.path, "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES)]))
             else:
-                writer.writerow([row.path, row.label, f"{row.confidence:.4f}", row.runner_up or "",
-                                 f"{row.runner_up_confidence:.4f}", "yes" if row.not_sure(self._threshold) else "no",
-                                 "", *[f"{p:.4f}" for p in row.probabilities]])
+                writer.writerow(csv_row([row.path, row.label, f"{row.confidence:.4f}", row.runner_up or "",
+                                         f"{row.runner_up_confidence:.4f}",
+                                         "yes" if row.not_sure(self._threshold) else "no",
+                                         "", *[f"{p:.4f}" for p in row.probabilities]]))
         return out.getvalue()

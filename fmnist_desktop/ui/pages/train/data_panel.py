@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
 
 from ...settings_keys import DATA_FOLDER
 from ...tasks import Progress, TaskRunner
+from ...widgets.banner import make_button
 
 DOWNLOAD_TIP = "Download Fashion-MNIST (about 30 MB) into the app's data folder."
 
@@ -34,15 +35,11 @@ class DataPanel(QGroupBox):
         self.data_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.data_label)
         buttons = QHBoxLayout()
-        self.choose_folder_button = QPushButton("Choose folder…", self)
-        self.choose_folder_button.setObjectName("chooseDataFolderButton")
-        self.choose_folder_button.setAccessibleName("Choose the Fashion-MNIST folder")
-        self.choose_folder_button.clicked.connect(self._choose_data_folder)
-        self.download_button = QPushButton("Download", self)
-        self.download_button.setObjectName("downloadButton")
-        self.download_button.setAccessibleName("Download Fashion-MNIST")
-        self.download_button.setToolTip(DOWNLOAD_TIP)
-        self.download_button.clicked.connect(self._on_download_clicked)
+        self.choose_folder_button = make_button(self, "Choose folder…", "chooseDataFolderButton",
+                                                self._choose_data_folder,
+                                                accessible_name="Choose the Fashion-MNIST folder")
+        self.download_button = make_button(self, "Download", "downloadButton", self._on_download_clicked,
+                                           accessible_name="Download Fashion-MNIST", tooltip=DOWNLOAD_TIP)
         buttons.addWidget(self.choose_folder_button)
         buttons.addWidget(self.download_button)
         layout.addLayout(buttons)

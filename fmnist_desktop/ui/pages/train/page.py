@@ -32,7 +32,7 @@ from ....core.formats import format_clock
 from ...settings_keys import DATA_FOLDER, TRAIN_FORM, TRAIN_LAST_RUN
 from ...tasks import Progress, TaskGroup
 from ...training_task import AfterTraining, DataLoaded, training_task
-from ...widgets.banner import Banner
+from ...widgets.banner import Banner, make_button
 from ...widgets.dialogs import ask_yes_no
 from . import estimate
 from .data_panel import DataPanel
@@ -125,22 +125,14 @@ class TrainPage(QWidget):
 
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 4, 6, 0)
-        self.train_button = QPushButton("Train", left)
-        self.train_button.setObjectName("trainButton")
-        self.train_button.setAccessibleName("Train")
-        self.train_button.setToolTip("Train a new model with these settings (Ctrl+T)")
+        self.train_button = make_button(left, "Train", "trainButton", self.start_training,
+                                        tooltip="Train a new model with these settings (Ctrl+T)")
         self.train_button.setShortcut(QKeySequence("Ctrl+T"))
-        self.train_button.clicked.connect(self.start_training)
-        self.stop_button = QPushButton("Stop", left)
-        self.stop_button.setObjectName("stopButton")
-        self.stop_button.setAccessibleName("Stop training")
-        self.stop_button.setToolTip(STOP_TOOLTIP)
-        self.stop_button.clicked.connect(self.stop_training)
-        self.retrain_button = QPushButton("Retrain", left)
-        self.retrain_button.setObjectName("retrainButton")
-        self.retrain_button.setAccessibleName("Retrain with the last run's settings")
-        self.retrain_button.setToolTip(RETRAIN_TOOLTIP)
-        self.retrain_button.clicked.connect(self.retrain)
+        self.stop_button = make_button(left, "Stop", "stopButton", self.stop_training,
+                                       accessible_name="Stop training", tooltip=STOP_TOOLTIP)
+        self.retrain_button = make_button(left, "Retrain", "retrainButton", self.retrain,
+                                          accessible_name="Retrain with the last run's settings",
+                                          tooltip=RETRAIN_TOOLTIP)
         for button in (self.train_button, self.stop_button, self.retrain_button):
             buttons.addWidget(button)
         column_layout.addLayout(buttons)
