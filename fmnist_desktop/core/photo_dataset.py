@@ -4,6 +4,9 @@ A labels file is a CSV with one row per photo (`file,class,sender_id,source_labe
 `file` relative to the photo folder, `class` a Fashion-MNIST class name, `none` (an object that
 is none of the ten: trained towards "not sure") or `skip` (recorded but not used). The shipped
 one is `weights/realworld-train-labels.csv`; `weights/PHOTO_LABELS.md` says how it was made.
+A folder of `<index>_<name>/` subfolders (plus an optional `none/`) is read as the same list by
+`read_photo_folder` (sender = the sub-folder below the class folder, else the photo itself);
+`load_photo_training_set` takes either.
 
 Photos go through the same `photo.prepare_photo` as at prediction time. That takes 50-100 ms
 a photo, so the 28x28 results are cached per pipeline fingerprint (a hash of the photo
@@ -98,6 +101,44 @@ def read_labels(csv_path: str | os.PathLike[str], root: str | os.PathLike[str] |
         if check_files and not (root / file).is_file():
             raise PhotoLabelsError(f"{csv_path.name}, line {line}: {file} does not exist in {root}.")
         out.append(LabelledPhoto(file=file, label=label, sender=(row.get("sender_id") or "").strip() or file))
+    return out
+
+
+def read_photo_folder(root: str | os.PathLike[str]) -> list[LabelledPhoto]:
+    """Labelled photos from a folder of class subfolders, as a labels file would list them.
+
+    Class folders are named `<index>_<name>` (`0_T-shirt_top` … `9_Ankle_boot`, any name
+    `labels.class_index` accepts); a `none/` folder holds things that are none of the ten. Other
+    folders, hidden entries and non-photo files are ignored. The sender (for the split by sender)
+    is the first sub-folder below the class folder (`3_Dress/anna/x.jpg` -> "anna": keep one
+    person's photos in one sub-folder), or the photo itself when it sits directly in the class
+    folder. Raises PhotoLabelsError when the folder holds no labelled photo.
+    """
+    from .formats import is_photo_file
+
+    root = Path(root)
+    if not root.is_dir():
+        raise PhotoLabelsError(f"{root} is not a folder.")
+    out: list[LabelledPhoto] = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if sub.name.lower() == NONE_NAME:
+            label = NONE_LABEL
+        else:
+            try:
+                label = class_index(sub.name)
+            except (KeyError, ValueError):
+                continue
+        for path in sorted(sub.rglob("*")):
+            rel = path.relative_to(root)
+            if (not path.is_file() or not is_photo_file(path.name)
+                    or any(part.startswith(".") for part in rel.parts)):
+                continue
+            inner = path.relative_to(sub).parts
+            sender = f"{sub.name}/{inner[0]}" if len(inner) > 1 else rel.as_posix()
+            out.append(LabelledPhoto(file=rel.as_posix(), label=label, sender=sender))
+    if not out:
+        raise PhotoLabelsError(f"No labelled photos in {root}: photos go in subfolders named like "
+                               "0_T-shirt_top, 1_Trouser, … 9_Ankle_boot (and none/ for other things).")
     return out
 
 
@@ -240,10 +281,15 @@ def load_photo_training_set(csv_path: str | os.PathLike[str], root: str | os.Pat
                             progress: Callable[[int, int], None] | None = None,
                             stop: threading.Event | None = None, val_share: float = VAL_SHARE,
                             cache_dir: str | os.PathLike[str] | None = None) -> PhotoTrainingSet:
-    """Read a labels file, prepare (or take from the cache) every photo, split by sender."""
+    """Read a labels file (or a folder of class subfolders, `read_photo_folder`), prepare (or
+    take from the cache) every photo, split by sender."""
     csv_path = Path(csv_path)
-    root = Path(root) if root is not None else csv_path.parent
-    photos = read_labels(csv_path, root)
+    if csv_path.is_dir():
+        root = csv_path
+        photos = read_photo_folder(csv_path)
+    else:
+        root = Path(root) if root is not None else csv_path.parent
+        photos = read_labels(csv_path, root)
     if not photos:
         raise PhotoLabelsError(f"{csv_path.name} names no usable photo.")
     train, val = split_by_sender(photos, val_share)

@@ -162,6 +162,10 @@ class Cancelled:
     epoch: int
     batch: int
     history: tuple[EpochEnd, ...]
+    # The best finished epoch (highest validation accuracy; the last one without validation
+    # images) as a run that ended there: its model and the history up to it. None when no epoch
+    # finished. Stopping never throws finished epochs away: the caller may offer to save this.
+    best: "Finished | None" = None
 
 
 @dataclass(frozen=True)
@@ -438,6 +442,7 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
     )
 
     history: list[EpochEnd] = []
+    best = _BestEpoch(cfg, preset, str(device))
     t_start = time.perf_counter()
     samples_done = 0
     for epoch in range(1, epochs + 1):
@@ -450,7 +455,7 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
         shown_loss, shown_acc = float("nan"), float("nan")
         for batch in range(1, batches + 1):
             if stop is not None and stop.is_set():
-                yield Cancelled(epoch=epoch, batch=batch - 1, history=tuple(history))
+                yield Cancelled(epoch=epoch, batch=batch - 1, history=tuple(history), best=best.finished(t_start))
                 return
             idx = order[(batch - 1) * batch_size : batch * batch_size]
             images = augment_uint8(train_images[idx], augment, generator)
@@ -495,7 +500,7 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
         train_acc = 100.0 * correct.item() / seen
         validation = _evaluate(model, val_images, val_labels, cfg.input_size, preset, stop)
         if validation is None:  # stopped during the epoch's validation (seconds on a CPU)
-            yield Cancelled(epoch=epoch, batch=batches, history=tuple(history))
+            yield Cancelled(epoch=epoch, batch=batches, history=tuple(history), best=best.finished(t_start))
             return
         val_loss, val_acc = validation
         history.append(
@@ -510,6 +515,7 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
                 lr=float(optimizer.param_groups[0]["lr"]),
             )
         )
+        best.consider(model, history, has_validation=int(val_labels.shape[0]) > 0)
         yield history[-1]
 
     model.eval()
@@ -531,6 +537,39 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
         config=cfg,
         calibration=calibration,
     )
+
+
+class _BestEpoch:
+    """The weights of the best finished epoch so far (a CPU copy), for a run that is stopped."""
+
+    def __init__(self, cfg: TrainConfig, preset: Preset, device: str):
+        self.cfg, self.preset, self.device = cfg, preset, device
+        self.state: dict[str, torch.Tensor] | None = None
+        self.history: tuple[EpochEnd, ...] = ()
+
+    def consider(self, model: nn.Module, history: list[EpochEnd], has_validation: bool) -> None:
+        last = history[-1]
+        if self.state is not None and has_validation and last.val_acc <= self.history[-1].val_acc:
+            return
+        self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        self.history = tuple(history)
+
+    def finished(self, t_start: float) -> Finished | None:
+        if self.state is None:
+            return None
+        model = build_model(self.preset.arch)
+        model.load_state_dict(self.state)
+        model.eval()
+        set_flip_averaging(model, self.cfg.augment)
+        calibration = None
+        photos = self.cfg.photos
+        if photos is not None and len(photos.val_labels):
+            from .verdict import calibrate
+
+            calibration = calibrate(model, photos.val_images, photos.val_labels,
+                                    self.cfg.input_size, self.preset.mean, self.preset.std)
+        return Finished(model=model, history=self.history, elapsed_s=time.perf_counter() - t_start,
+                        device=self.device, config=self.cfg, calibration=calibration)
 
 
 def photo_repeats(labels: torch.Tensor, weight: float) -> torch.Tensor:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,49 @@ def split_examples(examples: Sequence[Example]) -> tuple[list[Example], list[Exa
     return train, kept
 
 
+MIN_FINETUNE_PHOTOS = 3  # photos to train on (kept-out ones do not count) before a fine-tune is offered
+
+
+@dataclass(frozen=True)
+class FinetuneReadiness:
+    """Whether the stored photos are enough to fine-tune, and what to tell the user.
+
+    `needed` counts new photos, allowing for one in KEPT_OUT_EVERY being kept out for measuring;
+    the Predict page's button and the Train page show `button_text()` / `explanation()`.
+    """
+
+    n_photos: int
+    n_train: int  # photos a fine-tune would train on
+    n_kept_out: int  # photos kept out to measure the result
+    needed: int  # more photos to save before a fine-tune can run (0 = it can)
+
+    @property
+    def can_run(self) -> bool:
+        return self.needed == 0
+
+    def button_text(self) -> str:
+        if self.can_run:
+            return "Fine-tune with my photos"
+        return f"Fine-tune (needs {self.needed} more photo{'s' if self.needed != 1 else ''})"
+
+    def explanation(self) -> str:
+        kept = (f"{self.n_train} of your {self.n_photos} photo{'s' if self.n_photos != 1 else ''} can be trained "
+                f"on ({self.n_kept_out} kept out to measure the result: one in {KEPT_OUT_EVERY})")
+        if self.can_run:
+            return f"{kept}."
+        return (f"Fine-tuning needs at least {MIN_FINETUNE_PHOTOS} photos to train on: {kept}. "
+                f"Confirm or correct about {self.needed} more prediction{'s' if self.needed != 1 else ''} "
+                "on the Predict page.")
+
+
+def finetune_readiness(examples: Sequence[Example], minimum: int = MIN_FINETUNE_PHOTOS) -> FinetuneReadiness:
+    train, kept = split_examples(examples)
+    missing = max(0, minimum - len(train))
+    # Each new photo is kept out with probability 1/KEPT_OUT_EVERY: ask for enough to expect `missing`.
+    needed = math.ceil(missing * KEPT_OUT_EVERY / (KEPT_OUT_EVERY - 1)) if missing else 0
+    return FinetuneReadiness(n_photos=len(examples), n_train=len(train), n_kept_out=len(kept), needed=needed)
+
+
 def counts_by_class(examples: Sequence[Example]) -> dict[str, int]:
     counts = {name: 0 for name in CLASS_NAMES}
     for e in examples:
@@ -211,8 +255,14 @@ def augmented_copies(images: np.ndarray, copies: int, seed: int = 0) -> np.ndarr
     return np.concatenate(out)
 
 
+FINETUNE_EPOCHS = 2
+FINETUNE_WEIGHT = 10.0  # each photo's copies repeated this often per epoch
+FINETUNE_COPIES = 8  # photo-augmented versions of each photo
+
+
 def finetune_config(active_checkpoint_path: str | os.PathLike[str], examples: Sequence[Example],
-                    epochs: int = 2, weight: float = 10.0, copies: int = 8, lr_scale: float = 0.1,
+                    epochs: int = FINETUNE_EPOCHS, weight: float = FINETUNE_WEIGHT, copies: int = FINETUNE_COPIES,
+                    lr_scale: float = 0.1,
                     device: str = "auto", seed: int = 0, data_dir: str | os.PathLike[str] | None = None,
                     progress: Callable[[int, int], None] | None = None):
     """A `training.TrainConfig` that continues training the active model on the user's photos.

@@ -112,8 +112,10 @@ class TrainingCharts(_ThrottledCanvas):
         (self._val_acc_line,) = self.acc_ax.plot([], [], "s-", color=VAL_COLOUR, ms=3, label="validation")
         (self._batch_acc_line,) = self.acc_ax.plot([], [], "-", color=BATCH_COLOUR, lw=1, label="this epoch",
                                                    animated=True)
+        # One legend for both charts, above them (never over a curve, however small the window).
+        self.legend = figure.legend(handles=[self._train_loss_line, self._val_loss_line, self._batch_loss_line],
+                                    loc="outside upper center", ncols=3, fontsize=fs - 1, frameon=False)
         for ax in (self.loss_ax, self.acc_ax):
-            ax.legend(fontsize=fs - 1, loc="best", framealpha=0.7)
             ax.margins(x=0.02, y=0.12)  # head-room, so in-epoch points rarely force a full redraw
         self._background = None  # the figure without the animated lines, for blitting
         self._needs_full_draw = True
@@ -200,6 +202,9 @@ class TrainingCharts(_ThrottledCanvas):
         self._needs_full_draw = False
         self.full_draw_count += 1
         self.update_artists()
+        # New limits may mean wider tick labels ("1.75" after "2.5"): lay the figure out again, or
+        # the axis labels are pushed off the canvas ("ross-entropy"). Blits keep the layout.
+        self.figure.set_layout_engine("constrained")
         self.draw_idle()
 
     def _batch_fits(self) -> bool:
@@ -280,6 +285,7 @@ class ConfusionMatrixCanvas(_ThrottledCanvas):
         self._image = None
         self._colorbar = None
         self._texts: list = []
+        self.cell_font_size = _font_size() - 1.5
         self._highlight = Rectangle((0, 0), 1, 1, fill=False, edgecolor="#ff9900", linewidth=2.5, visible=False)
         self.ax.add_patch(self._highlight)
         self._setup_axes()
@@ -333,7 +339,9 @@ class ConfusionMatrixCanvas(_ThrottledCanvas):
         fs = _font_size()
         vmax = values.max() if values.size else 1.0
         if self._image is None:
-            self._image = self.ax.imshow(values, cmap="Blues", vmin=0, vmax=max(vmax, 1e-9), interpolation="nearest")
+            # aspect="auto": the cells fill the canvas instead of a small square in wide margins.
+            self._image = self.ax.imshow(values, cmap="Blues", vmin=0, vmax=max(vmax, 1e-9), interpolation="nearest",
+                                         aspect="auto")
             self._colorbar = self.figure.colorbar(self._image, ax=self.ax, fraction=0.046, pad=0.03)
             self._colorbar.ax.tick_params(labelsize=fs)
             self._setup_axes()
@@ -345,6 +353,7 @@ class ConfusionMatrixCanvas(_ThrottledCanvas):
             text.remove()
         self._texts = []
         n = values.shape[0]
+        self.cell_font_size = self._cell_font_size(n, fs)
         for i in range(n):
             for j in range(n):
                 v = values[i, j]
@@ -353,7 +362,7 @@ class ConfusionMatrixCanvas(_ThrottledCanvas):
                 label = f"{v:.0f}" if not self.normalized else (f"{v:.0f}" if v >= 10 else f"{v:.1f}")
                 colour = "white" if v > 0.55 * vmax else "#222222"
                 self._texts.append(
-                    self.ax.text(j, i, label, ha="center", va="center", fontsize=fs - 1.5, color=colour)
+                    self.ax.text(j, i, label, ha="center", va="center", fontsize=self.cell_font_size, color=colour)
                 )
         if self.selected is not None:
             i, j = self.selected
@@ -361,6 +370,19 @@ class ConfusionMatrixCanvas(_ThrottledCanvas):
             self._highlight.set_visible(True)
         else:
             self._highlight.set_visible(False)
+
+    def _cell_font_size(self, n: int, base: float) -> float:
+        """Cell numbers grow with the cells (about a third of a cell's height, "1000" fits its
+        width), from the UI's small size up to 16 pt."""
+        box = self.ax.get_position()  # the axes' share of the figure
+        width_pt = box.width * self.figure.get_figwidth() * 72 / n
+        height_pt = box.height * self.figure.get_figheight() * 72 / n
+        return float(np.clip(min(0.42 * height_pt, 0.36 * width_pt), base - 1.5, 16.0))
+
+    def resizeEvent(self, event):  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        if self.confusion is not None:
+            self.request_redraw()  # the cell numbers follow the new cell size
 
     def _on_press(self, event) -> None:
         if self.confusion is None or event.inaxes is not self.ax or event.xdata is None:

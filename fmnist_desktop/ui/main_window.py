@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QProgressBar,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -40,6 +41,8 @@ PAGE_SPECS = (
     ("models", "Models", "fmnist_desktop.ui.pages.models", "ModelsPage", "modelsPage"),
 )
 PAGE_KEYS = tuple(spec[0] for spec in PAGE_SPECS)
+# Below this every page still fits: no clipped buttons, Train's charts keep room for their curves.
+MIN_WINDOW_SIZE = QSize(960, 620)
 
 
 class MainWindow(QMainWindow):
@@ -54,6 +57,7 @@ class MainWindow(QMainWindow):
         self._first_show_done = False
         self._closing_confirmed = False
         self.pages: dict[str, QWidget] = {}
+        self.setMinimumSize(MIN_WINDOW_SIZE)
 
         self._build_pages()
         self._build_status_bar()
@@ -122,6 +126,14 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel(self)
         self.model_label.setObjectName("activeModelLabel")
         self.model_label.setAccessibleName("Active model")
+        # Turns while the model engine (torch) loads in the background, so the wait is visibly work.
+        self.engine_spinner = QProgressBar(self)
+        self.engine_spinner.setObjectName("engineSpinner")
+        self.engine_spinner.setAccessibleName("Loading the model engine")
+        self.engine_spinner.setRange(0, 0)
+        self.engine_spinner.setTextVisible(False)
+        self.engine_spinner.setMaximumSize(90, 14)
+        self.statusBar().addPermanentWidget(self.engine_spinner)
         self.statusBar().addPermanentWidget(self.model_label)
         self._update_model_label()
 
@@ -175,6 +187,7 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- state
     def _update_model_label(self) -> None:
+        self.engine_spinner.setVisible(not self.context.is_torch_ready() and not self.context.import_error())
         self.model_label.setText(self.model_summary())
         self.model_label.setToolTip(self.model_summary(long=True))
 

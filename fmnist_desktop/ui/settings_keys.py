@@ -10,3 +10,5 @@ DATA_FOLDER = "train/dataFolder"  # the Fashion-MNIST folder the user chose (Tra
 PREDICT_LAST_DIR = "predict/last_dir"
 
 MODELS_LAST_DIR = "models/last_dir"
+TRAIN_SPEED = "train/measuredSpeed"  # JSON {"<arch>|<device>": training images per second, measured here}
+TRAIN_PHOTOS = "train/photos"  # the labelled photo set (labels CSV or folder) last chosen on the Train page

@@ -217,6 +217,39 @@ def test_short_training_run_on_generated_photos_and_tiny_idx_data_calibrates_a_t
     assert summary["photos"]["train"] == counts["train"]
 
 
+def _class_folder_tree(folder: Path) -> Path:
+    """`<index>_<name>/` folders: photos of senders in sub-folders, loose photos, a none/ folder."""
+    for sender in ("anna", "ben"):
+        _photo(folder / "3_Dress" / sender / "a.png")
+        _photo(folder / "3_Dress" / sender / "b.jpg")
+    _photo(folder / "0_T-shirt_top" / "loose.png")
+    _photo(folder / "none" / "cup.png")
+    _photo(folder / "notes" / "ignored.png")  # not a class folder
+    _photo(folder / "3_Dress" / ".hidden" / "x.png")
+    (folder / "3_Dress" / "readme.txt").write_text("not a photo")
+    return folder
+
+
+def test_a_folder_of_class_subfolders_reads_as_a_labels_file_would(tmp_path):
+    """Issue 10: the Train page takes a folder of <index>_<name>/ subfolders as a photo set."""
+    root = _class_folder_tree(tmp_path / "photos")
+    photos = {p.file: p for p in photo_dataset.read_photo_folder(root)}
+    assert set(photos) == {"0_T-shirt_top/loose.png", "3_Dress/anna/a.png", "3_Dress/anna/b.jpg",
+                           "3_Dress/ben/a.png", "3_Dress/ben/b.jpg", "none/cup.png"}
+    assert photos["3_Dress/anna/a.png"].label == 3 and photos["none/cup.png"].label == photo_dataset.NONE_LABEL
+    assert photos["3_Dress/anna/a.png"].sender == photos["3_Dress/anna/b.jpg"].sender != photos["3_Dress/ben/a.png"].sender
+    assert photos["0_T-shirt_top/loose.png"].sender == "0_T-shirt_top/loose.png"  # a loose photo is its own sender
+    loaded = load_photo_training_set(root, cache_dir=tmp_path / "cache", val_share=0.5)
+    assert sum(loaded.counts()[k] for k in ("train", "val")) == 6
+    assert loaded.source == str(root)
+
+
+def test_a_folder_without_class_subfolders_is_refused_with_the_naming_rule(tmp_path):
+    _photo(tmp_path / "holiday" / "p.png")
+    with pytest.raises(photo_dataset.PhotoLabelsError, match="0_T-shirt_top"):
+        photo_dataset.read_photo_folder(tmp_path)
+
+
 def test_rare_photo_classes_are_repeated_more_often():
     import torch
 

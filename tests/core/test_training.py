@@ -219,3 +219,30 @@ def test_tiny_runs_with_a_scheduled_preset_finish(preset, n_train, epochs):
     )
     assert isinstance(result, Finished), result
     assert len(result.history) == epochs
+
+
+def test_stopping_keeps_the_best_finished_epoch_as_a_usable_model():
+    """Issue 12 item 8: Stop threw away every finished epoch."""
+    stop = threading.Event()
+    seen = []
+    for event in iter_training(TrainConfig(epochs=5, **FAST), _data(), stop):
+        seen.append(event)
+        if isinstance(event, BatchEnd) and event.epoch == 4 and event.batch == 2:
+            stop.set()
+    last = seen[-1]
+    assert isinstance(last, Cancelled) and last.epoch == 4
+    epochs = [e for e in seen if isinstance(e, EpochEnd)]
+    best_epoch = max(epochs, key=lambda e: e.val_acc)
+    assert isinstance(last.best, Finished)
+    # The first of equally good epochs is kept; its history ends there.
+    assert last.best.history[-1].epoch == min(e.epoch for e in epochs if e.val_acc == best_epoch.val_acc)
+    assert not last.best.model.training
+    x = torch.zeros(2, 1, 28, 28)  # the fast preset's input
+    assert last.best.model(x).shape == (2, 10)
+
+
+def test_stopping_in_the_first_epoch_has_nothing_to_keep():
+    stop = threading.Event()
+    stop.set()
+    last = list(iter_training(TrainConfig(epochs=2, **FAST), _data(), stop))[-1]
+    assert isinstance(last, Cancelled) and last.best is None

@@ -146,3 +146,22 @@ def test_before_after_comparison_ends_at_the_next_batch_once_stopped():
     assert stop.checks == 2, "one batch of the first model, then it stopped"
     finished = user_photos.before_after_report(pair, pair, [], test_split=test_split)
     assert finished is not None and finished.before_fashion_mnist == finished.after_fashion_mnist
+
+
+def test_finetune_readiness_counts_only_photos_it_can_train_on(tmp_path):
+    """Issue 12 item 1: one photo (kept out for measuring) made an enabled Fine-tune that then failed."""
+    from pathlib import Path
+
+    from fmnist_desktop.core.user_photos import MIN_FINETUNE_PHOTOS, Example, finetune_readiness
+
+    kept = Example(Path("a.png"), 0, "00000000aaaa")  # 0 % 5 == 0: kept out
+    trainable = [Example(Path(f"{i}.png"), 1, f"{i:08x}bbbb") for i in (1, 2, 3, 4, 6)]
+    assert kept.kept_out and not any(e.kept_out for e in trainable)
+    one = finetune_readiness([kept])
+    assert not one.can_run and one.n_train == 0 and one.n_kept_out == 1
+    assert one.needed >= MIN_FINETUNE_PHOTOS  # new photos may be kept out too: it asks for enough
+    assert one.button_text().startswith("Fine-tune (needs ") and "kept out" in one.explanation()
+    almost = finetune_readiness([kept, *trainable[:MIN_FINETUNE_PHOTOS - 1]])
+    assert almost.needed == 2 and "needs 2 more photos" in almost.button_text()
+    ready = finetune_readiness([kept, *trainable])
+    assert ready.can_run and ready.needed == 0 and ready.button_text() == "Fine-tune with my photos"

@@ -151,3 +151,122 @@ def test_ctrl_e_on_the_evaluate_page_exports_the_evaluation_not_the_model(evalua
     assert report["confusion"] == result.confusion.tolist()
     assert report["model"]["name"] == "Untrained seed CNN"
     assert "Saved the evaluation report" in evaluated_page.banner.text()
+
+
+# --------------------------------------------------------------------------- issue 12, items 2, 9, 11
+def _add_second_model(window, name="Second model"):
+    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.models import build_model
+
+    context = window.context
+    entry = context.library().add(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", name))
+    context.refresh_models()
+    return entry
+
+
+def test_a_result_names_its_model_and_is_marked_stale_when_another_model_is_active(evaluated_page, main_window):
+    """Issue 12 item 2: the header named the new model beside the old model's accuracy and matrix."""
+    page = evaluated_page
+    evaluated = page.outcome.entry.name
+    assert evaluated in page.model_label.text() and "the active model" in page.model_label.text()
+    second = _add_second_model(main_window)
+    assert main_window.context.set_active(second.id)
+    assert page.is_stale()
+    header = page.model_label.text()
+    assert f"Results of <b>{evaluated}</b>" in header and "not the active model" in header
+    assert "Second model" in header
+    assert "not the active model" in page.accuracy_label.text(), "the accuracy says it is not the active model's"
+    assert not page.accuracy_label.isEnabled() and not page.matrix.isEnabled(), "stale figures are greyed"
+
+
+def test_re_evaluating_clears_the_old_result_until_the_new_one_arrives(evaluated_page, main_window, qtbot):
+    """Issue 12 item 2: the stale matrix stayed up while re-evaluating another model."""
+    page = evaluated_page
+    second = _add_second_model(main_window)
+    assert main_window.context.set_active(second.id)
+    with qtbot.waitSignal(page.evaluationFinished, timeout=60_000) as finished:
+        assert page.start_evaluation()
+        assert page.outcome is None and not page.matrix.isVisible() and page.metrics_table.rowCount() == 0
+        assert page.accuracy_label.text() == "Test accuracy: …"
+        assert "Evaluating <b>Second model</b>" in page.model_label.text()
+    assert finished.args[0].entry.id == second.id
+    assert not page.is_stale() and "Results of <b>Second model</b>" in page.model_label.text()
+    assert page.matrix.isVisible() and page.accuracy_label.isEnabled()
+
+
+def test_a_cancelled_re_evaluation_brings_the_previous_result_back_labelled(evaluated_page, main_window, qtbot):
+    page = evaluated_page
+    previous = page.outcome
+    page.start_evaluation()
+    page.cancel_evaluation()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
+    assert page.outcome is previous and page.matrix.isVisible()
+    assert f"Results of <b>{previous.entry.name}</b>" in page.model_label.text()
+
+
+def test_the_first_evaluation_moves_a_determinate_bar_through_its_steps(main_window, qtbot, tiny_idx_dir):
+    """Issue 12 item 11: the first evaluation showed only an indeterminate bar."""
+    context = main_window.context
+    context.settings.setValue(SETTINGS_DATA_FOLDER, str(tiny_idx_dir))
+    main_window.nav.setCurrentRow(2)
+    page = main_window.pages["evaluate"]
+    qtbot.waitUntil(lambda: page.evaluate_button.isEnabled(), timeout=30_000)
+    ranges, formats = [], []
+
+    def record(progress):
+        ranges.append(page.progress_bar.maximum())
+        formats.append(page.progress_bar.format())
+
+    original = page._on_progress
+
+    def spy(progress):
+        original(progress)
+        record(progress)
+
+    page._on_progress = spy
+    with qtbot.waitSignal(page.evaluationFinished, timeout=60_000):
+        page.start_evaluation()
+    assert ranges and all(maximum > 0 for maximum in ranges), "the bar never goes indeterminate"
+    assert any("Step 1 of 3" in f for f in formats) and any("Step 3 of 3" in f for f in formats)
+
+
+def test_gallery_thumbnails_zoom_fill_the_width_and_open_large(evaluated_page, qtbot):
+    """Issue 12 item 9: 56 px thumbnails that did not enlarge, with empty space beside them."""
+    from fmnist_desktop.ui.pages import evaluate
+
+    page = evaluated_page
+    page.tabs.setCurrentIndex(2)
+    gallery = page.misclassified_gallery
+    page.window().resize(1280, 800)
+    qtbot.waitUntil(lambda: gallery.viewport().width() > 200, timeout=5000)
+    assert gallery.iconSize().width() >= 80, "thumbnails start readable"
+    # The columns fill the view's width: what is left over is less than one pixel per column.
+    used = gallery.columns() * gallery.gridSize().width()
+    assert gallery.viewport().width() - 4 - used < gallery.columns() + 1
+    page.zoom_slider.setValue(evaluate.MAX_THUMB_SIZE)
+    assert gallery.iconSize().width() == evaluate.MAX_THUMB_SIZE
+    assert page.cell_gallery.iconSize().width() == evaluate.MAX_THUMB_SIZE
+    first = gallery.gallery_model.index(0)
+    assert gallery.gallery_model.data(first, Qt.ItemDataRole.DecorationRole).width() == evaluate.MAX_THUMB_SIZE
+    rect = gallery.visualRect(first)
+    qtbot.mouseClick(gallery.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # a real double-click
+    qtbot.mouseDClick(gallery.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())  # starts with a press
+    qtbot.waitUntil(lambda: page.enlarged is not None and page.enlarged.isVisible(), timeout=5000)
+    assert page.enlarged.picture.pixmap().width() >= 280
+    sample = gallery.gallery_model.indices()[0]
+    assert f"#{sample}" in page.enlarged.caption.text()
+    page.enlarged.close()
+
+
+def test_matrix_fills_its_canvas_and_its_numbers_grow_with_it(evaluated_page, qtbot):
+    """Issue 12 item 9: small numbers in the confusion matrix with large blank margins."""
+    page = evaluated_page
+    page.window().resize(1280, 800)
+    qtbot.waitUntil(lambda: page.matrix.width() > 400, timeout=5000)
+    page.matrix.draw()
+    page.matrix.flush()
+    page.matrix.draw()
+    box = page.matrix.ax.get_window_extent()
+    ratio = page.matrix.devicePixelRatioF() or 1.0
+    assert box.width / ratio > 0.6 * page.matrix.width() and box.height / ratio > 0.6 * page.matrix.height()
+    assert page.matrix.cell_font_size > 8.5, "the numbers grow beyond the small UI size in a large window"

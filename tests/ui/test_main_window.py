@@ -130,3 +130,35 @@ def test_exception_in_a_python_thread_is_logged_and_shown(qtbot, isolated_settin
     assert "RuntimeError: boom in a thread" in log_path().read_text(encoding="utf-8")
     # The hook is gone again: later failures go to the previous handlers.
     assert threading.excepthook != reporter._handle_thread
+
+
+def test_window_has_a_minimum_size_where_every_page_fits(make_main_window, qtbot):
+    """Issue 12 item 11: at 640×420 the toolbar buttons clipped and the Train charts were crushed."""
+    from PySide6.QtWidgets import QPushButton
+
+    window = make_main_window()
+    window.resize(640, 420)
+    assert window.width() >= 900 and window.height() >= 600
+    window.resize(window.minimumSize())
+    for key in ("train", "evaluate"):
+        window.show_page(key)
+        page = window.pages[key]
+        qtbot.waitUntil(lambda: page.isVisible(), timeout=5000)
+        for button in page.findChildren(QPushButton):
+            if button.isVisibleTo(page) and button.text():
+                assert button.width() >= button.minimumSizeHint().width(), f"{key}: {button.text()} is clipped"
+    train = window.pages["train"]
+    assert train.chart_holder.height() >= 200
+    tabs = window.pages["evaluate"].tabs
+    assert tabs.tabBar().sizeHint().width() <= tabs.width(), "every Evaluate tab is in sight"
+
+
+def test_the_engine_loading_status_has_a_spinner_until_ready(make_main_window, qtbot):
+    """Issue 12 item 11: "Loading the model engine…" floated without a spinner."""
+    window = make_main_window(show=False)
+    assert not window.context.is_torch_ready(), "the engine loads only after the first show"
+    assert window.engine_spinner.isVisibleTo(window) and window.engine_spinner.maximum() == 0
+    assert "Loading" in window.model_label.text()
+    window.show()
+    qtbot.waitUntil(window.context.is_torch_ready, timeout=60_000)
+    assert not window.engine_spinner.isVisibleTo(window)

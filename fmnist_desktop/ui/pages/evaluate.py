@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QSizePolicy,
+    QSlider,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -38,7 +39,9 @@ from ...core.labels import CLASS_NAMES
 from ..settings_keys import DATA_FOLDER
 from ..tasks import Progress, TaskCancelled, TaskGroup
 from ..widgets.banner import Banner, make_button
-from ..widgets.gallery import SampleGallery
+from ..widgets.gallery import MAX_THUMB_SIZE, MIN_THUMB_SIZE, THUMB_SIZE, EnlargedImageDialog, SampleGallery
+
+LOAD_SHARE = 0.1  # of the progress bar, for reading the test set and loading the model
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class EvaluatePage(QWidget):
         self.tasks = TaskGroup(self, "evaluate", "charts")
         self._test_cache: tuple[str, Any] | None = None  # (folder key, (Split, DataSource))
         self.outcome: EvaluationOutcome | None = None
+        self._previous_outcome: EvaluationOutcome | None = None  # put away while a new evaluation runs
         self.matrix = None  # ui.charts.ConfusionMatrixCanvas, built once matplotlib is loaded
         self._build()
         self._update_model_label(context.active_entry())
@@ -140,7 +144,11 @@ class EvaluatePage(QWidget):
         matrix_layout.addLayout(self.matrix_holder, 1)
         matrix_box.setMinimumWidth(340)
 
-        self.tabs = QTabWidget(splitter)
+        right_box = QWidget(splitter)
+        right_layout = QVBoxLayout(right_box)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        self.tabs = QTabWidget(right_box)
+        right_layout.addWidget(self.tabs, 1)
         self.tabs.setObjectName("evaluateTabs")
         self.metrics_table = QTableWidget(0, 5, self.tabs)
         self.metrics_table.setObjectName("perClassTable")
@@ -163,8 +171,29 @@ class EvaluatePage(QWidget):
             SampleGallery("misclassifiedGallery", "Misclassified test images", show_true_class=True))
         self.tabs.setMinimumWidth(300)
 
+        # One zoom for both galleries, under them; double-click opens an image large.
+        zoom_box = QWidget(right_box)
+        zoom_layout = QHBoxLayout(zoom_box)
+        zoom_layout.setContentsMargins(4, 0, 4, 0)
+        zoom_layout.addWidget(QLabel("Thumbnail size", zoom_box))
+        self.zoom_slider = QSlider(Qt.Orientation.Horizontal, zoom_box)
+        self.zoom_slider.setObjectName("galleryZoom")
+        self.zoom_slider.setAccessibleName("Thumbnail size")
+        self.zoom_slider.setToolTip("Thumbnail size of the galleries (double-click an image to see it large)")
+        self.zoom_slider.setRange(MIN_THUMB_SIZE, MAX_THUMB_SIZE)
+        self.zoom_slider.setSingleStep(8)
+        self.zoom_slider.setPageStep(28)
+        self.zoom_slider.setValue(THUMB_SIZE)
+        self.zoom_slider.valueChanged.connect(self.set_thumb_size)
+        zoom_layout.addWidget(self.zoom_slider, 1)
+        zoom_layout.addWidget(QLabel("double-click to enlarge", zoom_box))
+        right_layout.addWidget(zoom_box)
+        self.enlarged: EnlargedImageDialog | None = None
+        for gallery in (self.cell_gallery, self.misclassified_gallery):
+            gallery.enlargeRequested.connect(self.enlarge)
+
         splitter.addWidget(matrix_box)
-        splitter.addWidget(self.tabs)
+        splitter.addWidget(right_box)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([520, 420])
@@ -182,6 +211,30 @@ class EvaluatePage(QWidget):
         layout.addWidget(gallery, 1)
         self.tabs.addTab(tab, title)
         return label, gallery
+
+    # ================================================================= galleries
+
+    @Slot(int)
+    def set_thumb_size(self, size: int) -> None:
+        for gallery in (self.cell_gallery, self.misclassified_gallery):
+            gallery.set_thumb_size(size)
+        if self.zoom_slider.value() != size:
+            self.zoom_slider.setValue(size)
+
+    @Slot(int)
+    def enlarge(self, sample: int) -> None:
+        """Open one test image large (the galleries' double-click)."""
+        if self.outcome is None:
+            return
+        result = self.outcome.result
+        pred, true = int(result.predictions[sample]), int(result.labels[sample])
+        caption = (f"Test image #{sample}<br>True class: <b>{CLASS_NAMES[true]}</b><br>"
+                   f"Predicted: <b>{CLASS_NAMES[pred]}</b> ({100 * float(result.confidences[sample]):.1f} %)"
+                   f"{'' if pred == true else ' — wrong'}")
+        if self.enlarged is not None:
+            self.enlarged.close()
+        self.enlarged = EnlargedImageDialog(self.outcome.images[sample], caption, self)
+        self.enlarged.open()
 
     # ================================================================= state
 
@@ -211,19 +264,40 @@ class EvaluatePage(QWidget):
         else:
             self.matrix.hide()
 
-    def _update_model_label(self, entry) -> None:
-        if entry is None:
-            self.model_label.setText("No active model.")
+    def is_stale(self) -> bool:
+        """The shown result belongs to a model that is no longer the active one."""
+        if self.outcome is None:
+            return False
+        return getattr(self.outcome.entry, "id", None) != getattr(self.context.active_entry(), "id", None)
+
+    def _update_model_label(self, entry=None) -> None:
+        """The header always names the model the figures below belong to; when that is not the
+        active model any more, the figures are greyed and the header says so."""
+        entry = self.context.active_entry() if entry is None else entry
+        stale = self.is_stale()
+        for widget in (self.accuracy_label, self.metrics_table):
+            widget.setEnabled(not stale)
+        if self.matrix is not None:
+            self.matrix.setEnabled(not stale)
+        if self.outcome is None:
+            self.model_label.setText("No active model." if entry is None else
+                                     f"Active model: <b>{entry.name}</b> — not evaluated yet")
             return
-        self.model_label.setText(f"Model: <b>{entry.name}</b>")
+        shown = self.outcome.entry.name
+        source = f"<span style='color:#555'>Test set: {self.outcome.source_description}</span>"
+        if stale:
+            active = "no model" if entry is None else f"“{entry.name}”"
+            self.model_label.setText(
+                f"Results of <b>{shown}</b> <span style='color:#b3261e'>(not the active model: {active} is "
+                f"active — press “Evaluate on the test set” for it)</span><br>{source}")
+            self.accuracy_label.setText(f"Test accuracy: {self.outcome.result.accuracy:.2f} % (not the active model)")
+        else:
+            self.model_label.setText(f"Results of <b>{shown}</b> (the active model)<br>{source}")
+            self.accuracy_label.setText(f"Test accuracy: {self.outcome.result.accuracy:.2f} %")
 
     @Slot(object)
     def _on_active_model_changed(self, entry) -> None:
         self._update_model_label(entry)
-        if self.outcome is not None and getattr(self.outcome.entry, "id", None) != getattr(entry, "id", None):
-            self.banner.show_message(
-                "info", "The active model changed. The figures below are for the previous one: "
-                        "press “Evaluate on the test set” to evaluate the new one.")
         self._set_idle()
 
     def _set_idle(self) -> None:
@@ -260,18 +334,20 @@ class EvaluatePage(QWidget):
         def evaluate(state):
             from ...core import checkpoint, data, evaluation
 
+            # Every step moves the bar (the first evaluation reads the test files: seconds).
             if cached is None:
-                state.set_progress(None, "Loading the test images…")
+                state.set_progress(0.02, "Step 1 of 3: reading the test images…")
                 split, source = data.load_test_split(Path(folder) if folder else None)
             else:
                 split, source = cached
             if state.is_interruption_requested():
                 raise TaskCancelled()
-            state.set_progress(None, "Loading the model…")
+            state.set_progress(LOAD_SHARE / 2, "Step 2 of 3: loading the model…")
             model, meta = checkpoint.load_model(entry.path, device="cpu")
 
             def progress(done: int, total: int) -> None:
-                state.set_progress(None, f"{done:,} of {total:,} images", done=done, total=total)
+                fraction = LOAD_SHARE + (1 - LOAD_SHARE) * done / max(1, total)
+                state.set_progress(fraction, f"Step 3 of 3: {done:,} of {total:,} images")
 
             result = evaluation.evaluate(model, split, meta.input_size, meta.mean, meta.std,
                                          progress=progress, stop=state)
@@ -281,14 +357,16 @@ class EvaluatePage(QWidget):
             return (folder_key, (split, source)), EvaluationOutcome(entry, result, images, source.description)
 
         self.banner.hide()
+        self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("Starting…")
+        self.progress_bar.setFormat(f"Evaluating “{entry.name}”…")
+        self._show_pending(entry)
         self.tasks["evaluate"].start(
             evaluate,
             on_result=self._on_result,
             on_error=self._on_error,
             on_progress=self._on_progress,
-            on_cancelled=lambda: self.banner.show_message("info", "Evaluation cancelled."),
+            on_cancelled=self._on_cancelled,
             on_finished=self._on_finished,
             description="Evaluating the active model",
         )
@@ -307,8 +385,40 @@ class EvaluatePage(QWidget):
             self.progress_bar.setValue(int(1000 * progress.fraction))
         self.progress_bar.setFormat(progress.message or "%p%")
 
+    def _show_pending(self, entry) -> None:
+        """While an evaluation runs, the old figures are put away (they come back if it is
+        cancelled or fails): nothing on screen belongs to another model."""
+        self._previous_outcome = self.outcome
+        self.outcome = None
+        self.accuracy_label.setText("Test accuracy: …")
+        self.model_label.setText(f"Evaluating <b>{entry.name}</b> on the test set…")
+        self.metrics_table.setRowCount(0)
+        self.cell_gallery.gallery_model.clear()
+        self.misclassified_gallery.gallery_model.clear()
+        self.cell_label.setText("Click a cell of the confusion matrix.")
+        self.misclassified_label.setText("")
+        if self.matrix is not None:
+            self.matrix.hide()
+        self._matrix_placeholder.setText(f"Evaluating “{entry.name}”…")
+        self._matrix_placeholder.show()
+
+    def _restore_previous(self) -> None:
+        previous = getattr(self, "_previous_outcome", None)
+        self._previous_outcome = None
+        if previous is not None and self.outcome is None:
+            self.show_outcome(previous, announce=False)
+        elif self.outcome is None:
+            self._matrix_placeholder.setText("Press “Evaluate on the test set” to see how the active model does.")
+            self.accuracy_label.setText("Test accuracy: –")
+            self._update_model_label()
+
+    def _on_cancelled(self) -> None:
+        self.banner.show_message("info", "Evaluation cancelled.")
+        self._restore_previous()
+
     def _on_error(self, message: str) -> None:
         self.banner.show_message("error", f"<b>Evaluation failed:</b> {message}")
+        self._restore_previous()
 
     def _on_finished(self) -> None:
         self.progress_bar.setRange(0, 1000)
@@ -323,13 +433,11 @@ class EvaluatePage(QWidget):
         self.progress_bar.setValue(1000)
         self.progress_bar.setFormat("Done")
 
-    def show_outcome(self, outcome: EvaluationOutcome) -> None:
+    def show_outcome(self, outcome: EvaluationOutcome, announce: bool = True) -> None:
         """Show an evaluation: accuracy, table, matrix and the misclassified gallery."""
         self.outcome = outcome
+        self._previous_outcome = None
         result = outcome.result
-        self.accuracy_label.setText(f"Test accuracy: {result.accuracy:.2f} %")
-        self.model_label.setText(f"Model: <b>{outcome.entry.name}</b><br>"
-                                 f"<span style='color:#555'>Test set: {outcome.source_description}</span>")
         self._fill_table(result.per_class)
         if self.matrix is None:
             self._build_matrix()
@@ -344,7 +452,9 @@ class EvaluatePage(QWidget):
         self.misclassified_label.setText(
             f"{len(wrong):,} of {len(result.labels):,} test images are misclassified; "
             "the most confident mistakes come first.")
-        self.evaluationFinished.emit(outcome)
+        self._update_model_label()
+        if announce:
+            self.evaluationFinished.emit(outcome)
 
     def _fill_table(self, per_class: Sequence[dict]) -> None:
         self.metrics_table.setRowCount(len(per_class))

@@ -1,18 +1,23 @@
 """Galleries of test images that scale to thousands: a `QListView` in icon mode over a list
-model whose thumbnails are made lazily, only for the rows the view asks to paint, and cached."""
+model whose thumbnails are made lazily, only for the rows the view asks to paint, and cached.
+Thumbnails scale (`set_thumb_size`), the cells fill the view's width, and a double-click asks for
+the image large (`enlargeRequested`, `EnlargedImageDialog`)."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QListView
+from PySide6.QtWidgets import QAbstractItemView, QDialog, QLabel, QListView, QPushButton, QVBoxLayout
 
 from ...core.labels import CLASS_NAMES
 
-THUMB_SIZE = 56
+THUMB_SIZE = 84  # the galleries' starting thumbnail size; a zoom control goes from MIN to MAX
+MIN_THUMB_SIZE = 48
+MAX_THUMB_SIZE = 224
+ENLARGED_SIZE = 336  # a double-clicked test image, 12× its 28 pixels
 
 
 class SampleGalleryModel(QAbstractListModel):
@@ -29,6 +34,17 @@ class SampleGalleryModel(QAbstractListModel):
         self._labels: np.ndarray | None = None
         self._cache: dict[int, QPixmap] = {}
         self.thumbnails_made = 0  # how many thumbnails were rendered (laziness is testable)
+        self.thumb_size = THUMB_SIZE
+
+    def set_thumb_size(self, size: int) -> None:
+        """Thumbnails at `size` pixels from now on (the cache is dropped; rows are repainted lazily)."""
+        self.thumb_size = int(size)
+        self._cache.clear()
+        if len(self._indices):
+            self.dataChanged.emit(self.index(0), self.index(len(self._indices) - 1))
+
+    def image(self, sample: int) -> np.ndarray | None:
+        return None if self._images is None else self._images[sample]
 
     def set_samples(self, images, indices: Sequence[int], predictions, confidences, labels) -> None:
         self.beginResetModel()
@@ -85,7 +101,8 @@ class SampleGalleryModel(QAbstractListModel):
             pixels = np.ascontiguousarray(self._images[sample], dtype=np.uint8)
             height, width = pixels.shape
             image = QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
-            pixmap = QPixmap.fromImage(image.scaled(THUMB_SIZE, THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
+            size = self.thumb_size
+            pixmap = QPixmap.fromImage(image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
                                                     Qt.TransformationMode.FastTransformation))
             self._cache[sample] = pixmap
             self.thumbnails_made += 1
@@ -93,7 +110,14 @@ class SampleGalleryModel(QAbstractListModel):
 
 
 class SampleGallery(QListView):
-    """An icon-mode list of test images; batched layout keeps 10,000 items responsive."""
+    """An icon-mode list of test images; batched layout keeps 10,000 items responsive.
+
+    Thumbnails have a size the page's zoom slider sets (`set_thumb_size`); the cells are widened
+    so the columns fill the view's whole width (no empty strip beside them). Double-clicking an
+    image emits `enlargeRequested(sample)`.
+    """
+
+    enlargeRequested = Signal(int)  # test-set index
 
     def __init__(self, object_name: str, accessible_name: str, parent=None, show_true_class: bool = False):
         super().__init__(parent)
@@ -105,15 +129,75 @@ class SampleGallery(QListView):
         self.setUniformItemSizes(True)
         self.setLayoutMode(QListView.LayoutMode.Batched)
         self.setBatchSize(200)
-        self.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
-        # Wide enough for "Ankle boot" / "T-shirt/top" on one line, tall enough for the captions.
-        lines = 3 if show_true_class else 2
-        width = THUMB_SIZE + (90 if show_true_class else 60)  # "true: T-shirt/top" needs more room
-        self.setGridSize(QSize(width, THUMB_SIZE + 12 + 16 * lines))
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # it reflows instead
         self.setSpacing(2)
         self.setWordWrap(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.show_true_class = show_true_class
         self.gallery_model = SampleGalleryModel(self, show_true_class)
-        self.gallery_model.item_size = QSize(self.gridSize().width() - 4, self.gridSize().height() - 4)
         self.setModel(self.gallery_model)
+        self.doubleClicked.connect(self._on_double_clicked)
+        self.set_thumb_size(THUMB_SIZE)
+
+    def thumb_size(self) -> int:
+        return self.gallery_model.thumb_size
+
+    def set_thumb_size(self, size: int) -> None:
+        self.gallery_model.set_thumb_size(size)
+        self.setIconSize(QSize(size, size))
+        self._fit_grid()
+
+    def _min_cell_width(self) -> int:
+        # Wide enough for "Ankle boot" / "T-shirt/top" on one line ("true: T-shirt/top" needs more).
+        return max(self.thumb_size() + 8, 150 if self.show_true_class else 96)
+
+    def _fit_grid(self) -> None:
+        """Cells as wide as the view divided by the columns that fit: the thumbnails fill the width."""
+        lines = 3 if self.show_true_class else 2
+        height = self.thumb_size() + 12 + 16 * lines
+        available = max(1, self.viewport().width() - 4)
+        columns = max(1, available // self._min_cell_width())
+        width = max(self._min_cell_width(), available // columns)
+        grid = QSize(width, height)
+        if grid != self.gridSize():
+            self.setGridSize(grid)
+            self.gallery_model.item_size = QSize(width - 4, height - 4)
+
+    def columns(self) -> int:
+        return max(1, (self.viewport().width() - 4) // max(1, self.gridSize().width()))
+
+    def resizeEvent(self, event):  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit_grid()
+
+    def _on_double_clicked(self, index: QModelIndex) -> None:
+        sample = index.data(Qt.ItemDataRole.UserRole)
+        if sample is not None:
+            self.enlargeRequested.emit(int(sample))
+
+
+class EnlargedImageDialog(QDialog):
+    """One test image, large (pixelated, as the model sees it), with its true and predicted class."""
+
+    def __init__(self, pixels: np.ndarray, caption: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName("enlargedImageDialog")
+        self.setWindowTitle("Test image")
+        layout = QVBoxLayout(self)
+        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+        height, width = pixels.shape
+        image = QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
+        self.picture = QLabel(self)
+        self.picture.setObjectName("enlargedImage")
+        self.picture.setPixmap(QPixmap.fromImage(image.scaled(
+            ENLARGED_SIZE, ENLARGED_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)))
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.picture)
+        self.caption = QLabel(caption, self)
+        self.caption.setObjectName("enlargedCaption")
+        self.caption.setWordWrap(True)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.caption)
+        close = QPushButton("Close", self)
+        close.clicked.connect(self.accept)
+        layout.addWidget(close, 0, Qt.AlignmentFlag.AlignRight)

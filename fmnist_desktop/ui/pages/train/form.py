@@ -27,6 +27,7 @@ class RunSettings:
     device: str
     data_dir: str | None = None
     val_size: int = 5000
+    photos: str | None = None  # a labelled photo set (labels CSV or class-folder tree) trained on too
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__)
@@ -46,6 +47,7 @@ class RunSettings:
                 device=str(raw.get("device", "auto")),
                 data_dir=raw.get("data_dir") or None,
                 val_size=int(raw.get("val_size", 5000)),
+                photos=raw.get("photos") or None,
             )
         except (ValueError, KeyError, TypeError):
             return None
@@ -64,10 +66,14 @@ class SettingsForm(QGroupBox):
         self.preset_combo = QComboBox(self)
         self.preset_combo.setObjectName("presetCombo")
         self.preset_combo.setAccessibleName("Preset")
-        # Sized to its longest title; the form puts it under its label when the column is narrow.
+        # Sized to its longest title, on a row of its own (the column's full width), and the page
+        # keeps the column at least that wide: no title is ever clipped ("Standard (recommende").
         self.preset_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.preset_combo.currentIndexChanged.connect(self._on_preset_changed)
-        form.addRow("Preset:", self.preset_combo)
+        preset_label = QLabel("Preset:", self)
+        preset_label.setBuddy(self.preset_combo)
+        form.addRow(preset_label)
+        form.addRow(self.preset_combo)
         self.preset_description = QLabel(self)
         self.preset_description.setObjectName("presetDescription")
         self.preset_description.setWordWrap(True)

@@ -34,6 +34,7 @@ class RunOutcome:
     meta: Any = None  # its core.checkpoint.CheckpointMeta, only when the save failed
     save_error: str | None = None
     evaluation_error: str | None = None  # why test_accuracy is None when the evaluation failed
+    kept_after_stop: bool = False  # the best finished epoch of a stopped run, offered for saving
 
 
 def describe_report(report) -> str:
@@ -78,10 +79,15 @@ class UnsavedModel:
         self.retry_save_button.setObjectName("retrySaveButton")
         self.retry_save_button.setToolTip("Save the trained model into the model library again (after freeing space).")
         self.retry_save_button.clicked.connect(lambda: self.retry())
-        for button in (self.save_as_button, self.retry_save_button):
+        self.discard_button = QPushButton("Discard", banner)
+        self.discard_button.setObjectName("discardUnsavedButton")
+        self.discard_button.setToolTip("Forget the model held in memory.")
+        self.discard_button.clicked.connect(lambda: self.discard())
+        for button in (self.retry_save_button, self.save_as_button, self.discard_button):
             button.hide()
             banner.buttons_box.addWidget(button)
         page.save_as_button, page.retry_save_button = self.save_as_button, self.retry_save_button
+        page.discard_unsaved_button = self.discard_button
 
     def held(self) -> bool:
         return self.outcome is not None
@@ -89,11 +95,25 @@ class UnsavedModel:
     def hold(self, outcome: RunOutcome | None) -> None:
         """Hold (or let go of) a trained model whose save failed, and say so where the user looks."""
         self.outcome = outcome
-        for button in (self.save_as_button, self.retry_save_button):
+        for button in (self.save_as_button, self.retry_save_button, self.discard_button):
             button.setVisible(outcome is not None)
         if outcome is None:
             return
         self.page.make_active_button.hide()
+        if outcome.kept_after_stop:  # a stopped run: its best finished epoch, offered like a failed save
+            epochs = outcome.meta.history
+            best = epochs[-1] if epochs else {}
+            self.retry_save_button.setText("Save to the library")
+            self.retry_save_button.setToolTip("Add this model to the model library (Models page).")
+            self.page.banner.show_message(
+                "info",
+                f"<b>Training stopped.</b> The best finished epoch ({best.get('epoch', '?')}, validation "
+                f"accuracy {best.get('val_acc', float('nan')):.2f} %) is kept in memory: “Save to the library” "
+                "keeps it, “Save model as…” writes it to a file, “Discard” drops it.",
+            )
+            return
+        self.retry_save_button.setText("Try again")
+        self.retry_save_button.setToolTip("Save the trained model into the model library again (after freeing space).")
         self.page.banner.show_message(
             "error",
             f"<b>The trained model could not be saved:</b> {outcome.save_error}<br>It is kept in memory: "
@@ -137,5 +157,14 @@ class UnsavedModel:
             return False
         self.page._on_saved(RunOutcome(entry=entry, test_accuracy=outcome.test_accuracy,
                                        finetune_report=outcome.finetune_report,
-                                       evaluation_error=outcome.evaluation_error))
+                                       evaluation_error=outcome.evaluation_error,
+                                       kept_after_stop=outcome.kept_after_stop))
         return True
+
+    def discard(self) -> None:
+        """Let go of the held model (the user said so)."""
+        if self.outcome is None:
+            return
+        self.hold(None)
+        self.page.banner.show_message("info", "The model was discarded.")
+        self.page.log("The model held in memory was discarded.")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -19,6 +20,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
+    QLabel,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -32,12 +34,16 @@ from ...tasks import Progress, TaskGroup
 from ...training_task import AfterTraining, DataLoaded, training_task
 from ...widgets.banner import Banner, make_button
 from ...widgets.dialogs import ask_yes_no
+from . import estimate
 from .data_panel import DataPanel
 from .form import RunSettings, SettingsForm, config_for
 from .outcome import RunOutcome, UnsavedModel, describe_report, make_after_training
+from .photos_panel import PhotoSetPanel, describe_calibration, describe_counts
 from .run_view import RunView
 
-STOP_TOOLTIP = "Stop after the current batch (Esc or Ctrl+.)"
+STOP_TOOLTIP = "Stop after the current batch (Esc or Ctrl+.); the best finished epoch is kept for you to save"
+RETRAIN_TOOLTIP = ("Train again with the settings of the last run (kept across restarts), whatever the form "
+                   "shows now; Train uses the form's current settings.")
 
 
 class TrainPage(QWidget):
@@ -53,6 +59,7 @@ class TrainPage(QWidget):
         self.context = context
         self.tasks = TaskGroup(self, "scan", "download", "charts", "prepare", "training")
         self._data_cache: tuple[str, Any] | None = None  # (folder key, core.data.FashionMNIST)
+        self._photo_cache: tuple[str, Any] | None = None  # (photo set key, core.photo_dataset.PhotoTrainingSet)
         self._ready = False
         self._run_started_at = 0.0
         self._run_kind = "train"  # or "finetune"
@@ -77,11 +84,17 @@ class TrainPage(QWidget):
         splitter.setChildrenCollapsible(False)
         outer.addWidget(splitter)
 
-        # --- left: settings in a scroll area so nothing is clipped in a small window ---
-        scroll = QScrollArea(splitter)
+        # --- left: settings in a scroll area so nothing is clipped in a small window; Train,
+        # Stop and Retrain below it, always in sight ---
+        left_column = QWidget(splitter)
+        column_layout = QVBoxLayout(left_column)
+        column_layout.setContentsMargins(0, 0, 0, 0)
+        scroll = QScrollArea(left_column)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setMinimumWidth(260)
+        column_layout.addWidget(scroll, 1)
+        self._settings_scroll = scroll
         left = QWidget(scroll)
         scroll.setWidget(left)
         left_layout = QVBoxLayout(left)
@@ -89,9 +102,20 @@ class TrainPage(QWidget):
 
         self.form = SettingsForm(left)
         left_layout.addWidget(self.form)
+        self.estimate_label = QLabel(left)
+        self.estimate_label.setObjectName("trainEstimate")
+        self.estimate_label.setAccessibleName("How long a run takes")
+        self.estimate_label.setWordWrap(True)
+        left_layout.addWidget(self.estimate_label)
+        for signal in (self.form.preset_combo.currentIndexChanged, self.form.epochs_spin.valueChanged,
+                       self.form.val_size_spin.valueChanged, self.form.device_combo.currentIndexChanged):
+            signal.connect(lambda *_args: self.update_estimate())
         for name in ("preset_combo", "preset_description", "epochs_spin", "batch_spin", "lr_spin", "input_size_spin",
                      "augment_check", "val_size_spin", "device_combo"):
             setattr(self, name, getattr(self.form, name))  # the page's widgets, as scripts and tests know them
+        self.photo_panel = PhotoSetPanel(self.context.settings, left)
+        self.photo_panel.changed.connect(lambda _path: self.update_estimate())
+        left_layout.addWidget(self.photo_panel)
         self.data_panel = DataPanel(self.context.settings, self.tasks["scan"], self.tasks["download"], left)
         self.data_panel.message.connect(self._on_panel_message)
         self.data_panel.downloadStateChanged.connect(lambda _downloading: self._refresh_idle_state())
@@ -100,21 +124,23 @@ class TrainPage(QWidget):
             setattr(self, name, getattr(self.data_panel, name))
 
         buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 4, 6, 0)
         self.train_button = make_button(left, "Train", "trainButton", self.start_training,
                                         tooltip="Train a new model with these settings (Ctrl+T)")
         self.train_button.setShortcut(QKeySequence("Ctrl+T"))
         self.stop_button = make_button(left, "Stop", "stopButton", self.stop_training,
                                        accessible_name="Stop training", tooltip=STOP_TOOLTIP)
         self.retrain_button = make_button(left, "Retrain", "retrainButton", self.retrain,
-                                          accessible_name="Retrain with the last run's settings")
-        self.tune_button = make_button(left, "Tune…", "tuneButton", self.open_tune_dialog,
+                                          accessible_name="Retrain with the last run's settings",
+                                          tooltip=RETRAIN_TOOLTIP)
+        self.tune_button = make_button(left_column, "Tune…", "tuneButton", self.open_tune_dialog,
                                        accessible_name="Tune training settings",
                                        tooltip="Search for better settings with Optuna: trials table, plots, Stop, Use best")
         self.tune_dialog = None  # TuneDialog, made on first use
         for button in (self.train_button, self.stop_button, self.retrain_button):
             buttons.addWidget(button)
-        left_layout.addLayout(buttons)
-        left_layout.addWidget(self.tune_button)  # its own row: the settings column is narrow
+        column_layout.addLayout(buttons)
+        column_layout.addWidget(self.tune_button)  # its own row: the settings column is narrow
         for keys in ("Esc", "Ctrl+."):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WindowShortcut)  # only while this page is shown
@@ -138,7 +164,7 @@ class TrainPage(QWidget):
         for name in ("progress_bar", "progress_label", "log_view", "chart_holder"):
             setattr(self, name, getattr(self.run_view, name))
 
-        splitter.addWidget(scroll)
+        splitter.addWidget(left_column)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
@@ -154,6 +180,7 @@ class TrainPage(QWidget):
 
         # Built-in presets, then the user's own (Tune… ▸ Save as preset…).
         self.form.set_choices(user_presets.all_presets(), training.available_devices())
+        self._fit_settings_column()
         self._ready = True
         form = RunSettings.from_json(self.context.settings.value(TRAIN_FORM))
         if form is not None and form.preset in self.form.presets:
@@ -164,6 +191,37 @@ class TrainPage(QWidget):
         self.refresh_data_sources()
         self.run_view.load_charts(self.tasks["charts"])
         self._set_idle_state()
+        self.update_estimate()
+
+    def images_per_epoch(self, val_size: int | None = None) -> int:
+        """Training images in one epoch of the form's run (the loaded data set's size when known)."""
+        val_size = self.val_size_spin.value() if val_size is None else val_size
+        if self._data_cache is not None:
+            data = self._data_cache[1]
+            return len(data.train) + len(data.val) - val_size
+        return 60_000 - val_size
+
+    def update_estimate(self) -> None:
+        """"Time: about …" for the form's run, from this computer's measured speed (or a guess, said so)."""
+        preset = self.form.presets.get(self.preset_combo.currentData()) if self._ready else None
+        if preset is None:
+            self.estimate_label.setText("")
+            return
+        images = self.images_per_epoch()
+        if self.photo_panel.path() and self._photo_cache is not None \
+                and self._photo_cache[0] == self._photo_key(self.photo_panel.path()):
+            from ....core.training import TrainConfig
+
+            images += self._photo_cache[1].counts()["train"] * max(1, round(TrainConfig.photo_weight))
+        text = estimate.describe_for(self.context.settings, preset, self.form.device(), images,
+                                     self.epochs_spin.value())
+        self.estimate_label.setText(f"Time: {text}.")
+
+    def _fit_settings_column(self) -> None:
+        """The settings column is at least as wide as the longest preset title (never clipped)."""
+        margins = self.form.contentsMargins()
+        needed = self.preset_combo.sizeHint().width() + margins.left() + margins.right() + 40  # frame, scroll bar
+        self._settings_scroll.setMinimumWidth(max(260, needed))
 
     @property
     def charts(self):
@@ -173,10 +231,12 @@ class TrainPage(QWidget):
     # ================================================================= settings and data
 
     def current_settings(self) -> RunSettings:
-        return self.form.settings(self.data_panel.folder())
+        return dataclasses.replace(self.form.settings(self.data_panel.folder()), photos=self.photo_panel.path())
 
     def _apply_settings(self, settings: RunSettings) -> None:
         self.form.apply(settings)
+        if settings.photos != self.photo_panel.path():
+            self.photo_panel.set_path(settings.photos)
         if settings.data_dir:
             self.context.settings.setValue(DATA_FOLDER, settings.data_dir)
 
@@ -204,10 +264,15 @@ class TrainPage(QWidget):
             return "The new model is being evaluated and saved; closing skips the evaluation and still saves it."
         if self.is_training():
             return "A model is being trained; closing stops it and the run is not saved."
+        if self.tasks.is_running("prepare") and self._run_kind == "train":
+            return "The labelled photos are being prepared for training; closing cancels the run."
         if self.tasks.is_running("prepare"):
             return "Your photos are being prepared for fine-tuning; closing cancels the fine-tuning."
         if self.tasks.is_running("download"):
             return "Fashion-MNIST is being downloaded."
+        if self.unsaved.held() and self.unsaved.outcome.kept_after_stop:
+            return ("The best epoch of the stopped run is kept in memory, not saved; quitting discards it "
+                    "(use “Save to the library” on the Train page to keep it)")
         if self.unsaved.held():
             return ("The last trained model could not be saved and exists only in memory; quitting discards it "
                     "(use “Save model as…” on the Train page to keep it)")
@@ -218,7 +283,7 @@ class TrainPage(QWidget):
         if not self.unsaved.held():
             return True
         if not ask_yes_no(self, "Discard the unsaved model?",
-                          "The last trained model could not be saved and exists only in memory.\n\n"
+                          "The last trained model is not saved: it exists only in memory.\n\n"
                           "Discard it and start a new run?"):
             return False
         self.unsaved.hold(None)
@@ -233,7 +298,74 @@ class TrainPage(QWidget):
         self.context.settings.setValue(TRAIN_FORM, settings.to_json())
         self.retrain_button.setEnabled(True)
         self._run_kind = "train"
-        return self._start_run(config_for(settings, self.form.presets))
+        config = config_for(settings, self.form.presets)
+        if settings.photos:
+            return self._prepare_photos_then_run(config, settings.photos)
+        return self._start_run(config)
+
+    def _photo_key(self, path: str) -> str:
+        try:
+            stamp = Path(path).stat().st_mtime_ns
+        except OSError:
+            stamp = 0
+        return f"{path}|{stamp}"
+
+    def _prepare_photos_then_run(self, config, path: str) -> bool:
+        """Prepare the labelled photo set in the background (a progress bar; the results are cached
+        on disk, so only the first run on a set takes minutes), show its counts, then train."""
+        key = self._photo_key(path)
+        if self._photo_cache is not None and self._photo_cache[0] == key:
+            return self._start_photo_run(config, self._photo_cache[1])
+
+        def prepare(state):
+            from ....core.photo_dataset import load_photo_training_set
+
+            def progress(done: int, total: int) -> None:
+                state.set_progress(None, f"Preparing the photos: {done:,} of {total:,} (saved for later runs)…",
+                                   done=done, total=total)
+
+            photos = load_photo_training_set(path, progress=progress, stop=state)
+            if state.is_set():
+                from ...tasks import TaskCancelled
+
+                raise TaskCancelled()
+            return photos
+
+        def prepared(photos) -> None:
+            self._photo_cache = (key, photos)
+            self._start_photo_run(config, photos)
+
+        def failed(message: str) -> None:
+            self._show_failure(message, None, title="Cannot use the photos")
+            self._set_idle_state()
+
+        def cancelled() -> None:
+            self.banner.show_message("info", "Stopped while preparing the photos. Nothing was trained.")
+            self._set_idle_state()
+
+        self.banner.hide()
+        self.make_active_button.hide()
+        self._set_running_state()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("%p % of the photos")
+        self.progress_label.setText("Preparing the photos…")
+        self.tasks["prepare"].start(prepare, on_result=prepared, on_error=failed, on_cancelled=cancelled,
+                                    on_progress=self._on_prepare_progress, description="Preparing the photos",
+                                    needs_torch=True)
+        return True
+
+    def _on_prepare_progress(self, progress: Progress) -> None:
+        if progress.fraction is not None:
+            self.progress_bar.setValue(int(1000 * progress.fraction))
+        if progress.message:
+            self.progress_label.setText(progress.message)
+
+    def _start_photo_run(self, config, photos) -> bool:
+        counts = photos.counts()
+        self.photo_panel.show_counts(counts)
+        self.log(f"Photos: {photos.source}: {describe_counts(counts)}")
+        return self._start_run(dataclasses.replace(config, photos=photos))
 
     def retrain(self) -> bool:
         """One click: repeat the last run's settings (kept in QSettings, so it survives a restart)."""
@@ -247,17 +379,30 @@ class TrainPage(QWidget):
     def start_finetune(self) -> bool:
         """Fine-tune the active model with the user's labelled photos (the Predict page's button).
 
-        Preparing the photos (reading and augmenting them) is a task too; the run then goes
-        through the same task, charts and log as any other, and ends with a before/after report.
+        First it checks there are enough photos to train on (`user_photos.finetune_readiness`:
+        one in five is kept out for measuring) and asks, saying what it will do and roughly how
+        long it takes on this computer. Preparing the photos (reading and augmenting them) is a
+        task too; the run then goes through the same task, charts and log as any other, and ends
+        with a before/after report.
         """
         if not self._ready or self.is_training() or self.tasks.is_running("prepare"):
-            return False
-        if not self._confirm_discard_unsaved():
             return False
         entry = self.context.active_entry()
         if entry is None:
             self._show_failure("There is no active model to fine-tune.", "Choose one on the Models page.",
                                title="Cannot fine-tune")
+            return False
+        from ....core import user_photos
+
+        readiness = user_photos.finetune_readiness(user_photos.list_examples())
+        if not readiness.can_run:
+            more = f"{readiness.needed} more photo{'s' if readiness.needed != 1 else ''}"
+            self._show_failure(f"It needs {more}.", readiness.explanation(), title="Cannot fine-tune yet")
+            self._set_idle_state()
+            return False
+        if not self._confirm_discard_unsaved():
+            return False
+        if not ask_yes_no(self, "Fine-tune with your photos?", self.finetune_plan(entry, readiness)):
             return False
         device = self.form.device()
         data_dir = self.data_panel.folder()
@@ -280,15 +425,35 @@ class TrainPage(QWidget):
             self.log(f"Fine-tuning “{entry.name}” with your labelled photos.")
             self._start_run(config, examples)
 
+        def failed(message: str) -> None:
+            self._show_failure(message, None, title="Cannot fine-tune")
+            self._set_idle_state()  # the status no longer says "Preparing your photos…"
+
+        self._run_kind = "finetune"
         self.banner.hide()
         self.progress_label.setText("Preparing your photos…")
         self.tasks["prepare"].start(
             prepare,
             on_result=prepared,
-            on_error=lambda message: self._show_failure(message, None, title="Cannot fine-tune"),
+            on_error=failed,
+            on_cancelled=lambda: self._set_idle_state(),
             description="Preparing the fine-tuning photos",
         )
         return True
+
+    def finetune_plan(self, entry, readiness) -> str:
+        """What a fine-tune will do and roughly how long it takes (the question before it starts)."""
+        from ....core import user_photos
+
+        arch = getattr(entry.meta, "arch", "bn_cnn")
+        epochs, weight, copies = user_photos.FINETUNE_EPOCHS, user_photos.FINETUNE_WEIGHT, user_photos.FINETUNE_COPIES
+        images = self.images_per_epoch() + int(readiness.n_train * copies * weight)
+        when = estimate.estimate(self.context.settings, arch, estimate.device_kind(self.form.device()),
+                                 images, epochs).text()
+        return (f"“{entry.name}” will be trained for {epochs} more epochs on Fashion-MNIST together with "
+                f"{readiness.n_train} of your photos ({readiness.n_kept_out} kept out to measure the result), "
+                f"then saved as a new model next to it, with a before/after comparison. The active model "
+                f"stays as it is.\n\nTime: {when}.\n\nStart fine-tuning?")
 
     def is_training(self) -> bool:
         """From the click until the page has handled the run's end."""
@@ -322,6 +487,11 @@ class TrainPage(QWidget):
         return True
 
     def stop_training(self) -> None:
+        if not self.is_training() and self.tasks.is_running("prepare") and self._run_kind == "train":
+            self.tasks["prepare"].cancel()  # preparing a photo set: nothing is trained
+            self.stop_button.setEnabled(False)
+            self.progress_label.setText("Stopping…")
+            return
         runner = self.tasks["training"]
         if self.is_training() and runner.is_running() and not self._stop_requested:
             self._stop_requested = True
@@ -380,9 +550,9 @@ class TrainPage(QWidget):
             self._on_saved(event.value)
             return
         handler = {
-            training.Started: self.run_view.show_started,
-            training.BatchEnd: self.run_view.show_batch,
-            training.EpochEnd: self.run_view.show_epoch,
+            training.Started: self._on_started,
+            training.BatchEnd: self._on_batch_end,
+            training.EpochEnd: self._on_epoch_end,
             training.Finished: self._on_finished,
             training.Cancelled: self._on_cancelled,
             training.Failed: self._on_failed,
@@ -390,6 +560,21 @@ class TrainPage(QWidget):
         if handler is not None:
             handler(event)
         self.trainingEvent.emit(event)
+
+    def _on_started(self, event) -> None:
+        self._started = event  # its size, network and device: each epoch's speed is recorded for estimates
+        self.run_view.show_started(event)
+
+    def _on_batch_end(self, event) -> None:
+        self.run_view.show_batch(event)
+
+    def _on_epoch_end(self, event) -> None:
+        self.run_view.show_epoch(event)
+        started = getattr(self, "_started", None)
+        if started is not None:  # this computer's speed, for the next estimate
+            arch = self.form.presets[started.preset].arch if started.preset in self.form.presets else started.preset
+            estimate.record_speed(self.context.settings, arch, started.device.split(":")[0],
+                                  started.n_train, event.epoch_time_s)
 
     def _on_finished(self, event) -> None:
         self.run_view.show_finished(event)
@@ -399,9 +584,22 @@ class TrainPage(QWidget):
         self.stop_button.setToolTip("Skip the test-set evaluation; the model is still saved")
 
     def _on_cancelled(self, event) -> None:
-        self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. Nothing was saved.")
-        self.banner.show_message("info", "Training stopped. Nothing was saved.")
         self.run_view.flush_charts()
+        best = getattr(event, "best", None)
+        data = self._data_cache[1] if self._data_cache is not None else None
+        if best is None or data is None:
+            self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. No epoch had finished: nothing was saved.")
+            self.banner.show_message("info", "Training stopped before the first epoch finished. Nothing was saved.")
+            return
+        from ....core import runs
+
+        epoch = best.history[-1]
+        name = f"{runs.run_name(best.config.preset_obj().title, len(best.history), None, self._run_kind)} (stopped early)"
+        meta = runs.run_meta(best, data, None, kind=self._run_kind, name=name)
+        self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. The best finished epoch ({epoch.epoch}, "
+                 f"validation accuracy {epoch.val_acc:.2f} %) is kept until it is saved or discarded.")
+        self.unsaved.hold(RunOutcome(entry=None, test_accuracy=None, model=best.model, meta=meta,
+                                     kept_after_stop=True))
 
     def _on_failed(self, event) -> None:
         self._show_failure(event.message, getattr(event, "advice", None))
@@ -415,12 +613,17 @@ class TrainPage(QWidget):
         entry = outcome.entry
         if outcome.test_accuracy is None:
             why = (f"the evaluation failed: {outcome.evaluation_error.rstrip('.')}" if outcome.evaluation_error
+                   else "training was stopped; the Evaluate page measures it" if outcome.kept_after_stop
                    else "the evaluation was stopped")
             accuracy = f"test accuracy not measured ({why})"
         else:
             accuracy = f"test accuracy {outcome.test_accuracy:.2f} %"
         self.log(f"{accuracy[0].upper()}{accuracy[1:]}. Saved as “{entry.name}”.")
         text = f"<b>Saved “{entry.name}”</b> — {accuracy}."
+        calibration = describe_calibration(getattr(entry.meta, "metrics", {}) or {})
+        if calibration:  # trained with photos: its own "not sure" threshold and held-out figures
+            text += f"<br>{calibration}"
+            self.log(calibration)
         report = outcome.finetune_report
         if report is not None:
             text += f"<br>{describe_report(report)}"
@@ -435,6 +638,7 @@ class TrainPage(QWidget):
     def _on_run_done(self) -> None:
         self._run_active = False
         self._set_idle_state()
+        self.update_estimate()  # now from the speed this run measured
         self.runStateChanged.emit(False)
 
     # The held model's buttons and methods (hardening tests and the banner's buttons use these).
@@ -463,7 +667,7 @@ class TrainPage(QWidget):
         self.log(f"{title}: {message}" + (f" {advice}" if advice else ""))
 
     def _inputs(self) -> list[QWidget]:
-        return [*self.form.inputs(), *self.data_panel.inputs()]
+        return [*self.form.inputs(), *self.photo_panel.inputs(), *self.data_panel.inputs()]
 
     def _set_running_state(self) -> None:
         for widget in self._inputs():

@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSizePolicy,
 from ....core.formats import format_clock
 from ...tasks import TaskRunner
 
+ETA_SETTLE_S = 10.0  # the first seconds of a run are start-up: its ETA is not shown before then
+
 
 class RunView(QWidget):
     def __init__(self, parent: QWidget | None = None):
@@ -100,6 +102,7 @@ class RunView(QWidget):
             self.charts.reset(epochs)
         self.history = ()
         self.progress_bar.setRange(0, 0)
+        self.progress_bar.setFormat("%p % of the run")  # the bar is the whole run; the label names the epoch
         self.progress_label.setText("Starting…")
 
     def show_started(self, event) -> None:
@@ -117,11 +120,14 @@ class RunView(QWidget):
 
     def show_batch(self, event) -> None:
         self.progress_bar.setValue((event.epoch - 1) * event.batches + event.batch)
-        self.progress_bar.setFormat(f"Epoch {event.epoch}/{event.epochs} · %p%")
+        self.progress_bar.setFormat("%p % of the run")
         loss = f"loss {event.loss:.3f} · " if math.isfinite(event.loss) else ""
+        if event.elapsed_s < ETA_SETTLE_S and event.epoch == 1:
+            speed = "measuring the speed…"  # the first seconds are start-up: an ETA now would mislead
+        else:
+            speed = f"{event.samples_per_s:,.0f} images/s · about {format_clock(event.eta_s)} left"
         self.progress_label.setText(
-            f"Epoch {event.epoch}/{event.epochs}, batch {event.batch}/{event.batches} · {loss}"
-            f"{event.samples_per_s:,.0f} images/s · ETA {format_clock(event.eta_s)}"
+            f"Epoch {event.epoch} of {event.epochs}, batch {event.batch}/{event.batches} · {loss}{speed}"
         )
         if self.charts is not None:
             self.charts.add_batch(event.epoch, event.batch, event.batches, event.loss, event.acc)
