@@ -2,7 +2,7 @@
 
 The measuring set is the user's kept-out photos (`user_photos`, never trained on) once there are
 at least `MIN_USER_PHOTOS` of them, else the real photos shipped in `resources/samples`
-(`photo_<index>_<class>.jpg`). The photos are prepared once (`photo.photo_to_array`, the slow
+(`photo_<index>_<class>.jpg`). The photos are prepared once (`photo.prepare_photo`, the slow
 part) and every model is then scored on the same 28×28 images (milliseconds per model).
 
 No Qt here.
@@ -92,14 +92,14 @@ def measuring_photos(min_user: int = MIN_USER_PHOTOS, samples_folder: Path | Non
 
 def prepare_photo_set(items: Sequence[tuple[Path, int]], source: str, description: str, stop=None) -> PhotoSet:
     """Prepare every readable photo (unreadable ones are left out of the measure)."""
-    from .photo import photo_to_array
+    from .photo import load_image, prepare_photo
 
     images, labels = [], []
     for path, label in items:
         if stop is not None and stop():
             break
         try:
-            images.append(photo_to_array(path))
+            images.append(np.asarray(prepare_photo(load_image(path)).final, dtype=np.uint8))
         except (FmnistError, OSError, ValueError):
             continue
         labels.append(int(label))
