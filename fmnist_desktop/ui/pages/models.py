@@ -600,13 +600,16 @@ def _stages_sentence(training: dict) -> str:
 
 
 def _legend_below(chart) -> None:
-    """One legend for both charts, below them: at 900×600 a legend inside the small loss chart
-    covered the curve. A finished run has no "this epoch" line, so that entry is left out."""
+    """The charts' one legend, moved below them for a finished run, without the "this epoch"
+    entry (a finished run has no in-epoch line); never over a curve, even at 900×600."""
     handles, labels = chart.loss_ax.get_legend_handles_labels()
     keep = [(h, lab) for h, lab in zip(handles, labels) if lab != "this epoch"]
+    shared = getattr(chart, "legend", None)
+    if shared is not None:
+        shared.remove()
     for ax in (chart.loss_ax, chart.acc_ax):
         legend = ax.get_legend()
         if legend is not None:
             legend.remove()
-    chart.figure.legend([h for h, _ in keep], [lab for _, lab in keep], loc="outside lower center", ncols=len(keep),
-                        fontsize=8, frameon=False)
+    chart.legend = chart.figure.legend([h for h, _ in keep], [lab for _, lab in keep], loc="outside lower center",
+                                       ncols=len(keep), fontsize=8, frameon=False)
