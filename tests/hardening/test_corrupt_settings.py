@@ -108,9 +108,10 @@ def test_window_opens_with_defaults_over_a_damaged_settings_file(make_main_windo
     assert title == "Settings reset" and aside.name in message
     assert aside.name in window.statusBar().currentMessage()
     assert window.current_page_key() == "predict", "default page, not whatever the garbage said"
-    from fmnist_desktop.ui.pages.predict.page import DEFAULT_THRESHOLD_PERCENT
-
-    assert window.pages["predict"].threshold_spin.value() == DEFAULT_THRESHOLD_PERCENT
+    # the spin box shows the active model's own "not sure" threshold, not a stored setting
+    predict = window.pages["predict"]
+    assert not predict.is_threshold_overridden()
+    assert predict.threshold_spin.value() == pytest.approx(100 * predict.model_threshold(), abs=0.05)
     if kind == "binary":
         # The next start is clean: the settings written on close are readable, nothing set aside.
         window.show_page("evaluate")
@@ -122,8 +123,6 @@ def test_window_opens_with_defaults_over_a_damaged_settings_file(make_main_windo
 
 
 def test_settings_with_nonsense_values_fall_back_to_defaults_one_by_one(make_main_window, isolated_settings):
-    from fmnist_desktop.ui.pages.predict.page import DEFAULT_THRESHOLD_PERCENT
-
     settings_file = _settings_file(isolated_settings)
     settings_file.parent.mkdir(parents=True, exist_ok=True)
     settings_file.write_text(
@@ -135,7 +134,10 @@ def test_settings_with_nonsense_values_fall_back_to_defaults_one_by_one(make_mai
     )
     window, _ = _start(make_main_window)
     assert window.isVisible() and window.current_page_key() == "predict"
-    assert window.pages["predict"].threshold_spin.value() == DEFAULT_THRESHOLD_PERCENT
+    # the spin box shows the active model's own "not sure" threshold, not a stored setting
+    predict = window.pages["predict"]
+    assert not predict.is_threshold_overridden()
+    assert predict.threshold_spin.value() == pytest.approx(100 * predict.model_threshold(), abs=0.05)
     train = window.pages["train"]
     window.show_page("train")
     assert not train.retrain()  # no usable last run: says so instead of failing

@@ -181,9 +181,10 @@ def test_shipped_model_history_says_which_epochs_came_from_which_run(window_with
         pytest.skip("no builtin default model in this checkout")
     page.select_entry(builtin[0].id)
     text = page.history_label.text()
+    # the shipped model's whole path (weights/README.md): standard, realworld, then the photo runs
     assert "epochs 1–12: “standard” preset" in text and "epochs 13–16: “realworld” preset" in text
-    assert "average of the two runs' ends (α = 0.5)" in text
-    assert page.chart.epochs == list(range(1, 17))
+    assert "epochs 17–22: “photos” preset" in text and "epochs 26–28: “standard” preset" in text
+    assert page.chart.epochs == list(range(1, 29))
 
 
 # --------------------------------------------------------------------------- issue 12 (items 6, 10, 11)
