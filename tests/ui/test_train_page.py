@@ -153,7 +153,7 @@ def test_discarding_the_kept_epoch_leaves_nothing_held(main_window, qtbot, tiny_
     with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("EpochEnd"), timeout=TRAIN_TIMEOUT_MS):
         page.start_training()
     page.stop_training()
-    qtbot.waitUntil(lambda: page.discard_unsaved_button.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: page.discard_unsaved_button.isVisible() and not page.is_training(), timeout=10_000)
     qtbot.mouseClick(page.discard_unsaved_button, Qt.MouseButton.LeftButton)
     assert not page.is_busy() and "discarded" in page.banner.text()
     assert not user_models(main_window)
