@@ -257,8 +257,11 @@ def test_confirm_and_correct_store_my_photos_and_enable_finetune(window_with_mod
     assert [e.label_name for e in examples] == [predicted]
     # Counted in the background (listing the photo folder never blocks the GUI thread).
     qtbot.waitUntil(lambda: page.my_photos_label.text() == "My photos: 1", timeout=5_000)
-    # The button unlocks once the classifying task has wound down (a queued signal after the result).
-    qtbot.waitUntil(page.finetune_button.isEnabled, timeout=5_000)
+    # One photo is not enough to fine-tune on (issue 12.1): the button says what it needs and
+    # stays off, instead of sending the user to a Train page that refuses.
+    qtbot.waitUntil(lambda: "needs" in page.finetune_button.text(), timeout=5_000)
+    assert not page.finetune_button.isEnabled()
+    assert "at least" in page.finetune_button.toolTip()
 
     # Correct… on another photo: the chosen class is stored, not the prediction.
     with qtbot.waitSignal(page.predictionShown, timeout=60_000):
@@ -268,6 +271,15 @@ def test_confirm_and_correct_store_my_photos_and_enable_finetune(window_with_mod
     labels = sorted(e.label_name for e in user_photos.list_examples())
     assert labels == sorted([predicted, "Dress"])
     qtbot.waitUntil(lambda: page.my_photos_label.text() == "My photos: 2", timeout=5_000)
+
+    # With enough photos to train on, it unlocks once the classifying task has wound down.
+    for path in good[2:]:
+        user_photos.add_example(path, CLASS_NAMES.index("Coat"))
+    while not user_photos.finetune_readiness(user_photos.list_examples()).can_run:
+        user_photos.add_example(Image.new("RGB", (40, 50), (len(user_photos.list_examples()) * 20 % 255, 60, 90)), 0)
+    page.myPhotosChanged.emit()
+    qtbot.waitUntil(page.finetune_button.isEnabled, timeout=5_000)
+    assert page.finetune_button.text() == "Fine-tune with my photos"
 
 
 def test_finetune_button_is_routed_to_the_train_page(window_with_model, monkeypatch):

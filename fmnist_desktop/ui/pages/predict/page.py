@@ -282,7 +282,12 @@ class PredictPage(QWidget):
             self.my_photos_label.setText(f"My photos: {count}" if self._my_photos_count is not None
                                          else "My photos: counting…")
         self.my_photos_button.setEnabled(store_ready)
-        self.finetune_button.setEnabled(ready and count > 0 and not busy)
+        # Enabled only when a fine-tune can run; otherwise it says what it needs (issue 12.1).
+        readiness = getattr(self, "_finetune_readiness", None)
+        can_run = readiness is not None and readiness.can_run
+        self.finetune_button.setEnabled(ready and can_run and not busy)
+        self.finetune_button.setText(readiness.button_text() if readiness is not None else "Fine-tune with my photos")
+        self.finetune_button.setToolTip(readiness.explanation() if readiness is not None else "")
         if kept:
             # After Confirm or Correct…: the photo is kept; offering "Confirm <the old guess>"
             # would undo a correction. Correct… still changes the class.
@@ -300,13 +305,14 @@ class PredictPage(QWidget):
         def count(state):
             from ....core import user_photos
 
-            return len(user_photos.list_examples())
+            examples = user_photos.list_examples()
+            return len(examples), user_photos.finetune_readiness(examples)
 
-        def counted(value: int) -> None:
-            self._my_photos_count = value
+        def counted(value) -> None:
+            self._my_photos_count, self._finetune_readiness = value
             self._update_enabled()
 
-        self.tasks["photos"].start(count, on_result=counted, on_error=lambda _message: counted(0))
+        self.tasks["photos"].start(count, on_result=counted, on_error=lambda _message: counted((0, None)))
 
     def my_photos_count(self) -> int:
         """The number of stored photos as last counted (0 until the first count is in)."""
