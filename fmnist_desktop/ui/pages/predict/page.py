@@ -73,6 +73,7 @@ class PredictPage(QWidget):
         self._predictor_lock = threading.Lock()
         self._predictors: dict[str, object] = {}
         self._pending: tuple[str, object] | None = None  # input that arrived before torch was ready
+        self._redo_single = False  # the active model changed while a single photo was classified
         self._single: SingleResult | None = None
         self._single_from_list = False  # the detailed view shows a row of the list
         self._batch_queue: list[str] = []  # items added while the list was still being classified
@@ -332,10 +333,13 @@ class PredictPage(QWidget):
     def _on_active_model_changed(self, _entry) -> None:
         self._load_model_threshold()  # a user's override holds for the session
         self._update_enabled()
-        # Show the shown photo through the new model's eyes.
-        if (self._last_single_input is not None and self.stack.currentIndex() == VIEW_SINGLE
-                and not self.runner.is_running()):
-            self._dispatch(*self._last_single_input)
+        # Show the shown photo through the new model's eyes: now, or as soon as the task that
+        # is still winding down has finished (its result may be shown already).
+        if self._last_single_input is not None and self.stack.currentIndex() == VIEW_SINGLE:
+            if not self.runner.is_running():
+                self._dispatch(*self._last_single_input)
+            else:
+                self._redo_single = True
 
     # ================================================================= busy protocol
     def is_busy(self) -> bool:
@@ -447,6 +451,13 @@ class PredictPage(QWidget):
             self._last_single_input = (kind, payload)  # shown again through a new active model's eyes
             self._start_single(entry, "single-path" if kind == "list-row" else kind, payload)
 
+    def _on_single_finished(self) -> None:
+        self._update_enabled()
+        if self._redo_single and self._last_single_input is not None:
+            self._redo_single = False  # the active model changed while this photo was classified
+            if self.stack.currentIndex() == VIEW_SINGLE:
+                self._dispatch(*self._last_single_input)
+
     # ================================================================= worker side
     def _predictor_for(self, entry):
         """The Predictor for a library entry, loaded once (called in worker threads)."""
@@ -473,7 +484,7 @@ class PredictPage(QWidget):
             task,
             on_result=self._show_single,
             on_error=lambda message: self.show_banner(message),
-            on_finished=self._update_enabled,
+            on_finished=self._on_single_finished,
             description=f"Classifying {name}",
         )
         self._update_enabled()
