@@ -29,7 +29,7 @@ from .output_safety import path_fields, utf8_text
 from .formats import is_photo_file
 from .labels import CLASS_NAMES, NUM_CLASSES, class_index
 from .photo import FRAME, load_image, prepare_photo
-from .verdict import DEFAULT_THRESHOLD, photo_metrics, threshold_of
+from .verdict import DEFAULT_THRESHOLD, is_not_sure, photo_metrics, threshold_of
 
 NONE_FOLDER = "none"  # a subfolder of things that are none of the ten: they should be "not sure"
 
@@ -240,7 +240,7 @@ def evaluate_photo_items(model_source, items: Sequence[tuple[Path, int]], pipeli
         readable = [r for r in files if r["error"] is None]
         for record, p, c, t in zip(readable, pred.tolist(), conf.tolist(), labels):
             record["pred"], record["confidence"] = CLASS_NAMES[p], round(float(c), 4)
-            record["not_sure"] = bool(c < runner.threshold)
+            record["not_sure"] = is_not_sure(c, runner.threshold)
             if t >= 0:
                 confusion[t, p] += 1
         metrics = photo_metrics(probs.numpy(), np.array(labels), runner.threshold)

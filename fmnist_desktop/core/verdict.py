@@ -106,11 +106,11 @@ def photo_metrics(probs: np.ndarray, labels: np.ndarray, threshold: float) -> di
     """On photos with labels 0..9 (and -1 = none of the ten): accuracy (top-1, in-class photos),
     not-sure rate, confidently-wrong rate (wrong and not flagged), and the share of "none"
     photos flagged not sure. Rates in 0..1; NaN where there is nothing to measure."""
-    probs = np.asarray(probs, np.float64)
+    probs = np.asarray(probs, np.float64)  # (N, 10); N may be 0
     labels = np.asarray(labels)
-    conf, pred = probs.max(1) if len(probs) else np.zeros(0), probs.argmax(1) if len(probs) else np.zeros(0)
+    conf, pred = probs.max(1), probs.argmax(1)
     known = labels >= 0
-    flagged = conf < threshold
+    flagged = ~(conf >= threshold)  # is_not_sure, for a whole array
     nan = float("nan")
     k = int(known.sum())
     out = {
