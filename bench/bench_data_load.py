@@ -1,4 +1,4 @@
-"""Loading Fashion-MNIST: `core.data.load_dataset` against torchvision's dataset classes.
+"""Loading Fashion-MNIST: `core.data.fashion_mnist.load_dataset` against torchvision's dataset classes.
 
     .venv/bin/python bench/bench_data_load.py [--data DIR] [--runs 5]
 
@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fmnist_desktop.core import data  # noqa: E402
+from fmnist_desktop.core.data import fashion_mnist as data  # noqa: E402
 
 
 def _median_time(fn, runs: int) -> float:

@@ -4,7 +4,7 @@ single-image latency of each runtime.
     .venv/bin/python bench/bench_export.py [--weights weights/default.pt] [--data DIR] [--threads 2]
                                            [--repeats 300] [--json]
 
-Exports `--weights` with `core.export.export_model` (each export verifies itself on the bundled
+Exports `--weights` with `core.jobs.export.export_model` (each export verifies itself on the bundled
 samples), then on the Fashion-MNIST test split (found as `fmnist evaluate` finds it):
 - top-1 agreement and the largest probability difference of onnxruntime and TorchScript vs
   torch (eager, the app's own path), and each one's test accuracy;
@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from fmnist_desktop.core import export
-    from fmnist_desktop.core.checkpoint import load_model
-    from fmnist_desktop.core.data import load_test_split
+    from fmnist_desktop.core.jobs import export
+    from fmnist_desktop.core.store.checkpoint import load_model
+    from fmnist_desktop.core.data.fashion_mnist import load_test_split
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", default=str(REPO / "weights" / "default.pt"))

@@ -4,7 +4,7 @@
                                               [--threads T] [--data DIR]
 
 In one process, on the real Fashion-MNIST files (Debian's dataset-fashion-mnist, or --data):
-  1. headless: `core.training.run_training` with the same config, no Qt — the baseline epoch time;
+  1. headless: `core.learn.training.run_training` with the same config, no Qt — the baseline epoch time;
   2. GUI: the real MainWindow (offscreen platform, isolated settings and data folder) on its Train
      page; the run is started with the page's own Train button path (`TrainPage.start_training`)
      and runs as its training task (`ui.training_task`) with the live charts, progress bar and log, then the
@@ -48,7 +48,7 @@ TICK_MS = 5
 
 
 def load_data(folder: str | None, train_images: int | None):
-    from fmnist_desktop.core import data
+    from fmnist_desktop.core.data import fashion_mnist as data
 
     dataset = data.load_dataset(folder)
     if train_images:
@@ -58,7 +58,7 @@ def load_data(folder: str | None, train_images: int | None):
 
 
 def headless_config(args):
-    from fmnist_desktop.core.training import TrainConfig
+    from fmnist_desktop.core.learn.training import TrainConfig
 
     return TrainConfig(preset=args.preset, epochs=args.epochs, device="cpu")
 
@@ -77,7 +77,7 @@ def headless_in_child(args) -> list[float]:
 
 
 def headless_epoch_times(config, dataset) -> list[float]:
-    from fmnist_desktop.core.training import EpochEnd, Finished, run_training
+    from fmnist_desktop.core.learn.training import EpochEnd, Finished, run_training
 
     times: list[float] = []
     result = run_training(config, dataset, on_event=lambda e: times.append(e.epoch_time_s) if isinstance(e, EpochEnd) else None)

@@ -27,8 +27,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from fmnist_desktop.core import photo, predict  # noqa: E402
-from fmnist_desktop.core.predict import Predictor  # noqa: E402
+from fmnist_desktop.core import photo  # noqa: E402
+from fmnist_desktop.core.predict import predictor as predict
+from fmnist_desktop.core.predict.predictor import Predictor  # noqa: E402
 
 
 def load_avg() -> str:

@@ -32,8 +32,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fmnist_desktop.core.photo import prepare_photo  # noqa: E402
-from fmnist_desktop.core.photo_eval import as_runner, evaluate_photo_items, labelled_photos  # noqa: E402
-from fmnist_desktop.core.transforms import to_model_input  # noqa: E402
+from fmnist_desktop.core.predict.photo_eval import as_runner, evaluate_photo_items, labelled_photos  # noqa: E402
+from fmnist_desktop.core.learn.transforms import to_model_input  # noqa: E402
 
 DEFAULT_ROOT = Path("/work/shared/realworld-dev")
 PACKSHOT_BACKGROUNDS = [(255, 255, 255), (250, 246, 238), (214, 226, 240), (236, 214, 170), (190, 200, 190)]
@@ -75,7 +75,7 @@ def main() -> int:
 
     test = None
     try:
-        from fmnist_desktop.core.data import load_test_split
+        from fmnist_desktop.core.data.fashion_mnist import load_test_split
 
         test, _ = load_test_split()
     except Exception as exc:  # noqa: BLE001 — the photo figures are still worth printing

@@ -19,15 +19,15 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from fmnist_desktop.core import training
-from fmnist_desktop.core.models import get_preset
-from fmnist_desktop.core.training import EpochEnd, Failed, Finished, Started, TrainConfig, iter_training
-from fmnist_desktop.core.transforms import to_model_input
+from fmnist_desktop.core.learn import training
+from fmnist_desktop.core.store.user_presets import get_preset
+from fmnist_desktop.core.learn.training import EpochEnd, Failed, Finished, Started, TrainConfig, iter_training
+from fmnist_desktop.core.learn.transforms import to_model_input
 
 
 def load(folder: Path):
     try:
-        from fmnist_desktop.core.data import load_dataset
+        from fmnist_desktop.core.data.fashion_mnist import load_dataset
     except ImportError:  # before core/data.py existed: read the gzip IDX files directly
         def read(name, offset):
             with gzip.open(folder / f"{name}.gz") as f:

@@ -6,7 +6,7 @@ same number of epochs on the same 55,000/5,000 train/validation split, in this o
 - notebook: torchvision `datasets.FashionMNIST` + `Compose([Resize(16), ToTensor(),
   Normalize((0.5,), (0.5,))])` applied per sample with PIL + `DataLoader(batch_size=64,
   shuffle=True)` and the usual train/validate loop;
-- ours: `core.training.iter_training` with the `seed` preset (whole split as tensors, batched
+- ours: `core.learn.training.iter_training` with the `seed` preset (whole split as tensors, batched
   resize/normalise, no DataLoader).
 
 The two sides' epochs alternate (notebook 1, ours 1, notebook 2, …), so a drift in a shared
@@ -34,9 +34,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
 
-from fmnist_desktop.core.models import SeedCNN, get_preset
-from fmnist_desktop.core.training import EpochEnd, Failed, Finished, TrainConfig, format_epoch_line, iter_training
-from fmnist_desktop.core.transforms import to_model_input
+from fmnist_desktop.core.models import SeedCNN
+from fmnist_desktop.core.store.user_presets import get_preset
+from fmnist_desktop.core.learn.training import EpochEnd, Failed, Finished, TrainConfig, format_epoch_line, iter_training
+from fmnist_desktop.core.learn.transforms import to_model_input
 
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
@@ -110,7 +111,7 @@ def notebook_run(full_train, test, train_idx, val_idx, epochs: int, seed: int):
 def ours_run(full_train, test, train_idx, val_idx, epochs: int, seed: int):
     images, labels = full_train.data, full_train.targets  # uint8 (60000,28,28), int64
     try:
-        from fmnist_desktop.core.data import DataSource, FashionMNIST, Split
+        from fmnist_desktop.core.data.fashion_mnist import DataSource, FashionMNIST, Split
 
         split = lambda idx: Split(images[idx], labels[idx])  # noqa: E731
         data = FashionMNIST(split(train_idx), split(val_idx), Split(test.data, test.targets),

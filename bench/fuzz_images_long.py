@@ -8,7 +8,7 @@ distinct one (grouped by exception type and the line that raised it). Each faili
 written to `--out` (default: a temporary folder) as `<seed>-<case>.bin`, with the ops that made
 it, so it can become an `@example` in the CI test.
 
-`--through-predictor` also runs every 10th case through `core.predict.Predictor.predict_paths`
+`--through-predictor` also runs every 10th case through `core.predict.predictor.Predictor.predict_paths`
 (an untrained network), checking the file-level result matches the direct one.
 
 Prints one line of progress every 1000 cases and a summary: cases, cases/s, outcomes
@@ -52,9 +52,9 @@ def _failure_key(exc: BaseException) -> str:
 def _predictor():
     import torch
 
-    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta
     from fmnist_desktop.core.models import build_model
-    from fmnist_desktop.core.predict import Predictor
+    from fmnist_desktop.core.predict.predictor import Predictor
 
     torch.manual_seed(0)
     return Predictor(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "fuzz"))

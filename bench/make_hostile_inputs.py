@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/hostile"); out.mkdir(parents=True, exist_ok=True)
-from fmnist_desktop.core.checkpoint import CheckpointMeta
+from fmnist_desktop.core.store.checkpoint import CheckpointMeta
 from fmnist_desktop.core.models import build_model
 
 # 1. .pt holding a deflated 2 GiB storage referenced by the weights

@@ -19,8 +19,8 @@ import time
 import traceback
 
 from fmnist_desktop import APP_ID, APP_NAME, ORG_NAME, __version__
-from fmnist_desktop.core import paths
-from fmnist_desktop.core.logs import APP_LOG, configure as configure_logging, write_log
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.store.logs import APP_LOG, configure as configure_logging, write_log
 
 def _process_age_s() -> float:
     """Seconds since this process started (includes interpreter start-up), best effort."""

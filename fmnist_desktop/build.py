@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from fmnist_desktop import APP_ID, APP_NAME, __version__
-from fmnist_desktop.core import paths
+from fmnist_desktop.core.base import paths
 
 SPEC_NAME = "build.spec"
 

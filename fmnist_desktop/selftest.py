@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from fmnist_desktop import APP_ID, __version__
-from fmnist_desktop.core import paths
-from fmnist_desktop.core.formats import is_photo_file, recorded_test_accuracy
-from fmnist_desktop.core.labels import CLASS_NAMES, class_index
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.base.formats import is_photo_file, recorded_test_accuracy
+from fmnist_desktop.core.base.labels import CLASS_NAMES, class_index
 
 SAMPLES_DIR = "resources/samples"
 REPORT_NAME = "selftest.txt"
@@ -93,7 +93,7 @@ def run(report: _Report) -> None:
         import torch
         import torchvision
 
-        from fmnist_desktop.core.predict import Predictor
+        from fmnist_desktop.core.predict.predictor import Predictor
     except Exception as exc:  # a broken bundle shows up here: say what is missing, stop
         report.line("FAIL", f"import torch and the app's core: {_one_line(exc)}")
         return
@@ -157,7 +157,7 @@ def _check_gpu(report: _Report, weights: Path, files: list[Path], cpu_answers: l
     """When a CUDA GPU is present, the same samples must get the same answers on it."""
     import torch
 
-    from fmnist_desktop.core.predict import Predictor
+    from fmnist_desktop.core.predict.predictor import Predictor
 
     try:
         available = torch.cuda.is_available()

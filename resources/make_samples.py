@@ -25,8 +25,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fmnist_desktop.core.data import DEBIAN_DIR, read_idx  # noqa: E402
-from fmnist_desktop.core.labels import CLASS_NAMES  # noqa: E402
+from fmnist_desktop.core.data.fashion_mnist import DEBIAN_DIR, read_idx  # noqa: E402
+from fmnist_desktop.core.base.labels import CLASS_NAMES  # noqa: E402
 
 SAMPLES = ROOT / "resources" / "samples"
 REALWORLD = ROOT.parent / "shared" / "realworld-dev"
@@ -49,7 +49,7 @@ def make_fashion_mnist_samples(weights: Path | None, data_dir: Path) -> list[tup
     labels = read_idx(data_dir / "t10k-labels-idx1-ubyte.gz").numpy()
     predictor = None
     if weights is not None:
-        from fmnist_desktop.core.predict import Predictor
+        from fmnist_desktop.core.predict.predictor import Predictor
 
         predictor = Predictor.from_checkpoint(weights)
     chosen = []

@@ -86,7 +86,11 @@ def tmp_home(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets its own empty app data folder (FMNIST_DESKTOP_HOME), never the user's."""
     home = tmp_path_factory.mktemp("fmnist_home")
     monkeypatch.setenv("FMNIST_DESKTOP_HOME", str(home))
-    return home
+    from fmnist_desktop.core.store import logs
+
+    logs.reset()  # the log handler of an earlier test points into that test's folder
+    yield home
+    logs.reset()
 
 
 @pytest.fixture
@@ -126,7 +130,7 @@ def fake_mirror(monkeypatch, tmp_path):
 
     from torchvision.datasets import FashionMNIST as TV
 
-    from fmnist_desktop.core import data
+    from fmnist_desktop.core.data import fashion_mnist as data
 
     def serve(n_train: int = 40, n_test: int = 20, chunk: int | None = None, delay_s: float = 0.0) -> dict[str, bytes]:
         monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian-package")

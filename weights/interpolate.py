@@ -20,9 +20,9 @@ import argparse
 import dataclasses
 import sys
 
-from fmnist_desktop.core.checkpoint import load_checkpoint, load_model, save_checkpoint
-from fmnist_desktop.core.data import load_test_split
-from fmnist_desktop.core.evaluation import evaluate
+from fmnist_desktop.core.store.checkpoint import load_checkpoint, load_model, save_checkpoint
+from fmnist_desktop.core.data.fashion_mnist import load_test_split
+from fmnist_desktop.core.learn.evaluation import evaluate
 
 
 def combined_record(base_meta, tuned_meta) -> dict:

@@ -17,7 +17,7 @@ import sys
 
 import torch
 
-from fmnist_desktop.core.checkpoint import load_checkpoint, save_checkpoint
+from fmnist_desktop.core.store.checkpoint import load_checkpoint, save_checkpoint
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from interpolate import combined_record  # noqa: E402  (beside this file)

@@ -30,8 +30,8 @@ import traceback
 from pathlib import Path
 
 from .. import __version__
-from ..core.errors import FmnistError, SaveError
-from ..core.logs import CLI_LOG, configure as configure_logging, write_log
+from ..core.base.errors import FmnistError, SaveError
+from ..core.store.logs import CLI_LOG, configure as configure_logging, write_log
 from . import evaluate, export, models, predict, serve, train, tune  # noqa: F401 - each registers its subcommands
 from .console import ProgressBar, StopOnCtrlC
 from .registry import COMMANDS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, Command, command

@@ -87,20 +87,23 @@ def weights_path(args) -> Path:
     """The model file `--weights FILE` names, or the library's active model (the default)."""
     if getattr(args, "weights", None):
         return Path(args.weights)
-    from ..core.library import ModelLibrary
+    from ..core.store.library import ModelLibrary
 
     return ModelLibrary().active().path
 
 
 def chosen_device(name: str):
     """The torch device `--device NAME` asks for (a `TrainingError` when it is not available)."""
-    from ..core.training import resolve_device
+    from ..core.learn.training import resolve_device
 
     return resolve_device(name)
 
 
 def weights_argument(p) -> None:
     p.add_argument("--weights", metavar="FILE", help="model file (default: the library's active model)")
+
+
+_NOT_INSTALLED = object()
 
 
 class StopOnCtrlC:
@@ -110,7 +113,7 @@ class StopOnCtrlC:
     def __init__(self, message: str):
         self.stop = threading.Event()
         self.message = message
-        self._previous = None
+        self._previous = _NOT_INSTALLED
 
     def _handle(self, signum, frame):
         if self.stop.is_set():
@@ -125,5 +128,7 @@ class StopOnCtrlC:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        # Exactly the handler found on entry: SIG_IGN for a background job, or None when it was
+        # set outside Python (then the default stands in, as Python cannot reinstall it).
+        if self._previous is not _NOT_INSTALLED:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if self._previous is None else self._previous)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..core.output_safety import printable
+from ..core.base.output_safety import printable
 from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument, weights_path
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
 
@@ -20,9 +20,9 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "measure a model on the 10,000 Fashion-MNIST test images", _evaluate_arguments)
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..core.checkpoint import load_model
-    from ..core.data import load_test_split
-    from ..core.evaluation import evaluate
+    from ..core.store.checkpoint import load_model
+    from ..core.data.fashion_mnist import load_test_split
+    from ..core.learn.evaluation import evaluate
 
     weights = weights_path(args)
     device = chosen_device(args.device)
@@ -70,8 +70,8 @@ def _evaluate_photos_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate-photos", "measure a model on a folder of labelled real photos", _evaluate_photos_arguments)
 def run_evaluate_photos(args: argparse.Namespace) -> int:
-    from ..core.photo_eval import evaluate_photo_folder
-    from ..core.predict import Predictor
+    from ..core.predict.photo_eval import evaluate_photo_folder
+    from ..core.predict.predictor import Predictor
 
     weights = weights_path(args)
     predictor = Predictor.from_checkpoint(weights, chosen_device(args.device))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .console import say, weights_argument, weights_path
 from .registry import EXIT_OK, command
-from ..core.errors import FmnistError
+from ..core.base.errors import FmnistError
 
 FORMATS = ("checkpoint", "state_dict", "onnx", "torchscript")
 
@@ -29,14 +29,14 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("export", "write a model to a file of your choice (also ONNX and TorchScript)", _export_arguments)
 def _run_export(args: argparse.Namespace) -> int:
-    from ..core.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
+    from ..core.store.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
 
     weights = weights_path(args)
     out = Path(args.out)
     if out.is_dir():
         raise FmnistError(f"{out} is a folder; give a file name to write.")
     if args.format in ("onnx", "torchscript"):
-        from ..core.export import export_model
+        from ..core.jobs.export import export_model
 
         result = export_model(weights, out, args.format)
         if args.json:

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..core.errors import FmnistError
-from ..core.output_safety import printable
+from ..core.base.errors import FmnistError
+from ..core.base.output_safety import printable
 from .console import say, weights_argument, weights_path
 from .registry import EXIT_OK, PROG, command
 
@@ -23,7 +23,7 @@ def _models_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("models", "list the model library (the active model is marked *)", _models_arguments)
 def run_models(args: argparse.Namespace) -> int:
-    from ..core.library import ModelLibrary
+    from ..core.store.library import ModelLibrary
 
     library = ModelLibrary()
     try:

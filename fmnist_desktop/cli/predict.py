@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from ..core.errors import FmnistError
-from ..core.output_safety import printable
+from ..core.base.errors import FmnistError
+from ..core.base.output_safety import printable
 from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument, weights_path
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
 
@@ -29,8 +29,8 @@ def run_predict(args: argparse.Namespace) -> int:
     classified, with a progress bar on stderr for several images; `--json` collects one
     document. Names are written with `printable` (a tab or newline in a file name cannot forge
     a line); in JSON a name that is not valid UTF-8 is also kept, base64-encoded, in "path_bytes"."""
-    from ..core.predict import Predictor, iter_image_paths
-    from ..core.verdict import format_confidence
+    from ..core.predict.predictor import Predictor, iter_image_paths
+    from ..core.base.verdict import format_confidence
 
     if not 1 <= args.top_k <= 10:
         raise FmnistError(f"--top-k must be between 1 and 10, not {args.top_k}.")
@@ -62,7 +62,7 @@ def run_predict(args: argparse.Namespace) -> int:
                 say(json.dumps(r.to_dict(), ensure_ascii=False))
             elif r.ok:
                 # Columns: path, best class, its confidence, "sure"/"not sure" (the model's own
-                # threshold, core.verdict), the runners-up. Percentages never round up across it.
+                # threshold, core.base.verdict), the runners-up. Percentages never round up across it.
                 others = ", ".join(f"{printable(name)} {format_percent(p)}" for name, p in r.top_k[1:])
                 flag = "not sure" if r.not_sure else "sure"
                 say(f"{printable(r.path)}\t{printable(r.label)}\t{format_percent(r.confidence)}\t{flag}"

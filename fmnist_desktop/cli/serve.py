@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .console import say, weights_argument, weights_path
 from .registry import EXIT_OK, PROG, command
-from ..core.errors import FmnistError
+from ..core.base.errors import FmnistError
 
 
 def parse_size(text: str) -> int:
@@ -61,7 +61,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     settings = ServeSettings(max_upload=parse_size(args.max_upload), max_files=args.max_files, token=token,
                              threads=args.threads)
     weights = weights_path(args)
-    from ..core.checkpoint import read_meta
+    from ..core.store.checkpoint import read_meta
 
     meta = read_meta(weights)  # a damaged model file is reported before the port is taken
     check_port_free(args.host, args.port)

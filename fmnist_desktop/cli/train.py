@@ -1,4 +1,4 @@
-"""`fmnist train`: train a model, test it and save it (core.runs' recipe, like the Train page)."""
+"""`fmnist train`: train a model, test it and save it (core.jobs.runs' recipe, like the Train page)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..core import paths
-from ..core.errors import FmnistError, SaveError
-from ..core.formats import format_clock
+from ..core.base import paths
+from ..core.base.defaults import DEFAULT_VAL_SIZE
+from ..core.base.errors import FmnistError, SaveError
+from ..core.base.formats import format_clock
 from .console import ProgressBar, StopOnCtrlC, say
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
 
@@ -22,7 +23,7 @@ MAX_SEED = 2**63 - 1  # torch's generators take 64-bit seeds; beyond that seedin
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:
     from ..core.models import DEFAULT_PRESET
-    from ..core.user_presets import all_presets
+    from ..core.store.user_presets import all_presets
 
     # Built-in presets and the user's own (e.g. saved by `fmnist tune --save-preset NAME`).
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(all_presets()), help=f"training recipe (default: {DEFAULT_PRESET})")
@@ -35,7 +36,8 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="FILE", help="where to save the model (default: a new entry in the model library, made active)")
     p.add_argument("--name", help="the model's name in the library (default: preset, epochs and test accuracy)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the split, initialisation and batch order (default: 0)")
-    p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation (default: 5000)")
+    p.add_argument("--val-size", type=int, default=DEFAULT_VAL_SIZE,
+                   help=f"training images held out for validation (default: {DEFAULT_VAL_SIZE})")
     p.add_argument("--init", metavar="FILE",
                    help="start from this model's weights (fine-tuning; it must use the preset's network)")
     p.add_argument("--photos", metavar="LABELS.csv",
@@ -68,7 +70,7 @@ def _check_writable(out: Path) -> None:
 
 def _rescue_save(model, meta) -> Path | None:
     """After a failed save (disk full, folder gone), try other places so the run is not lost."""
-    from ..core.checkpoint import save_checkpoint
+    from ..core.store.checkpoint import save_checkpoint
 
     name = f"fmnist-unsaved-{_dt.datetime.now():%Y%m%d-%H%M%S}.pt"
     for folder in (Path.cwd(), Path(tempfile.gettempdir())):
@@ -81,7 +83,7 @@ def _rescue_save(model, meta) -> Path | None:
 
 def _check_arguments(args: argparse.Namespace, preset) -> None:
     """Everything that can be refused before the data is read and a minute is spent training."""
-    from ..core.training import resolve_device
+    from ..core.learn.training import resolve_device
 
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
         if value is not None and value < 1:
@@ -92,7 +94,7 @@ def _check_arguments(args: argparse.Namespace, preset) -> None:
         raise FmnistError(f"--seed must be between 0 and {MAX_SEED:,}, not {args.seed}.")
     resolve_device(args.device)  # an unavailable device is reported before the data is read
     if args.init:
-        from ..core.checkpoint import read_meta
+        from ..core.store.checkpoint import read_meta
 
         init_arch = read_meta(args.init).arch  # a damaged or foreign file, before the data is read
         if init_arch != preset.arch:
@@ -111,7 +113,7 @@ def _check_arguments(args: argparse.Namespace, preset) -> None:
 def _load_photos(args: argparse.Namespace, stop):
     """The labelled photos, prepared as the model sees them (cached; a progress bar while new
     photos are prepared)."""
-    from ..core.photo_dataset import load_photo_training_set
+    from ..core.data.labelled_photos import load_photo_training_set
 
     bar: ProgressBar | None = None
 
@@ -132,7 +134,7 @@ def _load_photos(args: argparse.Namespace, stop):
 
 
 def _load_data(args: argparse.Namespace):
-    from ..core.data import load_dataset
+    from ..core.data.fashion_mnist import load_dataset
 
     download_bar: ProgressBar | None = None
 
@@ -154,7 +156,7 @@ def _load_data(args: argparse.Namespace):
 
 def _print_training(config, data, stop):
     """Run `iter_training`, printing its events; returns the final event."""
-    from ..core.training import BatchEnd, EpochEnd, Started, format_epoch_line, iter_training
+    from ..core.learn.training import BatchEnd, EpochEnd, Started, format_epoch_line, iter_training
 
     bar: ProgressBar | None = None
     outcome = None
@@ -187,10 +189,11 @@ def _print_training(config, data, stop):
 
 @command("train", "train a model on Fashion-MNIST", _train_arguments)
 def run_train(args: argparse.Namespace) -> int:
-    from ..core import runs
-    from ..core.library import ModelLibrary
-    from ..core.models import augment_for, get_preset
-    from ..core.training import Cancelled, Failed, Finished, TrainConfig
+    from ..core.jobs import runs
+    from ..core.store.library import ModelLibrary
+    from ..core.models import augment_for
+    from ..core.store.user_presets import get_preset
+    from ..core.learn.training import Cancelled, Failed, Finished, TrainConfig
 
     preset = get_preset(args.preset)
     _check_arguments(args, preset)
@@ -232,15 +235,15 @@ def run_train(args: argparse.Namespace) -> int:
 
     if run.test is not None:
         say(f"Test Accuracy: {run.test.accuracy:.2f}% (loss {run.test.loss:.4f}, {len(run.test):,} images)")
+    elif run.evaluation_error:
+        say(f"Test evaluation failed ({run.evaluation_error}); the trained model is saved without a test score.")
+    else:
+        say("Test evaluation skipped (Ctrl-C); the trained model is saved without a test score.")
     if outcome.calibration:
         held = outcome.calibration["held_out_photos"]
         say(f"Held-out photos: {100 * held['accuracy']:.1f}% right, not sure below "
             f"{100 * outcome.calibration['not_sure_threshold']:.1f}% ({100 * held['not_sure_rate']:.1f}% of them), "
             f"{100 * held['none_flagged_rate']:.1f}% of the none-of-the-ten photos called not sure")
-    elif run.evaluation_error:
-        say(f"Test evaluation failed ({run.evaluation_error}); the trained model is saved without a test score.")
-    else:
-        say("Test evaluation skipped (Ctrl-C); the trained model is saved without a test score.")
     try:
         if args.out:
             say(f"Saved: {runs.save_run(run, out=args.out)}")

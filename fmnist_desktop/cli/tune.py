@@ -10,8 +10,9 @@ from pathlib import Path
 
 from .console import ProgressBar, StopOnCtrlC, say
 from .registry import EXIT_INTERRUPTED, EXIT_OK, PROG, command
-from ..core.errors import FmnistError
-from ..core.formats import format_clock
+from ..core.base.defaults import DEFAULT_VAL_SIZE
+from ..core.base.errors import FmnistError
+from ..core.base.formats import format_clock
 
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}
 
@@ -38,7 +39,8 @@ def _tune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", default="fmnist", metavar="NAME",
                    help="study name; running the same name again continues it (default: fmnist)")
     p.add_argument("--data", metavar="DIR", help="folder holding the Fashion-MNIST files (default: search the usual places)")
-    p.add_argument("--val-size", type=int, default=5000, help="training images held out for validation (default: 5000)")
+    p.add_argument("--val-size", type=int, default=DEFAULT_VAL_SIZE,
+                   help=f"training images held out for validation (default: {DEFAULT_VAL_SIZE})")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads per trial (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the sampler and the trials (default: 0)")
@@ -51,7 +53,7 @@ def _tune_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _line(record, best) -> str:
-    from ..core.tuning import format_params
+    from ..core.jobs.tuning import format_params
 
     if record.state == "PRUNED":
         status = f"pruned after epoch {record.epochs_run}"
@@ -67,9 +69,9 @@ def _line(record, best) -> str:
 
 @command("tune", "search for better training settings with Optuna (resumable)", _tune_arguments)
 def _run_tune(args: argparse.Namespace) -> int:
-    from ..core import tuning
-    from ..core.data import load_dataset
-    from ..core.training import resolve_device
+    from ..core.jobs import tuning
+    from ..core.data.fashion_mnist import load_dataset
+    from ..core.learn.training import resolve_device
 
     if args.trials is not None and args.trials < 1:
         raise FmnistError(f"--trials must be at least 1, not {args.trials}.")
@@ -132,7 +134,7 @@ def _run_tune(args: argparse.Namespace) -> int:
     if best is not None:
         tell(f"Best: trial {best.number}, validation accuracy {best.value:.2f}% — {tuning.format_params(best.params)}")
         if args.save_preset:
-            from ..core.user_presets import save_user_preset
+            from ..core.store.user_presets import save_user_preset
 
             preset = save_user_preset(tuning.best_as_preset(args.study, name=args.save_preset, storage=args.storage))
             summary["preset"] = preset.name

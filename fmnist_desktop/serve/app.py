@@ -38,8 +38,8 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
-from ..core.errors import FmnistError
-from ..core.labels import CLASS_NAMES
+from ..core.base.errors import FmnistError
+from ..core.base.labels import CLASS_NAMES
 
 log = logging.getLogger("fmnist_desktop.serve")
 
@@ -127,7 +127,7 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
     counter_lock = threading.Lock()
 
     def _serial():
-        from ..core.threads import serial_in_this_thread
+        from ..core.base.threads import serial_in_this_thread
 
         try:
             serial_in_this_thread()  # parallelism comes from serving requests side by side

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ..core.errors import FmnistError
+from ..core.base.errors import FmnistError
 from . import INSTALL_HINT, missing_dependencies
 from .app import ServeSettings, create_app
 
@@ -62,14 +62,18 @@ def url_for(host: str, port: int) -> str:
 
 
 def load_app(weights: str | os.PathLike[str], settings: ServeSettings, device: str = "cpu"):
-    from ..core.predict import Predictor
+    from ..core.predict.predictor import Predictor
 
     predictor = Predictor.from_checkpoint(weights, device)
     return create_app(predictor, settings, source=str(weights)), predictor
 
 
 def app_from_env():
-    """Uvicorn's factory for worker processes (`--workers N`): settings come from ENV_CONFIG."""
+    """Uvicorn's factory for worker processes (`--workers N`): settings come from ENV_CONFIG.
+    Each worker is a new process, so it sets up its own logging (the CLI's log, as the parent)."""
+    from ..core.store.logs import CLI_LOG, configure
+
+    configure(CLI_LOG)
     raw = json.loads(os.environ[ENV_CONFIG])
     settings = ServeSettings(**raw["settings"], token=os.environ.get(ENV_TOKEN) or None)
     return load_app(raw["weights"], settings, raw.get("device", "cpu"))[0]

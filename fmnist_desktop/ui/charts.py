@@ -26,7 +26,7 @@ from matplotlib.patches import Rectangle
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QSizePolicy
 
-from ..core.labels import CLASS_NAMES
+from ..core.base.labels import CLASS_NAMES
 
 # A canvas that is hidden or not laid out yet has no size; matplotlib then warns on every draw.
 # The next resize lays it out properly, so the warning says nothing useful here.

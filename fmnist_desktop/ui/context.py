@@ -23,25 +23,25 @@ from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from fmnist_desktop import APP_NAME, ORG_NAME
-from fmnist_desktop.core.errors import FmnistError
-from fmnist_desktop.core.logs import write_log
+from fmnist_desktop.core.base.errors import FmnistError
+from fmnist_desktop.core.store.logs import write_log
 
 # Core modules the pages need once torch is loaded; importing them here (off the GUI thread) means
 # later `import`s inside pages are dictionary look-ups, not multi-second stalls.
 BACKGROUND_MODULES = (
     "torch",
-    "fmnist_desktop.core.checkpoint",
+    "fmnist_desktop.core.store.checkpoint",
     "fmnist_desktop.core.photo",
-    "fmnist_desktop.core.predict",
-    "fmnist_desktop.core.library",
+    "fmnist_desktop.core.predict.predictor",
+    "fmnist_desktop.core.store.library",
 )
 # Imported too when present, but the app works without them (pages report their own absence).
 OPTIONAL_BACKGROUND_MODULES = (
-    "fmnist_desktop.core.models",
-    "fmnist_desktop.core.data",
-    "fmnist_desktop.core.training",
-    "fmnist_desktop.core.evaluation",
-    "fmnist_desktop.core.user_photos",
+    "fmnist_desktop.core.models.networks",
+    "fmnist_desktop.core.data.fashion_mnist",
+    "fmnist_desktop.core.learn.training",
+    "fmnist_desktop.core.learn.evaluation",
+    "fmnist_desktop.core.store.user_photos",
 )
 
 
@@ -105,7 +105,7 @@ class AppContext(QObject):
 
     torchReady = Signal()
     torchFailed = Signal(str)  # the background import failed; the message is for the user
-    activeModelChanged = Signal(object)  # core.library.ModelEntry
+    activeModelChanged = Signal(object)  # core.store.library.ModelEntry
     modelsChanged = Signal()
     statusMessage = Signal(str)
     errorShown = Signal(str, str)  # title, message — lets tests and the status bar observe errors
@@ -153,7 +153,7 @@ class AppContext(QObject):
                     importlib.import_module(name)
                 except ImportError:
                     pass
-            from fmnist_desktop.core.library import ModelLibrary
+            from fmnist_desktop.core.store.library import ModelLibrary
 
             payload = (ModelLibrary(), _describe_device())
         except FmnistError as exc:
@@ -175,7 +175,7 @@ class AppContext(QObject):
             self.show_error("Could not start the model engine", error)
             return
         library, summary = payload  # type: ignore[misc]
-        from fmnist_desktop.core.threads import serial_in_this_thread
+        from fmnist_desktop.core.base.threads import serial_in_this_thread
 
         # Before the GUI thread's first torch op: it must never own an OpenMP pool, or every
         # training and prediction thread runs 1.5x slower (core/threads.py says why).
@@ -210,13 +210,13 @@ class AppContext(QObject):
         return self._import_error
 
     def library(self):
-        """The `core.library.ModelLibrary` (only valid after `torchReady`)."""
+        """The `core.store.library.ModelLibrary` (only valid after `torchReady`)."""
         if self._library is None:
             raise RuntimeError("the model library is available only after torchReady")
         return self._library
 
     def active_entry(self):
-        """The active `core.library.ModelEntry`, or None before torchReady / when none is usable."""
+        """The active `core.store.library.ModelEntry`, or None before torchReady / when none is usable."""
         return self._active
 
     def device_summary(self) -> str:

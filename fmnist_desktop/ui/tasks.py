@@ -32,13 +32,13 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Qt, Signal, Slot
 
-from ..core.errors import FmnistError, describe_exception
+from ..core.base.errors import FmnistError, describe_exception
 
 log = logging.getLogger(__name__)
 
 
 def _use_all_cores_in_this_thread(import_torch: bool = False) -> None:
-    """Give this worker thread's torch ops every core (the GUI thread runs serially; see core.threads).
+    """Give this worker thread's torch ops every core (the GUI thread runs serially; see core.base.threads).
 
     A task that starts before torch has finished loading in the background (a folder scan right
     after start-up, say) neither imports it nor waits for the import here, unless `import_torch`
@@ -49,7 +49,7 @@ def _use_all_cores_in_this_thread(import_torch: bool = False) -> None:
     if still_loading and not import_torch:
         return
     try:
-        from ..core.threads import parallel_in_this_thread
+        from ..core.base.threads import parallel_in_this_thread
 
         parallel_in_this_thread()
     except Exception:  # noqa: BLE001 - a thread count is not worth failing the user's work for

@@ -2,12 +2,12 @@
 
 In the worker thread, in order: load the data set unless one was given (partial result
 `DataLoaded(data)`, so a page can keep it for the next run; the data set is downloaded only by
-the page's Download button, never here), run `core.training.iter_training` and forward each of its events as a partial
+the page's Download button, never here), run `core.learn.training.iter_training` and forward each of its events as a partial
 result (`BatchEnd` throttled to `max_batch_rate_hz`, an epoch's last batch always passes), then,
-after a `Finished`, call `after(finished, data, state)` (evaluate and save, see `core.runs`) and
+after a `Finished`, call `after(finished, data, state)` (evaluate and save, see `core.jobs.runs`) and
 hand its value on as a partial result `AfterTraining(value)`. Partial results always arrive,
 also after Stop (a stopped evaluation still saves the model), so the page learns everything
-from one callback. Every failure arrives as a `core.training.Failed` partial result.
+from one callback. Every failure arrives as a `core.learn.training.Failed` partial result.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..core.errors import FmnistError, describe_exception
+from ..core.base.defaults import DEFAULT_VAL_SIZE
+from ..core.base.errors import FmnistError, describe_exception
 from .tasks import TaskState, _ProgressThrottle
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DataLoaded:
-    data: Any  # core.data.FashionMNIST
+    data: Any  # core.data.fashion_mnist.FashionMNIST
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,11 @@ def training_task(
     after: Callable[[Any, Any, TaskState], Any] | None = None,
     max_batch_rate_hz: float = 20.0,
 ) -> Callable[[TaskState], None]:
-    """The task function for one run of `config` (a `core.training.TrainConfig`)."""
+    """The task function for one run of `config` (a `core.learn.training.TrainConfig`)."""
     batch_throttle = _ProgressThrottle(1.0 / max_batch_rate_hz if max_batch_rate_hz > 0 else 0.0)
 
     def run(state: TaskState) -> None:
-        from ..core import training
+        from ..core.learn import training
 
         run_data = data
         if run_data is None:
@@ -79,14 +80,14 @@ def training_task(
 
 
 def _load_data(config: Any, state: TaskState) -> Any:
-    from ..core import data as core_data
-    from ..core import training
+    from ..core.data import fashion_mnist as core_data
+    from ..core.learn import training
 
     state.set_progress(None, "Loading Fashion-MNIST…")
     try:
         return core_data.load_dataset(
             folder=getattr(config, "data_dir", None),
-            val_size=getattr(config, "val_size", 5000),
+            val_size=getattr(config, "val_size", DEFAULT_VAL_SIZE),
             seed=getattr(config, "seed", 0),
             stop=state,
         )

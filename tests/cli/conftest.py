@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_desktop.core import paths
+from fmnist_desktop.core.base import paths
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def small_model(tmp_path) -> Path:
     """An untrained 'fast' model saved in the app's format (fine for plumbing, not accuracy)."""
     import torch
 
-    from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
     from fmnist_desktop.core.models import build_model
 
     torch.manual_seed(0)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fmnist_desktop.core import export
+from fmnist_desktop.core.jobs import export
 
 
 @pytest.mark.skipif(export.export_formats_available()["onnx"] is not None, reason="onnx extras not installed")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fmnist_desktop.core.library import ModelLibrary
+from fmnist_desktop.core.store.library import ModelLibrary
 
 # One CPU epoch takes 1–6 minutes depending on the machine (and how shared it is).
 pytestmark = [pytest.mark.slow, pytest.mark.realdata, pytest.mark.timeout(1800)]
@@ -28,7 +28,7 @@ def test_fast_preset_one_epoch_then_evaluate_and_predict(run_cli, real_data_dir,
     sample = tmp_path / "sample.png"
     from PIL import Image
 
-    from fmnist_desktop.core.data import load_test_split
+    from fmnist_desktop.core.data.fashion_mnist import load_test_split
 
     split, _ = load_test_split(real_data_dir)
     trouser = int((split.labels == 1).nonzero()[0])

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("optuna")
 
 from fmnist_desktop.cli.tune import parse_budget  # noqa: E402
-from fmnist_desktop.core.errors import FmnistError  # noqa: E402
+from fmnist_desktop.core.base.errors import FmnistError  # noqa: E402
 
 
 def test_tune_runs_saves_the_best_model_and_a_preset_and_resumes(run_cli, tiny_idx_dir, tmp_path):
@@ -19,8 +19,8 @@ def test_tune_runs_saves_the_best_model_and_a_preset_and_resumes(run_cli, tiny_i
     assert r.out.count("Trial ") == 2 and "Best: trial" in r.out
     assert "Saved to the model library" in r.out and "test accuracy" in r.out
     assert (tmp_path / "plots" / "tune-history.png").is_file()
-    from fmnist_desktop.core.library import ModelLibrary
-    from fmnist_desktop.core.models import get_preset
+    from fmnist_desktop.core.store.library import ModelLibrary
+    from fmnist_desktop.core.store.user_presets import get_preset
 
     assert any("tuned" in e.name for e in ModelLibrary().entries())
     assert get_preset("mine").name == "mine"  # the user's preset is usable by name

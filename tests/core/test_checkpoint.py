@@ -9,9 +9,10 @@ import zipfile
 import pytest
 import torch
 
-from fmnist_desktop.core import checkpoint, paths
-from fmnist_desktop.core.checkpoint import CheckpointMeta, load_checkpoint, load_model, save_checkpoint
-from fmnist_desktop.core.errors import CheckpointError, SaveError
+from fmnist_desktop.core.store import checkpoint
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.store.checkpoint import CheckpointMeta, load_checkpoint, load_model, save_checkpoint
+from fmnist_desktop.core.base.errors import CheckpointError, SaveError
 from fmnist_desktop.core.models import build_model, set_flip_averaging
 
 

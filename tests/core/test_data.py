@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from fmnist_desktop.core import data, paths
-from fmnist_desktop.core.errors import DatasetError
+from fmnist_desktop.core.data import fashion_mnist as data
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.base.errors import DatasetError
 
 
 def test_gzip_idx_folder_loads_with_shapes_dtypes_and_labels(tiny_idx_dir, idx_writer):

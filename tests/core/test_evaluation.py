@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from fmnist_desktop.core.data import Split
-from fmnist_desktop.core.evaluation import evaluate, result_from_probabilities
+from fmnist_desktop.core.data.fashion_mnist import Split
+from fmnist_desktop.core.learn.evaluation import evaluate, result_from_probabilities
 
 
 class TagModel(nn.Module):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from fmnist_desktop.core import export
-from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
-from fmnist_desktop.core.export import ExportError, export_model
-from fmnist_desktop.core.labels import CLASS_NAMES
+from fmnist_desktop.core.jobs import export
+from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
+from fmnist_desktop.core.jobs.export import ExportError, export_model
+from fmnist_desktop.core.base.labels import CLASS_NAMES
 from fmnist_desktop.core.models import build_model, set_flip_averaging
 
 onnx_available = export.export_formats_available()["onnx"] is None

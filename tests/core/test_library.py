@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from fmnist_desktop.core import paths
-from fmnist_desktop.core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
-from fmnist_desktop.core.errors import CheckpointError, FmnistError
-from fmnist_desktop.core.library import BUILTIN_ID, ModelLibrary
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.store.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from fmnist_desktop.core.base.errors import CheckpointError, FmnistError
+from fmnist_desktop.core.store.library import BUILTIN_ID, ModelLibrary
 from fmnist_desktop.core.models import build_model
 
 

@@ -4,7 +4,7 @@ origin notebook's network, so the notebook's saved state_dict loads into it."""
 import pytest
 import torch
 
-from fmnist_desktop.core.labels import NUM_CLASSES
+from fmnist_desktop.core.base.labels import NUM_CLASSES
 from fmnist_desktop.core.models import (
     ARCHITECTURES,
     AUGMENTATIONS,
@@ -13,8 +13,8 @@ from fmnist_desktop.core.models import (
     SCHEDULES,
     SeedCNN,
     build_model,
-    get_preset,
 )
+from fmnist_desktop.core.store.user_presets import get_preset
 
 # The keys and shapes that the origin notebook's `torch.save(model.state_dict(), ...)` holds.
 NOTEBOOK_STATE_DICT = {
@@ -102,7 +102,7 @@ def test_the_realworld_preset_quotes_the_current_benchmark_figures():
     """The preset's description is what the Train page shows; its figures must be the ones
     docs/BENCHMARKS.md reports now (59.2 % on real photos vs 48.8 % for `standard`), not older ones."""
     from fmnist_desktop.core.models import PRESETS
-    from fmnist_desktop.core.paths import source_root
+    from fmnist_desktop.core.base.paths import source_root
 
     description = PRESETS["realworld"].description
     benchmarks = (source_root() / "docs" / "BENCHMARKS.md").read_text(encoding="utf-8")
@@ -118,3 +118,20 @@ def test_augment_for_is_the_one_rule_for_the_augmentation_switch():
     assert augment_for(PRESETS["realworld"], True) == "realworld"
     assert augment_for(PRESETS["realworld"], False) == "none"
     assert augment_for(PRESETS["fast"], None) is None  # not said: the preset decides
+
+
+def test_every_network_carries_its_own_metadata_and_presets_agree_with_it():
+    """Input size and colour are the network's own (core.models.arch_info), not derived from
+    presets; a preset cannot disagree with its network."""
+    from fmnist_desktop.core.models.arch_info import ARCH_INFO
+    from fmnist_desktop.core.store.checkpoint import native_input_size
+
+    assert set(ARCH_INFO) == set(ARCHITECTURES)
+    for name, preset in PRESETS.items():
+        assert preset.input_size == ARCH_INFO[preset.arch].input_size, name
+    for arch, info in ARCH_INFO.items():
+        assert native_input_size(arch) == info.input_size
+        model = ARCHITECTURES[arch]().eval()
+        with torch.no_grad():
+            assert model(torch.zeros(2, info.channels, info.input_size, info.input_size)).shape == (2, NUM_CLASSES)
+    assert native_input_size("no_such_network") is None

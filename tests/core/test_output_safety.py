@@ -1,4 +1,4 @@
-"""core.output_safety: names the user does not control, written where other programs read them
+"""core.base.output_safety: names the user does not control, written where other programs read them
 (issue 12, hostile items 6 and 9)."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_desktop.core.output_safety import csv_cell, path_fields, printable, utf8_text
-from fmnist_desktop.core.predict import Prediction
+from fmnist_desktop.core.base.output_safety import csv_cell, path_fields, printable, utf8_text
+from fmnist_desktop.core.predict.predictor import Prediction
 
 FORGED = "fake.png\tBag\t99.9%\nx.png"
 NON_UTF8 = os.fsdecode(b"nb_\xff\xfe.png")

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from fmnist_desktop.core import photo
-from fmnist_desktop.core.errors import ImageLoadError
+from fmnist_desktop.core.base.errors import ImageLoadError
 from fmnist_desktop.core.photo import FRAME, load_image, prepare_photo
 
 REAL_DATA = Path("/usr/share/datasets/fashion-mnist")

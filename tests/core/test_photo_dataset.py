@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from fmnist_desktop.core import photo, photo_dataset
-from fmnist_desktop.core.photo_dataset import (
+from fmnist_desktop.core import photo
+from fmnist_desktop.core.data import labelled_photos as photo_dataset
+from fmnist_desktop.core.data.labelled_photos import (
     NONE_LABEL,
     PhotoLabelsError,
     load_photo_training_set,
@@ -198,8 +199,8 @@ def _photo_tree(folder: Path, n_per_sender: int = 6) -> Path:
 
 
 def test_short_training_run_on_generated_photos_and_tiny_idx_data_calibrates_a_threshold(tmp_path, tiny_idx_dir):
-    from fmnist_desktop.core.data import load_dataset
-    from fmnist_desktop.core.training import Finished, TrainConfig, run_training
+    from fmnist_desktop.core.data.fashion_mnist import load_dataset
+    from fmnist_desktop.core.learn.training import Finished, TrainConfig, run_training
 
     labels = _photo_tree(tmp_path / "photos")
     photos = load_photo_training_set(labels, val_share=0.5, cache_dir=tmp_path / "cache")
@@ -253,7 +254,7 @@ def test_a_folder_without_class_subfolders_is_refused_with_the_naming_rule(tmp_p
 def test_rare_photo_classes_are_repeated_more_often():
     import torch
 
-    from fmnist_desktop.core.training import photo_repeats
+    from fmnist_desktop.core.learn.training import photo_repeats
 
     labels = torch.tensor([0] * 400 + [1] * 100 + [7] * 25 + [-1] * 100)
     r = photo_repeats(labels, 3.0)

@@ -1,4 +1,4 @@
-"""core.photo_eval: accuracy, per-class table and confusion matrix on a labelled photo folder."""
+"""core.predict.photo_eval: accuracy, per-class table and confusion matrix on a labelled photo folder."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from fmnist_desktop.core.errors import FmnistError
-from fmnist_desktop.core.photo_eval import ModelRunner, evaluate_photo_folder
+from fmnist_desktop.core.base.errors import FmnistError
+from fmnist_desktop.core.predict.photo_eval import ModelRunner, evaluate_photo_folder
 
 
 class TallOrWide(torch.nn.Module):
@@ -88,7 +88,7 @@ def test_folder_without_labelled_subfolders_is_a_clear_error(tmp_path):
 
 def test_cli_evaluate_photos_json_and_one_line_errors(tmp_path, capsys):
     from fmnist_desktop import cli
-    from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
     from fmnist_desktop.core.models import build_model
 
     photos = tmp_path / "photos"
@@ -108,3 +108,20 @@ def test_cli_evaluate_photos_json_and_one_line_errors(tmp_path, capsys):
     assert cli.main(["evaluate-photos", "--weights", str(weights), str(tmp_path / "nowhere")]) == 2
     err = capsys.readouterr().err.strip()
     assert "not a folder" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_photo_folder_is_read_by_the_one_reader_training_uses(tmp_path):
+    """evaluate-photos and training with photos read a folder the same way: hidden files and
+    folders skipped, `none/` is -1, only the app's photo formats (issue 16)."""
+    from fmnist_desktop.core.data.labelled_photos import read_photo_folder
+    from fmnist_desktop.core.predict.photo_eval import labelled_photos
+
+    for rel in ("3_Dress/a.png", "3_Dress/.hidden.png", "3_Dress/.cache/b.png", ".trash/0_T-shirt_top/c.png",
+                "none/d.jpg", "1_Trouser/notes.txt", "1_Trouser/e.webp"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    found = labelled_photos(tmp_path)
+    assert [(p.relative_to(tmp_path).as_posix(), label) for p, label in found] == [
+        ("1_Trouser/e.webp", 1), ("3_Dress/a.png", 3), ("none/d.jpg", -1)]
+    assert [(p.file, p.label) for p in read_photo_folder(tmp_path)] == [
+        (p.relative_to(tmp_path).as_posix(), label) for p, label in found]

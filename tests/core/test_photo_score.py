@@ -1,4 +1,4 @@
-"""core.photo_score: the real photos the Models page measures every model on (issue 12.10)."""
+"""core.predict.photo_score: the real photos the Models page measures every model on (issue 12.10)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from fmnist_desktop.core import photo_score, user_photos
-from fmnist_desktop.core.labels import CLASS_NAMES
+from fmnist_desktop.core.predict import photo_score
+from fmnist_desktop.core.store import user_photos
+from fmnist_desktop.core.base.labels import CLASS_NAMES
 
 
 def test_the_shipped_sample_photos_are_named_with_their_classes():

@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
-from fmnist_desktop.core.errors import CheckpointError
+from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
+from fmnist_desktop.core.base.errors import CheckpointError
 from fmnist_desktop.core.models import build_model
-from fmnist_desktop.core.predict import Predictor, iter_image_paths
+from fmnist_desktop.core.predict.predictor import Predictor, iter_image_paths
 
 
 class RecordingModel(nn.Module):

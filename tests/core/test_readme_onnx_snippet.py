@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_desktop.core import export
+from fmnist_desktop.core.jobs import export
 
 REPO = Path(__file__).resolve().parents[2]
 

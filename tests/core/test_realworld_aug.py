@@ -1,11 +1,11 @@
-"""core.realworld_aug: shapes, range, reproducibility, and that it changes what it claims to."""
+"""core.learn.realworld_aug: shapes, range, reproducibility, and that it changes what it claims to."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from fmnist_desktop.core.realworld_aug import (
+from fmnist_desktop.core.learn.realworld_aug import (
     RealWorldAugConfig,
     random_affine,
     random_blur,
@@ -73,8 +73,8 @@ def test_rejects_wrong_shape_and_handles_empty_batch():
 
 
 def test_trainer_runs_the_realworld_augmentation(tiny_idx_dir):
-    from fmnist_desktop.core.data import load_dataset
-    from fmnist_desktop.core.training import Finished, TrainConfig, run_training
+    from fmnist_desktop.core.data.fashion_mnist import load_dataset
+    from fmnist_desktop.core.learn.training import Finished, TrainConfig, run_training
 
     data = load_dataset(tiny_idx_dir, val_size=100)
     result = run_training(TrainConfig(preset="fast", augment="realworld", epochs=1, device="cpu"), data)

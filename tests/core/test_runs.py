@@ -1,14 +1,16 @@
-"""core.runs: what a finished run becomes is the same whichever face of the app trained it."""
+"""core.jobs.runs: what a finished run becomes is the same whichever face of the app trained it."""
 
 from __future__ import annotations
 
 import pytest
 
-from fmnist_desktop.core import runs, user_photos
-from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
-from fmnist_desktop.core.data import load_dataset
-from fmnist_desktop.core.library import ModelLibrary
-from fmnist_desktop.core.training import Finished, TrainConfig, run_training
+from fmnist_desktop.core.jobs import runs
+from fmnist_desktop.core.jobs import finetune
+from fmnist_desktop.core.store import user_photos
+from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
+from fmnist_desktop.core.data.fashion_mnist import load_dataset
+from fmnist_desktop.core.store.library import ModelLibrary
+from fmnist_desktop.core.learn.training import Finished, TrainConfig, run_training
 
 
 class _NeverStopped:
@@ -47,7 +49,7 @@ def test_gui_and_cli_trained_models_have_the_same_metadata_fields(tiny_idx_dir, 
     assert {"kind", "device", "elapsed_s", "data_source", "n_train", "n_val", "epochs", "preset"} <= set(gui_meta.training)
     assert gui_meta.training["kind"] == cli_meta.training["kind"] == "train"
     # Named by the same rule: preset title, epochs, test accuracy.
-    from fmnist_desktop.core.models import get_preset
+    from fmnist_desktop.core.store.user_presets import get_preset
 
     title = get_preset("seed").title
     assert gui_meta.name == runs.run_name(title, 1, gui_meta.metrics["test_accuracy"])
@@ -55,7 +57,7 @@ def test_gui_and_cli_trained_models_have_the_same_metadata_fields(tiny_idx_dir, 
 
 
 def test_a_failed_evaluation_still_describes_the_run(tiny_run, monkeypatch):
-    from fmnist_desktop.core import evaluation
+    from fmnist_desktop.core.learn import evaluation
 
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory")
@@ -69,14 +71,14 @@ def test_a_failed_evaluation_still_describes_the_run(tiny_run, monkeypatch):
 
 
 def test_finetuning_scores_the_new_model_on_the_test_set_once(tiny_run, tmp_path, monkeypatch):
-    from fmnist_desktop.core import evaluation
+    from fmnist_desktop.core.learn import evaluation
 
     finished, data = tiny_run
     before = save_checkpoint(tmp_path / "before.pt", finished.model, CheckpointMeta.for_preset("seed", "before"))
     tuned = Finished(model=finished.model, history=finished.history, elapsed_s=1.0, device="cpu",
                      config=TrainConfig(preset="seed", epochs=1, device="cpu", init_checkpoint=str(before)))
     test_passes = []
-    real_evaluate, real_split_accuracy = evaluation.evaluate, user_photos._split_accuracy
+    real_evaluate, real_split_accuracy = evaluation.evaluate, finetune._split_accuracy
 
     def counting_evaluate(model, split, *args, **kwargs):
         test_passes.append(("evaluate", id(model)))
@@ -88,7 +90,7 @@ def test_finetuning_scores_the_new_model_on_the_test_set_once(tiny_run, tmp_path
         return real_split_accuracy(runner, images, labels, stop)
 
     monkeypatch.setattr(evaluation, "evaluate", counting_evaluate)
-    monkeypatch.setattr(user_photos, "_split_accuracy", counting_split_accuracy)
+    monkeypatch.setattr(finetune, "_split_accuracy", counting_split_accuracy)
     run = runs.finish_run(tuned, data, kind=runs.KIND_FINETUNE, examples=[])
     assert run.finetune_report is not None
     # One pass for the new model (the evaluation), one for the model before fine-tuning.

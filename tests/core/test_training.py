@@ -7,9 +7,9 @@ import threading
 import pytest
 import torch
 
-from fmnist_desktop.core import training
-from fmnist_desktop.core.errors import TrainingError
-from fmnist_desktop.core.training import (
+from fmnist_desktop.core.learn import training
+from fmnist_desktop.core.base.errors import TrainingError
+from fmnist_desktop.core.learn.training import (
     BatchEnd,
     Cancelled,
     EpochEnd,
@@ -23,7 +23,7 @@ from fmnist_desktop.core.training import (
     run_training,
 )
 
-from fmnist_desktop.core.data import DataSource, FashionMNIST, Split
+from fmnist_desktop.core.data.fashion_mnist import DataSource, FashionMNIST, Split
 
 
 def _split(n: int, seed: int) -> Split:
@@ -183,7 +183,7 @@ def test_devices():
 
 
 def test_fine_tuning_starts_from_the_checkpoints_weights(tmp_path):
-    from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
 
     data = _data()
     trained = run_training(TrainConfig(epochs=3, **FAST), data)
@@ -200,7 +200,7 @@ def test_fine_tuning_starts_from_the_checkpoints_weights(tmp_path):
 
 
 def test_fine_tuning_refuses_a_checkpoint_of_another_architecture(tmp_path):
-    from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
     from fmnist_desktop.core.models import build_model
 
     path = save_checkpoint(tmp_path / "seed.pt", build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "s"))

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from torchvision import transforms as T
 
-from fmnist_desktop.core.transforms import (
+from fmnist_desktop.core.learn.transforms import (
     augment_uint8,
     images_to_unit,
     random_hflip,

@@ -17,11 +17,11 @@ import torch
 
 optuna = pytest.importorskip("optuna")
 
-from fmnist_desktop.core import tuning  # noqa: E402
-from fmnist_desktop.core.checkpoint import load_model  # noqa: E402
-from fmnist_desktop.core.data import DataSource, FashionMNIST, Split  # noqa: E402
-from fmnist_desktop.core.models import get_preset  # noqa: E402
-from fmnist_desktop.core.tuning import (  # noqa: E402
+from fmnist_desktop.core.jobs import tuning  # noqa: E402
+from fmnist_desktop.core.store.checkpoint import load_model  # noqa: E402
+from fmnist_desktop.core.data.fashion_mnist import DataSource, FashionMNIST, Split  # noqa: E402
+from fmnist_desktop.core.store.user_presets import get_preset  # noqa: E402
+from fmnist_desktop.core.jobs.tuning import (  # noqa: E402
     SearchSpace,
     TrialBatch,
     TrialDone,
@@ -143,7 +143,7 @@ def test_a_killed_trial_leaves_the_study_usable(tmp_home):
         sys.path.insert(0, {str(REPO)!r})
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from test_tuning import _data, _config, SPACE, SearchSpace
-        from fmnist_desktop.core.tuning import iter_tuning, TrialBatch
+        from fmnist_desktop.core.jobs.tuning import iter_tuning, TrialBatch
         space = SearchSpace(**{{**SPACE.to_dict(), "epochs": (50, 50)}})
         for event in iter_tuning(_config(n_trials=1, space=space), _data()):
             if isinstance(event, TrialBatch):

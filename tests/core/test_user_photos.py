@@ -1,4 +1,4 @@
-"""core.user_photos: the labelled photo store and the teach-and-fine-tune flow (tiny data)."""
+"""core.store.user_photos: the labelled photo store and the teach-and-fine-tune flow (tiny data)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import torch
 import pytest
 from PIL import Image, ImageDraw
 
-from fmnist_desktop.core import paths, user_photos
-from fmnist_desktop.core.errors import FmnistError, ImageLoadError
-from fmnist_desktop.core.user_photos import add_example, delete, list_examples, relabel, split_examples
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.jobs import finetune
+from fmnist_desktop.core.store import user_photos
+from fmnist_desktop.core.base.errors import FmnistError, ImageLoadError
+from fmnist_desktop.core.store.user_photos import add_example, delete, list_examples, relabel, split_examples
 
 
 def garment_photo(label: int, seed: int) -> Image.Image:
@@ -83,9 +85,9 @@ def test_kept_out_split_is_deterministic_and_about_one_in_five():
 
 
 def test_teach_and_fine_tune_end_to_end_on_tiny_data(tiny_idx_dir, tmp_path):
-    from fmnist_desktop.core.checkpoint import CheckpointMeta, load_model, save_checkpoint
-    from fmnist_desktop.core.data import load_dataset
-    from fmnist_desktop.core.training import Finished, TrainConfig, run_training
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, load_model, save_checkpoint
+    from fmnist_desktop.core.data.fashion_mnist import load_dataset
+    from fmnist_desktop.core.learn.training import Finished, TrainConfig, run_training
 
     data = load_dataset(tiny_idx_dir, val_size=100)
     base = run_training(TrainConfig(preset="fast", epochs=1, device="cpu"), data)
@@ -98,7 +100,7 @@ def test_teach_and_fine_tune_end_to_end_on_tiny_data(tiny_idx_dir, tmp_path):
     examples = list_examples()
     assert split_examples(examples)[1], "the fixture photos should include kept-out ones"
 
-    config = user_photos.finetune_config(before_path, examples, epochs=3, copies=4, weight=5,
+    config = finetune.finetune_config(before_path, examples, epochs=3, copies=4, weight=5,
                                          lr_scale=1.0, device="cpu")
     extra_images, extra_labels, weight = config.extra_train
     assert extra_images.dtype.__str__() == "torch.uint8" and tuple(extra_images.shape[1:]) == (28, 28)
@@ -110,7 +112,7 @@ def test_teach_and_fine_tune_end_to_end_on_tiny_data(tiny_idx_dir, tmp_path):
     after_path = save_checkpoint(tmp_path / "after.pt", tuned.model, CheckpointMeta.for_preset("fast", "tuned"))
     load_model(after_path)
 
-    report = user_photos.before_after_report(before_path, after_path, examples, test_split=data.test)
+    report = finetune.before_after_report(before_path, after_path, examples, test_split=data.test)
     assert report.n_user_kept_out == len(split_examples(examples)[1])
     # The tiny patterns never contain these shapes' classes the way the photos draw them, so
     # before fine-tuning the photos are mostly wrong; afterwards the kept-out ones are right.
@@ -121,13 +123,13 @@ def test_teach_and_fine_tune_end_to_end_on_tiny_data(tiny_idx_dir, tmp_path):
 
 def test_fine_tune_without_photos_says_what_to_do(tmp_path):
     with pytest.raises(FmnistError, match="no photos"):
-        user_photos.finetune_config(tmp_path / "missing.pt", [])
+        finetune.finetune_config(tmp_path / "missing.pt", [])
 
 
 def test_before_after_comparison_ends_at_the_next_batch_once_stopped():
     """Stop (or closing the window) must not wait for two models × 10,000 images."""
-    from fmnist_desktop.core.checkpoint import CheckpointMeta
-    from fmnist_desktop.core.data import Split
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.data.fashion_mnist import Split
     from fmnist_desktop.core.models import build_model
 
     pair = (build_model("seed_cnn").eval(), CheckpointMeta.for_preset("seed", "untrained"))
@@ -142,9 +144,9 @@ def test_before_after_comparison_ends_at_the_next_batch_once_stopped():
             return self.checks > 1
 
     stop = StopAfter()
-    assert user_photos.before_after_report(pair, pair, [], test_split=test_split, stop=stop) is None
+    assert finetune.before_after_report(pair, pair, [], test_split=test_split, stop=stop) is None
     assert stop.checks == 2, "one batch of the first model, then it stopped"
-    finished = user_photos.before_after_report(pair, pair, [], test_split=test_split)
+    finished = finetune.before_after_report(pair, pair, [], test_split=test_split)
     assert finished is not None and finished.before_fashion_mnist == finished.after_fashion_mnist
 
 
@@ -152,7 +154,7 @@ def test_finetune_readiness_counts_only_photos_it_can_train_on(tmp_path):
     """Issue 12 item 1: one photo (kept out for measuring) made an enabled Fine-tune that then failed."""
     from pathlib import Path
 
-    from fmnist_desktop.core.user_photos import MIN_FINETUNE_PHOTOS, Example, finetune_readiness
+    from fmnist_desktop.core.store.user_photos import MIN_FINETUNE_PHOTOS, Example, finetune_readiness
 
     kept = Example(Path("a.png"), 0, "00000000aaaa")  # 0 % 5 == 0: kept out
     trainable = [Example(Path(f"{i}.png"), 1, f"{i:08x}bbbb") for i in (1, 2, 3, 4, 6)]

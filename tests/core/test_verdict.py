@@ -1,4 +1,4 @@
-"""The one "not sure" rule (core.verdict): the model's own threshold, its default, the wording,
+"""The one "not sure" rule (core.base.verdict): the model's own threshold, its default, the wording,
 and the predictor and photo evaluation obeying it."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from fmnist_desktop.core import verdict
-from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
+from fmnist_desktop.core.base import verdict
+from fmnist_desktop.core.learn import calibration
+from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
 from fmnist_desktop.core.models import build_model
-from fmnist_desktop.core.predict import Predictor
+from fmnist_desktop.core.predict.predictor import Predictor
 
 
 def _meta(**metrics):
@@ -51,7 +52,7 @@ def test_the_rule_and_its_wording():
 def test_photo_metrics():
     probs = np.array([[0.9, 0.1] + [0] * 8, [0.3, 0.7] + [0] * 8, [0.55, 0.45] + [0] * 8, [0.5, 0.5] + [0] * 8])
     labels = np.array([0, 0, 1, -1])
-    m = verdict.photo_metrics(probs, labels, threshold=0.6)
+    m = calibration.photo_metrics(probs, labels, threshold=0.6)
     assert m["n"] == 3 and m["accuracy"] == pytest.approx(1 / 3)
     assert m["not_sure_rate"] == pytest.approx(1 / 3)  # the 0.55 one
     assert m["confidently_wrong_rate"] == pytest.approx(1 / 3)  # the 0.7 one, wrong and sure
@@ -91,7 +92,7 @@ def test_a_model_without_a_threshold_uses_the_default(tmp_path):
 
 
 def test_evaluate_photos_reports_not_sure_and_confidently_wrong(tmp_path):
-    from fmnist_desktop.core.photo_eval import evaluate_photo_folder
+    from fmnist_desktop.core.predict.photo_eval import evaluate_photo_folder
 
     for folder in ("3_Dress", "none"):
         (tmp_path / "photos" / folder).mkdir(parents=True)
@@ -102,3 +103,28 @@ def test_evaluate_photos_reports_not_sure_and_confidently_wrong(tmp_path):
     text = result.table()
     assert "not sure (below 99.0 %): 100.0%" in text and "none of the ten: 1 photos" in text
     assert json.loads(result.to_json())["threshold"] == 0.99
+
+
+def test_the_rule_loads_without_torch_or_numpy():
+    """The GUI decides nothing itself and imports the rule before torch is loaded: the module
+    that holds it must stay free of torch and numpy (issue 16)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from fmnist_desktop.core.base import verdict; "
+            "print(verdict.decide([0.1, 0.7, 0.2], 0.5).describe()); "
+            "print(sorted(m for m in ('torch', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["Trouser, 70.0 %", "[]"]
+
+
+def test_a_prediction_carries_its_verdict_and_rederives_it_for_another_threshold(tmp_path):
+    """The Predictor decides once; a new threshold (the Predict page's spin box) re-applies the same
+    rule to the stored probabilities instead of deciding in the GUI."""
+    predictor = Predictor.from_checkpoint(_model_file(tmp_path, not_sure_threshold=0.3))
+    [p] = predictor.predict_images([_image()])
+    assert p.threshold == 0.3 and p.verdict.not_sure == (p.confidence < 0.3)
+    assert p.verdict_at(None) == p.verdict
+    for threshold in (0.0, 0.5, 1.0):
+        assert p.verdict_at(threshold) == verdict.decide(p.probabilities, threshold, p.out_of_scope_threshold)
+    assert p.verdict_at(1.0).not_sure and not p.verdict_at(0.0).not_sure

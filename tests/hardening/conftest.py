@@ -16,7 +16,7 @@ def seed_model_file(tmp_path_factory) -> Path:
     """A valid checkpoint of the small seed CNN (fixed random weights; answers are arbitrary)."""
     import torch
 
-    from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
     from fmnist_desktop.core.models import build_model
 
     torch.manual_seed(0)

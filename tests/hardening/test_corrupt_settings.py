@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from fmnist_desktop.core import paths
-from fmnist_desktop.core.checkpoint import load_checkpoint
-from fmnist_desktop.core.library import INDEX_NAME, ModelLibrary
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.store.checkpoint import load_checkpoint
+from fmnist_desktop.core.store.library import INDEX_NAME, ModelLibrary
 
 pytestmark = pytest.mark.timeout(120)
 

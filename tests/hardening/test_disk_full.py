@@ -20,10 +20,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from fmnist_desktop.core import paths
-from fmnist_desktop.core.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
-from fmnist_desktop.core.errors import SaveError
-from fmnist_desktop.core.library import INDEX_NAME, ModelLibrary
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.store.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+from fmnist_desktop.core.base.errors import SaveError
+from fmnist_desktop.core.store.library import INDEX_NAME, ModelLibrary
 from fmnist_desktop.core.models import build_model
 
 

@@ -19,9 +19,9 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from fmnist_desktop.core import training
-from fmnist_desktop.core.checkpoint import load_checkpoint
-from fmnist_desktop.core.training import Failed, TrainConfig, iter_training
+from fmnist_desktop.core.learn import training
+from fmnist_desktop.core.store.checkpoint import load_checkpoint
+from fmnist_desktop.core.learn.training import Failed, TrainConfig, iter_training
 
 # --------------------------------------------------------------------------- core: out of memory
 
@@ -54,7 +54,7 @@ def raising_build(error, after_calls: int = 0):
 
 @pytest.mark.parametrize("error", GPU_OOM_ERRORS, ids=["OutOfMemoryError", "RuntimeError-CUDA", "RuntimeError-HIP"])
 def test_gpu_out_of_memory_mid_epoch_fails_with_batch_and_cpu_advice(monkeypatch, idx_writer, tmp_path, error):
-    from fmnist_desktop.core.data import load_dataset
+    from fmnist_desktop.core.data.fashion_mnist import load_dataset
 
     folder = idx_writer.write_tiny_dataset(tmp_path / "data", n_train=300, n_test=50)
     data = load_dataset(folder, val_size=50)
@@ -181,7 +181,7 @@ def test_data_files_unreadable_mid_run_evaluation_says_permission_denied(window,
                 raise PermissionError(13, "Permission denied", str(file))
             return real_open(file, *args, **kwargs)
 
-        from fmnist_desktop.core import data
+        from fmnist_desktop.core.data import fashion_mnist as data
 
         monkeypatch.setattr(data, "open", open_, raising=False)
     release.set()
@@ -216,7 +216,7 @@ def test_gpu_out_of_memory_shows_advice_on_the_train_page_and_the_next_run_works
 
 
 def test_out_of_memory_in_the_test_set_evaluation_still_saves_the_model(window, qtbot, monkeypatch, tiny_idx_dir):
-    from fmnist_desktop.core import evaluation
+    from fmnist_desktop.core.learn import evaluation
 
     def evaluate_out_of_memory(*args, **kwargs):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 9000000000 bytes")

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from fmnist_desktop.core.errors import FmnistError, ImageLoadError
+from fmnist_desktop.core.base.errors import FmnistError, ImageLoadError
 from fmnist_desktop.core.photo import FRAME, LOAD_MAX_SIDE, load_image, prepare_photo
 
 CI_CASES = 150  # derandomised; well under 30 s on a loaded 2-core machine
@@ -271,9 +271,9 @@ def untrained_predictor():
     """An untrained network is enough: the property is about files, not answers."""
     import torch
 
-    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta
     from fmnist_desktop.core.models import build_model
-    from fmnist_desktop.core.predict import Predictor
+    from fmnist_desktop.core.predict.predictor import Predictor
 
     torch.manual_seed(0)
     return Predictor(build_model("seed_cnn"), CheckpointMeta.for_preset("seed", "fuzz"))
@@ -354,8 +354,8 @@ def refusal(data: bytes) -> ImageLoadError:
 
 def test_pillow_bomb_limit_is_still_set_after_the_app_is_imported():
     import fmnist_desktop.cli  # noqa: F401 — every module the CLI and GUI load at start-up
-    import fmnist_desktop.core.predict  # noqa: F401
-    import fmnist_desktop.core.user_photos  # noqa: F401
+    import fmnist_desktop.core.predict.predictor  # noqa: F401
+    import fmnist_desktop.core.store.user_photos  # noqa: F401
     import fmnist_desktop.ui.main_window  # noqa: F401
 
     assert Image.MAX_IMAGE_PIXELS == int(1024 * 1024 * 1024 // 4 // 3)  # Pillow's own default

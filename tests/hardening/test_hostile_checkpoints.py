@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from fmnist_desktop.core.checkpoint import (
+from fmnist_desktop.core.store.checkpoint import (
     FORMAT_VERSION,
     CheckpointMeta,
     load_checkpoint,
     load_model,
     save_checkpoint,
 )
-from fmnist_desktop.core.errors import CheckpointError
+from fmnist_desktop.core.base.errors import CheckpointError
 from fmnist_desktop.core.models import build_model
 
 
@@ -145,8 +145,8 @@ def test_core_refuses_with_one_sentence_and_runs_nothing(tmp_path, marker, kind)
 
 
 def test_library_ignores_hostile_files_dropped_into_its_folder(tmp_path, marker):
-    from fmnist_desktop.core import paths
-    from fmnist_desktop.core.library import ModelLibrary
+    from fmnist_desktop.core.base import paths
+    from fmnist_desktop.core.store.library import ModelLibrary
 
     library = ModelLibrary()
     before = [(e.id, e.name) for e in library.entries()]
@@ -164,7 +164,7 @@ def test_library_ignores_hostile_files_dropped_into_its_folder(tmp_path, marker)
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_fmnist_evaluate_predict_and_import_refuse_with_one_line(tmp_path, marker, run_cli, kind):
-    from fmnist_desktop.core.library import ModelLibrary
+    from fmnist_desktop.core.store.library import ModelLibrary
 
     path = hostile_checkpoint(tmp_path, kind, marker)
     photo = tmp_path / "photo.png"

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fmnist_desktop.core import paths, predict
-from fmnist_desktop.core.predict import Predictor
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.predict import predictor as predict
+from fmnist_desktop.core.predict.predictor import Predictor
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -172,8 +173,8 @@ def test_evaluate_photos_exits_1_when_photos_were_skipped(tmp_path, run_cli, see
 
 
 def test_class_names_from_a_model_file_cannot_forge_lines_either(tmp_path, run_cli):
-    from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
-    from fmnist_desktop.core.labels import CLASS_NAMES
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
+    from fmnist_desktop.core.base.labels import CLASS_NAMES
     from fmnist_desktop.core.models import build_model
 
     names = [f"{name}\tBag\t99.9%\nforged" for name in CLASS_NAMES]

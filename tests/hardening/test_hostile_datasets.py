@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fmnist_desktop.core import data
-from fmnist_desktop.core.errors import DatasetError
+from fmnist_desktop.core.data import fashion_mnist as data
+from fmnist_desktop.core.base.errors import DatasetError
 
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
@@ -154,7 +154,7 @@ def test_unreadable_file_is_named_with_the_permission_problem(tiny_idx_dir, monk
 
 
 def test_a_failed_load_changes_no_file_and_writes_none(tiny_idx_dir, idx_writer):
-    from fmnist_desktop.core import paths
+    from fmnist_desktop.core.base import paths
 
     damage(tiny_idx_dir, "label_10", TRAIN_LABELS, idx_writer)
     before = {p: p.read_bytes() for p in tiny_idx_dir.rglob("*")}

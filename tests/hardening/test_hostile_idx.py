@@ -13,8 +13,8 @@ import zlib
 import numpy as np
 import pytest
 
-from fmnist_desktop.core import data
-from fmnist_desktop.core.errors import DatasetError
+from fmnist_desktop.core.data import fashion_mnist as data
+from fmnist_desktop.core.base.errors import DatasetError
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -16,8 +16,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from fmnist_desktop.core import image_limits
-from fmnist_desktop.core.errors import ImageLoadError
+from fmnist_desktop.core.base import image_limits
+from fmnist_desktop.core.base.errors import ImageLoadError
 from fmnist_desktop.core.photo import load_image
 
 pytestmark = pytest.mark.timeout(120)

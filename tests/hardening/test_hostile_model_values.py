@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from fmnist_desktop.core import checkpoint
-from fmnist_desktop.core.checkpoint import CheckpointMeta, load_checkpoint, load_model, save_checkpoint
-from fmnist_desktop.core.errors import CheckpointError
+from fmnist_desktop.core.store import checkpoint
+from fmnist_desktop.core.store.checkpoint import CheckpointMeta, load_checkpoint, load_model, save_checkpoint
+from fmnist_desktop.core.base.errors import CheckpointError
 from fmnist_desktop.core.models import build_model
-from fmnist_desktop.core import paths
+from fmnist_desktop.core.base import paths
 
 pytestmark = pytest.mark.timeout(120)
 

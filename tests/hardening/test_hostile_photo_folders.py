@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_desktop.core import paths, photo, photo_eval
-from fmnist_desktop.core.labels import class_index
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core import photo
+from fmnist_desktop.core.predict import photo_eval
+from fmnist_desktop.core.base.labels import class_index
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -61,7 +63,7 @@ def test_one_photos_memory_error_skips_that_photo_only(tmp_path, run_cli, seed_m
 
 
 def test_one_photos_memory_error_while_preparing_training_photos_skips_that_photo(tmp_path, monkeypatch):
-    from fmnist_desktop.core import photo_dataset
+    from fmnist_desktop.core.data import labelled_photos as photo_dataset
 
     root = _labelled(tmp_path)
     files = sorted(root.rglob("*.png"))

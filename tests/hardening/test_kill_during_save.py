@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from fmnist_desktop.core import paths
-from fmnist_desktop.core.checkpoint import CheckpointMeta, load_checkpoint
-from fmnist_desktop.core.library import INDEX_NAME, ModelLibrary
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.store.checkpoint import CheckpointMeta, load_checkpoint
+from fmnist_desktop.core.store.library import INDEX_NAME, ModelLibrary
 from fmnist_desktop.core.models import build_model
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "darwin", reason="needs os.fork (POSIX)")

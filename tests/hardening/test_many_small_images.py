@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from fmnist_desktop.core import paths, photo, predict
-from fmnist_desktop.core.predict import Predictor
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core import photo
+from fmnist_desktop.core.predict import predictor as predict
+from fmnist_desktop.core.predict.predictor import Predictor
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -19,10 +19,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from fmnist_desktop.core import data as core_data
-from fmnist_desktop.core import evaluation, paths, training
-from fmnist_desktop.core.checkpoint import load_checkpoint
-from fmnist_desktop.core.library import ModelLibrary
+from fmnist_desktop.core.data import fashion_mnist as core_data
+from fmnist_desktop.core.learn import evaluation, training
+from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.store.checkpoint import load_checkpoint
+from fmnist_desktop.core.store.library import ModelLibrary
 from fmnist_desktop.ui.tasks import TaskRunner
 
 LIMIT_MS = 2000

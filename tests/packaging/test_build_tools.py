@@ -18,7 +18,7 @@ from PIL import Image
 
 from fmnist_desktop import __version__
 from fmnist_desktop import build
-from fmnist_desktop.core import paths
+from fmnist_desktop.core.base import paths
 
 RESOURCES = paths.source_root() / "resources"
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fmnist_desktop import APP_ID, __version__
-from fmnist_desktop.core import paths
+from fmnist_desktop.core.base import paths
 
 pytestmark = pytest.mark.packaging
 
@@ -91,7 +91,7 @@ def _bundled_module_names() -> set[str]:
 def test_bundle_has_one_qt_binding_and_only_the_qtagg_backend():
     internal = BUNDLE_DIR / "_internal"
     modules = _bundled_module_names()
-    assert "fmnist_desktop.ui.main_window" in modules and "fmnist_desktop.core.predict" in modules
+    assert "fmnist_desktop.ui.main_window" in modules and "fmnist_desktop.core.predict.predictor" in modules
     assert "PySide6" in modules
     for other in ("PyQt5", "PyQt6", "PySide2", "tkinter"):
         assert other not in modules and not (internal / other).exists(), other

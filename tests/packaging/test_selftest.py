@@ -10,7 +10,7 @@ import shutil
 import pytest
 
 from fmnist_desktop import selftest
-from fmnist_desktop.core import paths
+from fmnist_desktop.core.base import paths
 
 SOURCE_WEIGHTS = paths.source_root() / "weights" / "default.pt"
 SOURCE_SAMPLES = paths.source_root() / "resources" / "samples"
@@ -82,7 +82,7 @@ def test_the_cpu_check_can_fail(monkeypatch, capsys):
     probabilities on the CPU fails the self-test."""
     import numpy as np
 
-    from fmnist_desktop.core.predict import Predictor
+    from fmnist_desktop.core.predict.predictor import Predictor
 
     monkeypatch.setattr(Predictor, "probabilities", lambda self, images: np.full((1, 10), np.nan, np.float32))
     assert selftest.main() == 1

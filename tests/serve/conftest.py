@@ -16,7 +16,7 @@ def small_weights(tmp_path) -> Path:
     """An untrained 'fast' model in the app's format (plumbing, not accuracy)."""
     import torch
 
-    from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
     from fmnist_desktop.core.models import build_model
 
     torch.manual_seed(0)

@@ -37,7 +37,7 @@ def test_background_server_starts_answers_and_stops(small_weights):
 def test_a_taken_port_is_one_clear_error(small_weights):
     import socket
 
-    from fmnist_desktop.core.errors import FmnistError
+    from fmnist_desktop.core.base.errors import FmnistError
     from fmnist_desktop.serve.server import BackgroundServer
 
     with socket.socket() as s:
@@ -54,7 +54,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_cleanly(small_weights)
         f"""
         import sys, time
         sys.path.insert(0, {str(REPO)!r})
-        import fmnist_desktop.core.predict as predict
+        import fmnist_desktop.core.predict.predictor as predict
         slow = predict.Predictor.predict_images
         def predict_images(self, *a, **k):
             time.sleep(1.5)  # long enough for SIGTERM to arrive mid-request

@@ -26,8 +26,9 @@ def untrained_model_file(tmp_path_factory):
     but deterministic): enough to drive the pages without training."""
     import torch
 
-    from fmnist_desktop.core.checkpoint import CheckpointMeta, save_checkpoint
-    from fmnist_desktop.core.models import build_model, get_preset
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
+    from fmnist_desktop.core.models import build_model
+    from fmnist_desktop.core.store.user_presets import get_preset
 
     torch.manual_seed(0)
     preset = get_preset("seed")

@@ -14,7 +14,7 @@ def evaluated_page(main_window, qtbot, tiny_idx_dir):
     """The Evaluate page after evaluating an untrained seed CNN (plenty of mistakes) on tiny data."""
     import torch
 
-    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta
     from fmnist_desktop.core.models import build_model
 
     torch.manual_seed(3)
@@ -106,7 +106,7 @@ def test_row_normalised_view_shows_percentages_of_each_true_class(evaluated_page
 def test_evaluating_without_the_data_set_shows_the_reason(main_window, qtbot, tmp_path):
     import torch
 
-    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta
     from fmnist_desktop.core.models import build_model
 
     context = main_window.context
@@ -155,7 +155,7 @@ def test_ctrl_e_on_the_evaluate_page_exports_the_evaluation_not_the_model(evalua
 
 # --------------------------------------------------------------------------- issue 12, items 2, 9, 11
 def _add_second_model(window, name="Second model"):
-    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta
     from fmnist_desktop.core.models import build_model
 
     context = window.context

@@ -96,7 +96,7 @@ def test_unhandled_exception_is_logged_and_shown_not_fatal(qtbot, isolated_setti
     import sys
 
     from fmnist_desktop.app import ExceptionReporter
-    from fmnist_desktop.core.logs import log_path
+    from fmnist_desktop.core.store.logs import log_path
 
     reporter = ExceptionReporter()
     try:
@@ -113,7 +113,7 @@ def test_exception_in_a_python_thread_is_logged_and_shown(qtbot, isolated_settin
     import threading
 
     from fmnist_desktop.app import ExceptionReporter
-    from fmnist_desktop.core.logs import log_path
+    from fmnist_desktop.core.store.logs import log_path
 
     reporter = ExceptionReporter()
     reporter.install()

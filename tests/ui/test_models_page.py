@@ -16,7 +16,7 @@ def _models_page(window):
 
 def _add_model(window, model_file, name, history=None):
     """Add a copy of `model_file` under another name (optionally with a training history)."""
-    from fmnist_desktop.core.checkpoint import load_checkpoint, save_checkpoint
+    from fmnist_desktop.core.store.checkpoint import load_checkpoint, save_checkpoint
 
     state, meta = load_checkpoint(model_file)
     meta.name = name
@@ -123,7 +123,7 @@ def test_opening_a_damaged_file_shows_one_line_and_keeps_library(window_with_mod
 
 
 def test_export_writes_a_loadable_checkpoint(window_with_model, tmp_path, qtbot):
-    from fmnist_desktop.core.checkpoint import load_checkpoint
+    from fmnist_desktop.core.store.checkpoint import load_checkpoint
 
     window = window_with_model
     page = _models_page(window)
@@ -154,8 +154,9 @@ def test_history_of_selected_run_is_charted(window_with_model, untrained_model_f
 def test_importing_origin_notebook_weights_adds_a_model(window_with_model, tmp_path, qtbot):
     import torch
 
-    from fmnist_desktop.core.checkpoint import save_state_dict
-    from fmnist_desktop.core.models import build_model, get_preset
+    from fmnist_desktop.core.store.checkpoint import save_state_dict
+    from fmnist_desktop.core.models import build_model
+    from fmnist_desktop.core.store.user_presets import get_preset
 
     window = window_with_model
     page = _models_page(window)

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QLabel
 
-from fmnist_desktop.core.labels import CLASS_NAMES
+from fmnist_desktop.core.base.labels import CLASS_NAMES
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -207,7 +207,7 @@ def test_paste_with_nothing_useful_says_so(window_with_model):
 def _write_test_images(real_data_dir, folder, per_class=2, classes=(1, 5, 7, 8, 9)):
     """Fashion-MNIST test images of classes a trained model gets right (trousers, sandals,
     sneakers, bags, ankle boots) as PNG files named <class>_<n>.png."""
-    from fmnist_desktop.core.data import read_idx
+    from fmnist_desktop.core.data.fashion_mnist import read_idx
 
     images = read_idx(real_data_dir / "t10k-images-idx3-ubyte.gz").numpy()
     labels = read_idx(real_data_dir / "t10k-labels-idx1-ubyte.gz").numpy()
@@ -243,7 +243,7 @@ def test_real_test_images_get_their_classes(window_with_trained_model, real_data
 
 
 def test_confirm_and_correct_store_my_photos_and_enable_finetune(window_with_model, mixed_folder, qtbot, drop_paths):
-    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.store import user_photos
 
     page = _page(window_with_model)
     _folder, good, _bad = mixed_folder
@@ -295,7 +295,7 @@ def test_finetune_button_is_routed_to_the_train_page(window_with_model, monkeypa
 def test_my_photos_dialog_relabels_and_deletes(window_with_model, mixed_folder, qtbot, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.store import user_photos
     from fmnist_desktop.ui.pages.predict.my_photos import MyPhotosDialog
 
     page = _page(window_with_model)
@@ -324,7 +324,7 @@ def test_my_photos_dialog_relabels_and_deletes(window_with_model, mixed_folder, 
 def test_images_dropped_before_the_engine_loads_are_classified_once_it_has(
     make_main_window, untrained_model_file, mixed_folder, qtbot, drop_paths
 ):
-    from fmnist_desktop.core.library import ModelLibrary
+    from fmnist_desktop.core.store.library import ModelLibrary
 
     ModelLibrary().set_active(ModelLibrary().import_file(untrained_model_file).id)
     window = make_main_window(show=False)  # not shown yet: torch loading has not started
@@ -362,7 +362,7 @@ def test_enable_checks_walk_no_folder_on_the_gui_thread(window_with_model, qtbot
     every result and model change, and used to list the photo folder each time on the GUI thread."""
     import threading
 
-    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.store import user_photos
 
     page = _page(window_with_model)
     qtbot.waitUntil(lambda: page.my_photos_label.text() == "My photos: 0", timeout=10_000)
@@ -386,7 +386,7 @@ def test_enable_checks_walk_no_folder_on_the_gui_thread(window_with_model, qtbot
 def test_my_photos_thumbnails_are_decoded_off_the_gui_thread(window_with_model, mixed_folder, qtbot, monkeypatch):
     import threading
 
-    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.store import user_photos
     from fmnist_desktop.ui.pages.predict import my_photos
 
     page = _page(window_with_model)
@@ -414,8 +414,8 @@ def test_my_photos_thumbnails_are_decoded_off_the_gui_thread(window_with_model, 
 def _model_with_thresholds(tmp_path, untrained_model_file, files):
     """A copy of the untrained model whose metadata holds a not-sure and an out-of-scope
     threshold placed between its confidences on `files`, so every kind of verdict occurs."""
-    from fmnist_desktop.core.checkpoint import load_checkpoint, save_checkpoint
-    from fmnist_desktop.core.predict import Predictor
+    from fmnist_desktop.core.store.checkpoint import load_checkpoint, save_checkpoint
+    from fmnist_desktop.core.predict.predictor import Predictor
 
     confidences = sorted(p.confidence for p in Predictor.from_checkpoint(untrained_model_file).predict_paths(files))
     assert confidences[0] < confidences[1] < confidences[-1]
@@ -430,7 +430,7 @@ def _model_with_thresholds(tmp_path, untrained_model_file, files):
 
 def test_the_page_shows_the_verdict_the_cli_prints_with_the_models_own_threshold(
         window_with_model, mixed_folder, untrained_model_file, tmp_path, qtbot, drop_paths):
-    from fmnist_desktop.core.predict import Predictor
+    from fmnist_desktop.core.predict.predictor import Predictor
     from fmnist_desktop.ui.pages.predict.batch_view import NOT_SURE_NOTE, OUT_OF_SCOPE_NOTE
 
     window = window_with_model
@@ -500,21 +500,22 @@ def test_the_page_shows_the_verdict_the_cli_prints_with_the_models_own_threshold
 
 def test_a_confidence_just_under_the_threshold_never_reads_as_the_threshold(window_with_model):
     """0.4996 used to read "50.0 %" while flagged below 50 %."""
-    from fmnist_desktop.ui.pages.predict.batch_view import COL_CONF, COL_PROBLEM, NOT_SURE_NOTE, BatchRow
+    from fmnist_desktop.core.base.verdict import decide
+    from fmnist_desktop.core.predict.predictor import Prediction
+    from fmnist_desktop.ui.pages.predict.batch_view import COL_CONF, COL_PROBLEM, NOT_SURE_NOTE, batch_row
     from fmnist_desktop.ui.pages.predict.single_view import SingleResult
 
     page = _page(window_with_model)
     probs = (0.4996, 0.4004) + (0.0125,) * 8
-    page.batch.add_rows([BatchRow("/x/a.png", "T-shirt/top", 0, 0.4996, "Trouser", 0.4004, probs, None, None, "a.png")])
+    decided = decide(probs, 0.5)
+    prediction = Prediction(None, 0, "T-shirt/top", 0.4996, probs, [("T-shirt/top", 0.4996), ("Trouser", 0.4004)],
+                            None, None, name="a.png", not_sure=decided.not_sure, threshold=0.5)
+    page.batch.add_rows([batch_row(prediction, "/x/a.png")])
     assert page.threshold() == 0.5
     assert page.model.item(0, COL_CONF).text() == "49.9 %"
     assert page.model.item(0, COL_PROBLEM).text() == NOT_SURE_NOTE
 
-    class FakePrediction:
-        error = None
-        label, index, confidence, probabilities = "T-shirt/top", 0, 0.4996, probs
-
-    page.single.show_result(SingleResult(FakePrediction(), "/x/a.png"), page.threshold())
+    page.single.show_result(SingleResult(prediction, "/x/a.png"))
     assert page.verdict_text() == "Not sure: best guess T-shirt/top, 49.9 %"
     assert "49.9 %" in page.bars.accessibleDescription() and "50.0" not in page.bars.accessibleDescription()
 
@@ -665,8 +666,8 @@ def test_the_preparation_caption_is_in_plain_words(window_with_model, tmp_path, 
 
 def test_my_photos_dialog_counts_names_and_preselects_in_plain_words(window_with_model, mixed_folder, qtbot,
                                                                       monkeypatch):
-    from fmnist_desktop.core import user_photos
-    from fmnist_desktop.core.errors import FmnistError
+    from fmnist_desktop.core.store import user_photos
+    from fmnist_desktop.core.base.errors import FmnistError
     from fmnist_desktop.ui.pages.predict.my_photos import MyPhotosDialog
 
     page = _page(window_with_model)

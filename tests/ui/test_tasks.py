@@ -9,7 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 from PySide6.QtCore import QObject
 
-from fmnist_desktop.core.errors import DatasetError
+from fmnist_desktop.core.base.errors import DatasetError
 from fmnist_desktop.ui.tasks import TaskCancelled, TaskGroup, TaskRunner
 
 
@@ -194,7 +194,7 @@ def test_progress_carries_numbers_not_text(qtbot, runner):
 
 
 def test_a_caught_traceback_reaches_the_log_file(qtbot, runner, monkeypatch, tmp_path):
-    from fmnist_desktop.core import logs
+    from fmnist_desktop.core.store import logs
 
     monkeypatch.setenv("FMNIST_DESKTOP_HOME", str(tmp_path))
     logs.configure(logs.APP_LOG)
@@ -230,7 +230,7 @@ def _run_training(qtbot, config, max_batch_rate_hz=20.0, stop_after_batches=None
 
 
 def test_training_task_loads_data_trains_and_forwards_events_in_order(qtbot, tiny_idx_dir):
-    from fmnist_desktop.core.training import TrainConfig
+    from fmnist_desktop.core.learn.training import TrainConfig
 
     config = TrainConfig(preset="seed", epochs=2, batch_size=32, val_size=100, device="cpu", data_dir=tiny_idx_dir)
     events = _run_training(qtbot, config, max_batch_rate_hz=1000)
@@ -243,7 +243,7 @@ def test_training_task_loads_data_trains_and_forwards_events_in_order(qtbot, tin
 
 
 def test_training_task_throttles_batch_events_and_stops(qtbot, tiny_idx_dir):
-    from fmnist_desktop.core.training import TrainConfig
+    from fmnist_desktop.core.learn.training import TrainConfig
 
     config = TrainConfig(preset="seed", epochs=500, batch_size=8, val_size=100, device="cpu", data_dir=tiny_idx_dir)
     events = _run_training(qtbot, config, max_batch_rate_hz=2, stop_after_batches=3)
@@ -259,7 +259,7 @@ def test_training_task_throttles_batch_events_and_stops(qtbot, tiny_idx_dir):
 
 
 def test_training_task_reports_a_missing_data_set_as_failed(qtbot, tmp_path):
-    from fmnist_desktop.core.training import TrainConfig
+    from fmnist_desktop.core.learn.training import TrainConfig
 
     events = _run_training(qtbot, TrainConfig(preset="seed", epochs=1, data_dir=tmp_path / "nothing-here"),
                            timeout=30_000)
@@ -271,7 +271,7 @@ def test_gui_thread_computes_serially_and_workers_use_every_core(main_window, qt
     """The GUI thread must never own an OpenMP pool: beside it, every training epoch ran ~1.5x slower."""
     import torch
 
-    from fmnist_desktop.core.threads import default_thread_count
+    from fmnist_desktop.core.base.threads import default_thread_count
 
     qtbot.waitUntil(main_window.context.is_torch_ready, timeout=60_000)
     assert torch.get_num_threads() == 1, "the GUI thread must run its (small) torch work serially"

@@ -6,13 +6,13 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
-from fmnist_desktop.core import paths
+from fmnist_desktop.core.base import paths
 
 TRAIN_TIMEOUT_MS = 120_000
 
 
 def is_event(name):
-    """A check for `waitSignal(page.trainingEvent, ...)`: the event is a core.training `name`."""
+    """A check for `waitSignal(page.trainingEvent, ...)`: the event is a core.learn.training `name`."""
     return lambda event: type(event).__name__ == name
 
 
@@ -20,8 +20,8 @@ def activate_base_model_with_photos(window, idx_writer, n_photos):
     """An untrained seed CNN as the active model, and `n_photos` labelled photos in My photos."""
     from PIL import Image
 
-    from fmnist_desktop.core import user_photos
-    from fmnist_desktop.core.checkpoint import CheckpointMeta
+    from fmnist_desktop.core.store import user_photos
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta
     from fmnist_desktop.core.models import build_model
 
     context = window.context
@@ -161,7 +161,7 @@ def test_discarding_the_kept_epoch_leaves_nothing_held(main_window, qtbot, tiny_
 
 def test_time_estimate_is_a_guess_until_an_epoch_is_measured(main_window, qtbot, tiny_idx_dir):
     """Issue 12 item 8: "a few minutes" became 7½; the first ETA said 12 minutes."""
-    from fmnist_desktop.core.training import BatchEnd
+    from fmnist_desktop.core.learn.training import BatchEnd
 
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     tiny_settings(page, qtbot, epochs=1)
@@ -248,7 +248,7 @@ def test_closing_the_window_during_training_stops_and_joins_the_worker(main_wind
 def test_missing_data_set_explains_where_to_get_it_and_training_fails_politely(
     main_window, qtbot, monkeypatch, tmp_path
 ):
-    from fmnist_desktop.core import data
+    from fmnist_desktop.core.data import fashion_mnist as data
 
     monkeypatch.setattr(data, "DEBIAN_DIR", tmp_path / "no-debian-package")
     page = open_train_page(main_window, qtbot)
@@ -339,7 +339,7 @@ def test_closing_while_finetune_photos_are_prepared_says_what_is_running(main_wi
     """The close question used to be empty while the photos for fine-tuning were being prepared."""
     import threading
 
-    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.store import user_photos
 
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     activate_base_model_with_photos(main_window, idx_writer, 12)
@@ -400,7 +400,7 @@ def test_chart_legend_sits_above_the_curves(main_window, qtbot):
 def test_finetune_with_too_few_photos_says_how_many_more_it_needs(main_window, qtbot, tiny_idx_dir, idx_writer,
                                                                    monkeypatch):
     """Issue 12 item 1: one photo (the one kept out) → an enabled button, then "no photos to fine-tune on"."""
-    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.store import user_photos
 
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     activate_base_model_with_photos(main_window, idx_writer, 1)
@@ -431,7 +431,7 @@ def test_finetune_says_what_it_will_do_and_how_long_before_it_starts(main_window
 def test_a_failed_finetune_preparation_does_not_leave_preparing_on_screen(main_window, qtbot, tiny_idx_dir,
                                                                            idx_writer, monkeypatch):
     """Issue 12 item 1: the status stayed on "Preparing your photos…" after Dismiss."""
-    from fmnist_desktop.core import user_photos
+    from fmnist_desktop.core.store import user_photos
 
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     activate_base_model_with_photos(main_window, idx_writer, 12)
@@ -454,7 +454,7 @@ def _class_folder_photos(root, per_class=4, senders=4):
     the class, as in the tiny IDX data) and a none/ folder (thin bars)."""
     from PIL import Image, ImageDraw
 
-    from fmnist_desktop.core.user_photos import class_folder_name
+    from fmnist_desktop.core.store.user_photos import class_folder_name
 
     for k in (0, 3, 6, 9):
         for sender in range(senders):
@@ -478,7 +478,7 @@ def _class_folder_photos(root, per_class=4, senders=4):
 def test_training_with_a_labelled_photo_folder_shows_counts_and_the_not_sure_threshold(
         main_window, qtbot, tiny_idx_dir, tmp_path, monkeypatch):
     """Issue 10: the Train page can train with a labelled photo set (a folder of class subfolders)."""
-    from fmnist_desktop.core import photo_dataset
+    from fmnist_desktop.core.data import labelled_photos as photo_dataset
 
     root = _class_folder_photos(tmp_path / "photos")
     held = [p for p in photo_dataset.read_photo_folder(root) if photo_dataset.is_validation_sender(p.sender)]

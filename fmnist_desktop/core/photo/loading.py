@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import ImageLoadError
-from ..image_limits import check_file_size, check_jpeg_markers, check_pixels
+from ..base.errors import ImageLoadError
+from ..base.image_limits import check_file_size, check_jpeg_markers, check_pixels
 
 
 LOAD_MAX_SIDE = 2048  # load_image downscales larger photos (display and processing never need more)

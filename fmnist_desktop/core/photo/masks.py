@@ -90,7 +90,7 @@ def _opencv():
     except Exception:  # noqa: BLE001 — a missing or broken build: the fallbacks still work
         return None
     if cv2.getNumThreads() != 1:
-        # Folders are prepared on several threads of ours (core.predict); OpenCV's own pool on
+        # Folders are prepared on several threads of ours (core.predict.predictor); OpenCV's own pool on
         # top only adds contention: a folder of 260 phone photos went from 8.6 to 11.4 photos/s
         # on 2 cores, one photo alone is as fast (76-78 ms), and the results are identical.
         cv2.setNumThreads(1)

@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core.errors import FmnistError
-from ...core.labels import CLASS_NAMES
+from ...core.base.errors import FmnistError
+from ...core.base.labels import CLASS_NAMES
 from ..settings_keys import DATA_FOLDER
 from ..tasks import Progress, TaskCancelled, TaskGroup
 from ..widgets.banner import Banner, make_button
@@ -48,8 +48,8 @@ LOAD_SHARE = 0.1  # of the progress bar, for reading the test set and loading th
 class EvaluationOutcome:
     """Handed from the worker to the page: the result, the test images and what was evaluated."""
 
-    entry: Any  # core.library.ModelEntry
-    result: Any  # core.evaluation.EvaluationResult
+    entry: Any  # core.store.library.ModelEntry
+    result: Any  # core.learn.evaluation.EvaluationResult
     images: np.ndarray  # uint8 (N, 28, 28), the test split in result order
     source_description: str
 
@@ -332,7 +332,9 @@ class EvaluatePage(QWidget):
         cached = self._test_cache[1] if self._test_cache and self._test_cache[0] == folder_key else None
 
         def evaluate(state):
-            from ...core import checkpoint, data, evaluation
+            from ...core.store import checkpoint
+            from ...core.data import fashion_mnist as data
+            from ...core.learn import evaluation
 
             # Every step moves the bar (the first evaluation reads the test files: seconds).
             if cached is None:
@@ -509,7 +511,7 @@ class EvaluatePage(QWidget):
 
     def export_report(self, target: str | Path) -> bool:
         """Write the shown evaluation as JSON, atomically; True when it was written."""
-        from ...core.paths import atomic_write_text
+        from ...core.base.paths import atomic_write_text
 
         outcome = self.outcome
         if outcome is None:

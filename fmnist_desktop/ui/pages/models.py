@@ -8,7 +8,7 @@ The File menu's Open model…, Import origin-notebook .pth… and Save model as�
 Reading and validating model files runs in a worker; a foreign or damaged file shows the core's
 one-line message.
 
-"Real photos" is each model measured on the same real photos (`core.photo_score`: the user's
+"Real photos" is each model measured on the same real photos (`core.predict.photo_score`: the user's
 kept-out photos when there are enough, else the samples shipped with the app), in a task; making a
 model active that does worse there than the previous one says so. Messages take a reserved line
 (a late one never moves the table under the pointer), and the table is updated in place, so the
@@ -36,9 +36,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ...core import paths
-from ...core.errors import FmnistError
-from ...core.formats import format_span, recorded_test_accuracy
+from ...core.base import paths
+from ...core.base.errors import FmnistError
+from ...core.base.formats import format_span, recorded_test_accuracy
 from ..context import AppContext
 from ..settings_keys import MODELS_LAST_DIR as SETTINGS_LAST_DIR
 from ..tasks import TaskGroup
@@ -49,7 +49,7 @@ COL_NAME, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_PHOTOS, COL_TIME, COL_D
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 MODEL_FILTER = "Model files (*.pt *.pth);;All files (*)"
-# Export… file types → core.export formats ("checkpoint": the app's own file).
+# Export… file types → core.jobs.export formats ("checkpoint": the app's own file).
 EXPORT_FILTERS = {
     "App model file (*.pt)": "checkpoint",
     "ONNX, for onnxruntime (*.onnx)": "onnx",
@@ -70,7 +70,7 @@ class ModelsPage(QWidget):
         self.runner = self.tasks["files"]
         self.chart = None  # TrainingCharts, created after torchReady (matplotlib is slow to import)
         self._charted: tuple | None = None  # what the chart shows now (entry id, history), to skip redraws
-        self._photo_set = None  # core.photo_score.PhotoSet the models are measured on
+        self._photo_set = None  # core.predict.photo_score.PhotoSet the models are measured on
         self._photo_scores: dict[tuple, object] = {}  # (model file key, photo set key) -> PhotoScore
         self._comparison: tuple | None = None  # (previous entry, new entry) of the last Make active
         self.photo_scores_measured = 0  # scores that arrived from the task (tests wait for them)
@@ -321,7 +321,7 @@ class ModelsPage(QWidget):
         return str(entry.path), str(getattr(entry.meta, "created", ""))
 
     def photo_score(self, entry):
-        """The entry's `core.photo_score.PhotoScore` on the current photos, or None (not yet)."""
+        """The entry's `core.predict.photo_score.PhotoScore` on the current photos, or None (not yet)."""
         if self._photo_set is None:
             return None
         return self._photo_scores.get((self._file_key(entry), self._photo_set.key))
@@ -335,7 +335,7 @@ class ModelsPage(QWidget):
             item = QStandardItem("measuring…")
             item.setToolTip("Classifying the real photos with this model")
         else:
-            from ...core.photo_score import class_list
+            from ...core.predict.photo_score import class_list
 
             item = QStandardItem(score.short())
             item.setToolTip(f"Gets {score.right} of {score.description} right ({class_list(self._photo_set)})")
@@ -353,8 +353,8 @@ class ModelsPage(QWidget):
         done = set(self._photo_scores)
 
         def task(state):
-            from ...core import photo_score
-            from ...core.predict import Predictor
+            from ...core.predict import photo_score
+            from ...core.predict.predictor import Predictor
 
             source, description, items = photo_score.measuring_photos()
             key = tuple((str(p), int(label)) for p, label in items)
@@ -521,13 +521,13 @@ class ModelsPage(QWidget):
 
     def export_entry(self, entry, target: str | Path, fmt: str = "checkpoint") -> None:
         """Write the entry to `target` in a worker: "checkpoint" copies its file (weights +
-        metadata) atomically; "onnx" / "torchscript" export it with core.export (verified against
+        metadata) atomically; "onnx" / "torchscript" export it with core.jobs.export (verified against
         the model, the contract written beside it as `<target>.json`)."""
         source, destination = Path(entry.path), Path(target)
 
         if fmt != "checkpoint":
             def export_task(state):
-                from ...core.export import export_model
+                from ...core.jobs.export import export_model
 
                 state.set_progress(None, f"Exporting {destination.name} ({fmt}) and verifying it…")
                 return export_model(source, destination, fmt)

@@ -12,7 +12,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QDialog, QLabel, QListView, QPushButton, QVBoxLayout
 
-from ...core.labels import CLASS_NAMES
+from ...core.base.labels import CLASS_NAMES
 
 THUMB_SIZE = 84  # the galleries' starting thumbnail size; a zoom control goes from MIN to MAX
 MIN_THUMB_SIZE = 48

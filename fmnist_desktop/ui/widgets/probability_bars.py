@@ -12,13 +12,14 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from fmnist_desktop.core.labels import CLASS_NAMES
+from fmnist_desktop.core.base.labels import CLASS_NAMES
+from fmnist_desktop.core.base.verdict import format_confidence
 
 
 def _percent(p: float) -> str:
-    """As core.verdict.format_confidence (not imported: it needs torch, this widget does not):
-    rounded down, so 0.4996 reads 49.9 % beside a 50 % threshold, not 50.0 %."""
-    return f"{math.floor(p * 1000) / 10:.1f} %" if math.isfinite(p) else "—"
+    """`format_confidence` (rounded down, so 0.4996 reads 49.9 % beside a 50 % threshold, not
+    50.0 %), and a dash for a value that is not a number."""
+    return format_confidence(p) if math.isfinite(p) else "—"
 
 
 class ProbabilityBars(QWidget):

@@ -1,9 +1,10 @@
 """The Predict page's table for many images: progress, Cancel, Clear list, a class / "Not sure" /
 unreadable filter, sorting, and the CSV export of the rows shown.
 
-Each row's verdict is `core.verdict.decide` on its probabilities with the threshold of the model
-that classified it (unless the user overrode it on the page) and that model's "may not be one of
-the ten" level: the same verdict `fmnist predict` prints."""
+Each row shows the verdict its Prediction carries (decided once, by the Predictor, with the
+threshold of the model that classified it: the verdict `fmnist predict` prints). When the user
+sets their own threshold on the page, the same rule (`core.base.verdict.decide`) is applied to
+the row's stored probabilities."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ....core.labels import CLASS_NAMES
-from ....core.output_safety import csv_row
+from ....core.base.labels import CLASS_NAMES
+from ....core.base.output_safety import csv_row
+from ....core.base.verdict import DEFAULT_THRESHOLD, Verdict, decide, format_confidence
 from ...widgets.images import thumbnail_qimage
 
 NOT_SURE_NOTE = "not sure"  # the Note column of a row below the threshold
@@ -40,14 +42,6 @@ HEADERS = ("", "File", "Top class", "Confidence", "Runner-up", "Note")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CLASS_ROLE = Qt.ItemDataRole.UserRole + 2  # the row's top class, or "" for unreadable files
 ROW_ROLE = Qt.ItemDataRole.UserRole + 3  # the BatchRow object, on the File column
-
-def format_confidence(confidence: float) -> str:
-    """`core.verdict.format_confidence`: never rounds up across a threshold (0.4996 -> "49.9 %").
-    Imported when called: rows and results exist only once torch (which core.verdict needs) is loaded."""
-    from ....core.verdict import format_confidence as core_format
-
-    return core_format(confidence)
-
 
 FILTER_ALL = "All images"
 FILTER_UNSURE = "Not sure"
@@ -67,21 +61,20 @@ class BatchRow:
     thumbnail: QImage | None
     display: str = ""  # the name shown: relative to the dropped folder (keeps the sub-folder)
     out_of_scope_threshold: float | None = None  # the model's "may not be one of the ten" level
-    model_threshold: float | None = None  # the not-sure threshold of the model that classified it
+    decided: Verdict | None = None  # the verdict the Predictor decided (Prediction.verdict)
 
-    def verdict(self, threshold: float | None = None):
-        """The row's `core.verdict.Verdict` (None for an unreadable file), with `threshold` (the
-        user's override) or else its model's own."""
+    def verdict(self, threshold: float | None = None) -> Verdict | None:
+        """The row's verdict (None for an unreadable file): the Predictor's, or with the user's
+        own `threshold` the same rule (`core.base.verdict.decide`) on the stored probabilities."""
         if self.error is not None:
             return None
-        from ....core.verdict import DEFAULT_THRESHOLD, decide  # torch is loaded once there are rows
-
-        if threshold is None:
-            threshold = self.model_threshold if self.model_threshold is not None else DEFAULT_THRESHOLD
-        return decide(self.probabilities, threshold, self.out_of_scope_threshold)
+        if threshold is None and self.decided is not None:
+            return self.decided
+        return decide(self.probabilities, DEFAULT_THRESHOLD if threshold is None else threshold,
+                      self.out_of_scope_threshold)
 
     def not_sure(self, threshold: float | None = None) -> bool:
-        """A readable image whose verdict is "not sure" (core.verdict, as the CLI decides)."""
+        """A readable image whose verdict is "not sure" (core.base.verdict, as the CLI decides)."""
         verdict = self.verdict(threshold)
         return verdict is not None and verdict.not_sure
 
@@ -95,8 +88,7 @@ class BatchRow:
         return NOT_SURE_NOTE if verdict.not_sure else ""
 
 
-def batch_row(prediction, path: str, display: str = "", out_of_scope_threshold: float | None = None,
-              model_threshold: float | None = None) -> BatchRow:
+def batch_row(prediction, path: str, display: str = "") -> BatchRow:
     """A table row from a Prediction (worker thread): thumbnail made here, heavy images dropped."""
     error = getattr(prediction, "error", None)
     thumbnail = None
@@ -125,8 +117,8 @@ def batch_row(prediction, path: str, display: str = "", out_of_scope_threshold: 
         None,
         thumbnail,
         display,
-        out_of_scope_threshold,
-        model_threshold,
+        prediction.out_of_scope_threshold,
+        prediction.verdict,
     )
 
 

@@ -3,7 +3,7 @@
 Shows each stored example as a thumbnail with its class and when it was added (never the file's
 hash name); the class box follows the selected photo. The user can relabel or delete them. A
 message belongs to the action that caused it: the next action clears it.
-Storage is `core.user_photos` (passed in as `store`, already imported after torchReady). The
+Storage is `core.store.user_photos` (passed in as `store`, already imported after torchReady). The
 photos are kept at full size, so their thumbnails are decoded in a task (downscaled while
 decoding) and arrive one by one; the GUI thread only lists the files.
 """
@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ....core.errors import FmnistError
-from ....core.labels import CLASS_NAMES
+from ....core.base.errors import FmnistError
+from ....core.base.labels import CLASS_NAMES
 from ...tasks import TaskGroup
 from ...widgets.dialogs import ask_yes_no
 from ...widgets.images import thumbnail_qimage

@@ -6,8 +6,10 @@ dropped or opened files are *added* to it (Clear list starts over); otherwise on
 detailed view and several start a new list. "Back to the list" appears only on a row opened from
 the list. A message belongs to the action that caused it: every new action clears it.
 
-"Not sure" is `core.verdict`'s rule with the active model's own threshold, which the spin box
-shows; changing the spin box overrides it for this session (not saved). The page routes input to its two views (`SingleView`,
+Each result shows the verdict its Prediction carries (decided once by the Predictor with the
+active model's own threshold, which the spin box shows); changing the spin box overrides it for
+this session (not saved): the views re-apply `core.base.verdict`'s rule to the stored
+probabilities. The page routes input to its two views (`SingleView`,
 `BatchView`); all model work is a task of `self.tasks` ("classify"), the Predictor is loaded once
 per active model, in the worker, and counting My photos is a task too ("photos"), so nothing
 walks a folder on the GUI thread. torch-based core modules are imported lazily, inside the task
@@ -33,10 +35,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ....core import paths
-from ....core.errors import FmnistError
-from ....core.formats import PHOTO_FORMATS_TEXT, is_photo_file, photo_file_filter
-from ....core.labels import CLASS_NAMES
+from ....core.base import paths
+from ....core.base.errors import FmnistError
+from ....core.base.formats import PHOTO_FORMATS_TEXT, is_photo_file, photo_file_filter
+from ....core.base.labels import CLASS_NAMES
+from ....core.base.verdict import DEFAULT_THRESHOLD, threshold_of
 from ...context import AppContext
 from ...settings_keys import PREDICT_LAST_DIR
 from ...tasks import Progress, TaskGroup
@@ -45,8 +48,6 @@ from ...widgets.drop_zone import DropZone
 from .batch_view import BatchView, batch_row
 from .single_view import SingleResult, SingleView, classify_one
 
-DEFAULT_THRESHOLD = 0.5  # core.verdict.DEFAULT_THRESHOLD (core.verdict needs torch: not imported at start)
-DEFAULT_THRESHOLD_PERCENT = 50  # as the spin box shows it (models without a threshold of their own)
 BATCH_CHUNK = 16  # images per predict call: big enough to batch on the model, small for smooth progress
 CLASSES_TEXT = "It knows ten kinds of clothing: " + ", ".join(CLASS_NAMES) + "."
 DROP_TEXT = (f"Drop clothing photos or folders here\n\n{CLASSES_TEXT}\n\n"
@@ -80,7 +81,7 @@ class PredictPage(QWidget):
         self._batch_running = False
         self._batch_offset = 0  # rows listed before the batch being classified (for the progress bar)
         self._kept_as: int | None = None  # the class the shown photo was kept in My photos as
-        self._model_threshold = DEFAULT_THRESHOLD  # the active model's own (core.verdict.threshold_of)
+        self._model_threshold = DEFAULT_THRESHOLD  # the active model's own (core.base.verdict.threshold_of)
         self._threshold_override: float | None = None  # the spin box, when the user changed it
         self._last_single_input: tuple[str, object] | None = None
         self._sample_index = 0
@@ -115,7 +116,7 @@ class PredictPage(QWidget):
         self.threshold_spin.setRange(0, 100)
         self.threshold_spin.setDecimals(1)
         self.threshold_spin.setSuffix(" %")
-        self.threshold_spin.setValue(DEFAULT_THRESHOLD_PERCENT)
+        self.threshold_spin.setValue(DEFAULT_THRESHOLD * 100)
         self.threshold_spin.setToolTip("Below this confidence the page says it is not sure. It starts at the "
                                        "active model's own level; a change holds until the app closes.")
         threshold_label.setBuddy(self.threshold_spin)
@@ -195,14 +196,9 @@ class PredictPage(QWidget):
         return self._threshold_override is not None
 
     def _load_model_threshold(self) -> None:
-        """Read the active model's own threshold (core.verdict.threshold_of its metadata)."""
+        """Read the active model's own threshold (core.base.verdict.threshold_of its metadata)."""
         entry = self.context.active_entry()
-        if self.context.is_torch_ready() and entry is not None:
-            from ....core.verdict import threshold_of
-
-            self._model_threshold = threshold_of(getattr(entry, "meta", None))
-        else:
-            self._model_threshold = DEFAULT_THRESHOLD
+        self._model_threshold = threshold_of(getattr(entry, "meta", None))
         self._show_threshold()
 
     def _show_threshold(self) -> None:
@@ -304,7 +300,7 @@ class PredictPage(QWidget):
             return
 
         def count(state):
-            from ....core import user_photos
+            from ....core.store import user_photos
 
             examples = user_photos.list_examples()
             return len(examples), user_photos.finetune_readiness(examples)
@@ -461,7 +457,7 @@ class PredictPage(QWidget):
     # ================================================================= worker side
     def _predictor_for(self, entry):
         """The Predictor for a library entry, loaded once (called in worker threads)."""
-        from ....core.predict import Predictor
+        from ....core.predict.predictor import Predictor
 
         key = str(entry.path)
         with self._predictor_lock:
@@ -508,7 +504,7 @@ class PredictPage(QWidget):
         self._show_view(VIEW_BATCH)
 
         def task(state):
-            from ....core.predict import iter_image_paths
+            from ....core.predict.predictor import iter_image_paths
 
             state.set_progress(None, "Looking for images…")
             files: list[str] = []
@@ -541,9 +537,7 @@ class PredictPage(QWidget):
                 # Steps are kept only for this chunk: the thumbnail is made from the original photo.
                 predictions = predictor.predict_paths(chunk, keep_steps=True)
                 done += len(chunk)
-                state.set_partial_result([batch_row(p, path, shown.get(path, ""), predictor.out_of_scope_threshold,
-                                                    predictor.threshold)
-                                          for p, path in zip(predictions, chunk)])
+                state.set_partial_result([batch_row(p, path, shown.get(path, "")) for p, path in zip(predictions, chunk)])
                 state.set_progress(done=done, total=total)
             return total, skipped
 
@@ -565,7 +559,7 @@ class PredictPage(QWidget):
         self._kept_as = None
         self._show_view(VIEW_SINGLE)
         # An unreadable file's reason is shown once, in the view (not again in the banner).
-        self.single.show_result(result, self.threshold())
+        self.single.show_result(result, self._threshold_override)
         self._update_enabled()
         self.predictionShown.emit(result)
 
@@ -617,7 +611,7 @@ class PredictPage(QWidget):
         # The list keeps the verdicts of the model that classified each row, unless overridden.
         self.batch.set_threshold(self._threshold_override)
         if self._single is not None and not getattr(self._single.prediction, "error", None):
-            self.single.render_verdict(self._single, self.threshold())
+            self.single.render_verdict(self._single, self._threshold_override)
 
     def _on_row_activated(self, path: str) -> None:
         if not self.runner.is_running():
@@ -648,7 +642,7 @@ class PredictPage(QWidget):
         self.show_banner(f"Saved {self.proxy.rowCount()} rows to {target}.", error=False)
         return True
 
-    # ================================================================= teaching (core.user_photos)
+    # ================================================================= teaching (core.store.user_photos)
     @Slot()
     def confirm_current(self) -> None:
         if self._single is not None:
@@ -660,7 +654,7 @@ class PredictPage(QWidget):
     def _store_example(self, class_index: int) -> None:
         if not self.context.is_torch_ready() or self._single is None:
             return
-        from ....core import user_photos
+        from ....core.store import user_photos
 
         try:
             user_photos.add_example(self._single.source, class_index)
@@ -677,7 +671,7 @@ class PredictPage(QWidget):
         if not self.context.is_torch_ready():
             self.show_banner("My photos become available once the model engine has loaded.")
             return
-        from ....core import user_photos
+        from ....core.store import user_photos
         from .my_photos import MyPhotosDialog
 
         dialog = MyPhotosDialog(self.context, user_photos, self)

@@ -1,5 +1,5 @@
 """The Predict page's view of one image: the four preparation steps (with a plain-words caption),
-the verdict (`core.verdict`'s wording, as `fmnist predict` prints it), the ten probability bars,
+the verdict (`core.base.verdict`'s wording, as `fmnist predict` prints it), the ten probability bars,
 and the "Teach the model" box. A file that cannot be read shows one message and nothing else."""
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ....core.labels import CLASS_NAMES
+from ....core.base.labels import CLASS_NAMES
 from ...widgets.images import ImagePanel, pil_to_qimage
 from ...widgets.probability_bars import ProbabilityBars
-from .batch_view import format_confidence
+from ....core.base.verdict import format_confidence
 
 # What core.photo's step notes mean, in plain words (the raw notes stay in the caption's tooltip).
 # Matched by prefix, in order; None hides a note that says nothing a user needs.
@@ -63,18 +63,17 @@ def plain_caption(notes) -> str:
 
 @dataclass
 class SingleResult:
-    prediction: object  # core.predict.Prediction
+    prediction: object  # core.predict.predictor.Prediction
     source: object  # the path (str) or the PIL image that was classified
     images: dict[str, QImage] = field(default_factory=dict)  # original/mask/crop/final
     notes: tuple[str, ...] = ()
-    out_of_scope_threshold: float | None = None  # the model's "may not be one of the ten" level
 
 
 def classify_one(predictor, kind: str, payload) -> SingleResult:
     """Classify one image (worker thread): `kind` "single-path" (a file) or "single-bytes" (pasted
     pixels). The preparation steps become QImages here, so the GUI thread only shows them."""
     from ....core import photo
-    from ....core.errors import FmnistError
+    from ....core.base.errors import FmnistError
 
     if kind == "single-path":
         prediction = predictor.predict_paths([payload], keep_steps=True)[0]
@@ -86,7 +85,7 @@ def classify_one(predictor, kind: str, payload) -> SingleResult:
             raise FmnistError(f"The pasted image cannot be read: {exc}") from exc
         prediction = predictor.predict_images([image], names=["Pasted image"])[0]
         source = image
-    result = SingleResult(prediction, source, out_of_scope_threshold=predictor.out_of_scope_threshold)
+    result = SingleResult(prediction, source)
     if getattr(prediction, "error", None):
         return result
     steps = getattr(prediction, "steps", None)
@@ -230,7 +229,7 @@ class SingleView(QScrollArea):
 
     # ----------------------------------------------------------------- showing a result
 
-    def show_result(self, result: SingleResult, threshold: float) -> str | None:
+    def show_result(self, result: SingleResult, threshold: float | None = None) -> str | None:
         """Show `result`; returns the prediction's error (None when it was classified). An
         unreadable file shows one message: no empty picture boxes, no bars of zeros."""
         source = result.source
@@ -256,12 +255,12 @@ class SingleView(QScrollArea):
         self.render_verdict(result, threshold)
         return None
 
-    def render_verdict(self, result: SingleResult, threshold: float) -> None:
-        """The verdict line of `core.verdict` (the words `fmnist predict` uses), for `threshold`."""
-        from ....core.verdict import decide  # a result exists only once torch is loaded
-
+    def render_verdict(self, result: SingleResult, threshold: float | None = None) -> None:
+        """The prediction's verdict (the words `fmnist predict` prints), or with the user's own
+        `threshold` the same rule re-applied to its probabilities (`Prediction.verdict_at`)."""
         prediction = result.prediction
-        verdict = decide(prediction.probabilities, threshold, result.out_of_scope_threshold)
+        verdict = prediction.verdict_at(threshold)
+        threshold = prediction.threshold if threshold is None else threshold
         text = verdict.describe()
         self.verdict_label.setText(text[:1].upper() + text[1:])
         if verdict.out_of_scope:

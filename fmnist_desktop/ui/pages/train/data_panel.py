@@ -65,7 +65,7 @@ class DataPanel(QGroupBox):
         folder = self.folder()
 
         def scan(state):
-            from ....core import data
+            from ....core.data import fashion_mnist as data
 
             return data.candidate_sources(Path(folder) if folder else None)
 
@@ -129,7 +129,7 @@ class DataPanel(QGroupBox):
         self.download_progress.show()
 
         def download(state):
-            from ....core import data
+            from ....core.data import fashion_mnist as data
 
             def progress(done: int, total: int) -> None:
                 state.set_progress(None, f"{done / 1e6:.1f} of {total / 1e6:.1f} MB", done=done, total=total)

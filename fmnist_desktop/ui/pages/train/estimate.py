@@ -13,11 +13,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ....core.formats import format_span
+from ....core.base.formats import format_span
+from ....core.models.arch_info import ARCH_INFO
 from ...settings_keys import TRAIN_SPEED
 
-# Images per second on a busy 2-core CPU, per network: what a guess assumes (deliberately slow).
-GUESS_CPU_SPEED = {"seed_cnn": 1500.0, "bn_cnn_small": 400.0, "bn_cnn": 150.0}
 GUESS_GPU_FACTOR = 10.0
 MIN_EPOCH_S = 1.0  # shorter epochs are dominated by start-up costs: not recorded
 
@@ -71,13 +70,14 @@ def estimate(settings, arch: str, device: str, images_per_epoch: int, epochs: in
     speed = measured_speed(settings, arch, device)
     measured = speed is not None
     if speed is None:
-        speed = GUESS_CPU_SPEED.get(arch, 300.0) * (1.0 if device in ("", "cpu") else GUESS_GPU_FACTOR)
+        info = ARCH_INFO.get(arch)
+        speed = (info.guess_cpu_images_per_s if info else 300.0) * (1.0 if device in ("", "cpu") else GUESS_GPU_FACTOR)
     return Estimate(max(1, epochs) * max(1, images_per_epoch) / speed, measured)
 
 
 def device_kind(choice: str) -> str:
     """The form's device choice ("auto", "cpu", …) as the device a run would use."""
-    from ....core.training import resolve_device
+    from ....core.learn.training import resolve_device
 
     try:
         return resolve_device(choice).type

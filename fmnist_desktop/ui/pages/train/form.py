@@ -12,6 +12,8 @@ from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QSpinBox, QWidget
 
+from ....core.base.defaults import DEFAULT_VAL_SIZE
+
 DEVICE_CHOICES = (("auto", "Auto"), ("cpu", "CPU"), ("cuda", "CUDA (NVIDIA GPU)"), ("mps", "MPS (Apple GPU)"))
 
 
@@ -26,7 +28,7 @@ class RunSettings:
     augment: bool
     device: str
     data_dir: str | None = None
-    val_size: int = 5000
+    val_size: int = DEFAULT_VAL_SIZE
     photos: str | None = None  # a labelled photo set (labels CSV or class-folder tree) trained on too
 
     def to_json(self) -> str:
@@ -46,7 +48,7 @@ class RunSettings:
                 augment=bool(raw["augment"]),
                 device=str(raw.get("device", "auto")),
                 data_dir=raw.get("data_dir") or None,
-                val_size=int(raw.get("val_size", 5000)),
+                val_size=int(raw.get("val_size", DEFAULT_VAL_SIZE)),
                 photos=raw.get("photos") or None,
             )
         except (ValueError, KeyError, TypeError):
@@ -114,7 +116,7 @@ class SettingsForm(QGroupBox):
         self.val_size_spin.setAccessibleName("Validation images")
         self.val_size_spin.setRange(0, 30000)
         self.val_size_spin.setSingleStep(500)
-        self.val_size_spin.setValue(5000)
+        self.val_size_spin.setValue(DEFAULT_VAL_SIZE)
         self.val_size_spin.setToolTip("Training images set aside to measure validation loss and accuracy "
                                       "after each epoch (the same ones every run).")
         form.addRow("Validation:", self.val_size_spin)
@@ -214,9 +216,9 @@ class SettingsForm(QGroupBox):
 
 
 def config_for(settings: RunSettings, presets: dict[str, Any], **extra):
-    """The `core.training.TrainConfig` a form's settings stand for."""
+    """The `core.learn.training.TrainConfig` a form's settings stand for."""
     from ....core.models import augment_for
-    from ....core.training import TrainConfig
+    from ....core.learn.training import TrainConfig
 
     return TrainConfig(
         preset=settings.preset,

@@ -1,8 +1,8 @@
 """What the Train page gets back from a finished run, and the model it holds when saving failed.
 
 `make_after_training` is the step the training task runs after a `Finished` event, in the worker
-thread: `core.runs.finish_run` (test-set evaluation, metadata, the fine-tuning comparison), then
-`core.runs.save_run` into the library. `UnsavedModel` keeps a model whose save failed (disk
+thread: `core.jobs.runs.finish_run` (test-set evaluation, metadata, the fine-tuning comparison), then
+`core.jobs.runs.save_run` into the library. `UnsavedModel` keeps a model whose save failed (disk
 full) and offers "Save model as…" and "Try again" in the page's banner.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QPushButton
 
-from ....core.errors import FmnistError
+from ....core.base.errors import FmnistError
 
 
 @dataclass(frozen=True)
@@ -27,28 +27,28 @@ class RunOutcome:
     here instead (`model`, `meta`, `save_error`): the page keeps it and offers to save it elsewhere.
     """
 
-    entry: Any  # core.library.ModelEntry, or None when the save failed
+    entry: Any  # core.store.library.ModelEntry, or None when the save failed
     test_accuracy: float | None  # percent; None when Stop or closing the window skipped the evaluation
-    finetune_report: Any = None  # core.user_photos' before/after report, for fine-tune runs
+    finetune_report: Any = None  # core.store.user_photos' before/after report, for fine-tune runs
     model: Any = None  # the trained nn.Module, only when the save failed
-    meta: Any = None  # its core.checkpoint.CheckpointMeta, only when the save failed
+    meta: Any = None  # its core.store.checkpoint.CheckpointMeta, only when the save failed
     save_error: str | None = None
     evaluation_error: str | None = None  # why test_accuracy is None when the evaluation failed
     kept_after_stop: bool = False  # the best finished epoch of a stopped run, offered for saving
 
 
 def describe_report(report) -> str:
-    """core.user_photos.FinetuneReport as one line: before → after accuracies."""
+    """core.jobs.finetune.FinetuneReport as one line: before → after accuracies."""
     lines = getattr(report, "lines", None)
     return "; ".join(lines()) if callable(lines) else str(report)
 
 
 def make_after_training(library, run_kind: str, examples=()):
-    """The step the training task runs after a finished run: `core.runs`' recipe, then the save."""
+    """The step the training task runs after a finished run: `core.jobs.runs`' recipe, then the save."""
 
     def after_training(finished, data, state) -> RunOutcome:
-        from ....core import runs
-        from ....core.errors import SaveError
+        from ....core.jobs import runs
+        from ....core.base.errors import SaveError
 
         run = runs.finish_run(finished, data, kind=run_kind, examples=examples, stop=state,
                               status=lambda text: state.set_progress(None, text))
@@ -132,7 +132,7 @@ class UnsavedModel:
                                                   "Model files (*.pt)")
             if not path:
                 return False
-        from ....core.checkpoint import save_checkpoint
+        from ....core.store.checkpoint import save_checkpoint
 
         try:
             target = save_checkpoint(path, outcome.model, outcome.meta)  # a few MB: quick enough here

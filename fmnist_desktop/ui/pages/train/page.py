@@ -3,7 +3,7 @@ progress and the epoch log; fine-tuning with the user's photos runs here too.
 
 Everything slow is a task of the page's `TaskGroup` (`self.tasks`): looking for the data set,
 downloading it, importing matplotlib, preparing fine-tuning photos and the run itself (a
-`ui.training_task`: load the data, train, then `core.runs` evaluates and saves the model). The
+`ui.training_task`: load the data, train, then `core.jobs.runs` evaluates and saves the model). The
 page turns the run's events into widgets; a model whose save failed is held by `UnsavedModel`.
 Torch-dependent modules are imported after the context's `torchReady`, so the window opens fast.
 """
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ....core.formats import format_clock
+from ....core.base.formats import format_clock
 from ...settings_keys import DATA_FOLDER, TRAIN_FORM, TRAIN_LAST_RUN
 from ...tasks import Progress, TaskGroup
 from ...training_task import AfterTraining, DataLoaded, training_task
@@ -49,17 +49,17 @@ RETRAIN_TOOLTIP = ("Train again with the settings of the last run (kept across r
 class TrainPage(QWidget):
     """Train a model; see the module docstring. `runFinished(entry)` fires when a run was saved."""
 
-    runFinished = Signal(object)  # core.library.ModelEntry of the new model
+    runFinished = Signal(object)  # core.store.library.ModelEntry of the new model
     runStateChanged = Signal(bool)  # busy or not
-    trainingEvent = Signal(object)  # every core.training event of the run, as the page handles it
+    trainingEvent = Signal(object)  # every core.learn.training event of the run, as the page handles it
 
     def __init__(self, context, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("trainPage")
         self.context = context
         self.tasks = TaskGroup(self, "scan", "download", "charts", "prepare", "training")
-        self._data_cache: tuple[str, Any] | None = None  # (folder key, core.data.FashionMNIST)
-        self._photo_cache: tuple[str, Any] | None = None  # (photo set key, core.photo_dataset.PhotoTrainingSet)
+        self._data_cache: tuple[str, Any] | None = None  # (folder key, core.data.fashion_mnist.FashionMNIST)
+        self._photo_cache: tuple[str, Any] | None = None  # (photo set key, core.data.labelled_photos.PhotoTrainingSet)
         self._ready = False
         self._run_started_at = 0.0
         self._run_kind = "train"  # or "finetune"
@@ -67,7 +67,7 @@ class TrainPage(QWidget):
         self._run_finished = False  # training done; evaluating and saving now
         self._run_active = False
         self._stop_requested = False
-        self.last_config = None  # the core.training.TrainConfig of the latest run
+        self.last_config = None  # the core.learn.training.TrainConfig of the latest run
         self._build()
         self.unsaved = UnsavedModel(self)
         self._set_idle_state()
@@ -176,7 +176,9 @@ class TrainPage(QWidget):
     def _on_torch_ready(self) -> None:
         if self._ready:
             return
-        from ....core import models, training, user_presets
+        from ....core import models
+        from ....core.learn import training
+        from ....core.store import user_presets
 
         # Built-in presets, then the user's own (Tune… ▸ Save as preset…).
         self.form.set_choices(user_presets.all_presets(), training.available_devices())
@@ -210,7 +212,7 @@ class TrainPage(QWidget):
         images = self.images_per_epoch()
         if self.photo_panel.path() and self._photo_cache is not None \
                 and self._photo_cache[0] == self._photo_key(self.photo_panel.path()):
-            from ....core.training import TrainConfig
+            from ....core.learn.training import TrainConfig
 
             images += self._photo_cache[1].counts()["train"] * max(1, round(TrainConfig.photo_weight))
         text = estimate.describe_for(self.context.settings, preset, self.form.device(), images,
@@ -318,7 +320,7 @@ class TrainPage(QWidget):
             return self._start_photo_run(config, self._photo_cache[1])
 
         def prepare(state):
-            from ....core.photo_dataset import load_photo_training_set
+            from ....core.data.labelled_photos import load_photo_training_set
 
             def progress(done: int, total: int) -> None:
                 state.set_progress(None, f"Preparing the photos: {done:,} of {total:,} (saved for later runs)…",
@@ -392,7 +394,7 @@ class TrainPage(QWidget):
             self._show_failure("There is no active model to fine-tune.", "Choose one on the Models page.",
                                title="Cannot fine-tune")
             return False
-        from ....core import user_photos
+        from ....core.store import user_photos
 
         readiness = user_photos.finetune_readiness(user_photos.list_examples())
         if not readiness.can_run:
@@ -409,10 +411,11 @@ class TrainPage(QWidget):
         val_size = self.val_size_spin.value()
 
         def prepare(state):
-            from ....core import user_photos
+            from ....core.jobs import finetune
+            from ....core.store import user_photos
 
             examples = user_photos.list_examples()
-            config = user_photos.finetune_config(
+            config = finetune.finetune_config(
                 entry.path, examples, device=device, data_dir=data_dir,
                 progress=lambda done, total: state.set_progress(None, "Preparing your photos…", done=done, total=total),
             )
@@ -443,10 +446,10 @@ class TrainPage(QWidget):
 
     def finetune_plan(self, entry, readiness) -> str:
         """What a fine-tune will do and roughly how long it takes (the question before it starts)."""
-        from ....core import user_photos
+        from ....core.jobs import finetune
 
         arch = getattr(entry.meta, "arch", "bn_cnn")
-        epochs, weight, copies = user_photos.FINETUNE_EPOCHS, user_photos.FINETUNE_WEIGHT, user_photos.FINETUNE_COPIES
+        epochs, weight, copies = finetune.FINETUNE_EPOCHS, finetune.FINETUNE_WEIGHT, finetune.FINETUNE_COPIES
         images = self.images_per_epoch() + int(readiness.n_train * copies * weight)
         when = estimate.estimate(self.context.settings, arch, estimate.device_kind(self.form.device()),
                                  images, epochs).text()
@@ -515,7 +518,8 @@ class TrainPage(QWidget):
 
     def _on_preset_saved(self, name: str) -> None:
         """A preset of the user's was saved: list it, keeping the current choice."""
-        from ....core import training, user_presets
+        from ....core.learn import training
+        from ....core.store import user_presets
 
         current = self.form.preset_combo.currentData()
         self.form.set_choices(user_presets.all_presets(), training.available_devices())
@@ -541,7 +545,7 @@ class TrainPage(QWidget):
             self.progress_label.setText(progress.message)
 
     def _on_training_event(self, event, folder_key: str) -> None:
-        from ....core import training
+        from ....core.learn import training
 
         if isinstance(event, DataLoaded):
             self._data_cache = (folder_key, event.data)
@@ -591,7 +595,7 @@ class TrainPage(QWidget):
             self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. No epoch had finished: nothing was saved.")
             self.banner.show_message("info", "Training stopped before the first epoch finished. Nothing was saved.")
             return
-        from ....core import runs
+        from ....core.jobs import runs
 
         epoch = best.history[-1]
         name = f"{runs.run_name(best.config.preset_obj().title, len(best.history), None, self._run_kind)} (stopped early)"

@@ -2,8 +2,8 @@
 
 A photo set is a labels CSV (`file,class,sender_id`; class a class name, `none` or `skip`, as in
 weights/realworld-train-labels.csv) or a folder of `<index>_<name>/` subfolders plus an optional
-`none/` (core.photo_dataset.read_photo_folder). The page prepares it in its background task
-(core.photo_dataset.load_photo_training_set, cached) and shows the counts here.
+`none/` (core.data.labelled_photos.read_photo_folder). The page prepares it in its background task
+(core.data.labelled_photos.load_photo_training_set, cached) and shows the counts here.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class PhotoSetPanel(QGroupBox):
             self.changed.emit(self._path)
 
     def show_counts(self, counts: dict[str, int]) -> None:
-        """The prepared set's figures (core.photo_dataset.PhotoTrainingSet.counts())."""
+        """The prepared set's figures (core.data.labelled_photos.PhotoTrainingSet.counts())."""
         self.counts_label.setText(describe_counts(counts))
         self.counts_label.show()
 

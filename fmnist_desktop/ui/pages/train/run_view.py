@@ -11,7 +11,7 @@ import math
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from ....core.formats import format_clock
+from ....core.base.formats import format_clock
 from ...tasks import TaskRunner
 
 ETA_SETTLE_S = 10.0  # the first seconds of a run are start-up: its ETA is not shown before then
@@ -133,7 +133,7 @@ class RunView(QWidget):
             self.charts.add_batch(event.epoch, event.batch, event.batches, event.loss, event.acc)
 
     def show_epoch(self, event) -> None:
-        from ....core.training import format_epoch_line
+        from ....core.learn.training import format_epoch_line
 
         self.history = (*self.history, event)
         self.log(f"{format_epoch_line(event)} ({event.epoch_time_s:.1f} s)")

@@ -1,6 +1,6 @@
-"""Train page ▸ Tune…: an Optuna study (core.tuning) with its trials table and plots.
+"""Train page ▸ Tune…: an Optuna study (core.jobs.tuning) with its trials table and plots.
 
-The study runs as one background task (`ui.tasks.TaskRunner`): `core.tuning.iter_tuning`'s events
+The study runs as one background task (`ui.tasks.TaskRunner`): `core.jobs.tuning.iter_tuning`'s events
 come back as partial results — a row per trial as it finishes, the budget bar — and after each
 finished trial the worker renders Optuna's matplotlib plots (history, parameter importance,
 per-epoch validation accuracy) to PNGs that the dialog shows. Stop ends the running trial
@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ....core.base.defaults import DEFAULT_VAL_SIZE
 from ...settings_keys import DATA_FOLDER
 from ...tasks import TaskGroup
 
@@ -92,7 +93,7 @@ class TuneDialog(QDialog):
         self._started = 0.0
         self._best_number: int | None = None
         self._has_best = False
-        self.val_size = 5000  # training images held out for validation (tests use tiny data sets)
+        self.val_size = DEFAULT_VAL_SIZE  # training images held out for validation (tests use tiny data sets)
         self._build()
         self._set_idle()
         self.resize(1060, 720)
@@ -216,7 +217,7 @@ class TuneDialog(QDialog):
     def start(self) -> None:
         if self.is_running():
             return
-        from ....core import tuning
+        from ....core.jobs import tuning
 
         study = self.study_edit.text().strip() or tuning.DEFAULT_STUDY
         budget_min = self.budget_spin.value()
@@ -234,8 +235,8 @@ class TuneDialog(QDialog):
         self.status.setText(f"Loading Fashion-MNIST and opening the study “{study}”…")
 
         def task(state):
-            from ....core import tuning as t
-            from ....core.data import load_dataset
+            from ....core.jobs import tuning as t
+            from ....core.data.fashion_mnist import load_dataset
 
             data = load_dataset(folder, val_size=val_size, stop=state)
             last = None
@@ -269,7 +270,7 @@ class TuneDialog(QDialog):
         study = self.study_edit.text().strip() or "fmnist"
 
         def task(state):
-            from ....core import tuning as t
+            from ....core.jobs import tuning as t
 
             if study not in t.study_names():
                 return study, None, (), {}
@@ -277,7 +278,7 @@ class TuneDialog(QDialog):
             return study, s.user_attrs.get("base_preset"), tuple(t.trial_records(s)), t.render_plots(s)
 
         def shown(value) -> None:
-            from ....core import tuning as t
+            from ....core.jobs import tuning as t
 
             name, base, records, plots = value
             self.table.setRowCount(0)
@@ -327,7 +328,7 @@ class TuneDialog(QDialog):
             self.status.setText(progress.message)
 
     def _on_event(self, event) -> None:
-        from ....core import tuning as t
+        from ....core.jobs import tuning as t
 
         if isinstance(event, tuple) and event and event[0] == "plots":
             self._show_plots(event[1])
@@ -349,7 +350,7 @@ class TuneDialog(QDialog):
             self._on_error(f"{event.message} {event.advice}")
 
     def _on_result(self, last) -> None:
-        from ....core import tuning as t
+        from ....core.jobs import tuning as t
 
         if isinstance(last, t.TuneFinished):
             pruned = sum(r.state == "PRUNED" for r in last.records)
@@ -366,8 +367,8 @@ class TuneDialog(QDialog):
         self.context.show_error("Tuning failed", message)
 
     def _put_row(self, record) -> None:
-        from ....core import tuning as t
-        from ....core.formats import format_span
+        from ....core.jobs import tuning as t
+        from ....core.base.formats import format_span
 
         row = self._rows.get(record.number)
         if row is None:
@@ -407,8 +408,8 @@ class TuneDialog(QDialog):
         folder = self.context.settings.value(DATA_FOLDER) or None
 
         def task(state):
-            from ....core import tuning
-            from ....core.data import load_test_split
+            from ....core.jobs import tuning
+            from ....core.data.fashion_mnist import load_test_split
 
             state.set_progress(None, "Measuring the best model on the test set…")
             split, _source = load_test_split(folder)
@@ -427,9 +428,9 @@ class TuneDialog(QDialog):
         self.stop_button.setEnabled(False)
 
     def save_best_as_preset(self) -> None:
-        from ....core import tuning
-        from ....core.errors import FmnistError
-        from ....core.user_presets import save_user_preset
+        from ....core.jobs import tuning
+        from ....core.base.errors import FmnistError
+        from ....core.store.user_presets import save_user_preset
 
         study = self.study_edit.text().strip() or "fmnist"
         name, ok = QInputDialog.getText(self, "Save as preset", "Name of your preset:", text=f"{self.preset_combo.currentText()}-tuned")

@@ -24,12 +24,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import FmnistError, TrainingError, out_of_memory_kind
-from .models import AUGMENTATIONS, DEFAULT_PRESET, PRESETS, SCHEDULES, Preset, build_model, get_preset, set_flip_averaging
+from ..base.defaults import DEFAULT_VAL_SIZE
+from ..base.errors import FmnistError, TrainingError, out_of_memory_kind
+from ..models.presets import AUGMENTATIONS, DEFAULT_PRESET, PRESETS, SCHEDULES, Preset
+from ..models.networks import build_model, set_flip_averaging
+from ..store.user_presets import get_preset
 from .transforms import augment_uint8, images_to_unit, normalize, to_model_input
 
 if TYPE_CHECKING:  # only the data set's shapes matter here
-    from .data import FashionMNIST
+    from ..data.fashion_mnist import FashionMNIST
 
 # On CUDA/MPS, reading the running loss back to the host every batch would stall the GPU queue,
 # so BatchEnd's loss/acc are refreshed every SYNC_EVERY batches (and at each epoch's last batch);
@@ -58,7 +61,7 @@ class TrainConfig:
     augment: str | None = None
     device: str = "auto"
     seed: int = 0
-    val_size: int = 5000
+    val_size: int = DEFAULT_VAL_SIZE
     data_dir: str | Path | None = None
     init_checkpoint: str | Path | None = None
     extra_train: tuple[torch.Tensor, torch.Tensor, float] | None = None
@@ -327,7 +330,7 @@ def _realworld_augment() -> Callable[..., torch.Tensor]:
 
 
 def _load_init_weights(model: nn.Module, path: str | Path, arch: str) -> None:
-    from .checkpoint import load_checkpoint  # only fine-tuning needs it
+    from ..store.checkpoint import load_checkpoint  # only fine-tuning needs it
 
     state_dict, meta = load_checkpoint(path)
     meta_arch = getattr(meta, "arch", None)
@@ -525,7 +528,7 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
     set_flip_averaging(model, cfg.augment)
     calibration = None
     if cfg.photos is not None and len(cfg.photos.val_labels):
-        from .verdict import calibrate
+        from .calibration import calibrate
 
         calibration = calibrate(model, cfg.photos.val_images, cfg.photos.val_labels,
                                 cfg.input_size, preset.mean, preset.std)
@@ -564,7 +567,7 @@ class _BestEpoch:
         calibration = None
         photos = self.cfg.photos
         if photos is not None and len(photos.val_labels):
-            from .verdict import calibrate
+            from .calibration import calibrate
 
             calibration = calibrate(model, photos.val_images, photos.val_labels,
                                     self.cfg.input_size, self.preset.mean, self.preset.std)

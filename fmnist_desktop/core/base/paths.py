@@ -55,7 +55,7 @@ def datasets_dir() -> Path:
 
 
 def photo_cache_dir() -> Path:
-    """Where the 28x28 images prepared from labelled photos are cached (core.photo_dataset)."""
+    """Where the 28x28 images prepared from labelled photos are cached (core.data.labelled_photos)."""
     return _sub("photo-cache")
 
 
@@ -75,7 +75,7 @@ def logs_dir() -> Path:
 
 def source_root() -> Path:
     """The repository root when running from source (the folder holding weights/ and resources/)."""
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def bundled_path(relative: str | os.PathLike[str]) -> Path:

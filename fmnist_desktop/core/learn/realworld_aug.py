@@ -7,7 +7,7 @@ edges (JPEG, resampling), sensor noise, and an imperfect mask: an edge eaten awa
 background left around the object, stray specks of background. Training on those gives the model
 the invariances the photos need while it still sees mostly clean dataset images.
 
-Domain (agreed with `core.training`): `x` is float (B, 1, S, S) in 0..1, *after* the geometric
+Domain (agreed with `core.learn.training`): `x` is float (B, 1, S, S) in 0..1, *after* the geometric
 uint8 augmentation (flips, shifts) and resizing to the preset's input size, *before*
 normalisation. 0 is the background (black). The output has the same shape, dtype, device and
 range. All randomness comes from the given `torch.Generator` (on x's device), so a seeded run is

@@ -5,7 +5,10 @@ cli.log): it attaches a rotating file handler to the package's logger, so every
 `logging.getLogger(__name__).error(...)` below `fmnist_desktop` (a worker's caught traceback,
 say) lands in the log file, in the windowed packaged app too, which has no console.
 `write_log(text)` appends a block of text (an unhandled exception's traceback) through the same
-handler; it never raises, because a logging failure must not cause a second crash.
+handler (setting it up only if nothing has yet in this process); it never raises, because a
+logging failure must not cause a second crash. `serve --workers N` processes call `configure`
+themselves (`serve.server.app_from_env`). `reset` drops the handler (tests give every test its own
+data folder).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import logging.handlers
 from pathlib import Path
 
-from . import paths
+from ..base import paths
 
 APP_LOG = "app.log"
 CLI_LOG = "cli.log"
@@ -67,15 +70,30 @@ def configure(name: str = APP_LOG, level: int = logging.INFO) -> Path | None:
     return target
 
 
-def write_log(text: str, name: str | None = None) -> Path | None:
-    """Append `text` (a traceback, say) to the log file; its path, or None when it could not be written."""
-    target = configure(name or _active_name)
-    if target is None:
-        return None
+def reset() -> None:
+    """Detach and close the handler `configure` attached (the next log call sets one up again)."""
+    global _active_name
     logger = logging.getLogger(PACKAGE_LOGGER)
     handler = _handler_for(logger)
-    if handler is None:
-        return None
+    if handler is not None:
+        logger.removeHandler(handler)
+        handler.close()
+    _active_name = APP_LOG
+
+
+def write_log(text: str, name: str | None = None) -> Path | None:
+    """Append `text` (a traceback, say) to the log file; its path, or None when it could not be
+    written. Uses the handler `configure` set up; only a process that configured nothing (or a
+    different file, `name`) gets one here."""
+    logger = logging.getLogger(PACKAGE_LOGGER)
+    handler = _handler_for(logger)
+    if handler is None or (name is not None and name != _active_name):
+        if configure(name or _active_name) is None:
+            return None
+        handler = _handler_for(logger)
+        if handler is None:
+            return None
+    target = Path(handler.baseFilename)
     record = logger.makeRecord(PACKAGE_LOGGER, logging.ERROR, __file__, 0, text.rstrip("\n"), None, None)
     handler.handle(record)
     try:

@@ -24,9 +24,9 @@ from typing import Any
 
 from torch import nn
 
-from . import paths
+from ..base import paths
 from .checkpoint import CheckpointMeta, check_meta_shape, load_checkpoint, read_meta, safe_text, save_checkpoint
-from .errors import CheckpointError, FmnistError, SaveError
+from ..base.errors import CheckpointError, FmnistError, SaveError
 
 INDEX_NAME = "library.json"
 INDEX_VERSION = 1

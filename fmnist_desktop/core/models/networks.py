@@ -1,8 +1,9 @@
-"""Model architectures and the training presets built on them.
+"""The 28×28 network family: architectures, each with its own metadata.
 
 `ARCHITECTURES` maps a name (stored in every checkpoint as `arch`) to a builder, so a checkpoint
-can always be turned back into the right `nn.Module`. `PRESETS` bundle an architecture with the
-input size, normalisation and training recipe that go with it.
+can always be turned back into the right `nn.Module`; `ARCH_INFO` says what each one takes (input
+size, colour channels) and a rough speed figure. The training recipes built on them are in
+`presets.py`.
 
 - `seed` is the origin notebook, unchanged (16×16 input, two conv layers, Adam 1e-3, 10 epochs).
   Its layer names are the notebook's, so the notebook's `torch.save(model.state_dict())` file
@@ -10,29 +11,21 @@ input size, normalisation and training recipe that go with it.
 - `standard` (the default) is a small VGG-style network with BatchNorm, trained at full 28×28
   resolution with flips, small shifts, label smoothing, AdamW and a one-cycle schedule.
 - `fast` is a smaller BatchNorm network and a short one-cycle run (3 epochs, about 92 %).
-- `realworld` is `standard` trained with the photo-style augmentation of `core.realworld_aug`.
+- `realworld` is `standard` trained with the photo-style augmentation of `core.learn.realworld_aug`.
 """
 
 from __future__ import annotations
 
 import math
-import dataclasses
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .labels import NUM_CLASSES
+from ..base.labels import NUM_CLASSES
+from .arch_info import ARCH_INFO
 
-# Fashion-MNIST training-set pixel statistics (on the 0..1 scale).
-FMNIST_MEAN = 0.2860
-FMNIST_STD = 0.3530
-
-AUGMENTATIONS = ("none", "flip", "standard", "realworld")
-SCHEDULES = ("constant", "onecycle", "cosine")
-OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
 class SeedCNN(nn.Module):
@@ -129,6 +122,8 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "bn_cnn_w48": lambda: BNConvNet(blocks=((48, 1), (96, 1), (192, 1)), hidden=256, dropout=0.3),
 }
 
+assert set(ARCHITECTURES) == set(ARCH_INFO), "every network needs its metadata in arch_info.py"
+
 # The architectures of one family by width (the first block's channels), for the tuner.
 WIDTHS: dict[str, dict[int, str]] = {
     "bn_cnn_small": {16: "bn_cnn_small_w16", 24: "bn_cnn_small", 32: "bn_cnn_small_w32"},
@@ -158,130 +153,3 @@ def build_model(arch: str) -> nn.Module:
     except KeyError:
         raise KeyError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}") from None
     return builder()
-
-
-@dataclass(frozen=True)
-class Preset:
-    """An architecture plus the input format and training recipe that belong with it."""
-
-    name: str
-    title: str
-    description: str
-    arch: str
-    input_size: int
-    mean: float
-    std: float
-    epochs: int
-    batch_size: int
-    lr: float
-    weight_decay: float
-    augment: str  # one of AUGMENTATIONS
-    label_smoothing: float
-    schedule: str  # one of SCHEDULES
-    optimizer: str = "adamw"  # one of OPTIMIZERS (an additive extension of the contract)
-
-
-_STANDARD = Preset(
-    name="standard",
-    title="Standard (recommended)",
-    description="A BatchNorm CNN at full 28×28 resolution with flips, small shifts, label "
-    "smoothing and a one-cycle schedule. About 93 % test accuracy.",
-    arch="bn_cnn",
-    input_size=28,
-    mean=FMNIST_MEAN,
-    std=FMNIST_STD,
-    epochs=12,
-    batch_size=128,
-    lr=3e-3,
-    weight_decay=5e-4,
-    augment="standard",
-    label_smoothing=0.1,
-    schedule="onecycle",
-    optimizer="adamw",
-)
-
-
-PRESETS: dict[str, Preset] = {
-    "seed": Preset(
-        name="seed",
-        title="Origin notebook",
-        description="The original notebook's CNN and recipe: 16×16 input, Adam 1e-3, batch 64, "
-        "10 epochs, no augmentation. About 91 % test accuracy.",
-        arch="seed_cnn",
-        input_size=16,
-        mean=0.5,
-        std=0.5,
-        epochs=10,
-        batch_size=64,
-        lr=1e-3,
-        weight_decay=0.0,
-        augment="none",
-        label_smoothing=0.0,
-        schedule="constant",
-        optimizer="adam",
-    ),
-    "standard": _STANDARD,
-    "fast": Preset(
-        name="fast",
-        title="Fast",
-        description="A small BatchNorm CNN trained for 3 short epochs: about 92 % test accuracy, "
-        "the quickest preset (the Train page estimates the time on this computer).",
-        arch="bn_cnn_small",
-        input_size=28,
-        mean=FMNIST_MEAN,
-        std=FMNIST_STD,
-        epochs=3,
-        batch_size=256,
-        lr=6e-3,
-        weight_decay=5e-4,
-        augment="flip",
-        label_smoothing=0.05,
-        schedule="onecycle",
-        optimizer="adamw",
-    ),
-    # The standard network and recipe with other training data: only what differs is written.
-    "realworld": dataclasses.replace(
-        _STANDARD,
-        name="realworld",
-        title="Real-world photos",
-        description="The standard network trained with photo-style augmentation (lighting, "
-        "blur, framing, shoes in pairs): about 92 % test accuracy, and about 59 % instead of "
-        "49 % on real phone photos (docs/BENCHMARKS.md).",
-        augment="realworld",
-    ),
-    "photos": dataclasses.replace(
-        _STANDARD,
-        name="photos",
-        title="Real photos (Fashion-MNIST + labelled photos)",
-        description="The standard network trained on Fashion-MNIST together with labelled real "
-        "photos (Train with photos: a labels file), with photo-style augmentation; photos of "
-        "things that are none of the ten teach it to say \"not sure\", and held-out photos "
-        "calibrate that threshold.",
-        augment="realworld",
-    ),
-}
-
-DEFAULT_PRESET = "standard"
-
-
-def get_preset(name: str) -> Preset:
-    """A built-in preset, or one of the user's (core.user_presets, e.g. saved by `fmnist tune`)."""
-    try:
-        return PRESETS[name]
-    except KeyError:
-        from .user_presets import user_presets
-
-        mine = user_presets()
-        if name in mine:
-            return mine[name]
-        raise KeyError(f"unknown preset {name!r}; known: {', '.join([*PRESETS, *mine])}") from None
-
-
-def augment_for(preset: Preset, on: bool | None) -> str | None:
-    """The augmentation a run uses when the user turns it on or off: the preset's own kind, or
-    "flip" for a preset that has none; "none" when off; None (the preset decides) when not said."""
-    if on is None:
-        return None
-    if not on:
-        return "none"
-    return preset.augment if preset.augment != "none" else "flip"

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .labels import CLASS_NAMES, NUM_CLASSES
+from ..base.labels import CLASS_NAMES, NUM_CLASSES
 from .inference import iter_logits
 
 

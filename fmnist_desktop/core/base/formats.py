@@ -6,7 +6,9 @@ Imports neither torch nor Qt, so the window can use it before the engine has loa
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+import os
+from pathlib import Path
+from typing import Any, Iterator, Mapping
 
 # The photo formats the app names to the user (Open dialogs, the drop zone, "nothing found" messages)
 # and keeps in My photos. Anything else Pillow reads still works when named explicitly.
@@ -17,6 +19,21 @@ PHOTO_FORMATS_TEXT = "PNG, JPEG, WebP, BMP, GIF, TIFF"
 def is_photo_file(name: str) -> bool:
     """True for a file name with one of `PHOTO_EXTENSIONS` (any case)."""
     return name.lower().endswith(PHOTO_EXTENSIONS)
+
+
+def is_hidden(relative_parts: tuple[str, ...] | list[str]) -> bool:
+    """True when any part of a path below a folder the user chose starts with '.' (".DS_Store",
+    ".thumbnails/x.jpg"): such files are never read as photos."""
+    return any(part.startswith(".") for part in relative_parts)
+
+
+def iter_photo_files(folder: str | os.PathLike[str]) -> Iterator[Path]:
+    """The photo files under `folder`, recursively, sorted; hidden files and folders skipped.
+    The one rule for "the photos in a folder" (Predict, evaluate-photos, training with photos)."""
+    folder = Path(folder)
+    for found in sorted(folder.rglob("*")):
+        if is_photo_file(found.name) and not is_hidden(found.relative_to(folder).parts) and found.is_file():
+            yield found
 
 
 def photo_file_filter() -> str:

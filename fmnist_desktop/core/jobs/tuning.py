@@ -37,14 +37,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Union
 
-from .errors import FmnistError
-from .models import AUGMENTATIONS, Preset, get_preset, width_family
-from .paths import app_data_dir
+from ..base.errors import FmnistError
+from ..models.presets import AUGMENTATIONS, Preset
+from ..models.networks import width_family
+from ..store.user_presets import get_preset
+from ..base.paths import app_data_dir
 
 if TYPE_CHECKING:
     import optuna
 
-    from .data import FashionMNIST, Split
+    from ..data.fashion_mnist import FashionMNIST, Split
 
 DEFAULT_STUDY = "fmnist"
 DEFAULT_BASE = "fast"
@@ -400,7 +402,7 @@ def _fail_abandoned(study: "optuna.Study") -> int:
 
 
 def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None) -> Iterator[TuneEvent]:
-    from .training import BatchEnd, Cancelled, EpochEnd, Failed, Finished, TrainConfig, iter_training
+    from ..learn.training import BatchEnd, Cancelled, EpochEnd, Failed, Finished, TrainConfig, iter_training
 
     optuna = _import_optuna()
     from optuna.trial import TrialState
@@ -529,7 +531,7 @@ def _display_url(url: str | None) -> str:
 def _save_trial_model(outcome, data, config: TuneConfig, number: int, base: Preset) -> Path:
     """The trial's model with the metadata every run gets (core.runs.run_meta, no test score
     yet: the test set is used once, for the study's final best), as the study's best so far."""
-    from .checkpoint import save_checkpoint
+    from ..store.checkpoint import save_checkpoint
     from .runs import run_meta
 
     meta = run_meta(outcome, data, None, kind="tune", name=f"{base.title} tuned – trial {number}")
@@ -561,9 +563,9 @@ def save_best_to_library(
 ):
     """Add the study's best model to the model library (with its test accuracy when
     `test_split` is given and the evaluation is not stopped). Returns the new ModelEntry."""
-    from .checkpoint import load_model
-    from .evaluation import evaluate
-    from .library import ModelLibrary
+    from ..store.checkpoint import load_model
+    from ..learn.evaluation import evaluate
+    from ..store.library import ModelLibrary
 
     path = best_model_path(study)
     if not path.is_file():

@@ -18,9 +18,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from . import paths
-from .errors import FmnistError
-from .labels import CLASS_NAMES
+from ..base import paths
+from ..base.errors import FmnistError
+from ..base.labels import CLASS_NAMES
 
 MIN_USER_PHOTOS = 10  # kept-out photos needed before they replace the shipped samples
 SAMPLE_PATTERN = re.compile(r"^photo_(\d)_.+\.(jpe?g|png|webp)$", re.IGNORECASE)
@@ -77,7 +77,7 @@ def measuring_photos(min_user: int = MIN_USER_PHOTOS, samples_folder: Path | Non
                      user_root: Path | None = None) -> tuple[str, str, list[tuple[Path, int]]]:
     """(source, description, [(path, class)]): the user's kept-out photos when there are enough,
     else the shipped samples."""
-    from . import user_photos
+    from ..store import user_photos
 
     try:
         kept_out = [e for e in user_photos.list_examples(user_root) if e.kept_out]
@@ -92,7 +92,7 @@ def measuring_photos(min_user: int = MIN_USER_PHOTOS, samples_folder: Path | Non
 
 def prepare_photo_set(items: Sequence[tuple[Path, int]], source: str, description: str, stop=None) -> PhotoSet:
     """Prepare every readable photo (unreadable ones are left out of the measure)."""
-    from .photo import load_image, prepare_photo
+    from ..photo import load_image, prepare_photo
 
     images, labels = [], []
     for path, label in items:
@@ -111,7 +111,7 @@ def prepare_photo_set(items: Sequence[tuple[Path, int]], source: str, descriptio
 
 
 def score(predictor, photo_set: PhotoSet) -> PhotoScore:
-    """How many of the set's photos the predictor (core.predict.Predictor) names right."""
+    """How many of the set's photos the predictor (core.predict.predictor.Predictor) names right."""
     if len(photo_set) == 0:
         return PhotoScore(0, 0, photo_set.description)
     probs = predictor.probabilities(torch.from_numpy(photo_set.images))

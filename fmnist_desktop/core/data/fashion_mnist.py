@@ -37,9 +37,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import paths
-from .errors import DatasetError
-from .labels import NUM_CLASSES
+from ..base import paths
+from ..base.defaults import DEFAULT_VAL_SIZE
+from ..base.errors import DatasetError
+from ..base.labels import NUM_CLASSES
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
@@ -449,7 +450,7 @@ def _read_pair(folder: Path, images_stem: str, labels_stem: str) -> Split:
 
 def load_dataset(
     folder: str | os.PathLike[str] | None = None,
-    val_size: int = 5000,
+    val_size: int = DEFAULT_VAL_SIZE,
     seed: int = 0,
     download: bool = False,
     progress: ProgressFn | None = None,

@@ -28,9 +28,10 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from . import paths
-from .errors import FmnistError
-from .labels import CLASS_NAMES, class_index
+from ..base import paths
+from ..base.errors import FmnistError
+from ..base.formats import is_hidden, iter_photo_files
+from ..base.labels import CLASS_NAMES, class_index
 
 NONE_LABEL = -1  # "none of the ten": trained towards a flat distribution (outlier exposure)
 NONE_NAME = "none"
@@ -114,13 +115,11 @@ def read_photo_folder(root: str | os.PathLike[str]) -> list[LabelledPhoto]:
     person's photos in one sub-folder), or the photo itself when it sits directly in the class
     folder. Raises PhotoLabelsError when the folder holds no labelled photo.
     """
-    from .formats import is_photo_file
-
     root = Path(root)
     if not root.is_dir():
         raise PhotoLabelsError(f"{root} is not a folder.")
     out: list[LabelledPhoto] = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not is_hidden((p.name,))):
         if sub.name.lower() == NONE_NAME:
             label = NONE_LABEL
         else:
@@ -128,11 +127,8 @@ def read_photo_folder(root: str | os.PathLike[str]) -> list[LabelledPhoto]:
                 label = class_index(sub.name)
             except (KeyError, ValueError):
                 continue
-        for path in sorted(sub.rglob("*")):
+        for path in iter_photo_files(sub):
             rel = path.relative_to(root)
-            if (not path.is_file() or not is_photo_file(path.name)
-                    or any(part.startswith(".") for part in rel.parts)):
-                continue
             inner = path.relative_to(sub).parts
             sender = f"{sub.name}/{inner[0]}" if len(inner) > 1 else rel.as_posix()
             out.append(LabelledPhoto(file=rel.as_posix(), label=label, sender=sender))
@@ -166,7 +162,7 @@ def split_by_sender(photos: Sequence[LabelledPhoto], val_share: float = VAL_SHAR
 def pipeline_fingerprint() -> str:
     """A hash of the photo pipeline's source code and the libraries it leans on: it changes
     whenever what `prepare_photo` produces may change, so the cache is never stale."""
-    from . import photo
+    from .. import photo
 
     h = hashlib.sha256()
     module_file = Path(getattr(photo, "__file__", "") or "")
@@ -175,7 +171,7 @@ def pipeline_fingerprint() -> str:
         try:
             h.update(f.name.encode() + f.read_bytes())
         except OSError:  # a frozen app without sources: its version stands for the code
-            from .. import __version__
+            from ... import __version__
 
             h.update(f"frozen-{__version__}".encode())
     import PIL
@@ -196,7 +192,7 @@ def _file_key(path: Path) -> str:
 
 
 def _prepare_one(path: Path) -> np.ndarray | None:
-    from .photo import load_image, prepare_photo
+    from ..photo import load_image, prepare_photo
 
     try:
         return np.asarray(prepare_photo(load_image(path)).final, dtype=np.uint8)

@@ -27,13 +27,14 @@ import torch
 from PIL import Image
 from torch import nn
 
-from . import verdict as verdict_rules
-from .checkpoint import CheckpointMeta, load_model
-from .errors import FmnistError
-from .labels import CLASS_NAMES
-from .output_safety import path_fields, utf8_text
-from .photo import PhotoSteps, load_image, prepare_photo
-from .inference import iter_logits
+from ..base import verdict as verdict_rules
+from ..store.checkpoint import CheckpointMeta, load_model
+from ..base.errors import FmnistError
+from ..base.formats import iter_photo_files
+from ..base.labels import CLASS_NAMES
+from ..base.output_safety import path_fields, utf8_text
+from ..photo import PhotoSteps, load_image, prepare_photo
+from ..learn.inference import probabilities as batched_probabilities
 
 DEFAULT_TOP_K = 3
 BATCH_SIZE = 256  # images per forward pass (64 gave ~95 small images/s on a loaded 2-core CPU, 256 ~200)
@@ -55,12 +56,22 @@ class Prediction:
     steps: PhotoSteps | None  # every preparation step, when kept
     error: str | None = None  # why this image could not be classified
     name: str = ""  # display name (file name, or the name given to predict_images)
-    not_sure: bool = False  # confidence below the model's threshold (core.verdict)
+    not_sure: bool = False  # confidence below the model's threshold (core.base.verdict)
     out_of_scope: bool = False  # so unsure it may not be one of the ten classes
+    threshold: float = verdict_rules.DEFAULT_THRESHOLD  # the levels the verdict was decided with
+    out_of_scope_threshold: float | None = None
 
     @property
     def verdict(self) -> verdict_rules.Verdict:
+        """The verdict the Predictor decided: what the CLI prints, the server returns and the GUI shows."""
         return verdict_rules.Verdict(self.index, self.label, self.confidence, self.not_sure, self.out_of_scope)
+
+    def verdict_at(self, threshold: float | None) -> verdict_rules.Verdict:
+        """The verdict with the user's own "not sure" threshold (the Predict page's spin box): the
+        same rule on the stored probabilities. None: the verdict the Predictor decided."""
+        if threshold is None:
+            return self.verdict
+        return verdict_rules.decide(self.probabilities, threshold, self.out_of_scope_threshold)
 
     @property
     def ok(self) -> bool:
@@ -106,7 +117,7 @@ class Predictor:
     def from_checkpoint(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> "Predictor":
         """Load a model file (CheckpointError if it cannot be used). `device` may be "auto"."""
         if isinstance(device, str) and device == "auto":
-            from .training import resolve_device
+            from ..learn.training import resolve_device
 
             device = resolve_device("auto")
         model, meta = load_model(path, device)
@@ -114,10 +125,8 @@ class Predictor:
 
     def probabilities(self, images: torch.Tensor) -> np.ndarray:
         """Class probabilities (N, 10) for uint8 images (N, 28, 28) in Fashion-MNIST style."""
-        out = [logits.softmax(dim=1).cpu() for _end, logits in iter_logits(
-            self.model, images, self.meta.input_size, self.meta.mean, self.meta.std, device=self.device,
-            batch_size=BATCH_SIZE)]
-        return torch.cat(out).numpy() if out else np.zeros((0, len(self.class_names)), np.float32)
+        return batched_probabilities(self.model, images, self.meta.input_size, self.meta.mean, self.meta.std,
+                                     device=self.device, batch_size=BATCH_SIZE).numpy()
 
     def _finish(
         self, prepared: list[tuple[Path | None, str, PhotoSteps | None, Image.Image | None, str | None]], top_k: int
@@ -151,6 +160,8 @@ class Predictor:
                     name=name,
                     not_sure=decided.not_sure,
                     out_of_scope=decided.out_of_scope,
+                    threshold=self.threshold,
+                    out_of_scope_threshold=self.out_of_scope_threshold,
                 )
             )
         return results
@@ -241,31 +252,13 @@ class Predictor:
             return (path, path.name, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).")
 
 
-# The one "not sure" rule lives in core.verdict (a model's own threshold, the wording); these
-# names are kept for the callers that import them from here.
-DEFAULT_NOT_SURE_THRESHOLD = verdict_rules.DEFAULT_THRESHOLD
-is_not_sure = verdict_rules.is_not_sure
-
-
-def image_extensions() -> frozenset[str]:
-    """File extensions (lower case, with the dot) of every format Pillow can open here."""
-    Image.init()
-    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN)
-
 
 def iter_image_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
     """Files named explicitly, as given (even without an image extension, so the user hears
-    why one cannot be read); folders expanded recursively, sorted, keeping only files with an
-    image extension and skipping hidden files and folders."""
-    extensions = image_extensions()
+    why one cannot be read); folders expanded by `formats.iter_photo_files`."""
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            for found in sorted(path.rglob("*")):
-                relative = found.relative_to(path).parts
-                if any(part.startswith(".") for part in relative):
-                    continue
-                if found.suffix.lower() in extensions and found.is_file():
-                    yield found
+            yield from iter_photo_files(path)
         else:
             yield path

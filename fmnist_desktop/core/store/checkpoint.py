@@ -32,10 +32,11 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from .. import __version__ as APP_VERSION
-from . import paths
-from .errors import CheckpointError, SaveError
-from .labels import CLASS_NAMES, NUM_CLASSES
+from ... import __version__ as APP_VERSION
+from ..base import paths
+from ..base.errors import CheckpointError, SaveError
+from ..base.labels import CLASS_NAMES, NUM_CLASSES
+from ..models.arch_info import ARCH_INFO
 
 FORMAT_NAME = "fmnist-desktop"
 FORMAT_VERSION = 1
@@ -77,7 +78,7 @@ class CheckpointMeta:
     @classmethod
     def for_preset(cls, preset: str, name: str, **fields: Any) -> "CheckpointMeta":
         """Metadata for a model trained with `preset` (arch, input size and normalisation from it)."""
-        from .models import get_preset
+        from .user_presets import get_preset
 
         p = get_preset(preset)
         return cls(name=name, preset=p.name, arch=p.arch, input_size=p.input_size, mean=p.mean, std=p.std, **fields)
@@ -306,7 +307,7 @@ def _is_state_dict(obj: Any) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _expected_state(arch: str) -> dict[str, torch.Size]:
-    from .models import build_model
+    from ..models.networks import build_model
 
     return {k: v.shape for k, v in build_model(arch).state_dict().items()}
 
@@ -386,10 +387,9 @@ def check_meta_shape(path: Path, raw: Any) -> None:
 
 
 def native_input_size(arch: str) -> int | None:
-    """The image side the network `arch` is built for (its presets' input size)."""
-    from .models import PRESETS
-
-    return next((p.input_size for p in PRESETS.values() if p.arch == arch), None)
+    """The image side the network `arch` is built for (None for an unknown network)."""
+    info = ARCH_INFO.get(arch)
+    return None if info is None else info.input_size
 
 
 def _check_runnable(path: Path, state_dict: Mapping[str, torch.Tensor], meta: "CheckpointMeta") -> None:
@@ -421,14 +421,15 @@ def _check_runnable(path: Path, state_dict: Mapping[str, torch.Tensor], meta: "C
 @functools.lru_cache(maxsize=None)
 def _expected_dtypes(arch: str) -> dict[str, bool]:
     """For each state_dict key of `arch`: whether it holds floating-point values."""
-    from .models import build_model
+    from ..models.networks import build_model
 
     return {k: v.is_floating_point() for k, v in build_model(arch).state_dict().items()}
 
 
 def _meta_for_bare(path: Path, state_dict: Mapping[str, torch.Tensor]) -> CheckpointMeta:
     """Which known network a bare state_dict belongs to; the origin notebook's is `seed_cnn`."""
-    from .models import ARCHITECTURES, PRESETS
+    from ..models.networks import ARCHITECTURES
+    from ..models.presets import PRESETS
 
     best: tuple[int, str] | None = None
     for arch in ARCHITECTURES:
@@ -470,7 +471,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
 
 
 def _checked(path: Path, obj: Any) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
-    from .models import ARCHITECTURES
+    from ..models.networks import ARCHITECTURES
 
     if isinstance(obj, Mapping) and "format" in obj:
         if obj.get("format") != FORMAT_NAME:
@@ -514,7 +515,8 @@ def _checked(path: Path, obj: Any) -> tuple[dict[str, torch.Tensor], CheckpointM
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointMeta]:
     """The model in a file, built with its architecture, weights loaded strictly, on `device`,
     in eval mode; and its metadata."""
-    from .models import build_model, get_preset, set_flip_averaging
+    from ..models.networks import build_model, set_flip_averaging
+    from .user_presets import get_preset
 
     state_dict, meta = load_checkpoint(path)
     model = build_model(meta.arch)

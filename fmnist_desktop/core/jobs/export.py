@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointMeta, load_model
-from .errors import FmnistError
-from .paths import atomic_write_bytes, atomic_write_text, bundled_path
+from ..store.checkpoint import CheckpointMeta, load_model
+from ..base.errors import FmnistError
+from ..base.paths import atomic_write_bytes, atomic_write_text, bundled_path
 
 FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -136,7 +136,7 @@ def sample_images() -> np.ndarray:
 
 def model_input(images: np.ndarray | torch.Tensor, meta: CheckpointMeta) -> np.ndarray:
     """uint8 (N,28,28) → the exported model's float32 input (N,1,S,S), exactly as the app prepares it."""
-    from .transforms import to_model_input
+    from ..learn.transforms import to_model_input
 
     t = torch.as_tensor(np.asarray(images, dtype=np.uint8))
     return to_model_input(t, meta.input_size, meta.mean, meta.std).contiguous().numpy().astype(np.float32)

@@ -75,7 +75,7 @@ def augment_uint8(images: torch.Tensor, augment: str, generator: torch.Generator
 
     "none": unchanged; "flip": random horizontal flips; "standard" and "realworld": flips plus
     shifts of up to 2 pixels. (The photometric part of "realworld" runs later, on float input —
-    see `core.realworld_aug`.)
+    see `core.learn.realworld_aug`.)
     """
     if augment == "none":
         return images

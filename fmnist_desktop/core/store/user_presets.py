@@ -1,6 +1,6 @@
 """The user's own named presets (e.g. a tuning study's best settings), kept beside the models.
 
-`presets.json` in the app data folder maps a name to a complete `Preset`. `models.get_preset`
+`presets.json` in the app data folder maps a name to a complete `Preset`. `get_preset`
 falls back to these when a name is not built in, so `fmnist train --preset NAME` and the Train
 page can use them like any other preset. A damaged file is ignored (built-in presets still
 work) and replaced on the next save.
@@ -13,9 +13,10 @@ import json
 import re
 from pathlib import Path
 
-from .errors import FmnistError
-from .models import ARCHITECTURES, AUGMENTATIONS, OPTIMIZERS, PRESETS, SCHEDULES, Preset
-from .paths import app_data_dir, atomic_write_text
+from ..base.errors import FmnistError
+from ..models.networks import ARCHITECTURES
+from ..models.presets import AUGMENTATIONS, OPTIMIZERS, PRESETS, SCHEDULES, Preset
+from ..base.paths import app_data_dir, atomic_write_text
 
 FILE_NAME = "presets.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
@@ -83,3 +84,14 @@ def delete_user_preset(name: str) -> None:
 def all_presets() -> dict[str, Preset]:
     """Built-in presets, then the user's."""
     return {**PRESETS, **user_presets()}
+
+
+def get_preset(name: str) -> Preset:
+    """A built-in preset, or one of the user's (e.g. saved by `fmnist tune`)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        mine = user_presets()
+        if name in mine:
+            return mine[name]
+        raise KeyError(f"unknown preset {name!r}; known: {', '.join([*PRESETS, *mine])}") from None

@@ -24,14 +24,15 @@ import numpy as np
 import torch
 from PIL import Image, ImageChops, ImageOps
 
-from .errors import FmnistError
-from .output_safety import path_fields, utf8_text
-from .formats import is_photo_file
-from .labels import CLASS_NAMES, NUM_CLASSES, class_index
-from .photo import FRAME, load_image, prepare_photo
-from .verdict import DEFAULT_THRESHOLD, is_not_sure, photo_metrics, threshold_of
+from ..base.errors import FmnistError
+from ..base.output_safety import path_fields, utf8_text
+from ..data.labelled_photos import NONE_NAME, read_photo_folder
+from ..base.labels import CLASS_NAMES, NUM_CLASSES
+from ..photo import FRAME, load_image, prepare_photo
+from ..base.verdict import DEFAULT_THRESHOLD, is_not_sure, threshold_of
+from ..learn.calibration import photo_metrics
+from ..learn.inference import probabilities as batched_probabilities
 
-NONE_FOLDER = "none"  # a subfolder of things that are none of the ten: they should be "not sure"
 
 PIPELINES = ("app", "notebook", "simple")
 
@@ -45,16 +46,13 @@ class ModelRunner:
     mean: float
     std: float
     device: str = "cpu"
-    threshold: float = DEFAULT_THRESHOLD  # the model's "not sure" threshold (core.verdict)
+    threshold: float = DEFAULT_THRESHOLD  # the model's "not sure" threshold (core.base.verdict)
 
     @torch.no_grad()
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax of a normalised float batch (B, 1, S, S)."""
         self.model.eval()
-        out = []
-        for start in range(0, len(x), 256):
-            out.append(torch.softmax(self.model(x[start:start + 256].to(self.device)).float(), 1).cpu())
-        return torch.cat(out) if out else torch.zeros((0, NUM_CLASSES))
+        return batched_probabilities(self.model, x, None, device=self.device, batch_size=256)
 
 
 def as_runner(model_source, device: str = "cpu") -> ModelRunner:
@@ -62,7 +60,7 @@ def as_runner(model_source, device: str = "cpu") -> ModelRunner:
     if isinstance(model_source, ModelRunner):
         return model_source
     if isinstance(model_source, (str, os.PathLike)):
-        from .checkpoint import load_model  # lazily: only needed for paths
+        from ..store.checkpoint import load_model  # lazily: only needed for paths
 
         model, meta = load_model(model_source, device=device)
         return ModelRunner(model, int(meta.input_size), float(meta.mean), float(meta.std), device, threshold_of(meta))
@@ -83,7 +81,7 @@ def as_runner(model_source, device: str = "cpu") -> ModelRunner:
 
 
 def _normalise_uint8(arr: np.ndarray, runner: ModelRunner) -> torch.Tensor:
-    from .transforms import to_model_input
+    from ..learn.transforms import to_model_input
 
     return to_model_input(torch.from_numpy(np.array(arr, dtype=np.uint8))[None], runner.input_size,
                           runner.mean, runner.std)[0]
@@ -130,24 +128,11 @@ PIPELINE_FUNCTIONS: dict[str, Callable[[Image.Image, ModelRunner], torch.Tensor]
 
 
 def labelled_photos(root: str | os.PathLike[str]) -> list[tuple[Path, int]]:
-    """(path, class index) for every image under `<index>_<name>/` subfolders of root, sorted;
-    photos in a `none/` subfolder (none of the ten classes) get index -1."""
+    """(path, class index) for every photo under `<index>_<name>/` subfolders of root, sorted;
+    photos in a `none/` subfolder (none of the ten classes) get NONE_LABEL (-1). The folder is
+    read by `core.data.fashion_mnist.labelled_photos.read_photo_folder`, as training with photos reads it."""
     root = Path(root)
-    if not root.is_dir():
-        raise FmnistError(f"{root} is not a folder.", hint="Give a folder with <index>_<name>/ subfolders of photos.")
-    items: list[tuple[Path, int]] = []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
-        try:
-            label = -1 if sub.name.lower() == NONE_FOLDER else class_index(sub.name)
-        except KeyError:
-            continue
-        for path in sorted(sub.rglob("*")):
-            if path.is_file() and is_photo_file(path.name):
-                items.append((path, label))
-    if not items:
-        raise FmnistError(f"No labelled photos found in {root}.",
-                          hint="Photos must be in subfolders named like 0_T-shirt_top, 1_Trouser, ... 9_Ankle_boot.")
-    return items
+    return [(root / photo.file, photo.label) for photo in read_photo_folder(root)]
 
 
 @dataclass
@@ -214,7 +199,7 @@ def evaluate_photo_items(model_source, items: Sequence[tuple[Path, int]], pipeli
         if stop is not None and stop.is_set():
             break
         # A name that is not valid UTF-8 is shown with U+FFFD and kept exactly in "path_bytes".
-        record = {**path_fields(path), "true": CLASS_NAMES[label] if label >= 0 else NONE_FOLDER, "pred": None,
+        record = {**path_fields(path), "true": CLASS_NAMES[label] if label >= 0 else NONE_NAME, "pred": None,
                   "confidence": None, "not_sure": None, "error": None}
         try:
             inputs.append(prep(load_image(path), runner))

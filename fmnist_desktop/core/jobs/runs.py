@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import evaluation
-from .checkpoint import CheckpointMeta, save_checkpoint
-from .errors import describe_exception
-from .models import get_preset
+from ..learn import evaluation
+from ..store.checkpoint import CheckpointMeta, save_checkpoint
+from ..base.errors import describe_exception
+from ..store.user_presets import get_preset
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ class FinishedRun:
 
     model: Any  # torch nn.Module (CPU, eval mode)
     meta: CheckpointMeta
-    test: Any = None  # core.evaluation.EvaluationResult, None when stopped or failed
+    test: Any = None  # core.learn.evaluation.EvaluationResult, None when stopped or failed
     evaluation_error: str | None = None  # why `test` is None when the evaluation failed
-    finetune_report: Any = None  # core.user_photos.FinetuneReport for fine-tuning runs
+    finetune_report: Any = None  # core.jobs.finetune.FinetuneReport for fine-tuning runs
 
     @property
     def test_accuracy(self) -> float | None:
@@ -69,7 +69,7 @@ def run_meta(finished, data, test, *, kind: str = KIND_TRAIN, name: str | None =
     if test is not None:
         metrics.update(test_accuracy=float(test.accuracy), test_loss=float(test.loss))
     calibration = getattr(finished, "calibration", None)
-    if calibration:  # trained with photos: its own "not sure" threshold (core.verdict)
+    if calibration:  # trained with photos: its own "not sure" threshold (core.base.verdict)
         metrics.update(calibration)
     training = config.summary()
     training.update(
@@ -128,10 +128,10 @@ def finish_run(
     meta = run_meta(finished, data, test, kind=kind, name=name)
     run = FinishedRun(finished.model, meta, test, evaluation_error)
     if kind == KIND_FINETUNE and not (stop is not None and stop.is_set()):
-        from . import user_photos
+        from . import finetune
 
         say("Comparing with the model before fine-tuning…")
-        report = user_photos.before_after_report(
+        report = finetune.before_after_report(
             finished.config.init_checkpoint, (finished.model, meta), examples, test_split=data.test, stop=stop,
             after_test_accuracy=None if test is None else float(test.accuracy) / 100,
         )
@@ -154,7 +154,7 @@ def _input_spec(config) -> tuple[int, float, float]:
 
 
 def save_run(run: FinishedRun, library=None, *, out: str | Path | None = None, make_active: bool = False):
-    """Add the run to `library` (a `core.library.ModelLibrary`; returns the `ModelEntry`), or write
+    """Add the run to `library` (a `core.store.library.ModelLibrary`; returns the `ModelEntry`), or write
     it to the file `out` (returns its path). Raises `SaveError` with the model still in `run`."""
     if out is not None:
         return save_checkpoint(out, run.model, run.meta)

@@ -1,0 +1,49 @@
+"""The bottom layer: plain-Python pieces every other part uses.
+
+Errors (`errors`), class names (`labels`), file formats and the one photo-file predicate
+(`formats`), limits on hostile images (`image_limits`), escaping for terminal and JSON output
+(`output_safety`), app folders and atomic writes (`paths`), thread settings (`threads`), shared
+defaults (`defaults`) and the one "not sure" rule (`verdict`). No torch, numpy or Qt: the GUI
+imports this before torch is loaded.
+
+The names the GUI, the CLI and the server use are importable from this package too; they load on
+first use, so importing one submodule does not load the others (and torch-free parts stay so).
+"""
+
+from importlib import import_module
+
+_EXPORTS = {
+    "FmnistError": "errors",
+    "SaveError": "errors",
+    "describe_exception": "errors",
+    "CLASS_NAMES": "labels",
+    "class_index": "labels",
+    "PHOTO_FORMATS_TEXT": "formats",
+    "format_clock": "formats",
+    "format_span": "formats",
+    "is_photo_file": "formats",
+    "photo_file_filter": "formats",
+    "recorded_test_accuracy": "formats",
+    "csv_row": "output_safety",
+    "printable": "output_safety",
+    "atomic_write_text": "paths",
+    "parallel_in_this_thread": "threads",
+    "serial_in_this_thread": "threads",
+    "DEFAULT_THRESHOLD": "verdict",
+    "Verdict": "verdict",
+    "decide": "verdict",
+    "format_confidence": "verdict",
+    "threshold_of": "verdict",
+    "DEFAULT_VAL_SIZE": "defaults",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,93 @@
+"""The one "not sure" rule, used by the CLI, the GUI, the evaluation of photos and the server.
+
+A prediction is *not sure* when the model's top probability is below its threshold. A model
+knows its own threshold: training with real photos calibrates it on the held-out senders' photos
+(`calibrate`) and stores it in the checkpoint's metrics (`not_sure_threshold`); a model without
+one (older checkpoints, the origin notebook's weights) uses `DEFAULT_THRESHOLD`. The Predict
+page's spin box may override it for a session.
+
+A second, lower level says more: below `out_of_scope_threshold` the model's probabilities are
+nearly flat, which is what a model trained with "none of the ten" photos (outlier exposure) does
+on things that are not one of the ten classes: "this may not be one of the ten".
+
+No Qt, numpy or torch here: the GUI and the server use it as it is; the calibration that sets
+a model's thresholds is in `core.learn.calibration`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from .labels import CLASS_NAMES
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def _valid_probability(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) and 0.0 < v < 1.0 else None
+
+
+def threshold_of(meta: Any) -> float:
+    """The model's own "not sure" threshold (from its metadata), or DEFAULT_THRESHOLD."""
+    metrics = getattr(meta, "metrics", None)
+    if isinstance(metrics, Mapping):
+        value = _valid_probability(metrics.get("not_sure_threshold"))
+        if value is not None:
+            return value
+    return DEFAULT_THRESHOLD
+
+
+def out_of_scope_threshold_of(meta: Any) -> float | None:
+    """Below this top probability a model trained with "none" photos says "may not be one of the
+    ten"; None for models without that calibration (they cannot tell)."""
+    metrics = getattr(meta, "metrics", None)
+    if isinstance(metrics, Mapping):
+        return _valid_probability(metrics.get("out_of_scope_threshold"))
+    return None
+
+
+def is_not_sure(confidence: float, threshold: float) -> bool:
+    """The rule itself. `confidence` is compared unrounded: 0.4996 is below a 0.5 threshold even
+    though it prints as 50.0 %, so the GUI and CLI print confidences with `format_confidence`."""
+    return not (confidence >= threshold)  # NaN is never sure
+
+
+def format_confidence(confidence: float) -> str:
+    """A percentage that never rounds up across a threshold (0.4996 -> "49.9 %")."""
+    return f"{math.floor(confidence * 1000) / 10:.1f} %"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    index: int
+    label: str
+    confidence: float
+    not_sure: bool
+    out_of_scope: bool  # "may not be one of the ten" (implies not_sure)
+
+    def describe(self) -> str:
+        """One short line a person reads: the verdict, honest about doubt."""
+        pct = format_confidence(self.confidence)
+        if self.out_of_scope:
+            return f"may not be one of the ten classes (best guess {self.label}, {pct})"
+        if self.not_sure:
+            return f"not sure: best guess {self.label}, {pct}"
+        return f"{self.label}, {pct}"
+
+
+def decide(probs: Sequence[float], threshold: float,
+           out_of_scope_threshold: float | None = None) -> Verdict:
+    """The verdict for one image's class probabilities (10,): a list, a numpy array or a tensor."""
+    p = [float(v) for v in (probs.tolist() if hasattr(probs, "tolist") else probs)]
+    nan_at = next((i for i, v in enumerate(p) if v != v), None)  # numpy's argmax picks a NaN
+    index = nan_at if nan_at is not None else max(range(len(p)), key=p.__getitem__)  # first of equal maxima
+    confidence = p[index]
+    not_sure = is_not_sure(confidence, threshold)
+    oos = out_of_scope_threshold is not None and not_sure and confidence < out_of_scope_threshold
+    return Verdict(index, CLASS_NAMES[index], confidence, not_sure, bool(oos))

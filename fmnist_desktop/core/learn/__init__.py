@@ -1,0 +1,34 @@
+"""Learning: the training loop (`training`), metrics on the test split (`evaluation`),
+augmentation (`transforms`, `realworld_aug`), the one batched inference loop (`inference`) and
+the calibration of "not sure" thresholds (`calibration`).
+
+The names the GUI, the CLI and the server use are importable from this package too; they load on
+first use, so importing one submodule does not load the others (and torch-free parts stay so).
+"""
+
+from importlib import import_module
+
+_EXPORTS = {
+    "BatchEnd": "training",
+    "Cancelled": "training",
+    "EpochEnd": "training",
+    "Failed": "training",
+    "Finished": "training",
+    "Started": "training",
+    "TrainConfig": "training",
+    "format_epoch_line": "training",
+    "iter_training": "training",
+    "resolve_device": "training",
+    "evaluate": "evaluation",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -1,0 +1,74 @@
+"""Setting a model's "not sure" thresholds from held-out photos, and the figures that judge them.
+
+The rule that uses the thresholds is `core.base.verdict` (torch-free); this is the part that
+runs a model: `calibrate` (called by training with real photos) and `photo_metrics`, the same
+comparison applied to a whole array of probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..base.verdict import DEFAULT_THRESHOLD
+from .inference import probabilities as batched_probabilities
+
+# Calibration targets on held-out photos of the ten classes: at most this share is "not sure",
+# and at most OUT_OF_SCOPE_RATE is "may not be one of the ten".
+TARGET_NOT_SURE_RATE = 0.12
+OUT_OF_SCOPE_RATE = 0.03
+
+
+def photo_metrics(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
+    """On photos with labels 0..9 (and -1 = none of the ten): accuracy (top-1, in-class photos),
+    not-sure rate, confidently-wrong rate (wrong and not flagged), and the share of "none"
+    photos flagged not sure. Rates in 0..1; NaN where there is nothing to measure."""
+    probs = np.asarray(probs, np.float64)  # (N, 10); N may be 0
+    labels = np.asarray(labels)
+    conf, pred = probs.max(1), probs.argmax(1)
+    known = labels >= 0
+    flagged = ~(conf >= threshold)  # is_not_sure, for a whole array
+    nan = float("nan")
+    k = int(known.sum())
+    out = {
+        "n": k,
+        "accuracy": float((pred[known] == labels[known]).mean()) if k else nan,
+        "not_sure_rate": float(flagged[known].mean()) if k else nan,
+        "confidently_wrong_rate": float(((pred[known] != labels[known]) & ~flagged[known]).mean()) if k else nan,
+        "n_none": int((~known).sum()),
+        "none_flagged_rate": float(flagged[~known].mean()) if (~known).any() else nan,
+    }
+    return out
+
+
+def probabilities(model: torch.nn.Module, images_uint8: np.ndarray, input_size: int, mean: float,
+                  std: float) -> np.ndarray:
+    """Softmax of a model over uint8 (N, 28, 28) images, in chunks, on the model's device."""
+    model.eval()
+    x_all = torch.from_numpy(np.ascontiguousarray(images_uint8))
+    return batched_probabilities(model, x_all, input_size, mean, std, batch_size=512).numpy()
+
+
+def calibrate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, input_size: int,
+              mean: float, std: float, target_not_sure: float = TARGET_NOT_SURE_RATE) -> dict[str, Any]:
+    """Thresholds from held-out photos: "not sure" below the top probability that
+    `target_not_sure` of the in-class photos fall under; "may not be one of the ten" below the
+    level OUT_OF_SCOPE_RATE of them fall under. Returns the thresholds and the held-out figures."""
+    probs = probabilities(model, images, input_size, mean, std)
+    labels = np.asarray(labels)
+    conf = probs.max(1)
+    known = labels >= 0
+    if known.sum() >= 20:
+        threshold = float(np.quantile(conf[known], target_not_sure))
+        oos = float(np.quantile(conf[known], OUT_OF_SCOPE_RATE))
+    else:
+        threshold, oos = DEFAULT_THRESHOLD, None
+    threshold = float(np.clip(threshold, 0.2, 0.95))
+    result: dict[str, Any] = {"not_sure_threshold": round(threshold, 4),
+                              "out_of_scope_threshold": None if oos is None else round(min(oos, threshold), 4)}
+    result["held_out_photos"] = {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
+                                 for k, v in photo_metrics(probs, labels, threshold).items()}
+    return result

@@ -1,0 +1,41 @@
+"""The networks: the 28×28 family (`networks`), each architecture's metadata (`arch_info`,
+torch-free) and the training presets built on them (`presets`). A second family (a photo model:
+a pretrained backbone and a head) belongs here beside them.
+
+The names the GUI, the CLI and the server use are importable from this package too; they load on
+first use, so importing one submodule does not load the others (and torch-free parts stay so).
+"""
+
+from importlib import import_module
+
+_EXPORTS = {
+    "SeedCNN": "networks",
+    "BNConvNet": "networks",
+    "ARCHITECTURES": "networks",
+    "WIDTHS": "networks",
+    "width_family": "networks",
+    "set_flip_averaging": "networks",
+    "build_model": "networks",
+    "FMNIST_MEAN": "presets",
+    "FMNIST_STD": "presets",
+    "AUGMENTATIONS": "presets",
+    "SCHEDULES": "presets",
+    "OPTIMIZERS": "presets",
+    "Preset": "presets",
+    "PRESETS": "presets",
+    "DEFAULT_PRESET": "presets",
+    "augment_for": "presets",
+    "ArchInfo": "arch_info",
+    "ARCH_INFO": "arch_info",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

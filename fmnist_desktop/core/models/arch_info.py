@@ -1,0 +1,31 @@
+"""What each network takes and roughly costs, known without building it (and without torch).
+
+The GUI reads this at start-up, before torch is loaded, to estimate training times; the
+checkpoint reader uses it to check a model's input size. A new network family (e.g. a photo
+model with a pretrained backbone) adds its entries here next to its builder in `networks.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    input_size: int  # side of the square image the network is built for
+    channels: int = 1  # 1: grey, light on black (Fashion-MNIST); 3: a colour photo
+    # Training images per second on a busy 2-core CPU before this computer has measured one
+    # epoch (deliberately slow: an estimate that turns out long is the kinder surprise).
+    guess_cpu_images_per_s: float = 300.0
+
+
+ARCH_INFO: dict[str, ArchInfo] = {
+    "seed_cnn": ArchInfo(input_size=16, guess_cpu_images_per_s=1500.0),
+    "bn_cnn": ArchInfo(input_size=28, guess_cpu_images_per_s=150.0),
+    "bn_cnn_small": ArchInfo(input_size=28, guess_cpu_images_per_s=400.0),
+    "bn_cnn_small_w16": ArchInfo(input_size=28),
+    "bn_cnn_small_w32": ArchInfo(input_size=28),
+    "bn_cnn_w24": ArchInfo(input_size=28),
+    "bn_cnn_w48": ArchInfo(input_size=28),
+}
+
