@@ -26,6 +26,9 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     from ..core.store.user_presets import all_presets
 
     # Built-in presets and the user's own (e.g. saved by `fmnist tune --save-preset NAME`).
+    p.add_argument("--kind", choices=("fmnist", "photo"), default="fmnist",
+                   help="fmnist: a 28×28 network on Fashion-MNIST (default); photo: the photo model "
+                        "(ImageNet-pretrained backbone + head) on --photos and a Fashion-MNIST sample")
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(all_presets()), help=f"training recipe (default: {DEFAULT_PRESET})")
     p.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="images per batch (default: the preset's)")
@@ -195,6 +198,14 @@ def run_train(args: argparse.Namespace) -> int:
     from ..core.store.user_presets import get_preset
     from ..core.learn.training import Cancelled, Failed, Finished, TrainConfig
 
+    if args.kind == "photo":
+        from .train_photo import check_photo_arguments, run_photo_train
+
+        check_photo_arguments(args)
+        if args.out:
+            _check_writable(Path(args.out))
+        data = _load_data(args)
+        return run_photo_train(args, data, lambda run: _save(run, args))
     preset = get_preset(args.preset)
     _check_arguments(args, preset)
     data = _load_data(args)
@@ -244,17 +255,28 @@ def run_train(args: argparse.Namespace) -> int:
         say(f"Held-out photos: {100 * held['accuracy']:.1f}% right, not sure below "
             f"{100 * outcome.calibration['not_sure_threshold']:.1f}% ({100 * held['not_sure_rate']:.1f}% of them), "
             f"{100 * held['none_flagged_rate']:.1f}% of the none-of-the-ten photos called not sure")
+    if not _save(run, args):
+        return EXIT_FAILED
+    say(f"Training took {format_clock(outcome.elapsed_s, '?')} on {outcome.device}.")
+    return EXIT_OK
+
+
+def _save(run, args: argparse.Namespace) -> bool:
+    """Into the library (made active for its kind) or --out; a failed save is rescued to
+    another folder and reported (False)."""
+    from ..core.jobs import runs
+    from ..core.store.library import ModelLibrary
+
     try:
         if args.out:
             say(f"Saved: {runs.save_run(run, out=args.out)}")
         else:
             entry = runs.save_run(run, ModelLibrary(), make_active=True)
-            say(f"Saved to the model library as {entry.id!r} (now the active model): {entry.path}")
+            say(f"Saved to the model library as {entry.id!r} (now the active {'photo ' if entry.kind == 'photo' else ''}model): {entry.path}")
     except SaveError as exc:
         rescued = _rescue_save(run.model, run.meta)
         if rescued is None:
             raise
         print(f"{PROG}: error: {exc} The trained model was saved instead to {rescued}.", file=sys.stderr)
-        return EXIT_FAILED
-    say(f"Training took {format_clock(outcome.elapsed_s, '?')} on {outcome.device}.")
-    return EXIT_OK
+        return False
+    return True

@@ -87,8 +87,13 @@ def bundled_path(relative: str | os.PathLike[str]) -> Path:
 
 
 def default_weights_path() -> Path:
-    """The trained default model shipped in weights/."""
+    """The trained default model shipped in weights/ (the 28×28 network)."""
     return bundled_path("weights/default.pt")
+
+
+def photo_weights_path() -> Path:
+    """The photo model shipped in weights/ (ImageNet-pretrained backbone + head)."""
+    return bundled_path("weights/photo.pt")
 
 
 @contextlib.contextmanager

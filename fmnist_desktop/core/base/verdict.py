@@ -82,12 +82,17 @@ class Verdict:
 
 
 def decide(probs: Sequence[float], threshold: float,
-           out_of_scope_threshold: float | None = None) -> Verdict:
-    """The verdict for one image's class probabilities (10,): a list, a numpy array or a tensor."""
+           out_of_scope_threshold: float | None = None, none_probability: float | None = None) -> Verdict:
+    """The verdict for one image's class probabilities (10,): a list, a numpy array or a tensor.
+
+    `none_probability`: a photo model's "none of these" output. When it outweighs the best of
+    the ten, the image may not be one of the ten (and so is not sure, whatever the threshold)."""
     p = [float(v) for v in (probs.tolist() if hasattr(probs, "tolist") else probs)]
     nan_at = next((i for i, v in enumerate(p) if v != v), None)  # numpy's argmax picks a NaN
     index = nan_at if nan_at is not None else max(range(len(p)), key=p.__getitem__)  # first of equal maxima
     confidence = p[index]
     not_sure = is_not_sure(confidence, threshold)
     oos = out_of_scope_threshold is not None and not_sure and confidence < out_of_scope_threshold
+    if none_probability is not None and none_probability >= confidence:
+        not_sure = oos = True
     return Verdict(index, CLASS_NAMES[index], confidence, not_sure, bool(oos))

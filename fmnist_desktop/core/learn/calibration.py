@@ -20,17 +20,26 @@ from .inference import probabilities as batched_probabilities
 # and at most OUT_OF_SCOPE_RATE is "may not be one of the ten".
 TARGET_NOT_SURE_RATE = 0.12
 OUT_OF_SCOPE_RATE = 0.03
+# The photo model's target (issue 20: at most 10 % of real photos "not sure"), a little under it
+# because held-out senders are easier than photos from sources never seen.
+PHOTO_TARGET_NOT_SURE_RATE = 0.08
 
 
 def photo_metrics(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
     """On photos with labels 0..9 (and -1 = none of the ten): accuracy (top-1, in-class photos),
     not-sure rate, confidently-wrong rate (wrong and not flagged), and the share of "none"
     photos flagged not sure. Rates in 0..1; NaN where there is nothing to measure."""
-    probs = np.asarray(probs, np.float64)  # (N, 10); N may be 0
+    probs = np.asarray(probs, np.float64)  # (N, 10), or (N, 11) with a photo model's "none"; N may be 0
     labels = np.asarray(labels)
+    if probs.ndim == 2 and probs.shape[1] > 10:
+        probs, none_p = probs[:, :10], probs[:, 10]
+    else:
+        none_p = None
     conf, pred = probs.max(1), probs.argmax(1)
-    known = labels >= 0
+    known = (labels >= 0) & (labels < 10)  # -1 or 10: none of the ten
     flagged = ~(conf >= threshold)  # is_not_sure, for a whole array
+    if none_p is not None:
+        flagged |= none_p >= conf  # verdict.decide: "none" outweighs the best of the ten
     nan = float("nan")
     k = int(known.sum())
     out = {
@@ -69,6 +78,25 @@ def calibrate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, in
     threshold = float(np.clip(threshold, 0.2, 0.95))
     result: dict[str, Any] = {"not_sure_threshold": round(threshold, 4),
                               "out_of_scope_threshold": None if oos is None else round(min(oos, threshold), 4)}
+    result["held_out_photos"] = {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
+                                 for k, v in photo_metrics(probs, labels, threshold).items()}
+    return result
+
+
+def calibrate_photo(probs: np.ndarray, labels: np.ndarray, target_not_sure: float = PHOTO_TARGET_NOT_SURE_RATE) -> dict[str, Any]:
+    """A photo model's threshold from its (N, 11) probabilities on held-out photos (labels 0..9,
+    10 = none of the ten): "not sure" below the top probability that `target_not_sure` of the
+    in-class photos fall under. "May not be one of the ten" comes from the model's own "none"
+    output (core.base.verdict.decide), so no second level is set."""
+    probs = np.asarray(probs, np.float64)
+    labels = np.asarray(labels)
+    known = (labels >= 0) & (labels < 10)
+    if known.sum() >= 20:
+        threshold = float(np.quantile(probs[known, :10].max(1), target_not_sure))
+    else:
+        threshold = DEFAULT_THRESHOLD
+    threshold = float(np.clip(threshold, 0.2, 0.95))
+    result: dict[str, Any] = {"not_sure_threshold": round(threshold, 4), "out_of_scope_threshold": None}
     result["held_out_photos"] = {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
                                  for k, v in photo_metrics(probs, labels, threshold).items()}
     return result

@@ -27,6 +27,13 @@ _EXPORTS = {
     "augment_for": "presets",
     "ArchInfo": "arch_info",
     "ARCH_INFO": "arch_info",
+    "KINDS": "arch_info",
+    "KIND_NAMES": "arch_info",
+    "PHOTO_KIND": "arch_info",
+    "FMNIST_KIND": "arch_info",
+    "kind_of_arch": "arch_info",
+    "PhotoNet": "photo_net",
+    "PHOTO_ARCH": "photo_net",
 }
 
 

@@ -27,5 +27,19 @@ ARCH_INFO: dict[str, ArchInfo] = {
     "bn_cnn_small_w32": ArchInfo(input_size=28),
     "bn_cnn_w24": ArchInfo(input_size=28),
     "bn_cnn_w48": ArchInfo(input_size=28),
+    # The photo model: ImageNet-pretrained EfficientNet-Lite0 + an 11-way head (core.models.photo_net).
+    # Its guess is for training the last blocks on cached activations (core.learn.photo_training).
+    "efficientnet_lite0_photo": ArchInfo(input_size=224, channels=3, guess_cpu_images_per_s=60.0),
 }
+
+PHOTO_KIND = "photo"  # a colour photo model (what a dropped photo meets)
+FMNIST_KIND = "fmnist"  # a 28×28 grey network (what Fashion-MNIST images meet)
+KINDS = (PHOTO_KIND, FMNIST_KIND)
+KIND_NAMES = {PHOTO_KIND: "Photo model", FMNIST_KIND: "28×28 network"}
+
+
+def kind_of_arch(arch: str) -> str:
+    """"photo" for colour photo models, "fmnist" for the 28×28 family (and unknown names)."""
+    info = ARCH_INFO.get(arch)
+    return PHOTO_KIND if info is not None and info.channels == 3 else FMNIST_KIND
 

@@ -120,7 +120,16 @@ ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {
     "bn_cnn_small_w32": lambda: BNConvNet(blocks=((32, 1), (64, 1)), hidden=128, dropout=0.2),
     "bn_cnn_w24": lambda: BNConvNet(blocks=((24, 1), (48, 1), (96, 1)), hidden=256, dropout=0.3),
     "bn_cnn_w48": lambda: BNConvNet(blocks=((48, 1), (96, 1), (192, 1)), hidden=256, dropout=0.3),
+    # The photo model (ImageNet-pretrained backbone + 11-way head); built lazily: its module
+    # is only imported when a photo model is built.
+    "efficientnet_lite0_photo": lambda: _photo_net(),
 }
+
+def _photo_net() -> nn.Module:
+    from .photo_net import PhotoNet
+
+    return PhotoNet()
+
 
 assert set(ARCHITECTURES) == set(ARCH_INFO), "every network needs its metadata in arch_info.py"
 

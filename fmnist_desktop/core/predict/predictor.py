@@ -34,7 +34,9 @@ from ..base.formats import iter_photo_files
 from ..base.labels import CLASS_NAMES
 from ..base.output_safety import path_fields, utf8_text
 from ..photo import PhotoSteps, load_image, prepare_photo
+from ..photo.model_input import is_fashion_mnist_style, letterbox, to_unit_tensor
 from ..learn.inference import probabilities as batched_probabilities
+from ..models.arch_info import FMNIST_KIND, KIND_NAMES, PHOTO_KIND, kind_of_arch
 
 DEFAULT_TOP_K = 3
 BATCH_SIZE = 256  # images per forward pass (64 gave ~95 small images/s on a loaded 2-core CPU, 256 ~200)
@@ -42,6 +44,9 @@ STREAM_BATCH = 256  # iter_predict_paths yields after this many images...
 STREAM_LATENCY_S = 0.5  # ...or after preparing for this long, whichever comes first
 PREPARE_WORKERS = max(1, min(2, os.cpu_count() or 1))
 PREPARE_AHEAD = 4 * PREPARE_WORKERS  # files being prepared ahead of the one awaited
+# The photo model's backbone runs fastest on CPU in small channels-last batches (2 cores, 224 px:
+# 84 images/s at 4-8 a batch, 58 one at a time, 29 at 64: bench/bench_photo_model.py).
+PHOTO_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,16 @@ class Prediction:
     out_of_scope: bool = False  # so unsure it may not be one of the ten classes
     threshold: float = verdict_rules.DEFAULT_THRESHOLD  # the levels the verdict was decided with
     out_of_scope_threshold: float | None = None
+    # The photo model's 11th output ("none of these"); None for a 28×28 network.
+    none_probability: float | None = None
+    model_kind: str = FMNIST_KIND  # which model answered: "photo" or "fmnist"
+    model_name: str = ""
+
+    @property
+    def answered_by(self) -> str:
+        """"Photo model – <name>" / "28×28 network – <name>": what the GUI and CLI say answered."""
+        kind = KIND_NAMES.get(self.model_kind, self.model_kind)
+        return f"{kind} – {self.model_name}" if self.model_name else kind
 
     @property
     def verdict(self) -> verdict_rules.Verdict:
@@ -71,7 +86,7 @@ class Prediction:
         same rule on the stored probabilities. None: the verdict the Predictor decided."""
         if threshold is None:
             return self.verdict
-        return verdict_rules.decide(self.probabilities, threshold, self.out_of_scope_threshold)
+        return verdict_rules.decide(self.probabilities, threshold, self.out_of_scope_threshold, self.none_probability)
 
     @property
     def ok(self) -> bool:
@@ -89,9 +104,13 @@ class Prediction:
             index=self.index,
             confidence=round(self.confidence, 6),
             not_sure=self.not_sure,
+            out_of_scope=self.out_of_scope,
             top_k=[[name, round(p, 6)] for name, p in self.top_k],
             probabilities={name: round(p, 6) for name, p in zip(CLASS_NAMES, self.probabilities)},
+            model={"kind": self.model_kind, "name": utf8_text(self.model_name)},
         )
+        if self.none_probability is not None:
+            out["none_probability"] = round(self.none_probability, 6)
         if self.steps is not None and self.steps.notes:
             out["notes"] = list(self.steps.notes)
         return out
@@ -101,67 +120,155 @@ def _failed(path: Path | None, name: str, error: str) -> Prediction:
     return Prediction(path, -1, "", 0.0, (), [], None, None, error, name)
 
 
-class Predictor:
-    """A model loaded once, ready to classify images."""
+@dataclass
+class _Slot:
+    """One loaded model and the levels its verdicts use."""
 
-    def __init__(self, model: nn.Module, meta: CheckpointMeta, device: str | torch.device = "cpu"):
+    model: nn.Module
+    meta: CheckpointMeta
+    kind: str
+    threshold: float
+    out_of_scope_threshold: float | None
+
+    @classmethod
+    def of(cls, model: nn.Module, meta: CheckpointMeta, device: torch.device) -> "_Slot":
+        model = model.to(device).eval()
+        kind = kind_of_arch(meta.arch)
+        if kind == PHOTO_KIND:
+            model = model.to(memory_format=torch.channels_last)
+        return cls(model, meta, kind, verdict_rules.threshold_of(meta), verdict_rules.out_of_scope_threshold_of(meta))
+
+
+class Predictor:
+    """Models loaded once, ready to classify images: one model, or a photo model and a 28×28
+    network together, in which case each image goes to the one it suits (`route`): a small grey
+    light-on-black image to the 28×28 network, anything else to the photo model. The user never
+    picks; each Prediction says which model answered."""
+
+    def __init__(self, model: nn.Module, meta: CheckpointMeta, device: str | torch.device = "cpu",
+                 others: Sequence[tuple[nn.Module, CheckpointMeta]] = ()):
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        first = _Slot.of(model, meta, self.device)
+        self.slots: dict[str, _Slot] = {first.kind: first}
+        for other_model, other_meta in others:
+            slot = _Slot.of(other_model, other_meta, self.device)
+            self.slots.setdefault(slot.kind, slot)
+        # The first model given is the primary one: its metadata and levels are what a page
+        # showing "the model" shows (the spin box, the Evaluate page's name).
+        self.model = first.model
         self.meta = meta
         self.class_names = tuple(meta.class_names) if meta.class_names else CLASS_NAMES
-        # The model's own "not sure" threshold; the Predict page's spin box may override it.
-        self.threshold = verdict_rules.threshold_of(meta)
-        self.out_of_scope_threshold = verdict_rules.out_of_scope_threshold_of(meta)
+        self.threshold = first.threshold
+        self.out_of_scope_threshold = first.out_of_scope_threshold
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> "Predictor":
         """Load a model file (CheckpointError if it cannot be used). `device` may be "auto"."""
+        return cls.from_checkpoints([path], device)
+
+    @classmethod
+    def from_checkpoints(cls, paths: Sequence[str | os.PathLike[str]], device: str | torch.device = "cpu") -> "Predictor":
+        """Load model files (the first is the primary one; at most one of each kind is used)."""
         if isinstance(device, str) and device == "auto":
             from ..learn.training import resolve_device
 
             device = resolve_device("auto")
-        model, meta = load_model(path, device)
-        return cls(model, meta, device)
+        loaded = [load_model(p, device) for p in paths]
+        (model, meta), others = loaded[0], loaded[1:]
+        return cls(model, meta, device, others)
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(self.slots)
+
+    def route(self, img: Image.Image) -> str:
+        """The kind of model that answers `img`: a Fashion-MNIST-style image goes to the 28×28
+        network, everything else to the photo model (when each is loaded)."""
+        if len(self.slots) == 1:
+            return next(iter(self.slots))
+        return FMNIST_KIND if is_fashion_mnist_style(img) else PHOTO_KIND
 
     def probabilities(self, images: torch.Tensor) -> np.ndarray:
         """Class probabilities (N, 10) for uint8 images (N, 28, 28) in Fashion-MNIST style."""
-        return batched_probabilities(self.model, images, self.meta.input_size, self.meta.mean, self.meta.std,
+        slot = self.slots.get(FMNIST_KIND) or next(iter(self.slots.values()))
+        if slot.kind == PHOTO_KIND:
+            rgb = [Image.fromarray(np.asarray(im, np.uint8), "L").convert("RGB") for im in images.numpy()]
+            return self._photo_probabilities(slot, [letterbox(im, slot.meta.input_size) for im in rgb])[:, :10]
+        return batched_probabilities(slot.model, images, slot.meta.input_size, slot.meta.mean, slot.meta.std,
                                      device=self.device, batch_size=BATCH_SIZE).numpy()
 
-    def _finish(
-        self, prepared: list[tuple[Path | None, str, PhotoSteps | None, Image.Image | None, str | None]], top_k: int
-    ) -> list[Prediction]:
-        good = [i for i, item in enumerate(prepared) if item[4] is None]
-        probs = np.zeros((0, len(self.class_names)), np.float32)
-        if good:
-            stack = np.stack([np.asarray(prepared[i][3], dtype=np.uint8) for i in good])
-            probs = self.probabilities(torch.from_numpy(stack))
-        by_item = dict(zip(good, probs))
+    def _photo_probabilities(self, slot: _Slot, images: list[Image.Image]) -> np.ndarray:
+        """Softmax over the photo model's 11 outputs for letterboxed RGB images."""
+        out = []
+        with torch.inference_mode():
+            for k in range(0, len(images), PHOTO_BATCH):
+                x = to_unit_tensor(images[k:k + PHOTO_BATCH]).to(self.device)
+                out.append(slot.model(x).float().softmax(1).cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, 11), np.float32)
+
+    def _load(self, source) -> Image.Image:
+        """Decode a file, bytes or PIL image. With a photo model loaded, photos are decoded at
+        twice its input size (JPEG draft decoding makes a 12-megapixel photo cheap); the 28×28
+        pipeline alone keeps its larger default."""
+        if PHOTO_KIND in self.slots:
+            return load_image(source, max_side=2 * self.slots[PHOTO_KIND].meta.input_size)
+        return load_image(source)
+
+    def _prepare(self, img: Image.Image, keep_steps: bool) -> tuple[str, PhotoSteps | None, Image.Image]:
+        """(kind, steps, model input) for a loaded image: the photo model's letterboxed colour
+        image, or the 28×28 grey image the Fashion-MNIST pipeline makes."""
+        kind = self.route(img)
+        if kind == PHOTO_KIND:
+            return kind, None, letterbox(img, self.slots[kind].meta.input_size)
+        steps = prepare_photo(img)
+        return kind, (steps if keep_steps else None), steps.final
+
+    def _finish(self, prepared: list[tuple], top_k: int) -> list[Prediction]:
+        """Classify prepared items (path, name, kind, steps, model input, error), each by its
+        kind's model, and decide each verdict once."""
+        probs_of: dict[int, np.ndarray] = {}
+        for kind, slot in self.slots.items():
+            idx = [i for i, item in enumerate(prepared) if item[5] is None and item[2] == kind]
+            if not idx:
+                continue
+            if kind == PHOTO_KIND:
+                probs = self._photo_probabilities(slot, [prepared[i][4] for i in idx])
+            else:
+                stack = np.stack([np.asarray(prepared[i][4], dtype=np.uint8) for i in idx])
+                probs = batched_probabilities(slot.model, torch.from_numpy(stack), slot.meta.input_size,
+                                              slot.meta.mean, slot.meta.std, device=self.device,
+                                              batch_size=BATCH_SIZE).numpy()
+            probs_of.update(zip(idx, probs))
         results = []
-        for i, (path, name, steps, model_input, error) in enumerate(prepared):
+        for i, (path, name, kind, steps, model_input, error) in enumerate(prepared):
             if error is not None:
                 results.append(_failed(path, name, error))
                 continue
-            p = by_item[i]
+            slot = self.slots[kind]
+            full = probs_of[i]
+            p, none_p = (full[:10], float(full[10])) if len(full) > 10 else (full, None)
             order = np.argsort(-p, kind="stable")
             best = int(order[0])
-            decided = verdict_rules.decide(p, self.threshold, self.out_of_scope_threshold)
+            decided = verdict_rules.decide(p, slot.threshold, slot.out_of_scope_threshold, none_p)
             results.append(
                 Prediction(
                     path=path,
                     index=best,
-                    label=self.class_names[best],
+                    label=CLASS_NAMES[best],
                     confidence=float(p[best]),
                     probabilities=tuple(float(v) for v in p),
-                    top_k=[(self.class_names[int(j)], float(p[int(j)])) for j in order[: max(1, top_k)]],
+                    top_k=[(CLASS_NAMES[int(j)], float(p[int(j)])) for j in order[: max(1, top_k)]],
                     model_input=model_input,
                     steps=steps,
                     error=None,
                     name=name,
                     not_sure=decided.not_sure,
                     out_of_scope=decided.out_of_scope,
-                    threshold=self.threshold,
-                    out_of_scope_threshold=self.out_of_scope_threshold,
+                    threshold=slot.threshold,
+                    out_of_scope_threshold=slot.out_of_scope_threshold,
+                    none_probability=none_p,
+                    model_kind=kind,
+                    model_name=slot.meta.name,
                 )
             )
         return results
@@ -174,12 +281,12 @@ class Predictor:
         prepared = []
         for img, name in zip(images, names):
             try:
-                steps = prepare_photo(load_image(img))
-                prepared.append((None, name, steps, steps.final, None))
+                kind, steps, model_input = self._prepare(self._load(img), keep_steps=True)
+                prepared.append((None, name, kind, steps, model_input, None))
             except FmnistError as exc:
-                prepared.append((None, name, None, None, str(exc)))
+                prepared.append((None, name, None, None, None, str(exc)))
             except Exception as exc:  # noqa: BLE001 — one odd image must not sink the batch
-                prepared.append((None, name, None, None, f"{name} could not be prepared ({type(exc).__name__}: {exc})."))
+                prepared.append((None, name, None, None, None, f"{name} could not be prepared ({type(exc).__name__}: {exc})."))
         return self._finish(prepared, top_k)
 
     def predict_paths(
@@ -241,15 +348,14 @@ class Predictor:
             if batch:  # stopped: what was prepared is still classified
                 yield from self._finish(batch, top_k)
 
-    @staticmethod
-    def _prepare_file(path: Path, keep_steps: bool):
+    def _prepare_file(self, path: Path, keep_steps: bool):
         try:
-            steps = prepare_photo(load_image(path))
-            return (path, path.name, steps if keep_steps else None, steps.final, None)
+            kind, steps, model_input = self._prepare(self._load(path), keep_steps)
+            return (path, path.name, kind, steps, model_input, None)
         except FmnistError as exc:
-            return (path, path.name, None, None, str(exc))
+            return (path, path.name, None, None, None, str(exc))
         except Exception as exc:  # noqa: BLE001 — a decoder bug on one file must not stop the batch
-            return (path, path.name, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).")
+            return (path, path.name, None, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).")
 
 
 

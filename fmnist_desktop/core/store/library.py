@@ -27,11 +27,19 @@ from torch import nn
 from ..base import paths
 from .checkpoint import CheckpointMeta, check_meta_shape, load_checkpoint, read_meta, safe_text, save_checkpoint
 from ..base.errors import CheckpointError, FmnistError, SaveError
+from ..models.arch_info import FMNIST_KIND, PHOTO_KIND, kind_of_arch
 
 INDEX_NAME = "library.json"
 INDEX_VERSION = 1
 BUILTIN_ID = "default"
 BUILTIN_NAME = "Default model (shipped with the app)"
+# The photo model shipped with the app (weights/photo.pt): what a dropped photo meets.
+BUILTIN_PHOTO_ID = "default-photo"
+BUILTIN_PHOTO_NAME = "Photo model (shipped with the app)"
+RESERVED_IDS = (BUILTIN_ID, BUILTIN_PHOTO_ID)
+# The index keeps one active model per kind: "active" (the 28×28 network; the key older
+# versions wrote) and "active_photo".
+ACTIVE_KEYS = {FMNIST_KIND: "active", PHOTO_KIND: "active_photo"}
 # The index caches names and metadata: about 5 kB a model. Anything far beyond that is not an
 # index (10 MB of "[[[[" made every listing fail); it is set aside like any damaged index.
 MAX_INDEX_BYTES = 32 * 1024 * 1024
@@ -71,6 +79,11 @@ class ModelEntry:
     path: Path
     meta: CheckpointMeta
     builtin: bool = False
+
+    @property
+    def kind(self) -> str:
+        """"photo" (a colour photo model) or "fmnist" (a 28×28 network)."""
+        return kind_of_arch(self.meta.arch)
 
     @property
     def test_accuracy(self) -> float | None:
@@ -138,8 +151,9 @@ class ModelLibrary:
         """The index, reconciled with the files in the folder (and saved if that changed it)."""
         index = self._read_index()
         changed = "rebuilt_from" in index
-        if not isinstance(index.get("active"), (str, type(None))):
-            index["active"] = None
+        for key in ACTIVE_KEYS.values():
+            if not isinstance(index.get(key), (str, type(None))):
+                index[key] = None
             changed = True
         records = []
         known_files = set()
@@ -152,11 +166,11 @@ class ModelLibrary:
                 )
                 changed = True
                 continue
-            if Path(file).stem == BUILTIN_ID:
+            if Path(file).stem in RESERVED_IDS:
                 self._reserved_name_note(self.folder / file)
                 changed = True
                 continue
-            if not isinstance(record.get("id"), str) or not record["id"] or record["id"] == BUILTIN_ID:
+            if not isinstance(record.get("id"), str) or not record["id"] or record["id"] in RESERVED_IDS:
                 record["id"] = Path(file).stem  # a damaged id ("id": 5) is rebuilt from the file name
                 changed = True
             if not isinstance(record.get("name"), (str, type(None))):
@@ -175,7 +189,7 @@ class ModelLibrary:
         for path in sorted(self.folder.glob("*.pt")):
             if path.name in known_files or not _confined_file_name(path.name):
                 continue
-            if path.stem == BUILTIN_ID:
+            if path.stem in RESERVED_IDS:
                 self._reserved_name_note(path)
                 continue
             meta = self._usable_meta(path)
@@ -202,7 +216,7 @@ class ModelLibrary:
         if key is not None:
             _unusable_files[path] = key
         self._notices.append(
-            f"{path.name} in {self.folder} is not listed: the id {BUILTIN_ID!r} is the built-in model's. "
+            f"{path.name} in {self.folder} is not listed: the id {path.stem!r} is a built-in model's. "
             "Rename the file to list it."
         )
 
@@ -247,9 +261,12 @@ class ModelLibrary:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def builtin(self) -> ModelEntry | None:
-        """The model shipped with the app, or None if this installation lacks it."""
-        path = paths.default_weights_path()
+    def builtin(self, kind: str = FMNIST_KIND) -> ModelEntry | None:
+        """The model of `kind` shipped with the app, or None if this installation lacks it."""
+        if kind == PHOTO_KIND:
+            path, model_id, name = paths.photo_weights_path(), BUILTIN_PHOTO_ID, BUILTIN_PHOTO_NAME
+        else:
+            path, model_id, name = paths.default_weights_path(), BUILTIN_ID, BUILTIN_NAME
         try:
             stat = path.stat()
         except OSError:
@@ -263,10 +280,14 @@ class ModelLibrary:
             except CheckpointError:
                 return None
             _builtin_meta_cache[path] = (stat.st_mtime_ns, stat.st_size, meta)
-        return ModelEntry(id=BUILTIN_ID, name=BUILTIN_NAME, path=path, meta=meta, builtin=True)
+        return ModelEntry(id=model_id, name=name, path=path, meta=meta, builtin=True)
+
+    def builtins(self) -> list[ModelEntry]:
+        """The shipped models present: the 28×28 network first, then the photo model."""
+        return [e for e in (self.builtin(FMNIST_KIND), self.builtin(PHOTO_KIND)) if e is not None]
 
     def entries(self) -> list[ModelEntry]:
-        """The built-in model first (when present), then the user's models, oldest first."""
+        """The built-in models first (when present), then the user's models, oldest first."""
         with _lock:
             user = []
             try:
@@ -281,8 +302,7 @@ class ModelLibrary:
                     f"The model library in {self.folder} could not be read ({type(exc).__name__}: "
                     f"{safe_text(str(exc))[:120]}); only the built-in model is listed."
                 )
-        builtin = self.builtin()
-        return ([builtin] if builtin else []) + user
+        return self.builtins() + user
 
     def get(self, model_id: str) -> ModelEntry:
         for entry in self.entries():
@@ -290,23 +310,39 @@ class ModelLibrary:
                 return entry
         raise FmnistError(f"There is no model {model_id!r} in the library.", "List them with: fmnist models")
 
-    def active(self) -> ModelEntry:
-        """The active model; the built-in one when none was chosen or the chosen file is gone."""
+    def active(self, kind: str = FMNIST_KIND) -> ModelEntry:
+        """The active model of `kind` (the 28×28 network unless told); the built-in one of that
+        kind when none was chosen or the chosen file is gone."""
         with _lock:
             try:
-                active_id = self._synced_index().get("active")
+                active_id = self._synced_index().get(ACTIVE_KEYS.get(kind, "active"))
             except Exception:  # noqa: BLE001 — reported by entries() below; the built-in still works
                 active_id = None
-        entries = self.entries()
+        entries = [e for e in self.entries() if e.kind == kind]
         for entry in entries:
             if entry.id == active_id:
                 return entry
         if entries:
             return entries[0]
+        if kind == PHOTO_KIND:
+            raise CheckpointError("There is no photo model: the shipped one is missing and none was trained.",
+                                  "Train one (fmnist train --kind photo, or the Train page).")
         raise CheckpointError(
             "There is no model yet: the default model is missing and the library is empty.",
             "Train one (fmnist train, or the Train page) or import a model file.",
         )
+
+    def active_models(self) -> list[ModelEntry]:
+        """What answers a dropped image: the active photo model (when there is one) first, then
+        the active 28×28 network (core.predict routes each image to one of them)."""
+        out = []
+        for kind in (PHOTO_KIND, FMNIST_KIND):
+            try:
+                out.append(self.active(kind))
+            except CheckpointError:
+                if kind == FMNIST_KIND and not out:
+                    raise
+        return out
 
     # -- changing ----------------------------------------------------------------------------
 
@@ -314,7 +350,7 @@ class ModelLibrary:
         base = f"{_slug(name)}-{_stamp()}"
         candidate = self.folder / f"{base}.pt"
         n = 2
-        while candidate.exists() or candidate.stem == BUILTIN_ID:
+        while candidate.exists() or candidate.stem in RESERVED_IDS:
             candidate = self.folder / f"{base}-{n}.pt"
             n += 1
         return candidate
@@ -384,14 +420,15 @@ class ModelLibrary:
             except OSError as exc:
                 raise FmnistError(f"Cannot delete {record['file']}: {exc.strerror or exc}.") from None
             index["models"] = [r for r in index["models"] if r is not record]
-            if index.get("active") == model_id:
-                index["active"] = None
+            for key in ACTIVE_KEYS.values():
+                if index.get(key) == model_id:
+                    index[key] = None
             self._write_index(index)
 
     def set_active(self, model_id: str) -> ModelEntry:
         entry = self.get(model_id)
         with _lock:
             index = self._synced_index()
-            index["active"] = entry.id
+            index[ACTIVE_KEYS[entry.kind]] = entry.id
             self._write_index(index)
         return entry

