@@ -60,6 +60,7 @@ class Prediction:
     out_of_scope: bool = False  # so unsure it may not be one of the ten classes
     threshold: float = verdict_rules.DEFAULT_THRESHOLD  # the levels the verdict was decided with
     out_of_scope_threshold: float | None = None
+    thumbnail: Image.Image | None = None  # a small copy of the photo, when asked for (lists)
 
     @property
     def verdict(self) -> verdict_rules.Verdict:
@@ -97,8 +98,8 @@ class Prediction:
         return out
 
 
-def _failed(path: Path | None, name: str, error: str) -> Prediction:
-    return Prediction(path, -1, "", 0.0, (), [], None, None, error, name)
+def _failed(path: Path | None, name: str, error: str, thumbnail: Image.Image | None = None) -> Prediction:
+    return Prediction(path, -1, "", 0.0, (), [], None, None, error, name, thumbnail=thumbnail)
 
 
 class Predictor:
@@ -129,7 +130,8 @@ class Predictor:
                                      device=self.device, batch_size=BATCH_SIZE).numpy()
 
     def _finish(
-        self, prepared: list[tuple[Path | None, str, PhotoSteps | None, Image.Image | None, str | None]], top_k: int
+        self, prepared: list[tuple[Path | None, str, PhotoSteps | None, Image.Image | None, str | None,
+                                   Image.Image | None]], top_k: int
     ) -> list[Prediction]:
         good = [i for i, item in enumerate(prepared) if item[4] is None]
         probs = np.zeros((0, len(self.class_names)), np.float32)
@@ -138,9 +140,9 @@ class Predictor:
             probs = self.probabilities(torch.from_numpy(stack))
         by_item = dict(zip(good, probs))
         results = []
-        for i, (path, name, steps, model_input, error) in enumerate(prepared):
+        for i, (path, name, steps, model_input, error, thumbnail) in enumerate(prepared):
             if error is not None:
-                results.append(_failed(path, name, error))
+                results.append(_failed(path, name, error, thumbnail))
                 continue
             p = by_item[i]
             order = np.argsort(-p, kind="stable")
@@ -162,6 +164,7 @@ class Predictor:
                     out_of_scope=decided.out_of_scope,
                     threshold=self.threshold,
                     out_of_scope_threshold=self.out_of_scope_threshold,
+                    thumbnail=thumbnail,
                 )
             )
         return results
@@ -175,11 +178,12 @@ class Predictor:
         for img, name in zip(images, names):
             try:
                 steps = prepare_photo(load_image(img))
-                prepared.append((None, name, steps, steps.final, None))
+                prepared.append((None, name, steps, steps.final, None, None))
             except FmnistError as exc:
-                prepared.append((None, name, None, None, str(exc)))
+                prepared.append((None, name, None, None, str(exc), None))
             except Exception as exc:  # noqa: BLE001 — one odd image must not sink the batch
-                prepared.append((None, name, None, None, f"{name} could not be prepared ({type(exc).__name__}: {exc})."))
+                prepared.append((None, name, None, None, f"{name} could not be prepared ({type(exc).__name__}: {exc}).",
+                                 None))
         return self._finish(prepared, top_k)
 
     def predict_paths(
@@ -207,11 +211,14 @@ class Predictor:
         top_k: int = DEFAULT_TOP_K,
         keep_steps: bool = False,
         files: Sequence[Path] | None = None,
+        thumbnail_size: int | None = None,
     ) -> Iterator[Prediction]:
         """`predict_paths` as a stream, in file order: predictions come out in batches, each as
         soon as its batch is classified (at most STREAM_BATCH images, or what was prepared
         within STREAM_LATENCY_S), so a folder of 20,000 images shows results from the start.
-        `files`: the already expanded file list, when the caller has it."""
+        `files`: the already expanded file list, when the caller has it. `thumbnail_size`: each
+        prediction keeps a copy of its photo at most this big (a list's thumbnails), so the
+        full-size preparation steps need not be kept."""
         files = list(iter_image_paths(paths)) if files is None else list(files)
         total = len(files)
         # Photos are prepared on PREPARE_WORKERS threads (OpenCV, numpy and Pillow release the
@@ -225,7 +232,7 @@ class Predictor:
             done = 0
             while done < total:
                 while submitted < total and len(ahead) < PREPARE_AHEAD:
-                    ahead.append(pool.submit(self._prepare_file, files[submitted], keep_steps))
+                    ahead.append(pool.submit(self._prepare_file, files[submitted], keep_steps, thumbnail_size))
                     submitted += 1
                 if stop is not None and stop.is_set():
                     for future in ahead:
@@ -242,14 +249,18 @@ class Predictor:
                 yield from self._finish(batch, top_k)
 
     @staticmethod
-    def _prepare_file(path: Path, keep_steps: bool):
+    def _prepare_file(path: Path, keep_steps: bool, thumbnail_size: int | None = None):
         try:
             steps = prepare_photo(load_image(path))
-            return (path, path.name, steps if keep_steps else None, steps.final, None)
+            thumbnail = None
+            if thumbnail_size:
+                thumbnail = steps.original.copy()
+                thumbnail.thumbnail((thumbnail_size, thumbnail_size))
+            return (path, path.name, steps if keep_steps else None, steps.final, None, thumbnail)
         except FmnistError as exc:
-            return (path, path.name, None, None, str(exc))
+            return (path, path.name, None, None, str(exc), None)
         except Exception as exc:  # noqa: BLE001 — a decoder bug on one file must not stop the batch
-            return (path, path.name, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).")
+            return (path, path.name, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).", None)
 
 
 

@@ -46,9 +46,8 @@ from ...tasks import Progress, TaskGroup
 from ...widgets.banner import MessageLabel, make_button
 from ...widgets.drop_zone import DropZone
 from .batch_view import BatchView, batch_row
-from .single_view import SingleResult, SingleView, classify_one
+from .single_view import SingleResult, SingleView, single_result
 
-BATCH_CHUNK = 16  # images per predict call: big enough to batch on the model, small for smooth progress
 CLASSES_TEXT = "It knows ten kinds of clothing: " + ", ".join(CLASS_NAMES) + "."
 DROP_TEXT = (f"Drop clothing photos or folders here\n\n{CLASSES_TEXT}\n\n"
              f"({PHOTO_FORMATS_TEXT} — or use Open, Paste, Try a sample)")
@@ -57,6 +56,20 @@ DROP_ANOTHER_TEXT = "Drop another photo, or several photos or a folder to start 
 MODEL_THRESHOLD_TEXT = "(this model's own)"
 OVERRIDDEN_TEXT = "(your setting)"
 VIEW_EMPTY, VIEW_SINGLE, VIEW_BATCH = range(3)
+
+
+class _RowsState:
+    """The classify job's state, handing its partial results on as table rows (made in the worker:
+    thumbnails are QImages, so the GUI thread only adds them)."""
+
+    def __init__(self, state):
+        self._state = state
+        self.is_interruption_requested = state.is_interruption_requested
+        self.is_set = state.is_set
+        self.set_progress = state.set_progress
+
+    def set_partial_result(self, group) -> None:
+        self._state.set_partial_result([batch_row(c.prediction, c.path, c.shown) for c in group])
 
 
 class PredictPage(QWidget):
@@ -472,8 +485,10 @@ class PredictPage(QWidget):
         self._batch_queue.clear()
 
         def task(state):
+            from ....core.jobs import classify
+
             state.set_progress(None, "Loading the model…")
-            return classify_one(self._predictor_for(entry), kind, payload)
+            return single_result(*classify.classify_one(self._predictor_for(entry), kind, payload))
 
         name = Path(payload).name if kind == "single-path" else "pasted image"
         self.runner.start(
@@ -504,42 +519,10 @@ class PredictPage(QWidget):
         self._show_view(VIEW_BATCH)
 
         def task(state):
-            from ....core.predict.predictor import iter_image_paths
+            from ....core.jobs import classify
 
-            state.set_progress(None, "Looking for images…")
-            files: list[str] = []
-            shown: dict[str, str] = {}  # path -> name in the File column (keeps the sub-folder)
-            for item in items:
-                if Path(item).is_dir():
-                    for found in iter_image_paths([item]):
-                        path = str(found)
-                        files.append(path)
-                        try:
-                            shown[path] = Path(path).relative_to(item).as_posix()
-                        except ValueError:
-                            shown[path] = Path(path).name
-                else:
-                    files.append(item)  # named explicitly: keep it, so a bad file shows its reason
-                    shown[item] = Path(item).name
-                if state.is_interruption_requested():
-                    return 0, 0
-            unique = list(dict.fromkeys(files))
-            files = [f for f in unique if f not in known]
-            skipped = len(unique) - len(files)
-            total = len(files)
-            state.set_progress(done=0, total=total)
-            predictor = self._predictor_for(entry)
-            done = 0
-            for start in range(0, total, BATCH_CHUNK):
-                if state.is_interruption_requested():
-                    break
-                chunk = files[start : start + BATCH_CHUNK]
-                # Steps are kept only for this chunk: the thumbnail is made from the original photo.
-                predictions = predictor.predict_paths(chunk, keep_steps=True)
-                done += len(chunk)
-                state.set_partial_result([batch_row(p, path, shown.get(path, "")) for p, path in zip(predictions, chunk)])
-                state.set_progress(done=done, total=total)
-            return total, skipped
+            inputs = classify.ClassifyInputs(items, lambda: self._predictor_for(entry), frozenset(known))
+            return classify.run(inputs, _RowsState(state))
 
         self.runner.start(
             task,
