@@ -42,8 +42,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     result, meta, split, source = done.result, done.meta, done.split, done.source
     if args.json:
-        out = result.to_dict()
-        out.update(model={"path": str(weights), "name": meta.name, "preset": meta.preset}, data_source=source.description)
+        out = evaluate_job.report(result, name=meta.name, path=weights, preset=meta.preset,
+                                  data_source=source.description)
         say(json.dumps(out, indent=2, ensure_ascii=False))
         return EXIT_OK
     say(f"Model: {meta.name} ({meta.preset or meta.arch}) — {weights}")

@@ -6,8 +6,7 @@ Errors (`errors`), class names (`labels`), file formats and the one photo-file p
 defaults (`defaults`) and the one "not sure" rule (`verdict`). No torch, numpy or Qt: the GUI
 imports this before torch is loaded.
 
-The names the GUI, the CLI and the server use are importable from this package too; they load on
-first use, so importing one submodule does not load the others (and torch-free parts stay so).
+Public names below load on first use (`base.lazy`).
 """
 
 from .lazy import lazy_exports

@@ -1,8 +1,7 @@
 """Data sets: Fashion-MNIST sources and IDX reading (`fashion_mnist`), labelled photo folders
 and label files with their prepared-photo cache (`labelled_photos`).
 
-The names the GUI, the CLI and the server use are importable from this package too; they load on
-first use, so importing one submodule does not load the others (and torch-free parts stay so).
+Public names below load on first use (`base.lazy`).
 """
 
 from ..base.lazy import lazy_exports

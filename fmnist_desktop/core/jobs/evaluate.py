@@ -38,6 +38,14 @@ class CheckpointEvaluation:
     source: Any  # its data.DataSource (None when the caller gave a split without one)
 
 
+def report(result: EvaluationResult, *, name: str, path: Any, preset: str | None, data_source: str) -> dict:
+    """The evaluation as JSON values: what `fmnist evaluate --json` prints and the Evaluate page
+    exports (File ▸ Export…)."""
+    out = result.to_dict()
+    out.update(model={"path": str(path), "name": name, "preset": preset}, data_source=data_source)
+    return out
+
+
 def run(inputs: EvaluateInputs, state: TaskState) -> CheckpointEvaluation | None:
     state.set_progress(0.02, "Step 1 of 3: loading the model…")
     model, meta = load_model(inputs.checkpoint, device=inputs.device)

@@ -2,8 +2,7 @@
 augmentation (`transforms`, `realworld_aug`), the one batched inference loop (`inference`) and
 the calibration of "not sure" thresholds (`calibration`).
 
-The names the GUI, the CLI and the server use are importable from this package too; they load on
-first use, so importing one submodule does not load the others (and torch-free parts stay so).
+Public names below load on first use (`base.lazy`).
 """
 
 from ..base.lazy import lazy_exports

@@ -2,8 +2,7 @@
 torch-free) and the training presets built on them (`presets`). A second family (a photo model:
 a pretrained backbone and a head) belongs here beside them.
 
-The names the GUI, the CLI and the server use are importable from this package too; they load on
-first use, so importing one submodule does not load the others (and torch-free parts stay so).
+Public names below load on first use (`base.lazy`).
 """
 
 from ..base.lazy import lazy_exports

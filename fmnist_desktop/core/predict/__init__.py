@@ -2,8 +2,7 @@
 `core.photo`, then the model, then the verdict, once), `photo_eval` (accuracy on a labelled photo
 folder) and `photo_score` (the shipped model's score on the user's photos).
 
-The names the GUI, the CLI and the server use are importable from this package too; they load on
-first use, so importing one submodule does not load the others (and torch-free parts stay so).
+Public names below load on first use (`base.lazy`).
 """
 
 from ..base.lazy import lazy_exports

@@ -1,8 +1,7 @@
 """What the app keeps on disk: checkpoints (safe load, atomic save), the model library, the
 user's photos and presets, and the log files.
 
-The names the GUI, the CLI and the server use are importable from this package too; they load on
-first use, so importing one submodule does not load the others (and torch-free parts stay so).
+Public names below load on first use (`base.lazy`).
 """
 
 from ..base.lazy import lazy_exports

@@ -495,13 +495,14 @@ class EvaluatePage(QWidget):
     def export_report(self, target: str | Path) -> bool:
         """Write the shown evaluation as JSON, atomically; True when it was written."""
         from ...core.base.paths import atomic_write_text
+        from ...core.jobs.evaluate import report as evaluation_report
 
         outcome = self.outcome
         if outcome is None:
             return False
-        report = outcome.result.to_dict()
-        report.update(model={"name": outcome.entry.name, "path": str(outcome.entry.path)},
-                      data_source=outcome.source_description)
+        entry = outcome.entry
+        report = evaluation_report(outcome.result, name=entry.name, path=entry.path,
+                                   preset=getattr(entry.meta, "preset", None), data_source=outcome.source_description)
         try:
             atomic_write_text(target, json.dumps(report, indent=2, ensure_ascii=False))
         except FmnistError as exc:
