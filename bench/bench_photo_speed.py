@@ -69,7 +69,7 @@ def timed_steps(predictor: Predictor, files: list[Path]) -> tuple[dict[str, list
             t1 = time.perf_counter()
             steps_ = photo.prepare_photo(img)
             t2 = time.perf_counter()
-            [pred] = predictor._finish([(f, f.name, None, steps_.final, None)], top_k=3)
+            [pred] = predictor._finish([(f, f.name, None, steps_.final, None, None)], top_k=3)
             t3 = time.perf_counter()
             _ = pred.verdict.describe()
             steps["load (decode, EXIF, downscale)"].append((t1 - t0) * 1e3)

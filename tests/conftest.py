@@ -100,6 +100,32 @@ def tiny_idx_dir(tmp_path) -> Path:
     return write_tiny_dataset(tmp_path / "tiny_fmnist")
 
 
+def save_untrained_model(path: Path, preset: str, name: str, **meta_fields) -> Path:
+    """A valid checkpoint of `preset`'s network with fixed random weights (seed 0): its answers are
+    arbitrary but deterministic, enough to drive the CLI, the pages and the server (not accuracy)."""
+    import torch
+
+    from fmnist_desktop.core.models import build_model
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
+
+    torch.manual_seed(0)
+    meta = CheckpointMeta.for_preset(preset, name, **meta_fields)
+    return save_checkpoint(path, build_model(meta.arch), meta)
+
+
+@pytest.fixture
+def small_model(tmp_path) -> Path:
+    """An untrained 'fast' model (bn_cnn_small) in the app's format."""
+    return save_untrained_model(tmp_path / "small.pt", "fast", "Small test model", metrics={"test_accuracy": 12.5})
+
+
+@pytest.fixture(scope="session")
+def seed_model_file(tmp_path_factory) -> Path:
+    """An untrained model of the origin notebook's seed CNN, shared by a session's tests."""
+    return save_untrained_model(tmp_path_factory.mktemp("models") / "untrained-seed.pt", "seed", "Untrained seed",
+                                metrics={"test_accuracy": 10.0})
+
+
 @pytest.fixture
 def idx_writer():
     """The IDX helpers for tests that build their own (possibly broken) files:

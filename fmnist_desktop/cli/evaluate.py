@@ -20,28 +20,30 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "measure a model on the 10,000 Fashion-MNIST test images", _evaluate_arguments)
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..core.store.checkpoint import load_model
-    from ..core.data.fashion_mnist import load_test_split
-    from ..core.learn.evaluation import evaluate
+    from ..core.jobs import evaluate as evaluate_job
+    from ..core.jobs.state import PlainState
 
     weights = weights_path(args)
     device = chosen_device(args.device)
-    model, meta = load_model(weights, device)
-    split, source = load_test_split(args.data)
-    bar = ProgressBar("Evaluating", len(split)) if not args.json else None
+    bar = ProgressBar("Evaluating", 0) if not args.json else None
+
+    def progress(_fraction, _message, done, total) -> None:
+        if bar is not None and done is not None:
+            bar.total = total
+            bar.update(done)
+
     with StopOnCtrlC("Stopping the evaluation.") as ctrl_c:
-        result = evaluate(
-            model, split, meta.input_size, meta.mean, meta.std, device=device,
-            progress=(lambda d, t: bar.update(d)) if bar else None, stop=ctrl_c.stop,
-        )
+        done = evaluate_job.run(evaluate_job.EvaluateInputs(weights, args.data, device=device),
+                                PlainState(ctrl_c.stop, on_progress=progress))
     if bar:
         bar.close()
-    if result is None:
+    if done is None:
         say("Evaluation stopped.")
         return EXIT_INTERRUPTED
+    result, meta, split, source = done.result, done.meta, done.split, done.source
     if args.json:
-        out = result.to_dict()
-        out.update(model={"path": str(weights), "name": meta.name, "preset": meta.preset}, data_source=source.description)
+        out = evaluate_job.report(result, name=meta.name, path=weights, preset=meta.preset,
+                                  data_source=source.description)
         say(json.dumps(out, indent=2, ensure_ascii=False))
         return EXIT_OK
     say(f"Model: {meta.name} ({meta.preset or meta.arch}) — {weights}")

@@ -193,7 +193,6 @@ def _print_training(config, data, stop):
 @command("train", "train a model on Fashion-MNIST", _train_arguments)
 def run_train(args: argparse.Namespace) -> int:
     from ..core.jobs import runs
-    from ..core.store.library import ModelLibrary
     from ..core.models import augment_for
     from ..core.store.user_presets import get_preset
     from ..core.learn.training import Cancelled, Failed, Finished, TrainConfig
@@ -222,7 +221,7 @@ def run_train(args: argparse.Namespace) -> int:
         init_checkpoint=args.init,
         photo_weight=args.photo_weight,
     )
-    with StopOnCtrlC("Stopping after the current batch; nothing will be saved.") as ctrl_c:
+    with StopOnCtrlC("Stopping after the current batch; the best finished epoch, if any, is saved.") as ctrl_c:
         if args.photos is not None:
             config = dataclasses.replace(config, photos=_load_photos(args, ctrl_c.stop))
             if ctrl_c.stop.is_set():
@@ -230,8 +229,15 @@ def run_train(args: argparse.Namespace) -> int:
                 return EXIT_INTERRUPTED
         outcome = _print_training(config, data, ctrl_c.stop)
         if isinstance(outcome, Cancelled):
-            say(f"Stopped in epoch {outcome.epoch}, batch {outcome.batch}; nothing was saved.")
-            return EXIT_INTERRUPTED
+            kept = runs.stopped_run(outcome, data, kind=runs.KIND_TRAIN)
+            if kept is None:
+                say(f"Stopped in epoch {outcome.epoch}, batch {outcome.batch}; no epoch had finished, nothing was saved.")
+                return EXIT_INTERRUPTED
+            best = outcome.best.history[-1]
+            say(f"Stopped in epoch {outcome.epoch}, batch {outcome.batch}; saving the best finished epoch "
+                f"({best.epoch}, validation accuracy {best.val_acc:.2f}%) without a test score.")
+            code = _save(kept, args)
+            return EXIT_INTERRUPTED if code == EXIT_OK else code
         if isinstance(outcome, Failed):
             print(f"{PROG}: error: {outcome.message} {outcome.advice}".rstrip(), file=sys.stderr)
             return EXIT_FAILED
@@ -255,15 +261,14 @@ def run_train(args: argparse.Namespace) -> int:
         say(f"Held-out photos: {100 * held['accuracy']:.1f}% right, not sure below "
             f"{100 * outcome.calibration['not_sure_threshold']:.1f}% ({100 * held['not_sure_rate']:.1f}% of them), "
             f"{100 * held['none_flagged_rate']:.1f}% of the none-of-the-ten photos called not sure")
-    if not _save(run, args):
-        return EXIT_FAILED
-    say(f"Training took {format_clock(outcome.elapsed_s, '?')} on {outcome.device}.")
-    return EXIT_OK
+    code = _save(run, args)
+    if code == EXIT_OK:
+        say(f"Training took {format_clock(outcome.elapsed_s, '?')} on {outcome.device}.")
+    return code
 
 
-def _save(run, args: argparse.Namespace) -> bool:
-    """Into the library (made active for its kind) or --out; a failed save is rescued to
-    another folder and reported (False)."""
+def _save(run, args: argparse.Namespace) -> int:
+    """Save a finished (or stopped) run where the arguments say: `--out`, else the library."""
     from ..core.jobs import runs
     from ..core.store.library import ModelLibrary
 
@@ -278,5 +283,5 @@ def _save(run, args: argparse.Namespace) -> bool:
         if rescued is None:
             raise
         print(f"{PROG}: error: {exc} The trained model was saved instead to {rescued}.", file=sys.stderr)
-        return False
-    return True
+        return EXIT_FAILED
+    return EXIT_OK

@@ -30,9 +30,9 @@ def parse_budget(text: str) -> float:
 
 
 def _tune_arguments(p: argparse.ArgumentParser) -> None:
-    from ..core.models import PRESETS
+    from ..core.models.presets import TUNABLE_PRESETS
 
-    p.add_argument("--preset", default="fast", choices=sorted(k for k in PRESETS if k != "seed"),
+    p.add_argument("--preset", default="fast", choices=TUNABLE_PRESETS,
                    help="the preset whose network and recipe are tuned (default: fast)")
     p.add_argument("--trials", type=int, default=20, metavar="N", help="new trials to run (default: 20)")
     p.add_argument("--budget", metavar="TIME", help="wall-clock limit for this run, e.g. 30m, 1h (default: none)")

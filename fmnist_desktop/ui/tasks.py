@@ -13,8 +13,8 @@ generator workers). The `TaskState` it receives is its whole link to the GUI:
 traceback goes to the log file) and partial results reach the GUI thread through queued signals,
 starting a new task cancels the old one (whose late results are dropped), and `shutdown()` joins
 every thread. A page keeps its runners in one `TaskGroup`, so `is_busy()` and `shutdown()` cannot
-forget one. Training is such a task (`ui.training_task`), forwarding `iter_training`'s events as
-partial results.
+forget one. Every job of `core.jobs` (`run(inputs, state)`) is such a task: training forwards
+`iter_training`'s events as partial results.
 
 Nothing here imports torch at module level: the window must open before torch is loaded.
 """
@@ -33,6 +33,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Qt, Signal, Slot
 
 from ..core.base.errors import FmnistError, describe_exception
+from ..core.jobs.state import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +77,6 @@ class Progress:
     message: str = ""
     done: int | None = None
     total: int | None = None
-
-
-class _ProgressThrottle:
-    """Lets a progress report through at most every `interval_s`, plus the first and the final one."""
-
-    def __init__(self, interval_s: float):
-        self.interval_s = interval_s
-        self._last = float("-inf")
-
-    def allow(self, final: bool = False) -> bool:
-        now = time.monotonic()
-        if final or now - self._last >= self.interval_s:
-            self._last = now
-            return True
-        return False
 
 
 class TaskState:
@@ -140,7 +126,7 @@ class _TaskWorker(QObject):
         self.task_id = task_id
         self._fn = fn
         self.cancel_event = cancel_event
-        self.throttle = _ProgressThrottle(progress_interval_s)
+        self.throttle = Throttle(progress_interval_s)
         self._needs_torch = needs_torch
 
     @Slot()

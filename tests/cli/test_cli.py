@@ -93,6 +93,29 @@ def test_ctrl_c_stops_after_the_batch_and_saves_nothing(run_cli, small_data, tmp
     assert signal.getsignal(signal.SIGINT) is sigint_on_entry  # the handler found on entry, given back
 
 
+def test_ctrl_c_after_an_epoch_saves_the_best_finished_epoch(run_cli, small_data, tmp_path, monkeypatch,
+                                                             no_builtin_model):
+    """Like the Train page's Stop: finished epochs are not thrown away (issue 16)."""
+    original_update = cli.ProgressBar.update
+
+    def update_then_interrupt(self, done, extra=""):
+        original_update(self, done, extra)
+        if self.label.startswith("Epoch 2"):
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C during the second epoch
+
+    monkeypatch.setattr(cli.ProgressBar, "update", update_then_interrupt)
+    out = tmp_path / "kept.pt"
+    result = run_cli("train", "--preset", "fast", "--epochs", "3", "--batch-size", "32", "--data", small_data,
+                     "--val-size", "60", "--device", "cpu", "--out", out)
+    assert result.code == 130, result.err
+    assert "saving the best finished epoch (1," in result.out and f"Saved: {out}" in result.out
+    from fmnist_desktop.core.store.checkpoint import read_meta
+
+    meta = read_meta(out)
+    assert meta.name.endswith("(stopped early)") and len(meta.history) == 1
+    assert "test_accuracy" not in meta.metrics and "val_accuracy" in meta.metrics
+
+
 @pytest.mark.parametrize(
     "argv, code, message",
     [
@@ -164,7 +187,7 @@ def test_predict_lists_results_and_reports_bad_files(run_cli, small_model, tmp_p
 def test_export_checkpoint_and_bare_state_dict(run_cli, small_model, tmp_path):
     out = tmp_path / "copy.pt"
     assert run_cli("export", "--weights", small_model, out).code == 0
-    assert load_checkpoint(out)[1].name == "small"
+    assert load_checkpoint(out)[1].name == "Small test model"
     bare = tmp_path / "bare.pth"
     assert run_cli("export", "--weights", small_model, "--format", "state_dict", bare).code == 0
     raw = torch.load(bare, weights_only=True)

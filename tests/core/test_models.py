@@ -124,7 +124,7 @@ def test_every_network_carries_its_own_metadata_and_presets_agree_with_it():
     """Input size and colour are the network's own (core.models.arch_info), not derived from
     presets; a preset cannot disagree with its network."""
     from fmnist_desktop.core.models.arch_info import ARCH_INFO
-    from fmnist_desktop.core.store.checkpoint import native_input_size
+    from fmnist_desktop.core.store.weights_check import native_input_size
 
     assert set(ARCH_INFO) == set(ARCHITECTURES)
     for name, preset in PRESETS.items():

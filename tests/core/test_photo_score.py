@@ -67,3 +67,23 @@ def test_score_counts_the_photos_named_right(tmp_path):
     assert photo_score.PhotoScore(9, 12, "x").short() == "75 % of 12"
     empty = photo_score.prepare_photo_set([], "samples", "the 0 sample photos")
     assert photo_score.score(_Always(0), empty).total == 0
+
+
+def test_the_models_page_job_scores_each_model_once_and_skips_broken_files(tmp_path, small_model):
+    """core.jobs.photo_scores, what the Models page starts, without Qt."""
+    from fmnist_desktop.core.jobs import photo_scores
+    from fmnist_desktop.core.jobs.state import PlainState
+
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a model")
+    state = PlainState()
+    photo_scores.run(photo_scores.ScoreInputs([("good", small_model), ("broken", broken)]), state)
+    assert [result[0] for result in state.partial_results] == ["set", "score"]
+    photo_set = state.partial_results[0][1]
+    _, (model_key, set_key), score = state.partial_results[1]
+    assert model_key == "good" and set_key == photo_set.key and score.total == len(photo_set)
+
+    again = PlainState()
+    photo_scores.run(photo_scores.ScoreInputs([("good", small_model)], photo_set, frozenset({("good", photo_set.key)})),
+                     again)
+    assert again.partial_results == []  # the set is still current and the model already scored

@@ -6,7 +6,6 @@ import pytest
 
 from fmnist_desktop.core.jobs import runs
 from fmnist_desktop.core.jobs import finetune
-from fmnist_desktop.core.store import user_photos
 from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
 from fmnist_desktop.core.data.fashion_mnist import load_dataset
 from fmnist_desktop.core.store.library import ModelLibrary
@@ -32,7 +31,6 @@ def tiny_run(tiny_idx_dir):
 
 def test_gui_and_cli_trained_models_have_the_same_metadata_fields(tiny_idx_dir, tiny_run):
     from fmnist_desktop import cli
-    from fmnist_desktop.ui.pages.train.outcome import make_after_training  # the Train page's step
 
     assert cli.main(["train", "--preset", "seed", "--epochs", "1", "--batch-size", "64", "--val-size", "100",
                      "--device", "cpu", "--data", str(tiny_idx_dir)]) == 0
@@ -40,7 +38,7 @@ def test_gui_and_cli_trained_models_have_the_same_metadata_fields(tiny_idx_dir, 
     cli_meta = library.active().meta
 
     finished, data = tiny_run
-    outcome = make_after_training(library, "train")(finished, data, _NeverStopped())
+    outcome = runs.after_training(library, "train")(finished, data, _NeverStopped())  # the Train page's step
     gui_meta = outcome.entry.meta
 
     assert set(gui_meta.metrics) == set(cli_meta.metrics)

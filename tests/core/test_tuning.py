@@ -227,3 +227,21 @@ def test_two_threads_opening_a_new_study_database_at_once():
     for t in threads:
         t.join(60)
     assert errors == []
+
+
+def test_the_tune_jobs_run_read_and_save_a_study_without_qt(tiny_idx_dir):
+    """What the Tune… dialog starts (core.jobs.tune), run with a plain state."""
+    from fmnist_desktop.core.jobs import tune
+    from fmnist_desktop.core.jobs.state import PlainState
+
+    state = PlainState()
+    last = tune.run(tune.TuneInputs(_config(n_trials=1, study="job"), tiny_idx_dir, val_size=100), state)
+    assert isinstance(last, TuneFinished) and last.n_new == 1
+    kinds = [type(p).__name__ if not isinstance(p, tuple) else p[0] for p in state.partial_results]
+    assert kinds[0] == "TuneStarted" and "TrialDone" in kinds and "TrialBatch" not in kinds
+    assert state.progress is not None and state.progress[1].startswith("Trial 0: epoch")
+    so_far = tune.read_study("job")
+    assert so_far.base_preset == "fast" and len(so_far.records) == 1
+    assert tune.read_study("no-such-study").records == ()
+    entry = tune.save_best("job", tiny_idx_dir, PlainState())
+    assert entry.test_accuracy is not None and "trial" in entry.name

@@ -229,7 +229,7 @@ def test_garbage_metadata_cached_in_the_index_is_dropped_or_reread(seed_model_fi
     ModelLibrary().set_active(model.stem)
     _cache_garbage_in_index(model, field)
     entry = ModelLibrary().active()
-    assert entry.id == model.stem and entry.name == "Hardening seed model"
+    assert entry.id == model.stem and entry.name == "Untrained seed"
     assert isinstance(entry.meta.history, list) and isinstance(entry.meta.metrics, dict)
     assert isinstance(entry.meta.training, dict) and len(entry.meta.class_names) == 10
     assert entry.test_accuracy in (None, 10.0)
@@ -244,7 +244,7 @@ def test_garbage_metrics_in_the_index_do_not_break_the_status_bar(make_main_wind
 
     window, _ = _start(make_main_window)
     assert window.context.active_entry().id == model.stem
-    assert window.model_label.text().startswith("Model: Hardening seed model")
+    assert window.model_label.text().startswith("Model: Untrained seed")
     window.show_page("models")
     assert window.pages["models"].select_entry(model.stem)
 

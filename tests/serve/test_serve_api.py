@@ -25,7 +25,7 @@ def test_health_model_and_docs(make_client):
     assert "/predict" in client.get("/openapi.json").json()["paths"]
 
 
-def test_predict_multipart_matches_the_cli_json(make_client, small_weights, tmp_path, run_cli):
+def test_predict_multipart_matches_the_cli_json(make_client, small_model, tmp_path, run_cli):
     client = make_client()
     a, b = png_bytes(fmnist_like(1)), jpeg_bytes(photo_like(2))
     r = client.post("/predict", files=_files(("a.png", a, "image/png"), ("b.jpg", b, "image/jpeg")))
@@ -35,7 +35,7 @@ def test_predict_multipart_matches_the_cli_json(make_client, small_weights, tmp_
     # The same objects as `fmnist predict --json` (the CLI also gives the file's path).
     (tmp_path / "a.png").write_bytes(a)
     (tmp_path / "b.jpg").write_bytes(b)
-    cli = run_cli("predict", "--json", "--weights", small_weights, tmp_path / "a.png", tmp_path / "b.jpg")
+    cli = run_cli("predict", "--json", "--weights", small_model, tmp_path / "a.png", tmp_path / "b.jpg")
     assert cli.code == 0, cli
     printed = json.loads(cli.out)
     for s, c in zip(served, printed):

@@ -18,10 +18,10 @@ from serve_images import fmnist_like, png_bytes
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_background_server_starts_answers_and_stops(small_weights):
+def test_background_server_starts_answers_and_stops(small_model):
     from fmnist_desktop.serve.server import BackgroundServer
 
-    server = BackgroundServer(small_weights, port=0)
+    server = BackgroundServer(small_model, port=0)
     url = server.start()
     try:
         assert url.startswith("http://127.0.0.1:") and server.is_running() and server.url == url
@@ -34,7 +34,7 @@ def test_background_server_starts_answers_and_stops(small_weights):
         httpx.get(f"{url}/health", timeout=2)
 
 
-def test_a_taken_port_is_one_clear_error(small_weights):
+def test_a_taken_port_is_one_clear_error(small_model):
     import socket
 
     from fmnist_desktop.core.base.errors import FmnistError
@@ -45,10 +45,10 @@ def test_a_taken_port_is_one_clear_error(small_weights):
         s.listen()
         port = s.getsockname()[1]
         with pytest.raises(FmnistError, match=f"127.0.0.1:{port}"):
-            BackgroundServer(small_weights, port=port).start()
+            BackgroundServer(small_model, port=port).start()
 
 
-def test_sigterm_finishes_the_request_in_flight_and_exits_cleanly(small_weights):
+def test_sigterm_finishes_the_request_in_flight_and_exits_cleanly(small_model):
     """A slow request is in flight when SIGTERM arrives: it still gets its answer, exit 0."""
     script = textwrap.dedent(
         f"""
@@ -61,7 +61,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_cleanly(small_weights)
             return slow(self, *a, **k)
         predict.Predictor.predict_images = predict_images
         from fmnist_desktop.serve.server import run_server
-        run_server({str(small_weights)!r}, port=0, log_level="warning",
+        run_server({str(small_model)!r}, port=0, log_level="warning",
                    on_ready=lambda port: print("PORT", port, flush=True))
         print("EXITED", flush=True)
         """

@@ -20,32 +20,13 @@ def main_window(make_main_window):
 DEFAULT_WEIGHTS = __import__("pathlib").Path(__file__).resolve().parents[2] / "weights" / "default.pt"
 
 
-@pytest.fixture(scope="session")
-def untrained_model_file(tmp_path_factory):
-    """A valid checkpoint of the seed CNN with fixed random weights (predictions are arbitrary
-    but deterministic): enough to drive the pages without training."""
-    import torch
-
-    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
-    from fmnist_desktop.core.models import build_model
-    from fmnist_desktop.core.store.user_presets import get_preset
-
-    torch.manual_seed(0)
-    preset = get_preset("seed")
-    model = build_model(preset.arch)
-    path = tmp_path_factory.mktemp("models") / "untrained-seed.pt"
-    meta = CheckpointMeta.for_preset("seed", name="Untrained seed", metrics={"test_accuracy": 10.0})
-    save_checkpoint(path, model, meta)
-    return path
-
-
 @pytest.fixture
-def window_with_model(main_window, untrained_model_file, qtbot):
+def window_with_model(main_window, seed_model_file, qtbot):
     """A ready main window whose active model is a user model (imported into the library)."""
     ctx = main_window.context
     if ctx.import_error():
         pytest.fail(f"the model engine did not load: {ctx.import_error()}")
-    entry = ctx.library().import_file(untrained_model_file)
+    entry = ctx.library().import_file(seed_model_file)
     ctx.refresh_models()
     assert ctx.set_active(entry.id)
     return main_window

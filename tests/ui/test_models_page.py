@@ -45,10 +45,10 @@ def test_table_lists_every_library_entry(window_with_model):
     assert page.model.item(row, 4).text() == "10.00%"  # test accuracy from the checkpoint
 
 
-def test_make_active_updates_status_bar(window_with_model, untrained_model_file, qtbot):
+def test_make_active_updates_status_bar(window_with_model, seed_model_file, qtbot):
     window = window_with_model
     page = _models_page(window)
-    other = _add_model(window, untrained_model_file, "Second model")
+    other = _add_model(window, seed_model_file, "Second model")
     assert page.select_entry(other.id)
     assert page.activate_button.isEnabled()
     with qtbot.waitSignal(window.context.activeModelChanged, timeout=5000):
@@ -71,10 +71,10 @@ def test_rename_changes_table_and_status_bar(window_with_model, monkeypatch):
     assert [e.name for e in window.context.library().entries() if e.id == active.id] == ["Sunday shirts"]
 
 
-def test_delete_asks_first_and_only_deletes_on_yes(window_with_model, untrained_model_file, monkeypatch):
+def test_delete_asks_first_and_only_deletes_on_yes(window_with_model, seed_model_file, monkeypatch):
     window = window_with_model
     page = _models_page(window)
-    doomed = _add_model(window, untrained_model_file, "Doomed")
+    doomed = _add_model(window, seed_model_file, "Doomed")
     page.select_entry(doomed.id)
     questions = []
 
@@ -135,7 +135,7 @@ def test_export_writes_a_loadable_checkpoint(window_with_model, tmp_path, qtbot)
     assert meta.name == entry.name
 
 
-def test_history_of_selected_run_is_charted(window_with_model, untrained_model_file):
+def test_history_of_selected_run_is_charted(window_with_model, seed_model_file):
     window = window_with_model
     page = _models_page(window)
     history = [
@@ -143,7 +143,7 @@ def test_history_of_selected_run_is_charted(window_with_model, untrained_model_f
          "val_acc": 79 + i, "epoch_time_s": 1.0, "lr": 0.01}
         for i in (1, 2, 3)
     ]
-    entry = _add_model(window, untrained_model_file, "With history", history=history)
+    entry = _add_model(window, seed_model_file, "With history", history=history)
     page.select_entry(entry.id)
     assert page.chart is not None
     assert page.chart.epochs == [1, 2, 3]
@@ -193,11 +193,11 @@ HISTORY = [{"epoch": i, "epochs": 3, "train_loss": 1.0 / i, "val_loss": 1.1 / i,
             "val_acc": 79 + i, "epoch_time_s": 1.0, "lr": 0.01} for i in (1, 2, 3)]
 
 
-def test_make_active_and_rename_keep_the_selection_the_chart_and_the_layout(window_with_model, untrained_model_file,
+def test_make_active_and_rename_keep_the_selection_the_chart_and_the_layout(window_with_model, seed_model_file,
                                                                             qtbot, monkeypatch):
     window = window_with_model
     page = _models_page(window)
-    other = _add_model(window, untrained_model_file, "Second model", history=HISTORY)
+    other = _add_model(window, seed_model_file, "Second model", history=HISTORY)
     assert page.select_entry(other.id)
     qtbot.waitUntil(lambda: page.chart is not None and page.chart.epochs == [1, 2, 3])
     table_y = page.table.mapTo(page, page.table.rect().topLeft()).y()
@@ -251,11 +251,11 @@ def test_every_model_shows_its_real_photo_score_and_a_weaker_one_says_so(window_
     assert f"gets {untrained.right} of the 3 sample photos" in page.banner.text()
 
 
-def test_the_loss_chart_legend_does_not_cover_the_curves_at_900_by_600(window_with_model, untrained_model_file, qtbot):
+def test_the_loss_chart_legend_does_not_cover_the_curves_at_900_by_600(window_with_model, seed_model_file, qtbot):
     window = window_with_model
     window.resize(900, 600)
     page = _models_page(window)
-    entry = _add_model(window, untrained_model_file, "Charted", history=HISTORY)
+    entry = _add_model(window, seed_model_file, "Charted", history=HISTORY)
     page.select_entry(entry.id)
     qtbot.waitUntil(lambda: page.chart.epochs == [1, 2, 3])
     page.chart.draw()

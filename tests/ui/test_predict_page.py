@@ -322,11 +322,11 @@ def test_my_photos_dialog_relabels_and_deletes(window_with_model, mixed_folder, 
 
 
 def test_images_dropped_before_the_engine_loads_are_classified_once_it_has(
-    make_main_window, untrained_model_file, mixed_folder, qtbot, drop_paths
+    make_main_window, seed_model_file, mixed_folder, qtbot, drop_paths
 ):
     from fmnist_desktop.core.store.library import ModelLibrary
 
-    ModelLibrary().set_active(ModelLibrary().import_file(untrained_model_file).id)
+    ModelLibrary().set_active(ModelLibrary().import_file(seed_model_file).id)
     window = make_main_window(show=False)  # not shown yet: torch loading has not started
     page = window.pages["predict"]
     folder, _good, _bad = mixed_folder
@@ -411,15 +411,15 @@ def test_my_photos_thumbnails_are_decoded_off_the_gui_thread(window_with_model, 
 
 
 # --------------------------------------------------------------------------- issue 10: one verdict
-def _model_with_thresholds(tmp_path, untrained_model_file, files):
+def _model_with_thresholds(tmp_path, seed_model_file, files):
     """A copy of the untrained model whose metadata holds a not-sure and an out-of-scope
     threshold placed between its confidences on `files`, so every kind of verdict occurs."""
     from fmnist_desktop.core.store.checkpoint import load_checkpoint, save_checkpoint
     from fmnist_desktop.core.predict.predictor import Predictor
 
-    confidences = sorted(p.confidence for p in Predictor.from_checkpoint(untrained_model_file).predict_paths(files))
+    confidences = sorted(p.confidence for p in Predictor.from_checkpoint(seed_model_file).predict_paths(files))
     assert confidences[0] < confidences[1] < confidences[-1]
-    state, meta = load_checkpoint(untrained_model_file)
+    state, meta = load_checkpoint(seed_model_file)
     meta.name = "Calibrated"
     meta.metrics = dict(meta.metrics, not_sure_threshold=(confidences[-2] + confidences[-1]) / 2,
                         out_of_scope_threshold=(confidences[0] + confidences[1]) / 2)
@@ -429,14 +429,14 @@ def _model_with_thresholds(tmp_path, untrained_model_file, files):
 
 
 def test_the_page_shows_the_verdict_the_cli_prints_with_the_models_own_threshold(
-        window_with_model, mixed_folder, untrained_model_file, tmp_path, qtbot, drop_paths):
+        window_with_model, mixed_folder, seed_model_file, tmp_path, qtbot, drop_paths):
     from fmnist_desktop.core.predict.predictor import Predictor
     from fmnist_desktop.ui.pages.predict.batch_view import NOT_SURE_NOTE, OUT_OF_SCOPE_NOTE
 
     window = window_with_model
     page = _page(window)
     folder, good, _bad = mixed_folder
-    model_path, own = _model_with_thresholds(tmp_path, untrained_model_file, good)
+    model_path, own = _model_with_thresholds(tmp_path, seed_model_file, good)
     assert page.threshold() == 0.5 and not page.is_threshold_overridden()  # a model without one: 50 %
     entry = window.context.library().import_file(model_path)
     window.context.refresh_models()

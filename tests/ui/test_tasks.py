@@ -210,63 +210,6 @@ def test_a_caught_traceback_reaches_the_log_file(qtbot, runner, monkeypatch, tmp
     assert errors and "Traceback" not in errors[0]
 
 
-def _run_training(qtbot, config, max_batch_rate_hz=20.0, stop_after_batches=None, timeout=120_000):
-    """Run `ui.training_task` in a TaskRunner; the (name, event) pairs it handed over, in order."""
-    from fmnist_desktop.ui.training_task import training_task
-
-    runner = TaskRunner()
-    events = []
-
-    def on_partial(event):
-        events.append((type(event).__name__, event))
-        if stop_after_batches and sum(1 for n, _ in events if n == "BatchEnd") == stop_after_batches:
-            runner.cancel()
-
-    with qtbot.waitSignal(runner.taskFinished, timeout=timeout):
-        runner.start(training_task(config, max_batch_rate_hz=max_batch_rate_hz), on_partial=on_partial,
-                     on_finished=lambda: events.append(("done", None)), needs_torch=True)
-    assert runner.wait(5000) and not runner.threads_alive()
-    return events
-
-
-def test_training_task_loads_data_trains_and_forwards_events_in_order(qtbot, tiny_idx_dir):
-    from fmnist_desktop.core.learn.training import TrainConfig
-
-    config = TrainConfig(preset="seed", epochs=2, batch_size=32, val_size=100, device="cpu", data_dir=tiny_idx_dir)
-    events = _run_training(qtbot, config, max_batch_rate_hz=1000)
-    names = [name for name, _ in events]
-    assert names[0] == "DataLoaded" and names[1] == "Started"
-    assert names[-2:] == ["Finished", "done"]
-    assert names.count("EpochEnd") == 2 and "Failed" not in names and "Cancelled" not in names
-    batches = [event for name, event in events if name == "BatchEnd"]
-    assert batches[-1].batch == batches[-1].batches and batches[-1].epoch == 2  # the last batch always arrives
-
-
-def test_training_task_throttles_batch_events_and_stops(qtbot, tiny_idx_dir):
-    from fmnist_desktop.core.learn.training import TrainConfig
-
-    config = TrainConfig(preset="seed", epochs=500, batch_size=8, val_size=100, device="cpu", data_dir=tiny_idx_dir)
-    events = _run_training(qtbot, config, max_batch_rate_hz=2, stop_after_batches=3)
-    batches = [event for name, event in events if name == "BatchEnd"]
-    cancelled = [event for name, event in events if name == "Cancelled"]
-    assert len(batches) >= 3
-    assert len(cancelled) == 1 and cancelled[0].epoch < 500
-    # At 2 events/s, consecutive forwarded batches are ≥ 0.5 s apart in the trainer's clock,
-    # except the last batch of an epoch, which is always forwarded.
-    mid_epoch = [b for b in batches if b.batch < b.batches]
-    gaps = [b.elapsed_s - a.elapsed_s for a, b in zip(mid_epoch, mid_epoch[1:])]
-    assert all(gap >= 0.45 for gap in gaps), gaps
-
-
-def test_training_task_reports_a_missing_data_set_as_failed(qtbot, tmp_path):
-    from fmnist_desktop.core.learn.training import TrainConfig
-
-    events = _run_training(qtbot, TrainConfig(preset="seed", epochs=1, data_dir=tmp_path / "nothing-here"),
-                           timeout=30_000)
-    failures = [event for name, event in events if name == "Failed"]
-    assert len(failures) == 1 and "does not exist" in failures[0].message and failures[0].advice
-
-
 def test_gui_thread_computes_serially_and_workers_use_every_core(main_window, qtbot):
     """The GUI thread must never own an OpenMP pool: beside it, every training epoch ran ~1.5x slower."""
     import torch

@@ -339,7 +339,8 @@ def test_closing_while_finetune_photos_are_prepared_says_what_is_running(main_wi
     """The close question used to be empty while the photos for fine-tuning were being prepared."""
     import threading
 
-    from fmnist_desktop.core.store import user_photos
+    from fmnist_desktop.core.base.errors import FmnistError
+    from fmnist_desktop.core.jobs import finetune
 
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     activate_base_model_with_photos(main_window, idx_writer, 12)
@@ -349,9 +350,9 @@ def test_closing_while_finetune_photos_are_prepared_says_what_is_running(main_wi
     def slow_finetune_config(*args, **kwargs):
         entered.set()
         release.wait(10)
-        raise user_photos.FmnistError("stopped by the test")
+        raise FmnistError("stopped by the test")
 
-    monkeypatch.setattr(user_photos, "finetune_config", slow_finetune_config)
+    monkeypatch.setattr(finetune, "finetune_config", slow_finetune_config)
     assert page.start_finetune()
     assert entered.wait(10)
     try:
@@ -431,16 +432,17 @@ def test_finetune_says_what_it_will_do_and_how_long_before_it_starts(main_window
 def test_a_failed_finetune_preparation_does_not_leave_preparing_on_screen(main_window, qtbot, tiny_idx_dir,
                                                                            idx_writer, monkeypatch):
     """Issue 12 item 1: the status stayed on "Preparing your photos…" after Dismiss."""
-    from fmnist_desktop.core.store import user_photos
+    from fmnist_desktop.core.base.errors import FmnistError
+    from fmnist_desktop.core.jobs import finetune
 
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     activate_base_model_with_photos(main_window, idx_writer, 12)
     answer(monkeypatch)
 
     def fail(*args, **kwargs):
-        raise user_photos.FmnistError("Your photos could not be read.")
+        raise FmnistError("Your photos could not be read.")
 
-    monkeypatch.setattr(user_photos, "finetune_config", fail)
+    monkeypatch.setattr(finetune, "finetune_config", fail)
     assert page.start_finetune()
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
     assert "could not be read" in page.banner.text()

@@ -9,6 +9,7 @@ kept-out photos. The GUI runs both in its worker; nothing here imports Qt.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,8 @@ from ..learn.training import TrainConfig
 from ..models.presets import PRESETS
 from ..predict.photo_eval import as_runner
 from ..store.checkpoint import read_meta
-from ..store.user_photos import Example, examples_to_arrays, split_examples
+from ..store.user_photos import Example, examples_to_arrays, list_examples, split_examples
+from .state import TaskState
 
 
 def augmented_copies(images: np.ndarray, copies: int, seed: int = 0) -> np.ndarray:
@@ -151,3 +153,24 @@ def before_after_report(before, after, examples: Sequence[Example], test_split=N
     return FinetuneReport(before_fashion_mnist=results[0][0], after_fashion_mnist=results[1][0],
                           before_user=results[0][1], after_user=results[1][1],
                           n_test=int(len(test_split.labels)), n_user_kept_out=int(len(user_y)))
+
+
+@dataclass(frozen=True)
+class FinetuneInputs:
+    checkpoint: str | os.PathLike[str]  # the model to fine-tune (the active one)
+    device: str = "auto"
+    data_dir: str | os.PathLike[str] | None = None
+    val_size: int | None = None  # the Train page's validation size (None: the config's default)
+
+
+def prepare_run(inputs: FinetuneInputs, state: TaskState):
+    """The task before a fine-tune: read and augment the user's photos into a TrainConfig.
+    Returns (config, the examples used); the run itself is `jobs.train.run` with that config."""
+    examples = list_examples()
+    config = finetune_config(
+        inputs.checkpoint, examples, device=inputs.device, data_dir=inputs.data_dir,
+        progress=lambda done, total: state.set_progress(None, "Preparing your photos…", done=done, total=total),
+    )
+    if inputs.val_size is not None:  # the form's validation size applies to fine-tuning too
+        config = dataclasses.replace(config, val_size=inputs.val_size)
+    return config, examples

@@ -24,8 +24,9 @@ from typing import Any, Callable, Sequence
 
 from ..learn import evaluation
 from ..store.checkpoint import CheckpointMeta, save_checkpoint
-from ..base.errors import describe_exception
+from ..base.errors import SaveError, describe_exception
 from ..store.user_presets import get_preset
+from .train import RunOutcome
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +163,34 @@ def save_run(run: FinishedRun, library=None, *, out: str | Path | None = None, m
     if make_active:
         library.set_active(entry.id)
     return entry
+
+
+def stopped_run(cancelled, data, *, kind: str = KIND_TRAIN) -> FinishedRun | None:
+    """The best finished epoch of a stopped run (`training.Cancelled.best`) as a run to save, named
+    "… (stopped early)", without a test score (the user stopped); None when no epoch finished.
+    The Train page holds it until the user saves or discards it; `fmnist train` saves it."""
+    best = getattr(cancelled, "best", None)
+    if best is None or data is None:
+        return None
+    title = _preset_of(best.config).title
+    name = f"{run_name(title, len(best.history), None, kind)} (stopped early)"
+    return FinishedRun(best.model, run_meta(best, data, None, kind=kind, name=name))
+
+
+def after_training(library, run_kind: str, examples=()):
+    """The step `jobs.train.run` takes after a finished run (`TrainInputs.after`): this module's
+    recipe, then the save into `library`; the RunOutcome arrives as the task's last partial result."""
+
+    def after_training(finished, data, state) -> RunOutcome:
+        run = finish_run(finished, data, kind=run_kind, examples=examples, stop=state,
+                              status=lambda text: state.set_progress(None, text))
+        state.set_progress(None, "Saving the model…")
+        common = dict(test_accuracy=run.test_accuracy, finetune_report=run.finetune_report,
+                      evaluation_error=run.evaluation_error)
+        try:
+            entry = save_run(run, library)
+        except SaveError as exc:  # disk full, folder gone: the page keeps the model and offers to save it
+            return RunOutcome(entry=None, model=run.model, meta=run.meta, save_error=str(exc), **common)
+        return RunOutcome(entry=entry, **common)
+
+    return after_training

@@ -531,13 +531,12 @@ def _display_url(url: str | None) -> str:
 def _save_trial_model(outcome, data, config: TuneConfig, number: int, base: Preset) -> Path:
     """The trial's model with the metadata every run gets (core.runs.run_meta, no test score
     yet: the test set is used once, for the study's final best), as the study's best so far."""
-    from ..store.checkpoint import save_checkpoint
-    from .runs import run_meta
+    from .runs import FinishedRun, run_meta, save_run
 
     meta = run_meta(outcome, data, None, kind="tune", name=f"{base.title} tuned – trial {number}")
     meta.preset = base.name  # the trial's own recipe is in training["recipe"]
     meta.training["tuning"] = {"study": config.study, "trial": number, "base_preset": base.name}
-    return save_checkpoint(best_model_path(config.study), outcome.model, meta)
+    return save_run(FinishedRun(outcome.model, meta), out=best_model_path(config.study))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,24 +563,26 @@ def save_best_to_library(
     """Add the study's best model to the model library (with its test accuracy when
     `test_split` is given and the evaluation is not stopped). Returns the new ModelEntry."""
     from ..store.checkpoint import load_model
-    from ..learn.evaluation import evaluate
     from ..store.library import ModelLibrary
+    from . import evaluate as evaluate_job
+    from .runs import FinishedRun, save_run
+    from .state import PlainState
 
     path = best_model_path(study)
     if not path.is_file():
         raise FmnistError(f"The study {study!r} has no saved best model yet.", "Run fmnist tune until a trial finishes.")
     model, meta = load_model(path)
+    result = None
     if test_split is not None:
-        result = evaluate(model, test_split, meta.input_size, meta.mean, meta.std, progress=progress, stop=stop)
-        if result is not None:
+        state = PlainState(stop, on_progress=lambda _f, _m, done, total: progress and done is not None
+                           and progress(done, total))
+        done = evaluate_job.run(evaluate_job.EvaluateInputs(path, test_split=(test_split, None)), state)
+        if done is not None:
+            model, result = done.model, done.result
             meta.metrics = dict(meta.metrics, test_accuracy=result.accuracy, test_loss=result.loss)
-            score = f" – {result.accuracy:.2f}%"
-        else:
-            score = ""
-    else:
-        score = ""
+    score = f" – {result.accuracy:.2f}%" if result is not None else ""
     meta.name = name or f"{meta.name}{score}"
-    return ModelLibrary().add(model, meta)
+    return save_run(FinishedRun(model, meta, test=result), ModelLibrary())
 
 
 _PLOT_LOCK = threading.Lock()

@@ -69,6 +69,7 @@ class Prediction:
     none_probability: float | None = None
     model_kind: str = FMNIST_KIND  # which model answered: "photo" or "fmnist"
     model_name: str = ""
+    thumbnail: Image.Image | None = None  # a small copy of the photo, when asked for (lists)
 
     @property
     def answered_by(self) -> str:
@@ -116,8 +117,8 @@ class Prediction:
         return out
 
 
-def _failed(path: Path | None, name: str, error: str) -> Prediction:
-    return Prediction(path, -1, "", 0.0, (), [], None, None, error, name)
+def _failed(path: Path | None, name: str, error: str, thumbnail: Image.Image | None = None) -> Prediction:
+    return Prediction(path, -1, "", 0.0, (), [], None, None, error, name, thumbnail=thumbnail)
 
 
 @dataclass
@@ -224,8 +225,8 @@ class Predictor:
         return kind, (steps if keep_steps else None), steps.final
 
     def _finish(self, prepared: list[tuple], top_k: int) -> list[Prediction]:
-        """Classify prepared items (path, name, kind, steps, model input, error), each by its
-        kind's model, and decide each verdict once."""
+        """Classify prepared items (path, name, kind, steps, model input, error, thumbnail), each
+        by its kind's model, and decide each verdict once."""
         probs_of: dict[int, np.ndarray] = {}
         for kind, slot in self.slots.items():
             idx = [i for i, item in enumerate(prepared) if item[5] is None and item[2] == kind]
@@ -240,9 +241,9 @@ class Predictor:
                                               batch_size=BATCH_SIZE).numpy()
             probs_of.update(zip(idx, probs))
         results = []
-        for i, (path, name, kind, steps, model_input, error) in enumerate(prepared):
+        for i, (path, name, kind, steps, model_input, error, thumbnail) in enumerate(prepared):
             if error is not None:
-                results.append(_failed(path, name, error))
+                results.append(_failed(path, name, error, thumbnail))
                 continue
             slot = self.slots[kind]
             full = probs_of[i]
@@ -269,6 +270,7 @@ class Predictor:
                     none_probability=none_p,
                     model_kind=kind,
                     model_name=slot.meta.name,
+                    thumbnail=thumbnail,
                 )
             )
         return results
@@ -282,11 +284,12 @@ class Predictor:
         for img, name in zip(images, names):
             try:
                 kind, steps, model_input = self._prepare(self._load(img), keep_steps=True)
-                prepared.append((None, name, kind, steps, model_input, None))
+                prepared.append((None, name, kind, steps, model_input, None, None))
             except FmnistError as exc:
-                prepared.append((None, name, None, None, None, str(exc)))
+                prepared.append((None, name, None, None, None, str(exc), None))
             except Exception as exc:  # noqa: BLE001 — one odd image must not sink the batch
-                prepared.append((None, name, None, None, None, f"{name} could not be prepared ({type(exc).__name__}: {exc})."))
+                prepared.append((None, name, None, None, None,
+                                 f"{name} could not be prepared ({type(exc).__name__}: {exc}).", None))
         return self._finish(prepared, top_k)
 
     def predict_paths(
@@ -314,11 +317,14 @@ class Predictor:
         top_k: int = DEFAULT_TOP_K,
         keep_steps: bool = False,
         files: Sequence[Path] | None = None,
+        thumbnail_size: int | None = None,
     ) -> Iterator[Prediction]:
         """`predict_paths` as a stream, in file order: predictions come out in batches, each as
         soon as its batch is classified (at most STREAM_BATCH images, or what was prepared
         within STREAM_LATENCY_S), so a folder of 20,000 images shows results from the start.
-        `files`: the already expanded file list, when the caller has it."""
+        `files`: the already expanded file list, when the caller has it. `thumbnail_size`: each
+        prediction keeps a copy of its photo at most this big (a list's thumbnails), so the
+        full-size preparation steps need not be kept."""
         files = list(iter_image_paths(paths)) if files is None else list(files)
         total = len(files)
         # Photos are prepared on PREPARE_WORKERS threads (OpenCV, numpy and Pillow release the
@@ -332,7 +338,7 @@ class Predictor:
             done = 0
             while done < total:
                 while submitted < total and len(ahead) < PREPARE_AHEAD:
-                    ahead.append(pool.submit(self._prepare_file, files[submitted], keep_steps))
+                    ahead.append(pool.submit(self._prepare_file, files[submitted], keep_steps, thumbnail_size))
                     submitted += 1
                 if stop is not None and stop.is_set():
                     for future in ahead:
@@ -348,14 +354,20 @@ class Predictor:
             if batch:  # stopped: what was prepared is still classified
                 yield from self._finish(batch, top_k)
 
-    def _prepare_file(self, path: Path, keep_steps: bool):
+    def _prepare_file(self, path: Path, keep_steps: bool, thumbnail_size: int | None = None):
         try:
-            kind, steps, model_input = self._prepare(self._load(path), keep_steps)
-            return (path, path.name, kind, steps, model_input, None)
+            img = self._load(path)
+            kind, steps, model_input = self._prepare(img, keep_steps)
+            thumbnail = None
+            if thumbnail_size:
+                thumbnail = img.copy()
+                thumbnail.thumbnail((thumbnail_size, thumbnail_size))
+            return (path, path.name, kind, steps, model_input, None, thumbnail)
         except FmnistError as exc:
-            return (path, path.name, None, None, None, str(exc))
+            return (path, path.name, None, None, None, str(exc), None)
         except Exception as exc:  # noqa: BLE001 — a decoder bug on one file must not stop the batch
-            return (path, path.name, None, None, None, f"{path.name} could not be read ({type(exc).__name__}: {exc}).")
+            return (path, path.name, None, None, None,
+                    f"{path.name} could not be read ({type(exc).__name__}: {exc}).", None)
 
 
 

@@ -1,11 +1,10 @@
 """What the app keeps on disk: checkpoints (safe load, atomic save), the model library, the
 user's photos and presets, and the log files.
 
-The names the GUI, the CLI and the server use are importable from this package too; they load on
-first use, so importing one submodule does not load the others (and torch-free parts stay so).
+Public names below load on first use (`base.lazy`).
 """
 
-from importlib import import_module
+from ..base.lazy import lazy_exports
 
 _EXPORTS = {
     "load_checkpoint": "checkpoint",
@@ -24,12 +23,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -17,7 +17,6 @@ Every problem is a `CheckpointError` whose message is one sentence naming the fi
 from __future__ import annotations
 
 import dataclasses
-import functools
 import datetime as _dt
 import io
 import math
@@ -36,7 +35,7 @@ from ... import __version__ as APP_VERSION
 from ..base import paths
 from ..base.errors import CheckpointError, SaveError
 from ..base.labels import CLASS_NAMES, NUM_CLASSES
-from ..models.arch_info import ARCH_INFO
+from .weights_check import check_fits, check_runnable, class_count, expected_state, few_names, is_state_dict, mismatches
 
 FORMAT_NAME = "fmnist-desktop"
 FORMAT_VERSION = 1
@@ -299,74 +298,6 @@ def _is_complete_foreign_zip(path: Path) -> bool:
         return False
 
 
-def _is_state_dict(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and bool(obj) and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
-    )
-
-
-@functools.lru_cache(maxsize=None)
-def _expected_state(arch: str) -> dict[str, torch.Size]:
-    from ..models.networks import build_model
-
-    return {k: v.shape for k, v in build_model(arch).state_dict().items()}
-
-
-def _fmt_shape(shape) -> str:
-    return "×".join(str(d) for d in shape) or "scalar"
-
-
-def _few(names: list[str], limit: int = 3) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _mismatch(state_dict: Mapping[str, torch.Tensor], expected: dict[str, torch.Size]) -> list[str]:
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    wrong = [
-        f"{k} is {_fmt_shape(state_dict[k].shape)} instead of {_fmt_shape(shape)}"
-        for k, shape in expected.items()
-        if k in state_dict and tuple(state_dict[k].shape) != tuple(shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing {_few(missing)}")
-    if unexpected:
-        problems.append(f"unexpected {_few(unexpected)}")
-    if wrong:
-        problems.append(_few(wrong, 2))
-    return problems
-
-
-def _class_count(state_dict: Mapping[str, torch.Tensor], expected: dict[str, torch.Size]) -> int | None:
-    """If the weights fit `expected` except for the output layer's number of classes, that number."""
-    output_keys = [k for k in expected if len(expected[k]) >= 1 and expected[k][0] == NUM_CLASSES][-2:]
-    if set(state_dict) != set(expected) or not output_keys:
-        return None
-    counts = set()
-    for key, shape in expected.items():
-        got = tuple(state_dict[key].shape)
-        if got == tuple(shape):
-            continue
-        if key not in output_keys or got[1:] != tuple(shape)[1:]:
-            return None
-        counts.add(got[0])
-    return counts.pop() if len(counts) == 1 else None
-
-
-def _check_fits(path: Path, state_dict: Mapping[str, torch.Tensor], arch: str) -> None:
-    expected = _expected_state(arch)
-    classes = _class_count(state_dict, expected)
-    if classes is not None:
-        raise CheckpointError(
-            f"{path.name} classifies {classes} classes; a Fashion-MNIST model needs {NUM_CLASSES}."
-        )
-    problems = _mismatch(state_dict, expected)
-    if problems:
-        raise CheckpointError(f"{path.name} does not fit the {arch!r} network: {'; '.join(problems)}.")
-
-
 def check_meta_shape(path: Path, raw: Any) -> None:
     """Refuse metadata nested deeper than MAX_META_DEPTH or holding more than MAX_META_VALUES
     values (a file whose metadata nested 20,000 levels made every later listing of the library
@@ -386,46 +317,6 @@ def check_meta_shape(path: Path, raw: Any) -> None:
             stack.extend((v, depth + 1) for v in value)
 
 
-def native_input_size(arch: str) -> int | None:
-    """The image side the network `arch` is built for (None for an unknown network)."""
-    info = ARCH_INFO.get(arch)
-    return None if info is None else info.input_size
-
-
-def _check_runnable(path: Path, state_dict: Mapping[str, torch.Tensor], meta: "CheckpointMeta") -> None:
-    """Everything the model needs to run, checked against its network before it is used: the
-    input size its layers are built for (a file saying 20000 made predict try to allocate 51 GB),
-    weights that are real numbers (complex ones were cast with two stray torch warnings) and
-    finite (NaN weights printed "T-shirt/top nan%" and invalid JSON)."""
-    native = native_input_size(meta.arch)
-    if native is not None and meta.input_size != native:
-        raise CheckpointError(
-            f"{path.name} is damaged: it says its network takes {meta.input_size}×{meta.input_size} images, "
-            f"but the {meta.arch!r} network is built for {native}×{native}."
-        )
-    expected = _expected_dtypes(meta.arch)
-    for key, tensor in state_dict.items():
-        want_float = expected.get(key, True)
-        if want_float and not tensor.is_floating_point():
-            kind = str(tensor.dtype).replace("torch.", "")
-            raise CheckpointError(
-                f"{path.name} stores {key} as {kind} values; a model's weights are real floating-point numbers."
-            )
-        if tensor.is_floating_point() and tensor.numel() and not bool(torch.isfinite(tensor).all()):
-            raise CheckpointError(
-                f"{path.name} holds weights that are not numbers (NaN or infinity in {key}); "
-                "it cannot classify anything. Train or import the model again."
-            )
-
-
-@functools.lru_cache(maxsize=None)
-def _expected_dtypes(arch: str) -> dict[str, bool]:
-    """For each state_dict key of `arch`: whether it holds floating-point values."""
-    from ..models.networks import build_model
-
-    return {k: v.is_floating_point() for k, v in build_model(arch).state_dict().items()}
-
-
 def _meta_for_bare(path: Path, state_dict: Mapping[str, torch.Tensor]) -> CheckpointMeta:
     """Which known network a bare state_dict belongs to; the origin notebook's is `seed_cnn`."""
     from ..models.networks import ARCHITECTURES
@@ -433,14 +324,14 @@ def _meta_for_bare(path: Path, state_dict: Mapping[str, torch.Tensor]) -> Checkp
 
     best: tuple[int, str] | None = None
     for arch in ARCHITECTURES:
-        expected = _expected_state(arch)
-        if not _mismatch(state_dict, expected):
+        expected = expected_state(arch)
+        if not mismatches(state_dict, expected):
             preset = next((p for p in PRESETS.values() if p.arch == arch), None)
             if preset is None:
                 break
             name = SEED_IMPORT_NAME if preset.name == "seed" else f"Imported {preset.title} model"
             return CheckpointMeta.for_preset(preset.name, name, training={"imported_from": str(path)})
-        classes = _class_count(state_dict, expected)
+        classes = class_count(state_dict, expected)
         if classes is not None:
             raise CheckpointError(
                 f"{path.name} classifies {classes} classes; a Fashion-MNIST model needs {NUM_CLASSES}."
@@ -450,10 +341,10 @@ def _meta_for_bare(path: Path, state_dict: Mapping[str, torch.Tensor]) -> Checkp
             best = (overlap, arch)
     if best is None or best[0] == 0:
         raise CheckpointError(
-            f"{path.name} holds weights of an unknown network (layers {_few(list(state_dict))}), "
+            f"{path.name} holds weights of an unknown network (layers {few_names(list(state_dict))}), "
             f"not one of: {', '.join(ARCHITECTURES)}."
         )
-    problems = _mismatch(state_dict, _expected_state(best[1]))
+    problems = mismatches(state_dict, expected_state(best[1]))
     raise CheckpointError(f"{path.name} does not fit the {best[1]!r} network: {'; '.join(problems)}.")
 
 
@@ -466,7 +357,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
         state_dict, meta = _checked(path, obj)
     except RecursionError:
         raise CheckpointError(f"{path.name} is damaged (its contents are nested too deeply).") from None
-    _check_runnable(path, state_dict, meta)
+    check_runnable(path, state_dict, meta)
     return state_dict, meta
 
 
@@ -485,7 +376,7 @@ def _checked(path: Path, obj: Any) -> tuple[dict[str, torch.Tensor], CheckpointM
                 f"this version reads up to {FORMAT_VERSION}). Update the app to use it."
             )
         state_dict = obj.get("state_dict")
-        if not _is_state_dict(state_dict):
+        if not is_state_dict(state_dict):
             raise CheckpointError(f"{path.name} is damaged (it holds no weights).")
         raw_meta = obj.get("meta")
         if not isinstance(raw_meta, Mapping):
@@ -504,9 +395,9 @@ def _checked(path: Path, obj: Any) -> tuple[dict[str, torch.Tensor], CheckpointM
             raise CheckpointError(
                 f"{path.name} classifies {len(meta.class_names)} classes; a Fashion-MNIST model needs {NUM_CLASSES}."
             )
-        _check_fits(path, state_dict, meta.arch)
+        check_fits(path, state_dict, meta.arch)
         return dict(state_dict), meta
-    if _is_state_dict(obj):
+    if is_state_dict(obj):
         meta = _meta_for_bare(path, obj)
         return dict(obj), meta
     raise CheckpointError(f"{path.name} is a PyTorch file but holds no model weights.")

@@ -41,7 +41,6 @@ from ..tasks import Progress, TaskCancelled, TaskGroup
 from ..widgets.banner import Banner, make_button
 from ..widgets.gallery import MAX_THUMB_SIZE, MIN_THUMB_SIZE, THUMB_SIZE, EnlargedImageDialog, SampleGallery
 
-LOAD_SHARE = 0.1  # of the progress bar, for reading the test set and loading the model
 
 
 @dataclass(frozen=True)
@@ -332,31 +331,15 @@ class EvaluatePage(QWidget):
         cached = self._test_cache[1] if self._test_cache and self._test_cache[0] == folder_key else None
 
         def evaluate(state):
-            from ...core.store import checkpoint
-            from ...core.data import fashion_mnist as data
-            from ...core.learn import evaluation
+            from ...core.jobs import evaluate as evaluate_job
 
             # Every step moves the bar (the first evaluation reads the test files: seconds).
-            if cached is None:
-                state.set_progress(0.02, "Step 1 of 3: reading the test images…")
-                split, source = data.load_test_split(Path(folder) if folder else None)
-            else:
-                split, source = cached
-            if state.is_interruption_requested():
+            done = evaluate_job.run(evaluate_job.EvaluateInputs(
+                entry.path, Path(folder) if folder else None, test_split=cached), state)
+            if done is None:
                 raise TaskCancelled()
-            state.set_progress(LOAD_SHARE / 2, "Step 2 of 3: loading the model…")
-            model, meta = checkpoint.load_model(entry.path, device="cpu")
-
-            def progress(done: int, total: int) -> None:
-                fraction = LOAD_SHARE + (1 - LOAD_SHARE) * done / max(1, total)
-                state.set_progress(fraction, f"Step 3 of 3: {done:,} of {total:,} images")
-
-            result = evaluation.evaluate(model, split, meta.input_size, meta.mean, meta.std,
-                                         progress=progress, stop=state)
-            if result is None or state.is_interruption_requested():
-                raise TaskCancelled()
-            images = split.images.numpy()
-            return (folder_key, (split, source)), EvaluationOutcome(entry, result, images, source.description)
+            outcome = EvaluationOutcome(entry, done.result, done.split.images.numpy(), done.source.description)
+            return (folder_key, (done.split, done.source)), outcome
 
         self.banner.hide()
         self.progress_bar.setRange(0, 1000)
@@ -512,13 +495,14 @@ class EvaluatePage(QWidget):
     def export_report(self, target: str | Path) -> bool:
         """Write the shown evaluation as JSON, atomically; True when it was written."""
         from ...core.base.paths import atomic_write_text
+        from ...core.jobs.evaluate import report as evaluation_report
 
         outcome = self.outcome
         if outcome is None:
             return False
-        report = outcome.result.to_dict()
-        report.update(model={"name": outcome.entry.name, "path": str(outcome.entry.path)},
-                      data_source=outcome.source_description)
+        entry = outcome.entry
+        report = evaluation_report(outcome.result, name=entry.name, path=entry.path,
+                                   preset=getattr(entry.meta, "preset", None), data_source=outcome.source_description)
         try:
             atomic_write_text(target, json.dumps(report, indent=2, ensure_ascii=False))
         except FmnistError as exc:

@@ -353,27 +353,9 @@ class ModelsPage(QWidget):
         done = set(self._photo_scores)
 
         def task(state):
-            from ...core.predict import photo_score
-            from ...core.predict.predictor import Predictor
+            from ...core.jobs import photo_scores
 
-            source, description, items = photo_score.measuring_photos()
-            key = tuple((str(p), int(label)) for p, label in items)
-            current = photo_set
-            if current is None or current.key != key:
-                current = photo_score.prepare_photo_set(items, source, description,
-                                                        stop=state.is_interruption_requested)
-                state.set_partial_result(("set", current))
-            for file_key, path in wanted:
-                if state.is_interruption_requested():
-                    return None
-                if (file_key, current.key) in done:
-                    continue
-                try:
-                    predictor = Predictor.from_checkpoint(path, device="cpu")
-                except FmnistError:
-                    continue  # the table already says what is wrong with this file
-                state.set_partial_result(("score", (file_key, current.key), photo_score.score(predictor, current)))
-            return None
+            return photo_scores.run(photo_scores.ScoreInputs(wanted, photo_set, frozenset(done)), state)
 
         self.tasks["photo-scores"].start(task, on_partial=self._on_photo_measure, description="Measuring models on photos")
 

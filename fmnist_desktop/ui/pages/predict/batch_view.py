@@ -93,7 +93,9 @@ def batch_row(prediction, path: str, display: str = "") -> BatchRow:
     error = getattr(prediction, "error", None)
     thumbnail = None
     steps = getattr(prediction, "steps", None)
-    source_image = getattr(steps, "original", None) if steps is not None else None
+    source_image = getattr(prediction, "thumbnail", None)
+    if source_image is None and steps is not None:
+        source_image = getattr(steps, "original", None)
     if source_image is None:
         source_image = getattr(prediction, "model_input", None)
     if source_image is not None:

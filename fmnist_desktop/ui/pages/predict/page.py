@@ -25,12 +25,9 @@ from PySide6.QtCore import QBuffer, QIODevice, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QDoubleSpinBox,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QStackedWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -39,24 +36,36 @@ from ....core.base import paths
 from ....core.base.errors import FmnistError
 from ....core.base.formats import PHOTO_FORMATS_TEXT, is_photo_file, photo_file_filter
 from ....core.base.labels import CLASS_NAMES
-from ....core.base.verdict import DEFAULT_THRESHOLD, threshold_of
+from ....core.base.verdict import threshold_of
 from ...context import AppContext
 from ...settings_keys import PREDICT_LAST_DIR
 from ...tasks import Progress, TaskGroup
 from ...widgets.banner import MessageLabel, make_button
 from ...widgets.drop_zone import DropZone
 from .batch_view import BatchView, batch_row
-from .single_view import SingleResult, SingleView, classify_one
+from .single_view import SingleResult, SingleView, single_result
+from .threshold_box import ThresholdBox
 
-BATCH_CHUNK = 16  # images per predict call: big enough to batch on the model, small for smooth progress
 CLASSES_TEXT = "It knows ten kinds of clothing: " + ", ".join(CLASS_NAMES) + "."
 DROP_TEXT = (f"Drop clothing photos or folders here\n\n{CLASSES_TEXT}\n\n"
              f"({PHOTO_FORMATS_TEXT} — or use Open, Paste, Try a sample)")
 DROP_MORE_TEXT = "Drop more photos or folders here to add them to the list"
 DROP_ANOTHER_TEXT = "Drop another photo, or several photos or a folder to start a list"
-MODEL_THRESHOLD_TEXT = "(this model's own)"
-OVERRIDDEN_TEXT = "(your setting)"
 VIEW_EMPTY, VIEW_SINGLE, VIEW_BATCH = range(3)
+
+
+class _RowsState:
+    """The classify job's state, handing its partial results on as table rows (made in the worker:
+    thumbnails are QImages, so the GUI thread only adds them)."""
+
+    def __init__(self, state):
+        self._state = state
+        self.is_interruption_requested = state.is_interruption_requested
+        self.is_set = state.is_set
+        self.set_progress = state.set_progress
+
+    def set_partial_result(self, group) -> None:
+        self._state.set_partial_result([batch_row(c.prediction, c.path, c.shown) for c in group])
 
 
 class PredictPage(QWidget):
@@ -81,8 +90,6 @@ class PredictPage(QWidget):
         self._batch_running = False
         self._batch_offset = 0  # rows listed before the batch being classified (for the progress bar)
         self._kept_as: int | None = None  # the class the shown photo was kept in My photos as
-        self._model_threshold = DEFAULT_THRESHOLD  # the active model's own (core.base.verdict.threshold_of)
-        self._threshold_override: float | None = None  # the spin box, when the user changed it
         self._last_single_input: tuple[str, object] | None = None
         self._sample_index = 0
         self._samples: list[Path] | None = None  # the bundled samples, listed once
@@ -109,30 +116,13 @@ class PredictPage(QWidget):
         for button in (self.open_files_button, self.open_folder_button, self.paste_button, self.sample_button):
             bar.addWidget(button)
         bar.addStretch(1)
-        threshold_label = QLabel("Not sure below", self)
-        self.threshold_spin = QDoubleSpinBox(self)
-        self.threshold_spin.setObjectName("thresholdSpin")
-        self.threshold_spin.setAccessibleName("Confidence threshold")
-        self.threshold_spin.setRange(0, 100)
-        self.threshold_spin.setDecimals(1)
-        self.threshold_spin.setSuffix(" %")
-        self.threshold_spin.setValue(DEFAULT_THRESHOLD * 100)
-        self.threshold_spin.setToolTip("Below this confidence the page says it is not sure. It starts at the "
-                                       "active model's own level; a change holds until the app closes.")
-        threshold_label.setBuddy(self.threshold_spin)
-        self.threshold_spin.valueChanged.connect(self._on_threshold_changed)
-        self.threshold_source = QLabel(MODEL_THRESHOLD_TEXT, self)
-        self.threshold_source.setObjectName("thresholdSource")
-        self.threshold_reset = QToolButton(self)
-        self.threshold_reset.setObjectName("thresholdResetButton")
-        self.threshold_reset.setText("Use the model's")
-        self.threshold_reset.setToolTip("Go back to the active model's own not-sure level")
-        self.threshold_reset.clicked.connect(self.reset_threshold)
-        self.threshold_reset.hide()
-        bar.addWidget(threshold_label)
-        bar.addWidget(self.threshold_spin)
-        bar.addWidget(self.threshold_source)
-        bar.addWidget(self.threshold_reset)
+        self.threshold_box = ThresholdBox(self)
+        self.threshold_box.changed.connect(self._apply_threshold)
+        # The box's parts, as tests and the accessibility tree know them.
+        self.threshold_spin = self.threshold_box.spin
+        self.threshold_source = self.threshold_box.source
+        self.threshold_reset = self.threshold_box.reset_button
+        bar.addWidget(self.threshold_box)
         outer.addLayout(bar)
 
         # Ctrl+O here opens images (the page's main action); the File menu opens models with Ctrl+Shift+O.
@@ -187,37 +177,20 @@ class PredictPage(QWidget):
     # ================================================================= the not-sure threshold
     def threshold(self) -> float:
         """The threshold in use: the user's for this session, else the active model's own."""
-        return self._threshold_override if self._threshold_override is not None else self._model_threshold
+        return self.threshold_box.threshold()
 
     def model_threshold(self) -> float:
-        return self._model_threshold
+        return self.threshold_box.model_threshold()
 
     def is_threshold_overridden(self) -> bool:
-        return self._threshold_override is not None
+        return self.threshold_box.override() is not None
+
+    def reset_threshold(self) -> None:
+        self.threshold_box.reset()
 
     def _load_model_threshold(self) -> None:
         """Read the active model's own threshold (core.base.verdict.threshold_of its metadata)."""
-        entry = self.context.active_entry()
-        self._model_threshold = threshold_of(getattr(entry, "meta", None))
-        self._show_threshold()
-
-    def _show_threshold(self) -> None:
-        overridden = self.is_threshold_overridden()
-        self.threshold_spin.blockSignals(True)
-        self.threshold_spin.setValue(self.threshold() * 100)
-        self.threshold_spin.blockSignals(False)
-        self.threshold_source.setText(OVERRIDDEN_TEXT if overridden else MODEL_THRESHOLD_TEXT)
-        self.threshold_source.setToolTip(
-            f"The active model's own level is {self._model_threshold * 100:.1f} %" if overridden else
-            "Measured on held-out photos when the model was trained (50 % for models without one)")
-        self.threshold_reset.setVisible(overridden)
-        self._apply_threshold()
-
-    @Slot()
-    def reset_threshold(self) -> None:
-        """Back to the active model's own threshold."""
-        self._threshold_override = None
-        self._show_threshold()
+        self.threshold_box.set_model_threshold(threshold_of(getattr(self.context.active_entry(), "meta", None)))
 
     # ================================================================= state helpers
     def _show_view(self, index: int) -> None:
@@ -472,8 +445,10 @@ class PredictPage(QWidget):
         self._batch_queue.clear()
 
         def task(state):
+            from ....core.jobs import classify
+
             state.set_progress(None, "Loading the model…")
-            return classify_one(self._predictor_for(entry), kind, payload)
+            return single_result(*classify.classify_one(self._predictor_for(entry), kind, payload))
 
         name = Path(payload).name if kind == "single-path" else "pasted image"
         self.runner.start(
@@ -504,42 +479,10 @@ class PredictPage(QWidget):
         self._show_view(VIEW_BATCH)
 
         def task(state):
-            from ....core.predict.predictor import iter_image_paths
+            from ....core.jobs import classify
 
-            state.set_progress(None, "Looking for images…")
-            files: list[str] = []
-            shown: dict[str, str] = {}  # path -> name in the File column (keeps the sub-folder)
-            for item in items:
-                if Path(item).is_dir():
-                    for found in iter_image_paths([item]):
-                        path = str(found)
-                        files.append(path)
-                        try:
-                            shown[path] = Path(path).relative_to(item).as_posix()
-                        except ValueError:
-                            shown[path] = Path(path).name
-                else:
-                    files.append(item)  # named explicitly: keep it, so a bad file shows its reason
-                    shown[item] = Path(item).name
-                if state.is_interruption_requested():
-                    return 0, 0
-            unique = list(dict.fromkeys(files))
-            files = [f for f in unique if f not in known]
-            skipped = len(unique) - len(files)
-            total = len(files)
-            state.set_progress(done=0, total=total)
-            predictor = self._predictor_for(entry)
-            done = 0
-            for start in range(0, total, BATCH_CHUNK):
-                if state.is_interruption_requested():
-                    break
-                chunk = files[start : start + BATCH_CHUNK]
-                # Steps are kept only for this chunk: the thumbnail is made from the original photo.
-                predictions = predictor.predict_paths(chunk, keep_steps=True)
-                done += len(chunk)
-                state.set_partial_result([batch_row(p, path, shown.get(path, "")) for p, path in zip(predictions, chunk)])
-                state.set_progress(done=done, total=total)
-            return total, skipped
+            inputs = classify.ClassifyInputs(items, lambda: self._predictor_for(entry), frozenset(known))
+            return classify.run(inputs, _RowsState(state))
 
         self.runner.start(
             task,
@@ -559,7 +502,7 @@ class PredictPage(QWidget):
         self._kept_as = None
         self._show_view(VIEW_SINGLE)
         # An unreadable file's reason is shown once, in the view (not again in the banner).
-        self.single.show_result(result, self._threshold_override)
+        self.single.show_result(result, self.threshold_box.override())
         self._update_enabled()
         self.predictionShown.emit(result)
 
@@ -600,18 +543,11 @@ class PredictPage(QWidget):
         self.table.resizeColumnToContents(2)
         self.batchFinished.emit(self.model.rowCount())
 
-    def _on_threshold_changed(self, value: float) -> None:
-        """The user changed the spin box: their level holds for this session."""
-        self._threshold_override = value / 100
-        self.threshold_source.setText(OVERRIDDEN_TEXT)
-        self.threshold_reset.show()
-        self._apply_threshold()
-
-    def _apply_threshold(self) -> None:
-        # The list keeps the verdicts of the model that classified each row, unless overridden.
-        self.batch.set_threshold(self._threshold_override)
+    def _apply_threshold(self, override: float | None) -> None:
+        # Each result keeps the verdict its Prediction carries, unless the user set a threshold.
+        self.batch.set_threshold(override)
         if self._single is not None and not getattr(self._single.prediction, "error", None):
-            self.single.render_verdict(self._single, self._threshold_override)
+            self.single.render_verdict(self._single, override)
 
     def _on_row_activated(self, path: str) -> None:
         if not self.runner.is_running():

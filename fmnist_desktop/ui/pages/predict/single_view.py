@@ -69,29 +69,12 @@ class SingleResult:
     notes: tuple[str, ...] = ()
 
 
-def classify_one(predictor, kind: str, payload) -> SingleResult:
-    """Classify one image (worker thread): `kind` "single-path" (a file) or "single-bytes" (pasted
-    pixels). The preparation steps become QImages here, so the GUI thread only shows them."""
-    from ....core import photo
-    from ....core.base.errors import FmnistError
-
-    if kind == "single-path":
-        prediction = predictor.predict_paths([payload], keep_steps=True)[0]
-        source = payload
-    else:
-        try:
-            image = photo.load_image(payload)
-        except FmnistError as exc:
-            raise FmnistError(f"The pasted image cannot be read: {exc}") from exc
-        prediction = predictor.predict_images([image], names=["Pasted image"])[0]
-        source = image
+def single_result(prediction, steps, source) -> SingleResult:
+    """What `core.jobs.classify.classify_one` returned, with the preparation steps as QImages
+    (made in the worker thread, so the GUI thread only shows them)."""
     result = SingleResult(prediction, source)
-    if getattr(prediction, "error", None):
-        return result
-    steps = getattr(prediction, "steps", None)
     if steps is None:
-        image = photo.load_image(payload) if kind == "single-path" else source
-        steps = photo.prepare_photo(image)
+        return result
     for name in ("original", "mask", "crop", "final"):
         pil = getattr(steps, name, None)
         if pil is not None:

@@ -1,67 +1,26 @@
-"""What the Train page gets back from a finished run, and the model it holds when saving failed.
+"""The model the Train page holds when saving failed (or a stopped run's best epoch).
 
-`make_after_training` is the step the training task runs after a `Finished` event, in the worker
-thread: `core.jobs.runs.finish_run` (test-set evaluation, metadata, the fine-tuning comparison), then
-`core.jobs.runs.save_run` into the library. `UnsavedModel` keeps a model whose save failed (disk
-full) and offers "Save model as…" and "Try again" in the page's banner.
+What a finished run becomes (`core.jobs.train.RunOutcome`, made in the worker by
+`core.jobs.runs.after_training`) arrives at the page; `UnsavedModel` keeps a model whose save
+failed (disk full) and offers "Save model as…" and "Try again" in the page's banner.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QPushButton
 
 from ....core.base.errors import FmnistError
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """What the training task hands back after a finished run was evaluated and saved.
-
-    When the save failed (disk full, folder gone) `entry` is None and the trained model travels
-    here instead (`model`, `meta`, `save_error`): the page keeps it and offers to save it elsewhere.
-    """
-
-    entry: Any  # core.store.library.ModelEntry, or None when the save failed
-    test_accuracy: float | None  # percent; None when Stop or closing the window skipped the evaluation
-    finetune_report: Any = None  # core.store.user_photos' before/after report, for fine-tune runs
-    model: Any = None  # the trained nn.Module, only when the save failed
-    meta: Any = None  # its core.store.checkpoint.CheckpointMeta, only when the save failed
-    save_error: str | None = None
-    evaluation_error: str | None = None  # why test_accuracy is None when the evaluation failed
-    kept_after_stop: bool = False  # the best finished epoch of a stopped run, offered for saving
+from ....core.jobs.train import RunOutcome
 
 
 def describe_report(report) -> str:
     """core.jobs.finetune.FinetuneReport as one line: before → after accuracies."""
     lines = getattr(report, "lines", None)
     return "; ".join(lines()) if callable(lines) else str(report)
-
-
-def make_after_training(library, run_kind: str, examples=()):
-    """The step the training task runs after a finished run: `core.jobs.runs`' recipe, then the save."""
-
-    def after_training(finished, data, state) -> RunOutcome:
-        from ....core.jobs import runs
-        from ....core.base.errors import SaveError
-
-        run = runs.finish_run(finished, data, kind=run_kind, examples=examples, stop=state,
-                              status=lambda text: state.set_progress(None, text))
-        state.set_progress(None, "Saving the model…")
-        common = dict(test_accuracy=run.test_accuracy, finetune_report=run.finetune_report,
-                      evaluation_error=run.evaluation_error)
-        try:
-            entry = runs.save_run(run, library)
-        except SaveError as exc:  # disk full, folder gone: the page keeps the model and offers to save it
-            return RunOutcome(entry=None, model=run.model, meta=run.meta, save_error=str(exc), **common)
-        return RunOutcome(entry=entry, **common)
-
-    return after_training
 
 
 class UnsavedModel:

@@ -3,7 +3,7 @@ progress and the epoch log; fine-tuning with the user's photos runs here too.
 
 Everything slow is a task of the page's `TaskGroup` (`self.tasks`): looking for the data set,
 downloading it, importing matplotlib, preparing fine-tuning photos and the run itself (a
-`ui.training_task`: load the data, train, then `core.jobs.runs` evaluates and saves the model). The
+`core.jobs.train`: load the data, train, then `core.jobs.runs` evaluates and saves the model). The
 page turns the run's events into widgets; a model whose save failed is held by `UnsavedModel`.
 Torch-dependent modules are imported after the context's `torchReady`, so the window opens fast.
 """
@@ -29,15 +29,16 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.base.formats import format_clock
+from ....core.jobs import train as train_job
+from ....core.jobs.train import AfterTraining, DataLoaded, RunOutcome, TrainInputs
 from ...settings_keys import DATA_FOLDER, TRAIN_FORM, TRAIN_LAST_RUN
-from ...tasks import Progress, TaskGroup
-from ...training_task import AfterTraining, DataLoaded, training_task
+from ...tasks import Progress, TaskCancelled, TaskGroup
 from ...widgets.banner import Banner, make_button
 from ...widgets.dialogs import ask_yes_no
 from . import estimate
 from .data_panel import DataPanel
 from .form import RunSettings, SettingsForm, config_for
-from .outcome import RunOutcome, UnsavedModel, describe_report, make_after_training
+from .outcome import UnsavedModel, describe_report
 from .photos_panel import PhotoSetPanel, describe_calibration, describe_counts
 from .run_view import RunView
 
@@ -320,16 +321,8 @@ class TrainPage(QWidget):
             return self._start_photo_run(config, self._photo_cache[1])
 
         def prepare(state):
-            from ....core.data.labelled_photos import load_photo_training_set
-
-            def progress(done: int, total: int) -> None:
-                state.set_progress(None, f"Preparing the photos: {done:,} of {total:,} (saved for later runs)…",
-                                   done=done, total=total)
-
-            photos = load_photo_training_set(path, progress=progress, stop=state)
-            if state.is_set():
-                from ...tasks import TaskCancelled
-
+            photos = train_job.prepare_photos(path, state)
+            if photos is None:
                 raise TaskCancelled()
             return photos
 
@@ -406,21 +399,12 @@ class TrainPage(QWidget):
             return False
         if not ask_yes_no(self, "Fine-tune with your photos?", self.finetune_plan(entry, readiness)):
             return False
-        device = self.form.device()
-        data_dir = self.data_panel.folder()
-        val_size = self.val_size_spin.value()
+        inputs = (entry.path, self.form.device(), self.data_panel.folder(), self.val_size_spin.value())
 
         def prepare(state):
             from ....core.jobs import finetune
-            from ....core.store import user_photos
 
-            examples = user_photos.list_examples()
-            config = finetune.finetune_config(
-                entry.path, examples, device=device, data_dir=data_dir,
-                progress=lambda done, total: state.set_progress(None, "Preparing your photos…", done=done, total=total),
-            )
-            # The form's validation size applies to fine-tuning too (same split as a normal run).
-            return dataclasses.replace(config, val_size=val_size), examples
+            return finetune.prepare_run(finetune.FinetuneInputs(*inputs), state)
 
         def prepared(value) -> None:
             config, examples = value
@@ -472,13 +456,15 @@ class TrainPage(QWidget):
         self.run_view.reset(config.epochs)
         folder_key = f"{config.data_dir or ''}|{config.val_size}|{config.seed}"  # the split depends on all three
         data = self._data_cache[1] if self._data_cache and self._data_cache[0] == folder_key else None
-        after = make_after_training(self.context.library(), self._run_kind, examples)
+        from ....core.jobs.runs import after_training
+
+        after = after_training(self.context.library(), self._run_kind, examples)
         self.last_config = config
         self._run_active = True
         self._run_started_at = time.monotonic()
         self._set_running_state()
         self.tasks["training"].start(
-            training_task(config, data, after=after),
+            lambda state: train_job.run(TrainInputs(config, data, after=after), state),
             on_partial=lambda event, key=folder_key: self._on_training_event(event, key),
             on_progress=self._on_status,
             on_error=lambda message: self._show_failure(message, None),
@@ -589,20 +575,18 @@ class TrainPage(QWidget):
 
     def _on_cancelled(self, event) -> None:
         self.run_view.flush_charts()
-        best = getattr(event, "best", None)
         data = self._data_cache[1] if self._data_cache is not None else None
-        if best is None or data is None:
+        from ....core.jobs import runs
+
+        kept = runs.stopped_run(event, data, kind=self._run_kind)
+        if kept is None:
             self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. No epoch had finished: nothing was saved.")
             self.banner.show_message("info", "Training stopped before the first epoch finished. Nothing was saved.")
             return
-        from ....core.jobs import runs
-
-        epoch = best.history[-1]
-        name = f"{runs.run_name(best.config.preset_obj().title, len(best.history), None, self._run_kind)} (stopped early)"
-        meta = runs.run_meta(best, data, None, kind=self._run_kind, name=name)
+        epoch = event.best.history[-1]
         self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. The best finished epoch ({epoch.epoch}, "
                  f"validation accuracy {epoch.val_acc:.2f} %) is kept until it is saved or discarded.")
-        self.unsaved.hold(RunOutcome(entry=None, test_accuracy=None, model=best.model, meta=meta,
+        self.unsaved.hold(RunOutcome(entry=None, test_accuracy=None, model=kept.model, meta=kept.meta,
                                      kept_after_stop=True))
 
     def _on_failed(self, event) -> None:

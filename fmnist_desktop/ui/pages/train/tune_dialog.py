@@ -38,12 +38,12 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.base.defaults import DEFAULT_VAL_SIZE
+from ....core.models.presets import TUNABLE_PRESETS
 from ...settings_keys import DATA_FOLDER
 from ...tasks import TaskGroup
 
 COLUMNS = ("Trial", "Result", "Val acc", "Epochs run", "Time", "Settings")
 PLOT_TITLES = {"history": "History", "importance": "Parameter importance", "intermediate": "Per epoch"}
-BASE_PRESETS = ("fast", "standard", "realworld")
 
 
 class _PlotLabel(QLabel):
@@ -111,7 +111,7 @@ class TuneDialog(QDialog):
         form = QFormLayout()
         self.preset_combo = QComboBox(self)
         self.preset_combo.setObjectName("tunePresetCombo")
-        self.preset_combo.addItems(BASE_PRESETS)
+        self.preset_combo.addItems(TUNABLE_PRESETS)
         self.trials_spin = QSpinBox(self)
         self.trials_spin.setObjectName("tuneTrialsSpin")
         self.trials_spin.setRange(1, 500)
@@ -235,25 +235,9 @@ class TuneDialog(QDialog):
         self.status.setText(f"Loading Fashion-MNIST and opening the study “{study}”…")
 
         def task(state):
-            from ....core.jobs import tuning as t
-            from ....core.data.fashion_mnist import load_dataset
+            from ....core.jobs import tune
 
-            data = load_dataset(folder, val_size=val_size, stop=state)
-            last = None
-            for event in t.iter_tuning(config, data, state):
-                if isinstance(event, t.TrialBatch):
-                    state.set_progress(self._fraction(event), f"Trial {event.number}: epoch {event.epoch}/{event.epochs}, "
-                                       f"batch {event.batch}/{event.batches}")
-                    continue
-                state.set_partial_result(event)
-                if isinstance(event, (t.TrialDone, t.TuneStarted)) and (
-                        not isinstance(event, t.TuneStarted) or event.previous):
-                    try:
-                        state.set_partial_result(("plots", t.render_plots(t.load_study(config.study, config.storage))))
-                    except Exception:  # noqa: BLE001 — a plot is a nicety; the study goes on
-                        pass
-                last = event
-            return last
+            return tune.run(tune.TuneInputs(config, folder, val_size), state)
 
         self.tasks["study"].start(
             task, on_partial=self._on_event, on_progress=self._on_progress, on_result=self._on_result,
@@ -270,17 +254,14 @@ class TuneDialog(QDialog):
         study = self.study_edit.text().strip() or "fmnist"
 
         def task(state):
-            from ....core.jobs import tuning as t
+            from ....core.jobs import tune
 
-            if study not in t.study_names():
-                return study, None, (), {}
-            s = t.load_study(study)
-            return study, s.user_attrs.get("base_preset"), tuple(t.trial_records(s)), t.render_plots(s)
+            return tune.read_study(study, state)
 
         def shown(value) -> None:
             from ....core.jobs import tuning as t
 
-            name, base, records, plots = value
+            name, base, records, plots = value.study, value.base_preset, value.records, value.plots
             self.table.setRowCount(0)
             self._rows.clear()
             for record in records:
@@ -288,7 +269,7 @@ class TuneDialog(QDialog):
             best = t.best_record(records)
             self._mark_best(best)
             self._show_plots(plots)
-            if base in BASE_PRESETS:
+            if base in TUNABLE_PRESETS:
                 self.preset_combo.setCurrentText(base)
             if not self.is_running():
                 self._set_idle()  # Use best / Save as preset follow the study just read
@@ -314,11 +295,6 @@ class TuneDialog(QDialog):
         if self.tasks["study"].is_running():
             self.status.setText("Stopping the current trial (within one batch); the study is kept…")
             self.tasks["study"].cancel()
-
-    def _fraction(self, event) -> float | None:
-        if self._budget_s:
-            return min(1.0, event.elapsed_s / self._budget_s)
-        return None
 
     def _on_progress(self, progress) -> None:
         if progress.fraction is not None:
@@ -408,12 +384,9 @@ class TuneDialog(QDialog):
         folder = self.context.settings.value(DATA_FOLDER) or None
 
         def task(state):
-            from ....core.jobs import tuning
-            from ....core.data.fashion_mnist import load_test_split
+            from ....core.jobs import tune
 
-            state.set_progress(None, "Measuring the best model on the test set…")
-            split, _source = load_test_split(folder)
-            return tuning.save_best_to_library(study, split, stop=state)
+            return tune.save_best(study, folder, state)
 
         def saved(entry) -> None:
             self.context.refresh_models()

@@ -1,0 +1,41 @@
+"""Measuring the library's models on the measuring photos, as a task (see `state.py`): the Models
+page starts it while it is shown and fills its "Real photos" column from the partial results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from ..base.errors import FmnistError
+from ..predict import photo_score
+from ..predict.predictor import Predictor
+from .state import TaskState
+
+
+@dataclass(frozen=True)
+class ScoreInputs:
+    models: Sequence[tuple[Any, Any]]  # (key the page files the score under, model file path)
+    photo_set: Any = None  # a photo_score photo set prepared before, reused when still current
+    done: frozenset = frozenset()  # (model key, photo set key) pairs already scored
+
+
+def run(inputs: ScoreInputs, state: TaskState) -> None:
+    """Partial results: ("set", the prepared photo set) when it had to be prepared, then
+    ("score", (model key, photo set key), score) per model. A model file that cannot be loaded
+    is skipped (the page's table already says what is wrong with it)."""
+    source, description, items = photo_score.measuring_photos()
+    key = tuple((str(p), int(label)) for p, label in items)
+    current = inputs.photo_set
+    if current is None or current.key != key:
+        current = photo_score.prepare_photo_set(items, source, description, stop=state.is_interruption_requested)
+        state.set_partial_result(("set", current))
+    for model_key, path in inputs.models:
+        if state.is_interruption_requested():
+            return
+        if (model_key, current.key) in inputs.done:
+            continue
+        try:
+            predictor = Predictor.from_checkpoint(path, device="cpu")
+        except FmnistError:
+            continue
+        state.set_partial_result(("score", (model_key, current.key), photo_score.score(predictor, current)))

@@ -1,0 +1,89 @@
+"""The Predict page's "Not sure below [spin] (this model's own) [Use the model's]" control.
+
+It starts at the active model's own threshold (`set_model_threshold`); a change in the spin box
+holds for the session (not saved) and is emitted as `changed(override)`: the views then re-apply
+`core.base.verdict`'s rule to the probabilities they hold. None means "the model's own".
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QToolButton, QWidget
+
+from ....core.base.verdict import DEFAULT_THRESHOLD
+
+MODEL_THRESHOLD_TEXT = "(this model's own)"
+OVERRIDDEN_TEXT = "(your setting)"
+
+
+class ThresholdBox(QWidget):
+    changed = Signal(object)  # the user's threshold (0..1), or None: each model's own
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._model_threshold = DEFAULT_THRESHOLD  # the active model's own (core.base.verdict.threshold_of)
+        self._override: float | None = None  # the spin box, when the user changed it
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        label = QLabel("Not sure below", self)
+        self.spin = QDoubleSpinBox(self)
+        self.spin.setObjectName("thresholdSpin")
+        self.spin.setAccessibleName("Confidence threshold")
+        self.spin.setRange(0, 100)
+        self.spin.setDecimals(1)
+        self.spin.setSuffix(" %")
+        self.spin.setValue(DEFAULT_THRESHOLD * 100)
+        self.spin.setToolTip("Below this confidence the page says it is not sure. It starts at the "
+                             "active model's own level; a change holds until the app closes.")
+        label.setBuddy(self.spin)
+        self.spin.valueChanged.connect(self._on_spin_changed)
+        self.source = QLabel(MODEL_THRESHOLD_TEXT, self)
+        self.source.setObjectName("thresholdSource")
+        self.reset_button = QToolButton(self)
+        self.reset_button.setObjectName("thresholdResetButton")
+        self.reset_button.setText("Use the model's")
+        self.reset_button.setToolTip("Go back to the active model's own not-sure level")
+        self.reset_button.clicked.connect(self.reset)
+        self.reset_button.hide()
+        for widget in (label, self.spin, self.source, self.reset_button):
+            layout.addWidget(widget)
+
+    def threshold(self) -> float:
+        """The threshold in use: the user's for this session, else the active model's own."""
+        return self._override if self._override is not None else self._model_threshold
+
+    def model_threshold(self) -> float:
+        return self._model_threshold
+
+    def override(self) -> float | None:
+        return self._override
+
+    def set_model_threshold(self, value: float) -> None:
+        """The active model's own threshold (a user's override holds for the session)."""
+        self._model_threshold = value
+        self._show()
+
+    @Slot()
+    def reset(self) -> None:
+        """Back to the active model's own threshold."""
+        self._override = None
+        self._show()
+
+    def _show(self) -> None:
+        overridden = self._override is not None
+        self.spin.blockSignals(True)
+        self.spin.setValue(self.threshold() * 100)
+        self.spin.blockSignals(False)
+        self.source.setText(OVERRIDDEN_TEXT if overridden else MODEL_THRESHOLD_TEXT)
+        self.source.setToolTip(
+            f"The active model's own level is {self._model_threshold * 100:.1f} %" if overridden else
+            "Measured on held-out photos when the model was trained (50 % for models without one)")
+        self.reset_button.setVisible(overridden)
+        self.changed.emit(self._override)
+
+    def _on_spin_changed(self, value: float) -> None:
+        """The user changed the spin box: their level holds for this session."""
+        self._override = value / 100
+        self.source.setText(OVERRIDDEN_TEXT)
+        self.reset_button.show()
+        self.changed.emit(self._override)
