@@ -77,8 +77,13 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     if args.workers > 1:
         ready(args.port)
+    outcome = {}
     stopped_by = run_server(weights, args.host, args.port, settings, workers=args.workers, device=args.device,
-                            log_level="warning", on_ready=ready if args.workers == 1 else None)
+                            log_level="warning", on_ready=ready if args.workers == 1 else None,
+                            on_stopped=lambda state: outcome.update(summary=state.summary()))
     name = signal.Signals(stopped_by).name if stopped_by else None
-    say("Server stopped" + (f" ({name}); requests in flight were answered." if name else "."))
+    from ..serve.shutdown import GRACE_S
+
+    summary = outcome.get("summary") or f"requests in flight had up to {GRACE_S:g} s to finish, then a 503"
+    say("Server stopped" + (f" ({name}); {summary}." if name else "."))
     return EXIT_OK

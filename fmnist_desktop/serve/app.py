@@ -12,7 +12,11 @@
   a decompression bomb (422), a body over `max_upload` bytes (413, refused from Content-Length
   before it is read, or as soon as a chunked body passes the limit), more than `max_files`
   images (413), a wrong content type (415), no image (400), a bad `top_k` (422), a missing or
-  wrong token (401), an unknown path (404) or method (405).
+  wrong token (401), an unknown path (404) or method (405). Images that together would take more
+  than `max_request_pixels` to decode are refused (413) from their headers, before any decoding;
+  large requests decode one at a time in their own lane, and a 503 with Retry-After says the
+  lane is full (`decode_budget`). On SIGTERM the requests in flight get `shutdown.GRACE_S`
+  seconds, then a JSON 503 (`shutdown`).
 - `token`: when set, every request but the documentation pages (`/docs`, `/openapi.json`) needs
   `Authorization: Bearer <token>`.
 """
@@ -40,6 +44,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..core.errors import FmnistError
 from ..core.labels import CLASS_NAMES
+from .decode_budget import (BUSY_TEXT, DEFAULT_MAX_REQUEST_PIXELS, GIVE_BACK_PIXELS, HEAVY_REQUEST_PIXELS, RETRY_AFTER_S,
+                            HeavyLane, request_cost, then_give_back, too_much_text)
+from .shutdown import ShutdownGuard, ShutdownState
 
 log = logging.getLogger("fmnist_desktop.serve")
 
@@ -55,6 +62,7 @@ class ServeSettings:
     max_files: int = DEFAULT_MAX_FILES
     token: str | None = None
     threads: int | None = None  # inference threads (None = one per CPU, at most 4)
+    max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS  # decoding one request may take (decode_budget)
 
 
 class _BodyTooLarge(Exception):
@@ -135,6 +143,7 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
             pass
 
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fmnist-infer", initializer=_serial)
+    heavy_lane = HeavyLane(initializer=_serial)
     meta = predictor.meta
 
     @asynccontextmanager
@@ -142,6 +151,7 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
         yield
         # Uvicorn has let in-flight requests finish before it gets here.
         executor.shutdown(wait=True, cancel_futures=True)
+        heavy_lane.shutdown()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -154,6 +164,7 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
         ),
     )
     app.state.executor = executor
+    app.state.heavy_lane = heavy_lane
     app.state.counters = counters
     app.add_middleware(_LimitBody, limit=settings.max_upload)
 
@@ -280,7 +291,19 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
             return _refuse(counters, counter_lock, 400, f"{'The request body' if empty == 'image' else empty} is empty; there is no image to classify.")
 
         loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(executor, _classify, predictor, items, top_k)
+        cost = await loop.run_in_executor(executor, request_cost, items)  # headers only, nothing decoded
+        if cost > settings.max_request_pixels:
+            return _refuse(counters, counter_lock, 413, too_much_text(cost, settings.max_request_pixels))
+        if cost > HEAVY_REQUEST_PIXELS:
+            outcome = await heavy_lane.run(_classify, predictor, items, top_k)
+            if outcome is None:
+                with counter_lock:
+                    counters["refused"] += 1
+                return _error(503, BUSY_TEXT, {"Retry-After": str(RETRY_AFTER_S)})
+        elif cost > GIVE_BACK_PIXELS:
+            outcome = await loop.run_in_executor(executor, then_give_back, _classify, (predictor, items, top_k))
+        else:
+            outcome = await loop.run_in_executor(executor, _classify, predictor, items, top_k)
         if isinstance(outcome, _Refusal):
             return _refuse(counters, counter_lock, outcome.status, outcome.message)
         with counter_lock:
@@ -288,6 +311,9 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
             counters["images"] += len(outcome)
         return JSONResponse(outcome)
 
+    # Outermost (added last): ends the requests in flight cleanly when the server stops.
+    app.state.shutdown = ShutdownState()
+    app.add_middleware(ShutdownGuard, state=app.state.shutdown)
     return app
 
 

@@ -1,8 +1,10 @@
 """Running the API: in the foreground with uvicorn (the CLI) or in a background thread (the GUI).
 
 Uvicorn's own shutdown is the graceful one: on SIGTERM or Ctrl-C it stops accepting, lets the
-requests in flight finish (up to `GRACEFUL_S`), then the app's lifespan closes the inference
-pool, and the process exits 0.
+requests in flight finish, then the app's lifespan closes the inference pool, and the process
+exits 0. The app's `serve.shutdown.ShutdownGuard` bounds the wait: a request still running
+`shutdown.GRACE_S` (10 s) after the signal is answered with a JSON 503, well before uvicorn's own
+`GRACEFUL_S` would cancel it with a traceback and a plain-text 500.
 """
 
 from __future__ import annotations
@@ -72,7 +74,28 @@ def app_from_env():
     """Uvicorn's factory for worker processes (`--workers N`): settings come from ENV_CONFIG."""
     raw = json.loads(os.environ[ENV_CONFIG])
     settings = ServeSettings(**raw["settings"], token=os.environ.get(ENV_TOKEN) or None)
-    return load_app(raw["weights"], settings, raw.get("device", "cpu"))[0]
+    app = load_app(raw["weights"], settings, raw.get("device", "cpu"))[0]
+    _chain_shutdown_to_signals(app)
+    return app
+
+
+def _chain_shutdown_to_signals(app) -> None:
+    """In a `--workers N` process uvicorn's own Server handles SIGTERM/SIGINT (its handlers are
+    installed before the app factory runs): call the app's grace period first, then its handler."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum, frame, previous=previous):
+            _begin_shutdown(app)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 def _quiet_server_class():
@@ -88,6 +111,7 @@ def _quiet_server_class():
             super().handle_exit(sig, frame)
             self.stopped_by = sig
             self._captured_signals.clear()
+            _begin_shutdown(self.config.app)
 
     return Server
 
@@ -101,6 +125,7 @@ def run_server(
     device: str = "cpu",
     log_level: str = "info",
     on_ready=None,
+    on_stopped=None,
 ) -> int | None:
     """Serve in the foreground until SIGTERM / Ctrl-C: the requests in flight finish, then it
     returns the signal that stopped it (None when it stopped otherwise)."""
@@ -123,6 +148,8 @@ def run_server(
     if on_ready is not None:
         threading.Thread(target=_call_when_started, args=(server, on_ready), daemon=True).start()
     server.run()
+    if on_stopped is not None:
+        on_stopped(app.state.shutdown)  # what happened to the requests in flight (ShutdownState)
     return server.stopped_by
 
 
@@ -173,6 +200,7 @@ class BackgroundServer:
             raise FmnistError("The server is already running.")
         check_port_free(self.host, self.port)
         app, predictor = load_app(self.weights, self.settings)
+        app.state.shutdown.grace_s = 3.0  # under this server's timeout_graceful_shutdown (5 s)
         self.model_name = predictor.meta.name
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning",
                                 timeout_graceful_shutdown=5, access_log=False, lifespan="on")
@@ -201,8 +229,16 @@ class BackgroundServer:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self._server is not None:
+            _begin_shutdown(self._server.config.app)
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._thread = None
         self._server = None
+
+
+def _begin_shutdown(app) -> None:
+    """Start the app's grace period for the requests in flight (serve.shutdown)."""
+    state = getattr(getattr(app, "state", None), "shutdown", None)
+    if state is not None:
+        state.begin()
