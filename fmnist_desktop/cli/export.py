@@ -10,6 +10,7 @@ from pathlib import Path
 from .console import say, weights_argument, weights_path
 from .registry import EXIT_OK, command
 from ..core.errors import FmnistError
+from ..core.output_safety import printable
 
 FORMATS = ("checkpoint", "state_dict", "onnx", "torchscript")
 
@@ -42,7 +43,8 @@ def _run_export(args: argparse.Namespace) -> int:
         if args.json:
             say(json.dumps(result.to_dict(), indent=2))
         else:
-            say(f"Wrote {out} ({args.format}, {result.size_bytes / 1e6:.2f} MB) and its contract {result.contract_path.name}")
+            say(f"Wrote {printable(out)} ({args.format}, {result.size_bytes / 1e6:.2f} MB) and its contract "
+                f"{printable(result.contract_path.name)}")
             say(f"  {result.verification.line()}")
         return EXIT_OK
     state_dict, meta = load_checkpoint(weights)
@@ -53,5 +55,5 @@ def _run_export(args: argparse.Namespace) -> int:
     if args.json:
         say(json.dumps({"path": str(out), "format": args.format, "size_bytes": out.stat().st_size}, indent=2))
     else:
-        say(f"Wrote {meta.name} ({args.format}) to {out}")
+        say(f"Wrote {printable(meta.name)} ({args.format}) to {printable(out)}")
     return EXIT_OK

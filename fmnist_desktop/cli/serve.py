@@ -60,15 +60,19 @@ def _run_serve(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get(ENV_TOKEN) or None
     settings = ServeSettings(max_upload=parse_size(args.max_upload), max_files=args.max_files, token=token,
                              threads=args.threads)
+    from ..core.training import resolve_device
+
+    resolve_device(args.device)  # an unknown or absent device is one error line (exit 2), as in train and tune
     weights = weights_path(args)
     from ..core.checkpoint import read_meta
+    from ..core.output_safety import printable
 
     meta = read_meta(weights)  # a damaged model file is reported before the port is taken
     check_port_free(args.host, args.port)
     if not is_loopback(args.host):
         print(f"{PROG}: warning: listening on {args.host}: other computers on the network can use this model"
               + ("" if token else " (no --token: anyone who can reach the port)") + ".", file=sys.stderr)
-    say(f"Model: {meta.name} — {weights}")
+    say(f"Model: {printable(meta.name)} — {printable(weights)}")
 
     def ready(port: int | None) -> None:
         url = url_for(args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1", port or args.port)
