@@ -32,10 +32,13 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from ..core.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
 
+    from ..core.export import check_export_target, share_like_other_files
+
     weights = weights_path(args)
     out = Path(args.out)
     if out.is_dir():
         raise FmnistError(f"{out} is a folder; give a file name to write.")
+    previous_mode = check_export_target(out)  # not a device, pipe or read-only file (issue 17)
     if args.format in ("onnx", "torchscript"):
         from ..core.export import export_model
 
@@ -52,6 +55,7 @@ def _run_export(args: argparse.Namespace) -> int:
         save_state_dict(out, state_dict)
     else:
         save_checkpoint(out, state_dict, meta)
+    share_like_other_files(out, previous_mode)
     if args.json:
         say(json.dumps({"path": str(out), "format": args.format, "size_bytes": out.stat().st_size}, indent=2))
     else:

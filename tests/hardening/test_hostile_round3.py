@@ -62,3 +62,62 @@ def test_export_serve_and_evaluate_escape_the_model_name(run_cli, evil_model, tm
     assert r.code == 0, r
     _no_raw_controls(r.out)
     assert "Model: nice\\x1b[2J" in r.out
+
+
+# --- items 10-13 and the modes: where an export may go, what it carries ---------------------------
+
+
+def test_export_refuses_a_pipe_and_leaves_it_a_pipe(run_cli, evil_model, tmp_path):
+    fifo = tmp_path / "out.pt"
+    os.mkfifo(fifo)
+    for fmt in ("checkpoint", "torchscript"):
+        run_cli("export", "--weights", evil_model, "--format", fmt, fifo).assert_one_error_line("a pipe, not a file")
+        assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_export_does_not_follow_a_symlink_planted_at_its_temporary_name(run_cli, evil_model, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / ".s.pt.verify.pt").symlink_to(victim)  # the temporary name export used to write
+    r = run_cli("export", "--weights", evil_model, "--format", "torchscript", tmp_path / "s.pt")
+    assert r.code == 0, r
+    assert victim.read_text() == "precious"
+
+
+def test_export_to_a_long_legal_name_works(run_cli, evil_model, tmp_path):
+    out = tmp_path / ("m" * 245 + ".pt")  # 248 characters: the contract's 253-character name fits too
+    r = run_cli("export", "--weights", evil_model, "--format", "torchscript", out)
+    assert r.code == 0, r
+    assert out.is_file() and Path(str(out) + ".json").is_file()
+
+
+def test_exports_carry_no_path_of_the_exporting_machine(evil_model, tmp_path):
+    from fmnist_desktop.core import export
+
+    repo = str(Path(__file__).resolve().parents[2]).encode()
+    formats = ["torchscript"] + (["onnx"] if export.export_formats_available()["onnx"] is None else [])
+    for fmt in formats:
+        out = tmp_path / f"m{export.SUFFIXES[fmt]}"
+        export.export_model(evil_model, out, fmt)
+        data = out.read_bytes()
+        assert repo not in data and b"site-packages" not in data and os.path.expanduser("~").encode() + b"/" not in data, fmt
+
+
+def test_export_refuses_a_read_only_target_and_gives_readable_files(run_cli, evil_model, tmp_path):
+    locked = tmp_path / "locked.pt"
+    locked.write_bytes(b"keep me")
+    locked.chmod(0o444)
+    run_cli("export", "--weights", evil_model, locked).assert_one_error_line("read-only")
+    assert locked.read_bytes() == b"keep me"
+
+    umask = os.umask(0o022)
+    os.umask(umask)
+    fresh = tmp_path / "fresh.pt"
+    assert run_cli("export", "--weights", evil_model, "--format", "torchscript", fresh).code == 0
+    assert stat.S_IMODE(os.stat(fresh).st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(os.stat(str(fresh) + ".json").st_mode) == 0o666 & ~umask
+    kept = tmp_path / "kept.pt"
+    kept.write_bytes(b"old")
+    kept.chmod(0o640)
+    assert run_cli("export", "--weights", evil_model, kept).code == 0
+    assert stat.S_IMODE(os.stat(kept).st_mode) == 0o640
