@@ -127,3 +127,13 @@ class StopOnCtrlC:
     def __exit__(self, *exc) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+def print_preset_notices() -> None:
+    """`fmnist: note: ...` on stderr for each entry of the user's presets.json that is set aside
+    (a wrong type, an unusable name), as the library's repairs are reported. The notices
+    escape the names themselves."""
+    from ..core.user_presets import preset_notices
+
+    for notice in preset_notices():
+        print(f"fmnist: note: {notice}", file=sys.stderr)

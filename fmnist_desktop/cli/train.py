@@ -192,6 +192,9 @@ def run_train(args: argparse.Namespace) -> int:
     from ..core.models import augment_for, get_preset
     from ..core.training import Cancelled, Failed, Finished, TrainConfig
 
+    from .console import print_preset_notices
+
+    print_preset_notices()
     preset = get_preset(args.preset)
     _check_arguments(args, preset)
     data = _load_data(args)

@@ -121,3 +121,40 @@ def test_export_refuses_a_read_only_target_and_gives_readable_files(run_cli, evi
     kept.chmod(0o640)
     assert run_cli("export", "--weights", evil_model, kept).code == 0
     assert stat.S_IMODE(os.stat(kept).st_mode) == 0o640
+
+
+# --- items 8 and 9: the user's presets.json ------------------------------------------------------
+
+
+def _write_presets(entries: dict) -> None:
+    from fmnist_desktop.core.user_presets import presets_path
+
+    presets_path().parent.mkdir(parents=True, exist_ok=True)
+    presets_path().write_text(json.dumps(entries), encoding="utf-8")
+
+
+def test_a_preset_name_with_a_trailing_newline_is_refused(tmp_home):
+    from fmnist_desktop.core.errors import FmnistError
+    from fmnist_desktop.core.models import PRESETS
+    from fmnist_desktop.core.user_presets import save_user_preset
+
+    with pytest.raises(FmnistError, match="cannot be a preset name"):
+        save_user_preset(PRESETS["fast"], "ok\n")
+
+
+@pytest.mark.parametrize("bad", [{"epochs": "3"}, {"arch": ["bn_cnn"]}, {"lr": True}, {"batch_size": 2.5}])
+def test_a_wrongly_typed_preset_is_set_aside_with_a_note(run_cli, tmp_home, evil_model, bad):
+    import dataclasses
+
+    from fmnist_desktop.core.models import PRESETS
+
+    good = dataclasses.asdict(PRESETS["fast"])
+    _write_presets({"mine": {**good, **bad}, "ok\n": good, "fine": good})
+    r = run_cli("models")
+    assert r.code == 0 and "Traceback" not in r.err, r
+    assert f"fmnist: note: Your preset 'mine' in presets.json is ignored: its '{next(iter(bad))}' has the wrong type" in r.err
+    assert "Your preset 'ok\\n' in presets.json is ignored" in r.err
+    r = run_cli("train", "--help")
+    assert r.code == 0 and "fine" in r.out and "Traceback" not in r.err
+    r = run_cli("predict", "--weights", evil_model, "/nonexistent.png")
+    assert "Traceback" not in r.err and "TypeError" not in r.err
