@@ -272,8 +272,15 @@ def _slug(name: str) -> str:
 
 
 def best_model_path(study: str) -> Path:
-    """Where the study's best model so far is kept (a normal checkpoint file)."""
-    return tuning_dir() / f"{_slug(study)}-best.pt"
+    """Where the study's best model so far is kept (a normal checkpoint file). A name that its
+    file name cannot spell ('a/b', 'a b') gets a digest of the whole name too: such studies
+    shared one file, and the library got the other study's model (issue 17)."""
+    slug = _slug(study)
+    if slug != study:
+        import hashlib
+
+        slug += "-" + hashlib.sha256(study.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return tuning_dir() / f"{slug}-best.pt"
 
 
 def _import_optuna():
@@ -421,7 +428,8 @@ def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None
         pruner=pruner,
     )
     if len(study.get_trials(deepcopy=False)):
-        study.sampler = optuna.samplers.TPESampler(seed=config.seed + len(study.get_trials(deepcopy=False)), n_startup_trials=5)
+        study.sampler = optuna.samplers.TPESampler(seed=(config.seed + len(study.get_trials(deepcopy=False))) % 2**32,
+                                                   n_startup_trials=5)
     if study.user_attrs.get("base_preset") not in (None, base.name):
         raise FmnistError(
             f"The study {config.study!r} tunes the {study.user_attrs['base_preset']!r} preset, not {base.name!r}.",

@@ -158,3 +158,36 @@ def test_a_wrongly_typed_preset_is_set_aside_with_a_note(run_cli, tmp_home, evil
     assert r.code == 0 and "fine" in r.out and "Traceback" not in r.err
     r = run_cli("predict", "--weights", evil_model, "/nonexistent.png")
     assert "Traceback" not in r.err and "TypeError" not in r.err
+
+
+# --- items 4, 6, 7 and 8 through `fmnist tune`, and its other options ------------------------------
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--seed", "99999999999999999999999"], "--seed must be between 0 and 4294967295"),
+    (["--seed", "-1"], "--seed must be between 0 and 4294967295"),
+    (["--save-preset", "ok\n"], "cannot be a preset name"),
+    (["--save-preset", "fast"], "built-in preset"),
+    (["--study", ""], "--study must not be empty"),
+    (["--budget", "1h1h"], "give each unit once"),
+])
+def test_tune_refuses_bad_options_before_reading_any_data(run_cli, tmp_path, argv, words):
+    pytest.importorskip("optuna")
+    # The data folder does not exist: an option checked only after loading would report that instead.
+    run_cli("tune", "--data", tmp_path / "no-data", *argv).assert_one_error_line(words)
+
+
+def test_tune_checks_the_plots_folder_before_the_study_runs(run_cli, tmp_path):
+    pytest.importorskip("optuna")
+    a_file = tmp_path / "plots.png"
+    a_file.write_bytes(b"x")
+    run_cli("tune", "--data", tmp_path / "no-data", "--plots", a_file).assert_one_error_line("is a file, not a folder")
+    run_cli("tune", "--data", tmp_path / "no-data", "--plots", a_file / "sub").assert_one_error_line("cannot be created")
+
+
+def test_studies_whose_names_flatten_alike_keep_separate_best_models(tmp_home):
+    from fmnist_desktop.core.tuning import best_model_path
+
+    paths = {best_model_path(name) for name in ("a/b", "a b", "a_b", "a?b")}
+    assert len(paths) == 4
+    assert best_model_path("fmnist").name == "fmnist-best.pt"  # plain names keep their file
