@@ -57,9 +57,17 @@ def _run_serve(args: argparse.Namespace) -> int:
     for flag, value in (("--workers", args.workers), ("--threads", args.threads), ("--max-files", args.max_files)):
         if value is not None and value < 1:
             raise FmnistError(f"{flag} must be at least 1, not {value}.")
-    token = args.token or os.environ.get(ENV_TOKEN) or None
+    from ..serve.guards import check_token, loopback_hosts
+
+    if args.token is not None:
+        check_token(args.token, "--token")  # '' used to switch the token off silently
+        token = args.token
+    else:
+        token = os.environ.get(ENV_TOKEN)
+        check_token(token, ENV_TOKEN)
     settings = ServeSettings(max_upload=parse_size(args.max_upload), max_files=args.max_files, token=token,
-                             threads=args.threads)
+                             threads=args.threads,
+                             allowed_hosts=loopback_hosts(args.host) if is_loopback(args.host) else None)
     from ..core.training import resolve_device
 
     resolve_device(args.device)  # an unknown or absent device is one error line (exit 2), as in train and tune
@@ -75,7 +83,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     say(f"Model: {printable(meta.name)} — {printable(weights)}")
 
     def ready(port: int | None) -> None:
-        url = url_for(args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1", port or args.port)
+        local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(args.host, args.host)  # "::" listens on [::1], not always 127.0.0.1
+        url = url_for(local, port or args.port)
         say(f"Serving on {url_for(args.host, port or args.port)}  (POST {url}/predict, docs at {url}/docs)")
         say("Press Ctrl-C to stop." + ("  Requests need 'Authorization: Bearer <token>'." if token else ""))
 

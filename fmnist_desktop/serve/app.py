@@ -46,6 +46,7 @@ from ..core.errors import FmnistError
 from ..core.labels import CLASS_NAMES
 from .decode_budget import (BUSY_TEXT, DEFAULT_MAX_REQUEST_PIXELS, GIVE_BACK_PIXELS, HEAVY_REQUEST_PIXELS, RETRY_AFTER_S,
                             HeavyLane, request_cost, then_give_back, too_much_text)
+from .guards import LoopbackOnly, offline_note
 from .shutdown import ShutdownGuard, ShutdownState
 
 log = logging.getLogger("fmnist_desktop.serve")
@@ -63,6 +64,7 @@ class ServeSettings:
     token: str | None = None
     threads: int | None = None  # inference threads (None = one per CPU, at most 4)
     max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS  # decoding one request may take (decode_budget)
+    allowed_hosts: tuple[str, ...] | None = None  # Host names answered (guards.LoopbackOnly); None: any
 
 
 class _BodyTooLarge(Exception):
@@ -155,6 +157,7 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # served below, with a note for when its CDN cannot be reached
         title="Fashion-MNIST Desktop API",
         version=__version__,
         description=(
@@ -311,6 +314,16 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
             counters["images"] += len(outcome)
         return JSONResponse(outcome)
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        from fastapi.openapi.docs import get_swagger_ui_html
+        from fastapi.responses import HTMLResponse
+
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
+        return HTMLResponse(offline_note(bytes(page.body).decode("utf-8")))
+
+    if settings.allowed_hosts:
+        app.add_middleware(LoopbackOnly, allowed=tuple(settings.allowed_hosts))
     # Outermost (added last): ends the requests in flight cleanly when the server stops.
     app.state.shutdown = ShutdownState()
     app.add_middleware(ShutdownGuard, state=app.state.shutdown)
@@ -342,7 +355,9 @@ def _classify(predictor, items: list[tuple[str, bytes]], top_k: int):
             text = str(exc)
             if text.startswith("The data"):
                 text = (name if name != "image" else "The image") + text[len("The data"):]
-            return _Refusal(422, text.replace("The data", name if name != "image" else "the image"))
+            else:  # once: an upload named "The data.txt" became "The data.txt.txt" (issue 17)
+                text = text.replace("The data", name if name != "image" else "the image", 1)
+            return _Refusal(422, text)
         except Exception as exc:  # noqa: BLE001 — a decoder bug on one upload is that upload's problem
             return _Refusal(422, f"{name} could not be read ({type(exc).__name__}).")
     results = predictor.predict_images(images, [name for name, _ in items], top_k=top_k)

@@ -9,6 +9,7 @@ exits 0. The app's `serve.shutdown.ShutdownGuard` bounds the wait: a request sti
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 from ..core.errors import FmnistError
 from . import INSTALL_HINT, missing_dependencies
 from .app import ServeSettings, create_app
+from .guards import loopback_hosts
 
 ENV_CONFIG = "FMNIST_SERVE_CONFIG"  # how `--workers N` hands the settings to each worker process
 ENV_TOKEN = "FMNIST_SERVE_TOKEN"
@@ -44,14 +46,23 @@ def is_loopback(host: str) -> bool:
 
 def check_port_free(host: str, port: int) -> None:
     """FmnistError naming the port when something already listens there (before the model loads)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        numeric = all(ch.isdigit() or ch == "." for ch in host) or ":" in host  # no DNS look-up for those
+        socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST if numeric else 0)
+    except (socket.gaierror, UnicodeError) as exc:  # "999.1.1.1", a name that does not resolve
+        raise FmnistError(f"Cannot listen on {host!r}: it is not a valid address or known host name ({exc}).",
+                          "Use 127.0.0.1 (this computer only), 0.0.0.0 (every network) or an address of this computer.") from None
     if port == 0:
         return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EINVAL):
+                raise FmnistError(f"Cannot listen on {host}: it is not an address of this computer ({exc.strerror or exc}).",
+                                  "Use 127.0.0.1 (this computer only) or an address this computer has.") from None
             raise FmnistError(
                 f"Cannot listen on {host}:{port} ({exc.strerror or exc}).",
                 "Another program (or another fmnist serve) may be using it; choose another --port.",
@@ -179,7 +190,7 @@ class BackgroundServer:
         self.weights = Path(weights)
         self.host = host
         self.port = port
-        self.settings = settings or ServeSettings(threads=1)
+        self.settings = settings or ServeSettings(threads=1, allowed_hosts=loopback_hosts(host) if is_loopback(host) else None)
         self._server = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None

@@ -234,3 +234,60 @@ def test_sigterm_with_a_request_running_too_long_answers_503_and_says_so(small_w
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+# --- the smaller ones ------------------------------------------------------------------------------
+
+
+def test_an_upload_named_the_data_txt_keeps_its_name(make_client):
+    r = make_client().post("/predict", files={"files": ("The data.txt", b"not an image", "text/plain")})
+    assert r.status_code == 422
+    assert r.json()["error"].startswith("The data.txt is not") and ".txt.txt" not in r.json()["error"]
+
+
+def test_a_loopback_server_refuses_other_host_names_and_other_sites(make_client):
+    from fmnist_desktop.serve.guards import loopback_hosts
+
+    client = make_client(allowed_hosts=loopback_hosts("127.0.0.1"))
+    rebound = client.get("/health", headers={"host": "attacker.example:8000"})
+    assert rebound.status_code == 421 and "DNS rebinding" in rebound.json()["error"]
+    for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "localhost"):
+        assert client.get("/health", headers={"host": host}).status_code == 200, host
+    page = client.post("/predict", headers={"host": "127.0.0.1:8000", "origin": "http://attacker.example"},
+                       files={"files": ("a.png", png_bytes(fmnist_like()), "image/png")})
+    assert page.status_code == 403 and "other sites" in page.json()["error"]
+    own = client.get("/health", headers={"host": "127.0.0.1:8000", "origin": "http://127.0.0.1:8000"})
+    assert own.status_code == 200
+
+
+def test_the_docs_page_says_what_to_do_without_its_cdn(make_client):
+    r = make_client().get("/docs")
+    assert r.status_code == 200 and "swagger-ui" in r.text
+    assert "fmnist-offline" in r.text and 'href="/openapi.json"' in r.text
+
+
+@pytest.mark.parametrize("argv, env, words", [
+    (["--token", ""], {}, "--token is empty"),
+    (["--token", "  "], {}, "--token is empty"),
+    (["--token", "pässwort"], {}, "printable ASCII"),
+    ([], {"FMNIST_SERVE_TOKEN": ""}, "FMNIST_SERVE_TOKEN is empty"),
+    (["--host", "999.1.1.1"], {}, "not a valid address"),
+])
+def test_serve_refuses_tokens_and_hosts_that_cannot_work(run_cli, small_weights, monkeypatch, argv, env, words):
+    import fmnist_desktop.serve.server as server
+
+    monkeypatch.setattr(server, "run_server", lambda *a, **k: None)  # never serve, even if the check is missed
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    line = run_cli("serve", "--weights", small_weights, "--port", "0", *argv).assert_one_error_line(words)
+    assert "--port" not in line
+
+
+def test_serve_on_all_ipv6_addresses_prints_a_reachable_url(run_cli, small_weights, monkeypatch):
+    import fmnist_desktop.serve.server as server
+
+    monkeypatch.setattr(server, "check_port_free", lambda host, port: None)
+    monkeypatch.setattr(server, "run_server", lambda *a, on_ready=None, **k: on_ready(8123))
+    r = run_cli("serve", "--weights", small_weights, "--host", "::", "--port", "8123")
+    assert r.code == 0, r
+    assert "POST http://[::1]:8123/predict" in r.out and "127.0.0.1" not in r.out
