@@ -14,7 +14,8 @@ and left the server 2 GB larger, and two of them made a 28×28 request wait 45 s
   `DEFAULT_MAX_REQUEST_PIXELS`) is refused with 413 before anything is decoded.
 - A request costing more than `HEAVY_REQUEST_PIXELS` goes to `HeavyLane`: one thread of its own,
   so at most one large decode runs at a time (bounding the server's memory as a whole) and the
-  ordinary requests keep the inference threads. At most `HEAVY_WAITING` more may wait for it;
+  ordinary requests keep the inference threads; on Linux that thread also runs `HEAVY_NICE`
+  nicer, so it takes the CPU the ordinary requests leave. At most `HEAVY_WAITING` more may wait for it;
   beyond that the answer is 503 with Retry-After.
 - `give_memory_back()`: after a large decode, glibc keeps the freed pages in its arenas (the
   server stayed 2 GB larger); `malloc_trim(0)` returns them to the system.
@@ -28,6 +29,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import io
+import os
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -93,7 +95,8 @@ class HeavyLane:
     HEAVY_WAITING requests already wait. Used from the event loop only (no locking needed)."""
 
     def __init__(self, initializer=None, waiting: int = HEAVY_WAITING):
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fmnist-heavy", initializer=initializer)
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fmnist-heavy",
+                                           initializer=_lower_priority_then, initargs=(initializer,))
         self.capacity = 1 + waiting
         self.admitted = 0
 
@@ -109,6 +112,23 @@ class HeavyLane:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+HEAVY_NICE = 10  # the heavy lane's thread runs this much nicer than the server's other threads
+
+
+def _lower_priority_then(initializer) -> None:
+    """Make the heavy lane's thread yield the CPU to ordinary requests (Linux: a thread has its own
+    nice value), then run the pool's usual initializer."""
+    try:
+        import threading
+
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + HEAVY_NICE))
+    except (AttributeError, OSError):  # not Linux, or not allowed: only the ordering is lost
+        pass
+    if initializer is not None:
+        initializer()
 
 
 def then_give_back(fn, args):

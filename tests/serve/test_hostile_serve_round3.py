@@ -291,3 +291,18 @@ def test_serve_on_all_ipv6_addresses_prints_a_reachable_url(run_cli, small_weigh
     r = run_cli("serve", "--weights", small_weights, "--host", "::", "--port", "8123")
     assert r.code == 0, r
     assert "POST http://[::1]:8123/predict" in r.out and "127.0.0.1" not in r.out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_the_heavy_lane_runs_nicer_than_the_rest_of_the_server():
+    from fmnist_desktop.serve.decode_budget import HeavyLane
+
+    lane = HeavyLane()
+    try:
+        def nice_of_this_thread():
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert lane.executor.submit(nice_of_this_thread).result(30) == min(19, mine + 10)
+    finally:
+        lane.shutdown()
