@@ -36,9 +36,9 @@ def _run_export(args: argparse.Namespace) -> int:
 
     weights = weights_path(args)
     out = Path(args.out)
+    previous_mode = check_export_target(out)  # a folder, device, pipe, read-only file or too long a name (issue 17)
     if out.is_dir():
         raise FmnistError(f"{out} is a folder; give a file name to write.")
-    previous_mode = check_export_target(out)  # not a device, pipe or read-only file (issue 17)
     if args.format in ("onnx", "torchscript"):
         from ..core.export import export_model
 

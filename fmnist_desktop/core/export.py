@@ -377,8 +377,9 @@ def check_export_target(out: str | os.PathLike[str], contract: bool = False) -> 
         info = os.stat(out)
     except FileNotFoundError:
         info = None
-    except OSError as exc:
-        raise ExportError(f"Cannot write {out}: {exc.strerror or exc}.") from None
+    except OSError as exc:  # ENAMETOOLONG among them
+        raise ExportError(f"Cannot write {out.name[:40] + '…' if len(out.name) > 40 else out}: "
+                          f"{exc.strerror or exc}.") from None
     if info is not None:
         if stat.S_ISDIR(info.st_mode):
             raise ExportError(f"{out} is a folder; give a file name to write.")

@@ -56,7 +56,9 @@ class ShutdownState:
                 pass
 
     def _stop_event(self) -> asyncio.Event:
-        if self._event is None:
+        # One event per loop: a test client may run each request in a loop of its own, and an
+        # event of another loop cannot be awaited.
+        if self._event is None or self._loop is not asyncio.get_running_loop():
             self._loop = asyncio.get_running_loop()
             self._event = asyncio.Event()
             if self._begun.is_set():
@@ -112,6 +114,8 @@ class ShutdownGuard:
         grace = asyncio.ensure_future(state._grace_over())
         try:
             await asyncio.wait({work, grace}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done() and grace.exception() is not None:  # the grace timer failed: never cut for that
+                await work
             if work.done():
                 return work.result()
             work.cancel()

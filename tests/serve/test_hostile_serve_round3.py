@@ -306,3 +306,21 @@ def test_the_heavy_lane_runs_nicer_than_the_rest_of_the_server():
         assert lane.executor.submit(nice_of_this_thread).result(30) == min(19, mine + 10)
     finally:
         lane.shutdown()
+
+
+def test_requests_in_event_loops_of_their_own_are_not_taken_for_a_shutdown(small_weights):
+    """A client that runs each request in a new event loop (TestClient without `with`) must not
+    meet the shutdown grace of an earlier loop's event."""
+    from fastapi.testclient import TestClient
+
+    from fmnist_desktop.serve.app import ServeSettings
+    from fmnist_desktop.serve.server import load_app
+
+    app, _ = load_app(small_weights, ServeSettings(threads=1))
+    client = TestClient(app)
+    assert [client.get("/health").status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_an_export_name_too_long_is_one_error_line(run_cli, small_weights, tmp_path):
+    line = run_cli("export", "--weights", small_weights, "--format", "onnx", tmp_path / ("m" * 251 + ".onnx"))
+    line.assert_one_error_line("File name too long")
