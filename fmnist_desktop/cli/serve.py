@@ -86,7 +86,10 @@ def _run_serve(args: argparse.Namespace) -> int:
         local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(args.host, args.host)  # "::" listens on [::1], not always 127.0.0.1
         url = url_for(local, port or args.port)
         say(f"Serving on {url_for(args.host, port or args.port)}  (POST {url}/predict, docs at {url}/docs)")
-        say("Press Ctrl-C to stop." + ("  Requests need 'Authorization: Bearer <token>'." if token else ""))
+        from ..serve.shutdown import GRACE_S
+
+        say(f"Press Ctrl-C to stop (requests in flight then get up to {GRACE_S:g} s to finish)."
+            + ("  Requests need 'Authorization: Bearer <token>'." if token else ""))
 
     if args.workers > 1:
         ready(args.port)
