@@ -48,10 +48,9 @@ class ShutdownState:
         loop, event = self._loop, self._event
         if loop is not None and event is not None and not loop.is_closed():
             try:
-                if _running_loop() is loop:
-                    event.set()
-                else:
-                    loop.call_soon_threadsafe(event.set)
+                # Never event.set() directly: begin() may run in a signal handler that interrupted
+                # the loop itself; call_soon_threadsafe wakes it safely from anywhere.
+                loop.call_soon_threadsafe(event.set)
             except RuntimeError:  # the loop has just closed: nothing is in flight any more
                 pass
 
@@ -81,13 +80,6 @@ class ShutdownState:
             parts.append(f"{self.cut} still running after {self.grace_s:g} s "
                          f"{'was' if self.cut == 1 else 'were'} answered 503 (not finished)")
         return " and ".join(parts)
-
-
-def _running_loop():
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 class ShutdownGuard:

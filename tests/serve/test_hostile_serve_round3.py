@@ -324,3 +324,25 @@ def test_requests_in_event_loops_of_their_own_are_not_taken_for_a_shutdown(small
 def test_an_export_name_too_long_is_one_error_line(run_cli, small_weights, tmp_path):
     line = run_cli("export", "--weights", small_weights, "--format", "onnx", tmp_path / ("m" * 251 + ".onnx"))
     line.assert_one_error_line("File name too long")
+
+
+def test_a_worker_process_starts_the_grace_before_uvicorns_own_handler():
+    """`--workers N`: uvicorn's Server installs its SIGTERM handler before the app factory runs;
+    the factory puts the app's grace period in front of it."""
+    from types import SimpleNamespace
+
+    from fmnist_desktop.serve.server import _chain_shutdown_to_signals
+    from fmnist_desktop.serve.shutdown import ShutdownState
+
+    calls = []
+    state = ShutdownState()
+    app = SimpleNamespace(state=SimpleNamespace(shutdown=state))
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(("uvicorn", state.stopping)))
+        _chain_shutdown_to_signals(app)
+        signal.raise_signal(signal.SIGTERM)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    assert calls == [("uvicorn", True)]
