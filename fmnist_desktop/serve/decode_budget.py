@@ -50,7 +50,7 @@ def _draft_scale(width: int, height: int) -> int:
     if max(width, height) <= 2 * LOAD_MAX_SIDE:
         return 1
     scale = min(width // LOAD_MAX_SIDE, height // LOAD_MAX_SIDE)
-    return next(s for s in (8, 4, 2, 1) if scale >= s)
+    return next((s for s in (8, 4, 2, 1) if scale >= s), 1)  # a side under LOAD_MAX_SIDE: no reduction
 
 
 def decode_cost(data: bytes) -> int:

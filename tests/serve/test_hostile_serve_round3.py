@@ -83,6 +83,8 @@ def test_a_large_jpeg_counts_at_the_reduced_size_it_is_decoded_at():
     cost = decode_cost(jpeg_declaring(8192, 8192))  # JPEG draft decodes it at 1/4: 2048×2048
     assert cost == 2048 * 2048 + 2 * 2048
     assert cost < HEAVY_REQUEST_PIXELS < decode_cost(grey_png(4200, 4200))
+    # A long thin JPEG (one side under 2048) is not reduced at all.
+    assert decode_cost(jpeg_declaring(10000, 1000)) == 10000 * 1000 + 2 * 1000
 
 
 def test_large_requests_wait_in_their_own_lane_and_small_ones_pass(small_weights, monkeypatch):
