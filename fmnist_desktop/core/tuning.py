@@ -385,6 +385,12 @@ def iter_tuning(config: TuneConfig, data: "FashionMNIST", stop: threading.Event 
     except KeyError as exc:  # an unknown preset
         yield TuneFailed(str(exc.args[0]) if exc.args else str(exc), "Choose one of the listed presets.")
     except Exception as exc:  # noqa: BLE001 — every failure must reach the user as an event
+        if _is_read_only_database(exc):  # Optuna said "invalid data in the commit, e.g. exceeding max length"
+            yield TuneFailed(
+                f"The tuning database {_display_url(config.storage)} is read-only, and tuning has to write to it.",
+                "Make the file and its folder writable, or choose another --storage.",
+            )
+            return
         yield TuneFailed(
             f"Tuning stopped because of an unexpected error: {type(exc).__name__}: {exc}",
             "Try again; if it happens again, report it with the log file.",
@@ -653,3 +659,14 @@ __all__ = [
     "save_best_to_library", "study_names", "study_storage_url", "suggest", "trial_preset", "trial_records",
     "trial_table", "tuning_dir",
 ]
+
+
+def _is_read_only_database(exc: BaseException) -> bool:
+    """Whether SQLite refused a write because the database (or its folder) is read-only,
+    anywhere in the exception's chain (issue 17)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if "readonly database" in str(exc) or "read-only database" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False

@@ -191,3 +191,19 @@ def test_studies_whose_names_flatten_alike_keep_separate_best_models(tmp_home):
     paths = {best_model_path(name) for name in ("a/b", "a b", "a_b", "a?b")}
     assert len(paths) == 4
     assert best_model_path("fmnist").name == "fmnist-best.pt"  # plain names keep their file
+
+
+def test_a_read_only_study_database_is_named_as_such(tmp_home, tmp_path, tiny_idx_dir):
+    optuna = pytest.importorskip("optuna")
+    from fmnist_desktop.core import tuning
+    from fmnist_desktop.core.data import load_dataset
+
+    db = tmp_path / "studies.sqlite3"
+    optuna.create_study(study_name="other", storage=f"sqlite:///{db}")
+    # SQLite's own read-only mode: chmod would not stop root, which runs these tests in CI.
+    config = tuning.TuneConfig(base_preset="fast", n_trials=1, study="s", device="cpu",
+                               storage=f"sqlite:///file:{db}?mode=ro&uri=true")
+    events = list(tuning.iter_tuning(config, load_dataset(tiny_idx_dir, val_size=100)))
+    failed = events[-1]
+    assert isinstance(failed, tuning.TuneFailed)
+    assert "is read-only, and tuning has to write to it" in failed.message and "exceeding max length" not in failed.message
