@@ -13,6 +13,13 @@
 4. Prints requests/s, client-side latency p50/p90/p99/max, errors (any non-200), the server's
    RSS (psutil) after start-up, after the bad-input cases and after the load, and whether the
    server is still up and its stderr free of tracebacks. Then SIGTERM, and its exit status.
+
+`--hostile` (issue 17) replaces 2-3 with a hostile mix: `--requests` ordinary requests from
+`--clients` clients while two clients send near-limit images (one 6300×6300 PNG, two in one
+request, 32 in one request, a 1×40,000,000 PNG) and two slow clients trickle a body 1 kB every
+0.25 s. It prints the ordinary requests' p50/p99, what the hostile requests got, and the server's
+RSS before the mix, its peak (sampled every 0.2 s) and 3 s after the mix. Every loop is bounded
+in count and in time (`--hostile-seconds`, default 150).
 """
 
 from __future__ import annotations
@@ -70,6 +77,165 @@ def bad_cases(photo: bytes, sample: bytes, max_files: int) -> list[tuple[str, di
     ]
 
 
+def big_rgb_png(width: int, height: int) -> bytes:
+    """A valid all-black RGB PNG of any size, compressed row by row (never held as pixels)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    packer = zlib.compressobj(9)
+    row = b"\0" * (3 * width + 1)
+    body = b"".join([packer.compress(row) for _ in range(height)] + [packer.flush()])
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+def tall_png(height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    packer = zlib.compressobj(9)
+    body = b"".join([packer.compress(b"\0\0" * 1_000_000) for _ in range(height // 1_000_000)] + [packer.flush()])
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+def hostile_mix(url: str, port: int, pid: int, bodies, requests: int, clients: int, seconds: float,
+                attackers: int = 2, slow_clients: int = 2) -> dict:
+    """Ordinary requests among near-limit images and two slow clients (see the module doc)."""
+    import httpx
+    import psutil
+
+    near = big_rgb_png(6300, 6300)  # 39.7 megapixels, just under the 40-megapixel limit for a PNG
+    tall = tall_png(40_000_000)
+    heavy_kinds = [
+        ("one near-limit PNG", [("files", ("near.png", near, "image/png"))]),
+        ("two near-limit PNGs", [("files", (f"near{i}.png", near, "image/png")) for i in range(2)]),
+        ("32 near-limit PNGs", [("files", (f"near{i}.png", near, "image/png")) for i in range(32)]),
+        ("a 1×40,000,000 PNG", [("files", ("tall.png", tall, "image/png"))]),
+    ]
+    deadline = time.monotonic() + seconds
+    done = threading.Event()
+    lock = threading.Lock()
+    latencies: list[float] = []
+    errors: list[str] = []
+    heavy: dict[str, dict[int, int]] = {}
+    slow: list[str] = []
+    proc = psutil.Process(pid)
+    rss_before = proc.memory_info().rss / MB
+    peak = [rss_before]
+    counter = iter(range(requests))
+
+    def ordinary(k: int) -> None:
+        with httpx.Client(timeout=120) as c:
+            for i in counter:
+                if time.monotonic() > deadline:
+                    break
+                name, data, ctype = bodies[(i * 7 + k) % len(bodies)]
+                t = time.perf_counter()
+                try:
+                    r = c.post(f"{url}/predict", files={"files": (name, data, ctype)})
+                    problem = None if r.status_code == 200 else f"{r.status_code} {r.text[:100]}"
+                except Exception as exc:  # noqa: BLE001 — counted, reported
+                    problem = f"{type(exc).__name__}: {exc}"
+                with lock:
+                    latencies.append(time.perf_counter() - t)
+                    if problem:
+                        errors.append(problem)
+
+    def hostile(k: int) -> None:
+        with httpx.Client(timeout=120) as c:
+            for n in range(40):  # bounded: 40 requests each at most
+                if done.is_set() or time.monotonic() > deadline:
+                    break
+                kind, files = heavy_kinds[(n + k) % len(heavy_kinds)]
+                try:
+                    status = c.post(f"{url}/predict", files=files).status_code
+                except Exception:  # noqa: BLE001
+                    status = -1
+                with lock:
+                    heavy.setdefault(kind, {}).setdefault(status, 0)
+                    heavy[kind][status] += 1
+
+    def slow_client(k: int) -> None:
+        body = bodies[k % len(bodies)][1]
+        head = (f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: image/jpeg\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                s.sendall(head)
+                for start in range(0, len(body), 1024):
+                    if done.is_set() or time.monotonic() > deadline:
+                        break
+                    s.sendall(body[start:start + 1024])
+                    time.sleep(0.25)
+                slow.append("sent whole body" if not done.is_set() else "stopped when the mix ended")
+        except OSError as exc:
+            slow.append(f"{type(exc).__name__}: {exc}")
+
+    def sample() -> None:
+        while not done.is_set():
+            try:
+                peak[0] = max(peak[0], proc.memory_info().rss / MB)
+            except psutil.Error:
+                return
+            time.sleep(0.2)
+
+    side = [threading.Thread(target=hostile, args=(k,)) for k in range(attackers)]
+    side += [threading.Thread(target=slow_client, args=(k,)) for k in range(slow_clients)]
+    side.append(threading.Thread(target=sample))
+    main = [threading.Thread(target=ordinary, args=(k,)) for k in range(clients)]
+    t0 = time.perf_counter()
+    for t in side + main:
+        t.start()
+    for t in main:
+        t.join()
+    wall = time.perf_counter() - t0
+    done.set()
+    for t in side:
+        t.join(130)
+    time.sleep(3)  # let the last decode finish and its memory go back
+    q = statistics.quantiles(latencies, n=100) if len(latencies) >= 2 else [float("nan")] * 99
+    return {
+        "attackers": attackers, "slow_clients_n": slow_clients,
+        "ordinary_requests": len(latencies), "ordinary_wall_s": round(wall, 1),
+        "ordinary_latency_ms": {"p50": round(q[49] * 1000, 1), "p99": round(q[98] * 1000, 1),
+                                "max": round(max(latencies, default=0) * 1000, 1)},
+        "ordinary_errors": len(errors), "ordinary_error_examples": errors[:5],
+        "hostile_answers": {kind: {str(k): v for k, v in statuses.items()} for kind, statuses in heavy.items()},
+        "slow_clients": slow,
+        "rss_before_mb": round(rss_before, 1), "rss_peak_mb": round(peak[0], 1),
+        "rss_after_mb": round(proc.memory_info().rss / MB, 1),
+    }
+
+
+def _finish(report: dict, server, stderr_path: Path, args) -> int:
+    """The hostile mix's ending: SIGTERM, the server's log checked, the figures printed."""
+    server.send_signal(signal.SIGTERM)
+    try:
+        report["exit_status"] = server.wait(60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        report["exit_status"] = "killed after 60 s"
+    stderr = stderr_path.read_text(errors="replace")
+    report["tracebacks_in_server_log"] = stderr.count("Traceback")
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    h = report["hostile"]
+    print(f"server: {report['command']} (ready in {report['startup_s']} s)")
+    print(f"hostile mix: {h['ordinary_requests']} ordinary requests from {args.clients} clients in {h['ordinary_wall_s']} s, "
+          f"beside {args.attackers} clients sending near-limit images and {args.slow_clients} slow clients")
+    print(f"  ordinary latency p50 {h['ordinary_latency_ms']['p50']} ms, p99 {h['ordinary_latency_ms']['p99']} ms, "
+          f"max {h['ordinary_latency_ms']['max']} ms; errors {h['ordinary_errors']} {h['ordinary_error_examples'] or ''}")
+    for kind, statuses in h["hostile_answers"].items():
+        print(f"  {kind:<22} answered {statuses}")
+    print(f"  slow clients: {h['slow_clients']}")
+    print(f"  server RSS: {h['rss_before_mb']} MB before the mix, peak {h['rss_peak_mb']} MB, {h['rss_after_mb']} MB 3 s after")
+    print(f"  /health after: {report['health_after']}")
+    print(f"  SIGTERM → exit status {report['exit_status']}; tracebacks in the server's log: {report['tracebacks_in_server_log']}")
+    return 0 if h["ordinary_errors"] == 0 and report["exit_status"] == 0 else 1
+
+
 def rss_mb(pid: int) -> float:
     import psutil
 
@@ -88,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kinds", default="photos,samples",
                    help="which images the load run sends: photos, samples or both, alternating (default: both)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--hostile", action="store_true", help="the hostile mix instead of the bad-input table and plain load")
+    p.add_argument("--hostile-seconds", type=float, default=150, help="time limit of the hostile mix (default: 150)")
+    p.add_argument("--attackers", type=int, default=2, help="hostile mix: clients sending near-limit images (default: 2; 0 for a baseline)")
+    p.add_argument("--slow-clients", type=int, default=2, help="hostile mix: clients trickling a body (default: 2)")
     args = p.parse_args(argv)
 
     photos = [Path(f).read_bytes() for f in sorted(glob.glob(os.path.join(args.photos, "*", "*.jpg")))]
@@ -128,6 +298,16 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(0.1)
             report["startup_s"] = round(time.perf_counter() - t_launch, 2)
             report["rss_start_mb"] = round(rss_mb(server.pid), 1)
+            if args.hostile:
+                for name, data, ctype in bodies[:8]:  # warm-up (not timed)
+                    c.post(f"{url}/predict", files={"files": (name, data, ctype)})
+        if args.hostile:
+            report["hostile"] = hostile_mix(url, port, server.pid, bodies, args.requests, args.clients,
+                                            args.hostile_seconds, args.attackers, args.slow_clients)
+            with httpx.Client(timeout=10) as c:
+                report["health_after"] = c.get(f"{url}/health").json()
+            return _finish(report, server, stderr_path, args)
+        with httpx.Client(timeout=60) as c:
             max_files = 32
             table = []
             for case, kw in bad_cases(photos[0], samples[0], max_files):

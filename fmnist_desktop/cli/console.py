@@ -132,3 +132,13 @@ class StopOnCtrlC:
         # set outside Python (then the default stands in, as Python cannot reinstall it).
         if self._previous is not _NOT_INSTALLED:
             signal.signal(signal.SIGINT, signal.SIG_DFL if self._previous is None else self._previous)
+
+
+def print_preset_notices() -> None:
+    """`fmnist: note: ...` on stderr for each entry of the user's presets.json that is set aside
+    (a wrong type, an unusable name), as the library's repairs are reported. The notices
+    escape the names themselves."""
+    from ..core.store.user_presets import preset_notices
+
+    for notice in preset_notices():
+        print(f"fmnist: note: {notice}", file=sys.stderr)

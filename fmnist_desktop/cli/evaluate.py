@@ -46,7 +46,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
                                   data_source=source.description)
         say(json.dumps(out, indent=2, ensure_ascii=False))
         return EXIT_OK
-    say(f"Model: {meta.name} ({meta.preset or meta.arch}) — {weights}")
+    say(f"Model: {printable(meta.name)} ({printable(meta.preset or meta.arch)}) — {printable(weights)}")
     say(f"Data: {source.description}, {len(split):,} test images")
     say(f"Test Accuracy: {result.accuracy:.2f}% (loss {result.loss:.4f})")
     say("")
@@ -93,8 +93,8 @@ def run_evaluate_photos(args: argparse.Namespace) -> int:
         out["model"] = {"path": str(weights), "name": predictor.meta.name, "preset": predictor.meta.preset}
         say(json.dumps(out, indent=2, ensure_ascii=False))
     else:
-        say(f"Model: {predictor.meta.name} — {weights}")
-        say(f"Photos: {args.folder} ({result.n} read, pipeline {args.pipeline})")
+        say(f"Model: {printable(predictor.meta.name)} — {printable(weights)}")
+        say(f"Photos: {printable(args.folder)} ({result.n} read, pipeline {args.pipeline})")
         say(result.table())
         for record in result.files:
             if record["error"]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from .console import say, weights_argument, weights_path
 from .registry import EXIT_OK, command
 from ..core.base.errors import FmnistError
+from ..core.base.output_safety import printable
 
 FORMATS = ("checkpoint", "state_dict", "onnx", "torchscript")
 
@@ -31,8 +32,11 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
 def _run_export(args: argparse.Namespace) -> int:
     from ..core.store.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
 
+    from ..core.jobs.export import check_export_target, share_like_other_files
+
     weights = weights_path(args)
     out = Path(args.out)
+    previous_mode = check_export_target(out)  # a folder, device, pipe, read-only file or too long a name (issue 17)
     if out.is_dir():
         raise FmnistError(f"{out} is a folder; give a file name to write.")
     if args.format in ("onnx", "torchscript"):
@@ -42,7 +46,8 @@ def _run_export(args: argparse.Namespace) -> int:
         if args.json:
             say(json.dumps(result.to_dict(), indent=2))
         else:
-            say(f"Wrote {out} ({args.format}, {result.size_bytes / 1e6:.2f} MB) and its contract {result.contract_path.name}")
+            say(f"Wrote {printable(out)} ({args.format}, {result.size_bytes / 1e6:.2f} MB) and its contract "
+                f"{printable(result.contract_path.name)}")
             say(f"  {result.verification.line()}")
         return EXIT_OK
     state_dict, meta = load_checkpoint(weights)
@@ -50,8 +55,9 @@ def _run_export(args: argparse.Namespace) -> int:
         save_state_dict(out, state_dict)
     else:
         save_checkpoint(out, state_dict, meta)
+    share_like_other_files(out, previous_mode)
     if args.json:
         say(json.dumps({"path": str(out), "format": args.format, "size_bytes": out.stat().st_size}, indent=2))
     else:
-        say(f"Wrote {meta.name} ({args.format}) to {out}")
+        say(f"Wrote {printable(meta.name)} ({args.format}) to {printable(out)}")
     return EXIT_OK

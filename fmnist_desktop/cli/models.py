@@ -47,6 +47,9 @@ def run_models(args: argparse.Namespace) -> int:
         # command itself then fails (an entry that pointed outside the folder, say).
         for notice in library.take_notices():
             print(f"{PROG}: note: {printable(notice)}", file=sys.stderr)
+        from .console import print_preset_notices
+
+        print_preset_notices()
     if args.json:
         say(json.dumps([
             {"id": e.id, "name": e.name, "path": str(e.path), "builtin": e.builtin, "active": e.id == active_id,

@@ -57,28 +57,49 @@ def _run_serve(args: argparse.Namespace) -> int:
     for flag, value in (("--workers", args.workers), ("--threads", args.threads), ("--max-files", args.max_files)):
         if value is not None and value < 1:
             raise FmnistError(f"{flag} must be at least 1, not {value}.")
-    token = args.token or os.environ.get(ENV_TOKEN) or None
+    from ..serve.guards import check_token, loopback_hosts
+
+    if args.token is not None:
+        check_token(args.token, "--token")  # '' used to switch the token off silently
+        token = args.token
+    else:
+        token = os.environ.get(ENV_TOKEN)
+        check_token(token, ENV_TOKEN)
     settings = ServeSettings(max_upload=parse_size(args.max_upload), max_files=args.max_files, token=token,
-                             threads=args.threads)
+                             threads=args.threads,
+                             allowed_hosts=loopback_hosts(args.host) if is_loopback(args.host) else None)
+    from ..core.learn.training import resolve_device
+
+    resolve_device(args.device)  # an unknown or absent device is one error line (exit 2), as in train and tune
     weights = weights_path(args)
     from ..core.store.checkpoint import read_meta
+    from ..core.base.output_safety import printable
 
     meta = read_meta(weights)  # a damaged model file is reported before the port is taken
     check_port_free(args.host, args.port)
     if not is_loopback(args.host):
         print(f"{PROG}: warning: listening on {args.host}: other computers on the network can use this model"
               + ("" if token else " (no --token: anyone who can reach the port)") + ".", file=sys.stderr)
-    say(f"Model: {meta.name} — {weights}")
+    say(f"Model: {printable(meta.name)} — {printable(weights)}")
 
     def ready(port: int | None) -> None:
-        url = url_for(args.host if args.host not in ("0.0.0.0", "::") else "127.0.0.1", port or args.port)
+        local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(args.host, args.host)  # "::" listens on [::1], not always 127.0.0.1
+        url = url_for(local, port or args.port)
         say(f"Serving on {url_for(args.host, port or args.port)}  (POST {url}/predict, docs at {url}/docs)")
-        say("Press Ctrl-C to stop." + ("  Requests need 'Authorization: Bearer <token>'." if token else ""))
+        from ..serve.shutdown import GRACE_S
+
+        say(f"Press Ctrl-C to stop (requests in flight then get up to {GRACE_S:g} s to finish)."
+            + ("  Requests need 'Authorization: Bearer <token>'." if token else ""))
 
     if args.workers > 1:
         ready(args.port)
+    outcome = {}
     stopped_by = run_server(weights, args.host, args.port, settings, workers=args.workers, device=args.device,
-                            log_level="warning", on_ready=ready if args.workers == 1 else None)
+                            log_level="warning", on_ready=ready if args.workers == 1 else None,
+                            on_stopped=lambda state: outcome.update(summary=state.summary()))
     name = signal.Signals(stopped_by).name if stopped_by else None
-    say("Server stopped" + (f" ({name}); requests in flight were answered." if name else "."))
+    from ..serve.shutdown import GRACE_S
+
+    summary = outcome.get("summary") or f"requests in flight had up to {GRACE_S:g} s to finish, then a 503"
+    say("Server stopped" + (f" ({name}); {summary}." if name else "."))
     return EXIT_OK

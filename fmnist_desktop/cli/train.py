@@ -197,6 +197,9 @@ def run_train(args: argparse.Namespace) -> int:
     from ..core.store.user_presets import get_preset
     from ..core.learn.training import Cancelled, Failed, Finished, TrainConfig
 
+    from .console import print_preset_notices
+
+    print_preset_notices()
     if args.kind == "photo":
         from .train_photo import check_photo_arguments, run_photo_train
 

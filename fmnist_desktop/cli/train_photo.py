@@ -9,7 +9,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from ..core.base.errors import FmnistError, SaveError
+from ..core.base.errors import FmnistError
 from ..core.base.formats import format_clock
 from .console import ProgressBar, StopOnCtrlC, say
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG
@@ -82,14 +82,13 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
                     say(f"Stopped in epoch {event.epoch}; no epoch had finished, nothing was saved.")
                     return EXIT_INTERRUPTED
                 say(f"Stopped in epoch {event.epoch}; keeping epoch {len(event.best.history)}, the best finished one.")
-                from ..core.jobs.photo_model import calibrate_on, photo_meta
+                from ..core.jobs.photo_model import photo_meta
                 from ..core.jobs.runs import FinishedRun
 
-                done_event = None
                 run = FinishedRun(model=event.best.model, meta=photo_meta(
                     event.best, config, {}, name=args.name, n_train=0, n_val=0, photos=str(args.photos)))
-                save(run)
-                return EXIT_INTERRUPTED
+                code = save(run)
+                return EXIT_INTERRUPTED if code == EXIT_OK else code
             elif isinstance(event, PhotoRunDone):
                 done_event = event
         if bar is not None:
@@ -103,8 +102,4 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
             f"{100 * done_event.calibration['not_sure_threshold']:.1f}% ({100 * held['not_sure_rate']:.1f}% of them), "
             f"{100 * held['confidently_wrong_rate']:.1f}% confidently wrong, "
             f"{100 * held['none_flagged_rate']:.1f}% of the none-of-the-ten photos flagged")
-    try:
-        save(done_event.run)
-    except SaveError:
-        raise
-    return EXIT_OK
+    return save(done_event.run)

@@ -23,6 +23,9 @@ def parse_budget(text: str) -> float:
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*(h|min|m|s|)", text)
     if not parts or "".join(n + u for n, u in parts) != re.sub(r"\s+", "", text):
         raise FmnistError(f"--budget {text!r} is not a duration; write e.g. 30m, 1h, 90s or 1h30m.")
+    units = [_UNITS[u] for _, u in parts]
+    if len(parts) > 1 and units != sorted(set(units), reverse=True):  # "1h1h" meant 2 h, "30m1h" 90 min
+        raise FmnistError(f"--budget {text!r} is not a duration; give each unit once, largest first, e.g. 1h30m.")
     seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
         raise FmnistError("--budget must be longer than zero.")
@@ -78,6 +81,7 @@ def _run_tune(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         raise FmnistError(f"--threads must be at least 1, not {args.threads}.")
     budget = parse_budget(args.budget) if args.budget else None
+    _check_before_the_study(args)
     resolve_device(args.device)
     tuning._import_optuna()  # a missing optuna is reported before the data is read
     out = sys.stderr if args.json else sys.stdout
@@ -162,3 +166,36 @@ def _run_tune(args: argparse.Namespace) -> int:
         print(f"{PROG}: the study was stopped; run the same command again to continue it.", file=sys.stderr)
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+MAX_SEED = 2**32 - 1  # Optuna's samplers seed numpy, which takes 0 .. 2**32 - 1
+
+
+def _check_before_the_study(args: argparse.Namespace) -> None:
+    """Options that used to fail only after the data had loaded or the whole study had run
+    (issue 17, hostile items 6-8): one error line before anything starts."""
+    if not 0 <= args.seed <= MAX_SEED:
+        raise FmnistError(f"--seed must be between 0 and {MAX_SEED}, not {args.seed}.")
+    if not args.study.strip():
+        raise FmnistError("--study must not be empty; give the study a name.")
+    if args.save_preset is not None:
+        from ..core.models import PRESETS
+        from ..core.store.user_presets import is_preset_name
+
+        if not is_preset_name(args.save_preset):
+            raise FmnistError(f"--save-preset {args.save_preset!r} cannot be a preset name.",
+                              "Use up to 40 letters, digits, '-', '_' or '.', starting with a letter or digit.")
+        if args.save_preset in PRESETS:
+            raise FmnistError(f"--save-preset {args.save_preset!r} is a built-in preset; choose another name.")
+    if args.plots:
+        import os
+
+        folder = Path(args.plots)
+        if folder.exists() and not folder.is_dir():
+            raise FmnistError(f"--plots {folder} is a file, not a folder; give a folder for the plots.")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FmnistError(f"--plots {folder} cannot be created ({exc.strerror or exc}).") from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise FmnistError(f"--plots {folder} cannot be written to (permission denied).")

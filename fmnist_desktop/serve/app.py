@@ -12,7 +12,11 @@
   a decompression bomb (422), a body over `max_upload` bytes (413, refused from Content-Length
   before it is read, or as soon as a chunked body passes the limit), more than `max_files`
   images (413), a wrong content type (415), no image (400), a bad `top_k` (422), a missing or
-  wrong token (401), an unknown path (404) or method (405).
+  wrong token (401), an unknown path (404) or method (405). Images that together would take more
+  than `max_request_pixels` to decode are refused (413) from their headers, before any decoding;
+  large requests decode one at a time in their own lane, and a 503 with Retry-After says the
+  lane is full (`decode_budget`). On SIGTERM the requests in flight get `shutdown.GRACE_S`
+  seconds, then a JSON 503 (`shutdown`).
 - `token`: when set, every request but the documentation pages (`/docs`, `/openapi.json`) needs
   `Authorization: Bearer <token>`.
 """
@@ -40,6 +44,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..core.base.errors import FmnistError
 from ..core.base.labels import CLASS_NAMES
+from .decode_budget import (BUSY_TEXT, DEFAULT_MAX_REQUEST_PIXELS, GIVE_BACK_PIXELS, HEAVY_REQUEST_PIXELS, RETRY_AFTER_S,
+                            HeavyLane, request_cost, then_give_back, too_much_text)
+from .guards import LoopbackOnly, offline_note
+from .shutdown import ShutdownGuard, ShutdownState
 
 log = logging.getLogger("fmnist_desktop.serve")
 
@@ -55,6 +63,8 @@ class ServeSettings:
     max_files: int = DEFAULT_MAX_FILES
     token: str | None = None
     threads: int | None = None  # inference threads (None = one per CPU, at most 4)
+    max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS  # decoding one request may take (decode_budget)
+    allowed_hosts: tuple[str, ...] | None = None  # Host names answered (guards.LoopbackOnly); None: any
 
 
 class _BodyTooLarge(Exception):
@@ -135,6 +145,7 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
             pass
 
     executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fmnist-infer", initializer=_serial)
+    heavy_lane = HeavyLane(initializer=_serial)
     meta = predictor.meta
 
     @asynccontextmanager
@@ -142,9 +153,11 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
         yield
         # Uvicorn has let in-flight requests finish before it gets here.
         executor.shutdown(wait=True, cancel_futures=True)
+        heavy_lane.shutdown()
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # served below, with a note for when its CDN cannot be reached
         title="Fashion-MNIST Desktop API",
         version=__version__,
         description=(
@@ -154,6 +167,7 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
         ),
     )
     app.state.executor = executor
+    app.state.heavy_lane = heavy_lane
     app.state.counters = counters
     app.add_middleware(_LimitBody, limit=settings.max_upload)
 
@@ -280,7 +294,19 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
             return _refuse(counters, counter_lock, 400, f"{'The request body' if empty == 'image' else empty} is empty; there is no image to classify.")
 
         loop = asyncio.get_running_loop()
-        outcome = await loop.run_in_executor(executor, _classify, predictor, items, top_k)
+        cost = await loop.run_in_executor(executor, request_cost, items)  # headers only, nothing decoded
+        if cost > settings.max_request_pixels:
+            return _refuse(counters, counter_lock, 413, too_much_text(cost, settings.max_request_pixels))
+        if cost > HEAVY_REQUEST_PIXELS:
+            outcome = await heavy_lane.run(_classify, predictor, items, top_k)
+            if outcome is None:
+                with counter_lock:
+                    counters["refused"] += 1
+                return _error(503, BUSY_TEXT, {"Retry-After": str(RETRY_AFTER_S)})
+        elif cost > GIVE_BACK_PIXELS:
+            outcome = await loop.run_in_executor(executor, then_give_back, _classify, (predictor, items, top_k))
+        else:
+            outcome = await loop.run_in_executor(executor, _classify, predictor, items, top_k)
         if isinstance(outcome, _Refusal):
             return _refuse(counters, counter_lock, outcome.status, outcome.message)
         with counter_lock:
@@ -288,6 +314,19 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
             counters["images"] += len(outcome)
         return JSONResponse(outcome)
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        from fastapi.openapi.docs import get_swagger_ui_html
+        from fastapi.responses import HTMLResponse
+
+        page = get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - Swagger UI")
+        return HTMLResponse(offline_note(bytes(page.body).decode("utf-8")))
+
+    if settings.allowed_hosts:
+        app.add_middleware(LoopbackOnly, allowed=tuple(settings.allowed_hosts))
+    # Outermost (added last): ends the requests in flight cleanly when the server stops.
+    app.state.shutdown = ShutdownState()
+    app.add_middleware(ShutdownGuard, state=app.state.shutdown)
     return app
 
 
@@ -316,7 +355,9 @@ def _classify(predictor, items: list[tuple[str, bytes]], top_k: int):
             text = str(exc)
             if text.startswith("The data"):
                 text = (name if name != "image" else "The image") + text[len("The data"):]
-            return _Refusal(422, text.replace("The data", name if name != "image" else "the image"))
+            else:  # once: an upload named "The data.txt" became "The data.txt.txt" (issue 17)
+                text = text.replace("The data", name if name != "image" else "the image", 1)
+            return _Refusal(422, text)
         except Exception as exc:  # noqa: BLE001 — a decoder bug on one upload is that upload's problem
             return _Refusal(422, f"{name} could not be read ({type(exc).__name__}).")
     results = predictor.predict_images(images, [name for name, _ in items], top_k=top_k)

@@ -1,12 +1,15 @@
 """Running the API: in the foreground with uvicorn (the CLI) or in a background thread (the GUI).
 
 Uvicorn's own shutdown is the graceful one: on SIGTERM or Ctrl-C it stops accepting, lets the
-requests in flight finish (up to `GRACEFUL_S`), then the app's lifespan closes the inference
-pool, and the process exits 0.
+requests in flight finish, then the app's lifespan closes the inference pool, and the process
+exits 0. The app's `serve.shutdown.ShutdownGuard` bounds the wait: a request still running
+`shutdown.GRACE_S` (10 s) after the signal is answered with a JSON 503, well before uvicorn's own
+`GRACEFUL_S` would cancel it with a traceback and a plain-text 500.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import json
 import os
@@ -19,6 +22,7 @@ from pathlib import Path
 from ..core.base.errors import FmnistError
 from . import INSTALL_HINT, missing_dependencies
 from .app import ServeSettings, create_app
+from .guards import loopback_hosts
 
 ENV_CONFIG = "FMNIST_SERVE_CONFIG"  # how `--workers N` hands the settings to each worker process
 ENV_TOKEN = "FMNIST_SERVE_TOKEN"
@@ -42,14 +46,23 @@ def is_loopback(host: str) -> bool:
 
 def check_port_free(host: str, port: int) -> None:
     """FmnistError naming the port when something already listens there (before the model loads)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        numeric = all(ch.isdigit() or ch == "." for ch in host) or ":" in host  # no DNS look-up for those
+        socket.getaddrinfo(host, port, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST if numeric else 0)
+    except (socket.gaierror, UnicodeError) as exc:  # "999.1.1.1", a name that does not resolve
+        raise FmnistError(f"Cannot listen on {host!r}: it is not a valid address or known host name ({exc}).",
+                          "Use 127.0.0.1 (this computer only), 0.0.0.0 (every network) or an address of this computer.") from None
     if port == 0:
         return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EINVAL):
+                raise FmnistError(f"Cannot listen on {host}: it is not an address of this computer ({exc.strerror or exc}).",
+                                  "Use 127.0.0.1 (this computer only) or an address this computer has.") from None
             raise FmnistError(
                 f"Cannot listen on {host}:{port} ({exc.strerror or exc}).",
                 "Another program (or another fmnist serve) may be using it; choose another --port.",
@@ -76,7 +89,28 @@ def app_from_env():
     configure(CLI_LOG)
     raw = json.loads(os.environ[ENV_CONFIG])
     settings = ServeSettings(**raw["settings"], token=os.environ.get(ENV_TOKEN) or None)
-    return load_app(raw["weights"], settings, raw.get("device", "cpu"))[0]
+    app = load_app(raw["weights"], settings, raw.get("device", "cpu"))[0]
+    _chain_shutdown_to_signals(app)
+    return app
+
+
+def _chain_shutdown_to_signals(app) -> None:
+    """In a `--workers N` process uvicorn's own Server handles SIGTERM/SIGINT (its handlers are
+    installed before the app factory runs): call the app's grace period first, then its handler."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(signum, frame, previous=previous):
+            _begin_shutdown(app)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 def _quiet_server_class():
@@ -92,6 +126,7 @@ def _quiet_server_class():
             super().handle_exit(sig, frame)
             self.stopped_by = sig
             self._captured_signals.clear()
+            _begin_shutdown(self.config.app)
 
     return Server
 
@@ -105,6 +140,7 @@ def run_server(
     device: str = "cpu",
     log_level: str = "info",
     on_ready=None,
+    on_stopped=None,
 ) -> int | None:
     """Serve in the foreground until SIGTERM / Ctrl-C: the requests in flight finish, then it
     returns the signal that stopped it (None when it stopped otherwise)."""
@@ -127,6 +163,8 @@ def run_server(
     if on_ready is not None:
         threading.Thread(target=_call_when_started, args=(server, on_ready), daemon=True).start()
     server.run()
+    if on_stopped is not None:
+        on_stopped(app.state.shutdown)  # what happened to the requests in flight (ShutdownState)
     return server.stopped_by
 
 
@@ -156,7 +194,7 @@ class BackgroundServer:
         self.weights = Path(weights)
         self.host = host
         self.port = port
-        self.settings = settings or ServeSettings(threads=1)
+        self.settings = settings or ServeSettings(threads=1, allowed_hosts=loopback_hosts(host) if is_loopback(host) else None)
         self._server = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -177,6 +215,7 @@ class BackgroundServer:
             raise FmnistError("The server is already running.")
         check_port_free(self.host, self.port)
         app, predictor = load_app(self.weights, self.settings)
+        app.state.shutdown.grace_s = 3.0  # under this server's timeout_graceful_shutdown (5 s)
         self.model_name = predictor.meta.name
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning",
                                 timeout_graceful_shutdown=5, access_log=False, lifespan="on")
@@ -205,8 +244,16 @@ class BackgroundServer:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self._server is not None:
+            _begin_shutdown(self._server.config.app)
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout_s)
         self._thread = None
         self._server = None
+
+
+def _begin_shutdown(app) -> None:
+    """Start the app's grace period for the requests in flight (serve.shutdown)."""
+    state = getattr(getattr(app, "state", None), "shutdown", None)
+    if state is not None:
+        state.begin()

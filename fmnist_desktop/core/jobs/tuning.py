@@ -274,8 +274,15 @@ def _slug(name: str) -> str:
 
 
 def best_model_path(study: str) -> Path:
-    """Where the study's best model so far is kept (a normal checkpoint file)."""
-    return tuning_dir() / f"{_slug(study)}-best.pt"
+    """Where the study's best model so far is kept (a normal checkpoint file). A name that its
+    file name cannot spell ('a/b', 'a b') gets a digest of the whole name too: such studies
+    shared one file, and the library got the other study's model (issue 17)."""
+    slug = _slug(study)
+    if slug != study:
+        import hashlib
+
+        slug += "-" + hashlib.sha256(study.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return tuning_dir() / f"{slug}-best.pt"
 
 
 def _import_optuna():
@@ -380,6 +387,12 @@ def iter_tuning(config: TuneConfig, data: "FashionMNIST", stop: threading.Event 
     except KeyError as exc:  # an unknown preset
         yield TuneFailed(str(exc.args[0]) if exc.args else str(exc), "Choose one of the listed presets.")
     except Exception as exc:  # noqa: BLE001 — every failure must reach the user as an event
+        if _is_read_only_database(exc):  # Optuna said "invalid data in the commit, e.g. exceeding max length"
+            yield TuneFailed(
+                f"The tuning database {_display_url(config.storage)} is read-only, and tuning has to write to it.",
+                "Make the file and its folder writable, or choose another --storage.",
+            )
+            return
         yield TuneFailed(
             f"Tuning stopped because of an unexpected error: {type(exc).__name__}: {exc}",
             "Try again; if it happens again, report it with the log file.",
@@ -423,7 +436,8 @@ def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None
         pruner=pruner,
     )
     if len(study.get_trials(deepcopy=False)):
-        study.sampler = optuna.samplers.TPESampler(seed=config.seed + len(study.get_trials(deepcopy=False)), n_startup_trials=5)
+        study.sampler = optuna.samplers.TPESampler(seed=(config.seed + len(study.get_trials(deepcopy=False))) % 2**32,
+                                                   n_startup_trials=5)
     if study.user_attrs.get("base_preset") not in (None, base.name):
         raise FmnistError(
             f"The study {config.study!r} tunes the {study.user_attrs['base_preset']!r} preset, not {base.name!r}.",
@@ -648,3 +662,14 @@ __all__ = [
     "save_best_to_library", "study_names", "study_storage_url", "suggest", "trial_preset", "trial_records",
     "trial_table", "tuning_dir",
 ]
+
+
+def _is_read_only_database(exc: BaseException) -> bool:
+    """Whether SQLite refused a write because the database (or its folder) is read-only,
+    anywhere in the exception's chain (issue 17)."""
+    seen = 0
+    while exc is not None and seen < 20:
+        if "readonly database" in str(exc) or "read-only database" in str(exc):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False

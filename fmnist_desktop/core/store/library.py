@@ -154,7 +154,7 @@ class ModelLibrary:
         for key in ACTIVE_KEYS.values():
             if not isinstance(index.get(key), (str, type(None))):
                 index[key] = None
-            changed = True
+                changed = True
         records = []
         known_files = set()
         for record in index["models"]:

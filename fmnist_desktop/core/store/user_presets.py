@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from ..base.errors import FmnistError
 from ..models.networks import ARCHITECTURES
 from ..models.presets import AUGMENTATIONS, OPTIMIZERS, PRESETS, SCHEDULES, Preset
 from ..base.paths import app_data_dir, atomic_write_text
+from ..base.output_safety import printable
 
 FILE_NAME = "presets.json"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
@@ -36,6 +38,8 @@ def _read() -> dict[str, dict]:
 
 def _from_dict(raw: dict) -> Preset | None:
     fields = {f.name for f in dataclasses.fields(Preset)}
+    if wrongly_typed_field(raw) is not None:  # "epochs": "3" used to crash every command (issue 17)
+        return None
     try:
         preset = Preset(**{k: v for k, v in raw.items() if k in fields})
     except TypeError:
@@ -51,6 +55,8 @@ def user_presets() -> dict[str, Preset]:
     """The user's presets by name (entries that are damaged or unusable are skipped)."""
     out = {}
     for name, raw in _read().items():
+        if not is_preset_name(name):
+            continue  # a hand-edited name with a newline broke every command's --help (issue 17)
         preset = _from_dict(raw) if isinstance(raw, dict) else None
         if preset is not None and name not in PRESETS:
             out[name] = dataclasses.replace(preset, name=name)
@@ -60,7 +66,7 @@ def user_presets() -> dict[str, Preset]:
 def save_user_preset(preset: Preset, name: str | None = None) -> Preset:
     """Store `preset` under `name` (default: its own name), replacing one of that name."""
     name = name or preset.name
-    if not NAME_RE.match(name):
+    if not is_preset_name(name):
         raise FmnistError(
             f"{name!r} cannot be a preset name.", "Use up to 40 letters, digits, '-', '_' or '.', starting with a letter or digit."
         )
@@ -95,3 +101,50 @@ def get_preset(name: str) -> Preset:
         if name in mine:
             return mine[name]
         raise KeyError(f"unknown preset {name!r}; known: {', '.join([*PRESETS, *mine])}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Entries set aside (issue 17, hostile items 8 and 9)
+
+
+def is_preset_name(name: object) -> bool:
+    """NAME_RE on the whole name: `re.match` with `$` let a trailing newline through."""
+    return isinstance(name, str) and NAME_RE.fullmatch(name) is not None
+
+
+def wrongly_typed_field(raw: dict) -> str | None:
+    """The first field of `raw` whose value has the wrong type for a Preset (a number as text,
+    a list for a name, true for a count), or None."""
+    reference = PRESETS["standard"]
+    for field in dataclasses.fields(Preset):
+        if field.name not in raw:
+            continue
+        value, want = raw[field.name], type(getattr(reference, field.name))
+        if want is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        elif want is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, want)
+        if not ok:
+            return field.name
+    return None
+
+
+def preset_notices() -> list[str]:
+    """One line for each entry of presets.json that `user_presets` sets aside, saying why."""
+    notices = []
+    for name, raw in _read().items():
+        shown = "'" + printable(name) + "'"
+        if not is_preset_name(name):
+            notices.append(f"Your preset {shown} in {FILE_NAME} is ignored: that is not a usable preset name.")
+        elif name in PRESETS:
+            notices.append(f"Your preset {shown} in {FILE_NAME} is ignored: a built-in preset has that name.")
+        elif not isinstance(raw, dict):
+            notices.append(f"Your preset {shown} in {FILE_NAME} is ignored: it is not a set of settings.")
+        elif (field := wrongly_typed_field(raw)) is not None:
+            notices.append(f"Your preset {shown} in {FILE_NAME} is ignored: its {field!r} has the wrong type "
+                           f"({type(raw[field]).__name__}).")
+        elif _from_dict(raw) is None:
+            notices.append(f"Your preset {shown} in {FILE_NAME} is ignored: its settings are incomplete or out of range.")
+    return notices

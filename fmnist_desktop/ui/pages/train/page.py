@@ -183,6 +183,9 @@ class TrainPage(QWidget):
 
         # Built-in presets, then the user's own (Tune… ▸ Save as preset…).
         self.form.set_choices(user_presets.all_presets(), training.available_devices())
+        notices = user_presets.preset_notices()  # entries of presets.json set aside (issue 17)
+        if notices:
+            self.context.show_error("Some of your presets were set aside", " ".join(notices))
         self._fit_settings_column()
         self._ready = True
         form = RunSettings.from_json(self.context.settings.value(TRAIN_FORM))
