@@ -47,6 +47,7 @@ from ...widgets.banner import MessageLabel, make_button
 from ...widgets.drop_zone import DropZone
 from .batch_view import BatchView, batch_row
 from .single_view import SingleResult, SingleView, classify_one
+from ...widgets.model_answer import entry_names
 
 BATCH_CHUNK = 16  # images per predict call: big enough to batch on the model, small for smooth progress
 CLASSES_TEXT = "It knows ten kinds of clothing: " + ", ".join(CLASS_NAMES) + "."
@@ -196,9 +197,14 @@ class PredictPage(QWidget):
         return self._threshold_override is not None
 
     def _load_model_threshold(self) -> None:
-        """Read the active model's own threshold (core.base.verdict.threshold_of its metadata)."""
-        entry = self.context.active_entry()
-        self._model_threshold = threshold_of(getattr(entry, "meta", None))
+        """The own threshold of the model that answered the shown photo (Prediction.threshold);
+        with no photo shown, the primary active model's (the photo model when there is one)."""
+        prediction = getattr(self._single, "prediction", None)
+        if prediction is not None and not getattr(prediction, "error", None) and self.stack.currentIndex() == VIEW_SINGLE:
+            self._model_threshold = prediction.threshold
+        else:
+            entries = self.context.active_entries() or [self.context.active_entry()]
+            self._model_threshold = threshold_of(getattr(entries[0], "meta", None))
         self._show_threshold()
 
     def _show_threshold(self) -> None:
@@ -259,7 +265,7 @@ class PredictPage(QWidget):
     def _update_enabled(self) -> None:
         """Enable what can be used now. Cheap: no folder is walked here (the samples are listed
         once, My photos are counted by a task when they change)."""
-        ready = self.context.is_torch_ready() and self.context.active_entry() is not None
+        ready = self.context.is_torch_ready() and bool(self.context.active_entries())
         busy = self.runner.is_running()
         self.cancel_button.setEnabled(busy)
         samples = self.sample_paths()
@@ -435,8 +441,8 @@ class PredictPage(QWidget):
             self.show_banner("Loading the model engine… your images will be classified as soon as it is ready.",
                              error=False)
             return
-        entry = self.context.active_entry()
-        if entry is None:
+        entry = self.context.active_entries()  # both kinds: each image meets the model it suits
+        if not entry:
             self.show_banner("No model is active. Train one or open one on the Models page.")
             return
         self.show_banner("")  # a message belongs to the action that caused it
@@ -456,15 +462,17 @@ class PredictPage(QWidget):
 
     # ================================================================= worker side
     def _predictor_for(self, entry):
-        """The Predictor for a library entry, loaded once (called in worker threads)."""
+        """The Predictor for the active models (a library entry, or the list `active_entries()`:
+        photo model first, then the 28×28 network), loaded once (called in worker threads)."""
         from ....core.predict.predictor import Predictor
 
-        key = str(entry.path)
+        entries = list(entry) if isinstance(entry, (list, tuple)) else [entry]
+        key = "|".join(str(e.path) for e in entries)
         with self._predictor_lock:
             predictor = self._predictors.get(key)
             if predictor is None:
-                predictor = Predictor.from_checkpoint(entry.path, device="cpu")
-                self._predictors = {key: predictor}  # keep only the active model's weights
+                predictor = Predictor.from_checkpoints([e.path for e in entries], device="cpu")
+                self._predictors = {key: predictor}  # keep only the active models' weights
             return predictor
 
     def _start_single(self, entry, kind: str, payload) -> None:
@@ -473,7 +481,9 @@ class PredictPage(QWidget):
 
         def task(state):
             state.set_progress(None, "Loading the model…")
-            return classify_one(self._predictor_for(entry), kind, payload)
+            result = classify_one(self._predictor_for(entry), kind, payload)
+            result.model_names = entry_names(entry)  # "Answered by" names the model as the Models page does
+            return result
 
         name = Path(payload).name if kind == "single-path" else "pasted image"
         self.runner.start(
@@ -537,7 +547,8 @@ class PredictPage(QWidget):
                 # Steps are kept only for this chunk: the thumbnail is made from the original photo.
                 predictions = predictor.predict_paths(chunk, keep_steps=True)
                 done += len(chunk)
-                state.set_partial_result([batch_row(p, path, shown.get(path, "")) for p, path in zip(predictions, chunk)])
+                names = entry_names(entry)
+                state.set_partial_result([batch_row(p, path, shown.get(path, ""), names) for p, path in zip(predictions, chunk)])
                 state.set_progress(done=done, total=total)
             return total, skipped
 
@@ -558,6 +569,7 @@ class PredictPage(QWidget):
         self._single = result
         self._kept_as = None
         self._show_view(VIEW_SINGLE)
+        self._load_model_threshold()  # the spin box shows the level of the model that answered
         # An unreadable file's reason is shown once, in the view (not again in the banner).
         self.single.show_result(result, self._threshold_override)
         self._update_enabled()
@@ -589,9 +601,9 @@ class PredictPage(QWidget):
 
     def _on_batch_finished(self) -> None:
         self._batch_running = False
-        if self._batch_queue and self.context.active_entry() is not None:
+        if self._batch_queue and self.context.active_entries():
             queued, self._batch_queue = self._batch_queue, []
-            self._start_batch(self.context.active_entry(), queued, add=True)
+            self._start_batch(self.context.active_entries(), queued, add=True)
             return
         self.batch.update_count()
         if self.model.rowCount() == 0 and self.stack.currentIndex() == VIEW_BATCH:
