@@ -195,3 +195,4 @@ def test_make_active_changes_only_its_kind_and_the_predict_page_follows(photo_wi
     assert marked == {entry.id, network_before.id}
     assert not page.activate_button.isEnabled()  # already the active photo model
     assert predict.single.answered_label.text() == "Answered by the photo model – Says none"
+    assert "Photo model: Says none · 28×28 network: " in photo_window.model_label.text()  # the status bar

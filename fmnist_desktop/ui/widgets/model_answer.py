@@ -59,7 +59,6 @@ def make_answer_label(parent: QWidget) -> QLabel:
     label.setAccessibleName("Model that answered")
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-    label.setStyleSheet("color: palette(dark);")
     return label
 
 
