@@ -105,6 +105,8 @@ class AppContext(QObject):
 
     torchReady = Signal()
     torchFailed = Signal(str)  # the background import failed; the message is for the user
+    # Either kind's active model changed (the photo model or the 28×28 network); carries the
+    # active 28×28 network (`active_entry()`); `active_entries()` has both.
     activeModelChanged = Signal(object)  # core.store.library.ModelEntry
     modelsChanged = Signal()
     statusMessage = Signal(str)
@@ -123,6 +125,7 @@ class AppContext(QObject):
         self.settings = settings
         self._library = None
         self._active = None
+        self._active_models: list = []  # library.active_models(): [photo model (when any), 28×28 network]
         self._torch_ready = False
         self._import_error: str | None = None
         self._device_summary = "loading…"
@@ -184,11 +187,11 @@ class AppContext(QObject):
         self._device_summary = summary
         self._torch_ready = True
         try:
-            self._active = library.active()
+            self._read_active()
         except FmnistError as exc:
             # An empty library is a normal first-run state, not an error worth a dialog: the
             # status bar and the pages say "no model" and point to Train / Open model.
-            self._active = None
+            self._active, self._active_models = None, []
             self.statusMessage.emit(str(exc))
         self._report_library_repairs()
         self.torchReady.emit()
@@ -219,22 +222,38 @@ class AppContext(QObject):
         """The active `core.store.library.ModelEntry`, or None before torchReady / when none is usable."""
         return self._active
 
+    def active_entries(self) -> list:
+        """What answers a dropped image (`library.active_models()`): the active photo model (when
+        there is one) first, then the active 28×28 network; [] before torchReady / when none."""
+        return list(self._active_models)
+
+    def active_entry_of(self, kind: str):
+        """The active model of `kind` ("photo" or "fmnist"), or None."""
+        return next((e for e in self._active_models if getattr(e, "kind", None) == kind), None)
+
+    def _read_active(self) -> None:
+        """Re-read both kinds' active models from the library (FmnistError when there is none)."""
+        self._active_models = list(self._library.active_models())
+        self._active = next((e for e in self._active_models if getattr(e, "kind", None) != "photo"), None)
+
     def device_summary(self) -> str:
         """Where models run: "CPU", "CUDA: NVIDIA H100…", "MPS"; "loading…" before torchReady."""
         return self._device_summary
 
     # ----------------------------------------------------------------- changes
     def set_active(self, entry_id: str) -> bool:
-        """Make a library entry the active model. Returns False (and shows why) on failure."""
+        """Make a library entry the active model of its kind (photo model or 28×28 network).
+        Returns False (and shows why) on failure."""
         try:
             self.library().set_active(entry_id)
-            self._active = self.library().active()
+            self._read_active()
         except FmnistError as exc:
             self.show_error("Could not switch model", str(exc))
             return False
         self.activeModelChanged.emit(self._active)
         self.modelsChanged.emit()
-        name = getattr(self._active, "name", entry_id)
+        chosen = next((e for e in self._active_models if getattr(e, "id", None) == entry_id), self._active)
+        name = getattr(chosen, "name", entry_id)
         self.statusMessage.emit(f"Active model: {name}")
         return True
 
@@ -242,15 +261,15 @@ class AppContext(QObject):
         """Re-read the active entry after the library changed (add/rename/delete/import)."""
         if self._library is None:
             return
-        previous = self._active
+        previous = [_entry_key(e) for e in self._active_models]
         try:
-            self._active = self._library.active()
+            self._read_active()
         except FmnistError as exc:
-            self._active = None
+            self._active, self._active_models = None, []
             self.statusMessage.emit(str(exc))
         self._report_library_repairs()
         self.modelsChanged.emit()
-        if _entry_key(previous) != _entry_key(self._active):
+        if previous != [_entry_key(e) for e in self._active_models]:  # either kind's
             self.activeModelChanged.emit(self._active)
 
     def _report_library_repairs(self) -> None:

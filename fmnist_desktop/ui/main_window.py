@@ -206,8 +206,11 @@ class MainWindow(QMainWindow):
         accuracy = recorded_test_accuracy(entry.meta.metrics)
         acc_text = f"test {accuracy:.1f}%" if accuracy is not None else "test accuracy unknown"
         text = f"Model: {entry.name} · {acc_text} · {ctx.device_summary()}"
+        photo = ctx.active_entry_of("photo")
+        if photo is not None:  # photos meet the photo model, Fashion-MNIST-style images this network
+            text = f"Photo model: {photo.name} · 28×28 network: {entry.name} ({acc_text}) · {ctx.device_summary()}"
         if long:
-            text += f"\n{entry.path}"
+            text += f"\n{entry.path}" + (f"\n{photo.path}" if photo is not None else "")
         return text
 
     @Slot()

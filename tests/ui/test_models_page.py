@@ -42,7 +42,10 @@ def test_table_lists_every_library_entry(window_with_model):
     active = window_with_model.context.active_entry()
     row = _table_names(page).index(active.name)
     assert page.model.item(row, 0).text().startswith("● ")  # the active model is marked
-    assert page.model.item(row, 4).text() == "10.00%"  # test accuracy from the checkpoint
+    from fmnist_desktop.ui.pages.models import COL_ACC, COL_KIND
+
+    assert page.model.item(row, COL_ACC).text() == "10.00%"  # test accuracy from the checkpoint
+    assert page.model.item(row, COL_KIND).text() == "28×28 network"
 
 
 def test_make_active_updates_status_bar(window_with_model, seed_model_file, qtbot):
@@ -208,7 +211,7 @@ def test_make_active_and_rename_keep_the_selection_the_chart_and_the_layout(wind
 
     page.activate_button.click()
     assert window.context.active_entry().id == other.id
-    assert "is now the active model" in page.banner.text()
+    assert "is now the active 28×28 network" in page.banner.text()
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Renamed model", True))
     page.rename_button.click()
     assert "Renamed to" in page.banner.text()
@@ -243,7 +246,7 @@ def test_every_model_shows_its_real_photo_score_and_a_weaker_one_says_so(window_
 
     page.select_entry(builtin[0].id)
     page.activate_button.click()
-    assert page.banner.text() == f"“{builtin[0].name}” is now the active model."  # better: nothing to warn about
+    assert page.banner.text() == f"“{builtin[0].name}” is now the active 28×28 network."  # better: nothing to warn about
     untrained_entry = next(e for e in entries if not e.builtin)
     page.select_entry(untrained_entry.id)
     page.activate_button.click()

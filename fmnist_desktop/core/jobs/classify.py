@@ -106,8 +106,8 @@ def classify_one(predictor, kind: str, payload) -> tuple[Any, Any, Any]:
             raise FmnistError(f"The pasted image cannot be read: {exc}") from exc
         prediction = predictor.predict_images([image], names=["Pasted image"])[0]
         source = image
-    if getattr(prediction, "error", None):
-        return prediction, None, source
+    if getattr(prediction, "error", None) or getattr(prediction, "model_kind", None) == "photo":
+        return prediction, None, source  # the photo model saw one letterboxed image: no 28×28 steps
     steps = getattr(prediction, "steps", None)
     if steps is None:
         steps = prepare_photo(load_image(payload) if kind == "single-path" else source)

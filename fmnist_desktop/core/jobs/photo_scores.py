@@ -14,7 +14,8 @@ from .state import TaskState
 
 @dataclass(frozen=True)
 class ScoreInputs:
-    models: Sequence[tuple[Any, Any]]  # (key the page files the score under, model file path)
+    # (key the page files the score under, model file path[, kind: "photo" or "fmnist"])
+    models: Sequence[tuple[Any, ...]]
     photo_set: Any = None  # a photo_score photo set prepared before, reused when still current
     done: frozenset = frozenset()  # (model key, photo set key) pairs already scored
 
@@ -29,7 +30,7 @@ def run(inputs: ScoreInputs, state: TaskState) -> None:
     if current is None or current.key != key:
         current = photo_score.prepare_photo_set(items, source, description, stop=state.is_interruption_requested)
         state.set_partial_result(("set", current))
-    for model_key, path in inputs.models:
+    for model_key, path, *kind in inputs.models:
         if state.is_interruption_requested():
             return
         if (model_key, current.key) in inputs.done:
@@ -38,4 +39,7 @@ def run(inputs: ScoreInputs, state: TaskState) -> None:
             predictor = Predictor.from_checkpoint(path, device="cpu")
         except FmnistError:
             continue
-        state.set_partial_result(("score", (model_key, current.key), photo_score.score(predictor, current)))
+        # A photo model sees the photos themselves; a 28×28 network the set's prepared 28×28 images.
+        scored = (photo_score.score_photo_model(predictor, current) if kind and kind[0] == "photo"
+                  else photo_score.score(predictor, current))
+        state.set_partial_result(("score", (model_key, current.key), scored))

@@ -122,3 +122,15 @@ def score(predictor, photo_set: PhotoSet) -> PhotoScore:
 def class_list(photo_set: PhotoSet) -> str:
     """The classes the set covers, for a tooltip ("T-shirt/top, Trouser, Dress")."""
     return ", ".join(CLASS_NAMES[i] for i in sorted(set(int(x) for x in photo_set.labels)))
+
+
+def score_photo_model(predictor, photo_set) -> "PhotoScore":
+    """A photo model's score on the measuring photos: it sees the photos themselves (the set's
+    28×28 images are what a 28×28 network sees)."""
+    items = [(Path(path), int(label)) for path, label in photo_set.key]
+    if not items:
+        return PhotoScore(0, 0, photo_set.description)
+    predictions = predictor.predict_paths([path for path, _ in items])
+    readable = [(p, label) for p, (_path, label) in zip(predictions, items) if p.ok]
+    right = sum(1 for p, label in readable if p.index == label)
+    return PhotoScore(right, len(readable), photo_set.description)

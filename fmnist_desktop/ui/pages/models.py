@@ -38,14 +38,17 @@ from PySide6.QtWidgets import (
 
 from ...core.base import paths
 from ...core.base.errors import FmnistError
-from ...core.base.formats import format_span, recorded_test_accuracy
+from ...core.base.formats import format_span
 from ..context import AppContext
 from ..settings_keys import MODELS_LAST_DIR as SETTINGS_LAST_DIR
 from ..tasks import TaskGroup
 from ..widgets.banner import MessageLabel, make_button
 from ..widgets.dialogs import ask_yes_no
-HEADERS = ("Name", "Created", "Preset", "Epochs", "Test accuracy", "Real photos", "Training time", "Device")
-COL_NAME, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_PHOTOS, COL_TIME, COL_DEVICE = range(len(HEADERS))
+from ..widgets import model_facts
+HEADERS = ("Name", "Kind", "Created", "Preset", "Epochs", "Test accuracy", "Real photos", "Training time", "Size",
+           "Device")
+(COL_NAME, COL_KIND, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_PHOTOS, COL_TIME, COL_SIZE,
+ COL_DEVICE) = range(len(HEADERS))
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 MODEL_FILTER = "Model files (*.pt *.pth);;All files (*)"
@@ -84,7 +87,8 @@ class ModelsPage(QWidget):
     def _build(self) -> None:
         outer = QVBoxLayout(self)
         outer.setContentsMargins(12, 12, 12, 8)
-        title = QLabel("Your models: the default shipped with the app and every run you trained.", self)
+        title = QLabel("Your models: those shipped with the app and every run you trained. One of each kind is "
+                       "active: the photo model answers photos, the 28×28 network Fashion-MNIST-style images.", self)
         title.setWordWrap(True)
         outer.addWidget(title)
 
@@ -122,6 +126,11 @@ class ModelsPage(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.setWordWrap(False)  # dates and durations stay on one line
+        self.model.horizontalHeaderItem(COL_ACC).setToolTip(
+            "28×28 networks: accuracy on the Fashion-MNIST test set; photo models: share of held-out photos right")
+        self.model.horizontalHeaderItem(COL_KIND).setToolTip(
+            "Photo models answer photos; 28×28 networks answer small grey Fashion-MNIST-style images. "
+            "One of each kind is active")
         self.model.horizontalHeaderItem(COL_PHOTOS).setToolTip(
             "How many real photos each model names right: your kept-out photos once you have enough, "
             "else the sample photos shipped with the app")
@@ -181,6 +190,7 @@ class ModelsPage(QWidget):
         selected_id = getattr(selected, "id", None)
         active = self.context.active_entry()
         active_id = getattr(active, "id", None)
+        active_ids = {e.id for e in self.context.active_entries()} or {active_id}  # one per kind
         try:
             entries = self.entries()
         except FmnistError as exc:
@@ -189,7 +199,7 @@ class ModelsPage(QWidget):
         listed = [self.model.item(r, COL_NAME).data(ENTRY_ROLE).id for r in range(self.model.rowCount())]
         if listed == [e.id for e in entries] and entries:
             for row, entry in enumerate(entries):
-                for column, item in enumerate(self._row_items(entry, entry.id == active_id)):
+                for column, item in enumerate(self._row_items(entry, entry.id in active_ids)):
                     self._copy_item(self.model.item(row, column), item)
         else:
             selection = self.table.selectionModel()
@@ -197,7 +207,7 @@ class ModelsPage(QWidget):
             try:
                 self.model.removeRows(0, self.model.rowCount())
                 for entry in entries:
-                    self.model.appendRow(self._row_items(entry, entry.id == active_id))
+                    self.model.appendRow(self._row_items(entry, entry.id in active_ids))
                 row_to_select = next((r for r, e in enumerate(entries) if e.id == selected_id), None)
                 if row_to_select is None:
                     row_to_select = next((r for r, e in enumerate(entries) if e.id == active_id), 0 if entries else None)
@@ -227,22 +237,26 @@ class ModelsPage(QWidget):
             name += "  (default)"
         name_item = QStandardItem(("● " if is_active else "") + name)
         name_item.setData(entry, ENTRY_ROLE)
-        name_item.setToolTip(f"{entry.path}" + ("\nThis is the active model." if is_active else ""))
+        name_item.setToolTip(f"{entry.path}" + (f"\nThis is {model_facts.active_phrase(entry)}." if is_active else ""))
         if is_active:
             font = name_item.font()
             font.setBold(True)
             name_item.setFont(font)
-        accuracy = recorded_test_accuracy(getattr(meta, "metrics", None))
+        figure, figure_tip = model_facts.figure_text(entry)
+        figure_item = QStandardItem(figure)
+        figure_item.setToolTip(figure_tip)
         epochs = training.get("epochs") or len(getattr(meta, "history", None) or []) or None
         elapsed = training.get("elapsed_s", training.get("training_time_s"))
         values = [
             name_item,
+            QStandardItem(model_facts.kind_text(entry)),
             QStandardItem(format_created(getattr(meta, "created", ""))),
             QStandardItem(str(getattr(meta, "preset", "") or "—")),
             QStandardItem(str(epochs) if epochs else "—"),
-            QStandardItem(f"{accuracy:.2f}%" if accuracy is not None else "—"),
+            figure_item,
             self._photo_item(entry),
             QStandardItem(format_span(elapsed)),
+            QStandardItem(model_facts.size_text(entry)),
             QStandardItem(str(training.get("device_name") or training.get("device") or "—")),
         ]
         return values
@@ -292,7 +306,7 @@ class ModelsPage(QWidget):
         ready = self.context.is_torch_ready()
         entry = self.selected_entry()
         busy = self.runner.is_running()
-        active = self.context.active_entry()
+        active = self.context.active_entry_of(model_facts.kind_of(entry)) if entry is not None else None
         is_active = entry is not None and active is not None and entry.id == active.id
         self.activate_button.setEnabled(ready and entry is not None and not is_active and not busy)
         self.rename_button.setEnabled(ready and entry is not None and not entry.builtin and not busy)
@@ -348,7 +362,7 @@ class ModelsPage(QWidget):
         if not self.context.is_torch_ready() or self.model.rowCount() == 0 or not self.isVisible():
             return
         entries = [self.model.item(r, COL_NAME).data(ENTRY_ROLE) for r in range(self.model.rowCount())]
-        wanted = [(self._file_key(e), e.path) for e in entries]
+        wanted = [(self._file_key(e), e.path, model_facts.kind_of(e)) for e in entries]
         photo_set = self._photo_set
         done = set(self._photo_scores)
 
@@ -388,7 +402,7 @@ class ModelsPage(QWidget):
         self._comparison = None
         if new_score.total and new_score.right < old_score.right:
             self.show_banner(
-                f"“{new.name}” is now the active model, but it gets {new_score.right} of "
+                f"“{new.name}” is now {model_facts.active_phrase(new)}, but it gets {new_score.right} of "
                 f"{new_score.description} right (“{previous.name}” got {old_score.right}): "
                 "it may do worse on your photos.", error=True)
 
@@ -398,9 +412,9 @@ class ModelsPage(QWidget):
         entry = self.selected_entry()
         if entry is None:
             return
-        previous = self.context.active_entry()
+        previous = self.context.active_entry_of(model_facts.kind_of(entry))  # Make active changes its kind's
         if self.context.set_active(entry.id):
-            self.show_banner(f"“{entry.name}” is now the active model.", error=False)
+            self.show_banner(f"“{entry.name}” is now {model_facts.active_phrase(entry)}.", error=False)
             self._comparison = (previous, entry) if previous is not None and previous.id != entry.id else None
             self._say_if_weaker()
 

@@ -32,13 +32,14 @@ from ....core.base.labels import CLASS_NAMES
 from ....core.base.output_safety import csv_row
 from ....core.base.verdict import DEFAULT_THRESHOLD, Verdict, decide, format_confidence
 from ...widgets.images import thumbnail_qimage
+from ...widgets.model_answer import short_kind
 
 NOT_SURE_NOTE = "not sure"  # the Note column of a row below the threshold
 OUT_OF_SCOPE_NOTE = "may not be one of the ten classes"  # only when the model says so (out_of_scope)
 
 # Table columns
-COL_THUMB, COL_FILE, COL_CLASS, COL_CONF, COL_RUNNER, COL_PROBLEM = range(6)
-HEADERS = ("", "File", "Top class", "Confidence", "Runner-up", "Note")
+COL_THUMB, COL_FILE, COL_CLASS, COL_CONF, COL_RUNNER, COL_MODEL, COL_PROBLEM = range(7)
+HEADERS = ("", "File", "Top class", "Confidence", "Runner-up", "Model", "Note")
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 CLASS_ROLE = Qt.ItemDataRole.UserRole + 2  # the row's top class, or "" for unreadable files
 ROW_ROLE = Qt.ItemDataRole.UserRole + 3  # the BatchRow object, on the File column
@@ -62,6 +63,9 @@ class BatchRow:
     display: str = ""  # the name shown: relative to the dropped folder (keeps the sub-folder)
     out_of_scope_threshold: float | None = None  # the model's "may not be one of the ten" level
     decided: Verdict | None = None  # the verdict the Predictor decided (Prediction.verdict)
+    model_kind: str = ""  # which model answered: "photo" or "fmnist" ("" for an unreadable file)
+    model_name: str = ""
+    none_probability: float | None = None  # the photo model's "none of these" output
 
     def verdict(self, threshold: float | None = None) -> Verdict | None:
         """The row's verdict (None for an unreadable file): the Predictor's, or with the user's
@@ -71,7 +75,7 @@ class BatchRow:
         if threshold is None and self.decided is not None:
             return self.decided
         return decide(self.probabilities, DEFAULT_THRESHOLD if threshold is None else threshold,
-                      self.out_of_scope_threshold)
+                      self.out_of_scope_threshold, self.none_probability)
 
     def not_sure(self, threshold: float | None = None) -> bool:
         """A readable image whose verdict is "not sure" (core.base.verdict, as the CLI decides)."""
@@ -88,7 +92,7 @@ class BatchRow:
         return NOT_SURE_NOTE if verdict.not_sure else ""
 
 
-def batch_row(prediction, path: str, display: str = "") -> BatchRow:
+def batch_row(prediction, path: str, display: str = "", model_names: dict[str, str] | None = None) -> BatchRow:
     """A table row from a Prediction (worker thread): thumbnail made here, heavy images dropped."""
     error = getattr(prediction, "error", None)
     thumbnail = None
@@ -121,6 +125,9 @@ def batch_row(prediction, path: str, display: str = "") -> BatchRow:
         display,
         prediction.out_of_scope_threshold,
         prediction.verdict,
+        getattr(prediction, "model_kind", ""),
+        (model_names or {}).get(getattr(prediction, "model_kind", "")) or getattr(prediction, "model_name", ""),
+        getattr(prediction, "none_probability", None),
     )
 
 
@@ -222,7 +229,7 @@ class BatchView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(COL_FILE, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(COL_PROBLEM, QHeaderView.ResizeMode.Stretch)
-        for column in (COL_THUMB, COL_CLASS, COL_CONF, COL_RUNNER):
+        for column in (COL_THUMB, COL_CLASS, COL_CONF, COL_RUNNER, COL_MODEL):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.table.doubleClicked.connect(self._on_row_activated)
         self.table.setToolTip("Double-click a row to see how the model saw that image")
@@ -279,7 +286,10 @@ class BatchView(QWidget):
             runner.setData(row.runner_up or "", SORT_ROLE)
             problem = QStandardItem("")
         problem.setData(row.error or "", SORT_ROLE)
-        items = [thumb, file_item, cls, conf, runner, problem]
+        model = QStandardItem(short_kind(row.model_kind) if row.model_kind else "")
+        model.setData(row.model_kind, SORT_ROLE)
+        model.setToolTip(row.model_name)
+        items = [thumb, file_item, cls, conf, runner, model, problem]
         for item in items:
             item.setData(row.label or "", CLASS_ROLE)
         self._style_row(items, row)
@@ -325,13 +335,15 @@ class BatchView(QWidget):
         # is not valid UTF-8 is written with \xNN escapes (it made the export crash).
         writer = csv.writer(out)
         writer.writerow(["file", "top_class", "confidence", "runner_up", "runner_up_confidence", "not_sure",
-                         "verdict", "error", *[f"p_{name}" for name in CLASS_NAMES]])
+                         "verdict", "error", *[f"p_{name}" for name in CLASS_NAMES], "model", "p_none"])
         for row in self.rows(visible_only=True):
             if row.error:
-                writer.writerow(csv_row([row.path, "", "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES)]))
+                writer.writerow(csv_row([row.path, "", "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES), "", ""]))
             else:
                 verdict = row.verdict(self._threshold)
                 writer.writerow(csv_row([row.path, row.label, f"{row.confidence:.4f}", row.runner_up or "",
                                          f"{row.runner_up_confidence:.4f}", "yes" if verdict.not_sure else "no",
-                                         verdict.describe(), "", *[f"{p:.4f}" for p in row.probabilities]]))
+                                         verdict.describe(), "", *[f"{p:.4f}" for p in row.probabilities],
+                                         row.model_kind,
+                                         "" if row.none_probability is None else f"{row.none_probability:.4f}"]))
         return out.getvalue()

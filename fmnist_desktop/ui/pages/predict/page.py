@@ -45,6 +45,7 @@ from ...widgets.drop_zone import DropZone
 from .batch_view import BatchView, batch_row
 from .single_view import SingleResult, SingleView, single_result
 from .threshold_box import ThresholdBox
+from ...widgets.model_answer import entry_names
 
 CLASSES_TEXT = "It knows ten kinds of clothing: " + ", ".join(CLASS_NAMES) + "."
 DROP_TEXT = (f"Drop clothing photos or folders here\n\n{CLASSES_TEXT}\n\n"
@@ -58,14 +59,15 @@ class _RowsState:
     """The classify job's state, handing its partial results on as table rows (made in the worker:
     thumbnails are QImages, so the GUI thread only adds them)."""
 
-    def __init__(self, state):
+    def __init__(self, state, model_names: dict[str, str] | None = None):
         self._state = state
+        self._model_names = model_names  # kind -> library name, for the Model column
         self.is_interruption_requested = state.is_interruption_requested
         self.is_set = state.is_set
         self.set_progress = state.set_progress
 
     def set_partial_result(self, group) -> None:
-        self._state.set_partial_result([batch_row(c.prediction, c.path, c.shown) for c in group])
+        self._state.set_partial_result([batch_row(c.prediction, c.path, c.shown, self._model_names) for c in group])
 
 
 class PredictPage(QWidget):
@@ -189,8 +191,15 @@ class PredictPage(QWidget):
         self.threshold_box.reset()
 
     def _load_model_threshold(self) -> None:
-        """Read the active model's own threshold (core.base.verdict.threshold_of its metadata)."""
-        self.threshold_box.set_model_threshold(threshold_of(getattr(self.context.active_entry(), "meta", None)))
+        """The own threshold of the model that answered the shown photo (Prediction.threshold);
+        with no photo shown, the primary active model's (the photo model when there is one)."""
+        prediction = getattr(self._single, "prediction", None)
+        if prediction is not None and not getattr(prediction, "error", None) and self.stack.currentIndex() == VIEW_SINGLE:
+            value = prediction.threshold
+        else:
+            entries = self.context.active_entries() or [self.context.active_entry()]
+            value = threshold_of(getattr(entries[0], "meta", None))
+        self.threshold_box.set_model_threshold(value)
 
     # ================================================================= state helpers
     def _show_view(self, index: int) -> None:
@@ -232,7 +241,7 @@ class PredictPage(QWidget):
     def _update_enabled(self) -> None:
         """Enable what can be used now. Cheap: no folder is walked here (the samples are listed
         once, My photos are counted by a task when they change)."""
-        ready = self.context.is_torch_ready() and self.context.active_entry() is not None
+        ready = self.context.is_torch_ready() and bool(self.context.active_entries())
         busy = self.runner.is_running()
         self.cancel_button.setEnabled(busy)
         samples = self.sample_paths()
@@ -408,8 +417,8 @@ class PredictPage(QWidget):
             self.show_banner("Loading the model engine… your images will be classified as soon as it is ready.",
                              error=False)
             return
-        entry = self.context.active_entry()
-        if entry is None:
+        entry = self.context.active_entries()  # both kinds: each image meets the model it suits
+        if not entry:
             self.show_banner("No model is active. Train one or open one on the Models page.")
             return
         self.show_banner("")  # a message belongs to the action that caused it
@@ -429,15 +438,17 @@ class PredictPage(QWidget):
 
     # ================================================================= worker side
     def _predictor_for(self, entry):
-        """The Predictor for a library entry, loaded once (called in worker threads)."""
+        """The Predictor for the active models (a library entry, or the list `active_entries()`:
+        photo model first, then the 28×28 network), loaded once (called in worker threads)."""
         from ....core.predict.predictor import Predictor
 
-        key = str(entry.path)
+        entries = list(entry) if isinstance(entry, (list, tuple)) else [entry]
+        key = "|".join(str(e.path) for e in entries)
         with self._predictor_lock:
             predictor = self._predictors.get(key)
             if predictor is None:
-                predictor = Predictor.from_checkpoint(entry.path, device="cpu")
-                self._predictors = {key: predictor}  # keep only the active model's weights
+                predictor = Predictor.from_checkpoints([e.path for e in entries], device="cpu")
+                self._predictors = {key: predictor}  # keep only the active models' weights
             return predictor
 
     def _start_single(self, entry, kind: str, payload) -> None:
@@ -448,7 +459,9 @@ class PredictPage(QWidget):
             from ....core.jobs import classify
 
             state.set_progress(None, "Loading the model…")
-            return single_result(*classify.classify_one(self._predictor_for(entry), kind, payload))
+            result = single_result(*classify.classify_one(self._predictor_for(entry), kind, payload))
+            result.model_names = entry_names(entry)  # "Answered by" names the model as the Models page does
+            return result
 
         name = Path(payload).name if kind == "single-path" else "pasted image"
         self.runner.start(
@@ -482,7 +495,7 @@ class PredictPage(QWidget):
             from ....core.jobs import classify
 
             inputs = classify.ClassifyInputs(items, lambda: self._predictor_for(entry), frozenset(known))
-            return classify.run(inputs, _RowsState(state))
+            return classify.run(inputs, _RowsState(state, entry_names(entry)))
 
         self.runner.start(
             task,
@@ -501,6 +514,7 @@ class PredictPage(QWidget):
         self._single = result
         self._kept_as = None
         self._show_view(VIEW_SINGLE)
+        self._load_model_threshold()  # the spin box shows the level of the model that answered
         # An unreadable file's reason is shown once, in the view (not again in the banner).
         self.single.show_result(result, self.threshold_box.override())
         self._update_enabled()
@@ -532,9 +546,9 @@ class PredictPage(QWidget):
 
     def _on_batch_finished(self) -> None:
         self._batch_running = False
-        if self._batch_queue and self.context.active_entry() is not None:
+        if self._batch_queue and self.context.active_entries():
             queued, self._batch_queue = self._batch_queue, []
-            self._start_batch(self.context.active_entry(), queued, add=True)
+            self._start_batch(self.context.active_entries(), queued, add=True)
             return
         self.batch.update_count()
         if self.model.rowCount() == 0 and self.stack.currentIndex() == VIEW_BATCH:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from ....core.base.labels import CLASS_NAMES
 from ...widgets.images import ImagePanel, pil_to_qimage
+from ...widgets import model_answer
 from ...widgets.probability_bars import ProbabilityBars
 from ....core.base.verdict import format_confidence
 
@@ -67,12 +68,19 @@ class SingleResult:
     source: object  # the path (str) or the PIL image that was classified
     images: dict[str, QImage] = field(default_factory=dict)  # original/mask/crop/final
     notes: tuple[str, ...] = ()
+    model_names: dict[str, str] = field(default_factory=dict)  # kind -> library name (model_answer.entry_names)
 
 
 def single_result(prediction, steps, source) -> SingleResult:
     """What `core.jobs.classify.classify_one` returned, with the preparation steps as QImages
     (made in the worker thread, so the GUI thread only shows them)."""
     result = SingleResult(prediction, source)
+    if getattr(prediction, "error", None):
+        return result
+    if model_answer.is_photo_answer(prediction):
+        # The photo model saw one 224×224 image, no 28×28 pipeline (and no GrabCut) ran for it.
+        result.images["model_input"] = pil_to_qimage(prediction.model_input)
+        return result
     if steps is None:
         return result
     for name in ("original", "mask", "crop", "final"):
@@ -134,6 +142,8 @@ class SingleView(QScrollArea):
             steps.addWidget(panel, position // 2, position % 2)
         left = QVBoxLayout()
         left.addWidget(self.steps_box, 1)
+        self.photo_input_panel = model_answer.make_photo_input_panel(view)
+        left.addWidget(self.photo_input_panel, 1)
         self.notes_label = QLabel(view)
         self.notes_label.setObjectName("stepNotes")
         self.notes_label.setWordWrap(True)
@@ -156,9 +166,13 @@ class SingleView(QScrollArea):
         self.guess_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.guess_label.hide()
         self.bars = ProbabilityBars(view)
+        self.answered_label = model_answer.make_answer_label(view)
+        self.none_label = model_answer.make_none_label(view)
         result_box.addWidget(self.verdict_label)
         result_box.addWidget(self.guess_label)
+        result_box.addWidget(self.answered_label)
         result_box.addWidget(self.bars)
+        result_box.addWidget(self.none_label)
         self.teach_box = self._build_teach_box(view)
         result_box.addWidget(self.teach_box)
         result_box.addStretch(1)
@@ -218,9 +232,13 @@ class SingleView(QScrollArea):
         source = result.source
         self.file_label.setText(str(source) if isinstance(source, str) else "Pasted image")
         error = getattr(result.prediction, "error", None)
-        for widget in (self.steps_box, self.notes_label, self.bars, self.teach_box):
+        for widget in (self.steps_box, self.notes_label, self.bars, self.teach_box, self.answered_label):
             widget.setVisible(not error)
         self._body.setStretch(0, 0 if error else 1)  # the message alone takes the width
+        photo = not error and model_answer.is_photo_answer(result.prediction)
+        self.steps_box.setVisible(not error and not photo)  # no empty 28×28 step boxes for a photo
+        self.photo_input_panel.setVisible(photo)
+        self.none_label.hide()
         if error:
             for panel in self.panels.values():
                 panel.set_image(None)
@@ -233,8 +251,10 @@ class SingleView(QScrollArea):
         for name, panel in self.panels.items():
             image = result.images.get(name)
             panel.set_image(image, "" if image is not None else "not available")
-        self.notes_label.setText(plain_caption(result.notes))
+        self.photo_input_panel.set_image(result.images.get("model_input") if photo else None)
+        self.notes_label.setText(model_answer.PHOTO_INPUT_NOTE if photo else plain_caption(result.notes))
         self.notes_label.setToolTip("How the photo was prepared: " + "; ".join(result.notes) if result.notes else "")
+        model_answer.show_answer(result.prediction, self.answered_label, self.none_label, result.model_names)
         self.render_verdict(result, threshold)
         return None
 
@@ -246,7 +266,12 @@ class SingleView(QScrollArea):
         threshold = prediction.threshold if threshold is None else threshold
         text = verdict.describe()
         self.verdict_label.setText(text[:1].upper() + text[1:])
-        if verdict.out_of_scope:
+        none_p = getattr(prediction, "none_probability", None)
+        if verdict.out_of_scope and none_p is not None and none_p >= verdict.confidence:
+            self.guess_label.setText("The photo model says “none of these” more strongly than any class: this "
+                                     "may be something other than the ten kinds of clothing it knows.")
+            self.guess_label.show()
+        elif verdict.out_of_scope:
             self.guess_label.setText("The model gives no class a clear lead: this may be something other "
                                      "than the ten kinds of clothing it knows.")
             self.guess_label.show()
