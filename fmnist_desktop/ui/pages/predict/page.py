@@ -124,7 +124,7 @@ class PredictPage(QWidget):
         self.threshold_spin = self.threshold_box.spin
         self.threshold_source = self.threshold_box.source
         self.threshold_reset = self.threshold_box.reset_button
-        bar.addWidget(self.threshold_box)
+        self.threshold_box.add_to(bar)
         outer.addLayout(bar)
 
         # Ctrl+O here opens images (the page's main action); the File menu opens models with Ctrl+Shift+O.

@@ -7,8 +7,8 @@ holds for the session (not saved) and is emitted as `changed(override)`: the vie
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal, Slot
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QBoxLayout, QDoubleSpinBox, QLabel, QToolButton, QWidget
 
 from ....core.base.verdict import DEFAULT_THRESHOLD
 
@@ -16,17 +16,17 @@ MODEL_THRESHOLD_TEXT = "(this model's own)"
 OVERRIDDEN_TEXT = "(your setting)"
 
 
-class ThresholdBox(QWidget):
+class ThresholdBox(QObject):
+    """The control's widgets (children of `parent`, laid out by `add_to`) and its state."""
+
     changed = Signal(object)  # the user's threshold (0..1), or None: each model's own
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget):
         super().__init__(parent)
         self._model_threshold = DEFAULT_THRESHOLD  # the active model's own (core.base.verdict.threshold_of)
         self._override: float | None = None  # the spin box, when the user changed it
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        label = QLabel("Not sure below", self)
-        self.spin = QDoubleSpinBox(self)
+        self.label = label = QLabel("Not sure below", parent)
+        self.spin = QDoubleSpinBox(parent)
         self.spin.setObjectName("thresholdSpin")
         self.spin.setAccessibleName("Confidence threshold")
         self.spin.setRange(0, 100)
@@ -37,15 +37,17 @@ class ThresholdBox(QWidget):
                              "active model's own level; a change holds until the app closes.")
         label.setBuddy(self.spin)
         self.spin.valueChanged.connect(self._on_spin_changed)
-        self.source = QLabel(MODEL_THRESHOLD_TEXT, self)
+        self.source = QLabel(MODEL_THRESHOLD_TEXT, parent)
         self.source.setObjectName("thresholdSource")
-        self.reset_button = QToolButton(self)
+        self.reset_button = QToolButton(parent)
         self.reset_button.setObjectName("thresholdResetButton")
         self.reset_button.setText("Use the model's")
         self.reset_button.setToolTip("Go back to the active model's own not-sure level")
         self.reset_button.clicked.connect(self.reset)
         self.reset_button.hide()
-        for widget in (label, self.spin, self.source, self.reset_button):
+
+    def add_to(self, layout: QBoxLayout) -> None:
+        for widget in (self.label, self.spin, self.source, self.reset_button):
             layout.addWidget(widget)
 
     def threshold(self) -> float:
