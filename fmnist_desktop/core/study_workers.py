@@ -244,6 +244,16 @@ def wait_for_work(study: "optuna.Study", target: int, heartbeat_s: float, stoppe
         fail_abandoned(study, heartbeat_s)
 
 
+def retry_waiting(study: "optuna.Study", heartbeat_s: float = HEARTBEAT_S) -> bool:
+    """True when a retry of a trial whose worker is gone waits to be run (after failing the
+    trials of workers known gone now)."""
+    from optuna.trial import TrialState
+
+    fail_abandoned(study, heartbeat_s)
+    return any(t.system_attrs.get("failed_trial") is not None
+               for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+
+
 def study_uid(study: "optuna.Study") -> str:
     """A random id of the study, stored in it: a best-model file names the study it belongs to
     even after a study of the same name was deleted and started again."""
@@ -338,6 +348,6 @@ def hide_password(url: str) -> str:
 
 __all__ = [
     "HEARTBEAT_S", "Heartbeat", "accounted", "claim_once", "fail_abandoned", "grace_period_s", "hide_password",
-    "locked", "mark_trial", "retried_numbers", "retry", "save_if_best", "storage_kwargs", "study_uid",
-    "worker_identity",
+    "locked", "mark_trial", "retried_numbers", "retry", "retry_waiting", "save_if_best", "storage_kwargs", "study_uid",
+    "wait_for_work", "worker_identity",
 ]

@@ -443,7 +443,8 @@ def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None
     best = best_record(previous)
     reason = "trials"
     n_new = 0
-    while config.n_trials is None or n_new < config.n_trials:
+    # A worker that ran its trials still takes the retries queued for trials whose worker is gone.
+    while config.n_trials is None or n_new < config.n_trials or study_workers.retry_waiting(study, config.heartbeat_s):
         if flag.user_stopped():
             reason = "stopped"
             break
