@@ -14,6 +14,7 @@ from pathlib import Path
 from ..core import paths
 from ..core.errors import FmnistError, SaveError
 from ..core.formats import format_clock
+from . import train_distributed
 from .console import ProgressBar, StopOnCtrlC, say
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
 
@@ -194,6 +195,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     preset = get_preset(args.preset)
     _check_arguments(args, preset)
+    if train_distributed.needs_set_up(args):  # started by torchrun: join its processes first
+        return train_distributed.run(args, run_train)
     data = _load_data(args)
     config = TrainConfig(
         preset=preset.name,
@@ -222,6 +225,8 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"{PROG}: error: {outcome.message} {outcome.advice}".rstrip(), file=sys.stderr)
             return EXIT_FAILED
         assert isinstance(outcome, Finished)
+        if not train_distributed.saves(args):  # under torchrun, rank 0 tests and saves the model
+            return EXIT_OK
         test_bar = ProgressBar("Testing", len(data.test))
         run = runs.finish_run(
             outcome, data, kind=runs.KIND_TRAIN, name=args.name,
@@ -237,9 +242,9 @@ def run_train(args: argparse.Namespace) -> int:
         say(f"Held-out photos: {100 * held['accuracy']:.1f}% right, not sure below "
             f"{100 * outcome.calibration['not_sure_threshold']:.1f}% ({100 * held['not_sure_rate']:.1f}% of them), "
             f"{100 * held['none_flagged_rate']:.1f}% of the none-of-the-ten photos called not sure")
-    elif run.evaluation_error:
+    if run.test is None and run.evaluation_error:
         say(f"Test evaluation failed ({run.evaluation_error}); the trained model is saved without a test score.")
-    else:
+    elif run.test is None:
         say("Test evaluation skipped (Ctrl-C); the trained model is saved without a test score.")
     try:
         if args.out:
