@@ -70,6 +70,9 @@ class Helpers:
             assert proc.stdout is not None
             for line in proc.stdout:
                 tell(f"[worker {index}] {line.rstrip()}")
+            # Reaped at once: a killed helper must not linger as a zombie, which would look alive
+            # to the other workers' check for dead processes (study_workers._pid_alive).
+            proc.wait()
 
         thread = threading.Thread(target=relay, name=f"tune-worker-{index}", daemon=True)
         thread.start()
@@ -81,7 +84,9 @@ class Helpers:
         their exit codes."""
         if stop is not None and stop.is_set():
             for proc in self.procs:
-                if proc.poll() is None:
+                if proc.poll() is None and sys.platform == "win32":
+                    proc.terminate()  # no SIGINT to send there
+                elif proc.poll() is None:
                     proc.send_signal(signal.SIGINT)
         codes = [proc.wait() for proc in self.procs]
         for thread in self.threads:

@@ -14,11 +14,13 @@ dialog shows them. It never raises.
 - Budget: no trial starts once the wall-clock budget is spent, and a trial still running when it
   runs out is stopped within one batch (told to Optuna as failed, `stopped = "budget"`), so a
   study never runs past its budget by more than one batch and the closing bookkeeping.
-- Resumable: the study lives in SQLite (`study_storage_url()`, in the app data folder) under its
-  name; running it again continues it. Trials a killed process left RUNNING are marked FAIL on
-  the next start (one process per study at a time), so the study stays usable.
+- Resumable: the study lives in SQLite (`study_storage_url()`, in the app data folder) or any
+  `storage` URL under its name; running it again continues it. Several processes (workers), on
+  one machine or many, may run one study at once: a trial whose worker was killed is marked FAIL
+  and retried by another (heartbeats; core.study_workers), so the study stays usable.
 - The best model: whenever a finished trial beats the study's best so far, its model is saved
-  (atomically) to `best_model_path(study)`, so a resumed or stopped study still has it.
+  (atomically) to `best_model_path(study)`, so a resumed or stopped study still has it; with
+  several workers, only if it beats the file's model (under a lock), on the machine that ran it.
   `save_best_to_library(...)` measures it on the test set and adds it to the model library;
   `best_as_preset(...)` / `user_presets.save_user_preset` turn its settings into a named preset.
 
@@ -561,14 +563,18 @@ def _save_trial_model(outcome, data, config: TuneConfig, number: int, base: Pres
     True when saved; the study then records which worker holds it."""
     from .checkpoint import save_checkpoint
     from .runs import run_meta
-    from .study_workers import save_if_best, worker_identity
+    from .study_workers import save_if_best, study_uid, worker_identity
 
+    uid = study_uid(study) if study is not None else uid  # as stored now (two workers may both have set it)
     meta = run_meta(outcome, data, None, kind="tune", name=f"{base.title} tuned – trial {number}")
     meta.preset = base.name  # the trial's own recipe is in training["recipe"]
     meta.training["tuning"] = {"study": config.study, "trial": number, "base_preset": base.name,
                                "uid": uid, "value": float(value)}
     path = best_model_path(config.study)
     saved = save_if_best(path, uid, number, float(value), lambda: save_checkpoint(path, outcome.model, meta))
+    recorded = study._storage.get_study_user_attrs(study._study_id).get("best_model") if study is not None else None
+    if isinstance(recorded, dict) and (recorded.get("value", -math.inf), -recorded.get("trial", 0)) >= (value, -number):
+        return saved  # a better trial's model is on another machine (its worker recorded it)
     if saved and study is not None:
         study.set_user_attr("best_model", {"trial": number, "value": float(value), "path": str(path),
                                            **worker_identity()})

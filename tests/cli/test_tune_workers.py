@@ -28,7 +28,7 @@ STUDY = "shared"
 @pytest.fixture
 def tune_data(tmp_path, idx_writer) -> Path:
     # Big enough that a trial takes a few seconds on one thread, so a worker can be caught in one.
-    return idx_writer.write_tiny_dataset(tmp_path / "data", n_train=1200, n_test=100)
+    return idx_writer.write_tiny_dataset(tmp_path / "data", n_train=900, n_test=100)
 
 
 def _tune(data: Path, storage: str | None, *extra: str, heartbeat: str | None = "1") -> subprocess.Popen:
@@ -107,10 +107,10 @@ def _library_trials() -> list[int]:
 
 
 def _run_workers_with_one_killed(data: Path, storage: str | None) -> None:
-    """`fmnist tune --workers 3 --trials 4`: one helper is killed mid-trial; the others retry it."""
+    """`fmnist tune --workers 3 --trials 5`: one helper is killed mid-trial; the others retry it."""
     from fmnist_desktop.core import tuning
 
-    main = _tune(data, storage, "--workers", "3", "--trials", "4")
+    main = _tune(data, storage, "--workers", "3", "--trials", "5")
     try:
         deadline = time.monotonic() + 90
         killed = None
@@ -134,15 +134,15 @@ def _run_workers_with_one_killed(data: Path, storage: str | None) -> None:
             main.kill()
     assert main.returncode == 0, out
     assert "exited with status -9" in out, out  # the killed helper is reported
-    _check_every_trial_accounted_for(storage, killed, expected_results=4)
+    _check_every_trial_accounted_for(storage, killed, expected_results=5)
     best = tuning.best_record(tuning.trial_records(_study(storage)))
     assert _library_trials() == [best.number], out  # the study's best model, added once
 
 
 def _run_joiners_with_one_killed(data: Path, storage: str | None) -> None:
-    """Three `fmnist tune --trials 2` started by hand on one study (as on three machines); one
-    is killed mid-trial: the other two finish, and one of them runs the killed trial again."""
-    procs = [_tune(data, storage, "--trials", "2") for _ in range(3)]
+    """Two `fmnist tune --trials 2` started by hand on one study (as on two machines); one is
+    killed mid-trial: the other finishes its trials and runs the killed one again."""
+    procs = [_tune(data, storage, "--trials", "2") for _ in range(2)]
     try:
         killed = _kill_mid_trial(procs[0], storage)
         outs = [p.communicate(timeout=120)[0] for p in procs[1:]]
@@ -155,10 +155,11 @@ def _run_joiners_with_one_killed(data: Path, storage: str | None) -> None:
         assert "unexpected error" not in out, out
     victim_done = sum(1 for t in _study(storage).get_trials(deepcopy=False)
                       if (t.user_attrs.get("worker") or {}).get("pid") == procs[0].pid and t.number != killed)
-    _check_every_trial_accounted_for(storage, killed, expected_results=4 + victim_done)
-    # Each finishing worker added the study's best as it saw it, never the same trial twice.
-    added = _library_trials()
-    assert len(added) == len(set(added)) and added, outs
+    _check_every_trial_accounted_for(storage, killed, expected_results=2 + victim_done)
+    # The survivor added the study's best model to the library, once.
+    from fmnist_desktop.core import tuning
+
+    assert _library_trials() == [tuning.best_record(tuning.trial_records(_study(storage))).number], outs
 
 
 def test_two_tune_processes_on_one_study_both_finish(tune_data):
