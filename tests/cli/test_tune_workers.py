@@ -173,6 +173,21 @@ def test_two_tune_processes_on_one_study_both_finish(tune_data):
     assert len(states) == 4 and set(states) <= {"COMPLETE", "PRUNED"}, (states, outs)
 
 
+def test_workers_share_one_count_of_trials_and_save_the_best_once(tune_data, tmp_path):
+    """`fmnist tune --workers 2 --trials 3`: a helper joins, the two run 3 trials in all, the
+    helper's lines are marked, the best model is added to the library once."""
+    from fmnist_desktop.core import tuning
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    out, _ = _tune(tune_data, storage, "--workers", "2", "--trials", "3").communicate(timeout=300)
+    assert "[worker 1] " in out and "Starting 1 more worker" in out, out
+    trials = _study(storage).get_trials(deepcopy=False)
+    assert len(trials) == 3 and {t.state.name for t in trials} <= {"COMPLETE", "PRUNED"}, out
+    assert _library_trials() == [tuning.best_record(tuning.trial_records(_study(storage))).number], out
+
+
+# Three processes on two cores: a minute or more on a busy machine.
+@pytest.mark.slow
 def test_sqlite_workers_one_killed_mid_trial(tune_data, tmp_path):
     _run_workers_with_one_killed(tune_data, f"sqlite:///{tmp_path / 'study.db'}")
 
@@ -248,6 +263,7 @@ def postgres_url():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_postgresql_workers_one_killed_mid_trial(tune_data, postgres_url):
     _run_workers_with_one_killed(tune_data, postgres_url)
 
