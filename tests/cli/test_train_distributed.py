@@ -43,6 +43,8 @@ def _check_against_single_run(tmp_path: Path, idx_writer, device: str, nproc: in
     assert ddp.stdout.count("Epoch [1/2]") == 1 and ddp.stdout.count("Epoch [2/2]") == 1, ddp.stdout
     assert ddp.stdout.count("Saved: ") == 1 and ddp.stdout.count("Test Accuracy") == 1, ddp.stdout
     assert f"torchrun: {nproc} processes" in ddp.stdout
+    # A tested model is not also called untested (the old "Test evaluation skipped" line).
+    assert "skipped" not in ddp.stdout and "skipped" not in single.stdout, single.stdout
     assert ddp.stderr.count("Epoch 1/2 [") == single.stderr.count("Epoch 1/2 ["), ddp.stderr  # one progress bar
     # One model file, loadable safely, with the same metadata fields as the single run's.
     model, meta = load_model(tmp_path / "ddp.pt")
