@@ -248,3 +248,35 @@ def finetune_photo_head(
                                               before_user=before_user, after_user=after_user,
                                               elapsed_s=elapsed, threshold_inherited_from=base_meta.name)
     return run
+
+
+REPLAY_FILE = "weights/photo-replay.npz"
+
+
+def default_replay_path() -> Path | None:
+    """The replay set shipped next to the photo model (features of its own training images), if any."""
+    from ..base.paths import bundled_path
+
+    path = bundled_path(REPLAY_FILE)
+    return path if path.is_file() else None
+
+
+def photos_the_photo_model_answers(examples: Sequence) -> list:
+    """The stored photos that the photo model answers (core.predict routes Fashion-MNIST-style
+    images, small grey light-on-black, to the 28×28 network instead). Only small images are
+    decoded: anything larger than a Fashion-MNIST-style image is a photo by its size alone."""
+    from PIL import Image
+
+    from ..photo import load_image
+    from ..photo.model_input import FASHION_MNIST_MAX_SIDE, is_fashion_mnist_style
+
+    out = []
+    for example in examples:
+        try:
+            with Image.open(example.path) as img:
+                small = max(img.size) <= FASHION_MNIST_MAX_SIDE
+            if not small or not is_fashion_mnist_style(load_image(example.path)):
+                out.append(example)
+        except (OSError, ValueError, ImageLoadError):
+            continue  # unreadable: the fine-tune names it if it is ever used
+    return out

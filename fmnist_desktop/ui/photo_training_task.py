@@ -1,0 +1,134 @@
+"""The photo model's runs as background tasks (the `ui.training_task` pattern, for the other kind).
+
+`photo_training_task(...)`: in the worker thread, load Fashion-MNIST unless given (partial result
+`DataLoaded`), then forward `core.jobs.photo_model.iter_photo_run`'s events as partial results:
+`Preparing` (the images going through the frozen backbone), `Started` (its config made printable
+for the run view), `BatchEnd` (throttled), `EpochEnd`, `Finished`, `Failed`; a stop ends with the
+training loop's `Cancelled` followed by `PhotoKept(run)` when an epoch had finished (its best epoch,
+calibrated, for the page to offer); a finished run is saved with `core.jobs.runs.save_run` and made
+the active photo model, arriving as `AfterTraining(RunOutcome)`.
+
+`photo_finetune_task(...)`: `core.jobs.photo_finetune.finetune_photo_head` and the save, returning a
+`RunOutcome` (raises TaskCancelled when stopped: nothing is saved).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import traceback
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable
+
+from ..core.base.errors import FmnistError, SaveError, describe_exception
+from .pages.train.outcome import RunOutcome
+from .tasks import TaskCancelled, TaskState, _ProgressThrottle
+from .training_task import AfterTraining, DataLoaded, _load_data
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PhotoKept:
+    """The best finished epoch of a stopped photo run, calibrated, ready to be offered for saving."""
+
+    run: Any  # core.jobs.runs.FinishedRun
+
+
+def _printable(config) -> Any:
+    """What the run view prints for a run's settings (batch size, learning rate, augmentation)."""
+    from ..core.learn.photo_training import BATCH_SIZE
+
+    return SimpleNamespace(batch_size=BATCH_SIZE, lr=config.lr, epochs=config.epochs,
+                           augment=f"{config.views - 1} cached photo views")
+
+
+def _save(run, library) -> RunOutcome:
+    from ..core.jobs import runs
+
+    common = dict(test_accuracy=None, finetune_report=run.finetune_report)
+    try:
+        entry = runs.save_run(run, library, make_active=True)
+    except SaveError as exc:  # disk full: the page keeps the model and offers to save it elsewhere
+        return RunOutcome(entry=None, model=run.model, meta=run.meta, save_error=str(exc), **common)
+    return RunOutcome(entry=entry, **common)
+
+
+def photo_training_task(
+    config: Any,  # core.learn.photo_training.PhotoTrainConfig
+    photos: str,
+    library,
+    data: Any = None,
+    *,
+    data_dir: str | None = None,
+    val_size: int = 0,
+    seed: int = 0,
+    max_rate_hz: float = 20.0,
+) -> Callable[[TaskState], None]:
+    batch_throttle = _ProgressThrottle(1.0 / max_rate_hz)
+    prepare_throttle = _ProgressThrottle(1.0 / max_rate_hz)
+
+    def run(state: TaskState) -> None:
+        from ..core.jobs.photo_model import PhotoRunDone, Preparing, iter_photo_run
+        from ..core.jobs.photo_stopped import kept_after_stop
+        from ..core.learn import training
+
+        fashion_mnist = data
+        if fashion_mnist is None and config.fashion_mnist_per_class > 0:
+            fashion_mnist = _load_data(SimpleNamespace(data_dir=data_dir, val_size=val_size, seed=seed), state)
+            if fashion_mnist is None:
+                return  # _load_data sent Failed or Cancelled
+            state.set_partial_result(DataLoaded(fashion_mnist))
+        n_train = 0
+        try:
+            for event in iter_photo_run(config, photos, None, fashion_mnist, stop=state):
+                if isinstance(event, Preparing):
+                    if prepare_throttle.allow(final=event.done >= event.total):
+                        state.set_partial_result(event)
+                elif isinstance(event, training.BatchEnd):
+                    if batch_throttle.allow(final=event.batch >= event.batches):
+                        state.set_partial_result(event)
+                elif isinstance(event, training.Started):
+                    n_train = event.n_train
+                    state.set_partial_result(dataclasses.replace(event, config=_printable(config)))
+                elif isinstance(event, training.Cancelled):
+                    state.set_partial_result(event)
+                    if event.best is not None:
+                        state.set_progress(None, "Calibrating the best finished epoch's “not sure” threshold…")
+                        state.set_partial_result(PhotoKept(kept_after_stop(event.best, config, photos, n_train=n_train)))
+                    return
+                elif isinstance(event, PhotoRunDone):
+                    state.set_progress(None, "Saving the model…")
+                    state.set_partial_result(AfterTraining(_save(event.run, library)))
+                    return
+                else:  # EpochEnd, Finished, Failed
+                    state.set_partial_result(event)
+        except FmnistError as exc:
+            state.set_partial_result(training.Failed(message=exc.message, advice=exc.hint))
+            return
+        except Exception as exc:  # noqa: BLE001 - the run must end with an event, never a crash
+            log.error("Photo model training failed:\n%s", traceback.format_exc())
+            state.set_partial_result(training.Failed(message=describe_exception(exc), advice=None))
+            return
+        if state.is_set():  # stopped while the images were prepared: nothing was trained
+            state.set_partial_result(training.Cancelled(epoch=0, batch=0, history=()))
+
+    return run
+
+
+def photo_finetune_task(base_path, examples, library, replay=None) -> Callable[[TaskState], RunOutcome]:
+    def run(state: TaskState) -> RunOutcome:
+        from ..core.jobs.photo_finetune import finetune_photo_head
+
+        def progress(done: int, total: int) -> None:
+            state.set_progress(None, f"Reading your photos: {done:,} / {total:,} views", done=done, total=total)
+
+        state.set_progress(None, "Reading your photos…")
+        result = finetune_photo_head(base_path, examples, replay=replay, stop=state, progress=progress)
+        if result is None:
+            raise TaskCancelled()
+        state.set_progress(None, "Saving the model…")
+        return _save(result, library)
+
+    return run
