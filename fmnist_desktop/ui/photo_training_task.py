@@ -41,7 +41,7 @@ def _printable(config) -> Any:
     from ..core.learn.photo_training import BATCH_SIZE
 
     return SimpleNamespace(batch_size=BATCH_SIZE, lr=config.lr, epochs=config.epochs,
-                           augment=f"{config.views - 1} cached photo views")
+                           augment=f"{config.views - 1} cached augmented view{'s' if config.views != 2 else ''} of each image")
 
 
 def _save(run, library) -> RunOutcome:

@@ -149,3 +149,29 @@ def test_fashion_mnist_style_photos_still_fine_tune_the_28x28_network_with_a_pho
     entry = saved.args[0]
     assert entry.kind == "fmnist" and entry.meta.training["init_checkpoint"] == str(base.path)
     assert "Fine-tuning “Base model”" in page.log_view.toPlainText()
+
+
+def test_stopping_a_photo_run_keeps_its_best_epoch_to_save(main_window, qtbot, tiny_idx_dir, tmp_path, monkeypatch):
+    import time
+
+    from fmnist_desktop.core.learn import photo_training
+
+    real = photo_training.evaluate_cached
+    monkeypatch.setattr(photo_training, "evaluate_cached", lambda *a: (time.sleep(0.3), real(*a))[1])  # slow epochs
+    root = _labelled_folder(tmp_path / "photos")
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    page.photo_kind.set_kind("photo")
+    _tiny_photo_recipe(page)
+    page.photo_kind.epochs_spin.setValue(60)
+    page.photo_panel.set_path(str(root))
+    with qtbot.waitSignal(page.trainingEvent, check_params_cb=lambda e: type(e).__name__ == "EpochEnd",
+                          timeout=TRAIN_TIMEOUT_MS):
+        assert page.start_training()
+    page.stop_training()
+    qtbot.waitUntil(lambda: not page.is_training(), timeout=30_000)
+    assert page.unsaved.held() and page.unsaved.outcome.kept_after_stop
+    assert page.unsaved.outcome.meta.name.endswith("(stopped early)")
+    assert "not_sure_threshold" in page.unsaved.outcome.meta.metrics
+    with qtbot.waitSignal(page.runFinished, timeout=10_000) as saved:
+        assert page.unsaved.retry()  # "Save to the library"
+    assert saved.args[0].kind == "photo" and not page.unsaved.held()

@@ -126,7 +126,9 @@ class PhotoKind:
                                title="Cannot train a photo model")
             return False
         config = self.config()
-        data_dir, val_size, seed = page.data_panel.folder(), page.val_size_spin.value(), 0
+        # Its train split is only sampled: no validation images are set aside (the 28×28 form's
+        # validation size, hidden in this kind, must not decide whether the run can start).
+        data_dir, val_size, seed = page.data_panel.folder(), 0, 0
         folder_key = f"{data_dir or ''}|{val_size}|{seed}"  # as the 28×28 run keys its data
         data = page._data_cache[1] if page._data_cache and page._data_cache[0] == folder_key else None
         page.banner.hide()
