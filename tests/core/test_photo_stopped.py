@@ -30,3 +30,23 @@ def test_the_best_epoch_of_a_stopped_photo_run_gets_its_own_not_sure_threshold(t
     assert len(run.meta.history) <= 2
     assert 0.2 <= run.meta.metrics["not_sure_threshold"] <= 0.95
     assert "held_out_photos" in run.meta.metrics
+
+
+def test_the_photo_training_job_loads_fashion_mnist_trains_saves_and_makes_it_the_active_photo_model(
+        tmp_path, tiny_idx_dir):
+    """core.jobs.photo_train.run without Qt: the Train page's photo run, event by event."""
+    from fmnist_desktop.core.jobs import photo_train
+    from fmnist_desktop.core.jobs.state import PlainState
+    from fmnist_desktop.core.store.library import ModelLibrary
+
+    folder = _generated_photos(tmp_path / "photos")
+    library = ModelLibrary(tmp_path / "models")
+    config = dataclasses.replace(PhotoTrainConfig(), epochs=1, views=2, from_block=16, fashion_mnist_per_class=2)
+    state = PlainState()
+    photo_train.run(photo_train.PhotoTrainInputs(config, str(folder), library, data_dir=str(tiny_idx_dir)), state)
+    names = [type(e).__name__ for e in state.partial_results]
+    assert names[0] == "DataLoaded" and "Preparing" in names and "Started" in names
+    assert names[-1] == "AfterTraining", names
+    outcome = state.partial_results[-1].value
+    assert outcome.entry.kind == "photo" and library.active("photo").id == outcome.entry.id
+    assert "not_sure_threshold" in outcome.entry.meta.metrics

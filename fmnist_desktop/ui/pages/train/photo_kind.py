@@ -3,12 +3,12 @@
 "28×28 network" is the page as it always was (presets, the settings form). "Photo model" swaps the
 form for a short one (epochs, Fashion-MNIST images per class); the labelled photos come from the
 page's photo panel (a labels file or a labelled folder), Fashion-MNIST from its data panel. Train
-then runs `ui.photo_training_task.photo_training_task`: `Preparing` fills the progress bar
+then runs `core.jobs.photo_train.run`: `Preparing` fills the progress bar
 ("Preparing training images 1,234 / 8,181"), the training events drive the same progress, ETA and
 live charts as a 28×28 run, Stop keeps the best finished epoch, and the finished run is saved and
 made the active photo model.
 
-"Fine-tune with my photos" fine-tunes the active photo model's head (`photo_finetune_task`) when
+"Fine-tune with my photos" fine-tunes the active photo model's head (`core.jobs.photo_train.finetune`) when
 the photo model is what answers most of the user's stored photos; otherwise the page's 28×28
 fine-tune runs as before (`wants_photo_finetune`).
 """
@@ -21,8 +21,10 @@ from typing import Any
 
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QSpinBox, QVBoxLayout, QWidget
 
+from ....core.jobs.train import RunOutcome
+from ...tasks import TaskCancelled
 from ...widgets.dialogs import ask_yes_no
-from .outcome import RunOutcome, describe_report
+from .outcome import describe_report
 from .photos_panel import describe_calibration
 
 KIND_SETTING = "train/modelKind"
@@ -115,7 +117,7 @@ class PhotoKind:
 
     def start(self) -> bool:
         """Train a photo model with the photo panel's labelled photos (Train, in "Photo model" kind)."""
-        from ...photo_training_task import photo_training_task
+        from ....core.jobs import photo_train
 
         page = self.page
         photos = page.photo_panel.path()
@@ -128,8 +130,8 @@ class PhotoKind:
         config = self.config()
         # Its train split is only sampled: no validation images are set aside (the 28×28 form's
         # validation size, hidden in this kind, must not decide whether the run can start).
-        data_dir, val_size, seed = page.data_panel.folder(), 0, 0
-        folder_key = f"{data_dir or ''}|{val_size}|{seed}"  # as the 28×28 run keys its data
+        data_dir = page.data_panel.folder()
+        folder_key = f"{data_dir or ''}|0|0"  # as the 28×28 run keys its data: folder, val_size, seed
         data = page._data_cache[1] if page._data_cache and page._data_cache[0] == folder_key else None
         page.banner.hide()
         page.make_active_button.hide()
@@ -143,9 +145,9 @@ class PhotoKind:
         page._run_started_at = time.monotonic()
         page._set_running_state()
         page.log(f"Training a photo model on {photos}.")
+        library = page.context.library()
         page.tasks["training"].start(
-            photo_training_task(config, photos, page.context.library(), data, data_dir=data_dir,
-                                val_size=val_size, seed=seed),
+            lambda state: photo_train.run(photo_train.PhotoTrainInputs(config, photos, library, data, data_dir), state),
             on_partial=lambda event: self._on_event(event, folder_key),
             on_progress=page._on_status,
             on_error=lambda message: page._show_failure(message, None),
@@ -158,9 +160,9 @@ class PhotoKind:
 
     def _on_event(self, event, folder_key: str) -> None:
         from ....core.jobs.photo_model import Preparing
+        from ....core.jobs.photo_train import PhotoKept
+        from ....core.jobs.train import AfterTraining
         from ....core.learn import training
-        from ...photo_training_task import PhotoKept
-        from ...training_task import AfterTraining
 
         page = self.page
         if isinstance(event, Preparing):
@@ -243,9 +245,9 @@ class PhotoKind:
         return entry, photos
 
     def start_finetune(self, entry, photos) -> bool:
+        from ....core.jobs import photo_train
         from ....core.jobs.photo_finetune import default_replay_path
         from ....core.store import user_photos
-        from ...photo_training_task import photo_finetune_task
 
         page = self.page
         readiness = user_photos.finetune_readiness(photos)
@@ -286,8 +288,16 @@ class PhotoKind:
             report = outcome.finetune_report
             self._on_saved(outcome, "fine-tuned", getattr(report, "elapsed_s", None))
 
+        inputs = photo_train.PhotoFinetuneInputs(entry.path, photos, page.context.library(), default_replay_path())
+
+        def finetune(state):
+            outcome = photo_train.finetune(inputs, state)
+            if outcome is None:
+                raise TaskCancelled()
+            return outcome
+
         page.tasks["training"].start(
-            photo_finetune_task(entry.path, photos, page.context.library(), replay=default_replay_path()),
+            finetune,
             on_result=done,
             on_progress=progress,
             on_error=lambda message: page._show_failure(message, None, title="Cannot fine-tune"),
