@@ -81,12 +81,15 @@ def test_photo_model_kind_trains_with_progress_and_charts_and_becomes_the_active
     # The 28×28 form comes back with its kind.
     page.photo_kind.set_kind("fmnist")
     assert page.form.isVisible() and not page.photo_kind.settings_box.isVisible()
+    page.photo_panel.set_path(None)
+    assert page.photo_panel.path_label.text() == "None: Fashion-MNIST only."
 
 
 def test_photo_model_kind_without_labelled_photos_says_what_to_choose(main_window, qtbot, tiny_idx_dir):
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     page.photo_kind.set_kind("photo")
     page.photo_panel.set_path(None)
+    assert "a photo model trains on labelled photos" in page.photo_panel.path_label.text()
     assert not page.start_training()
     assert "Choose the labelled photos" in page.banner.text()
     assert page.train_button.isEnabled() and not page.is_busy()

@@ -31,6 +31,7 @@ KIND_SETTING = "train/modelKind"
 FMNIST_KIND, PHOTO_KIND = "fmnist", "photo"
 KIND_TITLES = ((FMNIST_KIND, "28×28 network"), (PHOTO_KIND, "Photo model"))
 PHOTOS_TITLE = {FMNIST_KIND: "Real photos (optional)", PHOTO_KIND: "Labelled photos"}
+NO_PHOTOS_FOR_PHOTO_MODEL = "None chosen yet: a photo model trains on labelled photos (and Fashion-MNIST)."
 
 
 class PhotoKind:
@@ -84,6 +85,7 @@ class PhotoKind:
         saved = str(page.context.settings.value(KIND_SETTING) or FMNIST_KIND)
         self.kind_combo.setCurrentIndex(max(0, self.kind_combo.findData(saved)))
         self.kind_combo.currentIndexChanged.connect(lambda _i: self._show_kind())
+        page.photo_panel.changed.connect(lambda _path: self._show_kind())
         self._show_kind()
 
     # ----------------------------------------------------------------- the choice
@@ -107,7 +109,12 @@ class PhotoKind:
         self.page.estimate_label.setVisible(not photo)
         self.page.tune_button.setVisible(not photo)
         self.settings_box.setVisible(photo)
-        self.page.photo_panel.setTitle(PHOTOS_TITLE[self.kind()])
+        panel = self.page.photo_panel
+        panel.setTitle(PHOTOS_TITLE[self.kind()])
+        if panel.path() is None:  # "None: Fashion-MNIST only." is the 28×28 network's case
+            from .photos_panel import NO_PHOTOS_TEXT
+
+            panel.path_label.setText(NO_PHOTOS_FOR_PHOTO_MODEL if photo else NO_PHOTOS_TEXT)
 
     def config(self):
         return dataclasses.replace(self.base_config, epochs=self.epochs_spin.value(),
