@@ -278,3 +278,57 @@ def _stop_work_and_allow_close(window) -> None:
         if shutdown is not None:
             shutdown(5000)
     window._closing_confirmed = True  # as if the user had answered "Quit anyway"
+
+
+# --------------------------------------------------------------------------------- photo model
+# Until weights/photo.pt is in every checkout, tests that need a photo model make one. Its head
+# is fixed (it always says "Sneaker" strongly), so what it answers is predictable.
+
+
+def write_photo_model(path: Path, name: str = "Test photo model", threshold: float = 0.3) -> Path:
+    """A photo model file (pretrained backbone, fixed "Sneaker" head) with a photo model's metadata."""
+    import torch
+
+    from fmnist_desktop.core.models.photo_net import PHOTO_ARCH, PhotoNet
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
+
+    torch.manual_seed(0)
+    net = PhotoNet.pretrained().eval()
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.copy_(torch.tensor([0.0] * 7 + [6.0] + [0.0] * 3))
+    meta = CheckpointMeta(name=name, preset="photo-model", arch=PHOTO_ARCH, input_size=224, mean=0.0, std=1.0,
+                          metrics={"not_sure_threshold": threshold, "out_of_scope_threshold": None},
+                          training={"augment": "none"})
+    return save_checkpoint(path, net, meta)
+
+
+@pytest.fixture(scope="session")
+def photo_model_file(tmp_path_factory) -> Path:
+    """A photo model file whose head always says "Sneaker" (about 0.98); threshold 0.3."""
+    return write_photo_model(tmp_path_factory.mktemp("photo_model") / "photo.pt")
+
+
+@pytest.fixture
+def photo_model_writer():
+    """`write_photo_model(path, name=..., threshold=...)`: another photo model file."""
+    return write_photo_model
+
+
+@pytest.fixture
+def shipped_photo_model(photo_model_file, monkeypatch) -> Path:
+    """Pretend the app ships `photo_model_file` as weights/photo.pt (the built-in photo model)."""
+    from fmnist_desktop.core.base import paths
+
+    monkeypatch.setattr(paths, "photo_weights_path", lambda: photo_model_file)
+    return photo_model_file
+
+
+@pytest.fixture
+def no_shipped_photo_model(tmp_path, monkeypatch) -> Path:
+    """Pretend the app ships no photo model (weights/photo.pt absent)."""
+    from fmnist_desktop.core.base import paths
+
+    missing = tmp_path / "no-photo.pt"
+    monkeypatch.setattr(paths, "photo_weights_path", lambda: missing)
+    return missing
