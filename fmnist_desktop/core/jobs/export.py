@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from ..store.checkpoint import CheckpointMeta, load_model
+from ..models.arch_info import PHOTO_KIND, kind_of_arch
 from ..base.errors import FmnistError
 from ..base.paths import atomic_write_bytes, atomic_write_text, bundled_path
 
@@ -239,6 +240,10 @@ def export_model(
     if not out.parent.is_dir():
         raise ExportError(f"The folder {out.parent} does not exist.")
     previous_mode = check_export_target(out, contract=True)
+    if kind_of_arch(meta.arch) == PHOTO_KIND:  # RGB 224×224 in, 11 logits out: its own contract
+        from .photo_export import export_photo_model
+
+        return export_photo_model(model, meta, out, fmt, previous_mode=previous_mode)
     t0 = time.perf_counter()
     terms = contract(meta, fmt)
     images = sample_images() if verify_images is None else np.asarray(verify_images, dtype=np.uint8)
