@@ -285,8 +285,9 @@ def _stop_work_and_allow_close(window) -> None:
 # is fixed (it always says "Sneaker" strongly), so what it answers is predictable.
 
 
-def write_photo_model(path: Path, name: str = "Test photo model", threshold: float = 0.3) -> Path:
-    """A photo model file (pretrained backbone, fixed "Sneaker" head) with a photo model's metadata."""
+def write_photo_model(path: Path, name: str = "Test photo model", threshold: float = 0.3, answer: int = 7) -> Path:
+    """A photo model file (pretrained backbone, a fixed head that always says class `answer`,
+    7 = Sneaker, at about 0.98) with a photo model's metadata."""
     import torch
 
     from fmnist_desktop.core.models.photo_net import PHOTO_ARCH, PhotoNet
@@ -296,7 +297,7 @@ def write_photo_model(path: Path, name: str = "Test photo model", threshold: flo
     net = PhotoNet.pretrained().eval()
     with torch.no_grad():
         net.head.weight.zero_()
-        net.head.bias.copy_(torch.tensor([0.0] * 7 + [6.0] + [0.0] * 3))
+        net.head.bias.copy_(torch.tensor([6.0 if k == answer else 0.0 for k in range(11)]))
     meta = CheckpointMeta(name=name, preset="photo-model", arch=PHOTO_ARCH, input_size=224, mean=0.0, std=1.0,
                           metrics={"not_sure_threshold": threshold, "out_of_scope_threshold": None},
                           training={"augment": "none"})
