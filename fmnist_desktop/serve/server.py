@@ -195,7 +195,8 @@ class BackgroundServer:
     """
 
     def __init__(self, weights, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None):
-        self.weights = Path(weights)
+        # One model file, or several (the active photo model and 28×28 network: each image routed).
+        self.weights = Path(weights) if isinstance(weights, (str, os.PathLike)) else [Path(w) for w in weights]
         self.host = host
         self.port = port
         self.settings = settings or ServeSettings(threads=1, allowed_hosts=loopback_hosts(host) if is_loopback(host) else None)

@@ -43,3 +43,19 @@ def test_fmnist_serve_loads_the_active_model_of_each_kind_unless_weights_is_give
     assert "Model: Test photo model" in result.out
     run_cli("serve", "--port", "0", "--weights", shipped_photo_model)
     assert served[-1] == [shipped_photo_model]
+
+
+def test_the_apps_background_server_serves_both_models_together(photo_model_file):
+    import httpx
+
+    from fmnist_desktop.serve.server import BackgroundServer
+
+    server = BackgroundServer([photo_model_file, paths.default_weights_path()], port=0)
+    url = server.start()
+    try:
+        r = httpx.post(f"{url}/predict", files=[("files", ("shoe.jpg", PHOTO.read_bytes(), "image/jpeg")),
+                                                ("files", ("fm.png", FM_SAMPLE.read_bytes(), "image/png"))], timeout=60)
+        assert r.status_code == 200, r.text
+        assert [p["model"]["kind"] for p in r.json()] == ["photo", "fmnist"]
+    finally:
+        server.stop()
