@@ -40,7 +40,9 @@ def run_models(args: argparse.Namespace) -> int:
             say(f"Deleted {args.delete!r}.")
         if args.activate:
             activated = library.set_active(args.activate)
-            say(f"Active {KIND_NAMES.get(activated.kind, activated.kind)}: {printable(activated.name)} ({activated.id!r}).")
+            if not args.json:  # stdout stays one JSON document
+                say(f"Active {KIND_NAMES.get(activated.kind, activated.kind)}: {printable(activated.name)} "
+                    f"({activated.id!r}).")
         entries = library.entries()
         active_ids = set()  # one active model per kind: the photo model and the 28×28 network
         for kind in (PHOTO_KIND, FMNIST_KIND):

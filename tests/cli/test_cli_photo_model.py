@@ -96,7 +96,7 @@ def test_models_lists_the_kind_and_the_active_model_of_each_kind(run_cli, shippe
     rows = _rows(activated.out)
     assert rows[mine.id][0] == "*" and rows["default"][0] == "*"  # the 28×28 network stays active
     assert rows["default-photo"][0] == " "
-    listed = {e["id"]: e for e in json.loads(run_cli("models", "--json").out)}
+    listed = {e["id"]: e for e in json.loads(run_cli("models", "--activate", mine.id, "--json").out)}
     assert listed[mine.id]["kind"] == "photo" and listed[mine.id]["active"] and listed["default"]["active"]
 
     routed = json.loads(run_cli("predict", "--json", PHOTO).out)
