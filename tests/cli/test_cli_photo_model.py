@@ -16,7 +16,7 @@ PHOTO = REPO / "tests" / "data" / "photo_sneaker.jpg"
 FM_SAMPLE = REPO / "resources" / "samples" / "fashion-mnist_1_Trouser.png"
 
 
-def test_predict_routes_photos_to_the_photo_model_and_says_which_model_answered(run_cli, shipped_photo_model):
+def test_predict_routes_photos_to_the_photo_model_and_says_which_model_answered(run_cli, builtin_test_photo_model):
     table = run_cli("predict", PHOTO, FM_SAMPLE)
     assert table.code == 0, table.err
     rows = {Path(line.split("\t")[0]).name: line.split("\t") for line in table.out.splitlines() if "\t" in line}
@@ -33,19 +33,19 @@ def test_predict_routes_photos_to_the_photo_model_and_says_which_model_answered(
     assert json.loads(lines[0])["model"]["kind"] == "photo"
 
 
-def test_predict_with_weights_uses_that_one_model_for_every_image(run_cli, shipped_photo_model):
-    only_photo = json.loads(run_cli("predict", "--json", "--weights", shipped_photo_model, PHOTO, FM_SAMPLE).out)
+def test_predict_with_weights_uses_that_one_model_for_every_image(run_cli, builtin_test_photo_model):
+    only_photo = json.loads(run_cli("predict", "--json", "--weights", builtin_test_photo_model, PHOTO, FM_SAMPLE).out)
     assert [r["model"]["kind"] for r in only_photo] == ["photo", "photo"]
     only_28 = json.loads(run_cli("predict", "--json", "--weights", paths.default_weights_path(), PHOTO, FM_SAMPLE).out)
     assert [r["model"]["kind"] for r in only_28] == ["fmnist", "fmnist"]
 
 
-def test_predict_without_a_photo_model_still_uses_the_28x28_network(run_cli, no_shipped_photo_model):
+def test_predict_without_a_photo_model_still_uses_the_28x28_network(run_cli):  # no photo model: the suite's default
     result = run_cli("predict", "--json", PHOTO)
     assert result.code == 0 and json.loads(result.out)[0]["model"]["kind"] == "fmnist"
 
 
-def test_evaluate_photos_routes_by_default_and_reports_which_model_answered(run_cli, shipped_photo_model, tmp_path):
+def test_evaluate_photos_routes_by_default_and_reports_which_model_answered(run_cli, builtin_test_photo_model, tmp_path):
     folder = tmp_path / "labelled"
     (folder / "7_Sneaker").mkdir(parents=True)
     (folder / "1_Trouser").mkdir()
@@ -68,10 +68,10 @@ def test_evaluate_photos_routes_by_default_and_reports_which_model_answered(run_
     assert "Model: Photo model – Test photo model and 28×28 network" in table.out
     assert "none of the ten: 1 photos, 0.0% called \"not sure\"" in table.out
 
-    one = json.loads(run_cli("evaluate-photos", "--json", "--weights", shipped_photo_model, folder).out)
+    one = json.loads(run_cli("evaluate-photos", "--json", "--weights", builtin_test_photo_model, folder).out)
     assert {f["model"] for f in one["files"]} == {"photo"} and one["accuracy"] == 0.5  # the trouser called Sneaker
 
-    refused = run_cli("evaluate-photos", "--pipeline", "notebook", "--weights", shipped_photo_model, folder)
+    refused = run_cli("evaluate-photos", "--pipeline", "notebook", "--weights", builtin_test_photo_model, folder)
     refused.assert_one_error_line("prepares photos for a 28×28 network")
 
 
@@ -80,7 +80,7 @@ def _rows(out: str) -> dict[str, list[str]]:
     return {line[2:].split()[0]: [line[0]] + line[2:].split()[1:] for line in out.splitlines() if line[:2] in ("* ", "  ")}
 
 
-def test_models_lists_the_kind_and_the_active_model_of_each_kind(run_cli, shipped_photo_model, tmp_path,
+def test_models_lists_the_kind_and_the_active_model_of_each_kind(run_cli, builtin_test_photo_model, tmp_path,
                                                                    photo_model_writer):
     second = photo_model_writer(tmp_path / "mine.pt", name="My photo model")
     imported = run_cli("models", "--import", second)

@@ -81,7 +81,7 @@ def test_torchscript_photo_export_answers_like_the_app(varied_photo_model, tmp_p
     assert export.read_contract(out)["class_names"][10] == "none of these"
 
 
-def test_fmnist_export_kind_photo_exports_the_active_photo_model(run_cli, shipped_photo_model, tmp_path):
+def test_fmnist_export_kind_photo_exports_the_active_photo_model(run_cli, builtin_test_photo_model, tmp_path):
     ts = run_cli("export", "--kind", "photo", "--format", "torchscript", tmp_path / "p.pt")
     assert ts.code == 0, ts.err
     assert "verified with torch.jit" in ts.out and json.loads((tmp_path / "p.pt.json").read_text())["kind"] == "photo"
@@ -89,7 +89,7 @@ def test_fmnist_export_kind_photo_exports_the_active_photo_model(run_cli, shippe
     default = run_cli("export", "--format", "torchscript", tmp_path / "d.pt")
     assert default.code == 0 and json.loads((tmp_path / "d.pt.json").read_text())["input"]["shape"][1] == 1
     # The app's own file format, and a photo model file back from it.
-    copy = run_cli("export", "--weights", shipped_photo_model, "--format", "pt", tmp_path / "copy.pt")
+    copy = run_cli("export", "--weights", builtin_test_photo_model, "--format", "pt", tmp_path / "copy.pt")
     assert copy.code == 0 and "Test photo model" in copy.out
     from fmnist_desktop.core.models.photo_net import PhotoNet
     from fmnist_desktop.core.store.checkpoint import load_model

@@ -17,7 +17,7 @@ needs_default_model = pytest.mark.skipif(not (paths.source_root() / "weights" / 
 @needs_default_model
 def test_self_test_classifies_a_real_photo_with_the_photo_model(tmp_path, monkeypatch, capsys, photo_model_writer):
     says_trouser = photo_model_writer(tmp_path / "photo.pt", name="Trouser photo model", answer=1)
-    monkeypatch.setattr(paths, "photo_weights_path", lambda: says_trouser)
+    monkeypatch.setenv("FMNIST_DESKTOP_PHOTO_WEIGHTS", str(says_trouser))
     assert selftest.main() == 0
     out = capsys.readouterr().out.splitlines()
     assert "ok   photo model weights/photo.pt (Trouser photo model): photo_1_Trouser.jpg → Trouser (98%)" in out
@@ -26,7 +26,14 @@ def test_self_test_classifies_a_real_photo_with_the_photo_model(tmp_path, monkey
 
 
 @needs_default_model
-def test_self_test_fails_when_the_photo_model_gets_the_photo_wrong(shipped_photo_model, capsys):
+def test_self_test_passes_with_the_shipped_photo_model(shipped_photo_model, capsys):
+    assert selftest.main() == 0  # skipped until weights/photo.pt is in the checkout
+    out = capsys.readouterr().out
+    assert "ok   photo model weights/photo.pt (" in out and "photo_1_Trouser.jpg → Trouser" in out
+
+
+@needs_default_model
+def test_self_test_fails_when_the_photo_model_gets_the_photo_wrong(builtin_test_photo_model, capsys):
     assert selftest.main() == 1  # the test photo model calls everything a Sneaker
     fails = [l for l in capsys.readouterr().out.splitlines() if l.startswith("FAIL")]
     assert fails == ["FAIL photo model: photo_1_Trouser.jpg → Sneaker (98%) by the Photo model – Test photo model; "
@@ -34,7 +41,7 @@ def test_self_test_fails_when_the_photo_model_gets_the_photo_wrong(shipped_photo
 
 
 @needs_default_model
-def test_self_test_without_a_photo_model_says_the_check_was_skipped(no_shipped_photo_model, capsys):
+def test_self_test_without_a_photo_model_says_the_check_was_skipped(capsys):  # no photo model: the suite's default
     assert selftest.main() == 0
     out = capsys.readouterr().out
     assert "info photo model check skipped: no weights/photo.pt in this installation" in out

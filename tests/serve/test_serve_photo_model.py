@@ -31,7 +31,7 @@ def test_serve_answers_photos_with_the_photo_model_and_fashion_mnist_images_with
     assert fm["model"]["kind"] == "fmnist" and fm["label"] == "Trouser" and "none_probability" not in fm
 
 
-def test_fmnist_serve_loads_the_active_model_of_each_kind_unless_weights_is_given(run_cli, shipped_photo_model,
+def test_fmnist_serve_loads_the_active_model_of_each_kind_unless_weights_is_given(run_cli, builtin_test_photo_model,
                                                                                   monkeypatch):
     from fmnist_desktop.serve import server
 
@@ -39,10 +39,10 @@ def test_fmnist_serve_loads_the_active_model_of_each_kind_unless_weights_is_give
     monkeypatch.setattr(server, "run_server", lambda weights, *a, **k: served.append(list(weights)))
     result = run_cli("serve", "--port", "0")
     assert result.code == 0, result.err
-    assert served[-1] == [shipped_photo_model, paths.default_weights_path()]
+    assert served[-1] == [builtin_test_photo_model, paths.default_weights_path()]
     assert "Model: Test photo model" in result.out
-    run_cli("serve", "--port", "0", "--weights", shipped_photo_model)
-    assert served[-1] == [shipped_photo_model]
+    run_cli("serve", "--port", "0", "--weights", builtin_test_photo_model)
+    assert served[-1] == [builtin_test_photo_model]
 
 
 def test_the_apps_background_server_serves_both_models_together(photo_model_file):

@@ -92,8 +92,11 @@ def default_weights_path() -> Path:
 
 
 def photo_weights_path() -> Path:
-    """The photo model shipped in weights/ (ImageNet-pretrained backbone + head)."""
-    return bundled_path("weights/photo.pt")
+    """The photo model shipped in weights/ (ImageNet-pretrained backbone + head).
+    FMNIST_DESKTOP_PHOTO_WEIGHTS names another file (the test suite points it at a missing one,
+    so tests written for the 28×28 pipeline keep meeting it; photo-model tests opt in)."""
+    override = os.environ.get("FMNIST_DESKTOP_PHOTO_WEIGHTS")
+    return Path(override) if override else bundled_path("weights/photo.pt")
 
 
 @contextlib.contextmanager
