@@ -1,7 +1,7 @@
 """Load run and bad-input table against `fmnist serve` on 127.0.0.1 (never another address).
 
     .venv/bin/python bench/bench_serve.py [--requests 2000] [--clients 8] [--weights weights/default.pt]
-                                          [--threads 2] [--photos /work/shared/realworld-dev] [--json]
+                                          [--threads 2] [--workers 1] [--photos /work/shared/realworld-dev] [--json]
 
 1. Starts `python -m fmnist_desktop.cli serve --host 127.0.0.1 --port <free> --weights …` as a
    child process and waits for /health.
@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--weights", default=str(REPO / "weights" / "default.pt"))
     p.add_argument("--threads", type=int, default=2, help="the server's inference threads")
+    p.add_argument("--workers", type=int, default=1, help="the server's processes (fmnist serve --workers N)")
     p.add_argument("--photos", default="/work/shared/realworld-dev")
     p.add_argument("--kinds", default="photos,samples",
                    help="which images the load run sends: photos, samples or both, alternating (default: both)")
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "fmnist_desktop.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--weights", args.weights, "--threads", str(args.threads)]
+           "--weights", args.weights, "--threads", str(args.threads), "--workers", str(args.workers)]
     stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_serve_{port}.err"
     t_launch = time.perf_counter()
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(stderr_path, "w"), env=env)

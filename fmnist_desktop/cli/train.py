@@ -15,6 +15,7 @@ from ..core.base import paths
 from ..core.base.defaults import DEFAULT_VAL_SIZE
 from ..core.base.errors import FmnistError, SaveError
 from ..core.base.formats import format_clock
+from . import train_distributed
 from .console import ProgressBar, StopOnCtrlC, say
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
 
@@ -210,6 +211,8 @@ def run_train(args: argparse.Namespace) -> int:
         return run_photo_train(args, data, lambda run: _save(run, args))
     preset = get_preset(args.preset)
     _check_arguments(args, preset)
+    if train_distributed.needs_set_up(args):  # started by torchrun: join its processes first
+        return train_distributed.run(args, run_train)
     data = _load_data(args)
     config = TrainConfig(
         preset=preset.name,
@@ -245,6 +248,8 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"{PROG}: error: {outcome.message} {outcome.advice}".rstrip(), file=sys.stderr)
             return EXIT_FAILED
         assert isinstance(outcome, Finished)
+        if not train_distributed.saves(args):  # under torchrun, rank 0 tests and saves the model
+            return EXIT_OK
         test_bar = ProgressBar("Testing", len(data.test))
         run = runs.finish_run(
             outcome, data, kind=runs.KIND_TRAIN, name=args.name,

@@ -58,7 +58,7 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
                 if bar is not None:
                     bar.close()
                     bar = None
-                say(f"Photo model: EfficientNet-Lite0 (ImageNet) + head, blocks {config.from_block}-15 trained, "
+                say(f"Photo model: EfficientNet-Lite0 (ImageNet) + head, blocks {config.from_block}–15 and the head trained, "
                     f"{event.n_train:,} training images, {event.n_val:,} held-out photos, {event.epochs} epochs")
             elif isinstance(event, BatchEnd):
                 if bar is None:

@@ -8,6 +8,7 @@ import re
 import sys
 from pathlib import Path
 
+from . import tune_workers
 from .console import ProgressBar, StopOnCtrlC, say
 from .registry import EXIT_INTERRUPTED, EXIT_OK, PROG, command
 from ..core.base.defaults import DEFAULT_VAL_SIZE
@@ -48,7 +49,9 @@ def _tune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads per trial (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0, help="random seed for the sampler and the trials (default: 0)")
     p.add_argument("--storage", metavar="URL",
-                   help="Optuna storage URL (default: SQLite in the app data folder)")
+                   help="Optuna storage URL, shared by every worker on the study, e.g. "
+                        "postgresql://user:password@host/db (default: SQLite in the app data folder)")
+    tune_workers.add_arguments(p)
     p.add_argument("--no-save", action="store_true", help="do not add the best model to the model library")
     p.add_argument("--save-preset", metavar="NAME", help="also save the best settings as a preset of yours named NAME")
     p.add_argument("--plots", metavar="DIR", help="write Optuna's plots (history, importance, per-epoch) as PNGs here")
@@ -82,6 +85,7 @@ def _run_tune(args: argparse.Namespace) -> int:
         raise FmnistError(f"--threads must be at least 1, not {args.threads}.")
     budget = parse_budget(args.budget) if args.budget else None
     _check_before_the_study(args)
+    tune_workers.check_arguments(args)
     resolve_device(args.device)
     tuning._import_optuna()  # a missing optuna is reported before the data is read
     out = sys.stderr if args.json else sys.stdout
@@ -95,6 +99,7 @@ def _run_tune(args: argparse.Namespace) -> int:
         base_preset=args.preset, n_trials=args.trials, budget_s=budget, study=args.study, storage=args.storage,
         device=args.device, seed=args.seed, num_threads=args.threads,
     )
+    config, helpers = tune_workers.configure(args, config, tell)
     bar: ProgressBar | None = None
     finished = None
     with StopOnCtrlC("Stopping the current trial; the study is kept and can be continued.") as ctrl_c:
@@ -123,6 +128,7 @@ def _run_tune(args: argparse.Namespace) -> int:
                 finished = event
         if bar is not None:
             bar.close()
+        finished = tune_workers.finish(args, finished, helpers, ctrl_c.stop, tell)
 
     assert finished is not None
     records = finished.records
@@ -143,11 +149,12 @@ def _run_tune(args: argparse.Namespace) -> int:
             preset = save_user_preset(tuning.best_as_preset(args.study, name=args.save_preset, storage=args.storage))
             summary["preset"] = preset.name
             tell(f"Saved the best settings as your preset {preset.name!r} (fmnist train --preset {preset.name}).")
-        if not args.no_save and finished.best_model is not None:
+        if not args.no_save and finished.best_model is not None and tune_workers.claim_library_save(args, best, tell):
             test_bar = ProgressBar("Testing the best model", len(data.test)) if not args.json else None
             with StopOnCtrlC("Skipping the test evaluation.") as ctrl_c:
                 entry = tuning.save_best_to_library(
-                    args.study, data.test, progress=(lambda d, t: test_bar.update(d)) if test_bar else None, stop=ctrl_c.stop
+                    args.study, data.test, progress=(lambda d, t: test_bar.update(d)) if test_bar else None, stop=ctrl_c.stop,
+                    storage=args.storage,
                 )
             if test_bar:
                 test_bar.close()

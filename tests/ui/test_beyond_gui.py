@@ -94,3 +94,27 @@ def test_models_page_exports_onnx_and_serves_the_active_model(window_with_model,
     assert panel.button.text() == "Start server" and not panel.is_running()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/health", timeout=2)
+
+
+def test_tune_dialog_opens_a_shared_study_by_its_storage_url(window_with_model, tiny_idx_dir, tmp_path, qtbot):
+    """Issue 19: a study kept in another database (shared by several computers) is opened by URL."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    study = optuna.create_study(study_name="team", storage=url, direction="maximize")
+    study.set_user_attr("base_preset", "fast")
+    lr = optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)
+    for number, value in enumerate((81.0, 88.5)):
+        study.add_trial(optuna.trial.create_trial(params={"lr": 1e-3 * (number + 1)}, distributions={"lr": lr}, value=value))
+    dialog = _tune_dialog(window_with_model, tiny_idx_dir)
+    qtbot.waitUntil(lambda: not dialog.is_running(), timeout=20_000)
+    dialog.study_edit.setText("team")
+    dialog.storage_edit.setText(url)
+    dialog.show_study()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 2, timeout=20_000)
+    assert "Best: trial 1, 88.50%" in dialog.status.text()
+    # A URL that names no database says so in the dialog, in one line.
+    dialog.storage_edit.setText("nosuchdb://x")
+    dialog.show_study()
+    qtbot.waitUntil(lambda: "cannot be opened" in dialog.status.text(), timeout=20_000)
+    dialog.close()

@@ -53,18 +53,19 @@ class StudySoFar:
     plots: dict | None = None
 
 
-def read_study(study: str, _state: TaskState | None = None) -> StudySoFar:
-    """A study's trials and plots so far, running nothing (a study not created yet is empty)."""
-    if study not in tuning.study_names():
+def read_study(study: str, _state: TaskState | None = None, storage: str | None = None) -> StudySoFar:
+    """A study's trials and plots so far, running nothing (a study not created yet is empty).
+    `storage`: the study's database URL (None: the app's own SQLite file)."""
+    if study not in tuning.study_names(storage):
         return StudySoFar(study, None, (), {})
-    s = tuning.load_study(study)
+    s = tuning.load_study(study, storage)
     return StudySoFar(study, s.user_attrs.get("base_preset"), tuple(tuning.trial_records(s)), tuning.render_plots(s))
 
 
-def save_best(study: str, data_dir: str | os.PathLike[str] | None, state: TaskState):
+def save_best(study: str, data_dir: str | os.PathLike[str] | None, state: TaskState, storage: str | None = None):
     """Measure the study's best model on the test set and add it to the library (its ModelEntry)."""
     from ..data.fashion_mnist import load_test_split
 
     state.set_progress(None, "Measuring the best model on the test set…")
     split, _source = load_test_split(data_dir)
-    return tuning.save_best_to_library(study, split, stop=state)
+    return tuning.save_best_to_library(study, split, stop=state, storage=storage)

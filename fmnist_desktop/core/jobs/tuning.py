@@ -14,11 +14,13 @@ dialog shows them. It never raises.
 - Budget: no trial starts once the wall-clock budget is spent, and a trial still running when it
   runs out is stopped within one batch (told to Optuna as failed, `stopped = "budget"`), so a
   study never runs past its budget by more than one batch and the closing bookkeeping.
-- Resumable: the study lives in SQLite (`study_storage_url()`, in the app data folder) under its
-  name; running it again continues it. Trials a killed process left RUNNING are marked FAIL on
-  the next start (one process per study at a time), so the study stays usable.
+- Resumable: the study lives in SQLite (`study_storage_url()`, in the app data folder) or any
+  `storage` URL under its name; running it again continues it. Several processes (workers), on
+  one machine or many, may run one study at once: a trial whose worker was killed is marked FAIL
+  and retried by another (heartbeats; core.study_workers), so the study stays usable.
 - The best model: whenever a finished trial beats the study's best so far, its model is saved
-  (atomically) to `best_model_path(study)`, so a resumed or stopped study still has it.
+  (atomically) to `best_model_path(study)`, so a resumed or stopped study still has it; with
+  several workers, only if it beats the file's model (under a lock), on the machine that ran it.
   `save_best_to_library(...)` measures it on the test set and adds it to the model library;
   `best_as_preset(...)` / `user_presets.save_user_preset` turn its settings into a named preset.
 
@@ -33,6 +35,7 @@ import math
 import re
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Union
@@ -42,6 +45,7 @@ from ..models.presets import AUGMENTATIONS, Preset
 from ..models.networks import width_family
 from ..store.user_presets import get_preset
 from ..base.paths import app_data_dir
+from .study_workers import HEARTBEAT_S
 
 if TYPE_CHECKING:
     import optuna
@@ -174,6 +178,14 @@ class TuneConfig:
     num_threads: int | None = None  # torch CPU threads per trial (None = torch's setting)
     space: SearchSpace | None = None  # None = default_space(base)
     pruner: Any = None  # an optuna pruner; None = MedianPruner(n_startup_trials=2)
+    # Several workers on one study (core.study_workers): `study_trials` = stop once the study
+    # has this many trials (the local workers of `fmnist tune --workers N` share one count);
+    # `worker` moves the sampler's seed so workers do not draw the same settings;
+    # `retry_stopped` queues a retry of a trial this worker stops (Ctrl-C, budget) for the others.
+    study_trials: int | None = None
+    worker: int = 0
+    heartbeat_s: float = HEARTBEAT_S
+    retry_stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -297,23 +309,26 @@ def _import_optuna():
 _STORAGE_LOCK = threading.Lock()
 
 
-def _storage(url: str | None):
+def _storage(url: str | None, heartbeat_s: float = HEARTBEAT_S):
+    from .study_workers import storage_kwargs
+
     optuna = _import_optuna()
     url = url or study_storage_url()
     kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
+    workers = storage_kwargs(heartbeat_s)
     try:
         # Creating a new database's tables is not safe from two threads at once (the GUI reads
         # the study while a run starts): one at a time here, and one retry for another process
         # that created it at the same moment.
         with _STORAGE_LOCK:
             try:
-                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **workers)
             except Exception:  # noqa: BLE001
                 time.sleep(0.5)
-                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **workers)
     except Exception as exc:  # noqa: BLE001 — a damaged or locked file must reach the user as one line
         raise FmnistError(
-            f"The tuning database {url} cannot be opened ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).",
+            f"The tuning database {_display_url(url)} cannot be opened ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).",
             "Choose another study storage, or move the damaged file aside.",
         ) from exc
 
@@ -399,22 +414,8 @@ def iter_tuning(config: TuneConfig, data: "FashionMNIST", stop: threading.Event 
         )
 
 
-def _fail_abandoned(study: "optuna.Study") -> int:
-    """Trials left RUNNING by a process that was killed: mark them FAIL so the study goes on."""
-    from optuna.trial import TrialState
-
-    n = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        try:
-            study._storage.set_trial_user_attr(t._trial_id, "note", "abandoned (the tuning process ended mid-trial)")
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            n += 1
-        except Exception:  # noqa: BLE001 — finished meanwhile by another process: leave it
-            continue
-    return n
-
-
 def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None) -> Iterator[TuneEvent]:
+    from . import study_workers
     from ..learn.training import BatchEnd, Cancelled, EpochEnd, Failed, Finished, TrainConfig, iter_training
 
     optuna = _import_optuna()
@@ -426,25 +427,26 @@ def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None
         raise FmnistError(f"The time budget must be positive, not {config.budget_s}.")
     base = get_preset(config.base_preset)
     space = config.space or default_space(base)
-    storage = _storage(config.storage)
+    storage = _storage(config.storage, config.heartbeat_s)
     pruner = config.pruner if config.pruner is not None else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
     # The sampler's seed moves with the study's length, so a resumed study does not redraw the
     # settings it already tried.
     study = optuna.create_study(
         study_name=config.study, storage=storage, direction="maximize", load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=5),
+        sampler=optuna.samplers.TPESampler(seed=config.seed + 1000 * config.worker, n_startup_trials=5, constant_liar=True),
         pruner=pruner,
     )
     if len(study.get_trials(deepcopy=False)):
-        study.sampler = optuna.samplers.TPESampler(seed=(config.seed + len(study.get_trials(deepcopy=False))) % 2**32,
-                                                   n_startup_trials=5)
+        study.sampler = optuna.samplers.TPESampler(seed=(config.seed + 1000 * config.worker + len(study.get_trials(deepcopy=False))) % 2**32,
+                                                   n_startup_trials=5, constant_liar=True)
     if study.user_attrs.get("base_preset") not in (None, base.name):
         raise FmnistError(
             f"The study {config.study!r} tunes the {study.user_attrs['base_preset']!r} preset, not {base.name!r}.",
             "Give another --study name, or tune the same preset.",
         )
     study.set_user_attr("base_preset", base.name)
-    _fail_abandoned(study)
+    uid = study_workers.study_uid(study)
+    study_workers.fail_abandoned(study, config.heartbeat_s)
 
     t0 = time.monotonic()
     deadline = t0 + config.budget_s if config.budget_s else None
@@ -458,14 +460,24 @@ def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None
     best = best_record(previous)
     reason = "trials"
     n_new = 0
-    while config.n_trials is None or n_new < config.n_trials:
+    # A worker that ran its trials still takes the retries queued for trials whose worker is gone.
+    while config.n_trials is None or n_new < config.n_trials or study_workers.retry_waiting(study, config.heartbeat_s):
         if flag.user_stopped():
             reason = "stopped"
             break
         if flag.budget_spent():
             reason = "budget"
             break
-        trial = study.ask()
+        study_workers.fail_abandoned(study, config.heartbeat_s)
+        if config.study_trials is not None and not study_workers.wait_for_work(
+                study, config.study_trials, config.heartbeat_s, flag.is_set):
+            reason = "stopped" if flag.user_stopped() else "budget" if flag.budget_spent() else "trials"
+            break
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Heartbeat of storage")  # the heartbeat is ours: study_workers
+            trial = study.ask()
+        study_workers.mark_trial(study, trial)
+        heartbeat = study_workers.Heartbeat(study._storage, trial._trial_id).start()
         n_new += 1
         params = suggest(trial, space)
         preset = trial_preset(base, params, name=f"{base.name}-trial-{trial.number}", title=f"{base.title}, trial {trial.number}")
@@ -495,20 +507,21 @@ def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None
                     outcome = event
         finally:
             events.close()
+            heartbeat.stop()
 
         new_best = False
         if pruned:
-            study.tell(trial, state=TrialState.PRUNED)
+            _tell(study, trial, state=TrialState.PRUNED)
         elif isinstance(outcome, Finished):
             value = outcome.history[-1].val_acc if outcome.history else float("nan")
             if not math.isfinite(value):
                 study._storage.set_trial_user_attr(trial._trial_id, "note", "no validation accuracy (empty validation set)")
-                study.tell(trial, state=TrialState.FAIL)
+                _tell(study, trial, state=TrialState.FAIL)
             else:
                 if best is None or value > best.value:
-                    _save_trial_model(outcome, data, config, trial.number, base)
-                    new_best = True
-                study.tell(trial, value)
+                    new_best = _save_trial_model(outcome, data, config, trial.number, base, uid=uid, value=value,
+                                                 study=study)
+                _tell(study, trial, value)
         else:
             if isinstance(outcome, Failed):
                 note = f"failed: {outcome.message}"
@@ -517,7 +530,8 @@ def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None
             else:
                 note, reason = "stopped: the time budget ran out", "budget"
             study._storage.set_trial_user_attr(trial._trial_id, "note", note)
-            study.tell(trial, state=TrialState.FAIL)
+            if _tell(study, trial, state=TrialState.FAIL) and config.retry_stopped and not isinstance(outcome, Failed):
+                study_workers.retry(study, trial._trial_id)
         records = trial_records(study)
         record = next(r for r in records if r.number == trial.number)
         best = best_record(records)
@@ -539,18 +553,46 @@ def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None
 
 
 def _display_url(url: str | None) -> str:
-    return str(url or study_storage_url()).replace("sqlite:///", "")
+    from .study_workers import hide_password
+
+    return hide_password(str(url or study_storage_url())).replace("sqlite:///", "")
 
 
-def _save_trial_model(outcome, data, config: TuneConfig, number: int, base: Preset) -> Path:
+def _tell(study: "optuna.Study", trial, *args, **kwargs) -> bool:
+    """study.tell, except for a trial another worker already failed (this worker's heartbeats
+    stopped reaching the storage for longer than the grace period: the trial was retried
+    elsewhere). False in that case."""
+    optuna = _import_optuna()
+    try:
+        study.tell(trial, *args, **kwargs)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    return True
+
+
+def _save_trial_model(outcome, data, config: TuneConfig, number: int, base: Preset, *, uid: str = "",
+                      value: float = float("nan"), study=None) -> bool:
     """The trial's model with the metadata every run gets (core.runs.run_meta, no test score
-    yet: the test set is used once, for the study's final best), as the study's best so far."""
+    yet: the test set is used once, for the study's final best), as the study's best so far,
+    unless another worker saved a better one meanwhile (core.study_workers.save_if_best).
+    True when saved; the study then records which worker holds it."""
     from .runs import FinishedRun, run_meta, save_run
+    from .study_workers import save_if_best, study_uid, worker_identity
 
+    uid = study_uid(study) if study is not None else uid  # as stored now (two workers may both have set it)
     meta = run_meta(outcome, data, None, kind="tune", name=f"{base.title} tuned – trial {number}")
     meta.preset = base.name  # the trial's own recipe is in training["recipe"]
-    meta.training["tuning"] = {"study": config.study, "trial": number, "base_preset": base.name}
-    return save_run(FinishedRun(outcome.model, meta), out=best_model_path(config.study))
+    meta.training["tuning"] = {"study": config.study, "trial": number, "base_preset": base.name,
+                               "uid": uid, "value": float(value)}
+    path = best_model_path(config.study)
+    saved = save_if_best(path, uid, number, float(value), lambda: save_run(FinishedRun(outcome.model, meta), out=path))
+    recorded = study._storage.get_study_user_attrs(study._study_id).get("best_model") if study is not None else None
+    if isinstance(recorded, dict) and (recorded.get("value", -math.inf), -recorded.get("trial", 0)) >= (value, -number):
+        return saved  # a better trial's model is on another machine (its worker recorded it)
+    if saved and study is not None:
+        study.set_user_attr("best_model", {"trial": number, "value": float(value), "path": str(path),
+                                           **worker_identity()})
+    return saved
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,9 +615,12 @@ def save_best_to_library(
     name: str | None = None,
     progress=None,
     stop=None,
+    storage: str | None = None,
 ):
     """Add the study's best model to the model library (with its test accuracy when
-    `test_split` is given and the evaluation is not stopped). Returns the new ModelEntry."""
+    `test_split` is given and the evaluation is not stopped). Returns the new ModelEntry.
+    `storage`: the study's storage, to check that this machine holds the shared study's best
+    trial (in a study shared by several machines, the worker that ran it saved it)."""
     from ..store.checkpoint import load_model
     from ..store.library import ModelLibrary
     from . import evaluate as evaluate_job
@@ -586,6 +631,7 @@ def save_best_to_library(
     if not path.is_file():
         raise FmnistError(f"The study {study!r} has no saved best model yet.", "Run fmnist tune until a trial finishes.")
     model, meta = load_model(path)
+    _check_holds_best(study, storage, meta)
     result = None
     if test_split is not None:
         state = PlainState(stop, on_progress=lambda _f, _m, done, total: progress and done is not None
@@ -597,6 +643,24 @@ def save_best_to_library(
     score = f" – {result.accuracy:.2f}%" if result is not None else ""
     meta.name = name or f"{meta.name}{score}"
     return save_run(FinishedRun(model, meta, test=result), ModelLibrary())
+
+
+def _check_holds_best(study: str, storage: str | None, meta) -> None:
+    """FmnistError when the shared study's best trial is not the one whose model is here."""
+    if study not in study_names(storage):
+        return
+    s = load_study(study, storage)
+    best = best_record(trial_records(s))
+    here = meta.training.get("tuning") if isinstance(meta.training, dict) else None
+    if best is None or not isinstance(here, dict) or here.get("trial") == best.number:
+        return
+    holder = s.user_attrs.get("best_model") or {}
+    where = f" on {holder.get('host')} ({holder.get('path')})" if holder.get("trial") == best.number else ""
+    raise FmnistError(
+        f"The study {study!r}'s best trial is {best.number} ({best.value:.2f}%), but this computer holds the "
+        f"model of trial {here.get('trial')}: the best one was trained by another worker{where}.",
+        "Add it to the library on that machine, or copy its file here.",
+    )
 
 
 _PLOT_LOCK = threading.Lock()

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import distributed
 from ..base.defaults import DEFAULT_VAL_SIZE
 from ..base.errors import FmnistError, TrainingError, out_of_memory_kind
 from ..models.presets import AUGMENTATIONS, DEFAULT_PRESET, PRESETS, SCHEDULES, Preset
@@ -381,7 +382,7 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
     cfg = config.resolved()
     _validate(cfg)
     preset = cfg.preset_obj()
-    device = resolve_device(cfg.device)
+    device = distributed.rank_device(resolve_device(cfg.device))
     augment = cfg.augment
     photo_augment = _realworld_augment() if augment == "realworld" else None
 
@@ -417,17 +418,19 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
     # channels_last lets oneDNN/cuDNN pick faster convolution kernels (~30 % on a laptop CPU).
     memory_format = torch.channels_last if device.type in ("cpu", "cuda") else torch.contiguous_format
     model.to(device=device, memory_format=memory_format)
+    forward = distributed.wrap(model, device)  # under torchrun: DistributedDataParallel
     train_images = train_images.to(device)
     train_labels = train_labels.to(device)
     from_photo = from_photo.to(device)
     val_images = data.val.images.to(device)
     val_labels = data.val.labels.to(device)
 
-    batch_size = min(cfg.batch_size, n_train)
+    n_local = distributed.local_count(n_train)  # this process's share under torchrun
+    batch_size = min(distributed.local_batch(cfg.batch_size), n_local)
     # A last batch of one image would break BatchNorm's batch statistics; it is dropped instead
     # (that image is in a different batch next epoch, since the order is reshuffled).
-    batches = n_train // batch_size + (1 if n_train % batch_size >= 2 else 0)
-    n_per_epoch = min(n_train, batches * batch_size)
+    batches = n_local // batch_size + (1 if n_local % batch_size >= 2 else 0)
+    n_per_epoch = min(n_local, batches * batch_size)
     epochs = cfg.epochs
     optimizer = _make_optimizer(preset, model, cfg.lr)
     scheduler = _make_schedule(preset, optimizer, cfg.lr, epochs * batches)
@@ -451,13 +454,13 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
     for epoch in range(1, epochs + 1):
         model.train()
         t_epoch = time.perf_counter()
-        order = torch.randperm(n_train, device=device, generator=generator)
+        order = distributed.shard(torch.randperm(n_train, device=device, generator=generator))
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.int64)
         seen = 0
         shown_loss, shown_acc = float("nan"), float("nan")
         for batch in range(1, batches + 1):
-            if stop is not None and stop.is_set():
+            if distributed.stopped(stop):
                 yield Cancelled(epoch=epoch, batch=batch - 1, history=tuple(history), best=best.finished(t_start))
                 return
             idx = order[(batch - 1) * batch_size : batch * batch_size]
@@ -468,7 +471,7 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
                 x = photo_augment(x, generator, labels=torch.where(from_photo[idx], -1, y))
             x = normalize(x, preset.mean, preset.std).contiguous(memory_format=memory_format)
 
-            logits = model(x)
+            logits = forward(x)
             loss = _loss(logits, y, preset.label_smoothing, cfg.outlier_weight)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -499,6 +502,7 @@ def _train(config: TrainConfig, data: "FashionMNIST", stop: threading.Event | No
                 eta_s=remaining / rate if rate > 0 else float("inf"),
             )
 
+        loss_sum, correct, seen = distributed.epoch_totals(loss_sum, correct, seen)
         train_loss = loss_sum.item() / seen
         train_acc = 100.0 * correct.item() / seen
         validation = _evaluate(model, val_images, val_labels, cfg.input_size, preset, stop)

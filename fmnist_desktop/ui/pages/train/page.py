@@ -39,6 +39,7 @@ from . import estimate
 from .data_panel import DataPanel
 from .form import RunSettings, SettingsForm, config_for
 from .outcome import UnsavedModel, describe_report
+from .photo_kind import PhotoKind
 from .photos_panel import PhotoSetPanel, describe_calibration, describe_counts
 from .run_view import RunView
 
@@ -170,6 +171,7 @@ class TrainPage(QWidget):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([290, 700])
+        self.photo_kind = PhotoKind(self, left_layout)  # "Model kind": the 28×28 network or the photo model
 
     # ================================================================= torch-dependent set-up
 
@@ -299,6 +301,8 @@ class TrainPage(QWidget):
         """Start a run with the form's settings; remembers them for Retrain. False if it could not."""
         if not self._ready or self.is_training() or not self._confirm_discard_unsaved():
             return False
+        if self.photo_kind.is_photo():
+            return self.photo_kind.start()
         settings = self.current_settings()
         self.context.settings.setValue(TRAIN_LAST_RUN, settings.to_json())
         self.context.settings.setValue(TRAIN_FORM, settings.to_json())
@@ -385,6 +389,9 @@ class TrainPage(QWidget):
         """
         if not self._ready or self.is_training() or self.tasks.is_running("prepare"):
             return False
+        photo = self.photo_kind.wants_photo_finetune()  # the photo model answers the user's photos
+        if photo is not None:
+            return self.photo_kind.start_finetune(*photo)
         entry = self.context.active_entry()
         if entry is None:
             self._show_failure("There is no active model to fine-tune.", "Choose one on the Models page.",
@@ -658,7 +665,7 @@ class TrainPage(QWidget):
         self.log(f"{title}: {message}" + (f" {advice}" if advice else ""))
 
     def _inputs(self) -> list[QWidget]:
-        return [*self.form.inputs(), *self.photo_panel.inputs(), *self.data_panel.inputs()]
+        return [*self.form.inputs(), *self.photo_panel.inputs(), *self.data_panel.inputs(), *self.photo_kind.inputs()]
 
     def _set_running_state(self) -> None:
         for widget in self._inputs():

@@ -132,6 +132,15 @@ class TuneDialog(QDialog):
             row.addWidget(widget)
         row.addStretch(1)
         form.addRow(row)
+        # A study shared by several computers (fmnist tune --storage URL --study NAME on each).
+        self.storage_edit = QLineEdit(self)
+        self.storage_edit.setObjectName("tuneStorageEdit")
+        self.storage_edit.setPlaceholderText("this computer (leave empty), or a shared database: "
+                                             "postgresql://user:password@host/db")
+        self.storage_edit.setToolTip("Where the study is kept. Workers on other computers running "
+                                     "fmnist tune --storage URL --study NAME work on the same study.")
+        self.storage_edit.editingFinished.connect(self.show_study)
+        form.addRow("Study storage", self.storage_edit)
         outer.addLayout(form)
 
         buttons = QHBoxLayout()
@@ -195,7 +204,11 @@ class TuneDialog(QDialog):
         return self.tasks.is_running("study", "best")
 
     def _inputs(self) -> list[QWidget]:
-        return [self.preset_combo, self.trials_spin, self.budget_spin, self.study_edit]
+        return [self.preset_combo, self.trials_spin, self.budget_spin, self.study_edit, self.storage_edit]
+
+    def storage(self) -> str | None:
+        """The study storage's URL typed in, or None for this computer's SQLite file."""
+        return self.storage_edit.text().strip() or None
 
     def _set_running(self) -> None:
         for w in self._inputs():
@@ -224,6 +237,7 @@ class TuneDialog(QDialog):
         config = tuning.TuneConfig(
             base_preset=self.preset_combo.currentText(), n_trials=self.trials_spin.value(),
             budget_s=budget_min * 60.0 if budget_min else None, study=study,
+            storage=self.storage(), retry_stopped=self.storage() is not None,
         )
         folder = self.context.settings.value(DATA_FOLDER) or None
         val_size = self.val_size
@@ -252,11 +266,12 @@ class TuneDialog(QDialog):
         if self.is_running():
             return
         study = self.study_edit.text().strip() or "fmnist"
+        storage = self.storage()
 
         def task(state):
             from ....core.jobs import tune
 
-            return tune.read_study(study, state)
+            return tune.read_study(study, state, storage=storage)
 
         def shown(value) -> None:
             from ....core.jobs import tuning as t
@@ -381,12 +396,13 @@ class TuneDialog(QDialog):
     # ----------------------------------------------------------------- the best trial
     def use_best(self) -> None:
         study = self.study_edit.text().strip() or "fmnist"
+        storage = self.storage()
         folder = self.context.settings.value(DATA_FOLDER) or None
 
         def task(state):
             from ....core.jobs import tune
 
-            return tune.save_best(study, folder, state)
+            return tune.save_best(study, folder, state, storage=storage)
 
         def saved(entry) -> None:
             self.context.refresh_models()
@@ -410,7 +426,7 @@ class TuneDialog(QDialog):
         if not ok or not name.strip():
             return
         try:
-            preset = save_user_preset(tuning.best_as_preset(study, name=name.strip()))
+            preset = save_user_preset(tuning.best_as_preset(study, name=name.strip(), storage=self.storage()))
         except FmnistError as exc:
             self._on_error(str(exc))
             return

@@ -1,0 +1,141 @@
+"""The photo model's runs as tasks: `run(PhotoTrainInputs, state)` and `finetune(PhotoFinetuneInputs,
+state)` (see `state.py`), without Qt; the Train page runs them in a worker thread.
+
+`run`: load Fashion-MNIST unless given (partial result `DataLoaded`), then forward
+`core.jobs.photo_model.iter_photo_run`'s events as partial results: `Preparing` (the images going
+through the frozen backbone, throttled), `Started` (its config made printable for the run view),
+`BatchEnd` (throttled), `EpochEnd`, `Finished`, `Failed`. A stop ends with the training loop's
+`Cancelled`, followed by `PhotoKept(run)` when an epoch had finished (its best epoch, calibrated,
+for the page to offer); a finished run is saved with `core.jobs.runs.save_run` and made the active
+photo model, arriving as `AfterTraining(RunOutcome)`.
+
+`finetune`: `core.jobs.photo_finetune.finetune_photo_head` and the save, returning a `RunOutcome`,
+or None when stopped (nothing is saved).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import traceback
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from ..base.errors import FmnistError, SaveError, describe_exception
+from .state import TaskState, Throttle
+from .train import AfterTraining, DataLoaded, RunOutcome, _load_data
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PhotoKept:
+    """The best finished epoch of a stopped photo run, calibrated, ready to be offered for saving."""
+
+    run: Any  # core.jobs.runs.FinishedRun
+
+
+@dataclass(frozen=True)
+class PhotoTrainInputs:
+    config: Any  # core.learn.photo_training.PhotoTrainConfig
+    photos: str  # a labels CSV or a labelled folder
+    library: Any  # core.store.library.ModelLibrary the run is saved into
+    data: Any = None  # a loaded Fashion-MNIST to reuse, or None: load it (never download)
+    data_dir: str | None = None
+    max_rate_hz: float = 20.0  # Preparing and BatchEnd events handed on per second at most
+
+
+@dataclass(frozen=True)
+class PhotoFinetuneInputs:
+    base_path: Any  # the active photo model's file
+    examples: Any  # core.store.user_photos.Example, the photos the photo model answers
+    library: Any
+    replay: Any = None  # core.jobs.photo_finetune.default_replay_path() or another .npz
+
+
+def _printable(config) -> Any:
+    """What the run view prints for a run's settings (batch size, learning rate, augmentation)."""
+    from ..learn.photo_training import BATCH_SIZE
+
+    return SimpleNamespace(batch_size=BATCH_SIZE, lr=config.lr, epochs=config.epochs,
+                           augment=f"{config.views - 1} cached augmented view{'s' if config.views != 2 else ''} "
+                                   "of each image")
+
+
+def _save(run, library) -> RunOutcome:
+    from . import runs
+
+    common = dict(test_accuracy=None, finetune_report=run.finetune_report)
+    try:
+        entry = runs.save_run(run, library, make_active=True)
+    except SaveError as exc:  # disk full: the page keeps the model and offers to save it elsewhere
+        return RunOutcome(entry=None, model=run.model, meta=run.meta, save_error=str(exc), **common)
+    return RunOutcome(entry=entry, **common)
+
+
+def run(inputs: PhotoTrainInputs, state: TaskState) -> None:
+    """One photo-model run; everything it has to say arrives as partial results."""
+    from ..learn import training
+    from .photo_model import PhotoRunDone, Preparing, iter_photo_run
+    from .photo_stopped import kept_after_stop
+
+    config = inputs.config
+    batch_throttle, prepare_throttle = Throttle(1.0 / inputs.max_rate_hz), Throttle(1.0 / inputs.max_rate_hz)
+    fashion_mnist = inputs.data
+    if fashion_mnist is None and config.fashion_mnist_per_class > 0:
+        # Its train split is only sampled: no validation images are set aside.
+        fashion_mnist = _load_data(SimpleNamespace(data_dir=inputs.data_dir, val_size=0, seed=0), state)
+        if fashion_mnist is None:
+            return  # _load_data sent Failed or Cancelled
+        state.set_partial_result(DataLoaded(fashion_mnist))
+    n_train = 0
+    try:
+        for event in iter_photo_run(config, inputs.photos, None, fashion_mnist, stop=state):
+            if isinstance(event, Preparing):
+                if prepare_throttle.allow(final=event.done >= event.total):
+                    state.set_partial_result(event)
+            elif isinstance(event, training.BatchEnd):
+                if batch_throttle.allow(final=event.batch >= event.batches):
+                    state.set_partial_result(event)
+            elif isinstance(event, training.Started):
+                n_train = event.n_train
+                state.set_partial_result(dataclasses.replace(event, config=_printable(config)))
+            elif isinstance(event, training.Cancelled):
+                state.set_partial_result(event)
+                if event.best is not None:
+                    state.set_progress(None, "Calibrating the best finished epoch's “not sure” threshold…")
+                    state.set_partial_result(PhotoKept(kept_after_stop(event.best, config, inputs.photos,
+                                                                       n_train=n_train)))
+                return
+            elif isinstance(event, PhotoRunDone):
+                state.set_progress(None, "Saving the model…")
+                state.set_partial_result(AfterTraining(_save(event.run, inputs.library)))
+                return
+            else:  # EpochEnd, Finished, Failed
+                state.set_partial_result(event)
+    except FmnistError as exc:
+        state.set_partial_result(training.Failed(message=exc.message, advice=exc.hint))
+        return
+    except Exception as exc:  # noqa: BLE001 - the run must end with an event, never a crash
+        log.error("Photo model training failed:\n%s", traceback.format_exc())
+        state.set_partial_result(training.Failed(message=describe_exception(exc), advice=None))
+        return
+    if state.is_set():  # stopped while the images were prepared: nothing was trained
+        state.set_partial_result(training.Cancelled(epoch=0, batch=0, history=()))
+
+
+def finetune(inputs: PhotoFinetuneInputs, state: TaskState) -> RunOutcome | None:
+    """Fine-tune the photo model's head on the user's photos and save it as the active photo model."""
+    from .photo_finetune import finetune_photo_head
+
+    def progress(done: int, total: int) -> None:
+        state.set_progress(None, f"Reading your photos: {done:,} / {total:,} views", done=done, total=total)
+
+    state.set_progress(None, "Reading your photos…")
+    result = finetune_photo_head(inputs.base_path, inputs.examples, replay=inputs.replay, stop=state,
+                                 progress=progress)
+    if result is None:
+        return None
+    state.set_progress(None, "Saving the model…")
+    return _save(result, inputs.library)
