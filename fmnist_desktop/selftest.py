@@ -26,6 +26,8 @@ REPORT_NAME = "selftest.txt"
 # real photos (reported, not required: they are much harder than the data set).
 FASHION_MNIST_PREFIX = "fashion-mnist_"
 PHOTO_PREFIX = "photo_"
+# The real phone photo the shipped photo model must classify right (jeans: unmistakable).
+PHOTO_MODEL_SAMPLE = "photo_1_Trouser.jpg"
 
 
 class _Report:
@@ -129,7 +131,55 @@ def run(report: _Report) -> None:
         return
 
     _check_gpu(report, weights, fashion_mnist, cpu_answers)
+    _check_photo_model(report, weights, photos, fashion_mnist)
     report.line("info", f"self-test took {time.perf_counter() - started:.1f} s")
+
+
+def _check_photo_model(report: _Report, fmnist_weights: Path, photos: list[Path], fashion_mnist: list[Path]) -> None:
+    """The shipped photo model (weights/photo.pt) together with the 28×28 network, as the app
+    uses them: the real phone photo PHOTO_MODEL_SAMPLE must go to the photo model and be
+    classified right, and a Fashion-MNIST sample must still go to the 28×28 network. Skipped,
+    with a line that says so, only when this installation has no weights/photo.pt. The ImageNet
+    weights a photo model's training starts from must be there too."""
+    from fmnist_desktop.core.predict.predictor import Predictor
+
+    photo_weights = paths.photo_weights_path()
+    if not photo_weights.is_file():
+        report.line("info", f"photo model check skipped: no weights/photo.pt in this installation ({photo_weights})")
+        return
+    sample = next((p for p in photos if p.name == PHOTO_MODEL_SAMPLE), None)
+    if sample is None:
+        report.line("FAIL", f"photo model: the sample photo {PHOTO_MODEL_SAMPLE} is missing from {SAMPLES_DIR}")
+        return
+    try:
+        predictor = Predictor.from_checkpoints([photo_weights, fmnist_weights], device="cpu")
+        photo, fm = predictor.predict_paths([sample, fashion_mnist[0]])
+    except Exception as exc:
+        report.line("FAIL", f"load and run the photo model weights/photo.pt: {_one_line(exc)}")
+        return
+    want = expected_class(sample)
+    if photo.error is not None or photo.model_kind != "photo" or photo.index != want:
+        got = photo.error or f"{photo.label} ({photo.confidence:.0%}) by the {photo.answered_by}"
+        report.line("FAIL", f"photo model: {sample.name} → {got}; expected {CLASS_NAMES[want]} by the photo model")
+    else:
+        report.line("ok", f"photo model weights/photo.pt ({predictor.slots['photo'].meta.name}): {sample.name} → "
+                          f"{photo.label} ({photo.confidence:.0%})")
+    if fm.error is not None or fm.model_kind != "fmnist":
+        report.line("FAIL", f"routing: {fashion_mnist[0].name} went to the {fm.answered_by if fm.ok else fm.error}, "
+                            "not the 28×28 network")
+    else:
+        report.line("ok", f"routing: photos go to the photo model, {fashion_mnist[0].name} to the 28×28 network")
+    try:
+        from fmnist_desktop.core.models.photo_net import pretrained_weights_path
+
+        backbone = pretrained_weights_path()
+        present = backbone.is_file()
+    except Exception as exc:  # noqa: BLE001 — the package missing from a bundle lands here
+        backbone, present = _one_line(exc), False
+    if present:
+        report.line("ok", f"ImageNet backbone weights for training photo models present ({backbone.name})")
+    else:
+        report.line("FAIL", f"ImageNet backbone weights for training photo models missing: {backbone}")
 
 
 def _check_cpu(report: _Report, predictor) -> None:

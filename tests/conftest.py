@@ -291,3 +291,46 @@ def shipped_photo_model(monkeypatch) -> Path:
         pytest.skip("weights/photo.pt is not in this checkout")
     monkeypatch.delenv("FMNIST_DESKTOP_PHOTO_WEIGHTS", raising=False)
     return path
+
+
+# --------------------------------------------------------------------------------- photo model
+# Tests of the plumbing around the photo model (CLI, serve, export, self-test) make one, so they
+# run in every checkout and know what it answers: its head is fixed (one class, strongly).
+
+
+def write_photo_model(path: Path, name: str = "Test photo model", threshold: float = 0.3, answer: int = 7) -> Path:
+    """A photo model file (pretrained backbone, a fixed head that always says class `answer`,
+    7 = Sneaker, at about 0.98) with a photo model's metadata."""
+    import torch
+
+    from fmnist_desktop.core.models.photo_net import PHOTO_ARCH, PhotoNet
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
+
+    torch.manual_seed(0)
+    net = PhotoNet.pretrained().eval()
+    with torch.no_grad():
+        net.head.weight.zero_()
+        net.head.bias.copy_(torch.tensor([6.0 if k == answer else 0.0 for k in range(11)]))
+    meta = CheckpointMeta(name=name, preset="photo-model", arch=PHOTO_ARCH, input_size=224, mean=0.0, std=1.0,
+                          metrics={"not_sure_threshold": threshold, "out_of_scope_threshold": None},
+                          training={"augment": "none"})
+    return save_checkpoint(path, net, meta)
+
+
+@pytest.fixture(scope="session")
+def photo_model_file(tmp_path_factory) -> Path:
+    """A photo model file whose head always says "Sneaker" (about 0.98); threshold 0.3."""
+    return write_photo_model(tmp_path_factory.mktemp("photo_model") / "photo.pt")
+
+
+@pytest.fixture
+def photo_model_writer():
+    """`write_photo_model(path, name=..., threshold=..., answer=...)`: another photo model file."""
+    return write_photo_model
+
+
+@pytest.fixture
+def builtin_test_photo_model(photo_model_file, monkeypatch) -> Path:
+    """`photo_model_file` as the built-in photo model (as if it were weights/photo.pt)."""
+    monkeypatch.setenv("FMNIST_DESKTOP_PHOTO_WEIGHTS", str(photo_model_file))
+    return photo_model_file

@@ -99,8 +99,8 @@ def chosen_device(name: str):
     return resolve_device(name)
 
 
-def weights_argument(p) -> None:
-    p.add_argument("--weights", metavar="FILE", help="model file (default: the library's active model)")
+def weights_argument(p, help: str = "model file (default: the library's active model)") -> None:
+    p.add_argument("--weights", metavar="FILE", help=help)
 
 
 _NOT_INSTALLED = object()

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..core.base.errors import FmnistError
 from ..core.base.output_safety import printable
 from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument, weights_path
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
@@ -61,7 +62,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate_photos_arguments(p: argparse.ArgumentParser) -> None:
-    weights_argument(p)
+    from .routing import WEIGHTS_HELP
+
+    weights_argument(p, WEIGHTS_HELP)
     p.add_argument("--pipeline", choices=("app", "notebook", "simple"), default="app",
                    help="photo preprocessing: app (the app's photo pipeline), notebook (the origin "
                    "notebook's Resize/Grayscale/Normalize) or simple (trim, invert, pad) (default: app)")
@@ -74,9 +77,21 @@ def _evaluate_photos_arguments(p: argparse.ArgumentParser) -> None:
 def run_evaluate_photos(args: argparse.Namespace) -> int:
     from ..core.predict.photo_eval import evaluate_photo_folder
     from ..core.predict.predictor import Predictor
+    from ..core.predict.routed_eval import evaluate_photo_folder_routed
+    from .routing import model_paths, models_line
 
-    weights = weights_path(args)
-    predictor = Predictor.from_checkpoint(weights, chosen_device(args.device))
+    # By default the active photo model and 28×28 network together, as `fmnist predict` and the
+    # app classify a dropped photo; --pipeline notebook/simple compare the 28×28 network's inputs.
+    if args.pipeline == "app":
+        weights_list = model_paths(args)
+    else:
+        weights_list = [weights_path(args)]  # the active 28×28 network alone
+    predictor = Predictor.from_checkpoints(weights_list, chosen_device(args.device))
+    routed = "photo" in predictor.slots
+    if routed and args.pipeline != "app":
+        raise FmnistError(f"--pipeline {args.pipeline} prepares photos for a 28×28 network; "
+                          f"{printable(weights_list[0])} is a photo model.")
+    weights = weights_list[0]
     bar = ProgressBar("Preparing photos", 0) if not args.json else None
 
     def progress(done: int, total: int) -> None:
@@ -84,16 +99,22 @@ def run_evaluate_photos(args: argparse.Namespace) -> int:
         bar.update(done)
 
     with StopOnCtrlC("Stopping after the current photo.") as ctrl_c:
-        result = evaluate_photo_folder(predictor, args.folder, args.pipeline,
-                                       progress=progress if bar else None, stop=ctrl_c.stop)
+        if routed:
+            result = evaluate_photo_folder_routed(predictor, args.folder, progress=progress if bar else None,
+                                                  stop=ctrl_c.stop)
+        else:
+            result = evaluate_photo_folder(predictor, args.folder, args.pipeline,
+                                           progress=progress if bar else None, stop=ctrl_c.stop)
     if bar:
         bar.close()
     if args.json:
         out = json.loads(result.to_json())
         out["model"] = {"path": str(weights), "name": predictor.meta.name, "preset": predictor.meta.preset}
+        out["models"] = [{"kind": kind, "name": slot.meta.name, "path": str(path)}
+                         for (kind, slot), path in zip(predictor.slots.items(), weights_list)]
         say(json.dumps(out, indent=2, ensure_ascii=False))
     else:
-        say(f"Model: {printable(predictor.meta.name)} — {printable(weights)}")
+        say(f"Model: {printable(models_line(predictor))} — {', '.join(printable(p) for p in weights_list)}")
         say(f"Photos: {printable(args.folder)} ({result.n} read, pipeline {args.pipeline})")
         say(result.table())
         for record in result.files:

@@ -12,14 +12,17 @@ from .registry import EXIT_OK, command
 from ..core.base.errors import FmnistError
 from ..core.base.output_safety import printable
 
-FORMATS = ("checkpoint", "state_dict", "onnx", "torchscript")
+FORMATS = ("checkpoint", "pt", "state_dict", "onnx", "torchscript")  # pt: the checkpoint, by its file suffix
 
 
 def _export_arguments(p: argparse.ArgumentParser) -> None:
     weights_argument(p)
+    p.add_argument("--kind", choices=("fmnist", "photo"), default="fmnist",
+                   help="without --weights: export the active 28×28 network (fmnist, the default) or the active "
+                   "photo model (photo: RGB 224×224 in 0..1 in, 11 logits out — the ten classes, then 'none of these')")
     p.add_argument(
         "--format", choices=FORMATS, default="checkpoint",
-        help="checkpoint: the app's model file with its metadata (default); state_dict: the bare weights, as "
+        help="checkpoint (or pt): the app's model file with its metadata (default); state_dict: the bare weights, as "
         "the origin notebook saved them; onnx: for onnxruntime and other ONNX runtimes (opset 18); "
         "torchscript: for torch.jit.load / libtorch. onnx and torchscript write the preprocessing contract "
         "beside the file (OUT.json) and are verified against the model before they are written",
@@ -34,7 +37,12 @@ def _run_export(args: argparse.Namespace) -> int:
 
     from ..core.jobs.export import check_export_target, share_like_other_files
 
-    weights = weights_path(args)
+    if args.weights or args.kind == "fmnist":
+        weights = weights_path(args)
+    else:
+        from ..core.store.library import ModelLibrary
+
+        weights = ModelLibrary().active(args.kind).path
     out = Path(args.out)
     previous_mode = check_export_target(out)  # a folder, device, pipe, read-only file or too long a name (issue 17)
     if out.is_dir():

@@ -11,17 +11,20 @@ from ..core.base.errors import FmnistError
 from ..core.base.output_safety import printable
 from .console import say, weights_argument, weights_path
 from .registry import EXIT_OK, PROG, command
+from .routing import KIND_COLUMN
+from ..core.models.arch_info import FMNIST_KIND, KIND_NAMES, PHOTO_KIND
 
 
 def _models_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--activate", metavar="ID", help="make this model the active one")
+    p.add_argument("--activate", metavar="ID",
+                   help="make this model the active one of its kind (photo model or 28×28 network)")
     p.add_argument("--rename", nargs=2, metavar=("ID", "NAME"), help="rename a model")
     p.add_argument("--delete", metavar="ID", help="delete a model file from the library")
     p.add_argument("--import", dest="import_file", metavar="FILE", help="copy a model file into the library")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
-@command("models", "list the model library (the active model is marked *)", _models_arguments)
+@command("models", "list the model library (the active model of each kind is marked *)", _models_arguments)
 def run_models(args: argparse.Namespace) -> int:
     from ..core.store.library import ModelLibrary
 
@@ -36,12 +39,17 @@ def run_models(args: argparse.Namespace) -> int:
             library.delete(args.delete)
             say(f"Deleted {args.delete!r}.")
         if args.activate:
-            library.set_active(args.activate)
+            activated = library.set_active(args.activate)
+            if not args.json:  # stdout stays one JSON document
+                say(f"Active {KIND_NAMES.get(activated.kind, activated.kind)}: {printable(activated.name)} "
+                    f"({activated.id!r}).")
         entries = library.entries()
-        try:
-            active_id = library.active().id
-        except FmnistError:
-            active_id = None
+        active_ids = set()  # one active model per kind: the photo model and the 28×28 network
+        for kind in (PHOTO_KIND, FMNIST_KIND):
+            try:
+                active_ids.add(library.active(kind).id)
+            except FmnistError:
+                pass
     finally:
         # A damaged index set aside, vanished or unusable model files: said even when the
         # command itself then fails (an entry that pointed outside the folder, say).
@@ -52,7 +60,8 @@ def run_models(args: argparse.Namespace) -> int:
         print_preset_notices()
     if args.json:
         say(json.dumps([
-            {"id": e.id, "name": e.name, "path": str(e.path), "builtin": e.builtin, "active": e.id == active_id,
+            {"id": e.id, "name": e.name, "kind": e.kind, "path": str(e.path), "builtin": e.builtin,
+             "active": e.id in active_ids,
              "preset": e.meta.preset, "test_accuracy": e.test_accuracy, "created": e.meta.created}
             for e in entries
         ], indent=2, ensure_ascii=False))
@@ -63,8 +72,8 @@ def run_models(args: argparse.Namespace) -> int:
     width = max(len(printable(e.id)) for e in entries)
     for e in entries:
         acc = f"{e.test_accuracy:6.2f}%" if e.test_accuracy is not None else "      —"
-        mark = "*" if e.id == active_id else " "
-        say(f"{mark} {printable(e.id):<{width}}  {acc}  {printable(e.meta.preset or e.meta.arch):<9}  "
-            f"{printable(e.meta.created[:10]):<10}  {printable(e.name)}")
-    say(f"(* = active; models in {library.folder})")
+        mark = "*" if e.id in active_ids else " "
+        say(f"{mark} {printable(e.id):<{width}}  {KIND_COLUMN.get(e.kind, e.kind):<5}  {acc}  "
+            f"{printable(e.meta.preset or e.meta.arch):<9}  {printable(e.meta.created[:10]):<10}  {printable(e.name)}")
+    say(f"(kind: photo = photo model, 28×28 = 28×28 network; * = the active model of its kind; models in {library.folder})")
     return EXIT_OK

@@ -8,12 +8,13 @@ import sys
 
 from ..core.base.errors import FmnistError
 from ..core.base.output_safety import printable
-from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument, weights_path
+from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
+from .routing import KIND_COLUMN, WEIGHTS_HELP, model_paths, models_line
 
 
 def _predict_arguments(p: argparse.ArgumentParser) -> None:
-    weights_argument(p)
+    weights_argument(p, WEIGHTS_HELP)
     p.add_argument("--top-k", type=int, default=3, metavar="K", help="how many classes to show per image (default: 3)")
     p.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps (default: cpu)")
     output = p.add_mutually_exclusive_group()
@@ -37,8 +38,8 @@ def run_predict(args: argparse.Namespace) -> int:
     files = list(iter_image_paths(args.paths))
     if not files:
         raise FmnistError(f"No images found in {', '.join(printable(p) for p in args.paths)}.")
-    weights = weights_path(args)
-    predictor = Predictor.from_checkpoint(weights, chosen_device(args.device))
+    # By default the active photo model and 28×28 network together: each image meets the one it suits.
+    predictor = Predictor.from_checkpoints(model_paths(args), chosen_device(args.device))
     bar = ProgressBar("Classifying", len(files)) if len(files) > 1 and not args.json else None
 
     def format_percent(p: float) -> str:
@@ -61,12 +62,13 @@ def run_predict(args: argparse.Namespace) -> int:
             elif args.jsonl:
                 say(json.dumps(r.to_dict(), ensure_ascii=False))
             elif r.ok:
-                # Columns: path, best class, its confidence, "sure"/"not sure" (the model's own
-                # threshold, core.base.verdict), the runners-up. Percentages never round up across it.
+                # Columns: path, best class, its confidence, "sure"/"not sure" (the answering model's
+                # own threshold, core.base.verdict), the model that answered (photo / 28×28), the
+                # runners-up. Percentages never round up across the threshold.
                 others = ", ".join(f"{printable(name)} {format_percent(p)}" for name, p in r.top_k[1:])
                 flag = "not sure" if r.not_sure else "sure"
                 say(f"{printable(r.path)}\t{printable(r.label)}\t{format_percent(r.confidence)}\t{flag}"
-                    + (f"\t({others})" if others else ""))
+                    f"\t{KIND_COLUMN.get(r.model_kind, r.model_kind)}" + (f"\t({others})" if others else ""))
             else:
                 print(f"{PROG}: skipped: {printable(r.error)}", file=sys.stderr, flush=True)
     if bar:
@@ -75,7 +77,7 @@ def run_predict(args: argparse.Namespace) -> int:
         # The documented shape scripts rely on: a list with one object per image.
         say(json.dumps(collected, indent=2, ensure_ascii=False))
     elif not args.jsonl and count > 1:
-        say(f"{count - failed} of {count} images classified with {printable(predictor.meta.name)}.")
+        say(f"{count - failed} of {count} images classified with {printable(models_line(predictor))}.")
     if count < len(files):
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failed else EXIT_OK

@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .console import say, weights_argument, weights_path
+from .console import say, weights_argument
 from .registry import EXIT_OK, PROG, command
 from ..core.base.errors import FmnistError
 
@@ -31,7 +31,9 @@ def _serve_arguments(p: argparse.ArgumentParser) -> None:
     from ..serve.app import DEFAULT_MAX_FILES
     from ..serve.server import ENV_TOKEN
 
-    weights_argument(p)
+    from .routing import WEIGHTS_HELP
+
+    weights_argument(p, WEIGHTS_HELP)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: 127.0.0.1, this computer only; another address "
                    "makes the model reachable from the network and prints a warning)")
@@ -71,16 +73,19 @@ def _run_serve(args: argparse.Namespace) -> int:
     from ..core.learn.training import resolve_device
 
     resolve_device(args.device)  # an unknown or absent device is one error line (exit 2), as in train and tune
-    weights = weights_path(args)
+    from .routing import model_paths
+
+    weights = model_paths(args)  # by default the active photo model and 28×28 network (each image routed)
     from ..core.store.checkpoint import read_meta
     from ..core.base.output_safety import printable
 
-    meta = read_meta(weights)  # a damaged model file is reported before the port is taken
+    metas = [read_meta(w) for w in weights]  # a damaged model file is reported before the port is taken
     check_port_free(args.host, args.port)
     if not is_loopback(args.host):
         print(f"{PROG}: warning: listening on {args.host}: other computers on the network can use this model"
               + ("" if token else " (no --token: anyone who can reach the port)") + ".", file=sys.stderr)
-    say(f"Model: {printable(meta.name)} — {printable(weights)}")
+    for meta, path in zip(metas, weights):
+        say(f"Model: {printable(meta.name)} — {printable(path)}")
 
     def ready(port: int | None) -> None:
         local = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(args.host, args.host)  # "::" listens on [::1], not always 127.0.0.1

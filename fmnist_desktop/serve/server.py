@@ -74,11 +74,14 @@ def url_for(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def load_app(weights: str | os.PathLike[str], settings: ServeSettings, device: str = "cpu"):
+def load_app(weights, settings: ServeSettings, device: str = "cpu"):
+    """`weights`: one model file, or several (the photo model and the 28×28 network: each image
+    goes to the one it suits, and each result names the model that answered)."""
     from ..core.predict.predictor import Predictor
 
-    predictor = Predictor.from_checkpoint(weights, device)
-    return create_app(predictor, settings, source=str(weights)), predictor
+    files = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
+    predictor = Predictor.from_checkpoints(files, device)
+    return create_app(predictor, settings, source=str(files[0])), predictor
 
 
 def app_from_env():
@@ -148,7 +151,8 @@ def run_server(
 
     settings = settings or ServeSettings()
     if workers > 1:
-        env = {"weights": str(Path(weights).resolve()), "device": device,
+        files = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
+        env = {"weights": [str(Path(w).resolve()) for w in files], "device": device,
                "settings": {k: v for k, v in asdict(settings).items() if k != "token"}}
         os.environ[ENV_CONFIG] = json.dumps(env)
         if settings.token:
@@ -191,7 +195,8 @@ class BackgroundServer:
     """
 
     def __init__(self, weights, host: str = "127.0.0.1", port: int = 8000, settings: ServeSettings | None = None):
-        self.weights = Path(weights)
+        # One model file, or several (the active photo model and 28×28 network: each image routed).
+        self.weights = Path(weights) if isinstance(weights, (str, os.PathLike)) else [Path(w) for w in weights]
         self.host = host
         self.port = port
         self.settings = settings or ServeSettings(threads=1, allowed_hosts=loopback_hosts(host) if is_loopback(host) else None)

