@@ -60,6 +60,10 @@ def test_fashion_mnist_images_go_to_the_28x28_network_and_photos_to_the_photo_mo
     fm = Image.new("L", (28, 28), 0)
     ImageDraw.Draw(fm).rectangle((6, 4, 21, 24), fill=200)
     assert is_fashion_mnist_style(fm.convert("RGB"))
+    sandal = Image.new("L", (28, 28), 0)  # thin straps, an empty middle: many Fashion-MNIST sandals
+    for y in (14, 17, 20, 23):
+        ImageDraw.Draw(sandal).line((3, y, 25, y - 2), fill=180, width=2)
+    assert is_fashion_mnist_style(sandal.convert("RGB"))
     assert not is_fashion_mnist_style(load_image(SNEAKER))  # a phone photo
     inverted = Image.eval(fm, lambda v: 255 - v)  # dark on light: a catalogue shot, not Fashion-MNIST
     assert not is_fashion_mnist_style(inverted.convert("RGB"))

@@ -256,20 +256,26 @@ def export_model(
     want = torch_probabilities(model, x)
 
     blob = _onnx_bytes(model, meta, terms) if fmt == "onnx" else _torchscript_bytes(model, meta, terms)
-    # Verify from a temporary copy first, so a bad export never replaces a good file. The copy is
-    # created new (O_EXCL) under a short name of its own: a planted symlink is never followed, and
-    # a long output name leaves room.
-    tmp = None
-    try:
-        tmp = _new_temp_file(out.parent, blob, SUFFIXES[fmt])
+    def verify(tmp: Path) -> Verification:
         if fmt == "onnx":
             import onnxruntime
 
-            got = onnx_probabilities(onnx_session(tmp), x)
-            check = _compare(f"onnxruntime {onnxruntime.__version__}", got, want)
-        else:
-            got = torchscript_probabilities(torchscript_module(tmp), x)
-            check = _compare(f"torch.jit {torch.__version__.split('+')[0]}", got, want)
+            return _compare(f"onnxruntime {onnxruntime.__version__}", onnx_probabilities(onnx_session(tmp), x), want)
+        return _compare(f"torch.jit {torch.__version__.split('+')[0]}",
+                        torchscript_probabilities(torchscript_module(tmp), x), want)
+
+    return _write_verified(out, fmt, blob, terms, verify, previous_mode, t0)
+
+
+def _write_verified(out: Path, fmt: str, blob: bytes, terms: dict[str, Any], verify, previous_mode, t0: float
+                    ) -> "ExportResult":
+    """Verify the export from a temporary copy first, so a bad export never replaces a good file;
+    then write it and its contract atomically. The copy is created new (O_EXCL) under a short name
+    of its own: a planted symlink is never followed, and a long output name leaves room."""
+    tmp = None
+    try:
+        tmp = _new_temp_file(out.parent, blob, SUFFIXES[fmt])
+        check = verify(tmp)
     except OSError as exc:
         raise ExportError(f"Cannot write {out}: {exc.strerror or exc}.") from exc
     finally:
@@ -643,28 +649,11 @@ def export_photo_model(model: nn.Module, meta: CheckpointMeta, out: Path, fmt: s
     x = sample_photo_inputs(int(meta.input_size)) if verify_inputs is None else np.asarray(verify_inputs, np.float32)
     want = _softmax(photo_logits(model, x))
     blob = _photo_onnx_bytes(model, meta, terms) if fmt == "onnx" else _photo_torchscript_bytes(model, meta, terms)
-    tmp = None  # verified from a new temporary copy, so a bad export never replaces a good file
-    try:
-        tmp = _new_temp_file(out.parent, blob, SUFFIXES[fmt])
+    def verify(tmp: Path) -> Verification:
         runtime, got = _exported_photo_logits(fmt, tmp, x)
-        check = _compare(runtime, _softmax(got), want)
-    except OSError as exc:
-        raise ExportError(f"Cannot write {out}: {exc.strerror or exc}.") from exc
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-    if not check.ok:
-        raise ExportError(
-            f"The exported {fmt} model does not answer like the original ({check.line()}); nothing was written.",
-            "Report this with the model file.",
-        )
-    atomic_write_bytes(out, blob)
-    contract_path = out.with_name(out.name + ".json")
-    terms["verification"] = check.to_dict()
-    atomic_write_text(contract_path, json.dumps(terms, indent=2, ensure_ascii=False))
-    share_like_other_files(out, previous_mode)
-    share_like_other_files(contract_path)
-    return ExportResult(out, fmt, len(blob), contract_path, check, time.perf_counter() - t0)
+        return _compare(runtime, _softmax(got), want)
+
+    return _write_verified(out, fmt, blob, terms, verify, previous_mode, t0)
 
 
 __all__ += ["PHOTO_OUTPUT_NAME", "export_photo_model", "photo_class_names", "photo_contract", "photo_logits",

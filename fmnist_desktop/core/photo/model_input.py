@@ -23,8 +23,12 @@ PAD_RGB = (124, 116, 104)
 DECODE_MAX_SIDE_FACTOR = 2
 FASHION_MNIST_MAX_SIDE = 128  # larger images are photos (the bundled samples are 28×28 shown at 112)
 GREY_TOLERANCE = 8  # max |R-G|, |G-B| (0..255) for an image to count as grey
-DARK_BORDER = 60  # a Fashion-MNIST image's border is near-black...
-LIGHTER_MIDDLE = 20  # ...and its middle lighter by at least this much
+# A Fashion-MNIST image's border is dark and its brightest tenth lighter than the border. Measured
+# on the 10,000 test images: 99.92 % pass (6 sparse sandals and 2 T-shirts do not), and none of
+# them inverted (dark on light, a catalogue shot) does. The earlier "lighter middle" rule missed
+# 126, mostly sandals, whose middle is empty.
+DARK_BORDER = 100
+LIGHTER_OBJECT = 20
 
 
 def flatten_alpha(img: Image.Image) -> Image.Image:
@@ -74,7 +78,5 @@ def is_fashion_mnist_style(img: Image.Image) -> bool:
     if np.abs(a[..., 0] - a[..., 1]).max() > GREY_TOLERANCE or np.abs(a[..., 1] - a[..., 2]).max() > GREY_TOLERANCE:
         return False
     grey = a.mean(axis=2)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    h, w = grey.shape
-    middle = grey[h // 4: h - h // 4 or None, w // 4: w - w // 4 or None]
-    return border.mean() <= DARK_BORDER and middle.mean() >= border.mean() + LIGHTER_MIDDLE
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]).mean()
+    return border <= DARK_BORDER and np.percentile(grey, 90) >= border + LIGHTER_OBJECT

@@ -246,6 +246,7 @@ class Predictor:
                 results.append(_failed(path, name, error, thumbnail))
                 continue
             slot = self.slots[kind]
+            names = slot.meta.class_names if len(slot.meta.class_names) == len(CLASS_NAMES) else CLASS_NAMES
             full = probs_of[i]
             p, none_p = (full[:10], float(full[10])) if len(full) > 10 else (full, None)
             order = np.argsort(-p, kind="stable")
@@ -255,10 +256,10 @@ class Predictor:
                 Prediction(
                     path=path,
                     index=best,
-                    label=CLASS_NAMES[best],
+                    label=names[best],
                     confidence=float(p[best]),
                     probabilities=tuple(float(v) for v in p),
-                    top_k=[(CLASS_NAMES[int(j)], float(p[int(j)])) for j in order[: max(1, top_k)]],
+                    top_k=[(names[int(j)], float(p[int(j)])) for j in order[: max(1, top_k)]],
                     model_input=model_input,
                     steps=steps,
                     error=None,
