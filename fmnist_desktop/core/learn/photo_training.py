@@ -16,10 +16,8 @@ for either kind. No Qt here.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
@@ -30,30 +28,11 @@ from torch import nn
 from ..base.errors import FmnistError, TrainingError, describe_exception
 from ..data.photo_features import NONE_CLASS, CachedActivations
 from ..models.photo_net import NUM_OUTPUTS, PhotoNet
+from .photo_config import PhotoTrainConfig  # noqa: F401 — callers import it from here too
 from .training import BatchEnd, Cancelled, EpochEnd, Failed, Finished, Started
 
 BATCH_SIZE = 64
 EVAL_BATCH = 128
-
-
-@dataclass(frozen=True)
-class PhotoTrainConfig:
-    """A photo model's training run. The defaults are the shipped model's recipe."""
-
-    epochs: int = 8
-    lr: float = 2e-3  # the new head
-    tail_lr: float = 5e-4  # the backbone's trained blocks
-    from_block: int = 15  # first trained backbone block (16: the head alone)
-    views: int = 3  # cached views of each image: a clean one and views-1 augmented
-    fashion_mnist_per_class: int = 500
-    label_smoothing: float = 0.1
-    seed: int = 0
-    device: str = "cpu"
-    preset: str = "photo-model"
-    title: str = "Photo model"
-
-    def summary(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 class _Trainable(nn.Module):

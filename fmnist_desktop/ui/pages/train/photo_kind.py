@@ -38,7 +38,7 @@ class PhotoKind:
     """Owns the kind choice and the photo model's runs on `page` (a TrainPage)."""
 
     def __init__(self, page, left_layout: QVBoxLayout):
-        from ....core.learn.photo_training import PhotoTrainConfig
+        from ....core.learn.photo_config import PhotoTrainConfig  # torch-free: the window opens first
 
         self.page = page
         self.base_config = PhotoTrainConfig()  # the shipped recipe; the form sets epochs and the sample
