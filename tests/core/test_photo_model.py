@@ -209,3 +209,23 @@ def test_head_trains_on_cached_activations_of_generated_photos_and_calibrates(tm
     # a second run reuses the cache: nothing to prepare
     again = list(iter_photo_run(config, folder, None, None, cache_folder=tmp_path / "cache"))
     assert not any(isinstance(e, Preparing) for e in again)
+
+
+def test_a_damaged_shipped_photo_model_is_said_once_and_photos_fall_back_to_the_28x28_network(tmp_path, monkeypatch,
+                                                                                             run_cli):
+    from fmnist_desktop.core.base import paths
+    from fmnist_desktop.core.store.library import ModelLibrary
+
+    damaged = tmp_path / "photo.pt"
+    damaged.write_bytes(b"PK\x03\x04" + b"\0" * 400)  # a truncated model file
+    monkeypatch.setenv("FMNIST_DESKTOP_PHOTO_WEIGHTS", str(damaged))
+    lib = ModelLibrary(tmp_path / "models")
+    assert [e.kind for e in lib.active_models()] == ["fmnist"]
+    lib.active_models()
+    notices = lib.take_notices()
+    assert len(notices) == 1 and "photo model shipped with the app cannot be used" in notices[0]
+    r = run_cli("predict", SNEAKER)
+    assert r.code == 0
+    assert "fmnist: note: The photo model shipped with the app cannot be used" in r.err
+    assert "28×28" in r.out
+    assert paths.default_weights_path().is_file()

@@ -106,6 +106,7 @@ class ModelLibrary:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.index_path = self.folder / INDEX_NAME
         self._notices: list[str] = []  # repairs made while reading, for the user (take_notices)
+        self._reported_builtins: set[Path] = set()  # a damaged built-in model is reported once
         # Saves interrupted by a killed process or a power cut leave hidden ".<name>.<random>.tmp"
         # files; they never match "*.pt", so they are never listed, and old ones are cleared here.
         paths.remove_stale_temp_files(self.folder)
@@ -277,7 +278,13 @@ class ModelLibrary:
         else:
             try:
                 meta = read_meta(path)
-            except CheckpointError:
+            except CheckpointError as exc:
+                if kind == PHOTO_KIND and path not in self._reported_builtins:
+                    # Photos still get an answer (from the 28×28 network), but the user must
+                    # hear why they no longer meet the photo model.
+                    self._reported_builtins.add(path)
+                    self._notices.append(f"The photo model shipped with the app cannot be used ({str(exc).rstrip('.')}); photos "
+                                         "are answered by the 28×28 network until it is reinstalled.")
                 return None
             _builtin_meta_cache[path] = (stat.st_mtime_ns, stat.st_size, meta)
         return ModelEntry(id=model_id, name=name, path=path, meta=meta, builtin=True)
