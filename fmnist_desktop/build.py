@@ -88,6 +88,9 @@ def photo_model_datas(root: Path) -> list[tuple[str, str]]:
     photo = root / "weights" / "photo.pt"
     if photo.is_file():
         datas.append((str(photo), "weights"))
+        replay = root / "weights" / "photo-replay.npz"  # "Fine-tune with my photos" mixes it in
+        if replay.is_file():
+            datas.append((str(replay), "weights"))
     elif os.environ.get(ENV_WITHOUT_PHOTO_MODEL) != "1":
         raise BuildError(f"{photo} is missing: the app ships its photo model (set {ENV_WITHOUT_PHOTO_MODEL}=1 to "
                          "build without it).")
