@@ -31,7 +31,7 @@ from .transforms import augment_uint8, images_to_unit, normalize, to_model_input
 
 # The configuration, the events and the devices live in their own modules; they are imported
 # here under their old names too, since callers import them from core.learn.training.
-from .devices import _device_name, available_devices, resolve_device  # noqa: F401
+from .devices import _device_name, _mps_available, available_devices, resolve_device  # noqa: F401
 from .training_events import (  # noqa: F401
     BatchEnd,
     Cancelled,
