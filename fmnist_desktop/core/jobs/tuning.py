@@ -26,13 +26,15 @@ dialog shows them. It never raises.
 
 Optuna is an optional dependency (`pip install "fmnist-desktop[tune]"`); without it
 `iter_tuning` ends in `TuneFailed` saying how to install it.
+
+This module holds the study loop, its configuration and events; the search space is in
+core.jobs.tuning_space, the study database and records in core.jobs.study_storage, and what
+follows a study (preset, library, plots, table) in core.jobs.tuning_results.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import re
 import threading
 import time
 import warnings
@@ -41,129 +43,58 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Union
 
 from ..base.errors import FmnistError
-from ..models.presets import AUGMENTATIONS, Preset
-from ..models.networks import width_family
+from ..models.presets import Preset
 from ..store.user_presets import get_preset
-from ..base.paths import app_data_dir
 from .study_workers import HEARTBEAT_S
+
+# The search space, the study storage and what is done after a study live in their own modules;
+# their names are imported here too, since callers import them from core.jobs.tuning.
+from .study_storage import (  # noqa: F401
+    DEFAULT_STUDY,
+    INSTALL_HINT,
+    TrialRecord,
+    _STORAGE_LOCK,
+    _display_url,
+    _import_optuna,
+    _is_read_only_database,
+    _slug,
+    _storage,
+    best_model_path,
+    best_record,
+    load_study,
+    study_names,
+    study_storage_url,
+    trial_records,
+    tuning_dir,
+)
+from .tuning_results import (  # noqa: F401
+    PLOTS,
+    _PLOT_LOCK,
+    _check_holds_best,
+    best_as_preset,
+    render_plots,
+    save_best_to_library,
+    trial_table,
+)
+from .tuning_space import (  # noqa: F401
+    AUGMENT_STRENGTHS,
+    DEFAULT_BASE,
+    SearchSpace,
+    _fmt,
+    default_space,
+    format_params,
+    suggest,
+    trial_preset,
+)
 
 if TYPE_CHECKING:
     import optuna
 
-    from ..data.fashion_mnist import FashionMNIST, Split
-
-DEFAULT_STUDY = "fmnist"
-DEFAULT_BASE = "fast"
-# Augmentations the tuner chooses from, weakest first ("realworld" is for photos, not val accuracy).
-AUGMENT_STRENGTHS = ("none", "flip", "standard")
-INSTALL_HINT = 'Install it with: pip install "fmnist-desktop[tune]" (or: pip install optuna).'
+    from ..data.fashion_mnist import FashionMNIST
 
 
 # ---------------------------------------------------------------------------------------------
-# Search space
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    lr: tuple[float, float]  # log-uniform
-    weight_decay: tuple[float, float]  # log-uniform
-    epochs: tuple[int, int]  # inclusive
-    batch_sizes: tuple[int, ...]
-    widths: tuple[int, ...]  # first-block channels; () = the base network only
-    augments: tuple[str, ...]
-    label_smoothing: tuple[float, float]
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def default_space(base: Preset) -> SearchSpace:
-    """A space around the base preset: lr ÷3..×3, weight decay 1e-5..1e-2, epochs from a third
-    of the preset's to its own + 2 (capped, so a trial stays short), its network at every width."""
-    family = width_family(base.arch)
-    return SearchSpace(
-        lr=(base.lr / 3, base.lr * 3),
-        weight_decay=(1e-5, 1e-2),
-        epochs=(max(1, base.epochs // 3), min(base.epochs + 2, 16)),
-        batch_sizes=(64, 128, 256),
-        widths=tuple(sorted(family)) if family else (),
-        augments=AUGMENT_STRENGTHS,
-        label_smoothing=(0.0, 0.15),
-    )
-
-
-def suggest(trial: "optuna.trial.Trial", space: SearchSpace) -> dict[str, Any]:
-    """The trial's settings, drawn from `space` (names are the Preset's fields, plus width)."""
-    params: dict[str, Any] = {
-        "lr": trial.suggest_float("lr", *space.lr, log=True),
-        "weight_decay": trial.suggest_float("weight_decay", *space.weight_decay, log=True),
-        "epochs": trial.suggest_int("epochs", *space.epochs),
-        "batch_size": trial.suggest_categorical("batch_size", list(space.batch_sizes)),
-        "augment": trial.suggest_categorical("augment", list(space.augments)),
-        "label_smoothing": trial.suggest_float("label_smoothing", *space.label_smoothing),
-    }
-    if len(space.widths) > 1:
-        params["width"] = trial.suggest_categorical("width", list(space.widths))
-    elif space.widths:
-        params["width"] = space.widths[0]
-    return params
-
-
-def trial_preset(base: Preset, params: dict[str, Any], name: str | None = None, title: str | None = None) -> Preset:
-    """The base preset with a trial's settings: a complete recipe the trainer can run."""
-    arch = base.arch
-    if "width" in params:
-        family = width_family(base.arch) or {}
-        if int(params["width"]) not in family:
-            raise FmnistError(f"The {base.arch!r} network has no width {params['width']}; known: {sorted(family)}.")
-        arch = family[int(params["width"])]
-    augment = str(params.get("augment", base.augment))
-    if augment not in AUGMENTATIONS:
-        raise FmnistError(f"Unknown augmentation {augment!r}; use one of: {', '.join(AUGMENTATIONS)}.")
-    described = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(params.items()))
-    return dataclasses.replace(
-        base,
-        name=name or f"{base.name}-tuned",
-        title=title or f"{base.title} (tuned)",
-        description=f"{base.title} with tuned settings: {described}.",
-        arch=arch,
-        epochs=int(params.get("epochs", base.epochs)),
-        batch_size=int(params.get("batch_size", base.batch_size)),
-        lr=float(params.get("lr", base.lr)),
-        weight_decay=float(params.get("weight_decay", base.weight_decay)),
-        augment=augment,
-        label_smoothing=float(params.get("label_smoothing", base.label_smoothing)),
-    )
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
-
-
-def format_params(params: dict[str, Any]) -> str:
-    """One short line: "lr 0.00612, wd 0.000143, 3 ep, batch 128, width 24, flip, ls 0.05"."""
-    parts = []
-    if "lr" in params:
-        parts.append(f"lr {params['lr']:.3g}")
-    if "weight_decay" in params:
-        parts.append(f"wd {params['weight_decay']:.2g}")
-    if "epochs" in params:
-        parts.append(f"{params['epochs']} ep")
-    if "batch_size" in params:
-        parts.append(f"batch {params['batch_size']}")
-    if "width" in params:
-        parts.append(f"width {params['width']}")
-    if "augment" in params:
-        parts.append(str(params["augment"]))
-    if "label_smoothing" in params:
-        parts.append(f"ls {params['label_smoothing']:.3f}")
-    return ", ".join(parts)
-
-
-# ---------------------------------------------------------------------------------------------
-# Configuration, storage and events
+# Configuration and events
 
 
 @dataclass(frozen=True)
@@ -186,20 +117,6 @@ class TuneConfig:
     worker: int = 0
     heartbeat_s: float = HEARTBEAT_S
     retry_stopped: bool = False
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    number: int
-    state: str  # "COMPLETE" | "PRUNED" | "FAIL" | "RUNNING" | "WAITING"
-    value: float | None  # validation accuracy (percent) of the trained model; None if none
-    params: dict[str, Any]
-    epochs_run: int
-    duration_s: float | None
-    note: str = ""  # why it failed or stopped
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -268,107 +185,6 @@ class TuneFailed:
 
 
 TuneEvent = Union[TuneStarted, TrialStarted, TrialBatch, TrialEpoch, TrialDone, TuneFinished, TuneFailed]
-
-
-def tuning_dir() -> Path:
-    path = app_data_dir() / "tuning"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def study_storage_url() -> str:
-    """The default storage: one SQLite file in the app data folder holds every study."""
-    return f"sqlite:///{(tuning_dir() / 'studies.sqlite3').as_posix()}"
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "study"
-
-
-def best_model_path(study: str) -> Path:
-    """Where the study's best model so far is kept (a normal checkpoint file). A name that its
-    file name cannot spell ('a/b', 'a b') gets a digest of the whole name too: such studies
-    shared one file, and the library got the other study's model (issue 17)."""
-    slug = _slug(study)
-    if slug != study:
-        import hashlib
-
-        slug += "-" + hashlib.sha256(study.encode("utf-8", "surrogatepass")).hexdigest()[:10]
-    return tuning_dir() / f"{slug}-best.pt"
-
-
-def _import_optuna():
-    try:
-        import optuna
-    except ImportError as exc:
-        raise FmnistError("Hyper-parameter tuning needs the optuna package, which is not installed.", INSTALL_HINT) from exc
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna
-
-
-_STORAGE_LOCK = threading.Lock()
-
-
-def _storage(url: str | None, heartbeat_s: float = HEARTBEAT_S):
-    from .study_workers import storage_kwargs
-
-    optuna = _import_optuna()
-    url = url or study_storage_url()
-    kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
-    workers = storage_kwargs(heartbeat_s)
-    try:
-        # Creating a new database's tables is not safe from two threads at once (the GUI reads
-        # the study while a run starts): one at a time here, and one retry for another process
-        # that created it at the same moment.
-        with _STORAGE_LOCK:
-            try:
-                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **workers)
-            except Exception:  # noqa: BLE001
-                time.sleep(0.5)
-                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **workers)
-    except Exception as exc:  # noqa: BLE001 — a damaged or locked file must reach the user as one line
-        raise FmnistError(
-            f"The tuning database {_display_url(url)} cannot be opened ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).",
-            "Choose another study storage, or move the damaged file aside.",
-        ) from exc
-
-
-def load_study(study: str = DEFAULT_STUDY, storage: str | None = None) -> "optuna.Study":
-    """An existing study (FmnistError naming the known studies when there is none)."""
-    optuna = _import_optuna()
-    store = _storage(storage)
-    try:
-        return optuna.load_study(study_name=study, storage=store)
-    except KeyError:
-        known = [s.study_name for s in optuna.get_all_study_summaries(store)]
-        raise FmnistError(
-            f"There is no tuning study named {study!r}" + (f"; known: {', '.join(known)}." if known else "."),
-            "Run fmnist tune first.",
-        ) from None
-
-
-def study_names(storage: str | None = None) -> list[str]:
-    optuna = _import_optuna()
-    return [s.study_name for s in optuna.get_all_study_summaries(_storage(storage))]
-
-
-def trial_records(study: "optuna.Study") -> list[TrialRecord]:
-    """Every trial of the study as a TrialRecord, in number order."""
-    out = []
-    for t in study.get_trials(deepcopy=False):
-        duration = t.duration.total_seconds() if t.duration is not None else None
-        note = str(t.user_attrs.get("note", ""))
-        epochs_run = len(t.intermediate_values)
-        value = t.value
-        if value is None and t.state.name == "PRUNED" and t.intermediate_values:
-            value = t.intermediate_values[max(t.intermediate_values)]
-        out.append(TrialRecord(t.number, t.state.name, value, dict(t.params), epochs_run, duration, note))
-    return out
-
-
-def best_record(records: list[TrialRecord] | tuple[TrialRecord, ...]) -> TrialRecord | None:
-    complete = [r for r in records if r.state == "COMPLETE" and r.value is not None and math.isfinite(r.value)]
-    return max(complete, key=lambda r: (r.value, -r.number)) if complete else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,12 +368,6 @@ def _tune(config: TuneConfig, data: "FashionMNIST", stop: threading.Event | None
     )
 
 
-def _display_url(url: str | None) -> str:
-    from .study_workers import hide_password
-
-    return hide_password(str(url or study_storage_url())).replace("sqlite:///", "")
-
-
 def _tell(study: "optuna.Study", trial, *args, **kwargs) -> bool:
     """study.tell, except for a trial another worker already failed (this worker's heartbeats
     stopped reaching the storage for longer than the grace period: the trial was retried
@@ -595,130 +405,6 @@ def _save_trial_model(outcome, data, config: TuneConfig, number: int, base: Pres
     return saved
 
 
-# ---------------------------------------------------------------------------------------------
-# After the study
-
-
-def best_as_preset(study: str = DEFAULT_STUDY, name: str | None = None, storage: str | None = None) -> Preset:
-    """The study's best settings as a complete Preset (named `name`, default "<base>-tuned")."""
-    s = load_study(study, storage)
-    best = best_record(trial_records(s))
-    if best is None:
-        raise FmnistError(f"The study {study!r} has no finished trial yet.", "Run more trials.")
-    base = get_preset(s.user_attrs.get("base_preset", DEFAULT_BASE))
-    return trial_preset(base, best.params, name=name, title=name)
-
-
-def save_best_to_library(
-    study: str = DEFAULT_STUDY,
-    test_split: "Split | None" = None,
-    name: str | None = None,
-    progress=None,
-    stop=None,
-    storage: str | None = None,
-):
-    """Add the study's best model to the model library (with its test accuracy when
-    `test_split` is given and the evaluation is not stopped). Returns the new ModelEntry.
-    `storage`: the study's storage, to check that this machine holds the shared study's best
-    trial (in a study shared by several machines, the worker that ran it saved it)."""
-    from ..store.checkpoint import load_model
-    from ..store.library import ModelLibrary
-    from . import evaluate as evaluate_job
-    from .runs import FinishedRun, save_run
-    from .state import PlainState
-
-    path = best_model_path(study)
-    if not path.is_file():
-        raise FmnistError(f"The study {study!r} has no saved best model yet.", "Run fmnist tune until a trial finishes.")
-    model, meta = load_model(path)
-    _check_holds_best(study, storage, meta)
-    result = None
-    if test_split is not None:
-        state = PlainState(stop, on_progress=lambda _f, _m, done, total: progress and done is not None
-                           and progress(done, total))
-        done = evaluate_job.run(evaluate_job.EvaluateInputs(path, test_split=(test_split, None)), state)
-        if done is not None:
-            model, result = done.model, done.result
-            meta.metrics = dict(meta.metrics, test_accuracy=result.accuracy, test_loss=result.loss)
-    score = f" – {result.accuracy:.2f}%" if result is not None else ""
-    meta.name = name or f"{meta.name}{score}"
-    return save_run(FinishedRun(model, meta, test=result), ModelLibrary())
-
-
-def _check_holds_best(study: str, storage: str | None, meta) -> None:
-    """FmnistError when the shared study's best trial is not the one whose model is here."""
-    if study not in study_names(storage):
-        return
-    s = load_study(study, storage)
-    best = best_record(trial_records(s))
-    here = meta.training.get("tuning") if isinstance(meta.training, dict) else None
-    if best is None or not isinstance(here, dict) or here.get("trial") == best.number:
-        return
-    holder = s.user_attrs.get("best_model") or {}
-    where = f" on {holder.get('host')} ({holder.get('path')})" if holder.get("trial") == best.number else ""
-    raise FmnistError(
-        f"The study {study!r}'s best trial is {best.number} ({best.value:.2f}%), but this computer holds the "
-        f"model of trial {here.get('trial')}: the best one was trained by another worker{where}.",
-        "Add it to the library on that machine, or copy its file here.",
-    )
-
-
-_PLOT_LOCK = threading.Lock()
-PLOTS = ("history", "importance", "intermediate")
-
-
-def render_plots(study: "optuna.Study", dpi: int = 100) -> dict[str, bytes]:
-    """Optuna's matplotlib plots of the study as PNG bytes: "history" (optimization history),
-    "importance" (parameter importance, from 2 finished trials with 2+ varying settings) and
-    "intermediate" (each trial's validation accuracy per epoch, pruned ones stopping early).
-    A plot that cannot be drawn yet is left out. Safe in a worker thread: it draws with Agg
-    (the app's own charts draw through their Qt canvases, not pyplot)."""
-    import io
-
-    import matplotlib
-    import matplotlib.pyplot as plt
-
-    optuna = _import_optuna()
-    import warnings
-
-    vis = optuna.visualization.matplotlib
-    makers = {
-        "history": vis.plot_optimization_history,
-        "importance": vis.plot_param_importances,
-        "intermediate": vis.plot_intermediate_values,
-    }
-    out: dict[str, bytes] = {}
-    with _PLOT_LOCK:
-        if matplotlib.get_backend().lower() != "agg":
-            plt.switch_backend("agg")
-        complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
-        for key, make in makers.items():
-            if key == "importance" and len(complete) < 2:
-                continue
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # ExperimentalWarning
-                    ax = make(study)
-            except Exception:  # noqa: BLE001 — e.g. importance with one distinct value: no plot yet
-                plt.close("all")
-                continue
-            ax = ax.flat[0] if hasattr(ax, "flat") else ax
-            fig = ax.figure
-            fig.set_size_inches(7, 4.2)
-            fig.tight_layout()
-            buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=dpi)
-            plt.close(fig)
-            out[key] = buf.getvalue()
-    return out
-
-
-def trial_table(records: list[TrialRecord] | tuple[TrialRecord, ...]) -> list[dict[str, Any]]:
-    """JSON-friendly rows for `fmnist tune --json` and the dialog's table."""
-    best = best_record(records)
-    return [dict(r.to_dict(), best=best is not None and r.number == best.number) for r in records]
-
-
 __all__ = [
     "AUGMENT_STRENGTHS", "DEFAULT_BASE", "DEFAULT_STUDY", "SearchSpace", "TrialBatch", "TrialDone", "TrialEpoch",
     "TrialRecord", "TrialStarted", "TuneConfig", "TuneFailed", "TuneFinished", "TuneStarted", "best_as_preset",
@@ -726,14 +412,3 @@ __all__ = [
     "save_best_to_library", "study_names", "study_storage_url", "suggest", "trial_preset", "trial_records",
     "trial_table", "tuning_dir",
 ]
-
-
-def _is_read_only_database(exc: BaseException) -> bool:
-    """Whether SQLite refused a write because the database (or its folder) is read-only,
-    anywhere in the exception's chain (issue 17)."""
-    seen = 0
-    while exc is not None and seen < 20:
-        if "readonly database" in str(exc) or "read-only database" in str(exc):
-            return True
-        exc, seen = exc.__cause__ or exc.__context__, seen + 1
-    return False

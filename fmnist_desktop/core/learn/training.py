@@ -1,4 +1,5 @@
-"""The training loop, its configuration and the events it reports.
+"""The training loop. What it is asked to do and the events it reports are in
+core.learn.training_events, the devices it runs on in core.learn.devices.
 
 `iter_training` is a generator of small immutable events (`Started`, `BatchEnd`, `EpochEnd`, then
 exactly one of `Finished` / `Cancelled` / `Failed`). The CLI prints them; the GUI's worker forwards
@@ -12,25 +13,36 @@ DataLoader and no per-sample PIL work, which is where the origin notebook spent 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from . import distributed
-from ..base.defaults import DEFAULT_VAL_SIZE
 from ..base.errors import FmnistError, TrainingError, out_of_memory_kind
-from ..models.presets import AUGMENTATIONS, DEFAULT_PRESET, PRESETS, SCHEDULES, Preset
+from ..models.presets import AUGMENTATIONS, SCHEDULES, Preset
 from ..models.networks import build_model, set_flip_averaging
-from ..store.user_presets import get_preset
 from .transforms import augment_uint8, images_to_unit, normalize, to_model_input
+
+# The configuration, the events and the devices live in their own modules; they are imported
+# here under their old names too, since callers import them from core.learn.training.
+from .devices import _device_name, _mps_available, available_devices, resolve_device  # noqa: F401
+from .training_events import (  # noqa: F401
+    BatchEnd,
+    Cancelled,
+    EpochEnd,
+    Event,
+    Failed,
+    Finished,
+    Started,
+    TrainConfig,
+    format_epoch_line,
+)
 
 if TYPE_CHECKING:  # only the data set's shapes matter here
     from ..data.fashion_mnist import FashionMNIST
@@ -40,209 +52,6 @@ if TYPE_CHECKING:  # only the data set's shapes matter here
 # in between they repeat the last synced figures. On the CPU reading back is free: every batch.
 SYNC_EVERY = 20
 EVAL_BATCH = 1000
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """What to train. `None` means "the preset's value"; `resolved()` fills those in.
-
-    `extra_train` = (uint8 images (M,28,28), int64 labels (M,), weight): extra examples (the
-    user's own labelled photos) added to every epoch, each repeated round(weight) times (≥ 1).
-    `init_checkpoint`: start from this checkpoint's weights (fine-tuning) instead of random ones;
-    its architecture must be the preset's.
-    `num_threads`: torch CPU threads for this run (restored afterwards); None leaves torch's
-    setting alone, which by default is one thread per physical core.
-    """
-
-    preset: str | Preset = DEFAULT_PRESET  # a name in PRESETS, or a Preset object (the tuner's recipes)
-    epochs: int | None = None
-    batch_size: int | None = None
-    lr: float | None = None
-    input_size: int | None = None
-    augment: str | None = None
-    device: str = "auto"
-    seed: int = 0
-    val_size: int = DEFAULT_VAL_SIZE
-    data_dir: str | Path | None = None
-    init_checkpoint: str | Path | None = None
-    extra_train: tuple[torch.Tensor, torch.Tensor, float] | None = None
-    num_threads: int | None = None
-    # Labelled real photos (core.photo_dataset.PhotoTrainingSet) mixed into every epoch, each
-    # repeated round(photo_weight) times; their "none of the ten" photos are trained towards a
-    # flat distribution (outlier exposure, weight `outlier_weight`) so that the model's
-    # confidence drops on things that are not one of the ten. Their held-out senders calibrate
-    # the model's "not sure" threshold at the end.
-    photos: Any = None
-    photo_weight: float = 4.0
-    outlier_weight: float = 1.0
-
-    def preset_obj(self) -> Preset:
-        return self.preset if isinstance(self.preset, Preset) else get_preset(self.preset)
-
-    def resolved(self) -> "TrainConfig":
-        p = self.preset_obj()
-        return dataclasses.replace(
-            self,
-            epochs=self.epochs if self.epochs is not None else p.epochs,
-            batch_size=self.batch_size if self.batch_size is not None else p.batch_size,
-            lr=self.lr if self.lr is not None else p.lr,
-            input_size=self.input_size if self.input_size is not None else p.input_size,
-            augment=self.augment if self.augment is not None else p.augment,
-        )
-
-    def summary(self) -> dict[str, Any]:
-        """JSON-friendly description for checkpoint metadata (no tensors)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-               if f.name not in ("extra_train", "photos")}
-        if isinstance(self.preset, Preset):  # a recipe that is not a named preset: keep all of it
-            out["preset"] = self.preset.name
-            out["recipe"] = dataclasses.asdict(self.preset)
-        for key in ("data_dir", "init_checkpoint"):
-            if out[key] is not None:
-                out[key] = str(out[key])
-        out["extra_train_count"] = 0 if self.extra_train is None else int(len(self.extra_train[1]))
-        if self.photos is not None:
-            out["photos"] = {"source": str(self.photos.source), **self.photos.counts()}
-        return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Events
-
-
-@dataclass(frozen=True)
-class Started:
-    device: str
-    device_name: str
-    preset: str
-    epochs: int
-    batches_per_epoch: int
-    n_train: int
-    n_val: int
-    config: TrainConfig
-
-
-@dataclass(frozen=True)
-class BatchEnd:
-    epoch: int  # 1-based
-    epochs: int
-    batch: int  # 1-based
-    batches: int
-    loss: float  # running mean over this epoch so far (see SYNC_EVERY)
-    acc: float  # running training accuracy this epoch, percent
-    samples_per_s: float
-    elapsed_s: float  # since training started
-    eta_s: float  # estimated time to the end of training (validation included roughly)
-
-
-@dataclass(frozen=True)
-class EpochEnd:
-    epoch: int
-    epochs: int
-    train_loss: float
-    val_loss: float  # plain cross-entropy (no label smoothing), comparable across presets
-    train_acc: float  # percent, on the augmented training batches as seen during the epoch
-    val_acc: float  # percent
-    epoch_time_s: float
-    lr: float
-
-    def to_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
-class Finished:
-    model: nn.Module  # on the CPU, in eval mode
-    history: tuple[EpochEnd, ...]
-    elapsed_s: float
-    device: str
-    config: TrainConfig  # resolved
-    # With photos: the "not sure" calibration on the held-out senders' photos (core.verdict).
-    calibration: dict | None = None
-
-
-@dataclass(frozen=True)
-class Cancelled:
-    epoch: int
-    batch: int
-    history: tuple[EpochEnd, ...]
-    # The best finished epoch (highest validation accuracy; the last one without validation
-    # images) as a run that ended there: its model and the history up to it. None when no epoch
-    # finished. Stopping never throws finished epochs away: the caller may offer to save this.
-    best: "Finished | None" = None
-
-
-@dataclass(frozen=True)
-class Failed:
-    message: str
-    advice: str
-
-
-Event = Union[Started, BatchEnd, EpochEnd, Finished, Cancelled, Failed]
-
-
-def format_epoch_line(e: EpochEnd) -> str:
-    """The origin notebook's per-epoch line."""
-    return (
-        f"Epoch [{e.epoch}/{e.epochs}], Train Loss: {e.train_loss:.4f}, Val Loss: {e.val_loss:.4f}, "
-        f"Train Acc: {e.train_acc:.2f}%, Val Acc: {e.val_acc:.2f}%"
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Devices
-
-
-def _mps_available() -> bool:
-    mps = getattr(torch.backends, "mps", None)
-    return bool(mps is not None and mps.is_available())
-
-
-def available_devices() -> dict[str, str]:
-    """Devices this machine can train on: {"cpu": "CPU (2 threads)", "cuda": "NVIDIA ...", ...}."""
-    devices = {"cpu": f"CPU ({torch.get_num_threads()} threads)"}
-    if torch.cuda.is_available():
-        devices["cuda"] = torch.cuda.get_device_name(0)
-    if _mps_available():
-        devices["mps"] = "Apple GPU (Metal)"
-    return devices
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """"auto" → CUDA if present, else Apple MPS, else the CPU. An explicit device that is not
-    available raises TrainingError saying which devices are."""
-    name = (name or "auto").strip().lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if _mps_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise TrainingError(
-            f"Unknown device {name!r}.", f"Use one of: auto, {', '.join(available_devices())}."
-        ) from None
-    if device.type == "cpu":
-        return device
-    if device.type == "cuda" and torch.cuda.is_available():
-        if device.index is None or device.index < torch.cuda.device_count():
-            return device
-    if device.type == "mps" and _mps_available():
-        return device
-    raise TrainingError(
-        f"The device {name!r} is not available on this computer.",
-        f"Available: {', '.join(available_devices())} (or 'auto').",
-    )
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "mps":
-        return "Apple GPU (Metal)"
-    return f"CPU ({torch.get_num_threads()} threads)"
 
 
 # ---------------------------------------------------------------------------------------------

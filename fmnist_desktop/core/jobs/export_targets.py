@@ -1,0 +1,149 @@
+"""Where an export may go and how it is written: refusing unusable targets, the verified write
+through a temporary copy, the file's mode, and what an exported file must not carry (the paths of
+the machine that exported it).
+
+Used by the 28×28 network's export (core.jobs.export) and the photo model's (core.jobs.photo_export).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..base.paths import atomic_write_bytes, atomic_write_text
+from .export_formats import SUFFIXES, ExportError, ExportResult
+
+
+def _write_verified(out: Path, fmt: str, blob: bytes, terms: dict[str, Any], verify, previous_mode, t0: float
+                    ) -> "ExportResult":
+    """Verify the export from a temporary copy first, so a bad export never replaces a good file;
+    then write it and its contract atomically. The copy is created new (O_EXCL) under a short name
+    of its own: a planted symlink is never followed, and a long output name leaves room."""
+    tmp = None
+    try:
+        tmp = _new_temp_file(out.parent, blob, SUFFIXES[fmt])
+        check = verify(tmp)
+    except OSError as exc:
+        raise ExportError(f"Cannot write {out}: {exc.strerror or exc}.") from exc
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    if not check.ok:
+        raise ExportError(
+            f"The exported {fmt} model does not answer like the original ({check.line()}); nothing was written.",
+            "Report this with the model file.",
+        )
+    atomic_write_bytes(out, blob)
+    contract_path = out.with_name(out.name + ".json")
+    terms["verification"] = check.to_dict()
+    atomic_write_text(contract_path, json.dumps(terms, indent=2, ensure_ascii=False))
+    share_like_other_files(out, previous_mode)
+    share_like_other_files(contract_path)
+    return ExportResult(out, fmt, len(blob), contract_path, check, time.perf_counter() - t0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Where an export may go, and what it must not carry (issue 17, hostile items 10-13)
+
+
+def check_export_target(out: str | os.PathLike[str], contract: bool = False) -> int | None:
+    """Refuse an output that is not a regular file (`/dev/null`, a FIFO, a socket: they were
+    replaced by regular files), a read-only file (it was silently replaced), or a name too long
+    for the file system (with `contract`: also its `<name>.json`). Returns the mode of the file
+    being replaced (None when there is none), so the export keeps it."""
+    from ..base.paths import name_too_long
+
+    out = Path(out)
+    try:
+        info = os.stat(out)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:  # ENAMETOOLONG among them
+        raise ExportError(f"Cannot write {out.name[:40] + '…' if len(out.name) > 40 else out}: "
+                          f"{exc.strerror or exc}.") from None
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            raise ExportError(f"{out} is a folder; give a file name to write.")
+        if not stat.S_ISREG(info.st_mode):
+            what = ("a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                    else "a pipe" if stat.S_ISFIFO(info.st_mode) else "a socket" if stat.S_ISSOCK(info.st_mode)
+                    else "not a regular file")
+            raise ExportError(f"{out} is {what}, not a file; an export is written only to a new or ordinary file.")
+        if not os.access(out, os.W_OK) or not info.st_mode & 0o222:  # root may write anyway; it still asks
+            raise ExportError(f"{out} is read-only; it was left as it is.",
+                              "Choose another name, or make the file writable first if it should be replaced.")
+    for path in (out, out.with_name(out.name + ".json")) if contract else (out,):
+        reason = name_too_long(path)
+        if reason:
+            raise ExportError(f"Cannot write {path.name[:40]}…: {reason}." if len(path.name) > 40
+                              else f"Cannot write {path}: {reason}.")
+    return stat.S_IMODE(info.st_mode) if info is not None else None
+
+
+def share_like_other_files(path: str | os.PathLike[str], mode: int | None = None) -> None:
+    """Give a written export the mode of the file it replaced, or else the one a new file gets
+    (0666 less the umask): the atomic write's temporary file is 0600, which other users and
+    programs could not read."""
+    if mode is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    try:
+        os.chmod(path, mode)
+    except OSError:  # a file system without modes (FAT, some network shares): nothing to keep
+        pass
+
+
+def _new_temp_file(folder: Path, data: bytes, suffix: str) -> Path:
+    fd, name = tempfile.mkstemp(prefix=".fmnist-verify-", suffix=suffix, dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+_MACHINE_KEYS = ("pkg.torch.onnx.stack_trace",)  # file:line of the exporting machine, home folder included
+
+
+def _strip_machine_paths(proto) -> None:
+    """Remove the exporter's stack traces (absolute paths of this machine) from every node."""
+    def clean(graph) -> None:
+        for node in graph.node:
+            node.doc_string = ""
+            keep = [(e.key, e.value) for e in node.metadata_props if e.key not in _MACHINE_KEYS]
+            del node.metadata_props[:]
+            for key, value in keep:
+                entry = node.metadata_props.add()
+                entry.key, entry.value = key, value
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    clean(attr.g)
+                for sub in attr.graphs:
+                    clean(sub)
+
+    clean(proto.graph)
+    for function in proto.functions:
+        clean(function)
+
+
+def _without_debug_files(blob: bytes) -> bytes:
+    """A TorchScript archive without its `*.debug_pkl` entries: they map the code to the source
+    files it was traced from, by absolute path. `torch.jit.load` does not need them."""
+    import io
+    import zipfile
+
+    src = zipfile.ZipFile(io.BytesIO(blob))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            if not info.filename.endswith(".debug_pkl"):
+                dst.writestr(info, src.read(info.filename))
+    return buf.getvalue()
