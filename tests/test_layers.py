@@ -66,7 +66,7 @@ BREAKS = {
     "cli-headless": ("fmnist_desktop/cli/_layer_probe.py", "from fmnist_desktop.ui import context\n"),
     "serve-headless": ("fmnist_desktop/serve/_layer_probe.py", "import PySide6.QtCore\n"),
     # The Evaluate page taking a widget from the Train page, as it once took its Banner.
-    "pages-independent": ("fmnist_desktop/ui/pages/evaluate.py", "from .train.form import SettingsForm  # noqa\n"),
+    "pages-independent": ("fmnist_desktop/ui/pages/evaluate/page.py", "from ..train.form import SettingsForm  # noqa\n"),
 }
 EXPECTED = {"core-imports-serve": "core-is-plain-python", "core-layers-presets": "core-layers"}
 

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ....core.base.formats import PHOTO_FORMATS_TEXT
 from ....core.base.labels import CLASS_NAMES
 from ....core.base.output_safety import csv_row
 from ....core.base.verdict import DEFAULT_THRESHOLD, Verdict, decide, format_confidence
@@ -317,6 +318,20 @@ class BatchView(QWidget):
             text += f" — showing {shown}"
         self.count_label.setText(text)
 
+    def show_progress(self, progress, offset: int) -> None:
+        """The classify job's progress (core.jobs Progress); `offset`: the rows listed before this
+        batch (the bar counts the whole list)."""
+        if progress.total is None:
+            self.progress.setRange(0, 0)
+            self.count_label.setText(progress.message)
+            return
+        self.progress.setRange(0, max(1, offset + progress.total))
+        self.progress.setValue(offset + (progress.done or 0))
+
+    def show_done(self, classified: int, offset: int) -> None:
+        self.progress.setRange(0, max(1, offset + classified))
+        self.progress.setValue(max(1, offset + classified))
+
     def _on_filter_changed(self, mode: str) -> None:
         self.proxy.set_mode(mode)
         self.update_count()
@@ -347,3 +362,16 @@ class BatchView(QWidget):
                                          row.model_kind,
                                          "" if row.none_probability is None else f"{row.none_probability:.4f}"]))
         return out.getvalue()
+
+
+def added_message(total: int, skipped: int) -> tuple[str, bool] | None:
+    """What a finished batch says (text, is it an error), when anything: `total` photos classified
+    now, `skipped` already in the list."""
+    if total == 0 and skipped:
+        return f"{'That photo is' if skipped == 1 else f'All {skipped} photos are'} already in the list.", False
+    if total == 0:
+        return f"No images found there ({PHOTO_FORMATS_TEXT.replace(', TIFF', ' or TIFF')} files).", True
+    if skipped:
+        return (f"Added {total} {'photo' if total == 1 else 'photos'}; "
+                f"{skipped} {'was' if skipped == 1 else 'were'} already in the list.", False)
+    return None

@@ -18,11 +18,10 @@ functions (they are already in `sys.modules` once the context's `torchReady` fir
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QIODevice, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QImage, QKeySequence
+from PySide6.QtCore import QBuffer, QIODevice, Signal, Slot
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -34,18 +33,19 @@ from PySide6.QtWidgets import (
 
 from ....core.base import paths
 from ....core.base.errors import FmnistError
-from ....core.base.formats import PHOTO_FORMATS_TEXT, is_photo_file, photo_file_filter
+from ....core.base.formats import PHOTO_FORMATS_TEXT
 from ....core.base.labels import CLASS_NAMES
 from ....core.base.verdict import threshold_of
 from ...context import AppContext
-from ...settings_keys import PREDICT_LAST_DIR
 from ...tasks import Progress, TaskGroup
-from ...widgets.banner import MessageLabel, make_button
+from ...widgets.banner import MessageLabel
 from ...widgets.drop_zone import DropZone
-from .batch_view import BatchView, batch_row
-from .single_view import SingleResult, SingleView, single_result
+from .batch_view import BatchView, added_message
+from .predictors import PredictorCache, batch_task, single_task
+from .single_view import SingleResult, SingleView
+from .teaching import MyPhotosLink
 from .threshold_box import ThresholdBox
-from ...widgets.model_answer import entry_names
+from .toolbar import InputBar
 
 CLASSES_TEXT = "It knows ten kinds of clothing: " + ", ".join(CLASS_NAMES) + "."
 DROP_TEXT = (f"Drop clothing photos or folders here\n\n{CLASSES_TEXT}\n\n"
@@ -53,21 +53,6 @@ DROP_TEXT = (f"Drop clothing photos or folders here\n\n{CLASSES_TEXT}\n\n"
 DROP_MORE_TEXT = "Drop more photos or folders here to add them to the list"
 DROP_ANOTHER_TEXT = "Drop another photo, or several photos or a folder to start a list"
 VIEW_EMPTY, VIEW_SINGLE, VIEW_BATCH = range(3)
-
-
-class _RowsState:
-    """The classify job's state, handing its partial results on as table rows (made in the worker:
-    thumbnails are QImages, so the GUI thread only adds them)."""
-
-    def __init__(self, state, model_names: dict[str, str] | None = None):
-        self._state = state
-        self._model_names = model_names  # kind -> library name, for the Model column
-        self.is_interruption_requested = state.is_interruption_requested
-        self.is_set = state.is_set
-        self.set_progress = state.set_progress
-
-    def set_partial_result(self, group) -> None:
-        self._state.set_partial_result([batch_row(c.prediction, c.path, c.shown, self._model_names) for c in group])
 
 
 class PredictPage(QWidget):
@@ -82,8 +67,7 @@ class PredictPage(QWidget):
         self.context = context
         self.tasks = TaskGroup(self, "classify", "photos")
         self.runner = self.tasks["classify"]
-        self._predictor_lock = threading.Lock()
-        self._predictors: dict[str, object] = {}
+        self.predictors = PredictorCache()
         self._pending: tuple[str, object] | None = None  # input that arrived before torch was ready
         self._redo_single = False  # the active model changed while a single photo was classified
         self._single: SingleResult | None = None
@@ -93,14 +77,14 @@ class PredictPage(QWidget):
         self._batch_offset = 0  # rows listed before the batch being classified (for the progress bar)
         self._kept_as: int | None = None  # the class the shown photo was kept in My photos as
         self._last_single_input: tuple[str, object] | None = None
-        self._sample_index = 0
-        self._samples: list[Path] | None = None  # the bundled samples, listed once
-        self._my_photos_count: int | None = None  # None until counted (in the background)
+        self.teaching = MyPhotosLink(context, self.tasks["photos"], self)  # My photos: count, keep, dialog
+        self.teaching.counted.connect(self._update_enabled)
+        self.teaching.changed.connect(self.myPhotosChanged.emit)
         self.setAcceptDrops(True)
         self._build()
         context.torchReady.connect(self._on_torch_ready)
         context.activeModelChanged.connect(self._on_active_model_changed)
-        self.myPhotosChanged.connect(self._count_my_photos)
+        self.myPhotosChanged.connect(self.teaching.recount)  # counted again, in a worker
         self._update_enabled()
 
     # ================================================================= layout
@@ -110,13 +94,14 @@ class PredictPage(QWidget):
         outer.setSpacing(8)
 
         bar = QHBoxLayout()
-        self.open_files_button = make_button(self, "Open images…", "openImagesButton", self.open_files_dialog)
-        self.open_folder_button = make_button(self, "Open folder…", "openFolderButton", self.open_folder_dialog)
-        self.paste_button = make_button(self, "Paste", "pasteButton", self.paste_from_clipboard)
-        self.paste_button.setToolTip("Classify an image from the clipboard (Ctrl+V)")
-        self.sample_button = make_button(self, "Try a sample", "sampleButton", self.try_sample)
-        for button in (self.open_files_button, self.open_folder_button, self.paste_button, self.sample_button):
-            bar.addWidget(button)
+        self.input_bar = InputBar(self, self.context.settings)
+        self.input_bar.pathsChosen.connect(self.predict_paths)
+        self.input_bar.pasteRequested.connect(self.paste_from_clipboard)
+        self.input_bar.sampleRequested.connect(self.try_sample)
+        for name in ("open_files_button", "open_folder_button", "paste_button", "sample_button", "open_images_action",
+                     "paste_action"):
+            setattr(self, name, getattr(self.input_bar, name))
+        self.input_bar.add_to(bar)
         bar.addStretch(1)
         self.threshold_box = ThresholdBox(self)
         self.threshold_box.changed.connect(self._apply_threshold)
@@ -126,20 +111,6 @@ class PredictPage(QWidget):
         self.threshold_reset = self.threshold_box.reset_button
         self.threshold_box.add_to(bar)
         outer.addLayout(bar)
-
-        # Ctrl+O here opens images (the page's main action); the File menu opens models with Ctrl+Shift+O.
-        self.open_images_action = QAction("Open images…", self)
-        self.open_images_action.setShortcut(QKeySequence.StandardKey.Open)
-        self.open_images_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)  # active while this page is shown
-        self.open_images_action.triggered.connect(self.open_files_dialog)
-        self.addAction(self.open_images_action)
-        self.open_files_button.setToolTip("Classify image files (Ctrl+O)")
-
-        self.paste_action = QAction("Paste image", self)
-        self.paste_action.setShortcut(QKeySequence.StandardKey.Paste)
-        self.paste_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)  # active while this page is shown
-        self.paste_action.triggered.connect(self.paste_from_clipboard)
-        self.addAction(self.paste_action)
 
         # One reserved line: a message (e.g. "Saved to My photos") never moves the buttons under the pointer.
         self.banner = MessageLabel("predictBanner", self, reserve_lines=1)
@@ -244,63 +215,20 @@ class PredictPage(QWidget):
         ready = self.context.is_torch_ready() and bool(self.context.active_entries())
         busy = self.runner.is_running()
         self.cancel_button.setEnabled(busy)
-        samples = self.sample_paths()
-        self.sample_button.setEnabled(bool(samples))
-        self.sample_button.setToolTip("Classify one of the example photos shipped with the app" if samples
-                                      else "No sample images are installed")
-        has_single = self._single is not None and getattr(self._single.prediction, "error", None) is None
-        store_ready = self.context.is_torch_ready()
-        kept = has_single and self._kept_as is not None
-        self.confirm_button.setEnabled(ready and has_single and store_ready and not kept)
-        self.correct_button.setEnabled(ready and has_single and store_ready)
+        self.input_bar.update_sample_button()
         self.clear_button.setEnabled(self.model.rowCount() > 0)
-        count = self._my_photos_count or 0
-        if not store_ready:
-            self.my_photos_label.setText("My photos are not available.")
-        else:
-            self.my_photos_label.setText(f"My photos: {count}" if self._my_photos_count is not None
-                                         else "My photos: counting…")
-        self.my_photos_button.setEnabled(store_ready)
-        # Enabled only when a fine-tune can run; otherwise it says what it needs (issue 12.1).
-        readiness = getattr(self, "_finetune_readiness", None)
-        can_run = readiness is not None and readiness.can_run
-        self.finetune_button.setEnabled(ready and can_run and not busy)
-        self.finetune_button.setText(readiness.button_text() if readiness is not None else "Fine-tune with my photos")
-        self.finetune_button.setToolTip(readiness.explanation() if readiness is not None else "")
-        if kept:
-            # After Confirm or Correct…: the photo is kept; offering "Confirm <the old guess>"
-            # would undo a correction. Correct… still changes the class.
-            self.confirm_button.setText(f"Kept as “{CLASS_NAMES[self._kept_as]}”")
-        elif has_single:
-            self.confirm_button.setText(f"Confirm “{self._single.prediction.label}”")
-        else:
-            self.confirm_button.setText("Confirm")
-
-    def _count_my_photos(self) -> None:
-        """Count the stored photos in the background; the label and Fine-tune follow."""
-        if not self.context.is_torch_ready():
-            return
-
-        def count(state):
-            from ....core.store import user_photos
-
-            examples = user_photos.list_examples()
-            return len(examples), user_photos.finetune_readiness(examples)
-
-        def counted(value) -> None:
-            self._my_photos_count, self._finetune_readiness = value
-            self._update_enabled()
-
-        self.tasks["photos"].start(count, on_result=counted, on_error=lambda _message: counted((0, None)))
+        self.single.update_actions(ready=ready, busy=busy, store_ready=self.context.is_torch_ready(),
+                                   result=self._single, kept_as=self._kept_as, photo_count=self.teaching.count,
+                                   readiness=self.teaching.readiness)
 
     def my_photos_count(self) -> int:
         """The number of stored photos as last counted (0 until the first count is in)."""
-        return self._my_photos_count or 0
+        return self.teaching.count or 0
 
     @Slot()
     def _on_torch_ready(self) -> None:
         self._load_model_threshold()
-        self._count_my_photos()
+        self.teaching.recount()
         self._update_enabled()
         if self._pending is not None:
             kind, payload = self._pending
@@ -336,23 +264,11 @@ class PredictPage(QWidget):
     # ================================================================= inputs
     @Slot()
     def open_files_dialog(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open images", self._last_dir(), photo_file_filter())
-        if files:
-            self._remember_dir(Path(files[0]).parent)
-            self.predict_paths(files)
+        self.input_bar.open_files_dialog()
 
     @Slot()
     def open_folder_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", self._last_dir())
-        if folder:
-            self._remember_dir(Path(folder))
-            self.predict_paths([folder])
-
-    def _last_dir(self) -> str:
-        return str(self.context.settings.value(PREDICT_LAST_DIR, str(Path.home())))
-
-    def _remember_dir(self, folder: Path) -> None:
-        self.context.settings.setValue(PREDICT_LAST_DIR, str(folder))
+        self.input_bar.open_folder_dialog()
 
     @Slot()
     def paste_from_clipboard(self) -> None:
@@ -361,21 +277,15 @@ class PredictPage(QWidget):
             self.show_banner("The clipboard holds no image or image file to classify.")
 
     def sample_paths(self) -> list[Path]:
-        """The example photos shipped with the app (listed once: a few files in resources/samples)."""
-        if self._samples is None:
-            folder = paths.bundled_path("resources/samples")
-            self._samples = sorted(p for p in folder.iterdir() if p.is_file() and is_photo_file(p.name)) \
-                if folder.is_dir() else []
-        return self._samples
+        """The example photos shipped with the app (listed once)."""
+        return self.input_bar.sample_paths()
 
     @Slot()
     def try_sample(self) -> None:
-        samples = self.sample_paths()
-        if not samples:
+        sample = self.input_bar.next_sample()
+        if sample is None:
             self.show_banner("No sample images are installed with this copy of the app.")
             return
-        sample = samples[self._sample_index % len(samples)]
-        self._sample_index += 1
         self._dispatch("single-path", str(sample))  # a sample is shown, never added to the user's list
 
     def dragEnterEvent(self, event) -> None:  # the whole page is a drop target
@@ -436,36 +346,13 @@ class PredictPage(QWidget):
             if self.stack.currentIndex() == VIEW_SINGLE:
                 self._dispatch(*self._last_single_input)
 
-    # ================================================================= worker side
-    def _predictor_for(self, entry):
-        """The Predictor for the active models (a library entry, or the list `active_entries()`:
-        photo model first, then the 28×28 network), loaded once (called in worker threads)."""
-        from ....core.predict.predictor import Predictor
-
-        entries = list(entry) if isinstance(entry, (list, tuple)) else [entry]
-        key = "|".join(str(e.path) for e in entries)
-        with self._predictor_lock:
-            predictor = self._predictors.get(key)
-            if predictor is None:
-                predictor = Predictor.from_checkpoints([e.path for e in entries], device="cpu")
-                self._predictors = {key: predictor}  # keep only the active models' weights
-            return predictor
-
+    # ================================================================= starting the tasks (predictors.py)
     def _start_single(self, entry, kind: str, payload) -> None:
         self._batch_running = False  # starting this task cancels a list being classified
         self._batch_queue.clear()
-
-        def task(state):
-            from ....core.jobs import classify
-
-            state.set_progress(None, "Loading the model…")
-            result = single_result(*classify.classify_one(self._predictor_for(entry), kind, payload))
-            result.model_names = entry_names(entry)  # "Answered by" names the model as the Models page does
-            return result
-
         name = Path(payload).name if kind == "single-path" else "pasted image"
         self.runner.start(
-            task,
+            single_task(self.predictors, entry, kind, payload),
             on_result=self._show_single,
             on_error=lambda message: self.show_banner(message),
             on_finished=self._on_single_finished,
@@ -490,15 +377,8 @@ class PredictPage(QWidget):
         self._single_from_list = False
         self.progress.setRange(0, 0)  # busy until the folder walk has counted the files
         self._show_view(VIEW_BATCH)
-
-        def task(state):
-            from ....core.jobs import classify
-
-            inputs = classify.ClassifyInputs(items, lambda: self._predictor_for(entry), frozenset(known))
-            return classify.run(inputs, _RowsState(state, entry_names(entry)))
-
         self.runner.start(
-            task,
+            batch_task(self.predictors, entry, items, known),
             on_partial=self.batch.add_rows,
             on_progress=self._on_batch_progress,
             on_result=self._on_batch_result,
@@ -524,25 +404,14 @@ class PredictPage(QWidget):
         return self.verdict_label.text()
 
     def _on_batch_progress(self, progress: Progress) -> None:
-        if progress.total is None:
-            self.progress.setRange(0, 0)
-            self.count_label.setText(progress.message)
-            return
-        self.progress.setRange(0, max(1, self._batch_offset + progress.total))
-        self.progress.setValue(self._batch_offset + (progress.done or 0))
+        self.batch.show_progress(progress, self._batch_offset)
 
     def _on_batch_result(self, counts: tuple[int, int]) -> None:
         total, skipped = counts  # classified now, already in the list
-        self.progress.setRange(0, max(1, self._batch_offset + total))
-        self.progress.setValue(max(1, self._batch_offset + total))
-        if total == 0 and skipped:
-            self.show_banner(f"{'That photo is' if skipped == 1 else f'All {skipped} photos are'} already in the list.",
-                             error=False)
-        elif total == 0:
-            self.show_banner(f"No images found there ({PHOTO_FORMATS_TEXT.replace(', TIFF', ' or TIFF')} files).")
-        elif skipped:
-            self.show_banner(f"Added {total} {'photo' if total == 1 else 'photos'}; "
-                             f"{skipped} {'was' if skipped == 1 else 'were'} already in the list.", error=False)
+        self.batch.show_done(total, self._batch_offset)
+        message = added_message(total, skipped)
+        if message is not None:
+            self.show_banner(*message)
 
     def _on_batch_finished(self) -> None:
         self._batch_running = False
@@ -577,7 +446,7 @@ class PredictPage(QWidget):
         if self.model.rowCount() == 0:
             self.show_banner("Nothing to export yet: classify a folder or several images first.")
             return
-        start = str(Path(self._last_dir()) / "predictions.csv")
+        start = str(Path(self.input_bar.last_dir()) / "predictions.csv")
         target, _ = QFileDialog.getSaveFileName(self, "Export predictions as CSV", start, "CSV files (*.csv)")
         if target:
             self.export_csv(target)
@@ -604,10 +473,8 @@ class PredictPage(QWidget):
     def _store_example(self, class_index: int) -> None:
         if not self.context.is_torch_ready() or self._single is None:
             return
-        from ....core.store import user_photos
-
         try:
-            user_photos.add_example(self._single.source, class_index)
+            self.teaching.keep(self._single.source, class_index)
         except FmnistError as exc:
             self.show_banner(str(exc))
             return
@@ -621,9 +488,4 @@ class PredictPage(QWidget):
         if not self.context.is_torch_ready():
             self.show_banner("My photos become available once the model engine has loaded.")
             return
-        from ....core.store import user_photos
-        from .my_photos import MyPhotosDialog
-
-        dialog = MyPhotosDialog(self.context, user_photos, self)
-        dialog.changed.connect(self.myPhotosChanged.emit)
-        dialog.open()
+        self.teaching.open_dialog(self)

@@ -224,6 +224,34 @@ class SingleView(QScrollArea):
         layout.addStretch(1)
         return box
 
+    def update_actions(self, *, ready: bool, busy: bool, store_ready: bool, result: SingleResult | None,
+                       kept_as: int | None, photo_count: int | None, readiness) -> None:
+        """Enable the teach box's buttons for the shown result: Confirm / Correct… keep it in My
+        photos (`kept_as`: the class it was kept as), Fine-tune only when `readiness` says it can run."""
+        has_single = result is not None and getattr(result.prediction, "error", None) is None
+        kept = has_single and kept_as is not None
+        self.confirm_button.setEnabled(ready and has_single and store_ready and not kept)
+        self.correct_button.setEnabled(ready and has_single and store_ready)
+        if not store_ready:
+            self.my_photos_label.setText("My photos are not available.")
+        else:
+            self.my_photos_label.setText(f"My photos: {photo_count}" if photo_count is not None
+                                         else "My photos: counting…")
+        self.my_photos_button.setEnabled(store_ready)
+        # Enabled only when a fine-tune can run; otherwise it says what it needs (issue 12.1).
+        can_run = readiness is not None and readiness.can_run
+        self.finetune_button.setEnabled(ready and can_run and not busy)
+        self.finetune_button.setText(readiness.button_text() if readiness is not None else "Fine-tune with my photos")
+        self.finetune_button.setToolTip(readiness.explanation() if readiness is not None else "")
+        if kept:
+            # After Confirm or Correct…: the photo is kept; offering "Confirm <the old guess>"
+            # would undo a correction. Correct… still changes the class.
+            self.confirm_button.setText(f"Kept as “{CLASS_NAMES[kept_as]}”")
+        elif has_single:
+            self.confirm_button.setText(f"Confirm “{result.prediction.label}”")
+        else:
+            self.confirm_button.setText("Confirm")
+
     # ----------------------------------------------------------------- showing a result
 
     def show_result(self, result: SingleResult, threshold: float | None = None) -> str | None:

@@ -88,3 +88,9 @@ def device_kind(choice: str) -> str:
 def describe_for(settings, preset: Any, device_choice: str, images_per_epoch: int, epochs: int) -> str:
     est = estimate(settings, preset.arch, device_kind(device_choice), images_per_epoch, epochs)
     return est.text()
+
+
+def record_epoch(settings, presets: dict, started, seconds: float) -> None:
+    """Record one epoch of a run (`started`: its core.learn.training.Started) as this computer's speed."""
+    arch = presets[started.preset].arch if started.preset in presets else started.preset
+    record_speed(settings, arch, started.device.split(":")[0], started.n_train, seconds)

@@ -15,6 +15,8 @@ from PySide6.QtWidgets import QFileDialog, QPushButton
 
 from ....core.base.errors import FmnistError
 from ....core.jobs.train import RunOutcome
+from ...widgets.dialogs import ask_yes_no
+from .photos_panel import describe_calibration
 
 
 def describe_report(report) -> str:
@@ -50,6 +52,17 @@ class UnsavedModel:
 
     def held(self) -> bool:
         return self.outcome is not None
+
+    def confirm_discard(self) -> bool:
+        """Before a new run: the model whose save failed is dropped only if the user agrees."""
+        if not self.held():
+            return True
+        if not ask_yes_no(self.page, "Discard the unsaved model?",
+                          "The last trained model is not saved: it exists only in memory.\n\n"
+                          "Discard it and start a new run?"):
+            return False
+        self.hold(None)
+        return True
 
     def hold(self, outcome: RunOutcome | None) -> None:
         """Hold (or let go of) a trained model whose save failed, and say so where the user looks."""
@@ -127,3 +140,26 @@ class UnsavedModel:
         self.hold(None)
         self.page.banner.show_message("info", "The model was discarded.")
         self.page.log("The model held in memory was discarded.")
+
+
+def describe_saved(outcome: RunOutcome) -> tuple[list[str], str]:
+    """A saved run as (log lines, the banner's text): its test accuracy (or why it was not
+    measured), and for a run with photos its calibration, for a fine-tune its before/after report."""
+    entry = outcome.entry
+    if outcome.test_accuracy is None:
+        why = (f"the evaluation failed: {outcome.evaluation_error.rstrip('.')}" if outcome.evaluation_error
+               else "training was stopped; the Evaluate page measures it" if outcome.kept_after_stop
+               else "the evaluation was stopped")
+        accuracy = f"test accuracy not measured ({why})"
+    else:
+        accuracy = f"test accuracy {outcome.test_accuracy:.2f} %"
+    lines = [f"{accuracy[0].upper()}{accuracy[1:]}. Saved as “{entry.name}”."]
+    text = f"<b>Saved “{entry.name}”</b> — {accuracy}."
+    calibration = describe_calibration(getattr(entry.meta, "metrics", {}) or {})
+    if calibration:  # trained with photos: its own "not sure" threshold and held-out figures
+        text += f"<br>{calibration}"
+        lines.append(calibration)
+    if outcome.finetune_report is not None:
+        text += f"<br>{describe_report(outcome.finetune_report)}"
+        lines.append(describe_report(outcome.finetune_report))
+    return lines, text

@@ -68,6 +68,16 @@ class RunView(QWidget):
     def log(self, line: str) -> None:
         self.log_view.appendPlainText(line)
 
+    def show_idle(self, ready: bool, last_run_s: float | None) -> None:
+        """Between runs: what the page is waiting for (`last_run_s`: how long the last run took)."""
+        if not ready:
+            self.progress_label.setText("Loading the machine-learning engine…")
+        elif last_run_s is None:
+            self.progress_label.setText("Ready. Choose settings and press Train.")
+        else:
+            self.progress_bar.setRange(0, max(1, self.progress_bar.maximum()))
+            self.progress_label.setText(f"Idle. The last run took {format_clock(last_run_s)}.")
+
     # ----------------------------------------------------------------- charts
 
     def load_charts(self, runner: TaskRunner) -> None:

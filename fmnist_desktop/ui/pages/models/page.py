@@ -17,48 +17,31 @@ selection and the chart stay put through Make active and Rename.
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtGui import QStandardItem
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QPushButton,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
 
-from ...core.base import paths
-from ...core.base.errors import FmnistError
-from ...core.base.formats import format_span
-from ..context import AppContext
-from ..settings_keys import MODELS_LAST_DIR as SETTINGS_LAST_DIR
-from ..tasks import TaskGroup
-from ..widgets.banner import MessageLabel, make_button
-from ..widgets.dialogs import ask_yes_no
-from ..widgets import model_facts
-HEADERS = ("Name", "Kind", "Created", "Preset", "Epochs", "Test accuracy", "Real photos", "Training time", "Size",
-           "Device")
-(COL_NAME, COL_KIND, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_PHOTOS, COL_TIME, COL_SIZE,
- COL_DEVICE) = range(len(HEADERS))
-ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
-SORT_ROLE = Qt.ItemDataRole.UserRole + 2
-MODEL_FILTER = "Model files (*.pt *.pth);;All files (*)"
-# Export… file types → core.jobs.export formats ("checkpoint": the app's own file).
-EXPORT_FILTERS = {
-    "App model file (*.pt)": "checkpoint",
-    "ONNX, for onnxruntime (*.onnx)": "onnx",
-    "TorchScript, for torch.jit.load (*.ts.pt)": "torchscript",
-}
-EXPORT_SUFFIXES = {"checkpoint": ".pt", "onnx": ".onnx", "torchscript": ".ts.pt"}
+from ....core.base.errors import FmnistError
+from ...context import AppContext
+from ...settings_keys import MODELS_LAST_DIR as SETTINGS_LAST_DIR
+from ...tasks import TaskGroup
+from ...widgets.banner import MessageLabel, make_button
+from ...widgets.dialogs import ask_yes_no
+from ...widgets import model_facts
+from .files import EXPORT_FILTERS, MODEL_FILTER, copy_model_file, export_target, safe_file_name
+from .history import HistoryPanel
+from .table import ModelsTable
 
 
 class ModelsPage(QWidget):
@@ -71,8 +54,6 @@ class ModelsPage(QWidget):
         self.context = context
         self.tasks = TaskGroup(self, "files", "serve", "photo-scores")
         self.runner = self.tasks["files"]
-        self.chart = None  # TrainingCharts, created after torchReady (matplotlib is slow to import)
-        self._charted: tuple | None = None  # what the chart shows now (entry id, history), to skip redraws
         self._photo_set = None  # core.predict.photo_score.PhotoSet the models are measured on
         self._photo_scores: dict[tuple, object] = {}  # (model file key, photo set key) -> PhotoScore
         self._comparison: tuple | None = None  # (previous entry, new entry) of the last Make active
@@ -109,44 +90,19 @@ class ModelsPage(QWidget):
         self.banner = MessageLabel("modelsBanner", self, reserve_lines=2)
         outer.addWidget(self.banner)
 
-        from .serve_panel import ServePanel
+        from ..serve_panel import ServePanel
 
         self.serve_panel = ServePanel(self.context, self.tasks["serve"], self)
         outer.addWidget(self.serve_panel)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
-        self.model = QStandardItemModel(0, len(HEADERS), self)
-        self.model.setHorizontalHeaderLabels(list(HEADERS))
-        self.table = QTableView(self.splitter)
-        self.table.setObjectName("modelsTable")
-        self.table.setAccessibleName("Models")
-        self.table.setModel(self.model)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().hide()
-        self.table.setWordWrap(False)  # dates and durations stay on one line
-        self.model.horizontalHeaderItem(COL_ACC).setToolTip(
-            "28×28 networks: accuracy on the Fashion-MNIST test set; photo models: share of held-out photos right")
-        self.model.horizontalHeaderItem(COL_KIND).setToolTip(
-            "Photo models answer photos; 28×28 networks answer small grey Fashion-MNIST-style images. "
-            "One of each kind is active")
-        self.model.horizontalHeaderItem(COL_PHOTOS).setToolTip(
-            "How many real photos each model names right: your kept-out photos once you have enough, "
-            "else the sample photos shipped with the app")
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
+        self.table = ModelsTable(self.splitter)
+        self.model = self.table.items
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection_changed())
         self.table.doubleClicked.connect(lambda _index: self.make_selected_active())
 
-        self.chart_holder = QWidget(self.splitter)
-        chart_layout = QVBoxLayout(self.chart_holder)
-        chart_layout.setContentsMargins(0, 0, 0, 0)
-        self.history_label = QLabel("Select a model to see its training history.", self.chart_holder)
-        self.history_label.setObjectName("historyLabel")
-        self.history_label.setWordWrap(True)
-        chart_layout.addWidget(self.history_label)
+        self.chart_holder = HistoryPanel(self.splitter)  # the selected model's training history
+        self.history_label = self.chart_holder.history_label
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(self.chart_holder)
         self.splitter.setStretchFactor(0, 2)
@@ -161,20 +117,17 @@ class ModelsPage(QWidget):
         self._comparison = None  # a newer message: "the new model is weaker" would be about an old action
         self.banner.show_message(text, error)
 
+    @property
+    def chart(self):
+        """The training-history chart (charts.TrainingCharts), None until the engine has loaded."""
+        return self.chart_holder.chart
+
     # ----------------------------------------------------------------- data
     @Slot()
     def _on_torch_ready(self) -> None:
-        try:
-            from ..charts import TrainingCharts
-
-            self.chart = TrainingCharts(self.chart_holder)
-            self.chart.setMinimumHeight(220)
-            _legend_below(self.chart)
-            self.chart_holder.layout().addWidget(self.chart, 1)
+        if self.chart_holder.attach_chart():
             # A few rows of models above, most of the height for the curves.
             self.splitter.setSizes([200, max(300, self.splitter.height() - 200)])
-        except Exception as exc:  # noqa: BLE001 — the table works without the chart
-            self.history_label.setText(f"Charts unavailable: {exc}")
         self.refresh()
 
     def entries(self) -> list:
@@ -196,111 +149,19 @@ class ModelsPage(QWidget):
         except FmnistError as exc:
             self.show_banner(str(exc))
             entries = []
-        listed = [self.model.item(r, COL_NAME).data(ENTRY_ROLE).id for r in range(self.model.rowCount())]
-        if listed == [e.id for e in entries] and entries:
-            for row, entry in enumerate(entries):
-                for column, item in enumerate(self._row_items(entry, entry.id in active_ids)):
-                    self._copy_item(self.model.item(row, column), item)
-        else:
-            selection = self.table.selectionModel()
-            selection.blockSignals(True)  # no "nothing selected" moment while the rows are refilled
-            try:
-                self.model.removeRows(0, self.model.rowCount())
-                for entry in entries:
-                    self.model.appendRow(self._row_items(entry, entry.id in active_ids))
-                row_to_select = next((r for r, e in enumerate(entries) if e.id == selected_id), None)
-                if row_to_select is None:
-                    row_to_select = next((r for r, e in enumerate(entries) if e.id == active_id), 0 if entries else None)
-                if row_to_select is not None:
-                    self.table.selectRow(row_to_select)
-            finally:
-                selection.blockSignals(False)
-            self.table.viewport().update()
-        # Fit the short columns to their text (Name takes the rest), after every refill.
-        for column in range(1, len(HEADERS)):
-            self.table.resizeColumnToContents(column)
+        self.table.show_entries(entries, active_ids, selected_id, active_id, self._photo_item)
         self._on_selection_changed()
         self.measure_photos()
 
-    @staticmethod
-    def _copy_item(target: QStandardItem, source: QStandardItem) -> None:
-        for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.FontRole, ENTRY_ROLE):
-            value = source.data(role)
-            if target.data(role) != value:
-                target.setData(value, role)
-
-    def _row_items(self, entry, is_active: bool) -> list[QStandardItem]:
-        meta = entry.meta
-        training = dict(getattr(meta, "training", None) or {})
-        name = entry.name
-        if entry.builtin and "default" not in name.lower():
-            name += "  (default)"
-        name_item = QStandardItem(("● " if is_active else "") + name)
-        name_item.setData(entry, ENTRY_ROLE)
-        name_item.setToolTip(f"{entry.path}" + (f"\nThis is {model_facts.active_phrase(entry)}." if is_active else ""))
-        if is_active:
-            font = name_item.font()
-            font.setBold(True)
-            name_item.setFont(font)
-        figure, figure_tip = model_facts.figure_text(entry)
-        figure_item = QStandardItem(figure)
-        figure_item.setToolTip(figure_tip)
-        epochs = training.get("epochs") or len(getattr(meta, "history", None) or []) or None
-        elapsed = training.get("elapsed_s", training.get("training_time_s"))
-        values = [
-            name_item,
-            QStandardItem(model_facts.kind_text(entry)),
-            QStandardItem(format_created(getattr(meta, "created", ""))),
-            QStandardItem(str(getattr(meta, "preset", "") or "—")),
-            QStandardItem(str(epochs) if epochs else "—"),
-            figure_item,
-            self._photo_item(entry),
-            QStandardItem(format_span(elapsed)),
-            QStandardItem(model_facts.size_text(entry)),
-            QStandardItem(str(training.get("device_name") or training.get("device") or "—")),
-        ]
-        return values
-
     def selected_entry(self):
-        rows = self.table.selectionModel().selectedRows(COL_NAME) if self.table.selectionModel() else []
-        if not rows:
-            return None
-        return rows[0].data(ENTRY_ROLE)
+        return self.table.selected_entry()
 
     def select_entry(self, entry_id: str) -> bool:
-        for row in range(self.model.rowCount()):
-            if self.model.item(row, COL_NAME).data(ENTRY_ROLE).id == entry_id:
-                self.table.selectRow(row)
-                return True
-        return False
+        return self.table.select_entry(entry_id)
 
     def _on_selection_changed(self) -> None:
         self._update_buttons()
-        entry = self.selected_entry()
-        if entry is None:
-            self.history_label.setText("Select a model to see its training history.")
-            if self.chart is not None and self._charted != (None, ()):
-                self.chart.set_history([])
-                self._charted = (None, ())
-            return
-        history = list(getattr(entry.meta, "history", None) or [])
-        if history:
-            self.history_label.setText(f"Training history of “{entry.name}”: loss and accuracy per epoch."
-                                       + _stages_sentence(getattr(entry.meta, "training", None) or {}))
-        else:
-            self.history_label.setText(f"“{entry.name}” has no recorded training history (e.g. imported notebook weights).")
-        if self.chart is not None:
-            self.chart.setVisible(bool(history))  # empty axes would only look broken
-            charted = (entry.id, repr(history))
-            if charted == self._charted:
-                return  # the same curves (Make active, Rename): no redraw, no blank moment
-            try:
-                self.chart.set_history(history)
-                self._charted = charted
-            except (KeyError, TypeError, ValueError, AttributeError):
-                self.chart.set_history([])
-                self._charted = None
-                self.history_label.setText(f"The training history of “{entry.name}” cannot be shown.")
+        self.chart_holder.show_entry(self.selected_entry())
 
     def _update_buttons(self) -> None:
         ready = self.context.is_torch_ready()
@@ -349,7 +210,7 @@ class ModelsPage(QWidget):
             item = QStandardItem("measuring…")
             item.setToolTip("Classifying the real photos with this model")
         else:
-            from ...core.predict.photo_score import class_list
+            from ....core.predict.photo_score import class_list
 
             item = QStandardItem(score.short())
             item.setToolTip(f"Gets {score.right} of {score.description} right ({class_list(self._photo_set)})")
@@ -361,13 +222,13 @@ class ModelsPage(QWidget):
         nobody looks at, e.g. while a training run saves its model."""
         if not self.context.is_torch_ready() or self.model.rowCount() == 0 or not self.isVisible():
             return
-        entries = [self.model.item(r, COL_NAME).data(ENTRY_ROLE) for r in range(self.model.rowCount())]
+        entries = self.table.entries()
         wanted = [(self._file_key(e), e.path, model_facts.kind_of(e)) for e in entries]
         photo_set = self._photo_set
         done = set(self._photo_scores)
 
         def task(state):
-            from ...core.jobs import photo_scores
+            from ....core.jobs import photo_scores
 
             return photo_scores.run(photo_scores.ScoreInputs(wanted, photo_set, frozenset(done)), state)
 
@@ -384,10 +245,7 @@ class ModelsPage(QWidget):
             _kind, key, score = value
             self._photo_scores[key] = score
             self.photo_scores_measured += 1
-        for row in range(self.model.rowCount()):
-            entry = self.model.item(row, COL_NAME).data(ENTRY_ROLE)
-            self._copy_item(self.model.item(row, COL_PHOTOS), self._photo_item(entry))
-        self.table.resizeColumnToContents(COL_PHOTOS)
+        self.table.update_photo_column(self._photo_item)
         self._say_if_weaker()
 
     def _say_if_weaker(self) -> None:
@@ -503,15 +361,10 @@ class ModelsPage(QWidget):
         self._export_dialog(entry)
 
     def _export_dialog(self, entry) -> None:
-        suggested = Path(self._last_dir()) / f"{_safe_file_name(entry.name)}.pt"
+        suggested = Path(self._last_dir()) / f"{safe_file_name(entry.name)}.pt"
         target, chosen = QFileDialog.getSaveFileName(self, "Export model", str(suggested), ";;".join(EXPORT_FILTERS))
         if target:
-            fmt = EXPORT_FILTERS.get(chosen, "checkpoint")
-            if fmt == "checkpoint":
-                if not target.lower().endswith((".pt", ".pth")):
-                    target += ".pt"
-            elif not target.lower().endswith(EXPORT_SUFFIXES[fmt]):
-                target = (target[:-3] if target.lower().endswith(".pt") else target) + EXPORT_SUFFIXES[fmt]
+            target, fmt = export_target(target, chosen)
             self.context.settings.setValue(SETTINGS_LAST_DIR, str(Path(target).parent))
             self.export_entry(entry, target, fmt)
 
@@ -523,7 +376,7 @@ class ModelsPage(QWidget):
 
         if fmt != "checkpoint":
             def export_task(state):
-                from ...core.jobs.export import export_model
+                from ....core.jobs.export import export_model
 
                 state.set_progress(None, f"Exporting {destination.name} ({fmt}) and verifying it…")
                 return export_model(source, destination, fmt)
@@ -540,12 +393,7 @@ class ModelsPage(QWidget):
 
         def task(state):
             state.set_progress(None, f"Writing {destination.name}…")
-            try:
-                data = source.read_bytes()
-            except OSError as exc:
-                raise FmnistError(f"Cannot read the model file {source}: {exc.strerror or exc}.") from exc
-            paths.atomic_write_bytes(destination, data)
-            return str(destination)
+            return copy_model_file(source, destination)
 
         def on_result(written: str) -> None:
             self.show_banner(f"Saved “{entry.name}” to {written}.", error=False)
@@ -555,57 +403,3 @@ class ModelsPage(QWidget):
                           description=f"Saving {destination.name}")
         self._update_buttons()
 
-
-def format_created(created: str) -> str:
-    if not created:
-        return "—"
-    try:
-        return datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return created
-
-
-def _safe_file_name(name: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip("._")
-    return cleaned or "model"
-
-
-def _stages_sentence(training: dict) -> str:
-    """For a model made in stages (weights/interpolate.py): which epochs came from which run.
-
-    Without it the chart of the shipped model looks broken: its training figures jump at the
-    fine-tune, which trains on harder, photo-style augmented images.
-    """
-    stages = training.get("stages")
-    if not isinstance(stages, list) or len(stages) < 2 or not all(isinstance(s, dict) for s in stages):
-        return ""
-    parts, first = [], 1
-    for stage in stages:
-        try:
-            epochs = int(stage.get("epochs"))
-        except (TypeError, ValueError):
-            return ""
-        last = first + epochs - 1
-        parts.append(f"epochs {first}–{last}: “{stage.get('preset', '?')}” preset, augmentation {stage.get('augment', '?')}")
-        first = last + 1
-    text = " Made in stages (" + "; then ".join(parts) + ")"
-    mix = training.get("interpolated")
-    if isinstance(mix, dict) and isinstance(mix.get("alpha"), (int, float)):
-        text += f", its weights the average of the two runs' ends (α = {mix['alpha']:g})"
-    return text + "."
-
-
-def _legend_below(chart) -> None:
-    """The charts' one legend, moved below them for a finished run, without the "this epoch"
-    entry (a finished run has no in-epoch line); never over a curve, even at 900×600."""
-    handles, labels = chart.loss_ax.get_legend_handles_labels()
-    keep = [(h, lab) for h, lab in zip(handles, labels) if lab != "this epoch"]
-    shared = getattr(chart, "legend", None)
-    if shared is not None:
-        shared.remove()
-    for ax in (chart.loss_ax, chart.acc_ax):
-        legend = ax.get_legend()
-        if legend is not None:
-            legend.remove()
-    chart.legend = chart.figure.legend([h for h, _ in keep], [lab for _, lab in keep], loc="outside lower center",
-                                       ncols=len(keep), fontsize=8, frameon=False)

@@ -9,38 +9,32 @@ and galleries (`ui.widgets.gallery`) — the images of a picked cell, and every 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QSizePolicy,
-    QSlider,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
-    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from ...core.base.errors import FmnistError
-from ...core.base.labels import CLASS_NAMES
-from ..settings_keys import DATA_FOLDER
-from ..tasks import Progress, TaskCancelled, TaskGroup
-from ..widgets.banner import Banner, make_button
-from ..widgets.gallery import MAX_THUMB_SIZE, MIN_THUMB_SIZE, THUMB_SIZE, EnlargedImageDialog, SampleGallery
-
+from ....core.base.errors import FmnistError
+from ....core.base.labels import CLASS_NAMES
+from ...settings_keys import DATA_FOLDER
+from ...tasks import Progress, TaskCancelled, TaskGroup
+from ...widgets.banner import Banner, make_button
+from ...widgets.gallery import EnlargedImageDialog
+from .report import write_report
+from .results import ResultsPanel
 
 
 @dataclass(frozen=True)
@@ -143,82 +137,25 @@ class EvaluatePage(QWidget):
         matrix_layout.addLayout(self.matrix_holder, 1)
         matrix_box.setMinimumWidth(340)
 
-        right_box = QWidget(splitter)
-        right_layout = QVBoxLayout(right_box)
-        right_layout.setContentsMargins(0, 0, 0, 0)
-        self.tabs = QTabWidget(right_box)
-        right_layout.addWidget(self.tabs, 1)
-        self.tabs.setObjectName("evaluateTabs")
-        self.metrics_table = QTableWidget(0, 5, self.tabs)
-        self.metrics_table.setObjectName("perClassTable")
-        self.metrics_table.setAccessibleName("Per-class precision, recall and F1")
-        self.metrics_table.setHorizontalHeaderLabels(["Class", "Precision", "Recall", "F1", "Images"])
-        self.metrics_table.verticalHeader().setVisible(False)
-        self.metrics_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.metrics_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        header = self.metrics_table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for column in range(1, 5):
-            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
-        self.tabs.addTab(self.metrics_table, "Per class")
-
-        self.cell_label, self.cell_gallery = self._gallery_tab(
-            "Selected cell", "Click a cell of the confusion matrix.", "cellGalleryLabel",
-            SampleGallery("cellGallery", "Test images of the selected cell"))
-        self.misclassified_label, self.misclassified_gallery = self._gallery_tab(
-            "Misclassified", "", "misclassifiedLabel",
-            SampleGallery("misclassifiedGallery", "Misclassified test images", show_true_class=True))
-        self.tabs.setMinimumWidth(300)
-
-        # One zoom for both galleries, under them; double-click opens an image large.
-        zoom_box = QWidget(right_box)
-        zoom_layout = QHBoxLayout(zoom_box)
-        zoom_layout.setContentsMargins(4, 0, 4, 0)
-        zoom_layout.addWidget(QLabel("Thumbnail size", zoom_box))
-        self.zoom_slider = QSlider(Qt.Orientation.Horizontal, zoom_box)
-        self.zoom_slider.setObjectName("galleryZoom")
-        self.zoom_slider.setAccessibleName("Thumbnail size")
-        self.zoom_slider.setToolTip("Thumbnail size of the galleries (double-click an image to see it large)")
-        self.zoom_slider.setRange(MIN_THUMB_SIZE, MAX_THUMB_SIZE)
-        self.zoom_slider.setSingleStep(8)
-        self.zoom_slider.setPageStep(28)
-        self.zoom_slider.setValue(THUMB_SIZE)
-        self.zoom_slider.valueChanged.connect(self.set_thumb_size)
-        zoom_layout.addWidget(self.zoom_slider, 1)
-        zoom_layout.addWidget(QLabel("double-click to enlarge", zoom_box))
-        right_layout.addWidget(zoom_box)
+        self.results = ResultsPanel(splitter)  # the right side: per-class table, galleries, zoom
+        results = self.results
+        self.tabs, self.metrics_table, self.zoom_slider = results.tabs, results.metrics_table, results.zoom_slider
+        self.cell_label, self.cell_gallery = results.cell_label, results.cell_gallery
+        self.misclassified_label, self.misclassified_gallery = results.misclassified_label, results.misclassified_gallery
         self.enlarged: EnlargedImageDialog | None = None
-        for gallery in (self.cell_gallery, self.misclassified_gallery):
-            gallery.enlargeRequested.connect(self.enlarge)
+        self.results.enlargeRequested.connect(self.enlarge)
 
         splitter.addWidget(matrix_box)
-        splitter.addWidget(right_box)
+        splitter.addWidget(results)
         splitter.setStretchFactor(0, 1)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([520, 420])
-
-    def _gallery_tab(self, title: str, text: str, label_name: str, gallery: SampleGallery):
-        """A tab of the right side: a caption above a gallery. Returns (caption, gallery)."""
-        tab = QWidget(self.tabs)
-        layout = QVBoxLayout(tab)
-        layout.setContentsMargins(4, 4, 4, 4)
-        label = QLabel(text, tab)
-        label.setObjectName(label_name)
-        label.setWordWrap(True)
-        gallery.setParent(tab)
-        layout.addWidget(label)
-        layout.addWidget(gallery, 1)
-        self.tabs.addTab(tab, title)
-        return label, gallery
 
     # ================================================================= galleries
 
     @Slot(int)
     def set_thumb_size(self, size: int) -> None:
-        for gallery in (self.cell_gallery, self.misclassified_gallery):
-            gallery.set_thumb_size(size)
-        if self.zoom_slider.value() != size:
-            self.zoom_slider.setValue(size)
+        self.results.set_thumb_size(size)
 
     @Slot(int)
     def enlarge(self, sample: int) -> None:
@@ -242,7 +179,7 @@ class EvaluatePage(QWidget):
         self._set_idle()
         if self.matrix is None and not self.tasks["charts"].is_running():
             def import_charts(state):
-                from .. import charts  # noqa: F401 - matplotlib is slow to import: not on the GUI thread
+                from ... import charts  # noqa: F401 - matplotlib is slow to import: not on the GUI thread
 
                 return True
 
@@ -251,7 +188,7 @@ class EvaluatePage(QWidget):
     def _build_matrix(self) -> None:
         if self.matrix is not None:
             return
-        from ..charts import ConfusionMatrixCanvas
+        from ...charts import ConfusionMatrixCanvas
 
         self.matrix = ConfusionMatrixCanvas(self)
         self.matrix.set_normalized(self.normalize_check.isChecked())
@@ -331,7 +268,7 @@ class EvaluatePage(QWidget):
         cached = self._test_cache[1] if self._test_cache and self._test_cache[0] == folder_key else None
 
         def evaluate(state):
-            from ...core.jobs import evaluate as evaluate_job
+            from ....core.jobs import evaluate as evaluate_job
 
             # Every step moves the bar (the first evaluation reads the test files: seconds).
             done = evaluate_job.run(evaluate_job.EvaluateInputs(
@@ -377,11 +314,7 @@ class EvaluatePage(QWidget):
         self.outcome = None
         self.accuracy_label.setText("Test accuracy: …")
         self.model_label.setText(f"Evaluating <b>{entry.name}</b> on the test set…")
-        self.metrics_table.setRowCount(0)
-        self.cell_gallery.gallery_model.clear()
-        self.misclassified_gallery.gallery_model.clear()
-        self.cell_label.setText("Click a cell of the confusion matrix.")
-        self.misclassified_label.setText("")
+        self.results.clear()
         if self.matrix is not None:
             self.matrix.hide()
         self._matrix_placeholder.setText(f"Evaluating “{entry.name}”…")
@@ -423,39 +356,15 @@ class EvaluatePage(QWidget):
         self.outcome = outcome
         self._previous_outcome = None
         result = outcome.result
-        self._fill_table(result.per_class)
         if self.matrix is None:
             self._build_matrix()
         self._matrix_placeholder.hide()
         self.matrix.show()
         self.matrix.set_confusion(result.confusion)
-        self.cell_gallery.gallery_model.clear()
-        self.cell_label.setText("Click a cell of the confusion matrix to see its test images.")
-        wrong = list(result.misclassified())
-        self.misclassified_gallery.gallery_model.set_samples(
-            outcome.images, wrong, result.predictions, result.confidences, result.labels)
-        self.misclassified_label.setText(
-            f"{len(wrong):,} of {len(result.labels):,} test images are misclassified; "
-            "the most confident mistakes come first.")
+        self.results.show_result(outcome.images, result)
         self._update_model_label()
         if announce:
             self.evaluationFinished.emit(outcome)
-
-    def _fill_table(self, per_class: Sequence[dict]) -> None:
-        self.metrics_table.setRowCount(len(per_class))
-        for row, metrics in enumerate(per_class):
-            cells = [
-                metrics["name"],
-                f"{metrics['precision']:.1f} %",
-                f"{metrics['recall']:.1f} %",
-                f"{metrics['f1']:.1f} %",
-                f"{int(metrics['support']):,}",
-            ]
-            for column, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if column:
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.metrics_table.setItem(row, column, item)
 
     @Slot(int, int)
     def show_cell(self, true_index: int, pred_index: int) -> None:
@@ -494,17 +403,10 @@ class EvaluatePage(QWidget):
 
     def export_report(self, target: str | Path) -> bool:
         """Write the shown evaluation as JSON, atomically; True when it was written."""
-        from ...core.base.paths import atomic_write_text
-        from ...core.jobs.evaluate import report as evaluation_report
-
-        outcome = self.outcome
-        if outcome is None:
+        if self.outcome is None:
             return False
-        entry = outcome.entry
-        report = evaluation_report(outcome.result, name=entry.name, path=entry.path,
-                                   preset=getattr(entry.meta, "preset", None), data_source=outcome.source_description)
         try:
-            atomic_write_text(target, json.dumps(report, indent=2, ensure_ascii=False))
+            write_report(self.outcome, target)
         except FmnistError as exc:
             self.banner.show_message("error", f"<b>Export failed:</b> {exc}")
             return False

@@ -1,0 +1,72 @@
+"""The Predict page's worker side: the active models' Predictor, loaded once (in a worker thread),
+the tasks that classify one photo or a list (`core.jobs.classify`), and the classify job's state
+that hands its partial results on as table rows."""
+
+from __future__ import annotations
+
+import threading
+
+from ...widgets.model_answer import entry_names
+from .batch_view import batch_row
+from .single_view import single_result
+
+
+class PredictorCache:
+    """The Predictor for the active models, loaded once per set of model files (thread-safe)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._predictors: dict[str, object] = {}
+
+    def get(self, entry):
+        """`entry`: a library entry, or the list `active_entries()` (photo model first, then the
+        28×28 network). Called in worker threads."""
+        from ....core.predict.predictor import Predictor
+
+        entries = list(entry) if isinstance(entry, (list, tuple)) else [entry]
+        key = "|".join(str(e.path) for e in entries)
+        with self._lock:
+            predictor = self._predictors.get(key)
+            if predictor is None:
+                predictor = Predictor.from_checkpoints([e.path for e in entries], device="cpu")
+                self._predictors = {key: predictor}  # keep only the active models' weights
+            return predictor
+
+
+class RowsState:
+    """The classify job's state, handing its partial results on as table rows (made in the worker:
+    thumbnails are QImages, so the GUI thread only adds them)."""
+
+    def __init__(self, state, model_names: dict[str, str] | None = None):
+        self._state = state
+        self._model_names = model_names  # kind -> library name, for the Model column
+        self.is_interruption_requested = state.is_interruption_requested
+        self.is_set = state.is_set
+        self.set_progress = state.set_progress
+
+    def set_partial_result(self, group) -> None:
+        self._state.set_partial_result([batch_row(c.prediction, c.path, c.shown, self._model_names) for c in group])
+
+
+def single_task(predictors: PredictorCache, entry, kind: str, payload):
+    """The task that classifies one photo ("single-path" or "single-bytes"): a SingleResult."""
+    def task(state):
+        from ....core.jobs import classify
+
+        state.set_progress(None, "Loading the model…")
+        result = single_result(*classify.classify_one(predictors.get(entry), kind, payload))
+        result.model_names = entry_names(entry)  # "Answered by" names the model as the Models page does
+        return result
+
+    return task
+
+
+def batch_task(predictors: PredictorCache, entry, items: list[str], known: set[str]):
+    """The task that classifies files and folders, rows as partial results, skipping `known` paths."""
+    def task(state):
+        from ....core.jobs import classify
+
+        inputs = classify.ClassifyInputs(items, lambda: predictors.get(entry), frozenset(known))
+        return classify.run(inputs, RowsState(state, entry_names(entry)))
+
+    return task

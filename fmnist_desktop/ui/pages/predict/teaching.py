@@ -1,0 +1,50 @@
+"""The Predict page's link to My photos (`core.store.user_photos`): counting them in a task (so no
+folder is walked on the GUI thread), keeping the shown photo with its class, the My photos dialog."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+
+class MyPhotosLink(QObject):
+    counted = Signal()  # `count` and `readiness` are new
+    changed = Signal()  # the dialog added, moved or removed photos
+
+    def __init__(self, context, task, parent: QObject | None = None):
+        super().__init__(parent)
+        self.context = context
+        self._task = task  # the page's "photos" task
+        self.count: int | None = None  # None until counted (in the background)
+        self.readiness = None  # core.store.user_photos.FinetuneReadiness, once counted
+
+    def recount(self) -> None:
+        """Count the stored photos in the background; `counted` follows."""
+        if not self.context.is_torch_ready():
+            return
+
+        def count(state):
+            from ....core.store import user_photos
+
+            examples = user_photos.list_examples()
+            return len(examples), user_photos.finetune_readiness(examples)
+
+        def counted(value) -> None:
+            self.count, self.readiness = value
+            self.counted.emit()
+
+        self._task.start(count, on_result=counted, on_error=lambda _message: counted((0, None)))
+
+    @staticmethod
+    def keep(source, class_index: int) -> None:
+        """Keep a photo with its class; raises core.base.errors.FmnistError."""
+        from ....core.store import user_photos
+
+        user_photos.add_example(source, class_index)
+
+    def open_dialog(self, parent) -> None:
+        from ....core.store import user_photos
+        from .my_photos import MyPhotosDialog
+
+        dialog = MyPhotosDialog(self.context, user_photos, parent)
+        dialog.changed.connect(self.changed.emit)
+        dialog.open()

@@ -1,0 +1,58 @@
+"""The Train page's right side: the banner (its "Make it the active model" button, and the held
+model's buttons that `outcome.UnsavedModel` adds) above the run view (progress, charts, log)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QPushButton, QVBoxLayout, QWidget
+
+from ...widgets.banner import Banner
+from .run_view import RunView
+
+
+class RunPanel(QWidget):
+    makeActiveRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 0, 0, 0)
+        self.banner = Banner("trainBanner", self)
+        self.make_active_button = QPushButton("Make it the active model", self.banner)
+        self.make_active_button.setObjectName("makeActiveButton")
+        self.make_active_button.clicked.connect(lambda _checked=False: self.makeActiveRequested.emit())
+        self.make_active_button.hide()
+        self.banner.buttons_box.addWidget(self.make_active_button)
+        layout.addWidget(self.banner)
+        self.run_view = RunView(self)
+        layout.addWidget(self.run_view, 1)
+
+    def show_failure(self, title: str, message: str, advice: str | None) -> None:
+        text = f"<b>{title}:</b> {message}"
+        if advice:
+            text += f"<br>{advice}"
+        self.banner.show_message("error", text)
+        self.make_active_button.hide()
+        self.run_view.log(f"{title}: {message}" + (f" {advice}" if advice else ""))
+
+
+def busy_text(*, training: bool, saving: bool, preparing: bool, run_kind: str, downloading: bool, unsaved) -> str:
+    """What the Train page is busy with, for the window's close question ("" when nothing);
+    `unsaved`: the RunOutcome held in memory, or None."""
+    if training and saving:
+        return "The new model is being evaluated and saved; closing skips the evaluation and still saves it."
+    if training:
+        return "A model is being trained; closing stops it and the run is not saved."
+    if preparing and run_kind == "train":
+        return "The labelled photos are being prepared for training; closing cancels the run."
+    if preparing:
+        return "Your photos are being prepared for fine-tuning; closing cancels the fine-tuning."
+    if downloading:
+        return "Fashion-MNIST is being downloaded."
+    if unsaved is not None and unsaved.kept_after_stop:
+        return ("The best epoch of the stopped run is kept in memory, not saved; quitting discards it "
+                "(use “Save to the library” on the Train page to keep it)")
+    if unsaved is not None:
+        return ("The last trained model could not be saved and exists only in memory; quitting discards it "
+                "(use “Save model as…” on the Train page to keep it)")
+    return ""
