@@ -65,6 +65,7 @@ from .export_targets import (  # noqa: F401
     _strip_machine_paths,
     _without_debug_files,
     _write_verified,
+    onnx_file_bytes,
     check_export_target,
     share_like_other_files,
 )
@@ -198,48 +199,20 @@ def export_model(
 
 
 def _onnx_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, Any]) -> bytes:
-    try:
-        import onnx  # noqa: F401
-        import onnxscript  # noqa: F401  (torch's ONNX exporter is built on it)
-    except ImportError as exc:
-        raise ExportError("Exporting to ONNX needs the onnx and onnxscript packages, which are not installed.", ONNX_HINT) from exc
-    import tempfile
-
     s = int(meta.input_size)
-    example = torch.zeros(2, 1, s, s)
-    wrapped = _WithSoftmax(model).eval()
-    with tempfile.TemporaryDirectory(prefix="fmnist-onnx-") as folder:
-        path = Path(folder) / "model.onnx"
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    wrapped, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                    opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
-                    dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},),
-                )
-        except Exception as exc:  # noqa: BLE001 — the exporter's errors are long; one line for the user
-            raise ExportError(f"The ONNX exporter failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
-        proto = onnx.load(str(path))
-    proto.producer_name = "fmnist-desktop"
-    proto.doc_string = f"{meta.name} — Fashion-MNIST classifier; see metadata 'fmnist_contract'."
-    props = {
-        "fmnist_contract": json.dumps(terms, ensure_ascii=False),
-        "class_names": json.dumps(list(meta.class_names), ensure_ascii=False),
-        "mean": repr(float(meta.mean)),
-        "std": repr(float(meta.std)),
-        "input_size": str(s),
-        "opset": str(OPSET),
-        "model_name": meta.name,
-        "preset": str(meta.preset),
-    }
-    del proto.metadata_props[:]
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    _strip_machine_paths(proto)
-    onnx.checker.check_model(proto)
-    return proto.SerializeToString()
+    return onnx_file_bytes(
+        _WithSoftmax(model).eval(), torch.zeros(2, 1, s, s), OUTPUT_NAME, 65536,
+        f"{meta.name} — Fashion-MNIST classifier; see metadata 'fmnist_contract'.",
+        {
+            "fmnist_contract": json.dumps(terms, ensure_ascii=False),
+            "class_names": json.dumps(list(meta.class_names), ensure_ascii=False),
+            "mean": repr(float(meta.mean)),
+            "std": repr(float(meta.std)),
+            "input_size": str(s),
+            "model_name": meta.name,
+            "preset": str(meta.preset),
+        },
+    )
 
 
 def _torchscript_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, Any]) -> bytes:

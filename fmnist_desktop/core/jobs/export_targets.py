@@ -147,3 +147,42 @@ def _without_debug_files(blob: bytes) -> bytes:
             if not info.filename.endswith(".debug_pkl"):
                 dst.writestr(info, src.read(info.filename))
     return buf.getvalue()
+
+
+def onnx_file_bytes(model, example, output_name: str, max_batch: int, doc_string: str, props: dict[str, str]) -> bytes:
+    """torch's ONNX exporter on `model` (batch dimension dynamic up to `max_batch`), with our
+    producer name, description and metadata, without this machine's paths, checked by onnx.
+    Both kinds of model export through here; each says what goes into its metadata."""
+    import warnings
+
+    import torch
+
+    from .export_formats import INPUT_NAME, ONNX_HINT, OPSET
+
+    try:
+        import onnx
+        import onnxscript  # noqa: F401  (torch's ONNX exporter is built on it)
+    except ImportError as exc:
+        raise ExportError("Exporting to ONNX needs the onnx and onnxscript packages, which are not installed.", ONNX_HINT) from exc
+    with tempfile.TemporaryDirectory(prefix="fmnist-onnx-") as folder:
+        path = Path(folder) / "model.onnx"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    model, (example,), str(path), input_names=[INPUT_NAME], output_names=[output_name],
+                    opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
+                    dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max_batch)},),
+                )
+        except Exception as exc:  # noqa: BLE001 — the exporter's errors are long; one line for the user
+            raise ExportError(f"The ONNX exporter failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+        proto = onnx.load(str(path))
+    proto.producer_name = "fmnist-desktop"
+    proto.doc_string = doc_string
+    del proto.metadata_props[:]
+    for key, value in {**props, "opset": str(OPSET)}.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    _strip_machine_paths(proto)  # no absolute paths of this machine in a file given to others
+    onnx.checker.check_model(proto)
+    return proto.SerializeToString()

@@ -32,7 +32,7 @@ from .export_formats import (
     onnx_session,
     torchscript_module,
 )
-from .export_targets import _strip_machine_paths, _write_verified
+from .export_targets import _write_verified, onnx_file_bytes
 
 # ---------------------------------------------------------------------------------------------
 # The photo model (issue 20)
@@ -127,46 +127,20 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 
 def _photo_onnx_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, Any]) -> bytes:
-    try:
-        import onnx
-        import onnxscript  # noqa: F401  (torch's ONNX exporter is built on it)
-    except ImportError as exc:
-        raise ExportError("Exporting to ONNX needs the onnx and onnxscript packages, which are not installed.", ONNX_HINT) from exc
-    import tempfile
-
     s = int(meta.input_size)
-    with tempfile.TemporaryDirectory(prefix="fmnist-onnx-") as folder:
-        path = Path(folder) / "model.onnx"
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    model, (torch.zeros(2, 3, s, s),), str(path), input_names=[INPUT_NAME], output_names=[PHOTO_OUTPUT_NAME],
-                    opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
-                    dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
-                )
-        except Exception as exc:  # noqa: BLE001 — the exporter's errors are long; one line for the user
-            raise ExportError(f"The ONNX exporter failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
-        proto = onnx.load(str(path))
-    proto.producer_name = "fmnist-desktop"
-    proto.doc_string = f"{meta.name} — clothing photo classifier (10 classes + none); see metadata 'fmnist_contract'."
-    props = {
-        "fmnist_contract": json.dumps(terms, ensure_ascii=False),
-        "class_names": json.dumps(terms["class_names"], ensure_ascii=False),
-        "input_size": str(s),
-        "colour": "RGB",
-        "not_sure_threshold": repr(float(terms["not_sure_threshold"])),
-        "opset": str(OPSET),
-        "model_name": meta.name,
-        "preset": str(meta.preset),
-    }
-    del proto.metadata_props[:]
-    for key, value in props.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    _strip_machine_paths(proto)  # no absolute paths of this machine in a file given to others
-    onnx.checker.check_model(proto)
-    return proto.SerializeToString()
+    return onnx_file_bytes(
+        model, torch.zeros(2, 3, s, s), PHOTO_OUTPUT_NAME, 4096,
+        f"{meta.name} — clothing photo classifier (10 classes + none); see metadata 'fmnist_contract'.",
+        {
+            "fmnist_contract": json.dumps(terms, ensure_ascii=False),
+            "class_names": json.dumps(terms["class_names"], ensure_ascii=False),
+            "input_size": str(s),
+            "colour": "RGB",
+            "not_sure_threshold": repr(float(terms["not_sure_threshold"])),
+            "model_name": meta.name,
+            "preset": str(meta.preset),
+        },
+    )
 
 
 def _photo_torchscript_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, Any]) -> bytes:
