@@ -82,11 +82,11 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
                     say(f"Stopped in epoch {event.epoch}; no epoch had finished, nothing was saved.")
                     return EXIT_INTERRUPTED
                 say(f"Stopped in epoch {event.epoch}; keeping epoch {len(event.best.history)}, the best finished one.")
-                from ..core.jobs.photo_model import photo_meta
-                from ..core.jobs.runs import FinishedRun
+                # The same step the Train page takes: the kept epoch is calibrated on the held-out
+                # senders (their activations are cached) before it is saved.
+                from ..core.jobs.photo_stopped import kept_after_stop
 
-                run = FinishedRun(model=event.best.model, meta=photo_meta(
-                    event.best, config, {}, name=args.name, n_train=0, n_val=0, photos=str(args.photos)))
+                run = kept_after_stop(event.best, config, args.photos, args.photo_root)
                 code = save(run)
                 return EXIT_INTERRUPTED if code == EXIT_OK else code
             elif isinstance(event, PhotoRunDone):

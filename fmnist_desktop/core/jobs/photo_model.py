@@ -13,7 +13,6 @@ No Qt here.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
-import torch
 
 from ..base.errors import FmnistError
 from ..base.labels import CLASS_NAMES
@@ -29,7 +27,7 @@ from ..data.labelled_photos import LabelledPhoto, read_labels, read_photo_folder
 from ..data.photo_features import NONE_CLASS, PhotoItem, build_activations
 from ..learn.calibration import calibrate_photo
 from ..learn.photo_training import Finished, PhotoTrainConfig, _Trainable, iter_photo_training, probabilities_from
-from ..models.photo_net import INPUT_SIZE, PHOTO_ARCH, PhotoNet, load_imagenet_backbone, pretrained_weights_path
+from ..models.photo_net import INPUT_SIZE, PHOTO_ARCH, PhotoNet, pretrained_weights_path
 from ..store.checkpoint import CheckpointMeta, load_model
 from .runs import FinishedRun
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..base.errors import FmnistError, TrainingError, describe_exception
+from ..base.errors import FmnistError, describe_exception
 from ..data.photo_features import NONE_CLASS, CachedActivations
 from ..models.photo_net import NUM_OUTPUTS, PhotoNet
 from .photo_config import PhotoTrainConfig  # noqa: F401 — callers import it from here too
