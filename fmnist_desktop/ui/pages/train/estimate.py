@@ -134,7 +134,7 @@ def photo_finetune_estimate(settings, views: int) -> Estimate:
 
 def record_photo_finetune(settings, views: int, seconds: float) -> None:
     """Remember how fast a head fine-tune went through its photo views (for the next estimate)."""
-    record_speed(settings, PHOTO_FEATURES_KEY, "cpu", views, max(0.0, seconds - HEAD_STEPS_S / 2))
+    record_speed(settings, PHOTO_FEATURES_KEY, "cpu", views, seconds)
 
 
 def device_kind(choice: str) -> str:
