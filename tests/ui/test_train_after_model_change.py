@@ -190,8 +190,10 @@ def test_the_tune_dialog_and_its_preset_question_fit_the_smallest_window(main_wi
     shown = []
 
     def exec_(self):
-        self.adjustSize()
+        self.show()
+        qtbot.waitExposed(self)
         shown.append((self.windowTitle(), self.width(), self.fontMetrics().horizontalAdvance(self.windowTitle())))
+        self.close()
         return 0  # Cancel
 
     monkeypatch.setattr(QInputDialog, "exec", exec_)
@@ -221,3 +223,28 @@ def test_estimates_scale_from_the_speed_this_computer_measured_for_another_netwo
     page.form.select_preset("standard")
     text = page.estimate_label.text()
     assert "measured speed" in text and "guess" not in text and " h " not in text, text
+
+
+def test_the_photo_model_kind_says_how_long_its_run_takes(main_window, qtbot, tiny_idx_dir, tmp_path):
+    """Item 7, photo model estimates: the photo kind showed no time at all."""
+    from types import SimpleNamespace
+
+    from test_train_photo import _labelled_folder
+
+    from fmnist_desktop.ui.pages.train import estimate
+
+    root = _labelled_folder(tmp_path / "photos")  # 24 labelled photos
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    page.photo_kind.set_kind("photo")
+    page.photo_panel.set_path(str(root))
+    page.photo_kind.per_class_spin.setValue(2)
+    page.photo_kind.epochs_spin.setValue(3)
+    text = page.estimate_label.text()
+    assert page.estimate_label.isVisible() and "Time: roughly" in text and "guess" in text
+    assert "3 epochs over 44 images" in text and "prepares its images once" in text
+    # A photo run's epoch is recorded as this computer's speed for photo runs, and then used.
+    started = SimpleNamespace(preset="photo-model", device="cpu", n_train=440)
+    estimate.record_epoch(page.context.settings, page.form.presets, started, 11.0)  # 40 images/s
+    page.photo_kind.epochs_spin.setValue(4)
+    text = page.estimate_label.text()
+    assert "measured speed" in text and "about 5 s" in text, text  # 4 × 44 images at 40 images/s

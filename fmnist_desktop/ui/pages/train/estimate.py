@@ -23,6 +23,8 @@ from ....core.models.arch_info import ARCH_INFO
 from ...settings_keys import TRAIN_SPEED
 
 GUESS_GPU_FACTOR = 10.0
+# The photo model's runs (core.jobs.photo_model) are recorded under its network.
+PHOTO_RUN_ARCH = next(arch for arch, info in ARCH_INFO.items() if info.channels == 3)
 MIN_EPOCH_S = 1.0  # shorter epochs are dominated by start-up costs: not recorded
 
 
@@ -154,5 +156,12 @@ def describe_for(settings, preset: Any, device_choice: str, images_per_epoch: in
 
 def record_epoch(settings, presets: dict, started, seconds: float) -> None:
     """Record one epoch of a run (`started`: its core.learn.training.Started) as this computer's speed."""
-    arch = presets[started.preset].arch if started.preset in presets else started.preset
+    from ....core.learn.photo_config import PhotoTrainConfig  # torch-free
+
+    if started.preset in presets:
+        arch = presets[started.preset].arch
+    elif started.preset == PhotoTrainConfig.preset:  # a photo model's run
+        arch = PHOTO_RUN_ARCH
+    else:
+        arch = started.preset
     record_speed(settings, arch, started.device.split(":")[0], started.n_train, seconds)

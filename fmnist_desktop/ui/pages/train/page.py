@@ -152,6 +152,10 @@ class TrainPage(QWidget):
 
     def update_estimate(self) -> None:
         """"Time: about …" for the form's run, from this computer's measured speed (or a guess, said so)."""
+        photo_kind = getattr(self, "photo_kind", None)
+        if photo_kind is not None and photo_kind.is_photo():
+            photo_kind.show_estimate()
+            return
         preset = self.form.presets.get(self.preset_combo.currentData()) if self._ready else None
         images = self.images_per_epoch() if preset is not None else 0
         photos = self.photo_prep.cached(self.photo_panel.path()) if preset and self.photo_panel.path() else None
@@ -532,6 +536,8 @@ class TrainPage(QWidget):
 
         def done(made: bool, comparison) -> None:
             self.make_active_button.setEnabled(True)
+            if not self.is_training():  # the status line said "Comparing it with the active model…"
+                self._set_idle_state()
             if made:
                 self.make_active_button.hide()
                 self.show_active_claim(entry, f"{prefix}“{entry.name}” is now {active_phrase(entry)}.")

@@ -82,6 +82,9 @@ class PhotoKind:
         form.addRow(note)
         left_layout.insertWidget(left_layout.indexOf(page.form) + 1, self.settings_box)
 
+        self._photo_counts: dict[str, int | None] = {}
+        for spin in (self.epochs_spin, self.per_class_spin):
+            spin.valueChanged.connect(lambda _value: page.update_estimate())
         saved = str(page.context.settings.value(KIND_SETTING) or FMNIST_KIND)
         self.kind_combo.setCurrentIndex(max(0, self.kind_combo.findData(saved)))
         self.kind_combo.currentIndexChanged.connect(lambda _i: self.show_kind())
@@ -106,7 +109,7 @@ class PhotoKind:
         photo = self.is_photo()
         self.page.context.settings.setValue(KIND_SETTING, self.kind())
         self.page.form.setVisible(not photo)
-        self.page.estimate_label.setVisible(not photo)
+        self.page.estimate_label.setVisible(True)
         self.page.tune_button.setVisible(not photo)
         self.settings_box.setVisible(photo)
         panel = self.page.photo_panel
@@ -115,6 +118,40 @@ class PhotoKind:
             from .photos_panel import NO_PHOTOS_TEXT
 
             panel.path_label.setText(NO_PHOTOS_FOR_PHOTO_MODEL if photo else NO_PHOTOS_TEXT)
+        self.page.update_estimate()
+
+    def _count_photos(self, path: str) -> int | None:
+        """The labelled photos of a set (listed, not opened), remembered per set; None if unreadable."""
+        if path not in self._photo_counts:
+            from pathlib import Path
+
+            from ....core.base.errors import FmnistError
+            from ....core.data.labelled_photos import read_labels, read_photo_folder
+
+            try:
+                photos = read_photo_folder(path) if Path(path).is_dir() else read_labels(path, check_files=False)
+                self._photo_counts[path] = len(photos)
+            except (FmnistError, OSError, ValueError):
+                self._photo_counts[path] = None
+        return self._photo_counts[path]
+
+    def show_estimate(self) -> None:
+        """"Time: …" for a photo model run: its epochs over the photos and the Fashion-MNIST sample,
+        at this computer's measured speed for photo runs (or a guess, said so), and the one-off
+        preparation of a photo set's images."""
+        from . import estimate
+
+        label = self.page.estimate_label
+        path = self.page.photo_panel.path()
+        n_photos = self._count_photos(path) if path else None
+        if n_photos is None:
+            label.setText("Time: known once the labelled photos are chosen.")
+            return
+        items = n_photos + 10 * self.per_class_spin.value()
+        epochs = self.epochs_spin.value()
+        when = estimate.estimate(self.page.context.settings, estimate.PHOTO_RUN_ARCH, "cpu", items, epochs).text()
+        label.setText(f"Time: {when} for {epochs} epoch{'s' if epochs != 1 else ''} over {items:,} images; "
+                      "the first run on a photo set also prepares its images once (minutes; kept for later runs).")
 
     def config(self):
         return dataclasses.replace(self.base_config, epochs=self.epochs_spin.value(),

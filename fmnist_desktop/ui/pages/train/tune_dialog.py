@@ -467,7 +467,8 @@ class TuneDialog(QDialog):
         dialog.setLabelText("Name of your preset (listed in the Train page's Preset list):")
         dialog.setTextValue(suggested)
         title_width = dialog.fontMetrics().horizontalAdvance(dialog.windowTitle())
-        dialog.setMinimumWidth(max(420, title_width + 200))  # + the title bar's icon and buttons
+        # A resize, not a minimum: QInputDialog's layout sets its own minimum when it is shown.
+        dialog.resize(max(460, title_width + 200), dialog.sizeHint().height())  # + the title bar's icon and buttons
         return dialog
 
     # ----------------------------------------------------------------- closing
