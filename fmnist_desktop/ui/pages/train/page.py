@@ -204,7 +204,8 @@ class TrainPage(QWidget):
                          downloading=self.tasks.is_running("download"),
                          unsaved=self.unsaved.outcome if self.unsaved.held() else None,
                          saved_name=getattr(saved, "name", None),
-                         tuning=self.tune_dialog is not None and self.tune_dialog.is_running())
+                         tuning=self.tune_dialog is not None and self.tune_dialog.is_running(),
+                         comparing=self.tasks.is_running("compare"))
 
     def _confirm_discard_unsaved(self) -> bool:
         return self.unsaved.confirm_discard()
@@ -560,13 +561,17 @@ class TrainPage(QWidget):
     def _on_active_changed(self) -> None:
         """Another model became active (Models page, Tune…, Predict): a banner that says this
         page's model is the active one is no longer true, so it goes."""
+        last = getattr(self._last_outcome, "entry", None)
+        active_ids = {getattr(e, "id", None) for e in self.context.active_entries()}
+        if last is not None and last.id in active_ids:
+            self.make_active_button.hide()  # made active elsewhere (the Models page)
         if self._active_claim is None:
             return
         entry_id, text = self._active_claim
         if not self.banner.isVisible() or self.banner.label.text() != text:
             self._active_claim = None  # the banner says something else now
             return
-        if entry_id not in {getattr(e, "id", None) for e in self.context.active_entries()}:
+        if entry_id not in active_ids:
             self._active_claim = None
             self.banner.hide()
             if self._last_outcome is not None and getattr(self._last_outcome.entry, "id", None) == entry_id:

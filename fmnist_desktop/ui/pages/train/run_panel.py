@@ -37,7 +37,7 @@ class RunPanel(QWidget):
 
 
 def busy_text(*, training: bool, saving: bool, preparing: bool, run_kind: str, downloading: bool, unsaved,
-              saved_name: str | None = None, tuning: bool = False) -> str:
+              saved_name: str | None = None, tuning: bool = False, comparing: bool = False) -> str:
     """What the Train page is busy with, for the window's close question ("" when nothing);
     `unsaved`: the RunOutcome held in memory, or None; `saved_name`: the run's model, once it is
     saved (the run is ending: nothing of it is lost by closing)."""
@@ -63,6 +63,9 @@ def busy_text(*, training: bool, saving: bool, preparing: bool, run_kind: str, d
     elif unsaved is not None:
         parts.append("The last trained model could not be saved and exists only in memory; quitting discards it "
                      "(use “Save model as…” on the Train page to keep it)")
+    if comparing and not parts:
+        parts.append("The new model is being compared with the active one before it is made active; closing "
+                     "keeps the active model as it is (the new one stays in your models).")
     if tuning:
         parts.append("Tune… is running a study; closing stops its current trial (the study is kept).")
     return " ".join(parts)
