@@ -118,7 +118,9 @@ def test_a_photo_finetune_with_enough_kept_out_photos_recalibrates_and_its_banne
 
     assert main_window.context.library().active("photo").id == entry.id
     assert "is now the active photo model" in page.banner.text()
-    assert main_window.context.set_active(base.id)  # e.g. the Models page's Make active
+    main_window.show_page("models")
+    assert main_window.context.set_active(base.id)  # the Models page's Make active
+    main_window.show_page("train")
     assert "is now the active" not in page.banner.text()
 
 
@@ -147,7 +149,9 @@ def test_make_it_the_active_model_asks_before_a_worse_model_replaces_the_active_
     qtbot.waitUntil(lambda: main_window.context.active_entry().id == entry.id, timeout=60_000)
     assert len(asked) == 1
     assert f"“{entry.name}” is now the active 28×28 network" in page.banner.text()
-    assert main_window.context.set_active(shipped.id)  # another model becomes active elsewhere
+    main_window.show_page("models")
+    assert main_window.context.set_active(shipped.id)  # another model becomes active on the Models page
+    main_window.show_page("train")
     assert "is now the active" not in page.banner.text()
 
 

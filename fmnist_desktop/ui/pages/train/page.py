@@ -568,7 +568,7 @@ class TrainPage(QWidget):
         if self._active_claim is None:
             return
         entry_id, text = self._active_claim
-        if not self.banner.isVisible() or self.banner.label.text() != text:
+        if self.banner.isHidden() or self.banner.label.text() != text:  # isHidden: the page may be out of sight
             self._active_claim = None  # the banner says something else now
             return
         if entry_id not in active_ids:
