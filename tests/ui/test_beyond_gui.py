@@ -1,4 +1,4 @@
-"""Train ▸ Tune… (a study on tiny data: trials table, plots, Stop, Use best) and the Models page's
+"""Train ▸ Tune… (a study on tiny data: trials table, plots, Stop, Make best active…) and the Models page's
 ONNX export and local API server."""
 
 from __future__ import annotations
@@ -37,6 +37,10 @@ def test_tune_dialog_runs_a_study_shows_trials_and_plots_and_uses_the_best(windo
     assert "Done (all trials run)" in dialog.status.text()
     assert dialog.plot_labels["history"].has_plot()
     assert dialog.use_best_button.isEnabled()
+    from PySide6.QtWidgets import QMessageBox
+
+    # Whether the best of three tiny trials does worse than the active model or not, it is made active.
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     with qtbot.waitSignal(dialog.bestUsed, timeout=60_000) as blocker:
         dialog.use_best()
     entry = blocker.args[0]
@@ -44,7 +48,7 @@ def test_tune_dialog_runs_a_study_shows_trials_and_plots_and_uses_the_best(windo
     # Save as preset…: the settings become a preset of the user's, listed on the Train page.
     from PySide6.QtWidgets import QInputDialog
 
-    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: ("my-tuned", True)))
+    monkeypatch.setattr(QInputDialog, "exec", lambda self: (self.setTextValue("my-tuned"), 1)[1])
     dialog.save_best_as_preset()
     combo = window.pages["train"].form.preset_combo
     assert combo.findData("my-tuned") >= 0 and "my-tuned" in dialog.status.text()

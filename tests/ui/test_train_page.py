@@ -69,7 +69,7 @@ def test_stop_shortcuts_are_escape_and_ctrl_period(main_window, qtbot):
     assert page.train_button.shortcut() == QKeySequence("Ctrl+T")
 
 
-def test_tiny_run_to_the_end_charts_every_epoch_and_saves_a_model(main_window, qtbot, tiny_idx_dir):
+def test_tiny_run_to_the_end_charts_every_epoch_and_saves_a_model(main_window, qtbot, tiny_idx_dir, monkeypatch):
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     tiny_settings(page, qtbot, epochs=2)
     before = len(user_models(main_window))
@@ -96,8 +96,9 @@ def test_tiny_run_to_the_end_charts_every_epoch_and_saves_a_model(main_window, q
     # The page is idle again and offers to make the new model the active one.
     assert page.train_button.isEnabled() and not page.stop_button.isEnabled()
     assert page.make_active_button.isVisible()
+    answer(monkeypatch)  # it does worse than the shipped model: the page asks first (issue 18 item 3)
     qtbot.mouseClick(page.make_active_button, Qt.MouseButton.LeftButton)
-    assert main_window.context.active_entry().id == entry.id
+    qtbot.waitUntil(lambda: main_window.context.active_entry().id == entry.id, timeout=60_000)
     assert not page.make_active_button.isVisible()
 
 

@@ -127,7 +127,7 @@ def test_finetune_with_my_photos_retrains_the_active_photo_models_head_and_says_
         assert page.start_finetune()
     qtbot.waitUntil(lambda: not page.is_busy(), timeout=10_000)
 
-    assert "head of “Shop photo model”" in asked[-1] and "a few seconds" in asked[-1]
+    assert "head of “Shop photo model”" in asked[-1] and "Time: roughly" in asked[-1] and "a guess" in asked[-1]
     entry = saved.args[0]
     assert entry.kind == "photo" and entry.meta.training["kind"] == "finetune"
     assert entry.meta.training["init_checkpoint"] == str(base.path)
@@ -136,7 +136,7 @@ def test_finetune_with_my_photos_retrains_the_active_photo_models_head_and_says_
     assert main_window.context.library().active("photo").id == entry.id
     banner = page.banner.text()
     assert "fine-tuned in " in banner and " s;" in banner and "active photo model" in banner
-    assert "kept from “Shop photo model”" in banner
+    assert "inherited from “Shop photo model”" in banner
 
 
 def test_fashion_mnist_style_photos_still_fine_tune_the_28x28_network_with_a_photo_model_active(

@@ -96,3 +96,20 @@ def decide(probs: Sequence[float], threshold: float,
     if none_probability is not None and none_probability >= confidence:
         not_sure = oos = True
     return Verdict(index, CLASS_NAMES[index], confidence, not_sure, bool(oos))
+
+
+def threshold_source(meta: Any) -> str | None:
+    """Where a fine-tuned model's threshold came from, for the words beside it: "inherited from
+    “Default model”" (too few kept-out photos to recalibrate it; core.learn.calibration
+    `finetuned_thresholds`), "calibrated on your 24 kept-out photos"; None for every other model
+    (its threshold is its own, from its training)."""
+    metrics = getattr(meta, "metrics", None)
+    if not isinstance(metrics, Mapping):
+        return None
+    parent = metrics.get("threshold_inherited_from")
+    if isinstance(parent, str) and parent:
+        return f"inherited from “{parent}”"
+    count = metrics.get("threshold_calibrated_on")
+    if isinstance(count, int) and not isinstance(count, bool) and count > 0:
+        return f"calibrated on your {count} kept-out photos"
+    return None

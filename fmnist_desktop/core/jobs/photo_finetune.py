@@ -9,10 +9,12 @@ optional replay set (an .npz of `features` (N, 1280) float16 and `labels` (N,) i
 10 = none, made from the base model's own training images) is mixed into every batch for the same
 reason.
 
-The "not sure" threshold is the base model's: a handful of photos cannot recalibrate it, and the
-metadata says so (`threshold_inherited_from`). The photos kept out by user_photos (one in five, by
-hash) are never trained on; when there are at least `MIN_KEPT_OUT_TO_MEASURE` of them the run
-reports the accuracy on them before and after, otherwise it claims no figure.
+The photos kept out by user_photos (one in five, by hash) are never trained on; when there are at
+least `MIN_KEPT_OUT_TO_MEASURE` of them the run reports the accuracy on them before and after,
+otherwise it claims no figure. The "not sure" threshold follows the rule of every fine-tune
+(`core.learn.calibration.finetuned_thresholds`, as the 28×28 network's in `core.jobs.runs`):
+recalibrated on the kept-out photos when there are enough of them, else the base model's, and the
+metadata says which (`threshold_calibrated_on` or `threshold_inherited_from`).
 
 No Qt here: the GUI runs `finetune_photo_head` in a task, a CLI could call it directly.
 """
@@ -55,9 +57,11 @@ class PhotoFinetuneReport:
     before_user: float | None
     after_user: float | None
     elapsed_s: float
-    threshold_inherited_from: str
+    threshold_inherited_from: str | None  # None: recalibrated on the kept-out photos
 
     def lines(self) -> list[str]:
+        """The run in a few lines; its "not sure" threshold is said from the model's metadata
+        (the Train page's `describe_threshold`), as for a fine-tuned 28×28 network."""
         out = [f"Trained the photo model's head on {self.n_trained} of your photos in {self.elapsed_s:.1f} s"]
         if self.before_user is not None and self.after_user is not None:
             out.append(f"Your kept-out photos ({self.n_kept_out}): {100 * self.before_user:.1f}% -> "
@@ -65,7 +69,6 @@ class PhotoFinetuneReport:
         else:
             out.append(f"Your kept-out photos: {self.n_kept_out}, too few to measure the change "
                        f"(at least {MIN_KEPT_OUT_TO_MEASURE} are needed; one photo in five is kept out)")
-        out.append(f"“Not sure” threshold kept from “{self.threshold_inherited_from}”")
         return out
 
 
@@ -180,10 +183,15 @@ def finetune_photo_head(
     augmented_views: int = AUGMENTED_VIEWS,
     seed: int = 0,
     name: str | None = None,
+    base_name: str | None = None,
 ) -> FinishedRun | None:
     """The base photo model with its head retrained on the user's photos (see the module
     docstring); None when `stop` (anything with `is_set()`) was set. Raises FmnistError when the
-    base is not a photo model or no photo can be trained on."""
+    base is not a photo model or no photo can be trained on. `base_name`: the base model's name as
+    the library lists it (default: its metadata's), for the new model's name and threshold."""
+    from ..learn.calibration import finetuned_thresholds
+    from .runs import finetuned_name
+
     t0 = time.monotonic()
     base, base_meta = load_model(base_checkpoint_path)
     if not isinstance(base, PhotoNet):
@@ -241,30 +249,35 @@ def finetune_photo_head(
         torch.set_num_threads(threads)
     head.eval()
     after_user = _accuracy(head, kept_x, kept_y) if measure else None
+    kept_probs = None
+    if measure:
+        with torch.inference_mode():
+            kept_probs = torch.softmax(head(torch.from_numpy(kept_x)), 1).numpy()
+    base_name = base_name or base_meta.name
+    thresholds = finetuned_thresholds(base_name, base_meta.metrics, kept_probs, kept_y)
 
     model = copy.deepcopy(base)
     model.head.load_state_dict(head.state_dict())
     model.eval()
     elapsed = time.monotonic() - t0
-    inherited = {k: v for k, v in (base_meta.metrics or {}).items()
-                 if k in ("not_sure_threshold", "out_of_scope_threshold")}
     finetune = {"n_photos": int(len(train_y)), "n_kept_out": len(kept),
                 "before_photos": before_user, "after_photos": after_user}
-    metrics = {**inherited, "threshold_inherited_from": base_meta.name, "finetune": finetune}
+    metrics = {**thresholds, "finetune": finetune}
     training = {"kind": KIND_FINETUNE, "method": "head only, frozen backbone", "init_checkpoint": str(base_checkpoint_path),
                 "steps": steps, "batch_size": BATCH_SIZE, "lr": LR, "views": 1 + augmented_views,
                 "n_train": int(len(train_y)), "n_replay": 0 if replay_y is None else int(len(replay_y)),
                 "replay": None if replay is None else str(replay), "elapsed_s": round(elapsed, 2),
                 "device": "cpu", "augment": "photo views", "skipped_photos": errors}
     meta = CheckpointMeta(
-        name=name or f"Fine-tuned {base_meta.name} – {len(train_y)} photo{'s' if len(train_y) != 1 else ''}",
+        name=name or finetuned_name(base_name, f" – {len(train_y)} photo{'s' if len(train_y) != 1 else ''}"),
         preset=base_meta.preset, arch=PHOTO_ARCH, input_size=INPUT_SIZE, mean=0.0, std=1.0,
         class_names=list(base_meta.class_names), metrics=metrics, training=training, history=[],
     )
     run = FinishedRun(model=model, meta=meta)
     run.finetune_report = PhotoFinetuneReport(n_trained=int(len(train_y)), n_kept_out=len(kept),
                                               before_user=before_user, after_user=after_user,
-                                              elapsed_s=elapsed, threshold_inherited_from=base_meta.name)
+                                              elapsed_s=elapsed,
+                                              threshold_inherited_from=thresholds.get("threshold_inherited_from"))
     return run
 
 

@@ -7,7 +7,8 @@ through the frozen backbone, throttled), `Started` (its config made printable fo
 `BatchEnd` (throttled), `EpochEnd`, `Finished`, `Failed`. A stop ends with the training loop's
 `Cancelled`, followed by `PhotoKept(run)` when an epoch had finished (its best epoch, calibrated,
 for the page to offer); a finished run is saved with `core.jobs.runs.save_run` and made the active
-photo model, arriving as `AfterTraining(RunOutcome)`.
+photo model (unless `make_active=False`: the Train page first compares it with the active one),
+arriving as `AfterTraining(RunOutcome)`.
 
 `finetune`: `core.jobs.photo_finetune.finetune_photo_head` and the save, returning a `RunOutcome`,
 or None when stopped (nothing is saved).
@@ -44,6 +45,7 @@ class PhotoTrainInputs:
     data: Any = None  # a loaded Fashion-MNIST to reuse, or None: load it (never download)
     data_dir: str | None = None
     max_rate_hz: float = 20.0  # Preparing and BatchEnd events handed on per second at most
+    make_active: bool = True  # False: the caller decides (the Train page first compares it with the active one)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class PhotoFinetuneInputs:
     examples: Any  # core.store.user_photos.Example, the photos the photo model answers
     library: Any
     replay: Any = None  # core.jobs.photo_finetune.default_replay_path() or another .npz
+    base_name: str | None = None  # the base model's name as the library lists it
+    make_active: bool = True  # False: the caller decides (the Train page first compares it with the active one)
 
 
 def _printable(config) -> Any:
@@ -63,12 +67,12 @@ def _printable(config) -> Any:
                                    "of each image")
 
 
-def _save(run, library) -> RunOutcome:
+def _save(run, library, make_active: bool = True) -> RunOutcome:
     from . import runs
 
     common = dict(test_accuracy=None, finetune_report=run.finetune_report)
     try:
-        entry = runs.save_run(run, library, make_active=True)
+        entry = runs.save_run(run, library, make_active=make_active)
     except SaveError as exc:  # disk full: the page keeps the model and offers to save it elsewhere
         return RunOutcome(entry=None, model=run.model, meta=run.meta, save_error=str(exc), **common)
     return RunOutcome(entry=entry, **common)
@@ -110,7 +114,7 @@ def run(inputs: PhotoTrainInputs, state: TaskState) -> None:
                 return
             elif isinstance(event, PhotoRunDone):
                 state.set_progress(None, "Saving the model…")
-                state.set_partial_result(AfterTraining(_save(event.run, inputs.library)))
+                state.set_partial_result(AfterTraining(_save(event.run, inputs.library, inputs.make_active)))
                 return
             else:  # EpochEnd, Finished, Failed
                 state.set_partial_result(event)
@@ -134,8 +138,8 @@ def finetune(inputs: PhotoFinetuneInputs, state: TaskState) -> RunOutcome | None
 
     state.set_progress(None, "Reading your photos…")
     result = finetune_photo_head(inputs.base_path, inputs.examples, replay=inputs.replay, stop=state,
-                                 progress=progress)
+                                 progress=progress, base_name=inputs.base_name)
     if result is None:
         return None
     state.set_progress(None, "Saving the model…")
-    return _save(result, inputs.library)
+    return _save(result, inputs.library, inputs.make_active)

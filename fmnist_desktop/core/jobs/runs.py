@@ -17,8 +17,10 @@ No Qt here: the GUI calls these in its training task, the CLI in the terminal.
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -58,7 +60,26 @@ def run_name(title: str, epochs: int, test_accuracy: float | None, kind: str = K
     return f"{prefix} – {epochs} epoch{'s' if epochs != 1 else ''}{score}"
 
 
-def run_meta(finished, data, test, *, kind: str = KIND_TRAIN, name: str | None = None) -> CheckpointMeta:
+_FIGURES = re.compile(r"( – [^–]*)+$")  # " – 3 epochs – 91.84%", " – 8 photos": the parent's own figures
+_NOTES = re.compile(r"\s*\([^()]*\)\s*$")  # "(recommended)", "(shipped with the app)"
+_FINETUNED = re.compile(r",\s*fine-tuned\b.*$")
+
+
+def finetuned_name(parent_name: str, figures: str = "", when: datetime | None = None) -> str:
+    """A fine-tuned model's name, from the model it started from (both kinds):
+    "Default model, fine-tuned 2 Dec 15:40 – 91.20%". The parent's notes ("(recommended)",
+    "(shipped with the app)"), figures and earlier "fine-tuned …" are left out: they are not this
+    model's. `figures`: this model's own (" – 91.20%", " – 8 photos")."""
+    base = _FINETUNED.sub("", _FIGURES.sub("", parent_name.strip()))
+    while _NOTES.search(base):
+        base = _NOTES.sub("", base)
+    base = base.strip(" ,–-") or "Model"
+    when = when or datetime.now()
+    return f"{base}, fine-tuned {when.day} {when:%b %H:%M}{figures}"
+
+
+def run_meta(finished, data, test, *, kind: str = KIND_TRAIN, name: str | None = None,
+             parent_name: str | None = None) -> CheckpointMeta:
     """The metadata of a finished run: the same fields whether the GUI or the CLI trained it."""
     config = finished.config
     preset = _preset_of(config)
@@ -82,6 +103,8 @@ def run_meta(finished, data, test, *, kind: str = KIND_TRAIN, name: str | None =
         n_val=len(data.val),
     )
     accuracy = float(test.accuracy) if test is not None else None
+    if name is None and kind == KIND_FINETUNE and parent_name:
+        name = finetuned_name(parent_name, f" – {accuracy:.2f}%" if accuracy is not None else "")
     # From the recipe itself (not looked up by name): a tuning trial's recipe is no named preset.
     return CheckpointMeta(
         name=name or run_name(preset.title, len(finished.history), accuracy, kind),
@@ -103,6 +126,7 @@ def finish_run(
     kind: str = KIND_TRAIN,
     name: str | None = None,
     examples: Sequence[Any] = (),
+    parent_name: str | None = None,
     stop=None,
     status: Callable[[str], None] | None = None,
     test_progress: Callable[[int, int], None] | None = None,
@@ -113,7 +137,9 @@ def finish_run(
 
     `stop` (anything with `is_set()`) ends the evaluation and the fine-tuning comparison between
     batches: the run is still returned, without those figures. `status(text)` hears each step.
-    `eval_device=None` evaluates where the run trained.
+    `eval_device=None` evaluates where the run trained. A fine-tune (`kind=KIND_FINETUNE`) is named
+    after `parent_name` (the model it started from, as the library lists it) and keeps a calibrated
+    "not sure" threshold (`finetune_thresholds`).
     """
     say = status or (lambda _text: None)
     say("Evaluating the new model on the test set…")
@@ -126,8 +152,10 @@ def finish_run(
     except Exception as exc:  # noqa: BLE001 - e.g. out of memory: the trained model is still kept
         log.error("Test-set evaluation after training failed:\n%s", traceback.format_exc())
         evaluation_error = describe_exception(exc)
-    meta = run_meta(finished, data, test, kind=kind, name=name)
+    meta = run_meta(finished, data, test, kind=kind, name=name, parent_name=parent_name)
     run = FinishedRun(finished.model, meta, test, evaluation_error)
+    if kind == KIND_FINETUNE:
+        meta.metrics.update(finetune_thresholds(finished, examples, parent_name, stop))
     if kind == KIND_FINETUNE and not (stop is not None and stop.is_set()):
         from . import finetune
 
@@ -142,6 +170,24 @@ def finish_run(
                                         "after_test": report.after_fashion_mnist,
                                         "before_photos": report.before_user, "after_photos": report.after_user}
     return run
+
+
+def finetune_thresholds(finished, examples: Sequence[Any], parent_name: str | None, stop=None) -> dict[str, Any]:
+    """A fine-tuned 28×28 network's "not sure" thresholds (`calibration.finetuned_thresholds`, the
+    rule the photo model's fine-tune follows too): recalibrated on the user's kept-out photos when
+    there are enough, else the parent's. Stopped: the parent's, without running the model."""
+    from ..learn import calibration
+    from ..store.checkpoint import read_meta
+    from ..store.user_photos import examples_to_arrays, split_examples
+
+    parent = read_meta(finished.config.init_checkpoint)
+    probs = labels = None
+    _, kept = split_examples(examples)
+    if len(kept) >= calibration.MIN_CALIBRATION_PHOTOS and not (stop is not None and stop.is_set()):
+        images, labels, _ = examples_to_arrays(kept)
+        if len(labels):
+            probs = calibration.probabilities(finished.model, images, *_input_spec(finished.config))
+    return calibration.finetuned_thresholds(parent_name or parent.name, parent.metrics, probs, labels)
 
 
 def _preset_of(config):
@@ -165,25 +211,32 @@ def save_run(run: FinishedRun, library=None, *, out: str | Path | None = None, m
     return entry
 
 
-def stopped_run(cancelled, data, *, kind: str = KIND_TRAIN) -> FinishedRun | None:
+def stopped_run(cancelled, data, *, kind: str = KIND_TRAIN, parent_name: str | None = None) -> FinishedRun | None:
     """The best finished epoch of a stopped run (`training.Cancelled.best`) as a run to save, named
     "… (stopped early)", without a test score (the user stopped); None when no epoch finished.
-    The Train page holds it until the user saves or discards it; `fmnist train` saves it."""
+    The Train page holds it until the user saves or discards it; `fmnist train` saves it. A stopped
+    fine-tune keeps its parent's "not sure" thresholds."""
     best = getattr(cancelled, "best", None)
     if best is None or data is None:
         return None
-    title = _preset_of(best.config).title
-    name = f"{run_name(title, len(best.history), None, kind)} (stopped early)"
-    return FinishedRun(best.model, run_meta(best, data, None, kind=kind, name=name))
+    if kind == KIND_FINETUNE and parent_name:
+        name = f"{finetuned_name(parent_name)} (stopped early)"
+    else:
+        name = f"{run_name(_preset_of(best.config).title, len(best.history), None, kind)} (stopped early)"
+    meta = run_meta(best, data, None, kind=kind, name=name)
+    if kind == KIND_FINETUNE and getattr(best.config, "init_checkpoint", None):
+        meta.metrics.update(finetune_thresholds(best, (), parent_name))
+    return FinishedRun(best.model, meta)
 
 
-def after_training(library, run_kind: str, examples=()):
+def after_training(library, run_kind: str, examples=(), parent_name: str | None = None):
     """The step `jobs.train.run` takes after a finished run (`TrainInputs.after`): this module's
-    recipe, then the save into `library`; the RunOutcome arrives as the task's last partial result."""
+    recipe, then the save into `library`; the RunOutcome arrives as the task's last partial result.
+    `parent_name`: for a fine-tune, the model it started from as the library lists it."""
 
     def after_training(finished, data, state) -> RunOutcome:
-        run = finish_run(finished, data, kind=run_kind, examples=examples, stop=state,
-                              status=lambda text: state.set_progress(None, text))
+        run = finish_run(finished, data, kind=run_kind, examples=examples, stop=state, parent_name=parent_name,
+                         status=lambda text: state.set_progress(None, text))
         state.set_progress(None, "Saving the model…")
         common = dict(test_accuracy=run.test_accuracy, finetune_report=run.finetune_report,
                       evaluation_error=run.evaluation_error)

@@ -2,7 +2,9 @@
 
 The rule that uses the thresholds is `core.base.verdict` (torch-free); this is the part that
 runs a model: `calibrate` (called by training with real photos) and `photo_metrics`, the same
-comparison applied to a whole array of probabilities.
+comparison applied to a whole array of probabilities. `finetuned_thresholds` is what a fine-tuned
+model of either kind keeps: thresholds recalibrated on the user's kept-out photos when there are
+enough of them, else its parent's, with the parent named (`threshold_inherited_from`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ OUT_OF_SCOPE_RATE = 0.03
 # The photo model's target (issue 20: at most 10 % of real photos "not sure"), a little under it
 # because held-out senders are easier than photos from sources never seen.
 PHOTO_TARGET_NOT_SURE_RATE = 0.08
+# In-class held-out photos needed to set a threshold from them (fewer: a quantile of a handful).
+MIN_CALIBRATION_PHOTOS = 20
 
 
 def photo_metrics(probs: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, float]:
@@ -67,10 +71,17 @@ def calibrate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, in
     `target_not_sure` of the in-class photos fall under; "may not be one of the ten" below the
     level OUT_OF_SCOPE_RATE of them fall under. Returns the thresholds and the held-out figures."""
     probs = probabilities(model, images, input_size, mean, std)
+    return calibrate_probabilities(probs, labels, target_not_sure)
+
+
+def calibrate_probabilities(probs: np.ndarray, labels: np.ndarray,
+                            target_not_sure: float = TARGET_NOT_SURE_RATE) -> dict[str, Any]:
+    """`calibrate` on probabilities already computed ((N, 10) of a 28×28 network)."""
+    probs = np.asarray(probs, np.float64)
     labels = np.asarray(labels)
     conf = probs.max(1)
-    known = labels >= 0
-    if known.sum() >= 20:
+    known = (labels >= 0) & (labels < 10)
+    if known.sum() >= MIN_CALIBRATION_PHOTOS:
         threshold = float(np.quantile(conf[known], target_not_sure))
         oos = float(np.quantile(conf[known], OUT_OF_SCOPE_RATE))
     else:
@@ -91,7 +102,7 @@ def calibrate_photo(probs: np.ndarray, labels: np.ndarray, target_not_sure: floa
     probs = np.asarray(probs, np.float64)
     labels = np.asarray(labels)
     known = (labels >= 0) & (labels < 10)
-    if known.sum() >= 20:
+    if known.sum() >= MIN_CALIBRATION_PHOTOS:
         threshold = float(np.quantile(probs[known, :10].max(1), target_not_sure))
     else:
         threshold = DEFAULT_THRESHOLD
@@ -100,3 +111,27 @@ def calibrate_photo(probs: np.ndarray, labels: np.ndarray, target_not_sure: floa
     result["held_out_photos"] = {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
                                  for k, v in photo_metrics(probs, labels, threshold).items()}
     return result
+
+
+def finetuned_thresholds(parent_name: str, parent_metrics: Any, probs: np.ndarray | None,
+                         labels: np.ndarray | None) -> dict[str, Any]:
+    """The "not sure" thresholds of a model fine-tuned from a parent (either kind), as metrics.
+
+    `probs`: the fine-tuned model's probabilities on the user's kept-out photos ((N, 10) for a
+    28×28 network, (N, 11) for a photo model; None when they were not measured), `labels` theirs.
+    With at least MIN_CALIBRATION_PHOTOS in-class photos the thresholds are recalibrated on them
+    (as training with photos does; `threshold_calibrated_on` counts them). Otherwise the parent's
+    thresholds are kept and `threshold_inherited_from` names the parent: a fine-tune never falls
+    back to the uncalibrated 50 %."""
+    if probs is not None and labels is not None and len(labels):
+        probs, labels = np.asarray(probs, np.float64), np.asarray(labels)
+        n_known = int(((labels >= 0) & (labels < 10)).sum())
+        if n_known >= MIN_CALIBRATION_PHOTOS:
+            result = (calibrate_photo(probs, labels) if probs.shape[1] > 10
+                      else calibrate_probabilities(probs, labels))
+            result["threshold_calibrated_on"] = n_known
+            return result
+    parent = parent_metrics if isinstance(parent_metrics, dict) else {}
+    out: dict[str, Any] = {k: parent[k] for k in ("not_sure_threshold", "out_of_scope_threshold") if k in parent}
+    out["threshold_inherited_from"] = str(parent_name)
+    return out

@@ -21,12 +21,17 @@ class ArchInfo:
 
 ARCH_INFO: dict[str, ArchInfo] = {
     "seed_cnn": ArchInfo(input_size=16, guess_cpu_images_per_s=1500.0),
-    "bn_cnn": ArchInfo(input_size=28, guess_cpu_images_per_s=150.0),
-    "bn_cnn_small": ArchInfo(input_size=28, guess_cpu_images_per_s=400.0),
-    "bn_cnn_small_w16": ArchInfo(input_size=28),
-    "bn_cnn_small_w32": ArchInfo(input_size=28),
-    "bn_cnn_w24": ArchInfo(input_size=28),
-    "bn_cnn_w48": ArchInfo(input_size=28),
+    # Guesses a quarter under the speeds issue 18's walk-through saw in the app (bn_cnn ≈ 390
+    # images/s in a 2-epoch fine-tune, bn_cnn_small ≈ 1,740 in the `fast` preset), and for the tuner's
+    # widths in proportion to their forward cost (multiply-adds per image: bn_cnn 7.7 M,
+    # bn_cnn_small 2.5 M, w16 1.2 M, w32 4.2 M, w24 4.5 M, w48 17 M), so that a speed measured on
+    # one network scales to the others (ui/pages/train/estimate.py).
+    "bn_cnn": ArchInfo(input_size=28, guess_cpu_images_per_s=300.0),
+    "bn_cnn_small": ArchInfo(input_size=28, guess_cpu_images_per_s=1300.0),
+    "bn_cnn_small_w16": ArchInfo(input_size=28, guess_cpu_images_per_s=2600.0),
+    "bn_cnn_small_w32": ArchInfo(input_size=28, guess_cpu_images_per_s=770.0),
+    "bn_cnn_w24": ArchInfo(input_size=28, guess_cpu_images_per_s=520.0),
+    "bn_cnn_w48": ArchInfo(input_size=28, guess_cpu_images_per_s=140.0),
     # The photo model: ImageNet-pretrained EfficientNet-Lite0 + an 11-way head (core.models.photo_net).
     # Its guess is for training the last blocks on cached activations (core.learn.photo_training).
     "efficientnet_lite0_photo": ArchInfo(input_size=224, channels=3, guess_cpu_images_per_s=60.0),

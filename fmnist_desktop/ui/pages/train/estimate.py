@@ -2,8 +2,13 @@
 
 Each finished epoch records its speed (training images per second, its validation included) for
 its network and device in QSettings; an estimate uses that measurement and says so. Before the
-first run of a network on a device there is no measurement: the estimate is a rough guess from a
-busy 2-core CPU (or a GPU ten times that), and it says that too.
+first run of a network on a device there is no measurement of it: when another network of the same
+kind was measured on that device, its speed is scaled by the two networks' relative cost (their
+guesses in `core.models.arch_info`, which follow their sizes), so every preset's estimate is in
+step with what this computer measured ("Fast" measured at 1 min 35 s for 3 epochs cannot make a
+4-epoch tuned "Fast" 12 min); with no measurement at all it is a rough guess from a busy 2-core
+CPU (or a GPU ten times that), and it says so. Fine-tuning the photo model's head is timed by its
+photo views through the frozen backbone (`photo_finetune_estimate`), recorded after each one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from ....core.models.arch_info import ARCH_INFO
 from ...settings_keys import TRAIN_SPEED
 
 GUESS_GPU_FACTOR = 10.0
+# The photo model's runs (core.jobs.photo_model) are recorded under its network.
+PHOTO_RUN_ARCH = next(arch for arch, info in ARCH_INFO.items() if info.channels == 3)
 MIN_EPOCH_S = 1.0  # shorter epochs are dominated by start-up costs: not recorded
 
 
@@ -25,13 +32,17 @@ MIN_EPOCH_S = 1.0  # shorter epochs are dominated by start-up costs: not recorde
 class Estimate:
     seconds: float
     measured: bool  # from this computer's recorded speed; False = a guess
+    scaled_from: str | None = None  # measured on another network of the same kind, scaled by size
+    measured_by: str = "a first epoch"  # what measures this computer's speed
 
     def text(self) -> str:
         """"about 7 min 30 s (measured on this computer)" or "roughly 5 min (a guess: …)"."""
         span = format_span(_round(self.seconds)).replace(" 00 s", "").replace(" 00 min", "")
+        if self.measured and self.scaled_from:
+            return f"about {span} (from this computer's measured speed with a network of another size)"
         if self.measured:
             return f"about {span} (from this computer's measured speed)"
-        return f"roughly {span} (a guess until a first epoch here measures this computer's speed)"
+        return f"roughly {span} (a guess until {self.measured_by} here measures this computer's speed)"
 
 
 def _round(seconds: float) -> float:
@@ -65,14 +76,67 @@ def measured_speed(settings, arch: str, device: str) -> float | None:
     return _speeds(settings).get(_key(arch, device))
 
 
+def _guess(arch: str) -> float:
+    info = ARCH_INFO.get(arch)
+    return info.guess_cpu_images_per_s if info else 300.0
+
+
+def _scaled_speed(settings, arch: str, device: str) -> tuple[float, str] | None:
+    """This computer's speed for `arch`, scaled from another network of its kind measured on
+    `device` (the measured one nearest in cost), with that network's name; None when none was."""
+    from ....core.models.arch_info import kind_of_arch
+
+    target = _guess(arch)
+    device_key = _key("", device).split("|", 1)[1]
+    best = None
+    for key, speed in _speeds(settings).items():
+        other, _, other_device = key.partition("|")
+        if other_device != device_key or other == arch or other not in ARCH_INFO:
+            continue
+        if kind_of_arch(other) != kind_of_arch(arch):
+            continue
+        distance = abs(math.log(_guess(other) / target))
+        if best is None or distance < best[0]:
+            best = (distance, speed * target / _guess(other), other)
+    return None if best is None else (best[1], best[2])
+
+
 def estimate(settings, arch: str, device: str, images_per_epoch: int, epochs: int) -> Estimate:
     """How long `epochs` epochs over `images_per_epoch` images take on `device` ("cpu", "cuda", "mps")."""
     speed = measured_speed(settings, arch, device)
+    scaled_from = None
+    if speed is None:
+        scaled = _scaled_speed(settings, arch, device)
+        if scaled is not None:
+            speed, scaled_from = scaled
     measured = speed is not None
     if speed is None:
-        info = ARCH_INFO.get(arch)
-        speed = (info.guess_cpu_images_per_s if info else 300.0) * (1.0 if device in ("", "cpu") else GUESS_GPU_FACTOR)
-    return Estimate(max(1, epochs) * max(1, images_per_epoch) / speed, measured)
+        speed = _guess(arch) * (1.0 if device in ("", "cpu") else GUESS_GPU_FACTOR)
+    return Estimate(max(1, epochs) * max(1, images_per_epoch) / speed, measured, scaled_from)
+
+
+# Fine-tuning the photo model's head: each photo view goes through the frozen backbone once (the
+# slow part; the 300 steps of the head take about a second). Recorded per view, on the CPU.
+PHOTO_FEATURES_KEY = "efficientnet_lite0_photo:features"
+GUESS_PHOTO_VIEWS_PER_S = 15.0  # a busy 2-core CPU
+HEAD_STEPS_S = 2.0
+
+
+def photo_finetune_views(n_train: int, n_kept_out: int, augmented_views: int, min_to_measure: int) -> int:
+    """The photo views a head fine-tune runs through the backbone (core.jobs.photo_finetune)."""
+    return n_train * (1 + augmented_views) + (n_kept_out if n_kept_out >= min_to_measure else 0)
+
+
+def photo_finetune_estimate(settings, views: int) -> Estimate:
+    speed = measured_speed(settings, PHOTO_FEATURES_KEY, "cpu")
+    measured = speed is not None
+    return Estimate(HEAD_STEPS_S + views / (speed or GUESS_PHOTO_VIEWS_PER_S), measured,
+                    measured_by="a first fine-tune")
+
+
+def record_photo_finetune(settings, views: int, seconds: float) -> None:
+    """Remember how fast a head fine-tune went through its photo views (for the next estimate)."""
+    record_speed(settings, PHOTO_FEATURES_KEY, "cpu", views, seconds)
 
 
 def device_kind(choice: str) -> str:
@@ -92,5 +156,12 @@ def describe_for(settings, preset: Any, device_choice: str, images_per_epoch: in
 
 def record_epoch(settings, presets: dict, started, seconds: float) -> None:
     """Record one epoch of a run (`started`: its core.learn.training.Started) as this computer's speed."""
-    arch = presets[started.preset].arch if started.preset in presets else started.preset
+    from ....core.learn.photo_config import PhotoTrainConfig  # torch-free
+
+    if started.preset in presets:
+        arch = presets[started.preset].arch
+    elif started.preset == PhotoTrainConfig.preset:  # a photo model's run
+        arch = PHOTO_RUN_ARCH
+    else:
+        arch = started.preset
     record_speed(settings, arch, started.device.split(":")[0], started.n_train, seconds)

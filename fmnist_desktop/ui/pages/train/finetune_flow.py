@@ -8,6 +8,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal
 
 from . import estimate
+from .outcome import kept_out_plan
 
 
 class FinetuneFlow(QObject):
@@ -38,14 +39,22 @@ class FinetuneFlow(QObject):
         """What a fine-tune will do and roughly how long it takes (the question before it starts)."""
         from ....core.jobs import finetune
 
-        arch = getattr(entry.meta, "arch", "bn_cnn")
-        epochs, weight, copies = finetune.FINETUNE_EPOCHS, finetune.FINETUNE_WEIGHT, finetune.FINETUNE_COPIES
-        images = images_per_epoch + int(readiness.n_train * copies * weight)
-        when = estimate.estimate(self.context.settings, arch, estimate.device_kind(device), images, epochs).text()
+        epochs = finetune.FINETUNE_EPOCHS
+        when = self.time_text(entry, readiness.n_train, images_per_epoch, device)
         return (f"“{entry.name}” will be trained for {epochs} more epochs on Fashion-MNIST together with "
-                f"{readiness.n_train} of your photos ({readiness.n_kept_out} kept out to measure the result), "
-                f"then saved as a new model next to it, with a before/after comparison. The active model "
-                f"stays as it is.\n\nTime: {when}.\n\nStart fine-tuning?")
+                f"{readiness.n_train} of your photos, then saved as a new model next to it and compared with "
+                f"it on the Fashion-MNIST test set. The active model stays as it is.\n\n"
+                f"{kept_out_plan(entry.name, readiness.n_kept_out)}\n\nTime: {when}.\n\nStart fine-tuning?")
+
+    def time_text(self, entry, n_photos: int, images_per_epoch: int, device: str) -> str:
+        """How long the fine-tune takes: its epochs over Fashion-MNIST and the photos' augmented
+        copies, for its network on the device it will use."""
+        from ....core.jobs import finetune
+
+        arch = getattr(entry.meta, "arch", "bn_cnn")
+        images = images_per_epoch + int(n_photos * finetune.FINETUNE_COPIES * finetune.FINETUNE_WEIGHT)
+        return estimate.estimate(self.context.settings, arch, estimate.device_kind(device), images,
+                                 finetune.FINETUNE_EPOCHS).text()
 
     def prepare(self, entry, device: str, data_dir, val_size: int, on_cancelled) -> None:
         """Read and augment the photos in the task; `prepared` or `failed` follows."""

@@ -19,6 +19,48 @@ from ...widgets.dialogs import ask_yes_no
 from .photos_panel import describe_calibration
 
 
+def describe_threshold(metrics) -> str | None:
+    """A fine-tuned model's "not sure" threshold and where it comes from (both kinds): recalibrated
+    on the user's kept-out photos, or inherited from the model it started from; None for others."""
+    from ....core.learn.calibration import MIN_CALIBRATION_PHOTOS
+
+    if not isinstance(metrics, dict):
+        return None
+    threshold = metrics.get("not_sure_threshold")
+    level = f"{100 * float(threshold):.1f} %" if isinstance(threshold, (int, float)) else "50.0 % (uncalibrated)"
+    calibrated_on = metrics.get("threshold_calibrated_on")
+    parent = metrics.get("threshold_inherited_from")
+    if calibrated_on:
+        return f"“Not sure” below {level}: recalibrated on your {calibrated_on} kept-out photos."
+    if parent:
+        return (f"“Not sure” below {level}: inherited from “{parent}” (recalibrating it needs at least "
+                f"{MIN_CALIBRATION_PHOTOS} kept-out photos).")
+    return None
+
+
+def kept_out_plan(parent_name: str, n_kept_out: int, min_to_measure: int = 1) -> str:
+    """What a fine-tune (either kind) will claim about the user's kept-out photos, before it starts:
+    a before/after comparison only when photos are kept out (enough of them), and where its
+    "not sure" threshold will come from (`core.learn.calibration.finetuned_thresholds`)."""
+    from ....core.learn.calibration import MIN_CALIBRATION_PHOTOS
+
+    photos = f"{n_kept_out} of your photo{'s are' if n_kept_out != 1 else ' is'}"
+    if n_kept_out >= max(1, min_to_measure):
+        compare = f"{photos} kept out: the result is compared with “{parent_name}” on them."
+    elif n_kept_out == 0:
+        compare = ("None of your photos is kept out yet (one in five is), so there will be no before/after "
+                   "comparison on your photos.")
+    else:
+        compare = (f"Only {photos} kept out: too few for a before/after comparison on your photos "
+                   f"(at least {min_to_measure} are needed).")
+    if n_kept_out >= MIN_CALIBRATION_PHOTOS:
+        threshold = "Its “not sure” threshold is recalibrated on the kept-out photos."
+    else:
+        threshold = (f"It keeps the “not sure” threshold of “{parent_name}” (recalibrating it needs at least "
+                     f"{MIN_CALIBRATION_PHOTOS} kept-out photos).")
+    return f"{compare} {threshold}"
+
+
 def describe_report(report) -> str:
     """core.jobs.finetune.FinetuneReport as one line: before → after accuracies."""
     lines = getattr(report, "lines", None)
@@ -155,8 +197,9 @@ def describe_saved(outcome: RunOutcome) -> tuple[list[str], str]:
         accuracy = f"test accuracy {outcome.test_accuracy:.2f} %"
     lines = [f"{accuracy[0].upper()}{accuracy[1:]}. Saved as “{entry.name}”."]
     text = f"<b>Saved “{entry.name}”</b> — {accuracy}."
-    calibration = describe_calibration(getattr(entry.meta, "metrics", {}) or {})
-    if calibration:  # trained with photos: its own "not sure" threshold and held-out figures
+    metrics = getattr(entry.meta, "metrics", {}) or {}
+    calibration = describe_threshold(metrics) or describe_calibration(metrics)
+    if calibration:  # fine-tuned or trained with photos: its own "not sure" threshold (and held-out figures)
         text += f"<br>{calibration}"
         lines.append(calibration)
     if outcome.finetune_report is not None:

@@ -28,6 +28,7 @@ from ...widgets.dialogs import ask_yes_no
 from . import estimate
 from .finetune_flow import FinetuneFlow
 from .form import RunSettings, config_for
+from .make_active import ActiveModelGuard
 from .outcome import UnsavedModel, describe_saved
 from .photo_kind import PhotoKind
 from .photo_prep import PhotoSetPrep
@@ -47,7 +48,7 @@ class TrainPage(QWidget):
         super().__init__(parent)
         self.setObjectName("trainPage")
         self.context = context
-        self.tasks = TaskGroup(self, "scan", "download", "charts", "prepare", "training")
+        self.tasks = TaskGroup(self, "scan", "download", "charts", "prepare", "training", "compare")
         self._data_cache: tuple[str, Any] | None = None  # (folder key, core.data.fashion_mnist.FashionMNIST)
         self.photo_prep = PhotoSetPrep(self.tasks["prepare"], self)  # a labelled photo set, prepared and cached
         self.photo_prep.progress.connect(lambda progress: self._on_prepare_progress(progress))
@@ -57,6 +58,8 @@ class TrainPage(QWidget):
         self._ready = False
         self._run_started_at = 0.0
         self._run_kind = "train"  # or "finetune"
+        self._finetune_parent: str | None = None  # the name of the model a fine-tune starts from
+        self._form_before_run: RunSettings | None = None  # the form while it shows a running fine-tune
         self._last_outcome: RunOutcome | None = None
         self._run_finished = False  # training done; evaluating and saving now
         self._run_active = False
@@ -67,6 +70,10 @@ class TrainPage(QWidget):
         self.finetune_flow = FinetuneFlow(context, self.tasks["prepare"], self)  # with the user's photos (Predict page)
         self.finetune_flow.failed.connect(self._on_finetune_failed)
         self.finetune_flow.prepared.connect(self._on_finetune_prepared)
+        # Making a model active from this page: never a worse one without asking (make_active.py).
+        self.active_guard = ActiveModelGuard(context, self.tasks["compare"], self)
+        self._active_claim: tuple[str, str] | None = None  # (entry id, banner text) "… is now the active …"
+        context.activeModelChanged.connect(lambda _entry: self._on_active_changed())
         self._set_idle_state()
         context.torchReady.connect(self._on_torch_ready)
         if context.is_torch_ready():
@@ -145,6 +152,10 @@ class TrainPage(QWidget):
 
     def update_estimate(self) -> None:
         """"Time: about …" for the form's run, from this computer's measured speed (or a guess, said so)."""
+        photo_kind = getattr(self, "photo_kind", None)
+        if photo_kind is not None and photo_kind.is_photo():
+            photo_kind.show_estimate()
+            return
         preset = self.form.presets.get(self.preset_combo.currentData()) if self._ready else None
         images = self.images_per_epoch() if preset is not None else 0
         photos = self.photo_prep.cached(self.photo_panel.path()) if preset and self.photo_panel.path() else None
@@ -183,14 +194,18 @@ class TrainPage(QWidget):
 
     def is_busy(self) -> bool:
         """Work is running, or a trained model could not be saved and exists only in memory."""
-        return (self.is_training() or self.tasks.is_running("download", "prepare") or self.unsaved.held()
+        return (self.is_training() or self.tasks.is_running("download", "prepare", "compare") or self.unsaved.held()
                 or (self.tune_dialog is not None and self.tune_dialog.is_running()))
 
     def busy_description(self) -> str:
+        saved = self._last_outcome.entry if self._last_outcome is not None else None
         return busy_text(training=self.is_training(), saving=self._run_finished,
                          preparing=self.tasks.is_running("prepare"), run_kind=self._run_kind,
                          downloading=self.tasks.is_running("download"),
-                         unsaved=self.unsaved.outcome if self.unsaved.held() else None)
+                         unsaved=self.unsaved.outcome if self.unsaved.held() else None,
+                         saved_name=getattr(saved, "name", None),
+                         tuning=self.tune_dialog is not None and self.tune_dialog.is_running(),
+                         comparing=self.tasks.is_running("compare"))
 
     def _confirm_discard_unsaved(self) -> bool:
         return self.unsaved.confirm_discard()
@@ -292,9 +307,52 @@ class TrainPage(QWidget):
         self._set_idle_state()  # the status no longer says "Preparing your photos…"
 
     def _on_finetune_prepared(self, entry, config, examples) -> None:
+        from ....core.store.user_photos import split_examples
+
         self._run_kind = "finetune"
+        self._finetune_parent = entry.name
         self.log(f"Fine-tuning “{entry.name}” with your labelled photos.")
+        n_photos = len(split_examples(examples)[0])
+        when = self.finetune_flow.time_text(entry, n_photos, self.images_per_epoch(config.val_size), config.device)
+        self.show_running(f"Running: fine-tuning “{entry.name}”, {config.epochs} epochs with {n_photos} of your "
+                          f"photos; {when}.", config)
         self._start_run(config, examples)
+
+    def show_running(self, text: str, config=None) -> None:
+        """While a fine-tune runs the greyed form shows that run (its preset, epochs, learning rate),
+        not what the form held, and the time line says what is running; the form comes back after.
+        `config` None (the photo model's head): the 28×28 form is hidden meanwhile."""
+        if self._form_before_run is None:
+            self._form_before_run = self.current_settings()
+        if config is None:
+            self.form.hide()
+        else:
+            resolved = config.resolved()
+            widgets = (self.preset_combo, self.epochs_spin, self.batch_spin, self.lr_spin, self.augment_check,
+                       self.val_size_spin)
+            for widget in widgets:
+                widget.blockSignals(True)
+            try:
+                self.form.select_preset(resolved.preset_obj().name)
+                self.epochs_spin.setValue(resolved.epochs)
+                self.batch_spin.setValue(resolved.batch_size)
+                self.lr_spin.setValue(resolved.lr)
+                self.augment_check.setChecked(resolved.augment != "none")
+                self.val_size_spin.setValue(resolved.val_size)
+            finally:
+                for widget in widgets:
+                    widget.blockSignals(False)
+        self.estimate_label.setText(text)
+        self.estimate_label.show()
+
+    def _restore_form(self) -> None:
+        """After a fine-tune: the form as the user left it."""
+        settings, self._form_before_run = self._form_before_run, None
+        if settings is None:
+            return
+        self._apply_settings(settings)
+        self.photo_kind.show_kind()
+        self.update_estimate()
 
     def is_training(self) -> bool:
         """From the click until the page has handled the run's end."""
@@ -312,7 +370,8 @@ class TrainPage(QWidget):
         data = self._data_cache[1] if self._data_cache and self._data_cache[0] == folder_key else None
         from ....core.jobs.runs import after_training
 
-        after = after_training(self.context.library(), self._run_kind, examples)
+        parent = self._finetune_parent if self._run_kind == "finetune" else None
+        after = after_training(self.context.library(), self._run_kind, examples, parent_name=parent)
         self.last_config = config
         self._run_active = True
         self._run_started_at = time.monotonic()
@@ -415,7 +474,8 @@ class TrainPage(QWidget):
         data = self._data_cache[1] if self._data_cache is not None else None
         from ....core.jobs import runs
 
-        kept = runs.stopped_run(event, data, kind=self._run_kind)
+        kept = runs.stopped_run(event, data, kind=self._run_kind,
+                                parent_name=self._finetune_parent if self._run_kind == "finetune" else None)
         if kept is None:
             self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. No epoch had finished: nothing was saved.")
             self.banner.show_message("info", "Training stopped before the first epoch finished. Nothing was saved.")
@@ -448,6 +508,7 @@ class TrainPage(QWidget):
 
     def _on_run_done(self) -> None:
         self._run_active = False
+        self._restore_form()
         self._set_idle_state()
         self.update_estimate()  # now from the speed this run measured
         self.runStateChanged.emit(False)
@@ -460,9 +521,61 @@ class TrainPage(QWidget):
         return self.unsaved.retry()
 
     def _make_last_model_active(self) -> None:
-        if self._last_outcome is not None and self.context.set_active(self._last_outcome.entry.id):
-            self.make_active_button.hide()
-            self.banner.show_message("success", f"“{self._last_outcome.entry.name}” is now the active model.")
+        """"Make it the active model": after a comparison with the active model of its kind, and a
+        question when the new one does worse (ActiveModelGuard)."""
+        if self._last_outcome is None or self._last_outcome.entry is None or self.active_guard.is_running():
+            return
+        self.make_active_model(self._last_outcome.entry)
+
+    def make_active_model(self, entry, saved_text: str | None = None) -> None:
+        """Make `entry` active unless it does worse than the active one and the user says No.
+        `saved_text`: the banner's text about the run that made it (kept in front of the outcome)."""
+        from ...widgets.model_facts import active_phrase
+
+        self.make_active_button.setEnabled(False)
+        prefix = f"{saved_text}<br>" if saved_text else ""
+
+        def done(made: bool, comparison) -> None:
+            self.make_active_button.setEnabled(True)
+            if not self.is_training():  # the status line said "Comparing it with the active model…"
+                self._set_idle_state()
+            if made:
+                self.make_active_button.hide()
+                self.show_active_claim(entry, f"{prefix}“{entry.name}” is now {active_phrase(entry)}.")
+                return
+            active = self.context.active_entry_of(getattr(entry, "kind", "fmnist"))
+            kept = f"“{active.name}” stays {active_phrase(entry)}" if active is not None else "It was not made active"
+            why = f" ({'; '.join(comparison.reasons)})" if comparison is not None and comparison.reasons else ""
+            self.banner.show_message("info", f"{prefix}{kept}: “{entry.name}” does worse{why}. "
+                                             "“Make it the active model” still makes it active.")
+            self.make_active_button.show()
+            self.log(f"“{entry.name}” was not made active{why}.")
+
+        self.active_guard.make_active(entry, done, on_status=self.progress_label.setText)
+
+    def show_active_claim(self, entry, text: str) -> None:
+        """A green banner saying `entry` is now active; it goes when another model becomes active."""
+        self.banner.show_message("success", text)
+        self._active_claim = (entry.id, text)
+
+    def _on_active_changed(self) -> None:
+        """Another model became active (Models page, Tune…, Predict): a banner that says this
+        page's model is the active one is no longer true, so it goes."""
+        last = getattr(self._last_outcome, "entry", None)
+        active_ids = {getattr(e, "id", None) for e in self.context.active_entries()}
+        if last is not None and last.id in active_ids:
+            self.make_active_button.hide()  # made active elsewhere (the Models page)
+        if self._active_claim is None:
+            return
+        entry_id, text = self._active_claim
+        if self.banner.isHidden() or self.banner.label.text() != text:  # isHidden: the page may be out of sight
+            self._active_claim = None  # the banner says something else now
+            return
+        if entry_id not in active_ids:
+            self._active_claim = None
+            self.banner.hide()
+            if self._last_outcome is not None and getattr(self._last_outcome.entry, "id", None) == entry_id:
+                self.log(f"“{self._last_outcome.entry.name}” is no longer the active model.")
 
     # ================================================================= helpers
 

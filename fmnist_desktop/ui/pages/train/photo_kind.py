@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QSpinBo
 from ....core.jobs.train import RunOutcome
 from ...tasks import TaskCancelled
 from ...widgets.dialogs import ask_yes_no
-from .outcome import describe_report
+from .outcome import describe_report, describe_threshold, kept_out_plan
 from .photos_panel import describe_calibration
 
 KIND_SETTING = "train/modelKind"
@@ -82,11 +82,14 @@ class PhotoKind:
         form.addRow(note)
         left_layout.insertWidget(left_layout.indexOf(page.form) + 1, self.settings_box)
 
+        self._photo_counts: dict[str, int | None] = {}
+        for spin in (self.epochs_spin, self.per_class_spin):
+            spin.valueChanged.connect(lambda _value: page.update_estimate())
         saved = str(page.context.settings.value(KIND_SETTING) or FMNIST_KIND)
         self.kind_combo.setCurrentIndex(max(0, self.kind_combo.findData(saved)))
-        self.kind_combo.currentIndexChanged.connect(lambda _i: self._show_kind())
-        page.photo_panel.changed.connect(lambda _path: self._show_kind())
-        self._show_kind()
+        self.kind_combo.currentIndexChanged.connect(lambda _i: self.show_kind())
+        page.photo_panel.changed.connect(lambda _path: self.show_kind())
+        self.show_kind()
 
     # ----------------------------------------------------------------- the choice
 
@@ -102,11 +105,11 @@ class PhotoKind:
     def inputs(self) -> list[QWidget]:
         return [self.kind_combo, self.epochs_spin, self.per_class_spin]
 
-    def _show_kind(self) -> None:
+    def show_kind(self) -> None:
         photo = self.is_photo()
         self.page.context.settings.setValue(KIND_SETTING, self.kind())
         self.page.form.setVisible(not photo)
-        self.page.estimate_label.setVisible(not photo)
+        self.page.estimate_label.setVisible(True)
         self.page.tune_button.setVisible(not photo)
         self.settings_box.setVisible(photo)
         panel = self.page.photo_panel
@@ -115,6 +118,40 @@ class PhotoKind:
             from .photos_panel import NO_PHOTOS_TEXT
 
             panel.path_label.setText(NO_PHOTOS_FOR_PHOTO_MODEL if photo else NO_PHOTOS_TEXT)
+        self.page.update_estimate()
+
+    def _count_photos(self, path: str) -> int | None:
+        """The labelled photos of a set (listed, not opened), remembered per set; None if unreadable."""
+        if path not in self._photo_counts:
+            from pathlib import Path
+
+            from ....core.base.errors import FmnistError
+            from ....core.data.labelled_photos import read_labels, read_photo_folder
+
+            try:
+                photos = read_photo_folder(path) if Path(path).is_dir() else read_labels(path, check_files=False)
+                self._photo_counts[path] = len(photos)
+            except (FmnistError, OSError, ValueError):
+                self._photo_counts[path] = None
+        return self._photo_counts[path]
+
+    def show_estimate(self) -> None:
+        """"Time: …" for a photo model run: its epochs over the photos and the Fashion-MNIST sample,
+        at this computer's measured speed for photo runs (or a guess, said so), and the one-off
+        preparation of a photo set's images."""
+        from . import estimate
+
+        label = self.page.estimate_label
+        path = self.page.photo_panel.path()
+        n_photos = self._count_photos(path) if path else None
+        if n_photos is None:
+            label.setText("Time: known once the labelled photos are chosen.")
+            return
+        items = n_photos + 10 * self.per_class_spin.value()
+        epochs = self.epochs_spin.value()
+        when = estimate.estimate(self.page.context.settings, estimate.PHOTO_RUN_ARCH, "cpu", items, epochs).text()
+        label.setText(f"Time: {when} for {epochs} epoch{'s' if epochs != 1 else ''} over {items:,} images; "
+                      "the first run on a photo set also prepares its images once (minutes; kept for later runs).")
 
     def config(self):
         return dataclasses.replace(self.base_config, epochs=self.epochs_spin.value(),
@@ -154,7 +191,8 @@ class PhotoKind:
         page.log(f"Training a photo model on {photos}.")
         library = page.context.library()
         page.tasks["training"].start(
-            lambda state: photo_train.run(photo_train.PhotoTrainInputs(config, photos, library, data, data_dir), state),
+            lambda state: photo_train.run(photo_train.PhotoTrainInputs(config, photos, library, data, data_dir,
+                                                                       make_active=False), state),
             on_partial=lambda event: self._on_event(event, folder_key),
             on_progress=page._on_status,
             on_error=lambda message: page._show_failure(message, None),
@@ -200,7 +238,8 @@ class PhotoKind:
                                      kept_after_stop=True))
 
     def _on_saved(self, outcome: RunOutcome, how: str, elapsed_s: float | None = None) -> None:
-        """A photo model was saved (and made the active photo model in the library): say so."""
+        """A photo model was saved: say so, then make it the active photo model unless it does worse
+        than the active one and the user says No (the page's ActiveModelGuard)."""
         page = self.page
         if outcome.entry is None:
             page.unsaved.hold(outcome)
@@ -208,11 +247,11 @@ class PhotoKind:
         page.unsaved.hold(None)
         page._last_outcome = outcome
         entry = outcome.entry
-        page.context.set_active(entry.id)  # tells the pages that the photo model changed
         took = f" in {elapsed_s:.1f} s" if elapsed_s is not None else ""
-        text = f"<b>Saved “{entry.name}”</b>, {how}{took}; it is now the active photo model."
-        page.log(f"Saved “{entry.name}” ({how}{took}); it is now the active photo model.")
-        calibration = describe_calibration(getattr(entry.meta, "metrics", {}) or {})
+        text = f"<b>Saved “{entry.name}”</b>, {how}{took}."
+        page.log(f"Saved “{entry.name}” ({how}{took}).")
+        metrics = getattr(entry.meta, "metrics", {}) or {}
+        calibration = describe_threshold(metrics) or describe_calibration(metrics)
         if calibration:
             text += f"<br>{calibration}"
             page.log(calibration)
@@ -224,6 +263,7 @@ class PhotoKind:
         page.context.refresh_models()
         page.context.statusMessage.emit(f"Saved the new photo model “{entry.name}”.")
         page.runFinished.emit(entry)
+        page.make_active_model(entry, saved_text=text)  # tells the pages when the photo model changed
 
     # ----------------------------------------------------------------- fine-tuning the photo model
 
@@ -251,6 +291,19 @@ class PhotoKind:
             return None
         return entry, photos
 
+    def finetune_views(self, readiness) -> int:
+        from ....core.jobs.photo_finetune import AUGMENTED_VIEWS, MIN_KEPT_OUT_TO_MEASURE
+        from .estimate import photo_finetune_views
+
+        return photo_finetune_views(readiness.n_train, readiness.n_kept_out, AUGMENTED_VIEWS, MIN_KEPT_OUT_TO_MEASURE)
+
+    def finetune_time(self, readiness) -> str:
+        """How long a head fine-tune takes: its photo views through the backbone, at this computer's
+        recorded speed (or a guess, said so)."""
+        from .estimate import photo_finetune_estimate
+
+        return photo_finetune_estimate(self.page.context.settings, self.finetune_views(readiness)).text()
+
     def start_finetune(self, entry, photos) -> bool:
         from ....core.jobs import photo_train
         from ....core.jobs.photo_finetune import default_replay_path
@@ -265,15 +318,20 @@ class PhotoKind:
             return False
         if not page._confirm_discard_unsaved():
             return False
+        from ....core.jobs.photo_finetune import MIN_KEPT_OUT_TO_MEASURE
+
         plan = (f"The head of “{entry.name}” (the active photo model, which answers your photos) will be retrained "
-                f"on {readiness.n_train} of your photos ({readiness.n_kept_out} kept out to measure the result); "
-                "its ImageNet backbone and its calibrated “not sure” threshold stay as they are. The result is "
-                "saved as a new model and made the active photo model.\n\nTime: a few seconds.\n\nStart fine-tuning?")
+                f"on {readiness.n_train} of your photos; its ImageNet backbone stays as it is. The result is "
+                "saved as a new model and made the active photo model (after a question if it does worse "
+                "than this one).\n\n"
+                f"{kept_out_plan(entry.name, readiness.n_kept_out, MIN_KEPT_OUT_TO_MEASURE)}\n\n"
+                f"Time: {self.finetune_time(readiness)}.\n\nStart fine-tuning?")
         if not ask_yes_no(page, "Fine-tune the photo model with your photos?", plan):
             return False
         page.banner.hide()
         page.make_active_button.hide()
         page._run_kind = "finetune"
+        page._last_outcome = None
         page._run_finished = False
         page._stop_requested = False
         page._run_active = True
@@ -284,18 +342,27 @@ class PhotoKind:
         page.progress_bar.setFormat("%p %")
         page.progress_label.setText("Reading your photos…")
         page.log(f"Fine-tuning the head of “{entry.name}” with your labelled photos.")
+        page.show_running(f"Running: fine-tuning the head of “{entry.name}” (the photo model) on "
+                          f"{readiness.n_train} of your photos; {self.finetune_time(readiness)}.")
 
         def progress(p) -> None:
             if p.fraction is not None:
                 page.progress_bar.setValue(int(1000 * p.fraction))
             page._on_status(p)
 
+        views = self.finetune_views(readiness)
+
         def done(outcome: RunOutcome) -> None:
+            from .estimate import record_photo_finetune
+
             page.progress_bar.setValue(1000)
             report = outcome.finetune_report
+            if getattr(report, "elapsed_s", None):
+                record_photo_finetune(page.context.settings, views, report.elapsed_s)
             self._on_saved(outcome, "fine-tuned", getattr(report, "elapsed_s", None))
 
-        inputs = photo_train.PhotoFinetuneInputs(entry.path, photos, page.context.library(), default_replay_path())
+        inputs = photo_train.PhotoFinetuneInputs(entry.path, photos, page.context.library(), default_replay_path(),
+                                                 base_name=entry.name, make_active=False)
 
         def finetune(state):
             outcome = photo_train.finetune(inputs, state)

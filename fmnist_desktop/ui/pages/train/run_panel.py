@@ -36,23 +36,36 @@ class RunPanel(QWidget):
         self.run_view.log(f"{title}: {message}" + (f" {advice}" if advice else ""))
 
 
-def busy_text(*, training: bool, saving: bool, preparing: bool, run_kind: str, downloading: bool, unsaved) -> str:
+def busy_text(*, training: bool, saving: bool, preparing: bool, run_kind: str, downloading: bool, unsaved,
+              saved_name: str | None = None, tuning: bool = False, comparing: bool = False) -> str:
     """What the Train page is busy with, for the window's close question ("" when nothing);
-    `unsaved`: the RunOutcome held in memory, or None."""
-    if training and saving:
-        return "The new model is being evaluated and saved; closing skips the evaluation and still saves it."
-    if training:
-        return "A model is being trained; closing stops it and the run is not saved."
-    if preparing and run_kind == "train":
-        return "The labelled photos are being prepared for training; closing cancels the run."
-    if preparing:
-        return "Your photos are being prepared for fine-tuning; closing cancels the fine-tuning."
-    if downloading:
-        return "Fashion-MNIST is being downloaded."
-    if unsaved is not None and unsaved.kept_after_stop:
-        return ("The best epoch of the stopped run is kept in memory, not saved; quitting discards it "
-                "(use “Save to the library” on the Train page to keep it)")
-    if unsaved is not None:
-        return ("The last trained model could not be saved and exists only in memory; quitting discards it "
-                "(use “Save model as…” on the Train page to keep it)")
-    return ""
+    `unsaved`: the RunOutcome held in memory, or None; `saved_name`: the run's model, once it is
+    saved (the run is ending: nothing of it is lost by closing)."""
+    parts = []
+    if training and saved_name:
+        parts.append(f"The new model “{saved_name}” is saved; the run is finishing and closing loses nothing of it.")
+    elif training and saving:
+        parts.append("The new model is being evaluated and saved; closing skips the evaluation and still saves it.")
+    elif training and run_kind == "finetune":
+        parts.append("A model is being fine-tuned with your photos; closing stops it and the fine-tuned model "
+                     "is not saved.")
+    elif training:
+        parts.append("A model is being trained; closing stops it and the run is not saved.")
+    elif preparing and run_kind == "train":
+        parts.append("The labelled photos are being prepared for training; closing cancels the run.")
+    elif preparing:
+        parts.append("Your photos are being prepared for fine-tuning; closing cancels the fine-tuning.")
+    elif downloading:
+        parts.append("Fashion-MNIST is being downloaded.")
+    elif unsaved is not None and unsaved.kept_after_stop:
+        parts.append("The best epoch of the stopped run is kept in memory, not saved; quitting discards it "
+                     "(use “Save to the library” on the Train page to keep it)")
+    elif unsaved is not None:
+        parts.append("The last trained model could not be saved and exists only in memory; quitting discards it "
+                     "(use “Save model as…” on the Train page to keep it)")
+    if comparing and not parts:
+        parts.append("The new model is being compared with the active one before it is made active; closing "
+                     "keeps the active model as it is (the new one stays in your models).")
+    if tuning:
+        parts.append("Tune… is running a study; closing stops its current trial (the study is kept).")
+    return " ".join(parts)

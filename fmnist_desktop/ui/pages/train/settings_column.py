@@ -75,7 +75,7 @@ class SettingsColumn(QWidget):
                                           tooltip=RETRAIN_TOOLTIP)
         self.tune_button = make_button(self, "Tune…", "tuneButton", self.open_tune_dialog,
                                        accessible_name="Tune training settings",
-                                       tooltip="Search for better settings with Optuna: trials table, plots, Stop, Use best")
+                                       tooltip="Search for better settings with Optuna: trials table, plots, Stop, Make best active")
         for button in (self.train_button, self.stop_button, self.retrain_button):
             buttons.addWidget(button)
         column_layout.addLayout(buttons)

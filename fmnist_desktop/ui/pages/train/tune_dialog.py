@@ -4,16 +4,18 @@ The study runs as one background task (`ui.tasks.TaskRunner`): `core.jobs.tuning
 come back as partial results — a row per trial as it finishes, the budget bar — and after each
 finished trial the worker renders Optuna's matplotlib plots (history, parameter importance,
 per-epoch validation accuracy) to PNGs that the dialog shows. Stop ends the running trial
-within one batch; the study stays in SQLite and Start continues it. "Use best" adds the best
-trial's model to the library (measured on the test set) and makes it active; "Save as preset…"
-keeps its settings under a name of the user's.
+within one batch; the study stays in SQLite and Start continues it. "Make best active…" adds the
+best trial's model to the library (measured on the test set) and makes it the active model, after
+a question when it does worse than the active one (`make_active.ActiveModelGuard`, as the Train
+page does); "Save as preset…" keeps its settings under a name of the user's. The dialog fits
+inside the main window at its minimum size (960×620).
 """
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,6 +44,7 @@ from ....core.models.presets import TUNABLE_PRESETS
 from ...settings_keys import DATA_FOLDER
 from ...tasks import TaskGroup
 
+DIALOG_SIZE = QSize(900, 560)  # inside the main window's minimum size (960×620), frame included
 COLUMNS = ("Trial", "Result", "Val acc", "Epochs run", "Time", "Settings")
 PLOT_TITLES = {"history": "History", "importance": "Parameter importance", "intermediate": "Per epoch"}
 
@@ -78,7 +81,7 @@ class _PlotLabel(QLabel):
 class TuneDialog(QDialog):
     """Non-modal: the user may keep it open beside the Train page while the study runs."""
 
-    bestUsed = Signal(object)  # the new ModelEntry, after "Use best"
+    bestUsed = Signal(object)  # the new ModelEntry, after "Make best active…"
     presetSaved = Signal(str)  # the name of the user's preset just saved
 
     def __init__(self, context, parent: QWidget | None = None):
@@ -86,7 +89,7 @@ class TuneDialog(QDialog):
         self.setObjectName("tuneDialog")
         self.setWindowTitle("Tune training settings")
         self.context = context
-        self.tasks = TaskGroup(self, "study", "best", "read")
+        self.tasks = TaskGroup(self, "study", "best", "read", "compare")
         self._rows: dict[int, int] = {}
         self._budget_s: float | None = None
         self._n_trials = 0
@@ -94,9 +97,12 @@ class TuneDialog(QDialog):
         self._best_number: int | None = None
         self._has_best = False
         self.val_size = DEFAULT_VAL_SIZE  # training images held out for validation (tests use tiny data sets)
+        from .make_active import ActiveModelGuard
+
+        self.active_guard = ActiveModelGuard(context, self.tasks["compare"], self)
         self._build()
         self._set_idle()
-        self.resize(1060, 720)
+        self.resize(DIALOG_SIZE)
 
     # ----------------------------------------------------------------- layout
     def _build(self) -> None:
@@ -150,9 +156,10 @@ class TuneDialog(QDialog):
         self.stop_button = QPushButton("Stop", self)
         self.stop_button.setObjectName("tuneStopButton")
         self.stop_button.clicked.connect(self.stop)
-        self.use_best_button = QPushButton("Use best", self)
+        self.use_best_button = QPushButton("Make best active…", self)
         self.use_best_button.setObjectName("tuneUseBestButton")
-        self.use_best_button.setToolTip("Add the best trial's model to the library (with its test accuracy) and make it active")
+        self.use_best_button.setToolTip("Add the best trial's model to your models (with its test accuracy) and make it "
+                                        "the active model in place of the current one; asks first when it does worse")
         self.use_best_button.clicked.connect(self.use_best)
         self.preset_button = QPushButton("Save as preset…", self)
         self.preset_button.setObjectName("tuneSavePresetButton")
@@ -201,7 +208,7 @@ class TuneDialog(QDialog):
 
     # ----------------------------------------------------------------- state
     def is_running(self) -> bool:
-        return self.tasks.is_running("study", "best")
+        return self.tasks.is_running("study", "best", "compare")
 
     def _inputs(self) -> list[QWidget]:
         return [self.preset_combo, self.trials_spin, self.budget_spin, self.study_edit, self.storage_edit]
@@ -287,7 +294,7 @@ class TuneDialog(QDialog):
             if base in TUNABLE_PRESETS:
                 self.preset_combo.setCurrentText(base)
             if not self.is_running():
-                self._set_idle()  # Use best / Save as preset follow the study just read
+                self._set_idle()  # Make best active / Save as preset follow the study just read
             if not records:
                 self.status.setText(f"The study “{name}” has no trials yet; Start runs it.")
             else:
@@ -406,13 +413,27 @@ class TuneDialog(QDialog):
 
         def saved(entry) -> None:
             self.context.refresh_models()
-            self.context.set_active(entry.id)
             acc = f", test accuracy {entry.test_accuracy:.2f} %" if entry.test_accuracy is not None else ""
-            self.status.setText(f"Added “{entry.name}” to your models and made it active{acc}.")
-            self.bestUsed.emit(entry)
+
+            def done(made: bool, comparison) -> None:
+                if made:
+                    self.status.setText(f"Added “{entry.name}” to your models and made it active{acc}.")
+                else:
+                    active = self.context.active_entry()
+                    why = f" ({'; '.join(comparison.reasons)})" if comparison is not None and comparison.reasons else ""
+                    kept = f"; “{active.name}” stays the active model" if active is not None else ""
+                    self.status.setText(f"Added “{entry.name}” to your models{acc}{kept}: it does worse{why}. "
+                                        "The Models page's Make active still makes it active.")
+                self._set_idle()
+                self.bestUsed.emit(entry)
+
+            self._set_running()
+            self.stop_button.setEnabled(False)
+            self.active_guard.make_active(entry, done, on_status=self.status.setText)
 
         self.tasks["best"].start(task, on_result=saved, on_error=self._on_error, on_progress=self._on_progress,
-                                 on_finished=self._set_idle, description="Saving the best tuned model", needs_torch=True)
+                                 on_finished=lambda: None if self.active_guard.is_running() else self._set_idle(),
+                                 description="Saving the best tuned model", needs_torch=True)
         self._set_running()
         self.stop_button.setEnabled(False)
 
@@ -422,8 +443,11 @@ class TuneDialog(QDialog):
         from ....core.store.user_presets import save_user_preset
 
         study = self.study_edit.text().strip() or "fmnist"
-        name, ok = QInputDialog.getText(self, "Save as preset", "Name of your preset:", text=f"{self.preset_combo.currentText()}-tuned")
-        if not ok or not name.strip():
+        dialog = self.preset_name_dialog(f"{self.preset_combo.currentText()}-tuned")
+        if not dialog.exec():  # Cancel
+            return
+        name = dialog.textValue()
+        if not name.strip():
             return
         try:
             preset = save_user_preset(tuning.best_as_preset(study, name=name.strip(), storage=self.storage()))
@@ -433,6 +457,19 @@ class TuneDialog(QDialog):
         self.status.setText(f"Saved the best settings as your preset “{preset.name}”: it is in the Train page's "
                             f"Preset list (and fmnist train --preset {preset.name}).")
         self.presetSaved.emit(preset.name)
+
+    def preset_name_dialog(self, suggested: str) -> QInputDialog:
+        """The question for the preset's name, wide enough that its title is never clipped (a
+        window manager shortens a title that is wider than the dialog)."""
+        dialog = QInputDialog(self)
+        dialog.setObjectName("savePresetDialog")
+        dialog.setWindowTitle("Save as preset")
+        dialog.setLabelText("Name of your preset (listed in the Train page's Preset list):")
+        dialog.setTextValue(suggested)
+        title_width = dialog.fontMetrics().horizontalAdvance(dialog.windowTitle())
+        # A resize, not a minimum: QInputDialog's layout sets its own minimum when it is shown.
+        dialog.resize(max(460, title_width + 200), dialog.sizeHint().height())  # + the title bar's icon and buttons
+        return dialog
 
     # ----------------------------------------------------------------- closing
     def shutdown(self, timeout_ms: int = 5000) -> bool:

@@ -1,0 +1,92 @@
+"""Before a model is made active: does it do worse than the active model of its kind?
+
+The Train page's "Make it the active model", a photo run that would become the active photo model,
+and Tune… ▸ "Make best active…" ask this first (`run`, a task): a model that scores lower on the
+Fashion-MNIST test set (28×28 networks) or names fewer of the real measuring photos right is made
+active only after the user says so. The real-photo figures are the Models page's "Real photos"
+column, measured by the same task (`core.jobs.photo_scores.run`) on the same photos. No Qt here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models.arch_info import FMNIST_KIND
+from .state import TaskState
+
+
+@dataclass(frozen=True)
+class CompareInputs:
+    candidate: Any  # core.store.library.ModelEntry about to be made active
+    active: Any  # the active ModelEntry of the candidate's kind, or None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    candidate_name: str
+    active_name: str | None
+    test: tuple[float | None, float | None] = (None, None)  # percent: (candidate, active)
+    photos: tuple[Any, Any] = (None, None)  # core.predict.photo_score.PhotoScore: (candidate, active)
+    reasons: tuple[str, ...] = field(default=())  # what it does worse, one phrase each
+
+    @property
+    def worse(self) -> bool:
+        return bool(self.reasons)
+
+    def question(self, what: str = "the active model") -> str:
+        """The question before making a worse model active (empty when it is not worse)."""
+        if not self.reasons:
+            return ""
+        return (f"“{self.candidate_name}” does worse than “{self.active_name}”, {what} now: "
+                f"{'; '.join(self.reasons)}.\n\nMake “{self.candidate_name}” {what} anyway?")
+
+
+class _Scores:
+    """The task state `photo_scores.run` reports to: its scores kept, stops passed on."""
+
+    def __init__(self, outer: TaskState):
+        self.outer = outer
+        self.scores: dict[str, Any] = {}
+
+    def is_interruption_requested(self) -> bool:
+        return self.outer.is_interruption_requested()
+
+    def is_set(self) -> bool:
+        return self.outer.is_interruption_requested()
+
+    def set_progress(self, fraction=None, message: str = "", **_counts) -> None:
+        pass
+
+    def set_partial_result(self, value: Any) -> None:
+        if value[0] == "score":
+            self.scores[value[1][0]] = value[2]
+
+
+def _kind(entry) -> str:
+    return getattr(entry, "kind", FMNIST_KIND)
+
+
+def run(inputs: CompareInputs, state: TaskState) -> Comparison | None:
+    """Compare the candidate with the active model of its kind; None when stopped."""
+    candidate, active = inputs.candidate, inputs.active
+    if active is None or active.id == candidate.id:
+        return Comparison(candidate.name, getattr(active, "name", None))
+    reasons = []
+    test = (candidate.test_accuracy, active.test_accuracy) if _kind(candidate) == FMNIST_KIND else (None, None)
+    if None not in test and test[0] < test[1] - 0.005:
+        reasons.append(f"{test[0]:.2f} % on the Fashion-MNIST test set against {test[1]:.2f} %")
+    state.set_progress(None, "Comparing it with the active model on real photos…")
+    from . import photo_scores
+
+    scores = _Scores(state)
+    kind = _kind(candidate)
+    photo_scores.run(photo_scores.ScoreInputs([("candidate", candidate.path, kind), ("active", active.path, kind)]),
+                     scores)
+    if state.is_interruption_requested():
+        return None
+    photos = (scores.scores.get("candidate"), scores.scores.get("active"))
+    new, old = photos
+    if new is not None and old is not None and new.total and new.right < old.right:
+        reasons.append(f"it names {new.right} of {new.description} right, “{active.name}” {old.right}")
+    return Comparison(candidate.name, active.name, test, photos, tuple(reasons))
