@@ -35,14 +35,9 @@ def test_every_atomic_save_gives_a_new_file_the_users_umask_and_keeps_an_old_fil
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes")
-def test_a_model_saved_as_an_app_model_file_is_readable_by_others_too(tmp_path, small_model):
-    """The Models page's Export… as .pt (an atomic byte copy) and the library's own files."""
+def test_the_librarys_model_files_are_readable_by_others_too(tmp_path, small_model):
     from fmnist_desktop.core.store.library import ModelLibrary
-    from fmnist_desktop.ui.pages.models.files import copy_model_file
 
-    out = tmp_path / "out" / "copy.pt"
-    copy_model_file(small_model, out)
-    assert _mode(out) == 0o666 & ~_umask()
     entry = ModelLibrary(tmp_path / "lib").import_file(small_model)
     assert _mode(entry.path) == 0o666 & ~_umask()
 

@@ -5,7 +5,9 @@ active model says which one took its place."""
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 
 import pytest
 from PIL import Image, ImageDraw
@@ -106,6 +108,15 @@ def test_an_export_says_it_is_working_and_then_what_it_wrote(window_with_model, 
     qtbot.waitUntil(lambda: not page.is_busy())
     assert page.banner.text().startswith("Exported “Untrained seed” to ")
     assert not page.busy_bar.isVisible() and page.export_button.isEnabled()
+    if os.name == "posix":  # readable by others as any new file (the umask), not mkstemp's 0600
+        umask = os.umask(0o022)
+        os.umask(umask)
+        contract = target.with_name(target.name + ".json")
+        assert {stat.S_IMODE(os.stat(p).st_mode) for p in (target, contract)} == {0o666 & ~umask}
+        copy = tmp_path / "copy.pt"
+        with qtbot.waitSignal(page.modelExported, timeout=30_000):
+            page.export_entry(entry, copy)  # an app model file
+        assert stat.S_IMODE(os.stat(copy).st_mode) == 0o666 & ~umask
 
 
 def test_the_api_address_says_when_no_browser_opens_and_offers_to_copy_it(window_with_model, monkeypatch):
