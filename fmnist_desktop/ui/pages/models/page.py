@@ -133,7 +133,7 @@ class ModelsPage(QWidget):
         self.splitter.setStretchFactor(1, 3)
         outer.addWidget(self.splitter, 1)
         # Which photos the "Real photos" column counts, and the measuring's progress (one line, kept).
-        self.photo_set_label = MessageLabel("photoSetLabel", self, reserve_lines=1)
+        self.photo_set_label = MessageLabel("photoSetLabel", self, reserve_lines=2)
         self.photo_set_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         outer.addWidget(self.photo_set_label)
 
@@ -277,8 +277,8 @@ class ModelsPage(QWidget):
             return (f"Real photos: every model is scored on {photo_set.description} (never used to fine-tune; "
                     f"{class_list_text(photo_set)}).")
         return (f"Real photos: every model is scored on {photo_set.description} (CC0 phone photos of "
-                f"{class_list_text(photo_set)}, from people whose photos no shipped model was trained on). "
-                "Once you keep out enough of your own photos, those are used instead.")
+                f"{class_list_text(photo_set)}, from people held out of the shipped models' training). "
+                "Once you have kept out enough of your own photos, those are used instead.")
 
     def _on_photo_progress(self, progress) -> None:
         if progress.message:

@@ -45,8 +45,9 @@ class ModelsTable(QTableView):
             "Photo models answer photos; 28×28 networks answer small grey Fashion-MNIST-style images. "
             "One of each kind is active")
         self.items.horizontalHeaderItem(COL_PHOTOS).setToolTip(
-            "How many real photos each model names right: your kept-out photos once you have enough, "
-            "else the sample photos shipped with the app")
+            "How many real photos each model names right, and of how many: your kept-out photos once you have "
+            "enough, else the 80 real photos shipped with the app. Photo models see the photos themselves, "
+            "28×28 networks the photos as the app prepares them")
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
@@ -111,7 +112,7 @@ def row_items(entry, is_active: bool, photo_item: PhotoItem) -> list[QStandardIt
     meta = entry.meta
     training = dict(getattr(meta, "training", None) or {})
     name = entry.name
-    if entry.builtin and "default" not in name.lower():
+    if entry.builtin and "default" not in name.lower() and "shipped with the app" not in name:
         name += "  (default)"
     name_item = QStandardItem(("● " if is_active else "") + name)
     name_item.setData(entry, ENTRY_ROLE)
