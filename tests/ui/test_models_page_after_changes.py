@@ -156,12 +156,14 @@ def test_deleting_the_active_model_says_which_model_is_now_active(builtin_test_p
                                                                  photo_model_writer, tmp_path, monkeypatch):
     window = window_with_model
     page = _models_page(window)
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    questions = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: questions.append(a[2]) or QMessageBox.StandardButton.Yes)
     active = window.context.active_entry()
     page.select_entry(active.id)
     page.delete_button.click()
     builtin = window.context.library().builtin("fmnist")
     if builtin is not None:
+        assert f"It is the active 28×28 network: “{builtin.name}” takes its place." in questions[-1]
         assert page.banner.text() == (f"Deleted “Untrained seed”. “{builtin.name}” is now the active 28×28 network.")
 
     photo = window.context.library().import_file(photo_model_writer(tmp_path / "mine.pt", name="My photo model"))

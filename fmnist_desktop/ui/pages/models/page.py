@@ -13,9 +13,10 @@ kept-out photos when there are enough, else the 80 CC0 photos shipped in resourc
 task with its progress on the line under the table (photo models on the photos, 28×28 networks on
 the photos as the app prepares them; the prepared set is kept, so a later visit only scores models
 it has not seen); making a model active that does worse there than the previous one says so. The
-"X is now active" message follows the active models when they change elsewhere (Train page, Tune…). Messages take a reserved line
-(a late one never moves the table under the pointer), and the table is updated in place, so the
-selection and the chart stay put through Make active and Rename.
+"X is now active" message follows the active models when they change elsewhere (Train page,
+Tune…). Messages take a reserved line (a late one never moves the table under the pointer), and
+the table is updated in place, so the selection and the chart stay put through Make active and
+Rename.
 """
 
 from __future__ import annotations
@@ -302,7 +303,7 @@ class ModelsPage(QWidget):
 
         self.tasks["photo-scores"].start(task, on_partial=self._on_photo_measure, on_progress=self._on_photo_progress,
                                          on_finished=self._on_photo_measure_finished,
-                                         description="Measuring models on photos", needs_torch=True)
+                                         description="Measuring models on photos")
 
     def _on_photo_measure_finished(self) -> None:
         self.photo_set_label.show_message(self._photo_set_sentence(), error=False)
@@ -378,8 +379,11 @@ class ModelsPage(QWidget):
         active = self.context.active_entry_of(kind)
         was_active = active is not None and active.id == entry.id
         question = f"Delete “{entry.name}” and its file from your library? This cannot be undone."
-        if was_active:
-            question += f" It is {model_facts.active_phrase(entry)}: the model shipped with the app takes its place."
+        if was_active:  # the library then falls back to the first model of its kind (the shipped one)
+            successor = next((e for e in self.table.entries() if model_facts.kind_of(e) == kind and e.id != entry.id),
+                             None)
+            question += (f" It is {model_facts.active_phrase(entry)}: “{successor.name}” takes its place."
+                         if successor is not None else f" It is the only {model_facts.kind_text(entry).lower()}.")
         if not ask_yes_no(self, "Delete model?", question):
             return
         try:
