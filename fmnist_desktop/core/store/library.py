@@ -404,8 +404,8 @@ class ModelLibrary:
         rows of one name could not be told apart (in the table, the status bar, `fmnist models`)."""
         with _lock:
             taken = self._taken_names(index if index is not None else self._synced_index())
-        name = safe_text(" ".join(str(name).split())) or "Model"
-        if name.casefold() not in taken:
+        name = safe_text(str(name))
+        if not name or name.casefold() not in taken:
             return name
         stem = re.sub(r" \(\d+\)$", "", name)
         n = 2
