@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -121,22 +120,27 @@ class ModelsPage(QWidget):
         outer.addWidget(self.serve_panel)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
-        self.table = ModelsTable(self.splitter)
+        # The table and, under it, which photos its "Real photos" column counts and the measuring's
+        # progress (one kept line: it takes its room from the table's empty rows, not the chart's).
+        table_pane = QWidget(self.splitter)
+        table_layout = QVBoxLayout(table_pane)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.setSpacing(2)
+        self.table = ModelsTable(table_pane)
+        self.photo_set_label = MessageLabel("photoSetLabel", table_pane, reserve_lines=1)
+        table_layout.addWidget(self.table, 1)
+        table_layout.addWidget(self.photo_set_label)
         self.model = self.table.items
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection_changed())
         self.table.doubleClicked.connect(lambda _index: self.make_selected_active())
 
         self.chart_holder = HistoryPanel(self.splitter)  # the selected model's training history
         self.history_label = self.chart_holder.history_label
-        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(table_pane)
         self.splitter.addWidget(self.chart_holder)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
         outer.addWidget(self.splitter, 1)
-        # Which photos the "Real photos" column counts, and the measuring's progress (one line, kept).
-        self.photo_set_label = MessageLabel("photoSetLabel", self, reserve_lines=2)
-        self.photo_set_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        outer.addWidget(self.photo_set_label)
 
     def _button(self, text, name, slot) -> QPushButton:
         return make_button(self, text, name, slot)
@@ -268,18 +272,26 @@ class ModelsPage(QWidget):
                             f"it sees {how}")
         return item
 
-    def _photo_set_sentence(self) -> str:
+    def _photo_set_sentence(self) -> tuple[str, str]:
+        """(the line under the table, its tooltip): which photos the "Real photos" column counts."""
         photo_set = self._photo_set
         if photo_set is None:
-            return ""
+            return "", ""
         if len(photo_set) == 0:
-            return "Real photos: there are no real photos to measure the models on."
+            return "Real photos: there are no real photos to measure the models on.", ""
+        classes = class_list_text(photo_set)
         if photo_set.source == "user":
-            return (f"Real photos: every model is scored on {photo_set.description} (never used to fine-tune; "
-                    f"{class_list_text(photo_set)}).")
-        return (f"Real photos: every model is scored on {photo_set.description} (CC0 phone photos of "
-                f"{class_list_text(photo_set)}, from people held out of the shipped models' training). "
-                "Once you have kept out enough of your own photos, those are used instead.")
+            return (f"Real photos: every model is scored on {photo_set.description} (never used to fine-tune).",
+                    f"Classes: {classes}.")
+        return (f"Real photos: every model is scored on {photo_set.description} (CC0 phone photos).",
+                f"CC0 phone photos of {classes}, from people held out of the shipped models' training "
+                "(resources/real-photos). Once you have kept out enough of your own photos, those are used instead.")
+
+    def _show_photo_set_sentence(self) -> None:
+        text, tip = self._photo_set_sentence()
+        self.photo_set_label.show_message(text, error=False)
+        if tip:
+            self.photo_set_label.setToolTip(f"{text}\n{tip}")
 
     def _on_photo_progress(self, progress) -> None:
         if progress.message:
@@ -306,7 +318,7 @@ class ModelsPage(QWidget):
                                          description="Measuring models on photos")
 
     def _on_photo_measure_finished(self) -> None:
-        self.photo_set_label.show_message(self._photo_set_sentence(), error=False)
+        self._show_photo_set_sentence()
 
     def showEvent(self, event) -> None:  # noqa: N802 — Qt's name
         super().showEvent(event)
@@ -322,7 +334,7 @@ class ModelsPage(QWidget):
         self.table.update_photo_column(self._photo_item)
         self._say_if_weaker()
         if value[0] == "set" or not self.tasks["photo-scores"].is_running():
-            self.photo_set_label.show_message(self._photo_set_sentence(), error=False)
+            self._show_photo_set_sentence()
 
     def _say_if_weaker(self) -> None:
         """After Make active: say so when the new model names fewer real photos right than the
