@@ -172,3 +172,30 @@ def test_deleting_the_active_model_says_which_model_is_now_active(builtin_test_p
     page.delete_button.click()
     assert page.banner.text() == ("Deleted “My photo model”. “Photo model (shipped with the app)” is now the "
                                   "active photo model.")
+
+
+def test_the_local_api_serves_both_active_models_under_the_apps_names(builtin_test_photo_model, window_with_model,
+                                                                      qtbot):
+    pytest.importorskip("fastapi")
+    import socket
+
+    import httpx
+
+    window = window_with_model
+    page = _models_page(window)
+    panel = page.serve_panel
+    photo = window.context.active_entry_of("photo")
+    assert photo.name == "Photo model (shipped with the app)"  # its file calls itself "Test photo model"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    panel.port_spin.setValue(port)
+    panel.start()
+    qtbot.waitUntil(panel.is_running, timeout=60_000)
+    try:
+        url = panel.url()
+        assert httpx.get(f"{url}/model", timeout=10).json()["name"] == photo.name  # the primary: the photo model
+        assert "Serving “Photo model (shipped with the app)” and “Untrained seed” at" in panel.address.text()
+    finally:
+        panel.stop()
+        qtbot.waitUntil(lambda: not page.tasks["serve"].is_running(), timeout=30_000)
