@@ -89,11 +89,40 @@ def tmp_home(tmp_path_factory, monkeypatch) -> Path:
     # No shipped photo model unless a test asks for one (`shipped_photo_model`): the tests written
     # for the 28×28 pipeline keep meeting it, whatever weights/ holds.
     monkeypatch.setenv("FMNIST_DESKTOP_PHOTO_WEIGHTS", str(home / "no-shipped-photo-model.pt"))
+    # The Models page measures every model on resources/real-photos (80 photos through GrabCut):
+    # tests meet 3 of them unless they ask for the whole set (`shipped_real_photos`).
+    monkeypatch.setenv("FMNIST_DESKTOP_REAL_PHOTOS", str(_three_real_photos(tmp_path_factory)))
     from fmnist_desktop.core.store import logs
 
     logs.reset()  # the log handler of an earlier test points into that test's folder
     yield home
     logs.reset()
+
+
+_THREE_REAL_PHOTOS: list[Path] = []
+
+
+def _three_real_photos(tmp_path_factory) -> Path:
+    """A copy of three of the shipped real photos (one T-shirt/top, Trouser, Dress), same layout."""
+    if not _THREE_REAL_PHOTOS:
+        import shutil
+
+        source = Path(__file__).resolve().parents[1] / "resources" / "real-photos"
+        folder = tmp_path_factory.mktemp("three_real_photos")
+        for sub in ("0_T-shirt_top", "1_Trouser", "3_Dress"):
+            first = sorted((source / sub).glob("*.jpg"))[:1]
+            for photo in first:
+                (folder / sub).mkdir()
+                shutil.copy(photo, folder / sub / photo.name)
+        _THREE_REAL_PHOTOS.append(folder)
+    return _THREE_REAL_PHOTOS[0]
+
+
+@pytest.fixture
+def shipped_real_photos(monkeypatch) -> Path:
+    """The whole real-photo set of resources/real-photos, as the app measures models on it."""
+    monkeypatch.delenv("FMNIST_DESKTOP_REAL_PHOTOS", raising=False)
+    return Path(__file__).resolve().parents[1] / "resources" / "real-photos"
 
 
 @pytest.fixture

@@ -32,12 +32,22 @@ def run_models(args: argparse.Namespace) -> int:
     try:
         if args.import_file:
             entry = library.import_file(args.import_file)
-            say(f"Imported {printable(args.import_file)} as {entry.id!r}.")
+            say(f"Imported {printable(args.import_file)} as {entry.id!r}, named {printable(entry.name)}.")
         if args.rename:
             library.rename(args.rename[0], args.rename[1])
         if args.delete:
+            doomed = library.get(args.delete)
+            was_active = library.active(doomed.kind).id == doomed.id
             library.delete(args.delete)
-            say(f"Deleted {args.delete!r}.")
+            now = ""
+            if was_active:  # say what answers that kind of image from now on
+                try:
+                    successor = library.active(doomed.kind)
+                    now = (f" The active {KIND_NAMES.get(doomed.kind, doomed.kind)} is now "
+                           f"{printable(successor.name)} ({successor.id!r}).")
+                except FmnistError:
+                    now = f" There is no {KIND_NAMES.get(doomed.kind, doomed.kind)} left."
+            say(f"Deleted {args.delete!r}.{now}")
         if args.activate:
             activated = library.set_active(args.activate)
             if not args.json:  # stdout stays one JSON document

@@ -204,6 +204,7 @@ class BackgroundServer:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self.model_name = ""
+        self.model_names: list[str] = []
 
     @property
     def url(self) -> str | None:
@@ -222,6 +223,7 @@ class BackgroundServer:
         app, predictor = load_app(self.weights, self.settings)
         app.state.shutdown.grace_s = 3.0  # under this server's timeout_graceful_shutdown (5 s)
         self.model_name = predictor.meta.name
+        self.model_names = [slot.meta.name for slot in predictor.slots.values()]  # the primary first
         config = uvicorn.Config(app, host=self.host, port=self.port, log_level="warning",
                                 timeout_graceful_shutdown=5, access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)

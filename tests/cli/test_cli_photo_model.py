@@ -22,10 +22,11 @@ def test_predict_routes_photos_to_the_photo_model_and_says_which_model_answered(
     rows = {Path(line.split("\t")[0]).name: line.split("\t") for line in table.out.splitlines() if "\t" in line}
     assert rows[PHOTO.name][1] == "Sneaker" and rows[PHOTO.name][4] == "photo"
     assert rows[FM_SAMPLE.name][1] == "Trouser" and rows[FM_SAMPLE.name][4] == "28×28"
-    assert "Photo model – Test photo model and 28×28 network" in table.out
+    # The shipped models go by the app's names for them (issue 18), not their files' own.
+    assert "Photo model – Photo model (shipped with the app) and 28×28 network" in table.out
 
     photo, fm = json.loads(run_cli("predict", "--json", PHOTO, FM_SAMPLE).out)
-    assert photo["model"] == {"kind": "photo", "name": "Test photo model"}
+    assert photo["model"] == {"kind": "photo", "name": "Photo model (shipped with the app)"}
     assert 0 <= photo["none_probability"] < 0.1 and photo["not_sure"] is False and photo["out_of_scope"] is False
     assert fm["model"]["kind"] == "fmnist" and "none_probability" not in fm
 
@@ -65,7 +66,7 @@ def test_evaluate_photos_routes_by_default_and_reports_which_model_answered(run_
     assert [m["kind"] for m in report["models"]] == ["photo", "fmnist"]
 
     table = run_cli("evaluate-photos", folder)
-    assert "Model: Photo model – Test photo model and 28×28 network" in table.out
+    assert "Model: Photo model – Photo model (shipped with the app) and 28×28 network" in table.out
     assert "none of the ten: 1 photos, 0.0% called \"not sure\"" in table.out
 
     one = json.loads(run_cli("evaluate-photos", "--json", "--weights", builtin_test_photo_model, folder).out)

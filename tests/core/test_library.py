@@ -34,7 +34,7 @@ def test_builtin_first_then_added_models_and_active_choice(builtin):
     first = lib.add(build_model("bn_cnn_small"), _meta("Run one"))
     second = lib.add(build_model("bn_cnn_small"), _meta("Run one"))  # same name: new file
     assert first.path != second.path and first.path.parent == paths.models_dir()
-    assert [e.name for e in lib.entries()] == [lib.builtin().name, "Run one", "Run one"]
+    assert [e.name for e in lib.entries()] == [lib.builtin().name, "Run one", "Run one (2)"]  # told apart (issue 18)
     assert lib.entries()[1].test_accuracy == 90.5
     lib.set_active(second.id)
     assert ModelLibrary().active().id == second.id  # persisted

@@ -11,13 +11,12 @@ from fmnist_desktop.core.store import user_photos
 from fmnist_desktop.core.base.labels import CLASS_NAMES
 
 
-def test_the_shipped_sample_photos_are_named_with_their_classes():
-    samples = photo_score.sample_photos()
-    assert samples, "resources/samples holds real photos (photo_<index>_<class>.jpg)"
-    for path, label in samples:
-        assert path.name.startswith(f"photo_{label}_")
-        assert CLASS_NAMES[label].replace("/", "_").replace(" ", "_") in path.name
-    assert all(not p.name.startswith("fashion-mnist") for p, _ in samples)  # not real photos
+def test_the_shipped_real_photos_are_read_with_their_classes(shipped_real_photos):
+    photos = photo_score.shipped_photos()
+    assert photos, "resources/real-photos holds labelled real photos (<index>_<class>/ folders)"
+    for path, label in photos:
+        assert path.parent.name.startswith(f"{label}_")
+        assert CLASS_NAMES[label].replace("/", "_").replace(" ", "_") in path.parent.name
 
 
 def _photo(path, colour):
@@ -29,7 +28,7 @@ def _photo(path, colour):
 
 def test_the_users_kept_out_photos_replace_the_samples_once_there_are_enough(tmp_path):
     source, description, items = photo_score.measuring_photos()
-    assert source == "samples" and "sample photos shipped with the app" in description
+    assert source == "shipped" and "real photos shipped with the app" in description
     kept = 0
     n = 0
     while kept < 3:  # add photos until three of them are kept out (one in five, by hash)
@@ -38,7 +37,7 @@ def test_the_users_kept_out_photos_replace_the_samples_once_there_are_enough(tmp
         n += 1
     source, description, items = photo_score.measuring_photos(min_user=3)
     assert source == "user" and description == "your 3 kept-out photos" and len(items) == 3
-    assert photo_score.measuring_photos(min_user=4)[0] == "samples"
+    assert photo_score.measuring_photos(min_user=4)[0] == "shipped"
 
 
 class _Always:
@@ -62,9 +61,9 @@ def test_score_counts_the_photos_named_right(tmp_path):
     assert len(photo_set) == 3 and photo_set.images.shape == (3, 28, 28)
     assert photo_set.description == "the 3 readable sample photos"
     score = photo_score.score(_Always(3), photo_set)
-    assert (score.right, score.total, score.short()) == (2, 3, "2 of 3")
+    assert (score.right, score.total, score.short()) == (2, 3, "2 of 3 photos")
     assert photo_score.score(_Always(1), photo_set).right == 1
-    assert photo_score.PhotoScore(9, 12, "x").short() == "75 % of 12"
+    assert photo_score.PhotoScore(9, 12, "x").short() == "75 % of 12 photos"
     empty = photo_score.prepare_photo_set([], "samples", "the 0 sample photos")
     assert photo_score.score(_Always(0), empty).total == 0
 

@@ -75,6 +75,7 @@ def test_bundle_ships_the_default_model_and_resources():
     assert (internal / "resources" / "icons" / "fmnist-desktop.png").is_file()
     assert (internal / "resources" / "fmnist-desktop.desktop").is_file()
     assert len(list((internal / "resources" / "samples").glob("fashion-mnist_*.png"))) >= 10
+    assert len(list((internal / "resources" / "real-photos").glob("[0-9]_*/*.jpg"))) >= 60  # the Models page's measure
 
 
 def _bundled_module_names() -> set[str]:

@@ -239,8 +239,8 @@ def test_every_model_shows_its_real_photo_score_and_a_weaker_one_says_so(window_
         pytest.skip("no builtin default model in this checkout")
     qtbot.waitUntil(lambda: all(page.photo_score(e) is not None for e in entries), timeout=60_000)
     for row in range(page.model.rowCount()):
-        assert re.fullmatch(r"\d of 3", page.model.item(row, COL_PHOTOS).text())
-        assert "sample photos shipped with the app" in page.model.item(row, COL_PHOTOS).toolTip()
+        assert re.fullmatch(r"\d of 3 photos", page.model.item(row, COL_PHOTOS).text())  # the tests' 3 (conftest)
+        assert "real photos shipped with the app" in page.model.item(row, COL_PHOTOS).toolTip()
     shipped, untrained = page.photo_score(builtin[0]), page.photo_score(window.context.active_entry())
     assert shipped.right > untrained.right  # the random-weights model names fewer right
 
@@ -251,7 +251,7 @@ def test_every_model_shows_its_real_photo_score_and_a_weaker_one_says_so(window_
     page.select_entry(untrained_entry.id)
     page.activate_button.click()
     assert "may do worse on your photos" in page.banner.text()
-    assert f"gets {untrained.right} of the 3 sample photos" in page.banner.text()
+    assert f"gets {untrained.right} of the 3 real photos shipped with the app" in page.banner.text()
 
 
 def test_the_loss_chart_legend_does_not_cover_the_curves_at_900_by_600(window_with_model, seed_model_file, qtbot):

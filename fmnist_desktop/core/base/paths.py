@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import sys
 import tempfile
 import time
@@ -106,6 +107,9 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator:
     Writes to a temporary file in the same folder, flushes and fsyncs it, then os.replace()s it
     over the target. On any failure (disk full, permission denied, an exception in the body) the
     temporary file is removed, the target is untouched, and a SaveError says what happened.
+    The file gets the mode of the file it replaces, or else the one a new file gets (0666 less
+    the umask): mkstemp's 0600 made exported models, contracts and CSV files unreadable to other
+    users and programs.
     """
     target = Path(path)
     try:
@@ -119,6 +123,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        _give_mode(tmp, target)
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -127,6 +132,34 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
+
+
+def new_file_mode() -> int:
+    """The mode a newly created file gets here: 0666 less the process's umask."""
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # Linux says it in /proc without changing it; elsewhere it is read by setting it and back
+    # (two calls; a file another thread creates in between would get the 022 default).
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _give_mode(tmp: Path, target: Path) -> None:
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode) if target.is_file() else new_file_mode()
+        os.chmod(tmp, mode)
+    except OSError:  # a file system without modes (FAT, some network shares): nothing to give
+        pass
 
 
 NAME_MAX = 255  # bytes in one file name on Linux, macOS and Windows file systems

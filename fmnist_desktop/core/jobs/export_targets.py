@@ -90,9 +90,9 @@ def share_like_other_files(path: str | os.PathLike[str], mode: int | None = None
     (0666 less the umask): the atomic write's temporary file is 0600, which other users and
     programs could not read."""
     if mode is None:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        mode = 0o666 & ~umask
+        from ..base.paths import new_file_mode
+
+        mode = new_file_mode()
     try:
         os.chmod(path, mode)
     except OSError:  # a file system without modes (FAT, some network shares): nothing to keep

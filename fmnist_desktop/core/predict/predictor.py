@@ -29,6 +29,7 @@ from torch import nn
 
 from ..base import verdict as verdict_rules
 from ..store.checkpoint import CheckpointMeta, load_model
+from ..store.library import shipped_name
 from ..base.errors import FmnistError
 from ..base.formats import iter_photo_files
 from ..base.labels import CLASS_NAMES
@@ -175,6 +176,8 @@ class Predictor:
 
             device = resolve_device("auto")
         loaded = [load_model(p, device) for p in paths]
+        for path, (_model, meta) in zip(paths, loaded):
+            meta.name = shipped_name(path) or meta.name  # the app's name for a shipped model, everywhere
         (model, meta), others = loaded[0], loaded[1:]
         return cls(model, meta, device, others)
 

@@ -36,6 +36,8 @@ BUILTIN_NAME = "Default model (shipped with the app)"
 # The photo model shipped with the app (weights/photo.pt): what a dropped photo meets.
 BUILTIN_PHOTO_ID = "default-photo"
 BUILTIN_PHOTO_NAME = "Photo model (shipped with the app)"
+# These are the shipped models' names everywhere (the app, `fmnist models`, the Local API's
+# /model and each answer's "model"): `shipped_name` gives them to whatever loads those files.
 RESERVED_IDS = (BUILTIN_ID, BUILTIN_PHOTO_ID)
 # The index keeps one active model per kind: "active" (the 28×28 network; the key older
 # versions wrote) and "active_photo".
@@ -89,6 +91,21 @@ class ModelEntry:
     def test_accuracy(self) -> float | None:
         value = self.meta.metrics.get("test_accuracy")
         return float(value) if isinstance(value, (int, float)) else None
+
+
+def shipped_name(path: str | os.PathLike[str]) -> str | None:
+    """The library's name for a model file shipped with the app (None for any other file): the
+    files' own metadata names ("Fashion-MNIST + real photos") are how they were made, not what
+    the app calls them."""
+    try:
+        target = Path(path).resolve()
+        if target == paths.default_weights_path().resolve():
+            return BUILTIN_NAME
+        if target == paths.photo_weights_path().resolve():
+            return BUILTIN_PHOTO_NAME
+    except (OSError, RuntimeError, ValueError):
+        return None
+    return None
 
 
 def _slug(name: str) -> str:
@@ -373,9 +390,34 @@ class ModelLibrary:
             self._write_index(index)
             return self._entry(record)
 
-    def add(self, model: nn.Module | dict, meta: CheckpointMeta) -> ModelEntry:
-        """Save a model into the library under a new, unique file name."""
+    def _taken_names(self, index: dict[str, Any], except_id: str | None = None) -> dict[str, str]:
+        """The names in use, case-folded → as written: the built-in models' and every listed model's."""
+        names = [e.name for e in self.builtins()]
+        for record in index["models"]:
+            if record.get("id") != except_id:
+                meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
+                names.append(record.get("name") or meta.get("name") or "")
+        return {n.casefold(): n for n in names if isinstance(n, str) and n}
+
+    def unique_name(self, name: str, index: dict[str, Any] | None = None) -> str:
+        """`name`, or "name (2)", "name (3)", … when a model of the library already has it: two
+        rows of one name could not be told apart (in the table, the status bar, `fmnist models`)."""
         with _lock:
+            taken = self._taken_names(index if index is not None else self._synced_index())
+        name = safe_text(str(name))
+        if not name or name.casefold() not in taken:
+            return name
+        stem = re.sub(r" \(\d+\)$", "", name)
+        n = 2
+        while f"{stem} ({n})".casefold() in taken:
+            n += 1
+        return f"{stem} ({n})"
+
+    def add(self, model: nn.Module | dict, meta: CheckpointMeta) -> ModelEntry:
+        """Save a model into the library under a new, unique file name; a name another model
+        already has becomes "name (2)" (`meta.name` is updated to what was saved)."""
+        with _lock:
+            meta.name = self.unique_name(meta.name)
             path = self._unique_file(meta.name)
             save_checkpoint(path, model, meta)
             try:
@@ -409,6 +451,9 @@ class ModelLibrary:
         with _lock:
             index = self._synced_index()
             record = self._user_record(index, model_id, "renamed")
+            taken = self._taken_names(index, except_id=model_id).get(name.casefold())
+            if taken is not None:
+                raise FmnistError(f"Another model is already called “{taken}”; choose another name.")
             path = self.folder / record["file"]
             # The name is written into the file too, so it survives an index rebuild.
             state_dict, meta = load_checkpoint(path)

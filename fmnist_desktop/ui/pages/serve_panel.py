@@ -1,14 +1,20 @@
-"""Models page ▸ Local API: start and stop `fmnist serve` for the active model, inside the app.
+"""Models page ▸ Local API: start and stop `fmnist serve` for the active models, inside the app.
 
 `serve.server.BackgroundServer` runs uvicorn in a thread of this process on 127.0.0.1 only
-(another address is for the command line, which warns about it). Starting (loading the model,
+(another address is for the command line, which warns about it). It serves what the app answers
+with: the active photo model and the active 28×28 network (each image routed, as on the Predict
+page and in `fmnist serve`), under the names the app gives them. Starting (loading the models,
 binding the port) and stopping (answering the requests in flight) run as background tasks; the
-address is shown as a link to the API's own documentation page.
+address is shown as a link to the API's own documentation page. Where no browser opens it, the
+panel says so and offers to copy the address.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import html
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
 HOST = "127.0.0.1"
@@ -21,7 +27,7 @@ class ServePanel(QGroupBox):
         self.context = context
         self.runner = runner
         self.server = None  # serve.server.BackgroundServer while it runs
-        self.serving_id: str | None = None
+        self.serving_id: tuple | None = None  # the ids of the models being served
         row = QHBoxLayout(self)
         self.button = QPushButton("Start server", self)
         self.button.setObjectName("serveButton")
@@ -34,11 +40,24 @@ class ServePanel(QGroupBox):
         self.address = QLabel("Not running. Other programs can classify images over HTTP on this computer.", self)
         self.address.setObjectName("serveAddress")
         self.address.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-        self.address.setOpenExternalLinks(True)
+        self.address.setOpenExternalLinks(False)  # opened by open_link, which says when it cannot
+        self.address.linkActivated.connect(self.open_link)
         self.address.setWordWrap(True)
+        self.copy_button = QPushButton("Copy address", self)
+        self.copy_button.setObjectName("serveCopyButton")
+        self.copy_button.setToolTip("Copy the API's address, to paste into a browser or another program")
+        self.copy_button.clicked.connect(self.copy_address)
+        self.copy_button.hide()
+        self.link_note = QLabel("", self)
+        self.link_note.setObjectName("serveLinkNote")
+        self.link_note.setWordWrap(True)
+        self.link_note.hide()
+        self._link: str | None = None
         row.addWidget(self.button)
         row.addWidget(self.port_spin)
         row.addWidget(self.address, 1)
+        row.addWidget(self.link_note)
+        row.addWidget(self.copy_button)
         from ...serve import INSTALL_HINT, missing_dependencies
 
         missing = missing_dependencies()
@@ -61,22 +80,40 @@ class ServePanel(QGroupBox):
         else:
             self.start()
 
+    def open_link(self, url: str) -> None:
+        """Open the API's page in the browser; where none opens (no browser, no desktop), say so
+        and offer the address to copy instead of doing nothing."""
+        self._link = url
+        if QDesktopServices.openUrl(QUrl(url)):
+            self.link_note.hide()
+            self.copy_button.hide()
+            return
+        self.link_note.setText(f"No web browser could be opened for {url}. Copy the address and open it yourself.")
+        self.link_note.show()
+        self.copy_button.show()
+
+    def copy_address(self) -> None:
+        if self._link:
+            QGuiApplication.clipboard().setText(self._link)
+            self.link_note.setText(f"Copied {self._link}.")
+
     def start(self) -> None:
-        entry = self.context.active_entry()
-        if entry is None or not self._available or self.runner.is_running():
+        entries = self.context.active_entries() or [e for e in (self.context.active_entry(),) if e is not None]
+        if not entries or not self._available or self.runner.is_running():
             return
         from ...serve.server import BackgroundServer
 
-        server = BackgroundServer(entry.path, HOST, self.port_spin.value())
+        server = BackgroundServer([e.path for e in entries], HOST, self.port_spin.value())
+        names = " and ".join(f"“{e.name}”" for e in entries)
 
         def task(state):
-            state.set_progress(None, f"Starting the API server for “{entry.name}”…")
+            state.set_progress(None, f"Starting the API server for {names}…")
             server.start()
             return server
 
         def started(running) -> None:
             self.server = running
-            self.serving_id = entry.id
+            self.serving_id = tuple(e.id for e in entries)
             self._describe()
 
         def failed(message: str) -> None:
@@ -108,15 +145,18 @@ class ServePanel(QGroupBox):
         if self.server is None:
             self.address.setText("Stopped." if self.serving_id else self.address.text())
             self.serving_id = None
+            self.link_note.hide()
+            self.copy_button.hide()
             self._buttons()
             return
         url = self.server.url
-        active = self.context.active_entry()
+        active = tuple(e.id for e in self.context.active_entries())
         note = ""
-        if active is not None and active.id != self.serving_id:
+        if active and active != self.serving_id:
             note = " — still serving the previous active model; stop and start to serve the new one"
+        names = " and ".join(f"“{html.escape(name)}”" for name in self.server.model_names)
         self.address.setText(
-            f"Serving “{self.server.model_name}” at <a href=\"{url}/docs\">{url}</a> "
+            f"Serving {names} at <a href=\"{url}/docs\">{url}</a> "
             f"(POST {url}/predict){note}")
         self._buttons()
 

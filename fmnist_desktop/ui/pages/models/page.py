@@ -9,10 +9,14 @@ Reading and validating model files runs in a worker; a foreign or damaged file s
 one-line message.
 
 "Real photos" is each model measured on the same real photos (`core.predict.photo_score`: the user's
-kept-out photos when there are enough, else the samples shipped with the app), in a task; making a
-model active that does worse there than the previous one says so. Messages take a reserved line
-(a late one never moves the table under the pointer), and the table is updated in place, so the
-selection and the chart stay put through Make active and Rename.
+kept-out photos when there are enough, else the 80 CC0 photos shipped in resources/real-photos), in a
+task with its progress on the line under the table (photo models on the photos, 28×28 networks on
+the photos as the app prepares them; the prepared set is kept, so a later visit only scores models
+it has not seen); making a model active that does worse there than the previous one says so. The
+"X is now active" message follows the active models when they change elsewhere (Train page,
+Tune…). Messages take a reserved line (a late one never moves the table under the pointer), and
+the table is updated in place, so the selection and the chart stay put through Make active and
+Rename.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QProgressBar,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -44,6 +49,12 @@ from .history import HistoryPanel
 from .table import ModelsTable
 
 
+def class_list_text(photo_set) -> str:
+    from ....core.predict.photo_score import class_list
+
+    return class_list(photo_set)
+
+
 class ModelsPage(QWidget):
     modelImported = Signal(object)  # the new ModelEntry
     modelExported = Signal(str)  # the written path
@@ -57,11 +68,12 @@ class ModelsPage(QWidget):
         self._photo_set = None  # core.predict.photo_score.PhotoSet the models are measured on
         self._photo_scores: dict[tuple, object] = {}  # (model file key, photo set key) -> PhotoScore
         self._comparison: tuple | None = None  # (previous entry, new entry) of the last Make active
+        self._banner_active_id: str | None = None  # the model the banner says is now active, if it says so
         self.photo_scores_measured = 0  # scores that arrived from the task (tests wait for them)
         self._build()
         context.torchReady.connect(self._on_torch_ready)
         context.modelsChanged.connect(self.refresh)
-        context.activeModelChanged.connect(lambda _entry: self.refresh())
+        context.activeModelChanged.connect(lambda _entry: self._on_active_changed())
         self._update_buttons()
 
     # ----------------------------------------------------------------- layout
@@ -84,6 +96,18 @@ class ModelsPage(QWidget):
         for button in (self.activate_button, self.rename_button, self.delete_button, self.export_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        # Busy while a model file is read or written (an ONNX export takes seconds): the buttons
+        # are greyed, so say why. Its room is kept when hidden: nothing moves when it appears.
+        self.busy_bar = QProgressBar(self)
+        self.busy_bar.setObjectName("modelsBusyBar")
+        self.busy_bar.setRange(0, 0)
+        self.busy_bar.setTextVisible(False)
+        self.busy_bar.setFixedWidth(120)
+        policy = self.busy_bar.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.busy_bar.setSizePolicy(policy)
+        self.busy_bar.hide()
+        buttons.addWidget(self.busy_bar)
         buttons.addWidget(self.open_button)
         outer.addLayout(buttons)
 
@@ -96,14 +120,23 @@ class ModelsPage(QWidget):
         outer.addWidget(self.serve_panel)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical, self)
-        self.table = ModelsTable(self.splitter)
+        # The table and, under it, which photos its "Real photos" column counts and the measuring's
+        # progress (one kept line: it takes its room from the table's empty rows, not the chart's).
+        table_pane = QWidget(self.splitter)
+        table_layout = QVBoxLayout(table_pane)
+        table_layout.setContentsMargins(0, 0, 0, 0)
+        table_layout.setSpacing(2)
+        self.table = ModelsTable(table_pane)
+        self.photo_set_label = MessageLabel("photoSetLabel", table_pane, reserve_lines=1)
+        table_layout.addWidget(self.table, 1)
+        table_layout.addWidget(self.photo_set_label)
         self.model = self.table.items
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection_changed())
         self.table.doubleClicked.connect(lambda _index: self.make_selected_active())
 
         self.chart_holder = HistoryPanel(self.splitter)  # the selected model's training history
         self.history_label = self.chart_holder.history_label
-        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(table_pane)
         self.splitter.addWidget(self.chart_holder)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
@@ -112,10 +145,28 @@ class ModelsPage(QWidget):
     def _button(self, text, name, slot) -> QPushButton:
         return make_button(self, text, name, slot)
 
-    def show_banner(self, text: str, error: bool = True) -> None:
-        """A message for the latest action (it replaces the one before; its line is reserved)."""
+    def show_banner(self, text: str, error: bool = True, active_id: str | None = None) -> None:
+        """A message for the latest action (it replaces the one before; its line is reserved).
+        `active_id`: the message says that model is now active (so it changes when that stops being true)."""
         self._comparison = None  # a newer message: "the new model is weaker" would be about an old action
+        self._banner_active_id = active_id
         self.banner.show_message(text, error)
+
+    def _on_active_changed(self) -> None:
+        """Another page (or the CLI's library) changed an active model: a message saying some
+        model "is now active" must not stay up once it is not."""
+        if self._banner_active_id is not None:
+            active = {e.id: e for e in self.context.active_entries()}
+            if self._banner_active_id not in active:
+                said = next((e for e in self.table.entries() if e.id == self._banner_active_id), None)
+                kind = model_facts.kind_of(said) if said is not None else None
+                now = self.context.active_entry_of(kind) if kind is not None else None
+                if now is not None:
+                    self.show_banner(f"“{now.name}” is now {model_facts.active_phrase(now)}.", error=False,
+                                     active_id=now.id)
+                else:
+                    self.show_banner("")
+        self.refresh()
 
     @property
     def chart(self):
@@ -176,6 +227,8 @@ class ModelsPage(QWidget):
                                       if entry is not None and entry.builtin else "Delete this model from the library")
         self.export_button.setEnabled(ready and entry is not None and not busy)
         self.open_button.setEnabled(ready and not busy)
+        self.busy_bar.setVisible(busy)
+        self.busy_bar.setToolTip(self.runner.description() if busy else "")
 
     # ----------------------------------------------------------------- busy protocol
     def is_busy(self) -> bool:
@@ -213,8 +266,36 @@ class ModelsPage(QWidget):
             from ....core.predict.photo_score import class_list
 
             item = QStandardItem(score.short())
-            item.setToolTip(f"Gets {score.right} of {score.description} right ({class_list(self._photo_set)})")
+            how = ("the photos themselves" if model_facts.kind_of(entry) == "photo"
+                   else "the photos as the app prepares them for a 28×28 network")
+            item.setToolTip(f"Gets {score.right} of {score.description} right ({class_list(self._photo_set)}); "
+                            f"it sees {how}")
         return item
+
+    def _photo_set_sentence(self) -> tuple[str, str]:
+        """(the line under the table, its tooltip): which photos the "Real photos" column counts."""
+        photo_set = self._photo_set
+        if photo_set is None:
+            return "", ""
+        if len(photo_set) == 0:
+            return "Real photos: there are no real photos to measure the models on.", ""
+        classes = class_list_text(photo_set)
+        if photo_set.source == "user":
+            return (f"Real photos: every model is scored on {photo_set.description} (never used to fine-tune).",
+                    f"Classes: {classes}.")
+        return (f"Real photos: every model is scored on {photo_set.description} (CC0 phone photos).",
+                f"CC0 phone photos of {classes}, from people held out of the shipped models' training "
+                "(resources/real-photos). Once you have kept out enough of your own photos, those are used instead.")
+
+    def _show_photo_set_sentence(self) -> None:
+        text, tip = self._photo_set_sentence()
+        self.photo_set_label.show_message(text, error=False)
+        if tip:
+            self.photo_set_label.setToolTip(f"{text}\n{tip}")
+
+    def _on_photo_progress(self, progress) -> None:
+        if progress.message:
+            self.photo_set_label.show_message(f"Real photos: {progress.message}", error=False)
 
     def measure_photos(self) -> None:
         """Score every listed model on the measuring photos, in a task (cached per model file).
@@ -232,7 +313,12 @@ class ModelsPage(QWidget):
 
             return photo_scores.run(photo_scores.ScoreInputs(wanted, photo_set, frozenset(done)), state)
 
-        self.tasks["photo-scores"].start(task, on_partial=self._on_photo_measure, description="Measuring models on photos")
+        self.tasks["photo-scores"].start(task, on_partial=self._on_photo_measure, on_progress=self._on_photo_progress,
+                                         on_finished=self._on_photo_measure_finished,
+                                         description="Measuring models on photos")
+
+    def _on_photo_measure_finished(self) -> None:
+        self._show_photo_set_sentence()
 
     def showEvent(self, event) -> None:  # noqa: N802 — Qt's name
         super().showEvent(event)
@@ -247,6 +333,8 @@ class ModelsPage(QWidget):
             self.photo_scores_measured += 1
         self.table.update_photo_column(self._photo_item)
         self._say_if_weaker()
+        if value[0] == "set" or not self.tasks["photo-scores"].is_running():
+            self._show_photo_set_sentence()
 
     def _say_if_weaker(self) -> None:
         """After Make active: say so when the new model names fewer real photos right than the
@@ -262,7 +350,7 @@ class ModelsPage(QWidget):
             self.show_banner(
                 f"“{new.name}” is now {model_facts.active_phrase(new)}, but it gets {new_score.right} of "
                 f"{new_score.description} right (“{previous.name}” got {old_score.right}): "
-                "it may do worse on your photos.", error=True)
+                "it may do worse on your photos.", error=True, active_id=new.id)
 
     # ----------------------------------------------------------------- actions
     @Slot()
@@ -272,7 +360,7 @@ class ModelsPage(QWidget):
             return
         previous = self.context.active_entry_of(model_facts.kind_of(entry))  # Make active changes its kind's
         if self.context.set_active(entry.id):
-            self.show_banner(f"“{entry.name}” is now {model_facts.active_phrase(entry)}.", error=False)
+            self.show_banner(f"“{entry.name}” is now {model_facts.active_phrase(entry)}.", error=False, active_id=entry.id)
             self._comparison = (previous, entry) if previous is not None and previous.id != entry.id else None
             self._say_if_weaker()
 
@@ -299,8 +387,16 @@ class ModelsPage(QWidget):
         entry = self.selected_entry()
         if entry is None or entry.builtin:
             return
-        if not ask_yes_no(self, "Delete model?",
-                          f"Delete “{entry.name}” and its file from your library? This cannot be undone."):
+        kind = model_facts.kind_of(entry)
+        active = self.context.active_entry_of(kind)
+        was_active = active is not None and active.id == entry.id
+        question = f"Delete “{entry.name}” and its file from your library? This cannot be undone."
+        if was_active:  # the library then falls back to the first model of its kind (the shipped one)
+            successor = next((e for e in self.table.entries() if model_facts.kind_of(e) == kind and e.id != entry.id),
+                             None)
+            question += (f" It is {model_facts.active_phrase(entry)}: “{successor.name}” takes its place."
+                         if successor is not None else f" It is the only {model_facts.kind_text(entry).lower()}.")
+        if not ask_yes_no(self, "Delete model?", question):
             return
         try:
             self.context.library().delete(entry.id)
@@ -308,7 +404,15 @@ class ModelsPage(QWidget):
             self.show_banner(str(exc))
             return
         self.context.refresh_models()
-        self.show_banner(f"Deleted “{entry.name}”.", error=False)
+        now = self.context.active_entry_of(kind) if was_active else None
+        if now is not None:
+            self.show_banner(f"Deleted “{entry.name}”. “{now.name}” is now {model_facts.active_phrase(now)}.",
+                             error=False, active_id=now.id)
+        elif was_active:
+            self.show_banner(f"Deleted “{entry.name}”. There is no {model_facts.kind_text(entry).lower()} left to "
+                             "make active.", error=False)
+        else:
+            self.show_banner(f"Deleted “{entry.name}”.", error=False)
 
     def _last_dir(self) -> str:
         return str(self.context.settings.value(SETTINGS_LAST_DIR, str(Path.home())))
@@ -328,14 +432,25 @@ class ModelsPage(QWidget):
         library = self.context.library()
         source = Path(path)
 
+        source_name = ""
+
         def task(state):
+            nonlocal source_name
             state.set_progress(None, f"Checking {source.name}…")
+            from ....core.store.checkpoint import read_meta
+
+            try:
+                source_name = read_meta(source).name
+            except Exception:  # noqa: BLE001 — a bare state_dict has no name; import_file says what is wrong
+                source_name = ""
             return library.import_file(source)
 
         def on_result(entry) -> None:
             self.context.refresh_models()
             self.select_entry(entry.id)
-            self.show_banner(f"Added “{entry.name}” to your models. Use Make active to predict with it.", error=False)
+            renamed = f" (“{source_name}” was taken)" if source_name and source_name != entry.name else ""
+            self.show_banner(f"Added “{entry.name}”{renamed} to your models. Use Make active to predict with it.",
+                             error=False)
             self.modelImported.emit(entry)
 
         def on_error(message: str) -> None:
@@ -374,6 +489,7 @@ class ModelsPage(QWidget):
         the model, the contract written beside it as `<target>.json`)."""
         source, destination = Path(entry.path), Path(target)
 
+        what = {"onnx": "ONNX", "torchscript": "TorchScript"}.get(fmt, "an app model file")
         if fmt != "checkpoint":
             def export_task(state):
                 from ....core.jobs.export import export_model
@@ -388,6 +504,8 @@ class ModelsPage(QWidget):
 
             self.runner.start(export_task, on_result=exported, on_error=self.show_banner, on_finished=self._update_buttons,
                               description=f"Exporting {destination.name}", needs_torch=True)
+            self.show_banner(f"Exporting “{entry.name}” as {what} to {destination.name} and checking that it answers "
+                             "like the model (this takes a few seconds)…", error=False)
             self._update_buttons()
             return
 
@@ -401,5 +519,6 @@ class ModelsPage(QWidget):
 
         self.runner.start(task, on_result=on_result, on_error=self.show_banner, on_finished=self._update_buttons,
                           description=f"Saving {destination.name}")
+        self.show_banner(f"Saving “{entry.name}” to {destination.name}…", error=False)
         self._update_buttons()
 

@@ -18,6 +18,7 @@ HEADERS = ("Name", "Kind", "Created", "Preset", "Epochs", "Test accuracy", "Real
            "Device")
 (COL_NAME, COL_KIND, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_PHOTOS, COL_TIME, COL_SIZE,
  COL_DEVICE) = range(len(HEADERS))
+NAME_MIN_WIDTH = 200  # px: enough for "● Default model (shipped…"
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
 SORT_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -45,8 +46,9 @@ class ModelsTable(QTableView):
             "Photo models answer photos; 28×28 networks answer small grey Fashion-MNIST-style images. "
             "One of each kind is active")
         self.items.horizontalHeaderItem(COL_PHOTOS).setToolTip(
-            "How many real photos each model names right: your kept-out photos once you have enough, "
-            "else the sample photos shipped with the app")
+            "How many real photos each model names right, and of how many: your kept-out photos once you have "
+            "enough, else the 80 real photos shipped with the app. Photo models see the photos themselves, "
+            "28×28 networks the photos as the app prepares them")
         header = self.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
@@ -80,11 +82,28 @@ class ModelsTable(QTableView):
         # Fit the short columns to their text (Name takes the rest), after every refill.
         for column in range(1, len(HEADERS)):
             self.resizeColumnToContents(column)
+        self._fit_name_column()
 
     def update_photo_column(self, photo_item: PhotoItem) -> None:
         for row, entry in enumerate(self.entries()):
             copy_item(self.items.item(row, COL_PHOTOS), photo_item(entry))
         self.resizeColumnToContents(COL_PHOTOS)
+        self._fit_name_column()
+
+    def _fit_name_column(self) -> None:
+        """Name takes the room the other columns leave, but never less than NAME_MIN_WIDTH: in a
+        narrow window the table scrolls sideways instead of showing every name as "● …"."""
+        header = self.horizontalHeader()
+        others = sum(header.sectionSize(c) for c in range(1, len(HEADERS)))
+        if self.viewport().width() - others >= NAME_MIN_WIDTH:
+            header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Stretch)
+        else:
+            header.setSectionResizeMode(COL_NAME, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(COL_NAME, NAME_MIN_WIDTH)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 — Qt's name
+        super().resizeEvent(event)
+        self._fit_name_column()
 
     def selected_entry(self):
         rows = self.selectionModel().selectedRows(COL_NAME) if self.selectionModel() else []
@@ -111,7 +130,7 @@ def row_items(entry, is_active: bool, photo_item: PhotoItem) -> list[QStandardIt
     meta = entry.meta
     training = dict(getattr(meta, "training", None) or {})
     name = entry.name
-    if entry.builtin and "default" not in name.lower():
+    if entry.builtin and "default" not in name.lower() and "shipped with the app" not in name:
         name += "  (default)"
     name_item = QStandardItem(("● " if is_active else "") + name)
     name_item.setData(entry, ENTRY_ROLE)
