@@ -1,4 +1,5 @@
-"""The Models page (`page.ModelsPage`), its table (`table`), history chart (`history`) and file types (`files`)."""
+"""The Models page (`page.ModelsPage`), its table (`table`), "Real photos" column (`photo_column`),
+history chart (`history`) and file types (`files`)."""
 
 from .files import EXPORT_FILTERS, EXPORT_SUFFIXES, MODEL_FILTER
 from .page import ModelsPage

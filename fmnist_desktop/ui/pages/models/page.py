@@ -10,9 +10,8 @@ one-line message.
 
 "Real photos" is each model measured on the same real photos (`core.predict.photo_score`: the user's
 kept-out photos when there are enough, else the 80 CC0 photos shipped in resources/real-photos), in a
-task with its progress on the line under the table (photo models on the photos, 28×28 networks on
-the photos as the app prepares them; the prepared set is kept, so a later visit only scores models
-it has not seen); making a model active that does worse there than the previous one says so. The
+task with its progress on the line under the table (photo_column.py; the page starts it when shown);
+making a model active that does worse there than the previous one says so. The
 "X is now active" message follows the active models when they change elsewhere (Train page,
 Tune…). Messages take a reserved line (a late one never moves the table under the pointer), and
 the table is updated in place, so the selection and the chart stay put through Make active and
@@ -24,7 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QStandardItem
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -46,13 +44,8 @@ from ...widgets.dialogs import ask_yes_no
 from ...widgets import model_facts
 from .files import EXPORT_FILTERS, MODEL_FILTER, copy_model_file, export_target, safe_file_name
 from .history import HistoryPanel
+from .photo_column import RealPhotoScores
 from .table import ModelsTable
-
-
-def class_list_text(photo_set) -> str:
-    from ....core.predict.photo_score import class_list
-
-    return class_list(photo_set)
 
 
 class ModelsPage(QWidget):
@@ -65,11 +58,8 @@ class ModelsPage(QWidget):
         self.context = context
         self.tasks = TaskGroup(self, "files", "serve", "photo-scores")
         self.runner = self.tasks["files"]
-        self._photo_set = None  # core.predict.photo_score.PhotoSet the models are measured on
-        self._photo_scores: dict[tuple, object] = {}  # (model file key, photo set key) -> PhotoScore
         self._comparison: tuple | None = None  # (previous entry, new entry) of the last Make active
         self._banner_active_id: str | None = None  # the model the banner says is now active, if it says so
-        self.photo_scores_measured = 0  # scores that arrived from the task (tests wait for them)
         self._build()
         context.torchReady.connect(self._on_torch_ready)
         context.modelsChanged.connect(self.refresh)
@@ -131,6 +121,9 @@ class ModelsPage(QWidget):
         table_layout.addWidget(self.table, 1)
         table_layout.addWidget(self.photo_set_label)
         self.model = self.table.items
+        # The "Real photos" column's scores, and the line under the table that says which photos.
+        self.photo_scores = RealPhotoScores(self.tasks["photo-scores"], self.table, self.photo_set_label,
+                                            on_measured=self._say_if_weaker)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection_changed())
         self.table.doubleClicked.connect(lambda _index: self.make_selected_active())
 
@@ -200,7 +193,7 @@ class ModelsPage(QWidget):
         except FmnistError as exc:
             self.show_banner(str(exc))
             entries = []
-        self.table.show_entries(entries, active_ids, selected_id, active_id, self._photo_item)
+        self.table.show_entries(entries, active_ids, selected_id, active_id, self.photo_scores.item)
         self._on_selection_changed()
         self.measure_photos()
 
@@ -241,61 +234,15 @@ class ModelsPage(QWidget):
         self.serve_panel.shutdown(timeout_ms / 1000)
         return self.tasks.shutdown(timeout_ms)
 
-    # ----------------------------------------------------------------- actions
-    # ----------------------------------------------------------------- real photos
-    @staticmethod
-    def _file_key(entry) -> tuple:
-        # Its file and creation time: Rename rewrites the file but not the weights, so no re-measure.
-        return str(entry.path), str(getattr(entry.meta, "created", ""))
-
+    # ----------------------------------------------------------------- real photos (photo_column.py)
     def photo_score(self, entry):
         """The entry's `core.predict.photo_score.PhotoScore` on the current photos, or None (not yet)."""
-        if self._photo_set is None:
-            return None
-        return self._photo_scores.get((self._file_key(entry), self._photo_set.key))
+        return self.photo_scores.score(entry)
 
-    def _photo_item(self, entry) -> QStandardItem:
-        score = self.photo_score(entry)
-        if self._photo_set is not None and len(self._photo_set) == 0:
-            item = QStandardItem("—")
-            item.setToolTip("No real photos to measure on")
-        elif score is None:
-            item = QStandardItem("measuring…")
-            item.setToolTip("Classifying the real photos with this model")
-        else:
-            from ....core.predict.photo_score import class_list
-
-            item = QStandardItem(score.short())
-            how = ("the photos themselves" if model_facts.kind_of(entry) == "photo"
-                   else "the photos as the app prepares them for a 28×28 network")
-            item.setToolTip(f"Gets {score.right} of {score.description} right ({class_list(self._photo_set)}); "
-                            f"it sees {how}")
-        return item
-
-    def _photo_set_sentence(self) -> tuple[str, str]:
-        """(the line under the table, its tooltip): which photos the "Real photos" column counts."""
-        photo_set = self._photo_set
-        if photo_set is None:
-            return "", ""
-        if len(photo_set) == 0:
-            return "Real photos: there are no real photos to measure the models on.", ""
-        classes = class_list_text(photo_set)
-        if photo_set.source == "user":
-            return (f"Real photos: every model is scored on {photo_set.description} (never used to fine-tune).",
-                    f"Classes: {classes}.")
-        return (f"Real photos: every model is scored on {photo_set.description} (CC0 phone photos).",
-                f"CC0 phone photos of {classes}, from people held out of the shipped models' training "
-                "(resources/real-photos). Once you have kept out enough of your own photos, those are used instead.")
-
-    def _show_photo_set_sentence(self) -> None:
-        text, tip = self._photo_set_sentence()
-        self.photo_set_label.show_message(text, error=False)
-        if tip:
-            self.photo_set_label.setToolTip(f"{text}\n{tip}")
-
-    def _on_photo_progress(self, progress) -> None:
-        if progress.message:
-            self.photo_set_label.show_message(f"Real photos: {progress.message}", error=False)
+    @property
+    def photo_scores_measured(self) -> int:
+        """Scores that arrived from the task (tests wait for them)."""
+        return self.photo_scores.measured
 
     def measure_photos(self) -> None:
         """Score every listed model on the measuring photos, in a task (cached per model file).
@@ -303,38 +250,11 @@ class ModelsPage(QWidget):
         nobody looks at, e.g. while a training run saves its model."""
         if not self.context.is_torch_ready() or self.model.rowCount() == 0 or not self.isVisible():
             return
-        entries = self.table.entries()
-        wanted = [(self._file_key(e), e.path, model_facts.kind_of(e)) for e in entries]
-        photo_set = self._photo_set
-        done = set(self._photo_scores)
-
-        def task(state):
-            from ....core.jobs import photo_scores
-
-            return photo_scores.run(photo_scores.ScoreInputs(wanted, photo_set, frozenset(done)), state)
-
-        self.tasks["photo-scores"].start(task, on_partial=self._on_photo_measure, on_progress=self._on_photo_progress,
-                                         on_finished=self._on_photo_measure_finished,
-                                         description="Measuring models on photos")
-
-    def _on_photo_measure_finished(self) -> None:
-        self._show_photo_set_sentence()
+        self.photo_scores.measure()
 
     def showEvent(self, event) -> None:  # noqa: N802 — Qt's name
         super().showEvent(event)
         self.measure_photos()
-
-    def _on_photo_measure(self, value) -> None:
-        if value[0] == "set":
-            self._photo_set = value[1]
-        else:
-            _kind, key, score = value
-            self._photo_scores[key] = score
-            self.photo_scores_measured += 1
-        self.table.update_photo_column(self._photo_item)
-        self._say_if_weaker()
-        if value[0] == "set" or not self.tasks["photo-scores"].is_running():
-            self._show_photo_set_sentence()
 
     def _say_if_weaker(self) -> None:
         """After Make active: say so when the new model names fewer real photos right than the

@@ -1,8 +1,10 @@
-"""The model the Train page holds when saving failed (or a stopped run's best epoch).
+"""What a Train run ends as: a saved model, or one the page holds (its save failed, or the run was stopped).
 
 What a finished run becomes (`core.jobs.train.RunOutcome`, made in the worker by
-`core.jobs.runs.after_training`) arrives at the page; `UnsavedModel` keeps a model whose save
-failed (disk full) and offers "Save model as…" and "Try again" in the page's banner.
+`core.jobs.runs.after_training`) arrives at the page; `show_saved` logs and announces a saved
+model, and `UnsavedModel` keeps a model whose save failed (disk full) or a stopped run's best epoch
+(`hold_stopped_run`) and offers "Save model as…" and "Try again" in the page's banner. These live
+here, not in page.py, so that the page only routes a run's events.
 """
 
 from __future__ import annotations
@@ -135,6 +137,25 @@ class UnsavedModel:
         )
         self.page.log(f"Saving failed: {outcome.save_error} The model is kept in memory until it is saved.")
 
+    def hold_stopped_run(self, event) -> None:
+        """Training was stopped (`core.learn.training.Cancelled`): its best finished epoch is held
+        like a model whose save failed; nothing is held when no epoch had finished."""
+        page = self.page
+        page.run_view.flush_charts()
+        data = page._data_cache[1] if page._data_cache is not None else None
+        from ....core.jobs import runs
+
+        kept = runs.stopped_run(event, data, kind=page._run_kind,
+                                parent_name=page._finetune_parent if page._run_kind == "finetune" else None)
+        if kept is None:
+            page.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. No epoch had finished: nothing was saved.")
+            page.banner.show_message("info", "Training stopped before the first epoch finished. Nothing was saved.")
+            return
+        epoch = event.best.history[-1]
+        page.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. The best finished epoch ({epoch.epoch}, "
+                 f"validation accuracy {epoch.val_acc:.2f} %) is kept until it is saved or discarded.")
+        self.hold(RunOutcome(entry=None, test_accuracy=None, model=kept.model, meta=kept.meta, kept_after_stop=True))
+
     def save_as(self, path: str | None = None) -> bool:
         """Save the held model to a file the user picks (or `path`); True when it was written."""
         outcome = self.outcome
@@ -169,10 +190,10 @@ class UnsavedModel:
         except FmnistError as exc:
             self.hold(dataclasses.replace(outcome, save_error=str(exc)))
             return False
-        self.page._on_saved(RunOutcome(entry=entry, test_accuracy=outcome.test_accuracy,
-                                       finetune_report=outcome.finetune_report,
-                                       evaluation_error=outcome.evaluation_error,
-                                       kept_after_stop=outcome.kept_after_stop))
+        show_saved(self.page, RunOutcome(entry=entry, test_accuracy=outcome.test_accuracy,
+                                         finetune_report=outcome.finetune_report,
+                                         evaluation_error=outcome.evaluation_error,
+                                         kept_after_stop=outcome.kept_after_stop))
         return True
 
     def discard(self) -> None:
@@ -206,3 +227,24 @@ def describe_saved(outcome: RunOutcome) -> tuple[list[str], str]:
         text += f"<br>{describe_report(outcome.finetune_report)}"
         lines.append(describe_report(outcome.finetune_report))
     return lines, text
+
+
+def show_saved(page, outcome: RunOutcome) -> None:
+    """A 28×28 run's outcome on the Train page: a saved model is logged and announced (with
+    "Make it the active model" unless it is active), and `runFinished` fires; a model whose save
+    failed is held by `page.unsaved`."""
+    if outcome.entry is None:
+        page.unsaved.hold(outcome)
+        return
+    page.unsaved.hold(None)
+    page._last_outcome = outcome
+    entry = outcome.entry
+    lines, text = describe_saved(outcome)
+    for line in lines:
+        page.log(line)
+    page.banner.show_message("success", text)
+    active = page.context.active_entry()
+    page.make_active_button.setVisible(active is None or getattr(active, "id", None) != entry.id)
+    page.context.refresh_models()
+    page.context.statusMessage.emit(f"Saved the new model “{entry.name}”.")
+    page.runFinished.emit(entry)

@@ -4,9 +4,12 @@ progress and the epoch log; fine-tuning with the user's photos runs here too.
 Everything slow is a task of the page's `TaskGroup` (`self.tasks`): looking for the data set,
 downloading it, importing matplotlib, preparing fine-tuning photos and the run itself (a
 `core.jobs.train`: load the data, train, then `core.jobs.runs` evaluates and saves the model). The
-page turns the run's events into widgets; a model whose save failed is held by `UnsavedModel`.
+page turns the run's events into widgets; what a run ends as is outcome.py (`show_saved`, and
+`UnsavedModel`, which holds a model whose save failed or a stopped run's best epoch).
 Its parts: `SettingsColumn` (left), `RunPanel` (right), `PhotoSetPrep` (a labelled photo set for a
-run), `FinetuneFlow` (fine-tuning with the user's photos), `PhotoKind` (the photo model).
+run), `FinetuneFlow` (fine-tuning with the user's photos, and the form showing the running
+fine-tune), `ActiveClaim` (Make it the active model, and its banner following the active models),
+`PhotoKind` (the photo model).
 Torch-dependent modules are imported after the context's `torchReady`, so the window opens fast.
 """
 
@@ -24,12 +27,11 @@ from ....core.jobs import train as train_job
 from ....core.jobs.train import AfterTraining, DataLoaded, RunOutcome, TrainInputs
 from ...settings_keys import TRAIN_FORM, TRAIN_LAST_RUN
 from ...tasks import Progress, TaskGroup
-from ...widgets.dialogs import ask_yes_no
 from . import estimate
 from .finetune_flow import FinetuneFlow
 from .form import RunSettings, config_for
-from .make_active import ActiveModelGuard
-from .outcome import UnsavedModel, describe_saved
+from .make_active import ActiveClaim
+from .outcome import UnsavedModel, show_saved
 from .photo_kind import PhotoKind
 from .photo_prep import PhotoSetPrep
 from .photos_panel import describe_counts
@@ -59,7 +61,6 @@ class TrainPage(QWidget):
         self._run_started_at = 0.0
         self._run_kind = "train"  # or "finetune"
         self._finetune_parent: str | None = None  # the name of the model a fine-tune starts from
-        self._form_before_run: RunSettings | None = None  # the form while it shows a running fine-tune
         self._last_outcome: RunOutcome | None = None
         self._run_finished = False  # training done; evaluating and saving now
         self._run_active = False
@@ -67,13 +68,11 @@ class TrainPage(QWidget):
         self.last_config = None  # the core.learn.training.TrainConfig of the latest run
         self._build()
         self.unsaved = UnsavedModel(self)
-        self.finetune_flow = FinetuneFlow(context, self.tasks["prepare"], self)  # with the user's photos (Predict page)
-        self.finetune_flow.failed.connect(self._on_finetune_failed)
-        self.finetune_flow.prepared.connect(self._on_finetune_prepared)
-        # Making a model active from this page: never a worse one without asking (make_active.py).
-        self.active_guard = ActiveModelGuard(context, self.tasks["compare"], self)
-        self._active_claim: tuple[str, str] | None = None  # (entry id, banner text) "… is now the active …"
-        context.activeModelChanged.connect(lambda _entry: self._on_active_changed())
+        self.finetune_flow = FinetuneFlow(self, self.tasks["prepare"])  # with the user's photos (Predict page)
+        # Making a model active from this page, never a worse one without asking, and the banner that says so.
+        self.active_claim = ActiveClaim(self, self.tasks["compare"])
+        self.active_guard = self.active_claim.guard
+        self.run_panel.makeActiveRequested.connect(self.active_claim.make_last_model_active)
         self._set_idle_state()
         context.torchReady.connect(self._on_torch_ready)
         if context.is_torch_ready():
@@ -115,7 +114,6 @@ class TrainPage(QWidget):
 
         # --- right: banner, progress, charts, log ---
         self.run_panel = right = RunPanel(splitter)
-        right.makeActiveRequested.connect(self._make_last_model_active)
         self.banner, self.make_active_button, self.run_view = right.banner, right.make_active_button, right.run_view
         for name in ("progress_bar", "progress_label", "log_view", "chart_holder"):
             setattr(self, name, getattr(self.run_view, name))
@@ -272,87 +270,13 @@ class TrainPage(QWidget):
         return self.start_training()
 
     def start_finetune(self) -> bool:
-        """Fine-tune the active model with the user's labelled photos (the Predict page's button).
-
-        First it checks there are enough photos to train on (`user_photos.finetune_readiness`:
-        one in five is kept out for measuring) and asks, saying what it will do and roughly how
-        long it takes on this computer. Preparing the photos (reading and augmenting them) is a
-        task too; the run then goes through the same task, charts and log as any other, and ends
-        with a before/after report.
-        """
-        if not self._ready or self.is_training() or self.tasks.is_running("prepare"):
-            return False
-        photo = self.photo_kind.wants_photo_finetune()  # the photo model answers the user's photos
-        if photo is not None:
-            return self.photo_kind.start_finetune(*photo)
-        entry = self.context.active_entry()
-        readiness = self.finetune_flow.readiness(entry)  # None: `failed` said why
-        if readiness is None or not self._confirm_discard_unsaved():
-            return False
-        if not ask_yes_no(self, "Fine-tune with your photos?", self.finetune_plan(entry, readiness)):
-            return False
-        self._run_kind = "finetune"
-        self.banner.hide()
-        self.progress_label.setText("Preparing your photos…")
-        self.finetune_flow.prepare(entry, self.form.device(), self.data_panel.folder(), self.val_size_spin.value(),
-                              on_cancelled=lambda: self._set_idle_state())
-        return True
-
-    def finetune_plan(self, entry, readiness) -> str:
-        """What a fine-tune will do and roughly how long it takes (the question before it starts)."""
-        return self.finetune_flow.plan(entry, readiness, self.images_per_epoch(), self.form.device())
-
-    def _on_finetune_failed(self, message: str, advice, title: str) -> None:
-        self._show_failure(message, advice, title=title)
-        self._set_idle_state()  # the status no longer says "Preparing your photos…"
-
-    def _on_finetune_prepared(self, entry, config, examples) -> None:
-        from ....core.store.user_photos import split_examples
-
-        self._run_kind = "finetune"
-        self._finetune_parent = entry.name
-        self.log(f"Fine-tuning “{entry.name}” with your labelled photos.")
-        n_photos = len(split_examples(examples)[0])
-        when = self.finetune_flow.time_text(entry, n_photos, self.images_per_epoch(config.val_size), config.device)
-        self.show_running(f"Running: fine-tuning “{entry.name}”, {config.epochs} epochs with {n_photos} of your "
-                          f"photos; {when}.", config)
-        self._start_run(config, examples)
+        """Fine-tune the active model with the user's labelled photos (the Predict page's button);
+        the checks, the question and preparing the photos are `finetune_flow.FinetuneFlow.start`."""
+        return self.finetune_flow.start()
 
     def show_running(self, text: str, config=None) -> None:
-        """While a fine-tune runs the greyed form shows that run (its preset, epochs, learning rate),
-        not what the form held, and the time line says what is running; the form comes back after.
-        `config` None (the photo model's head): the 28×28 form is hidden meanwhile."""
-        if self._form_before_run is None:
-            self._form_before_run = self.current_settings()
-        if config is None:
-            self.form.hide()
-        else:
-            resolved = config.resolved()
-            widgets = (self.preset_combo, self.epochs_spin, self.batch_spin, self.lr_spin, self.augment_check,
-                       self.val_size_spin)
-            for widget in widgets:
-                widget.blockSignals(True)
-            try:
-                self.form.select_preset(resolved.preset_obj().name)
-                self.epochs_spin.setValue(resolved.epochs)
-                self.batch_spin.setValue(resolved.batch_size)
-                self.lr_spin.setValue(resolved.lr)
-                self.augment_check.setChecked(resolved.augment != "none")
-                self.val_size_spin.setValue(resolved.val_size)
-            finally:
-                for widget in widgets:
-                    widget.blockSignals(False)
-        self.estimate_label.setText(text)
-        self.estimate_label.show()
-
-    def _restore_form(self) -> None:
-        """After a fine-tune: the form as the user left it."""
-        settings, self._form_before_run = self._form_before_run, None
-        if settings is None:
-            return
-        self._apply_settings(settings)
-        self.photo_kind.show_kind()
-        self.update_estimate()
+        """The greyed form shows the running fine-tune (`FinetuneFlow.show_running`)."""
+        self.finetune_flow.show_running(text, config)
 
     def is_training(self) -> bool:
         """From the click until the page has handled the run's end."""
@@ -435,14 +359,14 @@ class TrainPage(QWidget):
             self._data_cache = (folder_key, event.data)
             return
         if isinstance(event, AfterTraining):
-            self._on_saved(event.value)
+            show_saved(self, event.value)
             return
         handler = {
             training.Started: self._on_started,
             training.BatchEnd: self._on_batch_end,
             training.EpochEnd: self._on_epoch_end,
             training.Finished: self._on_finished,
-            training.Cancelled: self._on_cancelled,
+            training.Cancelled: self.unsaved.hold_stopped_run,  # its best finished epoch is kept
             training.Failed: self._on_failed,
         }.get(type(event))
         if handler is not None:
@@ -469,46 +393,12 @@ class TrainPage(QWidget):
         self._run_finished = True
         self.stop_button.setToolTip("Skip the test-set evaluation; the model is still saved")
 
-    def _on_cancelled(self, event) -> None:
-        self.run_view.flush_charts()
-        data = self._data_cache[1] if self._data_cache is not None else None
-        from ....core.jobs import runs
-
-        kept = runs.stopped_run(event, data, kind=self._run_kind,
-                                parent_name=self._finetune_parent if self._run_kind == "finetune" else None)
-        if kept is None:
-            self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. No epoch had finished: nothing was saved.")
-            self.banner.show_message("info", "Training stopped before the first epoch finished. Nothing was saved.")
-            return
-        epoch = event.best.history[-1]
-        self.log(f"Stopped at epoch {event.epoch}, batch {event.batch}. The best finished epoch ({epoch.epoch}, "
-                 f"validation accuracy {epoch.val_acc:.2f} %) is kept until it is saved or discarded.")
-        self.unsaved.hold(RunOutcome(entry=None, test_accuracy=None, model=kept.model, meta=kept.meta,
-                                     kept_after_stop=True))
-
     def _on_failed(self, event) -> None:
         self._show_failure(event.message, getattr(event, "advice", None))
 
-    def _on_saved(self, outcome: RunOutcome) -> None:
-        if outcome.entry is None:
-            self.unsaved.hold(outcome)
-            return
-        self.unsaved.hold(None)
-        self._last_outcome = outcome
-        entry = outcome.entry
-        lines, text = describe_saved(outcome)
-        for line in lines:
-            self.log(line)
-        self.banner.show_message("success", text)
-        active = self.context.active_entry()
-        self.make_active_button.setVisible(active is None or getattr(active, "id", None) != entry.id)
-        self.context.refresh_models()
-        self.context.statusMessage.emit(f"Saved the new model “{entry.name}”.")
-        self.runFinished.emit(entry)
-
     def _on_run_done(self) -> None:
         self._run_active = False
-        self._restore_form()
+        self.finetune_flow.restore_form()
         self._set_idle_state()
         self.update_estimate()  # now from the speed this run measured
         self.runStateChanged.emit(False)
@@ -520,62 +410,9 @@ class TrainPage(QWidget):
     def retry_saving_unsaved_model(self) -> bool:
         return self.unsaved.retry()
 
-    def _make_last_model_active(self) -> None:
-        """"Make it the active model": after a comparison with the active model of its kind, and a
-        question when the new one does worse (ActiveModelGuard)."""
-        if self._last_outcome is None or self._last_outcome.entry is None or self.active_guard.is_running():
-            return
-        self.make_active_model(self._last_outcome.entry)
-
     def make_active_model(self, entry, saved_text: str | None = None) -> None:
-        """Make `entry` active unless it does worse than the active one and the user says No.
-        `saved_text`: the banner's text about the run that made it (kept in front of the outcome)."""
-        from ...widgets.model_facts import active_phrase
-
-        self.make_active_button.setEnabled(False)
-        prefix = f"{saved_text}<br>" if saved_text else ""
-
-        def done(made: bool, comparison) -> None:
-            self.make_active_button.setEnabled(True)
-            if not self.is_training():  # the status line said "Comparing it with the active model…"
-                self._set_idle_state()
-            if made:
-                self.make_active_button.hide()
-                self.show_active_claim(entry, f"{prefix}“{entry.name}” is now {active_phrase(entry)}.")
-                return
-            active = self.context.active_entry_of(getattr(entry, "kind", "fmnist"))
-            kept = f"“{active.name}” stays {active_phrase(entry)}" if active is not None else "It was not made active"
-            why = f" ({'; '.join(comparison.reasons)})" if comparison is not None and comparison.reasons else ""
-            self.banner.show_message("info", f"{prefix}{kept}: “{entry.name}” does worse{why}. "
-                                             "“Make it the active model” still makes it active.")
-            self.make_active_button.show()
-            self.log(f"“{entry.name}” was not made active{why}.")
-
-        self.active_guard.make_active(entry, done, on_status=self.progress_label.setText)
-
-    def show_active_claim(self, entry, text: str) -> None:
-        """A green banner saying `entry` is now active; it goes when another model becomes active."""
-        self.banner.show_message("success", text)
-        self._active_claim = (entry.id, text)
-
-    def _on_active_changed(self) -> None:
-        """Another model became active (Models page, Tune…, Predict): a banner that says this
-        page's model is the active one is no longer true, so it goes."""
-        last = getattr(self._last_outcome, "entry", None)
-        active_ids = {getattr(e, "id", None) for e in self.context.active_entries()}
-        if last is not None and last.id in active_ids:
-            self.make_active_button.hide()  # made active elsewhere (the Models page)
-        if self._active_claim is None:
-            return
-        entry_id, text = self._active_claim
-        if self.banner.isHidden() or self.banner.label.text() != text:  # isHidden: the page may be out of sight
-            self._active_claim = None  # the banner says something else now
-            return
-        if entry_id not in active_ids:
-            self._active_claim = None
-            self.banner.hide()
-            if self._last_outcome is not None and getattr(self._last_outcome.entry, "id", None) == entry_id:
-                self.log(f"“{self._last_outcome.entry.name}” is no longer the active model.")
+        """Make `entry` active, never a worse one without asking, and say so (`make_active.ActiveClaim`)."""
+        self.active_claim.make_active_model(entry, saved_text)
 
     # ================================================================= helpers
 
