@@ -7,9 +7,15 @@ detailed view and several start a new list. "Back to the list" appears only on a
 the list. A message belongs to the action that caused it: every new action clears it.
 
 Each result shows the verdict its Prediction carries (decided once by the Predictor with the
-active model's own threshold, which the spin box shows); changing the spin box overrides it for
-this session (not saved): the views re-apply `core.base.verdict`'s rule to the stored
-probabilities. The page routes input to its two views (`SingleView`,
+answering model's own threshold, which the spin box shows: for the list, the level(s) its rows
+were judged with); changing the spin box overrides it for this session (not saved): the views
+re-apply `core.base.verdict`'s rule to the stored probabilities.
+
+When the active model of either kind changes, the shown photo is classified again, and so is the
+list: its rows are marked out of date at once (and left out of the CSV), then classified again in
+the background with progress (a list longer than AUTO_RECLASSIFY_MAX, or one whose re-classifying
+the user cancelled, waits for the "Classify again" button). A row's context menu keeps its photo in
+My photos (Confirm, Correct… with "None of the ten"); kept rows are marked. The page routes input to its two views (`SingleView`,
 `BatchView`); all model work is a task of `self.tasks` ("classify"), the Predictor is loaded once
 per active model, in the worker, and counting My photos is a task too ("photos"), so nothing
 walks a folder on the GUI thread. torch-based core modules are imported lazily, inside the task
@@ -34,14 +40,15 @@ from PySide6.QtWidgets import (
 from ....core.base import paths
 from ....core.base.errors import FmnistError
 from ....core.base.formats import PHOTO_FORMATS_TEXT
-from ....core.base.labels import CLASS_NAMES
-from ....core.base.verdict import threshold_of
+from ....core.base.labels import CLASS_NAMES, label_name
+from ....core.base.verdict import format_confidence, threshold_of
 from ...context import AppContext
 from ...tasks import Progress, TaskGroup
 from ...widgets.banner import MessageLabel
 from ...widgets.drop_zone import DropZone
 from .batch_view import BatchView, added_message
-from .predictors import PredictorCache, batch_task, single_task
+from ...widgets.model_answer import short_kind
+from .predictors import PredictorCache, batch_task, models_key, reclassify_task, single_task
 from .single_view import SingleResult, SingleView
 from .teaching import MyPhotosLink
 from .threshold_box import ThresholdBox
@@ -53,6 +60,7 @@ DROP_TEXT = (f"Drop clothing photos or folders here\n\n{CLASSES_TEXT}\n\n"
 DROP_MORE_TEXT = "Drop more photos or folders here to add them to the list"
 DROP_ANOTHER_TEXT = "Drop another photo, or several photos or a folder to start a list"
 VIEW_EMPTY, VIEW_SINGLE, VIEW_BATCH = range(3)
+AUTO_RECLASSIFY_MAX = 500  # a longer list waits for "Classify again" after the active model changed
 
 
 class PredictPage(QWidget):
@@ -75,6 +83,8 @@ class PredictPage(QWidget):
         self._batch_queue: list[str] = []  # items added while the list was still being classified
         self._batch_running = False
         self._batch_offset = 0  # rows listed before the batch being classified (for the progress bar)
+        self._reclassifying = False  # the running list task classifies the list's rows again
+        self._reclassify_declined = False  # the user cancelled it: wait for "Classify again"
         self._kept_as: int | None = None  # the class the shown photo was kept in My photos as
         self._last_single_input: tuple[str, object] | None = None
         self.teaching = MyPhotosLink(context, self.tasks["photos"], self)  # My photos: count, keep, dialog
@@ -132,12 +142,14 @@ class PredictPage(QWidget):
         self.batch.clear_button.clicked.connect(self.clear_list)
         self.batch.export_button.clicked.connect(self.export)
         self.batch.rowActivated.connect(self._on_row_activated)
+        self.batch.keepRequested.connect(self.keep_row)
+        self.batch.refreshRequested.connect(self.reclassify_list)
         # The page's widgets, as scripts and tests know them.
         for name in ("panels", "bars", "file_label", "verdict_label", "guess_label", "notes_label", "back_button",
                      "confirm_button", "correct_button", "my_photos_label", "my_photos_button", "finetune_button"):
             setattr(self, name, getattr(self.single, name))
         for name in ("progress", "cancel_button", "clear_button", "filter_combo", "count_label", "export_button", "model", "proxy",
-                     "table"):
+                     "table", "refresh_button"):
             setattr(self, name, getattr(self.batch, name))
 
         self.stack = QStackedWidget(self)
@@ -163,14 +175,24 @@ class PredictPage(QWidget):
 
     def _load_model_threshold(self) -> None:
         """The own threshold of the model that answered the shown photo (Prediction.threshold);
-        with no photo shown, the primary active model's (the photo model when there is one)."""
+        for the list, the level(s) its rows were judged with (each row's model's own: the photo
+        model's and the 28×28 network's differ, and the box says so); with nothing shown, the
+        primary active model's (the photo model when there is one)."""
         prediction = getattr(self._single, "prediction", None)
-        if prediction is not None and not getattr(prediction, "error", None) and self.stack.currentIndex() == VIEW_SINGLE:
+        view = self.stack.currentIndex()
+        levels = self.batch.thresholds() if view == VIEW_BATCH else []
+        detail = None
+        if prediction is not None and not getattr(prediction, "error", None) and view == VIEW_SINGLE:
             value = prediction.threshold
+        elif levels:
+            value = levels[0][1]
+            if len({level for _kind, level in levels}) > 1:
+                detail = "(each row: its model's own — " + ", ".join(
+                    f"{short_kind(kind)} {format_confidence(level)}" for kind, level in levels) + ")"
         else:
             entries = self.context.active_entries() or [self.context.active_entry()]
             value = threshold_of(getattr(entries[0], "meta", None))
-        self.threshold_box.set_model_threshold(value)
+        self.threshold_box.set_model_threshold(value, detail)
 
     # ================================================================= state helpers
     def _show_view(self, index: int) -> None:
@@ -194,6 +216,7 @@ class PredictPage(QWidget):
     def back_to_list(self) -> None:
         self.show_banner("")
         self._show_view(VIEW_BATCH)
+        self._load_model_threshold()  # the levels the rows were judged with
 
     @Slot()
     def clear_list(self) -> None:
@@ -215,6 +238,8 @@ class PredictPage(QWidget):
         ready = self.context.is_torch_ready() and bool(self.context.active_entries())
         busy = self.runner.is_running()
         self.cancel_button.setEnabled(busy)
+        # "Classify again": rows are out of date and nothing is classifying them now.
+        self.refresh_button.setVisible(ready and not (busy and self._reclassifying) and bool(self.batch.stale_paths()))
         self.input_bar.update_sample_button()
         self.clear_button.setEnabled(self.model.rowCount() > 0)
         self.single.update_actions(ready=ready, busy=busy, store_ready=self.context.is_torch_ready(),
@@ -227,6 +252,7 @@ class PredictPage(QWidget):
 
     @Slot()
     def _on_torch_ready(self) -> None:
+        self.batch.set_current_models(models_key(self.context.active_entries()))
         self._load_model_threshold()
         self.teaching.recount()
         self._update_enabled()
@@ -237,15 +263,21 @@ class PredictPage(QWidget):
 
     @Slot(object)
     def _on_active_model_changed(self, _entry) -> None:
+        # The list's rows answered by the previous models are out of date from now on.
+        self.batch.set_current_models(models_key(self.context.active_entries()))
+        self._reclassify_declined = False
         self._load_model_threshold()  # a user's override holds for the session
         self._update_enabled()
         # Show the shown photo through the new model's eyes: now, or as soon as the task that
-        # is still winding down has finished (its result may be shown already).
+        # is still winding down has finished (its result may be shown already). The list
+        # follows when that is done (`_after_task`).
         if self._last_single_input is not None and self.stack.currentIndex() == VIEW_SINGLE:
             if not self.runner.is_running():
                 self._dispatch(*self._last_single_input)
             else:
                 self._redo_single = True
+        elif not self.runner.is_running():
+            self._after_task()
 
     # ================================================================= busy protocol
     def is_busy(self) -> bool:
@@ -259,6 +291,8 @@ class PredictPage(QWidget):
 
     @Slot()
     def cancel(self) -> None:
+        if self._reclassifying and self.runner.is_running():
+            self._reclassify_declined = True  # the rows stay marked; "Classify again" offers it
         self.runner.cancel()
 
     # ================================================================= inputs
@@ -345,10 +379,32 @@ class PredictPage(QWidget):
             self._redo_single = False  # the active model changed while this photo was classified
             if self.stack.currentIndex() == VIEW_SINGLE:
                 self._dispatch(*self._last_single_input)
+                return
+        self._after_task()
+
+    def _after_task(self) -> None:
+        """Nothing is running: classify the list's out-of-date rows again, when it is short enough
+        to do it unasked (otherwise "Classify again" is shown by `_update_enabled`)."""
+        if self.runner.is_running() or self._reclassify_declined or not self.context.is_torch_ready():
+            return
+        stale = self.batch.stale_paths()
+        if stale and self.model.rowCount() <= AUTO_RECLASSIFY_MAX:
+            self._start_reclassify(stale)
+
+    @Slot()
+    def reclassify_list(self) -> None:
+        """"Classify again": the list's out-of-date rows, with the active models."""
+        stale = self.batch.stale_paths()
+        if not stale or not self.context.active_entries():
+            return
+        self._reclassify_declined = False
+        self.show_banner("")
+        self._start_reclassify(stale)
 
     # ================================================================= starting the tasks (predictors.py)
     def _start_single(self, entry, kind: str, payload) -> None:
         self._batch_running = False  # starting this task cancels a list being classified
+        self._reclassifying = False  # (or classified again: it resumes when this one is done)
         self._batch_queue.clear()
         name = Path(payload).name if kind == "single-path" else "pasted image"
         self.runner.start(
@@ -359,6 +415,46 @@ class PredictPage(QWidget):
             description=f"Classifying {name}",
         )
         self._update_enabled()
+
+    def _start_reclassify(self, files: list[str]) -> None:
+        """Classify the list's rows of `files` again with the active models, in the background:
+        each new row replaces its old one; photos dropped meanwhile join the list afterwards."""
+        entry = self.context.active_entries()
+        if not entry:
+            return
+        self._reclassifying = True
+        self._batch_running = True  # photos dropped meanwhile are queued (`_start_batch`)
+        self._batch_offset = self.model.rowCount() - len(files)  # the bar counts the whole list
+        self.progress.setRange(0, 0)
+        noun = "photo" if len(files) == 1 else "photos"
+        self.runner.start(
+            reclassify_task(self.predictors, entry, files),
+            on_partial=self.batch.replace_rows,
+            on_progress=self._on_batch_progress,
+            on_result=lambda counts: self._on_reclassified(counts, entry),
+            on_cancelled=self._on_reclassify_cancelled,
+            on_error=self._on_reclassify_failed,
+            on_finished=self._on_batch_finished,
+            description=f"Classifying {len(files)} {noun} again",
+        )
+        self.count_label.setText(f"Classifying {len(files)} {noun} again with the active models…")
+        self._update_enabled()
+
+    def _on_reclassify_cancelled(self) -> None:
+        if self.batch.stale_paths():  # not after Clear list
+            self.show_banner("Stopped classifying the list again: the greyed rows are still the previous "
+                             "model's answers.", error=False)
+
+    def _on_reclassify_failed(self, message: str) -> None:
+        self._reclassify_declined = True  # not again unasked: "Classify again" stays offered
+        self.show_banner(message)
+
+    def _on_reclassified(self, counts: tuple[int, int], entry) -> None:
+        total, _skipped = counts
+        self.batch.show_done(total, self._batch_offset)
+        names = " and ".join(e.name for e in entry)
+        self.show_banner(f"The list was classified again: {total} {'photo' if total == 1 else 'photos'} "
+                         f"now answered by {names}.", error=False)
 
     def _start_batch(self, entry, items: list[str], add: bool = False) -> None:
         if add and self._batch_running and self.runner.is_running():
@@ -372,6 +468,7 @@ class PredictPage(QWidget):
             self._batch_queue.clear()
             self.batch.clear()
         self._batch_running = True
+        self._reclassifying = False
         self._batch_offset = self.model.rowCount()  # the progress bar counts the whole list
         known = self.batch.paths()  # photos already in the list are not added twice
         self._single_from_list = False
@@ -415,6 +512,7 @@ class PredictPage(QWidget):
 
     def _on_batch_finished(self) -> None:
         self._batch_running = False
+        self._reclassifying = False
         if self._batch_queue and self.context.active_entries():
             queued, self._batch_queue = self._batch_queue, []
             self._start_batch(self.context.active_entries(), queued, add=True)
@@ -422,9 +520,12 @@ class PredictPage(QWidget):
         self.batch.update_count()
         if self.model.rowCount() == 0 and self.stack.currentIndex() == VIEW_BATCH:
             self._show_view(VIEW_EMPTY)  # nothing to list: the big drop target again
+        self._load_model_threshold()  # the levels the rows were judged with
         self._update_enabled()
         self.table.resizeColumnToContents(2)
-        self.batchFinished.emit(self.model.rowCount())
+        self._after_task()  # rows answered by a model that stopped being active meanwhile
+        if not self.runner.is_running():
+            self.batchFinished.emit(self.model.rowCount())
 
     def _apply_threshold(self, override: float | None) -> None:
         # Each result keeps the verdict its Prediction carries, unless the user set a threshold.
@@ -452,7 +553,14 @@ class PredictPage(QWidget):
             self.export_csv(target)
 
     def export_csv(self, target: str | Path) -> bool:
-        """Write the visible rows (in their current order) as CSV, atomically."""
+        """Write the visible rows (in their current order) as CSV, atomically; refused while any
+        of them is still a previous model's answer."""
+        stale = {*self.batch.stale_paths()} & {row.path for row in self.rows(visible_only=True)}
+        if stale:
+            what = "is being classified" if self._reclassifying and self.runner.is_running() else "needs classifying"
+            self.show_banner(f"Not exported: {len(stale)} of the listed photos still show the previous model's "
+                             f"answers. The list {what} again with the active models; export when it is done.")
+            return False
         try:
             paths.atomic_write_text(target, self.batch.csv_text())
         except FmnistError as exc:
@@ -478,9 +586,25 @@ class PredictPage(QWidget):
         except FmnistError as exc:
             self.show_banner(str(exc))
             return
-        self.show_banner(f"Saved to My photos as “{CLASS_NAMES[class_index]}”.", error=False)
+        self.show_banner(f"Saved to My photos as “{label_name(class_index)}”.", error=False)
         self._kept_as = class_index
+        if isinstance(self._single.source, str):
+            self.batch.mark_kept(self._single.source, class_index)  # its row in the list, if listed
         self._update_enabled()
+        self.myPhotosChanged.emit()
+
+    @Slot(str, int)
+    def keep_row(self, path: str, class_index: int) -> None:
+        """A row's context menu: keep its photo in My photos as `class_index` and mark the row."""
+        if not self.context.is_torch_ready():
+            return
+        try:
+            self.teaching.keep(path, class_index)
+        except FmnistError as exc:
+            self.show_banner(str(exc))
+            return
+        self.batch.mark_kept(path, class_index)
+        self.show_banner(f"Saved {Path(path).name} to My photos as “{label_name(class_index)}”.", error=False)
         self.myPhotosChanged.emit()
 
     @Slot()
