@@ -285,8 +285,11 @@ def test_a_photo_dropped_on_the_list_joins_it_at_the_end(window_with_model, garm
     folder, _photos = garments
     with qtbot.waitSignal(page.batchFinished, timeout=60_000):
         drop_paths(page.drop_zone, [folder])
+    from fmnist_desktop.ui.pages.predict.batch_view import COL_FILE
+
+    page.table.sortByColumn(COL_FILE, Qt.SortOrder.AscendingOrder)  # the user sorted by name once
     first_rows = [r.path for r in page.rows(visible_only=True)]
-    extra = _garment(tmp_path / "000-extra.png", (10, 200, 200))
+    extra = _garment(tmp_path / "000-extra.png", (10, 200, 200))  # sorts first by name
     with qtbot.waitSignal(page.batchFinished, timeout=60_000):
         drop_paths(page.drop_zone, [extra])
     shown = [r.path for r in page.rows(visible_only=True)]

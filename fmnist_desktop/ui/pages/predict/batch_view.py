@@ -260,11 +260,8 @@ class BatchView(QWidget):
         self.table.setAccessibleName("Prediction results")
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
-        # No column sorted until the user clicks one: rows stay in the order they were added, so
-        # a photo dropped on the list appears at its end (a default sort by the thumbnail column
-        # put new rows at the top).
-        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
-        self.proxy.sort(-1)
+        # No column sorted until the user clicks one: rows stay in the order they were added.
+        self.unsort()
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setIconSize(QSize(40, 40))
@@ -297,6 +294,19 @@ class BatchView(QWidget):
         for row in rows:
             self.model.appendRow(self._items_for(row))
         self.update_count()
+
+    def append_rows(self, rows: list[BatchRow]) -> None:
+        """Rows of photos dropped on (or opened into) the list: at its end, where the user looks
+        for them — a column sort the user chose earlier gives way to the order they came in."""
+        if self.proxy.sortColumn() != -1:
+            self.unsort()
+        self.add_rows(rows)
+        self.table.scrollToBottom()
+
+    def unsort(self) -> None:
+        """Back to the order the rows were added in (no column sorted)."""
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.proxy.sort(-1)
 
     def replace_rows(self, rows: list[BatchRow]) -> None:
         """Rows classified again (by the active models now): each replaces the row of its file in

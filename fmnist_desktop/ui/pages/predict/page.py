@@ -476,7 +476,7 @@ class PredictPage(QWidget):
         self._show_view(VIEW_BATCH)
         self.runner.start(
             batch_task(self.predictors, entry, items, known),
-            on_partial=self.batch.add_rows,
+            on_partial=self.batch.append_rows if add and self._batch_offset else self.batch.add_rows,
             on_progress=self._on_batch_progress,
             on_result=self._on_batch_result,
             on_cancelled=lambda: self.show_banner(f"Cancelled after {self.model.rowCount()} images.", error=False),
