@@ -187,7 +187,9 @@ class PredictPage(QWidget):
         elif levels:
             value = levels[0][1]
             if len({level for _kind, level in levels}) > 1:
-                detail = "(each row: its model's own — " + ", ".join(
+                # Short enough for the 960-pixel window; the box's tooltip says each row is judged
+                # with the level of the model that answered it.
+                detail = "(own: " + ", ".join(
                     f"{short_kind(kind)} {format_confidence(level)}" for kind, level in levels) + ")"
         else:
             entries = self.context.active_entries() or [self.context.active_entry()]
@@ -430,7 +432,7 @@ class PredictPage(QWidget):
         self.runner.start(
             reclassify_task(self.predictors, entry, files),
             on_partial=self.batch.replace_rows,
-            on_progress=self._on_batch_progress,
+            on_progress=lambda progress: self._on_reclassify_progress(progress, len(files)),
             on_result=lambda counts: self._on_reclassified(counts, entry),
             on_cancelled=self._on_reclassify_cancelled,
             on_error=self._on_reclassify_failed,
@@ -439,6 +441,12 @@ class PredictPage(QWidget):
         )
         self.count_label.setText(f"Classifying {len(files)} {noun} again with the active models…")
         self._update_enabled()
+
+    def _on_reclassify_progress(self, progress: Progress, total: int) -> None:
+        self.batch.show_progress(progress, self._batch_offset)
+        done = progress.done or 0
+        self.count_label.setText(f"Classifying {total} {'photo' if total == 1 else 'photos'} again with the "
+                                 f"active models… {done} of {total} done")
 
     def _on_reclassify_cancelled(self) -> None:
         if self.batch.stale_paths():  # not after Clear list

@@ -91,7 +91,8 @@ class ThresholdBox(QObject):
         self.source.setToolTip(
             f"The model's own level is {format_confidence(self._model_threshold)}" if overridden else
             "Measured on held-out photos when the model was trained (50 % for models without one)"
-            + ("; each row of the list is judged with the level of the model that answered it" if self._detail else ""))
+            + ("; each row of the list is judged with the own level of the model that answered it (the "
+               "box shows the first)" if self._detail else ""))
         self.reset_button.setVisible(overridden)
         self.changed.emit(self._override)
 
