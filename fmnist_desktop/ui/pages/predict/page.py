@@ -565,9 +565,11 @@ class PredictPage(QWidget):
         of them is still a previous model's answer."""
         stale = {*self.batch.stale_paths()} & {row.path for row in self.rows(visible_only=True)}
         if stale:
-            what = "is being classified" if self._reclassifying and self.runner.is_running() else "needs classifying"
+            running = self._reclassifying and self.runner.is_running()
+            then = ("they are being classified again with the active models; export when that is done" if running
+                    else f"click “{self.refresh_button.text()}” first")
             self.show_banner(f"Not exported: {len(stale)} of the listed photos still show the previous model's "
-                             f"answers. The list {what} again with the active models; export when it is done.")
+                             f"answers — {then}.")
             return False
         try:
             paths.atomic_write_text(target, self.batch.csv_text())
