@@ -15,8 +15,9 @@ When the active model of either kind changes, the shown photo is classified agai
 list: its rows are marked out of date at once (and left out of the CSV), then classified again in
 the background with progress (a list longer than AUTO_RECLASSIFY_MAX, or one whose re-classifying
 the user cancelled, waits for the "Classify again" button). A row's context menu keeps its photo in
-My photos (Confirm, Correct… with "None of the ten"); kept rows are marked. The page routes input to its two views (`SingleView`,
-`BatchView`); all model work is a task of `self.tasks` ("classify"), the Predictor is loaded once
+My photos (Confirm, Correct… with "None of the ten"); kept rows are marked.
+
+The page routes input to its two views (`SingleView`, `BatchView`); all model work is a task of `self.tasks` ("classify"), the Predictor is loaded once
 per active model, in the worker, and counting My photos is a task too ("photos"), so nothing
 walks a folder on the GUI thread. torch-based core modules are imported lazily, inside the task
 functions (they are already in `sys.modules` once the context's `torchReady` fired).
