@@ -1,26 +1,24 @@
-"""The Predict page's table for many images: progress, Cancel, Clear list, a class / "Not sure" /
-unreadable filter, sorting, and the CSV export of the rows shown.
+"""The Predict page's table for many images: progress, Cancel, Clear list, "Classify again", a
+class / "Not sure" / unreadable filter, sorting, each row's context menu, and the CSV export of
+the rows shown. The rows themselves, and what each says, are `batch_rows.BatchRow`.
 
-Each row shows the verdict its Prediction carries (decided once, by the Predictor, with the
-threshold of the model that classified it: the verdict `fmnist predict` prints). When the user
-sets their own threshold on the page, the same rule (`core.base.verdict.decide`) is applied to
-the row's stored probabilities.
+Each row shows the verdict its Prediction carries; when the user sets their own threshold on the
+page (`set_threshold`), every row is judged again with it (`BatchRow.verdict`).
 
-Each row remembers which active models answered it (`models_key`). When the active models change
-(`set_current_models`), rows answered by the previous ones are *out of date*: greyed, marked in
-the Note column, left out of the CSV, until the page has classified them again (`replace_rows`).
-A row kept in My photos (Confirm, Correct… — also from the row's context menu) is marked
-"✓ kept as …". Rows stay in the order they were added until the user sorts by a column."""
+When the active models change (`set_current_models`), rows answered by the previous ones are *out
+of date*: greyed, marked in the Note column, left out of the CSV, until the page has classified
+them again (`replace_rows`). A row kept in My photos (Confirm, Correct… — also from the row's
+context menu) is marked "✓ kept as …". Rows stay in the order they were added until the user
+sorts by a column."""
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QSize, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QFont, QImage, QKeySequence, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -38,14 +36,12 @@ from PySide6.QtWidgets import (
 from ....core.base.formats import PHOTO_FORMATS_TEXT
 from ....core.base.labels import CLASS_NAMES, label_name
 from ....core.base.output_safety import csv_row
-from ....core.base.verdict import DEFAULT_THRESHOLD, Verdict, decide, format_confidence
-from ...widgets.images import thumbnail_qimage
+from ....core.base.verdict import format_confidence
 from ...widgets.model_answer import short_kind
+# The notes and `batch_row` are imported here too: callers (and tests) know them from batch_view.
+from .batch_rows import NOT_SURE_NOTE, OUT_OF_SCOPE_NOTE, STALE_NOTE, BatchRow, batch_row, kept_note  # noqa: F401
 from .single_view import add_correct_actions
 
-NOT_SURE_NOTE = "not sure"  # the Note column of a row below the threshold
-OUT_OF_SCOPE_NOTE = "may not be one of the ten classes"  # only when the model says so (out_of_scope)
-STALE_NOTE = "out of date: the previous model's answer"  # until the row is classified again
 STALE_COLOUR = QColor(128, 128, 128)
 
 # Table columns
@@ -58,103 +54,6 @@ ROW_ROLE = Qt.ItemDataRole.UserRole + 3  # the BatchRow object, on the File colu
 FILTER_ALL = "All images"
 FILTER_UNSURE = "Not sure"
 FILTER_ERRORS = "Unreadable files"
-
-
-@dataclass
-class BatchRow:
-    path: str
-    label: str | None
-    index: int | None
-    confidence: float
-    runner_up: str | None
-    runner_up_confidence: float
-    probabilities: tuple[float, ...]
-    error: str | None
-    thumbnail: QImage | None
-    display: str = ""  # the name shown: relative to the dropped folder (keeps the sub-folder)
-    out_of_scope_threshold: float | None = None  # the model's "may not be one of the ten" level
-    decided: Verdict | None = None  # the verdict the Predictor decided (Prediction.verdict)
-    model_kind: str = ""  # which model answered: "photo" or "fmnist" ("" for an unreadable file)
-    model_name: str = ""
-    none_probability: float | None = None  # the photo model's "none of these" output
-    threshold: float | None = None  # the "not sure" level it was judged with (its model's own)
-    models_key: str = ""  # the active models that answered it (predictors.models_key); "" unknown
-    kept_as: int | None = None  # kept in My photos as this class (NONE_INDEX: none of the ten)
-
-    def verdict(self, threshold: float | None = None) -> Verdict | None:
-        """The row's verdict (None for an unreadable file): the Predictor's, or with the user's
-        own `threshold` the same rule (`core.base.verdict.decide`) on the stored probabilities."""
-        if self.error is not None:
-            return None
-        if threshold is None and self.decided is not None:
-            return self.decided
-        return decide(self.probabilities, DEFAULT_THRESHOLD if threshold is None else threshold,
-                      self.out_of_scope_threshold, self.none_probability)
-
-    def not_sure(self, threshold: float | None = None) -> bool:
-        """A readable image whose verdict is "not sure" (core.base.verdict, as the CLI decides)."""
-        verdict = self.verdict(threshold)
-        return verdict is not None and verdict.not_sure
-
-    def note(self, threshold: float | None = None) -> str:
-        """The Note column: the error, "not sure", "may not be one of the ten classes", or ""."""
-        if self.error is not None:
-            return self.error
-        verdict = self.verdict(threshold)
-        if verdict.out_of_scope:
-            return OUT_OF_SCOPE_NOTE
-        return NOT_SURE_NOTE if verdict.not_sure else ""
-
-
-def kept_note(row: BatchRow) -> str:
-    """The mark of a row kept in My photos: "✓ kept as Sneaker" (its guess confirmed) or
-    "✓ corrected to Sneaker"; "" otherwise."""
-    if row.kept_as is None:
-        return ""
-    name = label_name(row.kept_as)
-    return f"✓ kept as {name}" if row.kept_as == row.index else f"✓ corrected to {name}"
-
-
-def batch_row(prediction, path: str, display: str = "", model_names: dict[str, str] | None = None,
-              models_key: str = "") -> BatchRow:
-    """A table row from a Prediction (worker thread): thumbnail made here, heavy images dropped."""
-    error = getattr(prediction, "error", None)
-    thumbnail = None
-    steps = getattr(prediction, "steps", None)
-    source_image = getattr(prediction, "thumbnail", None)
-    if source_image is None and steps is not None:
-        source_image = getattr(steps, "original", None)
-    if source_image is None:
-        source_image = getattr(prediction, "model_input", None)
-    if source_image is not None:
-        try:
-            thumbnail = thumbnail_qimage(source_image, 40)
-        except (OSError, ValueError):
-            thumbnail = None
-    display = display or Path(path).name
-    if error:
-        return BatchRow(path, None, None, 0.0, None, 0.0, (), str(error), thumbnail, display, models_key=models_key)
-    top_k = list(getattr(prediction, "top_k", []) or [])
-    runner_up, runner_conf = (top_k[1] if len(top_k) > 1 else (None, 0.0))
-    return BatchRow(
-        path,
-        prediction.label,
-        prediction.index,
-        float(prediction.confidence),
-        runner_up,
-        float(runner_conf),
-        tuple(float(p) for p in prediction.probabilities),
-        None,
-        thumbnail,
-        display,
-        prediction.out_of_scope_threshold,
-        prediction.verdict,
-        getattr(prediction, "model_kind", ""),
-        (model_names or {}).get(getattr(prediction, "model_kind", "")) or getattr(prediction, "model_name", ""),
-        getattr(prediction, "none_probability", None),
-        getattr(prediction, "threshold", None),
-        models_key,
-    )
 
 
 class _ClassFilterProxy(QSortFilterProxyModel):

@@ -12,12 +12,11 @@ were judged with); changing the spin box overrides it for this session (not save
 re-apply `core.base.verdict`'s rule to the stored probabilities.
 
 When the active model of either kind changes, the shown photo is classified again, and so is the
-list: its rows are marked out of date at once (and left out of the CSV), then classified again in
-the background with progress (a list longer than AUTO_RECLASSIFY_MAX, or one whose re-classifying
-the user cancelled, waits for the "Classify again" button). A row's context menu keeps its photo in
-My photos (Confirm, Correct… with "None of the ten"); kept rows are marked.
+list (`list_tasks`: at once up to AUTO_RECLASSIFY_MAX rows, a longer one by "Classify again"). A
+row's context menu keeps its photo in My photos (Confirm, Correct… with "None of the ten").
 
-The page routes input to its two views (`SingleView`, `BatchView`); all model work is a task of `self.tasks` ("classify"), the Predictor is loaded once
+The page routes input to its two views (`SingleView`, `BatchView`); all model work is a task of
+`self.tasks` ("classify": one photo here, the list's in `ListTasks`), the Predictor is loaded once
 per active model, in the worker, and counting My photos is a task too ("photos"), so nothing
 walks a folder on the GUI thread. torch-based core modules are imported lazily, inside the task
 functions (they are already in `sys.modules` once the context's `torchReady` fired).
@@ -41,15 +40,15 @@ from PySide6.QtWidgets import (
 from ....core.base import paths
 from ....core.base.errors import FmnistError
 from ....core.base.formats import PHOTO_FORMATS_TEXT
-from ....core.base.labels import CLASS_NAMES, label_name
-from ....core.base.verdict import format_confidence, threshold_of
+from ....core.base.labels import CLASS_NAMES
+from ....core.base.verdict import threshold_of
 from ...context import AppContext
-from ...tasks import Progress, TaskGroup
+from ...tasks import TaskGroup
 from ...widgets.banner import MessageLabel
 from ...widgets.drop_zone import DropZone
-from .batch_view import BatchView, added_message
-from ...widgets.model_answer import short_kind
-from .predictors import PredictorCache, batch_task, models_key, reclassify_task, single_task
+from .batch_view import BatchView
+from .list_tasks import ListTasks
+from .predictors import PredictorCache, single_task
 from .single_view import SingleResult, SingleView
 from .teaching import MyPhotosLink
 from .threshold_box import ThresholdBox
@@ -81,18 +80,20 @@ class PredictPage(QWidget):
         self._redo_single = False  # the active model changed while a single photo was classified
         self._single: SingleResult | None = None
         self._single_from_list = False  # the detailed view shows a row of the list
-        self._batch_queue: list[str] = []  # items added while the list was still being classified
-        self._batch_running = False
-        self._batch_offset = 0  # rows listed before the batch being classified (for the progress bar)
-        self._reclassifying = False  # the running list task classifies the list's rows again
-        self._reclassify_declined = False  # the user cancelled it: wait for "Classify again"
         self._kept_as: int | None = None  # the class the shown photo was kept in My photos as
         self._last_single_input: tuple[str, object] | None = None
         self.teaching = MyPhotosLink(context, self.tasks["photos"], self)  # My photos: count, keep, dialog
         self.teaching.counted.connect(self._update_enabled)
         self.teaching.changed.connect(self.myPhotosChanged.emit)
+        self.teaching.message.connect(self.show_banner)
         self.setAcceptDrops(True)
         self._build()
+        self.list_tasks = ListTasks(context, self.runner, self.batch, self.predictors, self)  # the list's tasks
+        self.list_tasks.message.connect(self.show_banner)
+        self.list_tasks.started.connect(self._update_enabled)
+        self.list_tasks.showList.connect(self._on_show_list)
+        self.list_tasks.settled.connect(self._on_list_settled)
+        self.batch.refreshRequested.connect(self.list_tasks.reclassify_stale)
         context.torchReady.connect(self._on_torch_ready)
         context.activeModelChanged.connect(self._on_active_model_changed)
         self.myPhotosChanged.connect(self.teaching.recount)  # counted again, in a worker
@@ -144,7 +145,6 @@ class PredictPage(QWidget):
         self.batch.export_button.clicked.connect(self.export)
         self.batch.rowActivated.connect(self._on_row_activated)
         self.batch.keepRequested.connect(self.keep_row)
-        self.batch.refreshRequested.connect(self.reclassify_list)
         # The page's widgets, as scripts and tests know them.
         for name in ("panels", "bars", "file_label", "verdict_label", "guess_label", "notes_label", "back_button",
                      "confirm_button", "correct_button", "my_photos_label", "my_photos_button", "finetune_button"):
@@ -182,20 +182,13 @@ class PredictPage(QWidget):
         prediction = getattr(self._single, "prediction", None)
         view = self.stack.currentIndex()
         levels = self.batch.thresholds() if view == VIEW_BATCH else []
-        detail = None
         if prediction is not None and not getattr(prediction, "error", None) and view == VIEW_SINGLE:
-            value = prediction.threshold
+            self.threshold_box.set_model_threshold(prediction.threshold)
         elif levels:
-            value = levels[0][1]
-            if len({level for _kind, level in levels}) > 1:
-                # Short enough for the 960-pixel window; the box's tooltip says each row is judged
-                # with the level of the model that answered it.
-                detail = "(own: " + ", ".join(
-                    f"{short_kind(kind)} {format_confidence(level)}" for kind, level in levels) + ")"
+            self.threshold_box.set_list_levels(levels)
         else:
             entries = self.context.active_entries() or [self.context.active_entry()]
-            value = threshold_of(getattr(entries[0], "meta", None))
-        self.threshold_box.set_model_threshold(value, detail)
+            self.threshold_box.set_model_threshold(threshold_of(getattr(entries[0], "meta", None)))
 
     # ================================================================= state helpers
     def _show_view(self, index: int) -> None:
@@ -224,7 +217,7 @@ class PredictPage(QWidget):
     @Slot()
     def clear_list(self) -> None:
         """Empty the list (cancelling its classification); the next photos start a new one."""
-        self._batch_queue.clear()
+        self.list_tasks.queue.clear()
         self.runner.cancel()
         self.batch.clear()
         self.show_banner("")
@@ -242,7 +235,8 @@ class PredictPage(QWidget):
         busy = self.runner.is_running()
         self.cancel_button.setEnabled(busy)
         # "Classify again": rows are out of date and nothing is classifying them now.
-        self.refresh_button.setVisible(ready and not (busy and self._reclassifying) and bool(self.batch.stale_paths()))
+        self.refresh_button.setVisible(ready and not self.list_tasks.reclassifying_now()
+                                       and bool(self.batch.stale_paths()))
         self.input_bar.update_sample_button()
         self.clear_button.setEnabled(self.model.rowCount() > 0)
         self.single.update_actions(ready=ready, busy=busy, store_ready=self.context.is_torch_ready(),
@@ -255,7 +249,7 @@ class PredictPage(QWidget):
 
     @Slot()
     def _on_torch_ready(self) -> None:
-        self.batch.set_current_models(models_key(self.context.active_entries()))
+        self.list_tasks.follow_active_models()
         self._load_model_threshold()
         self.teaching.recount()
         self._update_enabled()
@@ -266,9 +260,7 @@ class PredictPage(QWidget):
 
     @Slot(object)
     def _on_active_model_changed(self, _entry) -> None:
-        # The list's rows answered by the previous models are out of date from now on.
-        self.batch.set_current_models(models_key(self.context.active_entries()))
-        self._reclassify_declined = False
+        self.list_tasks.active_models_changed()  # the list's rows answered by the previous ones are out of date
         self._load_model_threshold()  # a user's override holds for the session
         self._update_enabled()
         # Show the shown photo through the new model's eyes: now, or as soon as the task that
@@ -294,8 +286,7 @@ class PredictPage(QWidget):
 
     @Slot()
     def cancel(self) -> None:
-        if self._reclassifying and self.runner.is_running():
-            self._reclassify_declined = True  # the rows stay marked; "Classify again" offers it
+        self.list_tasks.user_cancels()
         self.runner.cancel()
 
     # ================================================================= inputs
@@ -370,7 +361,7 @@ class PredictPage(QWidget):
             return
         self.show_banner("")  # a message belongs to the action that caused it
         if kind in ("batch", "batch-add"):
-            self._start_batch(entry, payload, add=kind == "batch-add")
+            self.list_tasks.start(entry, payload, add=kind == "batch-add")
         else:
             self._single_from_list = kind == "list-row"
             self._last_single_input = (kind, payload)  # shown again through a new active model's eyes
@@ -386,29 +377,18 @@ class PredictPage(QWidget):
         self._after_task()
 
     def _after_task(self) -> None:
-        """Nothing is running: classify the list's out-of-date rows again, when it is short enough
-        to do it unasked (otherwise "Classify again" is shown by `_update_enabled`)."""
-        if self.runner.is_running() or self._reclassify_declined or not self.context.is_torch_ready():
-            return
-        stale = self.batch.stale_paths()
-        if stale and self.model.rowCount() <= AUTO_RECLASSIFY_MAX:
-            self._start_reclassify(stale)
+        """Nothing is running: the list's out-of-date rows are classified again unasked when it is
+        short enough (otherwise "Classify again" is shown by `_update_enabled`)."""
+        self.list_tasks.after_task(AUTO_RECLASSIFY_MAX)
 
-    @Slot()
-    def reclassify_list(self) -> None:
-        """"Classify again": the list's out-of-date rows, with the active models."""
-        stale = self.batch.stale_paths()
-        if not stale or not self.context.active_entries():
-            return
-        self._reclassify_declined = False
-        self.show_banner("")
-        self._start_reclassify(stale)
+    def _on_show_list(self, starting: bool) -> None:
+        if starting:
+            self._single_from_list = False
+        self._show_view(VIEW_BATCH)
 
     # ================================================================= starting the tasks (predictors.py)
     def _start_single(self, entry, kind: str, payload) -> None:
-        self._batch_running = False  # starting this task cancels a list being classified
-        self._reclassifying = False  # (or classified again: it resumes when this one is done)
-        self._batch_queue.clear()
+        self.list_tasks.stop()  # starting this task cancels a list being classified (or classified again)
         name = Path(payload).name if kind == "single-path" else "pasted image"
         self.runner.start(
             single_task(self.predictors, entry, kind, payload),
@@ -416,82 +396,6 @@ class PredictPage(QWidget):
             on_error=lambda message: self.show_banner(message),
             on_finished=self._on_single_finished,
             description=f"Classifying {name}",
-        )
-        self._update_enabled()
-
-    def _start_reclassify(self, files: list[str]) -> None:
-        """Classify the list's rows of `files` again with the active models, in the background:
-        each new row replaces its old one; photos dropped meanwhile join the list afterwards."""
-        entry = self.context.active_entries()
-        if not entry:
-            return
-        self._reclassifying = True
-        self._batch_running = True  # photos dropped meanwhile are queued (`_start_batch`)
-        self._batch_offset = self.model.rowCount() - len(files)  # the bar counts the whole list
-        self.progress.setRange(0, 0)
-        noun = "photo" if len(files) == 1 else "photos"
-        self.runner.start(
-            reclassify_task(self.predictors, entry, files),
-            on_partial=self.batch.replace_rows,
-            on_progress=lambda progress: self._on_reclassify_progress(progress, len(files)),
-            on_result=lambda counts: self._on_reclassified(counts, entry),
-            on_cancelled=self._on_reclassify_cancelled,
-            on_error=self._on_reclassify_failed,
-            on_finished=self._on_batch_finished,
-            description=f"Classifying {len(files)} {noun} again",
-        )
-        self.count_label.setText(f"Classifying {len(files)} {noun} again with the active models…")
-        self._update_enabled()
-
-    def _on_reclassify_progress(self, progress: Progress, total: int) -> None:
-        self.batch.show_progress(progress, self._batch_offset)
-        done = progress.done or 0
-        self.count_label.setText(f"Classifying {total} {'photo' if total == 1 else 'photos'} again with the "
-                                 f"active models… {done} of {total} done")
-
-    def _on_reclassify_cancelled(self) -> None:
-        if self.batch.stale_paths():  # not after Clear list
-            self.show_banner("Stopped classifying the list again: the greyed rows are still the previous "
-                             "model's answers.", error=False)
-
-    def _on_reclassify_failed(self, message: str) -> None:
-        self._reclassify_declined = True  # not again unasked: "Classify again" stays offered
-        self.show_banner(message)
-
-    def _on_reclassified(self, counts: tuple[int, int], entry) -> None:
-        total, _skipped = counts
-        self.batch.show_done(total, self._batch_offset)
-        names = " and ".join(e.name for e in entry)
-        self.show_banner(f"The list was classified again: {total} {'photo' if total == 1 else 'photos'} "
-                         f"now answered by {names}.", error=False)
-
-    def _start_batch(self, entry, items: list[str], add: bool = False) -> None:
-        if add and self._batch_running and self.runner.is_running():
-            # The list is still being classified: these join it when it is done (starting a task
-            # now would cancel the files not classified yet).
-            self._batch_queue.extend(items)
-            self._show_view(VIEW_BATCH)
-            self.count_label.setText(f"{len(self._batch_queue)} more item(s) to add after these…")
-            return
-        if not add:
-            self._batch_queue.clear()
-            self.batch.clear()
-        self._batch_running = True
-        self._reclassifying = False
-        self._batch_offset = self.model.rowCount()  # the progress bar counts the whole list
-        known = self.batch.paths()  # photos already in the list are not added twice
-        self._single_from_list = False
-        self.progress.setRange(0, 0)  # busy until the folder walk has counted the files
-        self._show_view(VIEW_BATCH)
-        self.runner.start(
-            batch_task(self.predictors, entry, items, known),
-            on_partial=self.batch.append_rows if add and self._batch_offset else self.batch.add_rows,
-            on_progress=self._on_batch_progress,
-            on_result=self._on_batch_result,
-            on_cancelled=lambda: self.show_banner(f"Cancelled after {self.model.rowCount()} images.", error=False),
-            on_error=lambda message: self.show_banner(message),
-            on_finished=self._on_batch_finished,
-            description=f"Classifying {len(items)} item(s)",
         )
         self._update_enabled()
 
@@ -509,23 +413,7 @@ class PredictPage(QWidget):
     def verdict_text(self) -> str:
         return self.verdict_label.text()
 
-    def _on_batch_progress(self, progress: Progress) -> None:
-        self.batch.show_progress(progress, self._batch_offset)
-
-    def _on_batch_result(self, counts: tuple[int, int]) -> None:
-        total, skipped = counts  # classified now, already in the list
-        self.batch.show_done(total, self._batch_offset)
-        message = added_message(total, skipped)
-        if message is not None:
-            self.show_banner(*message)
-
-    def _on_batch_finished(self) -> None:
-        self._batch_running = False
-        self._reclassifying = False
-        if self._batch_queue and self.context.active_entries():
-            queued, self._batch_queue = self._batch_queue, []
-            self._start_batch(self.context.active_entries(), queued, add=True)
-            return
+    def _on_list_settled(self) -> None:  # a list task finished, nothing queued
         self.batch.update_count()
         if self.model.rowCount() == 0 and self.stack.currentIndex() == VIEW_BATCH:
             self._show_view(VIEW_EMPTY)  # nothing to list: the big drop target again
@@ -564,13 +452,9 @@ class PredictPage(QWidget):
     def export_csv(self, target: str | Path) -> bool:
         """Write the visible rows (in their current order) as CSV, atomically; refused while any
         of them is still a previous model's answer."""
-        stale = {*self.batch.stale_paths()} & {row.path for row in self.rows(visible_only=True)}
-        if stale:
-            running = self._reclassifying and self.runner.is_running()
-            then = ("they are being classified again with the active models; export when that is done" if running
-                    else f"click “{self.refresh_button.text()}” first")
-            self.show_banner(f"Not exported: {len(stale)} of the listed photos still show the previous model's "
-                             f"answers — {then}.")
+        refusal = self.list_tasks.export_refusal({row.path for row in self.rows(visible_only=True)})
+        if refusal:
+            self.show_banner(refusal)
             return False
         try:
             paths.atomic_write_text(target, self.batch.csv_text())
@@ -592,12 +476,8 @@ class PredictPage(QWidget):
     def _store_example(self, class_index: int) -> None:
         if not self.context.is_torch_ready() or self._single is None:
             return
-        try:
-            self.teaching.keep(self._single.source, class_index)
-        except FmnistError as exc:
-            self.show_banner(str(exc))
+        if not self.teaching.keep_and_say(self._single.source, class_index):
             return
-        self.show_banner(f"Saved to My photos as “{label_name(class_index)}”.", error=False)
         self._kept_as = class_index
         if isinstance(self._single.source, str):
             self.batch.mark_kept(self._single.source, class_index)  # its row in the list, if listed
@@ -607,16 +487,9 @@ class PredictPage(QWidget):
     @Slot(str, int)
     def keep_row(self, path: str, class_index: int) -> None:
         """A row's context menu: keep its photo in My photos as `class_index` and mark the row."""
-        if not self.context.is_torch_ready():
-            return
-        try:
-            self.teaching.keep(path, class_index)
-        except FmnistError as exc:
-            self.show_banner(str(exc))
-            return
-        self.batch.mark_kept(path, class_index)
-        self.show_banner(f"Saved {Path(path).name} to My photos as “{label_name(class_index)}”.", error=False)
-        self.myPhotosChanged.emit()
+        if self.context.is_torch_ready() and self.teaching.keep_and_say(path, class_index, Path(path).name):
+            self.batch.mark_kept(path, class_index)
+            self.myPhotosChanged.emit()
 
     @Slot()
     def show_my_photos(self) -> None:

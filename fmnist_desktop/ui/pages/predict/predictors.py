@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 from ...widgets.model_answer import entry_names
-from .batch_view import batch_row
+from .batch_rows import batch_row
 from .single_view import single_result
 
 

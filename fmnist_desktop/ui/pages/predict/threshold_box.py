@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QBoxLayout, QDoubleSpinBox, QLabel, QToolButton, QWidget
 
 from ....core.base.verdict import DEFAULT_THRESHOLD, format_confidence, shown_percent
+from ...widgets.model_answer import short_kind
 
 MODEL_THRESHOLD_TEXT = "(this model's own)"
 OVERRIDDEN_TEXT = "(your setting)"
@@ -71,6 +72,17 @@ class ThresholdBox(QObject):
         self._model_threshold = value
         self._detail = detail
         self._show()
+
+    def set_list_levels(self, levels: list[tuple[str, float]]) -> None:
+        """The level(s) the list's rows were judged with ([(model kind, level)], photo model first):
+        the photo model's and the 28×28 network's differ, and the label says so."""
+        detail = None
+        if len({level for _kind, level in levels}) > 1:
+            # Short enough for the 960-pixel window; the box's tooltip says each row is judged
+            # with the level of the model that answered it.
+            detail = "(own: " + ", ".join(
+                f"{short_kind(kind)} {format_confidence(level)}" for kind, level in levels) + ")"
+        self.set_model_threshold(levels[0][1], detail)
 
     def source_text(self) -> str:
         return OVERRIDDEN_TEXT if self._override is not None else self._detail or MODEL_THRESHOLD_TEXT
