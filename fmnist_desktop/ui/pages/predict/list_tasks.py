@@ -10,8 +10,8 @@ The list follows the active models: when the active model of either kind changes
 marked out of date at once (`BatchView.set_current_models`; left out of the CSV, and an export is
 refused until they are classified again), then classified again in the background with progress
 as soon as nothing else runs (`after_task`; each new row replaces its old one). A list longer than
-the page's limit, or one whose re-classifying the user cancelled or that failed, waits for the
-"Classify again" button (`reclassify_stale`). What the page shows is its own: these emit
+the page's AUTO_RECLASSIFY_MAX (which it passes to `after_task`), or one whose re-classifying the
+user cancelled or that failed, waits for the "Classify again" button (`reclassify_stale`). What the page shows is its own: these emit
 `message` (its banner), `started`, `showList` and `settled`."""
 
 from __future__ import annotations
