@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.base.verdict import shown_percent
 from fmnist_desktop.core.store.checkpoint import load_checkpoint
 from fmnist_desktop.core.store.library import INDEX_NAME, ModelLibrary
 
@@ -111,7 +112,7 @@ def test_window_opens_with_defaults_over_a_damaged_settings_file(make_main_windo
     # the spin box shows the active model's own "not sure" threshold, not a stored setting
     predict = window.pages["predict"]
     assert not predict.is_threshold_overridden()
-    assert predict.threshold_spin.value() == pytest.approx(100 * predict.model_threshold(), abs=0.05)
+    assert predict.threshold_spin.value() == pytest.approx(shown_percent(predict.model_threshold()))  # issue 18.8
     if kind == "binary":
         # The next start is clean: the settings written on close are readable, nothing set aside.
         window.show_page("evaluate")
@@ -137,7 +138,7 @@ def test_settings_with_nonsense_values_fall_back_to_defaults_one_by_one(make_mai
     # the spin box shows the active model's own "not sure" threshold, not a stored setting
     predict = window.pages["predict"]
     assert not predict.is_threshold_overridden()
-    assert predict.threshold_spin.value() == pytest.approx(100 * predict.model_threshold(), abs=0.05)
+    assert predict.threshold_spin.value() == pytest.approx(shown_percent(predict.model_threshold()))  # issue 18.8
     train = window.pages["train"]
     window.show_page("train")
     assert not train.retrain()  # no usable last run: says so instead of failing

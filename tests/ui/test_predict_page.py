@@ -430,6 +430,7 @@ def _model_with_thresholds(tmp_path, seed_model_file, files):
 
 def test_the_page_shows_the_verdict_the_cli_prints_with_the_models_own_threshold(
         window_with_model, mixed_folder, seed_model_file, tmp_path, qtbot, drop_paths):
+    from fmnist_desktop.core.base.verdict import shown_percent
     from fmnist_desktop.core.predict.predictor import Predictor
     from fmnist_desktop.ui.pages.predict.batch_view import NOT_SURE_NOTE, OUT_OF_SCOPE_NOTE
 
@@ -443,7 +444,8 @@ def test_the_page_shows_the_verdict_the_cli_prints_with_the_models_own_threshold
     assert window.context.set_active(entry.id)
     # The spin box starts at this model's own threshold, and says so.
     assert page.threshold() == pytest.approx(own)
-    assert page.threshold_spin.value() == pytest.approx(round(own * 100, 1))
+    # Shown as "not sure below …" prints it (never rounded up): one rounding rule (issue 18.8).
+    assert page.threshold_spin.value() == pytest.approx(shown_percent(own))
     assert page.threshold_source.text() == "(this model's own)"
     assert not page.threshold_reset.isVisible()
 
@@ -468,16 +470,20 @@ def test_the_page_shows_the_verdict_the_cli_prints_with_the_models_own_threshold
     page.filter_combo.setCurrentText("Not sure")
     assert {r.path for r in page.rows(visible_only=True)} == {p for p, pr in cli.items() if pr.not_sure}
 
-    # Another model made active: the listed rows keep the verdicts of the model that classified them.
+    # Another model made active: the list is classified again with it (issue 18.1), and with
+    # this one again the rows say what they said before.
     from fmnist_desktop.ui.pages.predict.batch_view import COL_PROBLEM
 
+    page.filter_combo.setCurrentText("All images")
     notes_before = [page.model.item(r, COL_PROBLEM).text() for r in range(page.model.rowCount())]
     plain = next(e for e in window.context.library().entries() if e.name == "Untrained seed")
-    assert window.context.set_active(plain.id)
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000):
+        assert window.context.set_active(plain.id)
     assert page.threshold() == 0.5
+    assert {r.threshold for r in page.rows() if r.error is None} == {0.5}
+    with qtbot.waitSignal(page.batchFinished, timeout=60_000):
+        assert window.context.set_active(entry.id)
     assert [page.model.item(r, COL_PROBLEM).text() for r in range(page.model.rowCount())] == notes_before
-    assert window.context.set_active(entry.id)
-    page.filter_combo.setCurrentText("All images")
 
     # One photo: the detailed view says the same words (capitalised as a heading).
     page.clear_button.click()

@@ -14,6 +14,18 @@ CLASS_NAMES: tuple[str, ...] = (
 )
 NUM_CLASSES = len(CLASS_NAMES)
 
+# "None of the ten": what a user answers for a hat or a skirt. Its index is the photo model's
+# eleventh output (core.models.photo_net: index 10 = "none of these"), so a photo kept with it
+# trains that output; the 28×28 network has no such output (core.store.user_photos maps it to
+# the outlier-exposure label of core.learn.training).
+NONE_INDEX = NUM_CLASSES
+NONE_OF_THE_TEN = "None of the ten"
+
+
+def label_name(index: int) -> str:
+    """A class's name, or "None of the ten" for NONE_INDEX."""
+    return NONE_OF_THE_TEN if index == NONE_INDEX else CLASS_NAMES[index]
+
 
 def class_index(name: str) -> int:
     """Index of a class given its name, case- and punctuation-insensitively.

@@ -58,9 +58,17 @@ def is_not_sure(confidence: float, threshold: float) -> bool:
     return not (confidence >= threshold)  # NaN is never sure
 
 
+def shown_percent(value: float) -> float:
+    """A probability as the percentage the app shows, to one decimal, never rounded up
+    (0.4996 -> 49.9). The one rounding rule for confidences and thresholds alike: the Predict
+    page's spin box shows a threshold with it, so it reads as the "not sure below" text does.
+    (Rounded to 1e-6 first, so a typed 35.2 % stays 35.2, not 35.1 by binary representation.)"""
+    return math.floor(round(value * 1000, 6)) / 10
+
+
 def format_confidence(confidence: float) -> str:
     """A percentage that never rounds up across a threshold (0.4996 -> "49.9 %")."""
-    return f"{math.floor(confidence * 1000) / 10:.1f} %"
+    return f"{shown_percent(confidence):.1f} %"
 
 
 @dataclass(frozen=True)

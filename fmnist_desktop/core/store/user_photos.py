@@ -1,12 +1,16 @@
 """"Teach it your photos": the user's labelled photos, as they are stored.
 
-Store layout: `paths.user_photos_dir()/<index>_<name>/<sha256-prefix><ext>`. The original file
+Store layout: `paths.user_photos_dir()/<index>_<name>/<sha256-prefix><ext>`, and
+`10_none_of_the_ten/` for photos the user said are none of the ten (a hat, a skirt: label
+`NONE_INDEX`, the photo model's "none of these" output). The original file
 is kept byte for byte (so a better future pipeline can reprocess it), named by a hash of its
 content so the same photo added twice is stored once. Moving a photo between class folders is
 how it is relabelled. About one photo in five is *kept out* of fine-tuning, chosen by its hash
 (stable as photos are added or removed), to measure honestly whether fine-tuning helped.
 
-Fine-tuning a model on them is `core.jobs.finetune`.
+Fine-tuning a model on them is `core.jobs.finetune` (the 28×28 network: a "none of the ten"
+photo is trained towards a flat distribution, the outlier exposure of core.learn.training) and
+`core.jobs.photo_finetune` (the photo model's head: its class 10, "none of these").
 """
 
 from __future__ import annotations
@@ -25,16 +29,28 @@ from PIL import Image
 from ..base import paths
 from ..base.errors import FmnistError, ImageLoadError
 from ..base.formats import is_photo_file
-from ..base.labels import CLASS_NAMES, NUM_CLASSES, class_index
+from ..base.labels import CLASS_NAMES, NONE_INDEX, NONE_OF_THE_TEN, NUM_CLASSES, class_index, label_name
+from ..data.labelled_photos import NONE_LABEL
 from ..photo import load_image, prepare_photo
 
 HASH_CHARS = 16  # 64 bits of SHA-256: collisions are not a concern for a personal photo folder
 KEPT_OUT_EVERY = 5  # one photo in five (by hash) is kept out of fine-tuning, for measuring
 
 
+NONE_FOLDER = f"{NONE_INDEX}_{NONE_OF_THE_TEN.lower().replace(' ', '_')}"  # "10_none_of_the_ten"
+
+
 def class_folder_name(label: int) -> str:
-    """`0_T-shirt_top`, `9_Ankle_boot`: the same naming as labelled photo trees elsewhere."""
+    """`0_T-shirt_top`, `9_Ankle_boot`: the same naming as labelled photo trees elsewhere;
+    `10_none_of_the_ten` for NONE_INDEX."""
+    if label == NONE_INDEX:
+        return NONE_FOLDER
     return f"{label}_{CLASS_NAMES[label].replace('/', '_').replace(' ', '_')}"
+
+
+def _folder_label(name: str) -> int:
+    """The label of a class folder (KeyError for a stray folder)."""
+    return NONE_INDEX if name == NONE_FOLDER else class_index(name)
 
 
 @dataclass(frozen=True)
@@ -42,12 +58,17 @@ class Example:
     """One stored, labelled photo."""
 
     path: Path
-    label: int
+    label: int  # 0..9, or NONE_INDEX (10): none of the ten
     digest: str  # content hash prefix (the file name without extension)
 
     @property
     def label_name(self) -> str:
-        return CLASS_NAMES[self.label]
+        return label_name(self.label)
+
+    @property
+    def is_none(self) -> bool:
+        """The user said this is none of the ten kinds of clothing."""
+        return self.label == NONE_INDEX
 
     @property
     def kept_out(self) -> bool:
@@ -65,8 +86,9 @@ def _check_label(label: int) -> int:
     if isinstance(label, str):
         label = class_index(label)
     label = int(label)
-    if not 0 <= label < NUM_CLASSES:
-        raise FmnistError(f"There is no class number {label}; classes are 0 to {NUM_CLASSES - 1}.")
+    if not 0 <= label <= NONE_INDEX:
+        raise FmnistError(f"There is no class number {label}; classes are 0 to {NUM_CLASSES - 1} "
+                          f"({NONE_INDEX}: none of the ten).")
     return label
 
 
@@ -76,7 +98,7 @@ def list_examples(root: str | os.PathLike[str] | None = None) -> list[Example]:
     out: list[Example] = []
     for folder in sorted(p for p in base.iterdir() if p.is_dir()):
         try:
-            label = class_index(folder.name)
+            label = _folder_label(folder.name)
         except KeyError:
             continue
         for path in sorted(folder.iterdir()):
@@ -204,7 +226,8 @@ def finetune_readiness(examples: Sequence[Example], minimum: int = MIN_FINETUNE_
 
 
 def counts_by_class(examples: Sequence[Example]) -> dict[str, int]:
-    counts = {name: 0 for name in CLASS_NAMES}
+    """{class name: photos}, the ten classes then "None of the ten"."""
+    counts = {name: 0 for name in (*CLASS_NAMES, NONE_OF_THE_TEN)}
     for e in examples:
         counts[e.label_name] += 1
     return counts
@@ -218,13 +241,16 @@ def examples_to_arrays(examples: Sequence[Example],
                        progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(uint8 (M,28,28) as the model sees them, int64 labels (M,), errors) for stored photos.
 
-    A photo that can no longer be read is skipped and named in `errors`.
+    A "none of the ten" photo gets NONE_LABEL (-1): the 28×28 network has no "none" output, so
+    core.learn.training trains it towards a flat distribution (outlier exposure), as it does
+    the "none" photos of a labelled photo set. A photo that can no longer be read is skipped
+    and named in `errors`.
     """
     images, labels, errors = [], [], []
     for i, ex in enumerate(examples):
         try:
             images.append(np.asarray(prepare_photo(load_image(ex.path)).final, dtype=np.uint8))
-            labels.append(ex.label)
+            labels.append(NONE_LABEL if ex.label == NONE_INDEX else ex.label)
         except ImageLoadError as exc:
             errors.append(str(exc))
         if progress is not None:

@@ -1,5 +1,6 @@
 """The Predict page (`PredictPage`): one photo in detail (`single_view`), many in a table
-(`batch_view`), and the My photos dialog (`my_photos`)."""
+(`batch_view`, its rows `batch_rows`, classified by `list_tasks`), and the My photos dialog
+(`my_photos`)."""
 
 from .page import PredictPage
 

@@ -1,26 +1,31 @@
-"""The Predict page's table for many images: progress, Cancel, Clear list, a class / "Not sure" /
-unreadable filter, sorting, and the CSV export of the rows shown.
+"""The Predict page's table for many images: progress, Cancel, Clear list, "Classify again", a
+class / "Not sure" / unreadable filter, sorting, each row's context menu, and the CSV export of
+the rows shown. The rows themselves, and what each says, are `batch_rows.BatchRow`.
 
-Each row shows the verdict its Prediction carries (decided once, by the Predictor, with the
-threshold of the model that classified it: the verdict `fmnist predict` prints). When the user
-sets their own threshold on the page, the same rule (`core.base.verdict.decide`) is applied to
-the row's stored probabilities."""
+Each row shows the verdict its Prediction carries; when the user sets their own threshold on the
+page (`set_threshold`), every row is judged again with it (`BatchRow.verdict`).
+
+When the active models change (`set_current_models`), rows answered by the previous ones are *out
+of date*: greyed, marked in the Note column, left out of the CSV, until the page has classified
+them again (`replace_rows`). A row kept in My photos (Confirm, Correct… — also from the row's
+context menu) is marked "✓ kept as …". Rows stay in the order they were added until the user
+sorts by a column."""
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QSize, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QImage, QKeySequence, QPixmap, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QBrush, QColor, QFont, QKeySequence, QPixmap, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QProgressBar,
     QPushButton,
     QTableView,
@@ -29,14 +34,15 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.base.formats import PHOTO_FORMATS_TEXT
-from ....core.base.labels import CLASS_NAMES
+from ....core.base.labels import CLASS_NAMES, label_name
 from ....core.base.output_safety import csv_row
-from ....core.base.verdict import DEFAULT_THRESHOLD, Verdict, decide, format_confidence
-from ...widgets.images import thumbnail_qimage
+from ....core.base.verdict import format_confidence
 from ...widgets.model_answer import short_kind
+# The notes and `batch_row` are imported here too: callers (and tests) know them from batch_view.
+from .batch_rows import NOT_SURE_NOTE, OUT_OF_SCOPE_NOTE, STALE_NOTE, BatchRow, batch_row, kept_note  # noqa: F401
+from .single_view import add_correct_actions
 
-NOT_SURE_NOTE = "not sure"  # the Note column of a row below the threshold
-OUT_OF_SCOPE_NOTE = "may not be one of the ten classes"  # only when the model says so (out_of_scope)
+STALE_COLOUR = QColor(128, 128, 128)
 
 # Table columns
 COL_THUMB, COL_FILE, COL_CLASS, COL_CONF, COL_RUNNER, COL_MODEL, COL_PROBLEM = range(7)
@@ -48,88 +54,6 @@ ROW_ROLE = Qt.ItemDataRole.UserRole + 3  # the BatchRow object, on the File colu
 FILTER_ALL = "All images"
 FILTER_UNSURE = "Not sure"
 FILTER_ERRORS = "Unreadable files"
-
-
-@dataclass
-class BatchRow:
-    path: str
-    label: str | None
-    index: int | None
-    confidence: float
-    runner_up: str | None
-    runner_up_confidence: float
-    probabilities: tuple[float, ...]
-    error: str | None
-    thumbnail: QImage | None
-    display: str = ""  # the name shown: relative to the dropped folder (keeps the sub-folder)
-    out_of_scope_threshold: float | None = None  # the model's "may not be one of the ten" level
-    decided: Verdict | None = None  # the verdict the Predictor decided (Prediction.verdict)
-    model_kind: str = ""  # which model answered: "photo" or "fmnist" ("" for an unreadable file)
-    model_name: str = ""
-    none_probability: float | None = None  # the photo model's "none of these" output
-
-    def verdict(self, threshold: float | None = None) -> Verdict | None:
-        """The row's verdict (None for an unreadable file): the Predictor's, or with the user's
-        own `threshold` the same rule (`core.base.verdict.decide`) on the stored probabilities."""
-        if self.error is not None:
-            return None
-        if threshold is None and self.decided is not None:
-            return self.decided
-        return decide(self.probabilities, DEFAULT_THRESHOLD if threshold is None else threshold,
-                      self.out_of_scope_threshold, self.none_probability)
-
-    def not_sure(self, threshold: float | None = None) -> bool:
-        """A readable image whose verdict is "not sure" (core.base.verdict, as the CLI decides)."""
-        verdict = self.verdict(threshold)
-        return verdict is not None and verdict.not_sure
-
-    def note(self, threshold: float | None = None) -> str:
-        """The Note column: the error, "not sure", "may not be one of the ten classes", or ""."""
-        if self.error is not None:
-            return self.error
-        verdict = self.verdict(threshold)
-        if verdict.out_of_scope:
-            return OUT_OF_SCOPE_NOTE
-        return NOT_SURE_NOTE if verdict.not_sure else ""
-
-
-def batch_row(prediction, path: str, display: str = "", model_names: dict[str, str] | None = None) -> BatchRow:
-    """A table row from a Prediction (worker thread): thumbnail made here, heavy images dropped."""
-    error = getattr(prediction, "error", None)
-    thumbnail = None
-    steps = getattr(prediction, "steps", None)
-    source_image = getattr(prediction, "thumbnail", None)
-    if source_image is None and steps is not None:
-        source_image = getattr(steps, "original", None)
-    if source_image is None:
-        source_image = getattr(prediction, "model_input", None)
-    if source_image is not None:
-        try:
-            thumbnail = thumbnail_qimage(source_image, 40)
-        except (OSError, ValueError):
-            thumbnail = None
-    display = display or Path(path).name
-    if error:
-        return BatchRow(path, None, None, 0.0, None, 0.0, (), str(error), thumbnail, display)
-    top_k = list(getattr(prediction, "top_k", []) or [])
-    runner_up, runner_conf = (top_k[1] if len(top_k) > 1 else (None, 0.0))
-    return BatchRow(
-        path,
-        prediction.label,
-        prediction.index,
-        float(prediction.confidence),
-        runner_up,
-        float(runner_conf),
-        tuple(float(p) for p in prediction.probabilities),
-        None,
-        thumbnail,
-        display,
-        prediction.out_of_scope_threshold,
-        prediction.verdict,
-        getattr(prediction, "model_kind", ""),
-        (model_names or {}).get(getattr(prediction, "model_kind", "")) or getattr(prediction, "model_name", ""),
-        getattr(prediction, "none_probability", None),
-    )
 
 
 class _ClassFilterProxy(QSortFilterProxyModel):
@@ -171,14 +95,20 @@ class _ClassFilterProxy(QSortFilterProxyModel):
 
 
 class BatchView(QWidget):
-    """The table. `rowActivated(path)` when a row is double-clicked."""
+    """The table. `rowActivated(path)` when a row is double-clicked (or "Show how the model saw
+    it" chosen in its context menu); `keepRequested(path, class)` when Confirm or Correct… is
+    chosen in a row's context menu; `refreshRequested` by the "Classify again" button."""
 
     rowActivated = Signal(str)
+    keepRequested = Signal(str, int)
+    refreshRequested = Signal()
 
     def __init__(self, threshold: float | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("batchView")
         self._threshold = threshold
+        self._current_key = ""  # the active models now (rows answered by others are out of date)
+        self.row_menu: QMenu | None = None  # the last context menu shown (tests trigger its actions)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         row = QHBoxLayout()
@@ -208,6 +138,13 @@ class BatchView(QWidget):
         self.count_label = QLabel(self)
         self.count_label.setObjectName("batchCount")
         row2.addWidget(self.count_label, 1)
+        self.refresh_button = QPushButton("Classify again with the active models", self)
+        self.refresh_button.setObjectName("reclassifyButton")
+        self.refresh_button.setToolTip("The list shows answers of a model that is no longer active: ask the "
+                                       "active models again")
+        self.refresh_button.clicked.connect(self.refreshRequested.emit)
+        self.refresh_button.hide()
+        row2.addWidget(self.refresh_button)
         self.export_button = QPushButton("Export CSV…", self)
         self.export_button.setObjectName("exportCsvButton")
         row2.addWidget(self.export_button)
@@ -222,6 +159,8 @@ class BatchView(QWidget):
         self.table.setAccessibleName("Prediction results")
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
+        # No column sorted until the user clicks one: rows stay in the order they were added.
+        self.unsort()
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setIconSize(QSize(40, 40))
@@ -233,7 +172,10 @@ class BatchView(QWidget):
         for column in (COL_THUMB, COL_CLASS, COL_CONF, COL_RUNNER, COL_MODEL):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
         self.table.doubleClicked.connect(self._on_row_activated)
-        self.table.setToolTip("Double-click a row to see how the model saw that image")
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._show_row_menu)
+        self.table.setToolTip("Double-click a row to see how the model saw that image; right-click it to "
+                              "confirm or correct its class")
         layout.addWidget(self.table, 1)
 
     # ----------------------------------------------------------------- rows
@@ -251,6 +193,63 @@ class BatchView(QWidget):
         for row in rows:
             self.model.appendRow(self._items_for(row))
         self.update_count()
+
+    def append_rows(self, rows: list[BatchRow]) -> None:
+        """Rows of photos dropped on (or opened into) the list: at its end, where the user looks
+        for them — a column sort the user chose earlier gives way to the order they came in."""
+        if self.proxy.sortColumn() != -1:
+            self.unsort()
+        self.add_rows(rows)
+        self.table.scrollToBottom()
+
+    def unsort(self) -> None:
+        """Back to the order the rows were added in (no column sorted)."""
+        self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.proxy.sort(-1)
+
+    def replace_rows(self, rows: list[BatchRow]) -> None:
+        """Rows classified again (by the active models now): each replaces the row of its file in
+        place, keeping the name shown and the My photos mark."""
+        where = {self.model.item(r, COL_FILE).data(ROW_ROLE).path: r for r in range(self.model.rowCount())}
+        for row in rows:
+            r = where.get(row.path)
+            if r is None:
+                continue  # the list was cleared meanwhile
+            old: BatchRow = self.model.item(r, COL_FILE).data(ROW_ROLE)
+            row.display = old.display
+            row.kept_as = old.kept_as
+            for column, item in enumerate(self._items_for(row)):
+                self.model.setItem(r, column, item)
+        self.update_count()
+
+    def set_current_models(self, key: str) -> None:
+        """The active models now (predictors.models_key): rows answered by others are out of date."""
+        self._current_key = key
+        self._restyle()
+
+    def is_stale(self, row: BatchRow) -> bool:
+        """A readable row answered by models that are no longer the active ones."""
+        return row.error is None and bool(row.models_key) and bool(self._current_key) \
+            and row.models_key != self._current_key
+
+    def stale_paths(self) -> list[str]:
+        return [row.path for row in self.rows() if self.is_stale(row)]
+
+    def thresholds(self) -> list[tuple[str, float]]:
+        """[(model kind, threshold)] the readable rows were judged with, photo model first, each once."""
+        found = {(row.model_kind, row.threshold) for row in self.rows()
+                 if row.error is None and row.threshold is not None}
+        return sorted(found, key=lambda kt: (kt[0] != "photo", kt[0], kt[1]))
+
+    def mark_kept(self, path: str, label: int) -> bool:
+        """Mark the row of `path` as kept in My photos as `label`; False when it is not listed."""
+        for r in range(self.model.rowCount()):
+            row: BatchRow = self.model.item(r, COL_FILE).data(ROW_ROLE)
+            if row.path == path:
+                row.kept_as = label
+                self._style_row([self.model.item(r, c) for c in range(len(HEADERS))], row)
+                return True
+        return False
 
     def rows(self, visible_only: bool = False) -> list[BatchRow]:
         """The batch rows in table order (sorted/filtered when `visible_only`)."""
@@ -296,16 +295,38 @@ class BatchView(QWidget):
         self._style_row(items, row)
         return items
 
+    def cell_note(self, row: BatchRow) -> str:
+        """The Note column: the My photos mark, "out of date", then the verdict's note."""
+        parts = [kept_note(row), STALE_NOTE if self.is_stale(row) else "", row.note(self._threshold)]
+        return " · ".join(part for part in parts if part)
+
     def _style_row(self, items, row: BatchRow) -> None:
-        items[COL_PROBLEM].setText(row.note(self._threshold))
+        note = items[COL_PROBLEM]
+        note.setText(self.cell_note(row))
+        tips = [row.error or ""]
+        if row.error is None and row.threshold is not None and self._threshold is None:
+            tips.append(f"Not sure below {format_confidence(row.threshold)}: the own level of "
+                        f"{row.model_name or short_kind(row.model_kind)}, which answered it.")
+        if self.is_stale(row):
+            tips.append("Answered by a model that is no longer active; it is being classified again.")
+        note.setToolTip("\n".join(t for t in tips if t))
+        font = QFont(note.font())
+        font.setBold(row.kept_as is not None)  # a kept (corrected) row stands out
+        note.setFont(font)
+        stale = self.is_stale(row)
+        for item in items:
+            item.setData(QBrush(STALE_COLOUR) if stale else None, Qt.ItemDataRole.ForegroundRole)
+
+    def _restyle(self) -> None:
+        for r in range(self.model.rowCount()):
+            row = self.model.item(r, COL_FILE).data(ROW_ROLE)
+            self._style_row([self.model.item(r, c) for c in range(len(HEADERS))], row)
 
     def set_threshold(self, threshold: float | None) -> None:
         """The user's override, or None: each row with its own model's threshold."""
         self._threshold = threshold
         self.proxy.set_threshold(threshold)
-        for r in range(self.model.rowCount()):
-            row = self.model.item(r, COL_FILE).data(ROW_ROLE)
-            self._style_row([self.model.item(r, c) for c in range(len(HEADERS))], row)
+        self._restyle()
 
     def update_count(self) -> None:
         total = self.model.rowCount()
@@ -341,6 +362,34 @@ class BatchView(QWidget):
         if row is not None:
             self.rowActivated.emit(row.path)
 
+    def row_at(self, proxy_row: int) -> BatchRow | None:
+        return self.proxy.index(proxy_row, COL_FILE).data(ROW_ROLE)
+
+    def make_row_menu(self, row: BatchRow) -> QMenu:
+        """A row's context menu: see how the model saw it, Confirm its class, Correct… (the ten
+        classes and "None of the ten"): the last two keep the photo in My photos."""
+        menu = QMenu(self)
+        menu.setObjectName("rowMenu")
+        show = menu.addAction("Show how the model saw it")
+        show.triggered.connect(lambda _checked=False, p=row.path: self.rowActivated.emit(p))
+        if row.error is None:
+            confirm = menu.addAction(f"Confirm “{row.label}”")
+            confirm.setObjectName("confirmRowAction")
+            confirm.triggered.connect(lambda _checked=False, p=row.path, i=row.index: self.keepRequested.emit(p, i))
+            correct = menu.addMenu("Correct…")
+            correct.setObjectName("correctRowMenu")
+            add_correct_actions(correct, lambda index, p=row.path: self.keepRequested.emit(p, index))
+        return menu
+
+    def _show_row_menu(self, pos) -> None:
+        index = self.table.indexAt(pos)
+        row = self.row_at(index.row()) if index.isValid() else None
+        if row is None:
+            return
+        self.table.selectRow(index.row())
+        self.row_menu = self.make_row_menu(row)
+        self.row_menu.popup(self.table.viewport().mapToGlobal(pos))  # not exec(): never blocks the page
+
     # ----------------------------------------------------------------- CSV
 
     def csv_text(self) -> str:
@@ -349,18 +398,27 @@ class BatchView(QWidget):
         # csv_row: a cell starting with = + - @ is not run by a spreadsheet, and a file name that
         # is not valid UTF-8 is written with \xNN escapes (it made the export crash).
         writer = csv.writer(out)
+        # model: its kind ("photo"/"fmnist"); model_name: the library name of the model that
+        # answered; not_sure_below: the level the row was judged with; kept_as: My photos' class.
         writer.writerow(["file", "top_class", "confidence", "runner_up", "runner_up_confidence", "not_sure",
-                         "verdict", "error", *[f"p_{name}" for name in CLASS_NAMES], "model", "p_none"])
+                         "verdict", "error", *[f"p_{name}" for name in CLASS_NAMES], "model", "p_none",
+                         "model_name", "not_sure_below", "kept_as"])
         for row in self.rows(visible_only=True):
+            if self.is_stale(row):
+                continue  # never a previous model's answer (the page refuses to export before then)
+            kept = "" if row.kept_as is None else label_name(row.kept_as)
             if row.error:
-                writer.writerow(csv_row([row.path, "", "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES), "", ""]))
+                writer.writerow(csv_row([row.path, "", "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES), "", "",
+                                         "", "", kept]))
             else:
                 verdict = row.verdict(self._threshold)
+                level = self._threshold if self._threshold is not None else row.threshold
                 writer.writerow(csv_row([row.path, row.label, f"{row.confidence:.4f}", row.runner_up or "",
                                          f"{row.runner_up_confidence:.4f}", "yes" if verdict.not_sure else "no",
                                          verdict.describe(), "", *[f"{p:.4f}" for p in row.probabilities],
                                          row.model_kind,
-                                         "" if row.none_probability is None else f"{row.none_probability:.4f}"]))
+                                         "" if row.none_probability is None else f"{row.none_probability:.4f}",
+                                         row.model_name, "" if level is None else f"{level:.4f}", kept]))
         return out.getvalue()
 
 

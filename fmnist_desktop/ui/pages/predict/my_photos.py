@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.base.errors import FmnistError
-from ....core.base.labels import CLASS_NAMES
+from ....core.base.labels import CLASS_NAMES, NONE_OF_THE_TEN, label_name
 from ...tasks import TaskGroup
 from ...widgets.dialogs import ask_yes_no
 from ...widgets.images import thumbnail_qimage
@@ -75,7 +75,7 @@ class MyPhotosDialog(QDialog):
         self.class_combo = QComboBox(self)
         self.class_combo.setObjectName("relabelCombo")
         self.class_combo.setAccessibleName("New class")
-        self.class_combo.addItems(list(CLASS_NAMES))
+        self.class_combo.addItems([*CLASS_NAMES, NONE_OF_THE_TEN])  # index = label (10: none of the ten)
         row.addWidget(self.class_combo)
         self.relabel_button = QPushButton("Relabel", self)
         self.relabel_button.setObjectName("relabelButton")
@@ -114,7 +114,7 @@ class MyPhotosDialog(QDialog):
             self.list.addItem(item)
         if examples:
             counts = self.store.counts_by_class(examples)
-            detail = ", ".join(f"{name}: {counts[name]}" for name in CLASS_NAMES if counts.get(name))
+            detail = ", ".join(f"{name}: {count}" for name, count in counts.items() if count)
             noun = "photo" if len(examples) == 1 else "photos"
             self.summary.setText(f"{len(examples)} {noun} you labelled ({detail}).")
         else:
@@ -160,7 +160,7 @@ class MyPhotosDialog(QDialog):
             self.class_combo.setCurrentIndex(labels.pop())
 
     def relabel_selected(self) -> None:
-        label = self.class_combo.currentIndex()  # the combo lists CLASS_NAMES in label order
+        label = self.class_combo.currentIndex()  # the combo lists the classes in label order, then "none"
         self.message.setText("")
         try:
             for example in self.selected_examples():
@@ -168,7 +168,7 @@ class MyPhotosDialog(QDialog):
         except FmnistError as exc:
             self.message.setText(str(exc))
         else:
-            self.message.setText(f"Now labelled “{CLASS_NAMES[label]}”.")
+            self.message.setText(f"Now labelled “{label_name(label)}”.")
         self.reload()
         self.changed.emit()
 

@@ -7,10 +7,16 @@ detailed view and several start a new list. "Back to the list" appears only on a
 the list. A message belongs to the action that caused it: every new action clears it.
 
 Each result shows the verdict its Prediction carries (decided once by the Predictor with the
-active model's own threshold, which the spin box shows); changing the spin box overrides it for
-this session (not saved): the views re-apply `core.base.verdict`'s rule to the stored
-probabilities. The page routes input to its two views (`SingleView`,
-`BatchView`); all model work is a task of `self.tasks` ("classify"), the Predictor is loaded once
+answering model's own threshold, which the spin box shows: for the list, the level(s) its rows
+were judged with); changing the spin box overrides it for this session (not saved): the views
+re-apply `core.base.verdict`'s rule to the stored probabilities.
+
+When the active model of either kind changes, the shown photo is classified again, and so is the
+list (`list_tasks`: at once up to AUTO_RECLASSIFY_MAX rows, a longer one by "Classify again"). A
+row's context menu keeps its photo in My photos (Confirm, Correct… with "None of the ten").
+
+The page routes input to its two views (`SingleView`, `BatchView`); all model work is a task of
+`self.tasks` ("classify": one photo here, the list's in `ListTasks`), the Predictor is loaded once
 per active model, in the worker, and counting My photos is a task too ("photos"), so nothing
 walks a folder on the GUI thread. torch-based core modules are imported lazily, inside the task
 functions (they are already in `sys.modules` once the context's `torchReady` fired).
@@ -37,11 +43,12 @@ from ....core.base.formats import PHOTO_FORMATS_TEXT
 from ....core.base.labels import CLASS_NAMES
 from ....core.base.verdict import threshold_of
 from ...context import AppContext
-from ...tasks import Progress, TaskGroup
+from ...tasks import TaskGroup
 from ...widgets.banner import MessageLabel
 from ...widgets.drop_zone import DropZone
-from .batch_view import BatchView, added_message
-from .predictors import PredictorCache, batch_task, single_task
+from .batch_view import BatchView
+from .list_tasks import ListTasks
+from .predictors import PredictorCache, single_task
 from .single_view import SingleResult, SingleView
 from .teaching import MyPhotosLink
 from .threshold_box import ThresholdBox
@@ -53,6 +60,7 @@ DROP_TEXT = (f"Drop clothing photos or folders here\n\n{CLASSES_TEXT}\n\n"
 DROP_MORE_TEXT = "Drop more photos or folders here to add them to the list"
 DROP_ANOTHER_TEXT = "Drop another photo, or several photos or a folder to start a list"
 VIEW_EMPTY, VIEW_SINGLE, VIEW_BATCH = range(3)
+AUTO_RECLASSIFY_MAX = 500  # a longer list waits for "Classify again" after the active model changed
 
 
 class PredictPage(QWidget):
@@ -72,16 +80,20 @@ class PredictPage(QWidget):
         self._redo_single = False  # the active model changed while a single photo was classified
         self._single: SingleResult | None = None
         self._single_from_list = False  # the detailed view shows a row of the list
-        self._batch_queue: list[str] = []  # items added while the list was still being classified
-        self._batch_running = False
-        self._batch_offset = 0  # rows listed before the batch being classified (for the progress bar)
         self._kept_as: int | None = None  # the class the shown photo was kept in My photos as
         self._last_single_input: tuple[str, object] | None = None
         self.teaching = MyPhotosLink(context, self.tasks["photos"], self)  # My photos: count, keep, dialog
         self.teaching.counted.connect(self._update_enabled)
         self.teaching.changed.connect(self.myPhotosChanged.emit)
+        self.teaching.message.connect(self.show_banner)
         self.setAcceptDrops(True)
         self._build()
+        self.list_tasks = ListTasks(context, self.runner, self.batch, self.predictors, self)  # the list's tasks
+        self.list_tasks.message.connect(self.show_banner)
+        self.list_tasks.started.connect(self._update_enabled)
+        self.list_tasks.showList.connect(self._on_show_list)
+        self.list_tasks.settled.connect(self._on_list_settled)
+        self.batch.refreshRequested.connect(self.list_tasks.reclassify_stale)
         context.torchReady.connect(self._on_torch_ready)
         context.activeModelChanged.connect(self._on_active_model_changed)
         self.myPhotosChanged.connect(self.teaching.recount)  # counted again, in a worker
@@ -132,12 +144,13 @@ class PredictPage(QWidget):
         self.batch.clear_button.clicked.connect(self.clear_list)
         self.batch.export_button.clicked.connect(self.export)
         self.batch.rowActivated.connect(self._on_row_activated)
+        self.batch.keepRequested.connect(self.keep_row)
         # The page's widgets, as scripts and tests know them.
         for name in ("panels", "bars", "file_label", "verdict_label", "guess_label", "notes_label", "back_button",
                      "confirm_button", "correct_button", "my_photos_label", "my_photos_button", "finetune_button"):
             setattr(self, name, getattr(self.single, name))
         for name in ("progress", "cancel_button", "clear_button", "filter_combo", "count_label", "export_button", "model", "proxy",
-                     "table"):
+                     "table", "refresh_button"):
             setattr(self, name, getattr(self.batch, name))
 
         self.stack = QStackedWidget(self)
@@ -163,14 +176,19 @@ class PredictPage(QWidget):
 
     def _load_model_threshold(self) -> None:
         """The own threshold of the model that answered the shown photo (Prediction.threshold);
-        with no photo shown, the primary active model's (the photo model when there is one)."""
+        for the list, the level(s) its rows were judged with (each row's model's own: the photo
+        model's and the 28×28 network's differ, and the box says so); with nothing shown, the
+        primary active model's (the photo model when there is one)."""
         prediction = getattr(self._single, "prediction", None)
-        if prediction is not None and not getattr(prediction, "error", None) and self.stack.currentIndex() == VIEW_SINGLE:
-            value = prediction.threshold
+        view = self.stack.currentIndex()
+        levels = self.batch.thresholds() if view == VIEW_BATCH else []
+        if prediction is not None and not getattr(prediction, "error", None) and view == VIEW_SINGLE:
+            self.threshold_box.set_model_threshold(prediction.threshold)
+        elif levels:
+            self.threshold_box.set_list_levels(levels)
         else:
             entries = self.context.active_entries() or [self.context.active_entry()]
-            value = threshold_of(getattr(entries[0], "meta", None))
-        self.threshold_box.set_model_threshold(value)
+            self.threshold_box.set_model_threshold(threshold_of(getattr(entries[0], "meta", None)))
 
     # ================================================================= state helpers
     def _show_view(self, index: int) -> None:
@@ -194,11 +212,12 @@ class PredictPage(QWidget):
     def back_to_list(self) -> None:
         self.show_banner("")
         self._show_view(VIEW_BATCH)
+        self._load_model_threshold()  # the levels the rows were judged with
 
     @Slot()
     def clear_list(self) -> None:
         """Empty the list (cancelling its classification); the next photos start a new one."""
-        self._batch_queue.clear()
+        self.list_tasks.queue.clear()
         self.runner.cancel()
         self.batch.clear()
         self.show_banner("")
@@ -215,6 +234,9 @@ class PredictPage(QWidget):
         ready = self.context.is_torch_ready() and bool(self.context.active_entries())
         busy = self.runner.is_running()
         self.cancel_button.setEnabled(busy)
+        # "Classify again": rows are out of date and nothing is classifying them now.
+        self.refresh_button.setVisible(ready and not self.list_tasks.reclassifying_now()
+                                       and bool(self.batch.stale_paths()))
         self.input_bar.update_sample_button()
         self.clear_button.setEnabled(self.model.rowCount() > 0)
         self.single.update_actions(ready=ready, busy=busy, store_ready=self.context.is_torch_ready(),
@@ -227,6 +249,7 @@ class PredictPage(QWidget):
 
     @Slot()
     def _on_torch_ready(self) -> None:
+        self.list_tasks.follow_active_models()
         self._load_model_threshold()
         self.teaching.recount()
         self._update_enabled()
@@ -237,15 +260,19 @@ class PredictPage(QWidget):
 
     @Slot(object)
     def _on_active_model_changed(self, _entry) -> None:
+        self.list_tasks.active_models_changed()  # the list's rows answered by the previous ones are out of date
         self._load_model_threshold()  # a user's override holds for the session
         self._update_enabled()
         # Show the shown photo through the new model's eyes: now, or as soon as the task that
-        # is still winding down has finished (its result may be shown already).
+        # is still winding down has finished (its result may be shown already). The list
+        # follows when that is done (`_after_task`).
         if self._last_single_input is not None and self.stack.currentIndex() == VIEW_SINGLE:
             if not self.runner.is_running():
                 self._dispatch(*self._last_single_input)
             else:
                 self._redo_single = True
+        elif not self.runner.is_running():
+            self._after_task()
 
     # ================================================================= busy protocol
     def is_busy(self) -> bool:
@@ -259,6 +286,7 @@ class PredictPage(QWidget):
 
     @Slot()
     def cancel(self) -> None:
+        self.list_tasks.user_cancels()
         self.runner.cancel()
 
     # ================================================================= inputs
@@ -333,7 +361,7 @@ class PredictPage(QWidget):
             return
         self.show_banner("")  # a message belongs to the action that caused it
         if kind in ("batch", "batch-add"):
-            self._start_batch(entry, payload, add=kind == "batch-add")
+            self.list_tasks.start(entry, payload, add=kind == "batch-add")
         else:
             self._single_from_list = kind == "list-row"
             self._last_single_input = (kind, payload)  # shown again through a new active model's eyes
@@ -345,11 +373,22 @@ class PredictPage(QWidget):
             self._redo_single = False  # the active model changed while this photo was classified
             if self.stack.currentIndex() == VIEW_SINGLE:
                 self._dispatch(*self._last_single_input)
+                return
+        self._after_task()
+
+    def _after_task(self) -> None:
+        """Nothing is running: the list's out-of-date rows are classified again unasked when it is
+        short enough (otherwise "Classify again" is shown by `_update_enabled`)."""
+        self.list_tasks.after_task(AUTO_RECLASSIFY_MAX)
+
+    def _on_show_list(self, starting: bool) -> None:
+        if starting:
+            self._single_from_list = False
+        self._show_view(VIEW_BATCH)
 
     # ================================================================= starting the tasks (predictors.py)
     def _start_single(self, entry, kind: str, payload) -> None:
-        self._batch_running = False  # starting this task cancels a list being classified
-        self._batch_queue.clear()
+        self.list_tasks.stop()  # starting this task cancels a list being classified (or classified again)
         name = Path(payload).name if kind == "single-path" else "pasted image"
         self.runner.start(
             single_task(self.predictors, entry, kind, payload),
@@ -357,35 +396,6 @@ class PredictPage(QWidget):
             on_error=lambda message: self.show_banner(message),
             on_finished=self._on_single_finished,
             description=f"Classifying {name}",
-        )
-        self._update_enabled()
-
-    def _start_batch(self, entry, items: list[str], add: bool = False) -> None:
-        if add and self._batch_running and self.runner.is_running():
-            # The list is still being classified: these join it when it is done (starting a task
-            # now would cancel the files not classified yet).
-            self._batch_queue.extend(items)
-            self._show_view(VIEW_BATCH)
-            self.count_label.setText(f"{len(self._batch_queue)} more item(s) to add after these…")
-            return
-        if not add:
-            self._batch_queue.clear()
-            self.batch.clear()
-        self._batch_running = True
-        self._batch_offset = self.model.rowCount()  # the progress bar counts the whole list
-        known = self.batch.paths()  # photos already in the list are not added twice
-        self._single_from_list = False
-        self.progress.setRange(0, 0)  # busy until the folder walk has counted the files
-        self._show_view(VIEW_BATCH)
-        self.runner.start(
-            batch_task(self.predictors, entry, items, known),
-            on_partial=self.batch.add_rows,
-            on_progress=self._on_batch_progress,
-            on_result=self._on_batch_result,
-            on_cancelled=lambda: self.show_banner(f"Cancelled after {self.model.rowCount()} images.", error=False),
-            on_error=lambda message: self.show_banner(message),
-            on_finished=self._on_batch_finished,
-            description=f"Classifying {len(items)} item(s)",
         )
         self._update_enabled()
 
@@ -403,28 +413,16 @@ class PredictPage(QWidget):
     def verdict_text(self) -> str:
         return self.verdict_label.text()
 
-    def _on_batch_progress(self, progress: Progress) -> None:
-        self.batch.show_progress(progress, self._batch_offset)
-
-    def _on_batch_result(self, counts: tuple[int, int]) -> None:
-        total, skipped = counts  # classified now, already in the list
-        self.batch.show_done(total, self._batch_offset)
-        message = added_message(total, skipped)
-        if message is not None:
-            self.show_banner(*message)
-
-    def _on_batch_finished(self) -> None:
-        self._batch_running = False
-        if self._batch_queue and self.context.active_entries():
-            queued, self._batch_queue = self._batch_queue, []
-            self._start_batch(self.context.active_entries(), queued, add=True)
-            return
+    def _on_list_settled(self) -> None:  # a list task finished, nothing queued
         self.batch.update_count()
         if self.model.rowCount() == 0 and self.stack.currentIndex() == VIEW_BATCH:
             self._show_view(VIEW_EMPTY)  # nothing to list: the big drop target again
+        self._load_model_threshold()  # the levels the rows were judged with
         self._update_enabled()
         self.table.resizeColumnToContents(2)
-        self.batchFinished.emit(self.model.rowCount())
+        self._after_task()  # rows answered by a model that stopped being active meanwhile
+        if not self.runner.is_running():
+            self.batchFinished.emit(self.model.rowCount())
 
     def _apply_threshold(self, override: float | None) -> None:
         # Each result keeps the verdict its Prediction carries, unless the user set a threshold.
@@ -452,7 +450,12 @@ class PredictPage(QWidget):
             self.export_csv(target)
 
     def export_csv(self, target: str | Path) -> bool:
-        """Write the visible rows (in their current order) as CSV, atomically."""
+        """Write the visible rows (in their current order) as CSV, atomically; refused while any
+        of them is still a previous model's answer."""
+        refusal = self.list_tasks.export_refusal({row.path for row in self.rows(visible_only=True)})
+        if refusal:
+            self.show_banner(refusal)
+            return False
         try:
             paths.atomic_write_text(target, self.batch.csv_text())
         except FmnistError as exc:
@@ -473,15 +476,20 @@ class PredictPage(QWidget):
     def _store_example(self, class_index: int) -> None:
         if not self.context.is_torch_ready() or self._single is None:
             return
-        try:
-            self.teaching.keep(self._single.source, class_index)
-        except FmnistError as exc:
-            self.show_banner(str(exc))
+        if not self.teaching.keep_and_say(self._single.source, class_index):
             return
-        self.show_banner(f"Saved to My photos as “{CLASS_NAMES[class_index]}”.", error=False)
         self._kept_as = class_index
+        if isinstance(self._single.source, str):
+            self.batch.mark_kept(self._single.source, class_index)  # its row in the list, if listed
         self._update_enabled()
         self.myPhotosChanged.emit()
+
+    @Slot(str, int)
+    def keep_row(self, path: str, class_index: int) -> None:
+        """A row's context menu: keep its photo in My photos as `class_index` and mark the row."""
+        if self.context.is_torch_ready() and self.teaching.keep_and_say(path, class_index, Path(path).name):
+            self.batch.mark_kept(path, class_index)
+            self.myPhotosChanged.emit()
 
     @Slot()
     def show_my_photos(self) -> None:

@@ -1,14 +1,22 @@
 """The Predict page's worker side: the active models' Predictor, loaded once (in a worker thread),
-the tasks that classify one photo or a list (`core.jobs.classify`), and the classify job's state
-that hands its partial results on as table rows."""
+the tasks that classify one photo or a list (`core.jobs.classify`) or classify the list's photos
+again after the active models changed, and the classify job's state that hands its partial
+results on as table rows (each stamped with the models that answered: `models_key`)."""
 
 from __future__ import annotations
 
 import threading
 
 from ...widgets.model_answer import entry_names
-from .batch_view import batch_row
+from .batch_rows import batch_row
 from .single_view import single_result
+
+
+def models_key(entry) -> str:
+    """Which models answer: the model files of `entry` (a library entry or `active_entries()`).
+    A list row stamped with another key than the active models' is out of date."""
+    entries = list(entry) if isinstance(entry, (list, tuple)) else [entry]
+    return "|".join(str(e.path) for e in entries if e is not None)
 
 
 class PredictorCache:
@@ -24,7 +32,7 @@ class PredictorCache:
         from ....core.predict.predictor import Predictor
 
         entries = list(entry) if isinstance(entry, (list, tuple)) else [entry]
-        key = "|".join(str(e.path) for e in entries)
+        key = models_key(entries)
         with self._lock:
             predictor = self._predictors.get(key)
             if predictor is None:
@@ -37,15 +45,17 @@ class RowsState:
     """The classify job's state, handing its partial results on as table rows (made in the worker:
     thumbnails are QImages, so the GUI thread only adds them)."""
 
-    def __init__(self, state, model_names: dict[str, str] | None = None):
+    def __init__(self, state, model_names: dict[str, str] | None = None, key: str = ""):
         self._state = state
         self._model_names = model_names  # kind -> library name, for the Model column
+        self._key = key  # the models that answer (models_key)
         self.is_interruption_requested = state.is_interruption_requested
         self.is_set = state.is_set
         self.set_progress = state.set_progress
 
     def set_partial_result(self, group) -> None:
-        self._state.set_partial_result([batch_row(c.prediction, c.path, c.shown, self._model_names) for c in group])
+        self._state.set_partial_result([batch_row(c.prediction, c.path, c.shown, self._model_names, self._key)
+                                        for c in group])
 
 
 def single_task(predictors: PredictorCache, entry, kind: str, payload):
@@ -67,6 +77,18 @@ def batch_task(predictors: PredictorCache, entry, items: list[str], known: set[s
         from ....core.jobs import classify
 
         inputs = classify.ClassifyInputs(items, lambda: predictors.get(entry), frozenset(known))
-        return classify.run(inputs, RowsState(state, entry_names(entry)))
+        return classify.run(inputs, RowsState(state, entry_names(entry), models_key(entry)))
+
+    return task
+
+
+def reclassify_task(predictors: PredictorCache, entry, files: list[str]):
+    """The task that classifies the list's `files` again with the active models `entry` (after
+    the active models changed): rows as partial results, which replace the old ones."""
+    def task(state):
+        from ....core.jobs import classify
+
+        inputs = classify.ClassifyInputs(list(files), lambda: predictors.get(entry))
+        return classify.run(inputs, RowsState(state, entry_names(entry), models_key(entry)))
 
     return task

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ....core.base.labels import CLASS_NAMES
+from ....core.base.labels import CLASS_NAMES, NONE_INDEX, label_name
 from ...widgets.images import ImagePanel, pil_to_qimage
 from ...widgets import model_answer
 from ...widgets.probability_bars import ProbabilityBars
@@ -89,6 +89,26 @@ def single_result(prediction, steps, source) -> SingleResult:
             result.images[name] = pil_to_qimage(pil)
     result.notes = tuple(getattr(steps, "notes", ()) or ())
     return result
+
+
+NONE_ACTION_TEXT = "None of the ten (e.g. a hat, a skirt)"
+NONE_ACTION_TIP = ("Keep this photo as none of the ten kinds of clothing: fine-tuning teaches the photo model "
+                   "its “none of these” answer, and the 28×28 network to be unsure of such things.")
+
+
+def add_correct_actions(menu: QMenu, choose) -> None:
+    """The Correct… menu's entries (the detailed view's button and the list's context menu): the
+    ten classes, then "None of the ten"; `choose(index)` with NONE_INDEX for the last."""
+    for index, name in enumerate(CLASS_NAMES):
+        action = menu.addAction(name)
+        action.triggered.connect(lambda _checked=False, i=index: choose(i))
+    menu.addSeparator()
+    action = menu.addAction(NONE_ACTION_TEXT)
+    action.setObjectName("noneOfTheTenAction")
+    action.setToolTip(NONE_ACTION_TIP)
+    action.setStatusTip(NONE_ACTION_TIP)
+    action.triggered.connect(lambda _checked=False: choose(NONE_INDEX))
+    menu.setToolTipsVisible(True)
 
 
 class SingleView(QScrollArea):
@@ -199,9 +219,8 @@ class SingleView(QScrollArea):
         self.correct_button.setAccessibleName("Correct the class")
         self.correct_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.correct_button)
-        for index, name in enumerate(CLASS_NAMES):
-            action = menu.addAction(name)
-            action.triggered.connect(lambda _checked=False, i=index: self.correctRequested.emit(i))
+        menu.setObjectName("correctMenu")
+        add_correct_actions(menu, self.correctRequested.emit)
         self.correct_button.setMenu(menu)
         row.addWidget(self.confirm_button)
         row.addWidget(self.correct_button)
@@ -246,7 +265,7 @@ class SingleView(QScrollArea):
         if kept:
             # After Confirm or Correct…: the photo is kept; offering "Confirm <the old guess>"
             # would undo a correction. Correct… still changes the class.
-            self.confirm_button.setText(f"Kept as “{CLASS_NAMES[kept_as]}”")
+            self.confirm_button.setText(f"Kept as “{label_name(kept_as)}”")
         elif has_single:
             self.confirm_button.setText(f"Confirm “{result.prediction.label}”")
         else:

@@ -1,14 +1,19 @@
 """The Predict page's link to My photos (`core.store.user_photos`): counting them in a task (so no
-folder is walked on the GUI thread), keeping the shown photo with its class, the My photos dialog."""
+folder is walked on the GUI thread), keeping the shown photo or a row's with its class (and saying
+so, or why not, through `message`: the page's banner), the My photos dialog."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from ....core.base.errors import FmnistError
+from ....core.base.labels import label_name
+
 
 class MyPhotosLink(QObject):
     counted = Signal()  # `count` and `readiness` are new
     changed = Signal()  # the dialog added, moved or removed photos
+    message = Signal(str, bool)  # for the page's banner: the text, is it an error
 
     def __init__(self, context, task, parent: QObject | None = None):
         super().__init__(parent)
@@ -40,6 +45,17 @@ class MyPhotosLink(QObject):
         from ....core.store import user_photos
 
         user_photos.add_example(source, class_index)
+
+    def keep_and_say(self, source, class_index: int, name: str = "") -> bool:
+        """Keep a photo with its class and say so ("Saved [name] to My photos as …"); False, with
+        the reason said, when it could not be kept."""
+        try:
+            self.keep(source, class_index)
+        except FmnistError as exc:
+            self.message.emit(str(exc), True)
+            return False
+        self.message.emit(f"Saved {name + ' ' if name else ''}to My photos as “{label_name(class_index)}”.", False)
+        return True
 
     def open_dialog(self, parent) -> None:
         from ....core.store import user_photos

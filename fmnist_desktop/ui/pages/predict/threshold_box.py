@@ -2,7 +2,10 @@
 
 It starts at the active model's own threshold (`set_model_threshold`); a change in the spin box
 holds for the session (not saved) and is emitted as `changed(override)`: the views then re-apply
-`core.base.verdict`'s rule to the probabilities they hold. None means "the model's own".
+`core.base.verdict`'s rule to the probabilities they hold. None means "the model's own". A model's
+threshold is shown as every percentage in the app is (`verdict.shown_percent`, never rounded up),
+so the box and "not sure below …" read the same. When the list holds rows judged with different
+thresholds (the photo model's and the 28×28 network's), the label beside the box names each.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QBoxLayout, QDoubleSpinBox, QLabel, QToolButton, QWidget
 
-from ....core.base.verdict import DEFAULT_THRESHOLD
+from ....core.base.verdict import DEFAULT_THRESHOLD, format_confidence, shown_percent
+from ...widgets.model_answer import short_kind
 
 MODEL_THRESHOLD_TEXT = "(this model's own)"
 OVERRIDDEN_TEXT = "(your setting)"
@@ -25,6 +29,7 @@ class ThresholdBox(QObject):
         super().__init__(parent)
         self._model_threshold = DEFAULT_THRESHOLD  # the active model's own (core.base.verdict.threshold_of)
         self._override: float | None = None  # the spin box, when the user changed it
+        self._detail: str | None = None  # the label's words when the rows have several models' levels
         self.label = label = QLabel("Not sure below", parent)
         self.spin = QDoubleSpinBox(parent)
         self.spin.setObjectName("thresholdSpin")
@@ -60,10 +65,27 @@ class ThresholdBox(QObject):
     def override(self) -> float | None:
         return self._override
 
-    def set_model_threshold(self, value: float) -> None:
-        """The active model's own threshold (a user's override holds for the session)."""
+    def set_model_threshold(self, value: float, detail: str | None = None) -> None:
+        """The own threshold of the model(s) that judged what is shown (a user's override holds
+        for the session). `detail`: the label's words instead of "(this model's own)", when the
+        shown rows were judged with several models' levels."""
         self._model_threshold = value
+        self._detail = detail
         self._show()
+
+    def set_list_levels(self, levels: list[tuple[str, float]]) -> None:
+        """The level(s) the list's rows were judged with ([(model kind, level)], photo model first):
+        the photo model's and the 28×28 network's differ, and the label says so."""
+        detail = None
+        if len({level for _kind, level in levels}) > 1:
+            # Short enough for the 960-pixel window; the box's tooltip says each row is judged
+            # with the level of the model that answered it.
+            detail = "(own: " + ", ".join(
+                f"{short_kind(kind)} {format_confidence(level)}" for kind, level in levels) + ")"
+        self.set_model_threshold(levels[0][1], detail)
+
+    def source_text(self) -> str:
+        return OVERRIDDEN_TEXT if self._override is not None else self._detail or MODEL_THRESHOLD_TEXT
 
     @Slot()
     def reset(self) -> None:
@@ -74,12 +96,15 @@ class ThresholdBox(QObject):
     def _show(self) -> None:
         overridden = self._override is not None
         self.spin.blockSignals(True)
-        self.spin.setValue(self.threshold() * 100)
+        # The user's own level as typed; a model's as "not sure below …" prints it.
+        self.spin.setValue(self._override * 100 if overridden else shown_percent(self._model_threshold))
         self.spin.blockSignals(False)
-        self.source.setText(OVERRIDDEN_TEXT if overridden else MODEL_THRESHOLD_TEXT)
+        self.source.setText(self.source_text())
         self.source.setToolTip(
-            f"The active model's own level is {self._model_threshold * 100:.1f} %" if overridden else
-            "Measured on held-out photos when the model was trained (50 % for models without one)")
+            f"The model's own level is {format_confidence(self._model_threshold)}" if overridden else
+            "Measured on held-out photos when the model was trained (50 % for models without one)"
+            + ("; each row of the list is judged with the own level of the model that answered it (the "
+               "box shows the first)" if self._detail else ""))
         self.reset_button.setVisible(overridden)
         self.changed.emit(self._override)
 
