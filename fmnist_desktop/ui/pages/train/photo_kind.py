@@ -74,7 +74,7 @@ class PhotoKind:
         self.per_class_spin.setToolTip("Fashion-MNIST images of each class trained on with the photos (as they are "
                                        "and inverted): bags and ankle boots, which photo sets often lack.")
         form.addRow("Fashion-MNIST per class:", self.per_class_spin)
-        note = QLabel("The ImageNet backbone's last block and the head train on cached views of each image; "
+        note = QLabel("The ImageNet backbone's last three blocks and the head train on cached views of each image; "
                       "the first run on a photo set prepares them (minutes), later runs reuse them. "
                       "The “not sure” threshold is calibrated on the photos of held-out senders.", self.settings_box)
         note.setWordWrap(True)
