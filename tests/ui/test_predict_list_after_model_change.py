@@ -163,6 +163,29 @@ def test_one_rounding_rule_for_the_box_and_not_sure_below(window_with_model, gar
     assert page.threshold_spin.text() in page.guess_label.text()
 
 
+def test_a_fine_tuned_models_inherited_level_is_named_beside_the_box(window_with_model, garments, seed_model_file,
+                                                                     qtbot, drop_paths, tmp_path):
+    """Item 2 on the Predict page: a fine-tuned model that inherited its parent's level was still
+    labelled "(this model's own)"; the box now says where the level came from, before and after
+    a photo is shown."""
+    from fmnist_desktop.core.store.checkpoint import load_checkpoint, save_checkpoint
+
+    window = window_with_model
+    page = _page(window)
+    state, meta = load_checkpoint(seed_model_file)
+    meta.name = "Seed, fine-tuned"
+    meta.metrics = dict(meta.metrics or {}, not_sure_threshold=0.352, threshold_inherited_from="Default model")
+    path = tmp_path / "finetuned.pt"
+    save_checkpoint(path, state, meta)
+    entry = _import(window, path)
+    assert window.context.set_active(entry.id)
+    qtbot.waitUntil(lambda: "inherited from “Default model”" in page.threshold_box.source_text(), timeout=10_000)
+    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+        drop_paths(page.drop_zone, [garments[1][0]])
+    assert page.threshold_box.source_text() == "(inherited from “Default model”)"
+    assert page.threshold_spin.text() == "35.2 %"
+
+
 # --------------------------------------------------------------------------- item 1: the photo model
 @pytest.fixture
 def photo_window(make_main_window, builtin_test_photo_model):

@@ -51,7 +51,7 @@ from .list_tasks import ListTasks
 from .predictors import PredictorCache, single_task
 from .single_view import SingleResult, SingleView
 from .teaching import MyPhotosLink
-from .threshold_box import ThresholdBox
+from .threshold_box import ThresholdBox, source_words
 from .toolbar import InputBar
 
 CLASSES_TEXT = "It knows ten kinds of clothing: " + ", ".join(CLASS_NAMES) + "."
@@ -182,13 +182,14 @@ class PredictPage(QWidget):
         prediction = getattr(self._single, "prediction", None)
         view = self.stack.currentIndex()
         levels = self.batch.thresholds() if view == VIEW_BATCH else []
+        entries = self.context.active_entries() or [self.context.active_entry()]
         if prediction is not None and not getattr(prediction, "error", None) and view == VIEW_SINGLE:
-            self.threshold_box.set_model_threshold(prediction.threshold)
+            answered = [e for e in entries if getattr(e, "kind", None) == getattr(prediction, "model_kind", None)]
+            self.threshold_box.set_model_threshold(prediction.threshold, source_words(answered or entries))
         elif levels:
             self.threshold_box.set_list_levels(levels)
         else:
-            entries = self.context.active_entries() or [self.context.active_entry()]
-            self.threshold_box.set_model_threshold(threshold_of(getattr(entries[0], "meta", None)))
+            self.threshold_box.set_model_threshold(threshold_of(getattr(entries[0], "meta", None)), source_words(entries))
 
     # ================================================================= state helpers
     def _show_view(self, index: int) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QBoxLayout, QDoubleSpinBox, QLabel, QToolButton, QWidget
 
-from ....core.base.verdict import DEFAULT_THRESHOLD, format_confidence, shown_percent
+from ....core.base.verdict import DEFAULT_THRESHOLD, format_confidence, shown_percent, threshold_source
 from ...widgets.model_answer import short_kind
 
 MODEL_THRESHOLD_TEXT = "(this model's own)"
@@ -114,3 +114,10 @@ class ThresholdBox(QObject):
         self.source.setText(OVERRIDDEN_TEXT)
         self.reset_button.show()
         self.changed.emit(self._override)
+
+
+def source_words(entries) -> str | None:
+    """"(inherited from “X”)" / "(calibrated on your N kept-out photos)" for a fine-tuned model,
+    None (the box says "this model's own") for any other."""
+    source = threshold_source(getattr(entries[0], "meta", None)) if entries else None
+    return f"({source})" if source else None
