@@ -1,7 +1,8 @@
 """The self-test with the photo model (issue 20): the shipped photo model must classify a real
 phone photo right (and Fashion-MNIST samples must still reach the 28×28 network); without
 weights/photo.pt the photo part is skipped with a line that says so. The build bundles the photo
-model and the ImageNet weights that training a photo model starts from."""
+model and the ImageNet weights that training a photo model starts from. Whatever file sits at the
+shipped photo model's place is named as the shipped model (one name for it, issue 18)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ def test_self_test_classifies_a_real_photo_with_the_photo_model(tmp_path, monkey
     monkeypatch.setenv("FMNIST_DESKTOP_PHOTO_WEIGHTS", str(says_trouser))
     assert selftest.main() == 0
     out = capsys.readouterr().out.splitlines()
-    assert "ok   photo model weights/photo.pt (Trouser photo model): photo_1_Trouser.jpg → Trouser (98%)" in out
+    assert "ok   photo model weights/photo.pt (Photo model (shipped with the app)): photo_1_Trouser.jpg → Trouser (98%)" in out
     assert any(l.startswith("ok   routing: photos go to the photo model, fashion-mnist_") for l in out)
     assert any(l.startswith("ok   ImageNet backbone weights for training photo models present") for l in out)
 
@@ -36,7 +37,7 @@ def test_self_test_passes_with_the_shipped_photo_model(shipped_photo_model, caps
 def test_self_test_fails_when_the_photo_model_gets_the_photo_wrong(builtin_test_photo_model, capsys):
     assert selftest.main() == 1  # the test photo model calls everything a Sneaker
     fails = [l for l in capsys.readouterr().out.splitlines() if l.startswith("FAIL")]
-    assert fails == ["FAIL photo model: photo_1_Trouser.jpg → Sneaker (98%) by the Photo model – Test photo model; "
+    assert fails == ["FAIL photo model: photo_1_Trouser.jpg → Sneaker (98%) by the Photo model – Photo model (shipped with the app); "
                      "expected Trouser by the photo model"]
 
 
