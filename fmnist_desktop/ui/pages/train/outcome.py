@@ -229,16 +229,24 @@ def describe_saved(outcome: RunOutcome) -> tuple[list[str], str]:
     return lines, text
 
 
+def take_saved(page, outcome: RunOutcome):
+    """The saved model of a run's outcome (either kind), now the page's last one; None when its save
+    failed, in which case `page.unsaved` holds the model until it is saved or discarded."""
+    if outcome.entry is None:
+        page.unsaved.hold(outcome)
+        return None
+    page.unsaved.hold(None)
+    page._last_outcome = outcome
+    return outcome.entry
+
+
 def show_saved(page, outcome: RunOutcome) -> None:
     """A 28×28 run's outcome on the Train page: a saved model is logged and announced (with
     "Make it the active model" unless it is active), and `runFinished` fires; a model whose save
     failed is held by `page.unsaved`."""
-    if outcome.entry is None:
-        page.unsaved.hold(outcome)
+    entry = take_saved(page, outcome)
+    if entry is None:
         return
-    page.unsaved.hold(None)
-    page._last_outcome = outcome
-    entry = outcome.entry
     lines, text = describe_saved(outcome)
     for line in lines:
         page.log(line)

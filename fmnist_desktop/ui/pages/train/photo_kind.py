@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QSpinBo
 from ....core.jobs.train import RunOutcome
 from ...tasks import TaskCancelled
 from ...widgets.dialogs import ask_yes_no
-from .outcome import describe_report, describe_threshold, kept_out_plan
+from .outcome import describe_report, describe_threshold, kept_out_plan, take_saved
 from .photos_panel import describe_calibration
 
 KIND_SETTING = "train/modelKind"
@@ -241,12 +241,9 @@ class PhotoKind:
         """A photo model was saved: say so, then make it the active photo model unless it does worse
         than the active one and the user says No (the page's ActiveModelGuard)."""
         page = self.page
-        if outcome.entry is None:
-            page.unsaved.hold(outcome)
+        entry = take_saved(page, outcome)
+        if entry is None:
             return
-        page.unsaved.hold(None)
-        page._last_outcome = outcome
-        entry = outcome.entry
         took = f" in {elapsed_s:.1f} s" if elapsed_s is not None else ""
         text = f"<b>Saved “{entry.name}”</b>, {how}{took}."
         page.log(f"Saved “{entry.name}” ({how}{took}).")
