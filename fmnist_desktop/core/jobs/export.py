@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +65,7 @@ from .export_targets import (  # noqa: F401
     _without_debug_files,
     _write_verified,
     onnx_file_bytes,
+    torchscript_file_bytes,
     check_export_target,
     share_like_other_files,
 )
@@ -216,19 +216,8 @@ def _onnx_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, Any]) -
 
 
 def _torchscript_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, Any]) -> bytes:
-    import io
-
     s = int(meta.input_size)
-    wrapped = _WithSoftmax(model).eval()
-    buf = io.BytesIO()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.jit is deprecated upstream but still the TorchScript format
-            traced = torch.jit.trace(wrapped, torch.zeros(2, 1, s, s), check_trace=False)
-            torch.jit.save(traced, buf, _extra_files={"fmnist.json": json.dumps(terms, ensure_ascii=False)})
-    except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"TorchScript export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
-    return _without_debug_files(buf.getvalue())
+    return torchscript_file_bytes(_WithSoftmax(model).eval(), torch.zeros(2, 1, s, s), terms)
 
 
 def export_formats_available() -> dict[str, str | None]:

@@ -149,6 +149,26 @@ def _without_debug_files(blob: bytes) -> bytes:
     return buf.getvalue()
 
 
+def torchscript_file_bytes(model, example, terms: dict[str, Any]) -> bytes:
+    """`model` traced on `example` as a TorchScript archive carrying the contract `terms` as the
+    extra file `fmnist.json`, without the debug entries that name this machine's paths. The same
+    for both kinds of model; an exporter failure becomes one readable ExportError."""
+    import io
+    import warnings
+
+    import torch
+
+    buf = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit is deprecated upstream but still the TorchScript format
+            traced = torch.jit.trace(model, example, check_trace=False)
+            torch.jit.save(traced, buf, _extra_files={"fmnist.json": json.dumps(terms, ensure_ascii=False)})
+    except Exception as exc:  # noqa: BLE001
+        raise ExportError(f"TorchScript export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+    return _without_debug_files(buf.getvalue())
+
+
 def onnx_file_bytes(model, example, output_name: str, max_batch: int, doc_string: str, props: dict[str, str]) -> bytes:
     """torch's ONNX exporter on `model` (batch dimension dynamic up to `max_batch`), with our
     producer name, description and metadata, without this machine's paths, checked by onnx.

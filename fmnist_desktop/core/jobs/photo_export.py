@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from ..store.checkpoint import CheckpointMeta
 from .export_formats import (
     CONTRACT_VERSION,
     INPUT_NAME,
-    ONNX_HINT,
     OPSET,
     ExportError,
     Verification,
@@ -32,7 +30,7 @@ from .export_formats import (
     onnx_session,
     torchscript_module,
 )
-from .export_targets import _write_verified, onnx_file_bytes
+from .export_targets import _write_verified, onnx_file_bytes, torchscript_file_bytes
 
 # ---------------------------------------------------------------------------------------------
 # The photo model (issue 20)
@@ -144,18 +142,8 @@ def _photo_onnx_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, A
 
 
 def _photo_torchscript_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, Any]) -> bytes:
-    import io
-
     s = int(meta.input_size)
-    buf = io.BytesIO()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.jit is deprecated upstream but still the TorchScript format
-            traced = torch.jit.trace(model, torch.zeros(2, 3, s, s), check_trace=False)
-            torch.jit.save(traced, buf, _extra_files={"fmnist.json": json.dumps(terms, ensure_ascii=False)})
-    except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"TorchScript export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
-    return buf.getvalue()
+    return torchscript_file_bytes(model, torch.zeros(2, 3, s, s), terms)
 
 
 def _exported_photo_logits(fmt: str, path: Path, x: np.ndarray) -> tuple[str, np.ndarray]:
