@@ -5,7 +5,8 @@
    inverted), for bags and ankle boots, which the photos lack;
 2. their backbone activations up to the first trained block, cached (core.data.photo_features);
 3. training the last blocks and the head (core.learn.photo_training);
-4. the "not sure" threshold calibrated on the held-out senders' photos (core.learn.calibration);
+4. ImageNet's frozen opinion attached (core.models.imagenet_opinion), then the "not sure"
+   threshold calibrated on the held-out senders' photos (core.learn.calibration);
 5. a FinishedRun with the same metadata fields as a 28×28 run, saved by core.jobs.runs.save_run.
 
 No Qt here.
@@ -146,6 +147,8 @@ def iter_photo_run(
             yield event
     if finished is None:
         return
+    # ImageNet's opinion branches off where training began: the blocks before it are ImageNet's.
+    finished.model.attach_imagenet_opinion(config.from_block).eval()
     calibration = calibrate_on(finished.model, config.from_block, results["val"])
     meta = photo_meta(finished, config, calibration, name=name, n_train=len(train_items),
                       n_val=len(val_items), photos=str(photos))

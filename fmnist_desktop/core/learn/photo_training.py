@@ -37,7 +37,9 @@ EVAL_BATCH = 128
 
 class _Trainable(nn.Module):
     """The trained part of a PhotoNet: its blocks from `start`, head conv, and head. Shares
-    parameters with the PhotoNet, so training it trains the model that is saved."""
+    parameters with the PhotoNet, so training it trains the model that is saved. In eval mode a
+    model with ImageNet's opinion branching off at `start` answers with it mixed in, as the whole
+    model does (the calibration sees what the user will see)."""
 
     def __init__(self, net: PhotoNet, start: int):
         super().__init__()
@@ -45,8 +47,11 @@ class _Trainable(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = self.net.backbone
-        x = b.head_features(b.blocks(x, self.start))
-        return self.net.head(self.net.dropout(x))
+        logits = self.net.head(self.net.dropout(b.head_features(b.blocks(x, self.start))))
+        opinion = self.net.opinion
+        if opinion is not None and not self.training and opinion.start_block == self.start:
+            return opinion.mix(logits, x)
+        return logits
 
 
 def _freeze_for(net: PhotoNet, start: int) -> list[nn.Parameter]:

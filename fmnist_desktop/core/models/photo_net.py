@@ -15,6 +15,9 @@ import torch
 from torch import nn
 
 from .efficientnet_lite import FEATURE_DIM, EfficientNetLite0
+from .imagenet_opinion import ImageNetOpinion
+
+OPINION_PREFIX = "opinion."
 
 PHOTO_ARCH = "efficientnet_lite0_photo"
 INPUT_SIZE = 224  # chosen by measurement: docs/BENCHMARKS.md, "Real photos, round three"
@@ -41,7 +44,9 @@ def load_imagenet_backbone() -> EfficientNetLite0:
 
 
 class PhotoNet(nn.Module):
-    """Backbone (stem, 16 blocks, 1280-d head conv) + dropout + linear head to 11 outputs."""
+    """Backbone (stem, 16 blocks, 1280-d head conv) + dropout + linear head to 11 outputs, and
+    optionally ImageNet's frozen opinion (`core.models.imagenet_opinion`), which the forward pass
+    mixes in when the model is answering (eval mode). Training never runs through it."""
 
     def __init__(self, num_outputs: int = NUM_OUTPUTS):
         super().__init__()
@@ -51,6 +56,7 @@ class PhotoNet(nn.Module):
         self.head = nn.Linear(FEATURE_DIM, num_outputs)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.opinion: ImageNetOpinion | None = None
 
     @classmethod
     def pretrained(cls, num_outputs: int = NUM_OUTPUTS) -> "PhotoNet":
@@ -66,5 +72,26 @@ class PhotoNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone.features(self.normalise(x))
 
+    def attach_imagenet_opinion(self, start: int) -> "PhotoNet":
+        """Give the model ImageNet's opinion, branching off before block `start` (the first block
+        this model trained: the blocks before it are ImageNet's own, shared by both)."""
+        self.opinion = ImageNetOpinion.from_imagenet(load_imagenet_backbone(), start).to(self.mean.device)
+        return self
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As nn.Module's, and a file with (or without) ImageNet's opinion builds (or drops) it
+        first, so models saved before the opinion existed load as they were."""
+        start = ImageNetOpinion.start_in(state_dict, OPINION_PREFIX)
+        if start is None:
+            self.opinion = None
+        elif self.opinion is None or self.opinion.start_block != start:
+            self.opinion = ImageNetOpinion(start).to(self.mean.device)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.features(x)))
+        if self.opinion is None or self.training:
+            return self.head(self.dropout(self.features(x)))
+        b, start = self.backbone, self.opinion.start_block
+        shared = b.blocks(b.stem(self.normalise(x)), 0, start)
+        logits = self.head(self.dropout(b.head_features(b.blocks(shared, start))))
+        return self.opinion.mix(logits, shared)

@@ -24,10 +24,32 @@ def is_state_dict(obj: Any) -> bool:
 
 
 @functools.lru_cache(maxsize=None)
-def expected_state(arch: str) -> dict[str, torch.Size]:
+def _built(arch: str, opinion_start: int | None = None) -> dict[str, torch.Tensor]:
+    """The state_dict of a freshly built `arch` (with ImageNet's opinion from `opinion_start`, for
+    a photo model saved with one: core.models.imagenet_opinion)."""
     from ..models.networks import build_model
 
-    return {k: v.shape for k, v in build_model(arch).state_dict().items()}
+    model = build_model(arch)
+    if opinion_start is not None and hasattr(model, "opinion"):
+        from ..models.imagenet_opinion import ImageNetOpinion
+
+        try:
+            model.opinion = ImageNetOpinion(opinion_start)
+        except ValueError:
+            pass  # a start that is no block: its keys are reported as unexpected
+    return model.state_dict()
+
+
+def opinion_start_of(state_dict: Mapping[str, torch.Tensor]) -> int | None:
+    """The block a saved photo model's ImageNet opinion branches off at, or None."""
+    start = state_dict.get("opinion.start")
+    if isinstance(start, torch.Tensor) and start.numel() == 1 and not start.is_floating_point():
+        return int(start)
+    return None
+
+
+def expected_state(arch: str, opinion_start: int | None = None) -> dict[str, torch.Size]:
+    return {k: v.shape for k, v in _built(arch, opinion_start).items()}
 
 
 def _fmt_shape(shape) -> str:
@@ -74,7 +96,7 @@ def class_count(state_dict: Mapping[str, torch.Tensor], expected: dict[str, torc
 
 
 def check_fits(path: Path, state_dict: Mapping[str, torch.Tensor], arch: str) -> None:
-    expected = expected_state(arch)
+    expected = expected_state(arch, opinion_start_of(state_dict))
     classes = class_count(state_dict, expected)
     if classes is not None:
         raise CheckpointError(
@@ -102,7 +124,7 @@ def check_runnable(path: Path, state_dict: Mapping[str, torch.Tensor], meta: Any
             f"{path.name} is damaged: it says its network takes {meta.input_size}×{meta.input_size} images, "
             f"but the {meta.arch!r} network is built for {native}×{native}."
         )
-    expected = _expected_dtypes(meta.arch)
+    expected = _expected_dtypes(meta.arch, opinion_start_of(state_dict))
     for key, tensor in state_dict.items():
         want_float = expected.get(key, True)
         if want_float and not tensor.is_floating_point():
@@ -117,9 +139,6 @@ def check_runnable(path: Path, state_dict: Mapping[str, torch.Tensor], meta: Any
             )
 
 
-@functools.lru_cache(maxsize=None)
-def _expected_dtypes(arch: str) -> dict[str, bool]:
+def _expected_dtypes(arch: str, opinion_start: int | None = None) -> dict[str, bool]:
     """For each state_dict key of `arch`: whether it holds floating-point values."""
-    from ..models.networks import build_model
-
-    return {k: v.is_floating_point() for k, v in build_model(arch).state_dict().items()}
+    return {k: v.is_floating_point() for k, v in _built(arch, opinion_start).items()}
