@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..base.errors import FmnistError
 from ..base.paths import app_data_dir
+from ..base.url_secrets import mask_passwords
 from .study_workers import HEARTBEAT_S
 
 if TYPE_CHECKING:
@@ -82,7 +83,8 @@ def _storage(url: str | None, heartbeat_s: float = HEARTBEAT_S):
     from .study_workers import storage_kwargs
 
     optuna = _import_optuna()
-    url = url or study_storage_url()
+    given = url or study_storage_url()
+    url = with_installed_driver(given)
     kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
     workers = storage_kwargs(heartbeat_s)
     try:
@@ -96,10 +98,26 @@ def _storage(url: str | None, heartbeat_s: float = HEARTBEAT_S):
                 time.sleep(0.5)
                 return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **workers)
     except Exception as exc:  # noqa: BLE001 — a damaged or locked file must reach the user as one line
+        reason = mask_passwords((str(exc).splitlines() or [""])[0][:200])
         raise FmnistError(
-            f"The tuning database {_display_url(url)} cannot be opened ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).",
+            f"The tuning database {_display_url(given)} cannot be opened ({type(exc).__name__}: {reason}).",
             "Choose another study storage, or move the damaged file aside.",
-        ) from exc
+        ) from None  # the chained exception's text may hold the URL as given
+
+
+def with_installed_driver(url: str) -> str:
+    """`url` with the PostgreSQL driver this installation has. SQLAlchemy 2 reads a bare
+    "postgresql://" as psycopg 3, while the `[tune]` extra installs psycopg2: the documented
+    form then failed with "Failed to import DB access module". A URL naming its driver
+    ("postgresql+psycopg://") is left as written."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("postgresql", "postgres"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2://{rest}"
+    return url
 
 
 def load_study(study: str = DEFAULT_STUDY, storage: str | None = None) -> "optuna.Study":
