@@ -85,7 +85,7 @@ def _storage(url: str | None, heartbeat_s: float = HEARTBEAT_S):
     optuna = _import_optuna()
     given = url or study_storage_url()
     url = with_installed_driver(given)
-    kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
+    kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else server_engine_kwargs()
     workers = storage_kwargs(heartbeat_s)
     try:
         # Creating a new database's tables is not safe from two threads at once (the GUI reads
@@ -103,6 +103,17 @@ def _storage(url: str | None, heartbeat_s: float = HEARTBEAT_S):
             f"The tuning database {_display_url(given)} cannot be opened ({type(exc).__name__}: {reason}).",
             "Choose another study storage, or move the damaged file aside.",
         ) from None  # the chained exception's text may hold the URL as given
+
+
+def server_engine_kwargs() -> dict[str, Any]:
+    """A database server's engine keeps no idle connections: each storage operation opens one
+    and closes it. Every `_storage` call makes an engine, and each engine's pool kept up to
+    five connections until the garbage collector found it; a worker polling a shared study, its
+    heartbeat and a second worker ran a 50-connection server out of connections ("sorry, too
+    many clients already"). Now a process holds one connection per thread at work, at most."""
+    from sqlalchemy.pool import NullPool
+
+    return {"poolclass": NullPool}
 
 
 def with_installed_driver(url: str) -> str:
