@@ -95,10 +95,12 @@ def remove_stale_partials(folder: Path, now: float | None = None) -> int:
     return removed
 
 
-def prune_cache(folder: Path, keep: Path | None = None, max_bytes: int = MAX_CACHE_BYTES,
-                max_age_s: float = MAX_CACHE_AGE_S) -> int:
+def prune_cache(folder: Path, keep: Path | None = None, max_bytes: int | None = None,
+                max_age_s: float | None = None) -> int:
     """Remove finished cache files unused for `max_age_s`, then the least recently used until the
     rest fit in `max_bytes` (`keep`, the one in use, always stays); returns how many went."""
+    max_bytes = MAX_CACHE_BYTES if max_bytes is None else max_bytes
+    max_age_s = MAX_CACHE_AGE_S if max_age_s is None else max_age_s
     files = []
     for path in folder.glob("*.npy"):
         if path.name.endswith(PARTIAL_SUFFIX) or path == keep:
