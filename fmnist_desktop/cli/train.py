@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as _dt
-import math
 import os
 import sys
 import tempfile
@@ -18,8 +17,7 @@ from ..core.base.formats import format_clock
 from . import train_distributed
 from .console import ProgressBar, StopOnCtrlC, say
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
-
-MAX_SEED = 2**63 - 1  # torch's generators take 64-bit seeds; beyond that seeding overflows
+from .train_checks import MAX_SEED, check_training_numbers  # noqa: F401 — MAX_SEED: its home was here
 
 
 def _train_arguments(p: argparse.ArgumentParser) -> None:
@@ -89,13 +87,7 @@ def _check_arguments(args: argparse.Namespace, preset) -> None:
     """Everything that can be refused before the data is read and a minute is spent training."""
     from ..core.learn.training import resolve_device
 
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
-        if value is not None and value < 1:
-            raise FmnistError(f"{flag} must be at least 1, not {value}.")
-    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
-        raise FmnistError(f"--lr must be a positive number, not {args.lr}.")
-    if not 0 <= args.seed <= MAX_SEED:
-        raise FmnistError(f"--seed must be between 0 and {MAX_SEED:,}, not {args.seed}.")
+    check_training_numbers(args)
     resolve_device(args.device)  # an unavailable device is reported before the data is read
     if args.init:
         from ..core.store.checkpoint import read_meta
@@ -110,8 +102,6 @@ def _check_arguments(args: argparse.Namespace, preset) -> None:
         _check_writable(Path(args.out))  # before training, so a finished model is not lost to a typo
     if args.photos is not None and not Path(args.photos).is_file():
         raise FmnistError(f"--photos: {args.photos} is not a file (a labels CSV: file,class,sender_id).")
-    if not (math.isfinite(args.photo_weight) and 0 < args.photo_weight <= 100):
-        raise FmnistError(f"--photo-weight must be a number between 0 and 100, not {args.photo_weight}.")
 
 
 def _load_photos(args: argparse.Namespace, stop):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 from pathlib import Path
 
@@ -13,17 +14,22 @@ from ..core.base.errors import FmnistError
 from ..core.base.formats import format_clock
 from .console import ProgressBar, StopOnCtrlC, say
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG
+from .train_checks import MAX_PHOTO_SEED, check_training_numbers, torchrun_processes
 
 
 def check_photo_arguments(args: argparse.Namespace) -> None:
+    """The same checks as the 28×28 path's, before the data or the backbone is loaded."""
+    if torchrun_processes() > 1:
+        # The photo run trains in one process (its cached activations are not sharded): under
+        # torchrun each process would train and save its own model.
+        raise FmnistError("--kind photo does not run under torchrun; start it as one process "
+                          "(fmnist train --kind photo …).")
+    check_training_numbers(args, max_seed=MAX_PHOTO_SEED)
     if args.photos is None:
         raise FmnistError("--kind photo needs --photos: a labels CSV (file,class,sender_id) or a folder of "
                           "class subfolders (0_T-shirt_top … 9_Ankle_boot, none/).")
     if not Path(args.photos).exists():
         raise FmnistError(f"--photos: {args.photos} does not exist.")
-    for flag, value in (("--epochs", args.epochs),):
-        if value is not None and value < 1:
-            raise FmnistError(f"{flag} must be at least 1, not {value}.")
     if args.device not in ("auto", "cpu"):
         from ..core.learn.training import resolve_device
 
@@ -37,10 +43,9 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
     from ..core.learn.training import BatchEnd, Cancelled, EpochEnd, Failed, Started, format_epoch_line
 
     config = PhotoTrainConfig(seed=args.seed)
-    if args.epochs is not None:
-        config = dataclasses.replace(config, epochs=args.epochs)
-    if args.lr is not None:
-        config = dataclasses.replace(config, lr=args.lr)
+    for field, value in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size)):
+        if value is not None:
+            config = dataclasses.replace(config, **{field: value})
     bar: ProgressBar | None = None
     bar_title = ""
     done_event = None
@@ -48,6 +53,10 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
         for event in iter_photo_run(config, args.photos, args.photo_root, data, init=args.init, name=args.name,
                                     stop=ctrl_c.stop):
             if isinstance(event, Preparing):
+                if bar is None and not bar_title:
+                    from ..core.data.photo_features import describe_cache
+
+                    say(f"Feature cache: {describe_cache()}")
                 title = f"Preparing {event.what}"
                 if bar is None or bar_title != title:
                     if bar is not None:
@@ -96,10 +105,24 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
     if done_event is None:
         say("Stopped while preparing the images; nothing was saved.")
         return EXIT_INTERRUPTED
-    held = done_event.calibration.get("held_out_photos") or {}
-    if held:
-        say(f"Held-out photos: {100 * held['accuracy']:.1f}% right, not sure below "
-            f"{100 * done_event.calibration['not_sure_threshold']:.1f}% ({100 * held['not_sure_rate']:.1f}% of them), "
-            f"{100 * held['confidently_wrong_rate']:.1f}% confidently wrong, "
-            f"{100 * held['none_flagged_rate']:.1f}% of the none-of-the-ten photos flagged")
+    say_held_out(done_event.calibration)
     return save(done_event.run)
+
+
+def say_held_out(calibration: dict) -> None:
+    """The held-out photos' figures; a rate with nothing to count (no none-of-the-ten photos
+    held out) is left out rather than printed as "nan%"."""
+    held = calibration.get("held_out_photos") or {}
+    if not held:
+        return
+
+    def pct(key: str) -> str | None:
+        value = held.get(key)
+        return f"{100 * value:.1f}%" if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+    parts = [f"{pct('accuracy')} right" if pct("accuracy") else None,
+             f"not sure below {100 * calibration['not_sure_threshold']:.1f}%"
+             + (f" ({pct('not_sure_rate')} of them)" if pct("not_sure_rate") else ""),
+             f"{pct('confidently_wrong_rate')} confidently wrong" if pct("confidently_wrong_rate") else None,
+             f"{pct('none_flagged_rate')} of the none-of-the-ten photos flagged" if pct("none_flagged_rate") else None]
+    say("Held-out photos: " + ", ".join(p for p in parts if p))

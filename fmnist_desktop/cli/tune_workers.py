@@ -21,6 +21,7 @@ import threading
 from typing import Callable
 
 from ..core.base.errors import FmnistError
+from ..core.base.url_secrets import mask_passwords
 
 MAX_WORKERS = 64
 
@@ -47,7 +48,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise FmnistError(f"--heartbeat must be between 1 and 3600 seconds, not {args.heartbeat:g}.")
     if args.storage is not None and "://" not in args.storage:
         raise FmnistError(
-            f"--storage {args.storage!r} is not a database URL; write e.g. sqlite:///studies.db or "
+            f"--storage {mask_passwords(repr(args.storage))} is not a database URL; write e.g. sqlite:///studies.db or "
             "postgresql://user:password@host/dbname."
         )
 

@@ -270,3 +270,51 @@ def test_postgresql_workers_one_killed_mid_trial(tune_data, postgres_url):
 
 def test_postgresql_joiners_one_killed_mid_trial(tune_data, postgres_url):
     _run_joiners_with_one_killed(tune_data, postgres_url)
+
+
+def _client_connections(url: str) -> int:
+    """Client connections to the server now, this count's own excepted."""
+    import psycopg2
+
+    with psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+        count = cur.fetchone()[0] - 1
+    conn.close()
+    return count
+
+
+def test_postgresql_connections_stay_bounded_through_a_longer_shared_study(tune_data, postgres_url):
+    """Two joiners share a study of six trials while this process polls it as a watcher does;
+    the server's client connections stay a handful (each storage opened kept a pool of up to
+    five until the garbage collector found it: 50 connections ran out, "too many clients")."""
+    from fmnist_desktop.core.jobs import tuning
+
+    procs = [_tune(tune_data, postgres_url, "--trials", "3") for _ in range(2)]
+    peak, samples = 0, 0
+    try:
+        deadline = time.monotonic() + 400
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            try:
+                if STUDY in tuning.study_names(postgres_url):
+                    _study(postgres_url).get_trials(deepcopy=False)
+            except Exception:  # noqa: BLE001 — the study being created: look again
+                pass
+            peak, samples = max(peak, _client_connections(postgres_url)), samples + 1
+            time.sleep(0.1)
+        outs = [p.communicate(timeout=60)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out
+    assert len(_study(postgres_url).get_trials(deepcopy=False)) >= 6
+    # Two workers (a main thread and a heartbeat each) and this watcher: a few at any moment.
+    assert samples > 20 and peak <= 8, (peak, samples)
+
+
+def test_the_documented_postgresql_url_form_works_with_the_tune_extra(postgres_url, run_cli):
+    from fmnist_desktop.core.jobs import tuning
+
+    documented = postgres_url.replace("postgresql+psycopg2://", "postgresql://")
+    assert tuning.study_names(documented) == []  # connects: no "Failed to import DB access module"

@@ -105,7 +105,7 @@ def test_tiny_run_to_the_end_charts_every_epoch_and_saves_a_model(main_window, q
 def test_stop_before_an_epoch_finished_cancels_and_saves_nothing(main_window, qtbot, tiny_idx_dir):
     page = open_train_page(main_window, qtbot, tiny_idx_dir)
     tiny_settings(page, qtbot, epochs=200)
-    page.batch_spin.setValue(1)  # 400 batches an epoch: Stop lands long before the first one ends
+    page.batch_spin.setValue(2)  # 200 batches an epoch: Stop lands long before the first one ends
     before = len(user_models(main_window))
     with qtbot.waitSignal(page.trainingEvent, check_params_cb=is_event("BatchEnd"), timeout=TRAIN_TIMEOUT_MS):
         page.start_training()

@@ -6,6 +6,13 @@ forward pass; retraining the head alone (fine-tuning with the user's photos) tak
 The cache is keyed by everything that produced it (the backbone's weights, this module's
 preparation version, the image list, the views, the cut), so a change to any of them makes a
 new cache instead of reusing a stale one. No Qt here.
+
+The cache lives in `cache_dir()` (the app's data folder, cache/photo-features) and is bounded:
+after each run the least recently used files beyond MAX_CACHE_BYTES, and any unused for
+MAX_CACHE_AGE_S, are removed (each file is one training recipe's images, ~56 kB an image).
+A file being written is `<key>.<pid>-<random>.partial.npy`, its own per process, renamed over
+`<key>.npy` when complete (two processes finishing the same cache both leave a whole file); a
+partial left by a killed process is removed at the next run.
 """
 
 from __future__ import annotations
@@ -14,7 +21,10 @@ import hashlib
 import json
 import os
 import random
+import secrets
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +41,10 @@ PREPARATION_VERSION = 1  # bump when the views below change: old caches are then
 NONE_CLASS = 10
 DECODE_SIDE = 320  # photos are decoded once at this size; the views are cut from it
 BATCH = 8  # the backbone is fastest on CPU in small channels-last batches (84 vs 12 img/s at 64)
+MAX_CACHE_BYTES = 2 * 1024**3  # a few recipes' worth (the default recipe's cache is ~300 MB)
+MAX_CACHE_AGE_S = 30 * 24 * 3600.0
+STALE_PARTIAL_S = 24 * 3600.0  # a partial file this old is a leftover even if its process id lives again
+PARTIAL_SUFFIX = ".partial.npy"
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,78 @@ class PhotoItem:
 
 def cache_dir() -> Path:
     return app_data_dir() / "cache" / "photo-features"
+
+
+def describe_cache() -> str:
+    """Where the cache is and how it is bounded, for the CLI and the docs."""
+    return (f"{cache_dir()} (at most {MAX_CACHE_BYTES / 1024**3:.0f} GB; the least recently used "
+            f"files beyond that, and any unused for {MAX_CACHE_AGE_S / 86400:.0f} days, are removed)")
+
+
+def _owner_alive(pid: int) -> bool:
+    if sys.platform == "win32":
+        return True  # no cheap check there; the age rule clears its leftovers
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def remove_stale_partials(folder: Path, now: float | None = None) -> int:
+    """Delete the partial files of runs that are gone (a killed process, or older than
+    STALE_PARTIAL_S); returns how many went. Another process's partial in progress stays."""
+    now = time.time() if now is None else now
+    removed = 0
+    for path in folder.glob(f"*{PARTIAL_SUFFIX}"):
+        owner = path.name[: -len(PARTIAL_SUFFIX)].rsplit(".", 1)[-1].split("-")[0]
+        try:
+            old = now - path.stat().st_mtime > STALE_PARTIAL_S
+            if old or not owner.isdigit() or not _owner_alive(int(owner)):
+                path.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def prune_cache(folder: Path, keep: Path | None = None, max_bytes: int | None = None,
+                max_age_s: float | None = None) -> int:
+    """Remove finished cache files unused for `max_age_s`, then the least recently used until the
+    rest fit in `max_bytes` (`keep`, the one in use, always stays); returns how many went."""
+    max_bytes = MAX_CACHE_BYTES if max_bytes is None else max_bytes
+    max_age_s = MAX_CACHE_AGE_S if max_age_s is None else max_age_s
+    files = []
+    for path in folder.glob("*.npy"):
+        if path.name.endswith(PARTIAL_SUFFIX) or path == keep:
+            continue
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        files.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in files) + (keep.stat().st_size if keep is not None and keep.is_file() else 0)
+    removed = 0
+    now = time.time()
+    for mtime, size, path in sorted(files):  # least recently used first
+        if total <= max_bytes and now - mtime <= max_age_s:
+            continue
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        total -= size
+        removed += 1
+    return removed
+
+
+def _touch(path: Path) -> None:
+    try:
+        os.utime(path)  # "recently used": pruning goes by modification time (atime is often off)
+    except OSError:
+        pass
 
 
 def fingerprint(items: Sequence[PhotoItem], views: int, cut: int, input_size: int, weights_id: str) -> str:
@@ -149,14 +235,16 @@ def build_activations(
         try:
             acts = np.load(final, mmap_mode="r")
             if acts.shape[0] == views * len(items):
+                _touch(final)
                 return CachedActivations(acts, labels, views)
         except (OSError, ValueError):
             pass  # damaged: made again below
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(folder)
     with torch.inference_mode():
         probe = backbone.blocks(backbone.stem(torch.zeros(1, 3, input_size, input_size)), 0, cut)
     shape = tuple(probe.shape[1:])
-    partial = folder / f"{key}.partial.npy"
+    partial = folder / f"{key}.{os.getpid()}-{secrets.token_hex(4)}{PARTIAL_SUFFIX}"
     out = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float16, shape=(views * len(items), *shape))
     decoded: dict[int, Image.Image] = {}
 
@@ -213,8 +301,9 @@ def build_activations(
                     progress(done, len(jobs))
         out.flush()
         del out
-        os.replace(partial, final)
+        os.replace(partial, final)  # a whole file either way, whoever finishes last
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
+    prune_cache(folder, keep=final)
     return CachedActivations(np.load(final, mmap_mode="r"), labels, views)

@@ -27,6 +27,7 @@ from ..base.labels import CLASS_NAMES
 from ..data.labelled_photos import LabelledPhoto, read_labels, read_photo_folder, split_by_sender
 from ..data.photo_features import NONE_CLASS, PhotoItem, build_activations
 from ..learn.calibration import calibrate_photo, started_from_parent
+from ..learn.photo_config import check_photo_config
 from ..learn.photo_training import Finished, PhotoTrainConfig, _Trainable, iter_photo_training, probabilities_from
 from ..models.photo_net import INPUT_SIZE, PHOTO_ARCH, PhotoNet, pretrained_weights_path
 from ..store.checkpoint import CheckpointMeta, load_model
@@ -87,6 +88,7 @@ def iter_photo_run(
     cache_folder: Path | None = None,
 ) -> Iterator[Any]:
     """Preparing…, the training events, then PhotoRunDone (or the Cancelled/Failed event)."""
+    check_photo_config(config)  # before a photo or the backbone is loaded
     labelled, root = load_labelled_photos(photos, photo_root)
     train_photos, val_photos = split_by_sender(labelled)
     if not train_photos:

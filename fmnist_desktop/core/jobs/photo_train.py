@@ -60,9 +60,7 @@ class PhotoFinetuneInputs:
 
 def _printable(config) -> Any:
     """What the run view prints for a run's settings (batch size, learning rate, augmentation)."""
-    from ..learn.photo_training import BATCH_SIZE
-
-    return SimpleNamespace(batch_size=BATCH_SIZE, lr=config.lr, epochs=config.epochs,
+    return SimpleNamespace(batch_size=config.batch_size, lr=config.lr, epochs=config.epochs,
                            augment=f"{config.views - 1} cached augmented view{'s' if config.views != 2 else ''} "
                                    "of each image")
 
@@ -84,7 +82,14 @@ def run(inputs: PhotoTrainInputs, state: TaskState) -> None:
     from .photo_model import PhotoRunDone, Preparing, iter_photo_run
     from .photo_stopped import kept_after_stop
 
+    from ..learn.photo_config import check_photo_config
+
     config = inputs.config
+    try:
+        check_photo_config(config)  # before Fashion-MNIST, the photos or the backbone is loaded
+    except FmnistError as exc:
+        state.set_partial_result(training.Failed(message=exc.message, advice=exc.hint))
+        return
     batch_throttle, prepare_throttle = Throttle(1.0 / inputs.max_rate_hz), Throttle(1.0 / inputs.max_rate_hz)
     fashion_mnist = inputs.data
     if fashion_mnist is None and config.fashion_mnist_per_class > 0:

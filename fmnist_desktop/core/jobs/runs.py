@@ -218,13 +218,34 @@ def _input_spec(config) -> tuple[int, float, float]:
 
 def save_run(run: FinishedRun, library=None, *, out: str | Path | None = None, make_active: bool = False):
     """Add the run to `library` (a `core.store.library.ModelLibrary`; returns the `ModelEntry`), or write
-    it to the file `out` (returns its path). Raises `SaveError` with the model still in `run`."""
+    it to the file `out` (returns its path). Raises `SaveError` with the model still in `run`, and
+    FmnistError for a model whose weights or figures are not finite numbers (a run that diverged:
+    saved and made active, it made every later prediction fail)."""
+    check_finite_run(run)
     if out is not None:
         return save_checkpoint(out, run.model, run.meta)
     entry = library.add(run.model, run.meta)
     if make_active:
         library.set_active(entry.id)
     return entry
+
+
+def check_finite_run(run: FinishedRun) -> None:
+    import math
+
+    import torch
+
+    state = run.model.state_dict() if hasattr(run.model, "state_dict") else run.model
+    bad = [key for key, value in state.items()
+           if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if bad:
+        raise FmnistError(f"The trained model's weights are not finite numbers ({bad[0]}{' and more' if len(bad) > 1 else ''}): "
+                          "training diverged; nothing was saved.", "Try a smaller learning rate.")
+    metrics = run.meta.metrics if isinstance(run.meta.metrics, dict) else {}
+    accuracy = metrics.get("test_accuracy")  # (a validation score may be NaN: no images held out)
+    if isinstance(accuracy, float) and not math.isfinite(accuracy):
+        raise FmnistError("The trained model's accuracy is not a number: training diverged; nothing was saved.",
+                          "Try a smaller learning rate.")
 
 
 def stopped_run(cancelled, data, *, kind: str = KIND_TRAIN, parent_name: str | None = None) -> FinishedRun | None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..base.errors import FmnistError
 from ..base.paths import app_data_dir
+from ..base.url_secrets import mask_passwords
 from .study_workers import HEARTBEAT_S
 
 if TYPE_CHECKING:
@@ -82,8 +83,9 @@ def _storage(url: str | None, heartbeat_s: float = HEARTBEAT_S):
     from .study_workers import storage_kwargs
 
     optuna = _import_optuna()
-    url = url or study_storage_url()
-    kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else None
+    given = url or study_storage_url()
+    url = with_installed_driver(given)
+    kwargs = {"connect_args": {"timeout": 30}} if url.startswith("sqlite") else server_engine_kwargs()
     workers = storage_kwargs(heartbeat_s)
     try:
         # Creating a new database's tables is not safe from two threads at once (the GUI reads
@@ -96,10 +98,37 @@ def _storage(url: str | None, heartbeat_s: float = HEARTBEAT_S):
                 time.sleep(0.5)
                 return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, **workers)
     except Exception as exc:  # noqa: BLE001 — a damaged or locked file must reach the user as one line
+        reason = mask_passwords((str(exc).splitlines() or [""])[0][:200])
         raise FmnistError(
-            f"The tuning database {_display_url(url)} cannot be opened ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).",
+            f"The tuning database {_display_url(given)} cannot be opened ({type(exc).__name__}: {reason}).",
             "Choose another study storage, or move the damaged file aside.",
-        ) from exc
+        ) from None  # the chained exception's text may hold the URL as given
+
+
+def server_engine_kwargs() -> dict[str, Any]:
+    """A database server's engine keeps no idle connections: each storage operation opens one
+    and closes it. Every `_storage` call makes an engine, and each engine's pool kept up to
+    five connections until the garbage collector found it; a worker polling a shared study, its
+    heartbeat and a second worker ran a 50-connection server out of connections ("sorry, too
+    many clients already"). Now a process holds one connection per thread at work, at most."""
+    from sqlalchemy.pool import NullPool
+
+    return {"poolclass": NullPool}
+
+
+def with_installed_driver(url: str) -> str:
+    """`url` with the PostgreSQL driver this installation has. SQLAlchemy 2 reads a bare
+    "postgresql://" as psycopg 3, while the `[tune]` extra installs psycopg2: the documented
+    form then failed with "Failed to import DB access module". A URL naming its driver
+    ("postgresql+psycopg://") is left as written."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("postgresql", "postgres"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2://{rest}"
+    return url
 
 
 def load_study(study: str = DEFAULT_STUDY, storage: str | None = None) -> "optuna.Study":

@@ -337,13 +337,15 @@ def claim_once(marker: Path) -> bool:
 
 
 def hide_password(url: str) -> str:
-    """A storage URL fit to print (postgresql://user:***@host/db)."""
+    """A storage URL fit to print (postgresql://user:***@host/db), even one no parser accepts."""
+    from ..base.url_secrets import mask_passwords
+
     try:
         from sqlalchemy.engine import make_url
 
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 — not an SQLAlchemy URL: print it as given
-        return url
+        return mask_passwords(make_url(url).render_as_string(hide_password=True))
+    except Exception:  # noqa: BLE001 — not an SQLAlchemy URL (a bad port, an unclosed "[::1")
+        return mask_passwords(url)
 
 
 __all__ = [

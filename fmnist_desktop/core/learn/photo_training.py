@@ -16,6 +16,7 @@ for either kind. No Qt here.
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from typing import Any, Iterator
@@ -31,7 +32,7 @@ from ..models.photo_net import NUM_OUTPUTS, PhotoNet
 from .photo_config import PhotoTrainConfig  # noqa: F401 — callers import it from here too
 from .training import BatchEnd, Cancelled, EpochEnd, Failed, Finished, Started
 
-BATCH_SIZE = 64
+BATCH_SIZE = 64  # the recipe's (PhotoTrainConfig.batch_size)
 EVAL_BATCH = 128
 
 
@@ -120,7 +121,8 @@ def _train(config: PhotoTrainConfig, net: PhotoNet, train: CachedActivations, va
         groups.append({"params": trained, "lr": config.tail_lr})
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     n = train.n_items
-    batches = max(1, n // BATCH_SIZE)
+    batch_size = config.batch_size
+    batches = max(1, n // batch_size)
     total_steps = config.epochs * batches
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in groups], total_steps=total_steps,
                                                 pct_start=0.15)
@@ -143,7 +145,7 @@ def _train(config: PhotoTrainConfig, net: PhotoNet, train: CachedActivations, va
                 done = best_finished(net, best, history, t_start, config)
                 yield Cancelled(epoch, b, tuple(history), done)
                 return
-            items = order[b * BATCH_SIZE:(b + 1) * BATCH_SIZE]
+            items = order[b * batch_size:(b + 1) * batch_size]
             rows = train.rows(items, views[items])
             sort = np.argsort(rows)  # memory-mapped reads in file order
             x = torch.from_numpy(np.asarray(train.activations[rows[sort]], np.float32))
@@ -151,10 +153,13 @@ def _train(config: PhotoTrainConfig, net: PhotoNet, train: CachedActivations, va
             logits = model(x.contiguous(memory_format=torch.channels_last))
             loss = F.cross_entropy(logits, y, weight=weights, label_smoothing=config.label_smoothing)
             opt.zero_grad(set_to_none=True)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                raise_diverged(epoch, config)
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss.detach()) * len(items)
+            loss_sum += loss_value * len(items)
             correct += int((logits.detach().argmax(1) == y).sum())
             seen += len(items)
             elapsed = time.monotonic() - t_start
@@ -172,6 +177,11 @@ def _train(config: PhotoTrainConfig, net: PhotoNet, train: CachedActivations, va
             best = (score, copy.deepcopy(net.state_dict()), epoch)
     net.eval()
     yield Finished(net, tuple(history), time.monotonic() - t_start, "cpu", config)
+
+
+def raise_diverged(epoch: int, config: PhotoTrainConfig) -> None:
+    raise FmnistError(f"Training diverged in epoch {epoch}: the loss is no longer a finite number "
+                      f"(learning rate {config.lr:g}); nothing was saved. Try a smaller learning rate.")
 
 
 def best_finished(net: PhotoNet, best, history: list[EpochEnd], t_start: float, config) -> Finished | None:

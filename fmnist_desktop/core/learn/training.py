@@ -112,8 +112,9 @@ def _validate(cfg: TrainConfig) -> None:
         raise TrainingError(f"Unknown augmentation {cfg.augment!r}.", f"Use one of: {', '.join(AUGMENTATIONS)}.")
     if not cfg.epochs or cfg.epochs < 1:
         raise TrainingError("The number of epochs must be at least 1.")
-    if not cfg.batch_size or cfg.batch_size < 1:
-        raise TrainingError("The batch size must be at least 1.")
+    if not cfg.batch_size or cfg.batch_size < 2:
+        # BatchNorm needs two images per channel in training ("Expected more than 1 value per channel").
+        raise TrainingError(f"The batch size must be at least 2, not {cfg.batch_size}.")
     if not cfg.lr or not math.isfinite(cfg.lr) or cfg.lr <= 0:
         raise TrainingError("The learning rate must be a positive number.")
     preset = cfg.preset_obj()

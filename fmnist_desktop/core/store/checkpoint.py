@@ -49,6 +49,12 @@ MAX_MODEL_BYTES = 250_000_000
 # attack on every later reader (json, repr, the GUI): refused at load.
 MAX_META_DEPTH = 32
 MAX_META_VALUES = 200_000
+# A model's description is about 10 kB of text; a 17 MB name pushed the library's index past its
+# limit. Text beyond MAX_META_TEXT_CHARS in all is refused at load; a name is cut to
+# MAX_NAME_CHARS and the other short fields (preset, dates, versions, class names) to MAX_FIELD_CHARS.
+MAX_META_TEXT_CHARS = 1_000_000
+MAX_NAME_CHARS = 200
+MAX_FIELD_CHARS = 200
 # mean/std normalise pixels on the 0..1 scale; values outside these bounds make every input
 # overflow or vanish.
 MEAN_RANGE = (-1.0, 2.0)
@@ -113,12 +119,13 @@ class CheckpointMeta:
             raise ValueError(f"std {meta.std!r} is outside {STD_RANGE[0]:g}..{STD_RANGE[1]:g}")
         if not isinstance(meta.arch, str):
             raise TypeError(f"arch {meta.arch!r} is not a name")
-        meta.class_names = [str(c) for c in meta.class_names]
+        meta.class_names = [bounded_text(str(c), MAX_FIELD_CHARS) for c in meta.class_names]
         # The descriptive fields are only ever shown, never needed to run the model: a damaged
         # one (a history that is a number, metrics that are a string) is dropped so the model
         # stays usable and no page trips over it later.
-        meta.name, meta.preset = str(meta.name), str(meta.preset)
-        meta.created, meta.app_version = str(meta.created), str(meta.app_version)
+        meta.name, meta.preset = bounded_text(str(meta.name), MAX_NAME_CHARS), bounded_text(str(meta.preset), MAX_FIELD_CHARS)
+        meta.created = bounded_text(str(meta.created), MAX_FIELD_CHARS)
+        meta.app_version = bounded_text(str(meta.app_version), MAX_FIELD_CHARS)
         meta.metrics = dict(meta.metrics) if isinstance(meta.metrics, Mapping) else {}
         meta.training = dict(meta.training) if isinstance(meta.training, Mapping) else {}
         history = meta.history if isinstance(meta.history, (list, tuple)) else []
@@ -162,6 +169,11 @@ def safe_text(value: str) -> str:
         return value
     except UnicodeEncodeError:
         return value.encode("utf-8", "surrogateescape" if _only_escapes(value) else "replace").decode("utf-8", "replace")
+
+
+def bounded_text(value: str, limit: int) -> str:
+    """`value` cut to `limit` characters, the cut marked with "…"."""
+    return value if len(value) <= limit else value[:limit - 1] + "…"
 
 
 def _only_escapes(value: str) -> bool:
@@ -301,17 +313,22 @@ def _is_complete_foreign_zip(path: Path) -> bool:
 def check_meta_shape(path: Path, raw: Any) -> None:
     """Refuse metadata nested deeper than MAX_META_DEPTH or holding more than MAX_META_VALUES
     values (a file whose metadata nested 20,000 levels made every later listing of the library
-    fail with RecursionError). Iterative, so the check itself cannot overflow the stack."""
+    fail with RecursionError), or more than MAX_META_TEXT_CHARS characters of text in all.
+    Iterative, so the check itself cannot overflow the stack."""
     stack = [(raw, 1)]
-    count = 0
+    count = text = 0
     while stack:
         value, depth = stack.pop()
         count += 1
-        if depth > MAX_META_DEPTH or count > MAX_META_VALUES:
+        if isinstance(value, str):
+            text += len(value)
+        if depth > MAX_META_DEPTH or count > MAX_META_VALUES or text > MAX_META_TEXT_CHARS:
             what = f"nested more than {MAX_META_DEPTH} levels deep" if depth > MAX_META_DEPTH else (
-                f"more than {MAX_META_VALUES:,} values")
+                f"more than {MAX_META_VALUES:,} values" if count > MAX_META_VALUES else
+                f"more than {MAX_META_TEXT_CHARS:,} characters of text")
             raise CheckpointError(f"{path.name} is damaged (its description of the model is {what}).")
         if isinstance(value, Mapping):
+            text += sum(len(k) for k in value if isinstance(k, str))
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, (list, tuple)):
             stack.extend((v, depth + 1) for v in value)

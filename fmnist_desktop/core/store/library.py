@@ -8,16 +8,18 @@ is what `active()` falls back to when the active model's file has gone.
 
 The folder is the truth, the index a cache of it: `*.pt` files that appear in the folder are
 added, entries whose file has gone are dropped, and an unreadable index is set aside as
-`library.json.corrupt-<timestamp>` and rebuilt by scanning the folder.
+`library.json.corrupt-<timestamp>` and rebuilt by scanning the folder (core.store.library_index).
+
+Every change is a read-modify-write of the index under a lock that holds across processes (the
+app, `fmnist` commands and a server share the folder), so two activations at once both stay, and
+two models added at once get two files and two names. Names are at most MAX_NAME_CHARS characters.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import re
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,12 +27,12 @@ from typing import Any
 from torch import nn
 
 from ..base import paths
-from .checkpoint import CheckpointMeta, check_meta_shape, load_checkpoint, read_meta, safe_text, save_checkpoint
+from .checkpoint import (MAX_NAME_CHARS, CheckpointMeta, bounded_text, check_meta_shape, load_checkpoint, read_meta,
+                         safe_text, save_checkpoint)
+from .library_index import INDEX_NAME, INDEX_VERSION, MAX_INDEX_BYTES, index_lock, read_index, write_index  # noqa: F401
 from ..base.errors import CheckpointError, FmnistError, SaveError
 from ..models.arch_info import FMNIST_KIND, PHOTO_KIND, kind_of_arch
 
-INDEX_NAME = "library.json"
-INDEX_VERSION = 1
 BUILTIN_ID = "default"
 BUILTIN_NAME = "Default model (shipped with the app)"
 # The photo model shipped with the app (weights/photo.pt): what a dropped photo meets.
@@ -42,11 +44,6 @@ RESERVED_IDS = (BUILTIN_ID, BUILTIN_PHOTO_ID)
 # The index keeps one active model per kind: "active" (the 28×28 network; the key older
 # versions wrote) and "active_photo".
 ACTIVE_KEYS = {FMNIST_KIND: "active", PHOTO_KIND: "active_photo"}
-# The index caches names and metadata: about 5 kB a model. Anything far beyond that is not an
-# index (10 MB of "[[[[" made every listing fail); it is set aside like any damaged index.
-MAX_INDEX_BYTES = 32 * 1024 * 1024
-
-_lock = threading.RLock()  # the GUI thread and workers share one library
 _builtin_meta_cache: dict[Path, tuple[int, int, CheckpointMeta]] = {}
 # Model files in the folder that do not load, by path → (mtime_ns, size): each is reported once
 # per process (and not re-read) until it changes.
@@ -108,6 +105,17 @@ def shipped_name(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def checked_name(name: str) -> str:
+    """A name the user typed (rename, import), whitespace tidied; refused when empty or longer
+    than MAX_NAME_CHARS (a name is a label in a table, not a document)."""
+    name = safe_text(" ".join(str(name).split()))
+    if not name:
+        raise FmnistError("A model's name cannot be empty.")
+    if len(name) > MAX_NAME_CHARS:
+        raise FmnistError(f"A model's name can have at most {MAX_NAME_CHARS} characters; this one has {len(name):,}.")
+    return name
+
+
 def _slug(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     return slug[:40] or "model"
@@ -122,6 +130,7 @@ class ModelLibrary:
         self.folder = Path(folder) if folder is not None else paths.models_dir()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.index_path = self.folder / INDEX_NAME
+        self._lock = index_lock(self.folder)  # threads and processes sharing the folder
         self._notices: list[str] = []  # repairs made while reading, for the user (take_notices)
         self._reported_builtins: set[Path] = set()  # a damaged built-in model is reported once
         # Saves interrupted by a killed process or a power cut leave hidden ".<name>.<random>.tmp"
@@ -131,39 +140,10 @@ class ModelLibrary:
     # -- the index ---------------------------------------------------------------------------
 
     def _read_index(self) -> dict[str, Any]:
-        if not self.index_path.exists():
-            return {"version": INDEX_VERSION, "active": None, "models": []}
-        try:
-            if self.index_path.stat().st_size > MAX_INDEX_BYTES:
-                raise ValueError("too large to be a model list")
-            index = json.loads(self.index_path.read_text(encoding="utf-8"))
-            if not isinstance(index, dict) or not isinstance(index.get("models"), list):
-                raise ValueError("not a model list")
-            for record in index["models"]:
-                if not isinstance(record, dict) or not isinstance(record.get("file"), str):
-                    raise ValueError("bad model record")
-            return index
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
-            aside = self.index_path.with_name(f"{INDEX_NAME}.corrupt-{_stamp()}")
-            try:
-                os.replace(self.index_path, aside)
-                kept = f"it was set aside as {aside.name}"
-            except OSError:
-                kept = "it will be replaced"  # rebuilding over it is still right
-            self._notices.append(
-                f"The model list {INDEX_NAME} in {self.folder} was damaged; {kept} and the list "
-                "was rebuilt from the model files (names and the active choice may be reset)."
-            )
-            return {"version": INDEX_VERSION, "active": None, "models": [], "rebuilt_from": str(aside)}
+        return read_index(self.index_path, self._notices)
 
     def _write_index(self, index: dict[str, Any]) -> None:
-        index = {k: v for k, v in index.items() if k != "rebuilt_from"}
-        text = json.dumps(index, indent=2, ensure_ascii=False)
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate read from a hostile index ("\udcff")
-            text = json.dumps(index, indent=2, ensure_ascii=True)
-        paths.atomic_write_text(self.index_path, text)
+        write_index(self.index_path, index)
 
     def _synced_index(self) -> dict[str, Any]:
         """The index, reconciled with the files in the folder (and saved if that changed it)."""
@@ -193,6 +173,9 @@ class ModelLibrary:
                 changed = True
             if not isinstance(record.get("name"), (str, type(None))):
                 record["name"] = None
+                changed = True
+            elif record.get("name") and len(record["name"]) > MAX_NAME_CHARS:
+                record["name"] = bounded_text(record["name"], MAX_NAME_CHARS)
                 changed = True
             if file in known_files or not (self.folder / file).is_file():
                 if file not in known_files:
@@ -273,7 +256,7 @@ class ModelLibrary:
     def take_notices(self) -> list[str]:
         """One-line messages about repairs made while reading the folder (a damaged index set
         aside, models whose file vanished), each returned once, oldest first."""
-        with _lock:
+        with self._lock:
             notices, self._notices = self._notices, []
         return notices
 
@@ -312,7 +295,7 @@ class ModelLibrary:
 
     def entries(self) -> list[ModelEntry]:
         """The built-in models first (when present), then the user's models, oldest first."""
-        with _lock:
+        with self._lock:
             user = []
             try:
                 index = self._synced_index()
@@ -337,7 +320,7 @@ class ModelLibrary:
     def active(self, kind: str = FMNIST_KIND) -> ModelEntry:
         """The active model of `kind` (the 28×28 network unless told); the built-in one of that
         kind when none was chosen or the chosen file is gone."""
-        with _lock:
+        with self._lock:
             try:
                 active_id = self._synced_index().get(ACTIVE_KEYS.get(kind, "active"))
             except Exception:  # noqa: BLE001 — reported by entries() below; the built-in still works
@@ -380,7 +363,7 @@ class ModelLibrary:
         return candidate
 
     def _record(self, path: Path, meta: CheckpointMeta) -> ModelEntry:
-        with _lock:
+        with self._lock:
             index = self._synced_index()  # the new file is picked up here if it was not yet
             record = next((r for r in index["models"] if r["file"] == path.name), None)
             if record is None:
@@ -402,12 +385,12 @@ class ModelLibrary:
     def unique_name(self, name: str, index: dict[str, Any] | None = None) -> str:
         """`name`, or "name (2)", "name (3)", … when a model of the library already has it: two
         rows of one name could not be told apart (in the table, the status bar, `fmnist models`)."""
-        with _lock:
+        with self._lock:
             taken = self._taken_names(index if index is not None else self._synced_index())
         name = safe_text(str(name))
         if not name or name.casefold() not in taken:
             return name
-        stem = re.sub(r" \(\d+\)$", "", name)
+        stem = re.sub(r" \(\d+\)$", "", name)[:MAX_NAME_CHARS - 8]
         n = 2
         while f"{stem} ({n})".casefold() in taken:
             n += 1
@@ -415,9 +398,11 @@ class ModelLibrary:
 
     def add(self, model: nn.Module | dict, meta: CheckpointMeta) -> ModelEntry:
         """Save a model into the library under a new, unique file name; a name another model
-        already has becomes "name (2)" (`meta.name` is updated to what was saved)."""
-        with _lock:
-            meta.name = self.unique_name(meta.name)
+        already has becomes "name (2)" (`meta.name` is updated to what was saved). The lock is
+        held from choosing the name and file to writing the index: another process adding a
+        model of the same name in the same second gets the next name and its own file."""
+        with self._lock:
+            meta.name = self.unique_name(bounded_text(str(meta.name), MAX_NAME_CHARS))
             path = self._unique_file(meta.name)
             save_checkpoint(path, model, meta)
             try:
@@ -433,7 +418,7 @@ class ModelLibrary:
         checking it loads. The original file is left alone."""
         state_dict, meta = load_checkpoint(path)
         if name:
-            meta.name = name
+            meta.name = checked_name(name)
         return self.add(state_dict, meta)
 
     def _user_record(self, index: dict[str, Any], model_id: str, action: str) -> dict[str, Any]:
@@ -445,10 +430,8 @@ class ModelLibrary:
         raise FmnistError(f"There is no model {model_id!r} in the library.", "List them with: fmnist models")
 
     def rename(self, model_id: str, name: str) -> ModelEntry:
-        name = safe_text(" ".join(name.split()))
-        if not name:
-            raise FmnistError("A model's name cannot be empty.")
-        with _lock:
+        name = checked_name(name)
+        with self._lock:
             index = self._synced_index()
             record = self._user_record(index, model_id, "renamed")
             taken = self._taken_names(index, except_id=model_id).get(name.casefold())
@@ -464,7 +447,7 @@ class ModelLibrary:
             return self._entry(record)
 
     def delete(self, model_id: str) -> None:
-        with _lock:
+        with self._lock:
             index = self._synced_index()
             record = self._user_record(index, model_id, "deleted")
             try:
@@ -478,8 +461,8 @@ class ModelLibrary:
             self._write_index(index)
 
     def set_active(self, model_id: str) -> ModelEntry:
-        entry = self.get(model_id)
-        with _lock:
+        with self._lock:
+            entry = self.get(model_id)
             index = self._synced_index()
             index[ACTIVE_KEYS[entry.kind]] = entry.id
             self._write_index(index)

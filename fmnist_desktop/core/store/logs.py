@@ -18,6 +18,7 @@ import logging.handlers
 from pathlib import Path
 
 from ..base import paths
+from ..base.url_secrets import mask_passwords
 
 APP_LOG = "app.log"
 CLI_LOG = "cli.log"
@@ -62,12 +63,19 @@ def configure(name: str = APP_LOG, level: int = logging.INFO) -> Path | None:
     except OSError:
         return None
     handler._fmnist = True  # type: ignore[attr-defined] - marks the handler this module owns
-    handler.setFormatter(logging.Formatter(FORMAT, "%Y-%m-%d %H:%M:%S"))
+    handler.setFormatter(_MaskingFormatter(FORMAT, "%Y-%m-%d %H:%M:%S"))
     handler.setLevel(level)
     logger.addHandler(handler)
     if logger.level == logging.NOTSET or logger.level > level:
         logger.setLevel(level)
     return target
+
+
+class _MaskingFormatter(logging.Formatter):
+    """Every log record, traceback included, with storage URLs' passwords masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_passwords(super().format(record))
 
 
 def reset() -> None:

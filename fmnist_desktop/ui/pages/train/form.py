@@ -90,7 +90,7 @@ class SettingsForm(QGroupBox):
         self.batch_spin = QSpinBox(self)
         self.batch_spin.setObjectName("batchSizeSpin")
         self.batch_spin.setAccessibleName("Batch size")
-        self.batch_spin.setRange(1, 8192)
+        self.batch_spin.setRange(2, 8192)  # BatchNorm needs two images per step
         form.addRow("Batch size:", self.batch_spin)
         self.lr_spin = QDoubleSpinBox(self)
         self.lr_spin.setObjectName("learningRateSpin")
