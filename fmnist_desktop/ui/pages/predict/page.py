@@ -1,10 +1,9 @@
 """Predict page: classify one photo (showing every preparation step) or many (a sortable table).
 
-Input: drag and drop (files, folders — recursively — or raw images), Open images… (Ctrl+O), Open
-folder…, paste (Ctrl+V) and "Try a sample". While the list is on screen (or one of its rows),
-dropped or opened files are *added* to it (Clear list starts over); otherwise one file opens the
-detailed view and several start a new list. "Back to the list" appears only on a row opened from
-the list. A message belongs to the action that caused it: every new action clears it.
+Input: drag and drop (files, folders, raw images), Open images… (Ctrl+O), Open folder…, paste
+(Ctrl+V), "Try a sample". While the list is on screen, new files are *added* to it; otherwise one
+file opens the detailed view and several start a new list. A message belongs to the action that
+caused it: every new action clears it.
 
 Each result shows the verdict its Prediction carries (decided once by the Predictor with the
 answering model's own threshold, which the spin box shows: for the list, the level(s) its rows
@@ -16,10 +15,9 @@ list (`list_tasks`: at once up to AUTO_RECLASSIFY_MAX rows, a longer one by "Cla
 row's context menu keeps its photo in My photos (Confirm, Correct… with "None of the ten").
 
 The page routes input to its two views (`SingleView`, `BatchView`); all model work is a task of
-`self.tasks` ("classify": one photo here, the list's in `ListTasks`), the Predictor is loaded once
-per active model, in the worker, and counting My photos is a task too ("photos"), so nothing
-walks a folder on the GUI thread. torch-based core modules are imported lazily, inside the task
-functions (they are already in `sys.modules` once the context's `torchReady` fired).
+`self.tasks` ("classify": one photo, the list's in `ListTasks`; "photos": counting My photos;
+"explain": the heat map), the Predictor is loaded once per active model, in the worker; torch-based
+core modules are imported lazily, inside the task functions.
 """
 
 from __future__ import annotations
@@ -47,6 +45,7 @@ from ...tasks import TaskGroup
 from ...widgets.banner import MessageLabel
 from ...widgets.drop_zone import DropZone
 from .batch_view import BatchView
+from .heat_map import HeatMap
 from .list_tasks import ListTasks
 from .predictors import PredictorCache, single_task
 from .single_view import SingleResult, SingleView
@@ -73,7 +72,7 @@ class PredictPage(QWidget):
         super().__init__(parent)
         self.setObjectName("predictPage")
         self.context = context
-        self.tasks = TaskGroup(self, "classify", "photos")
+        self.tasks = TaskGroup(self, "classify", "photos", "explain")
         self.runner = self.tasks["classify"]
         self.predictors = PredictorCache()
         self._pending: tuple[str, object] | None = None  # input that arrived before torch was ready
@@ -88,6 +87,7 @@ class PredictPage(QWidget):
         self.teaching.message.connect(self.show_banner)
         self.setAcceptDrops(True)
         self._build()
+        self.heat_map = HeatMap(self.single, self.tasks["explain"], lambda: [e.path for e in context.active_entries()], self)
         self.list_tasks = ListTasks(context, self.runner, self.batch, self.predictors, self)  # the list's tasks
         self.list_tasks.message.connect(self.show_banner)
         self.list_tasks.started.connect(self._update_enabled)
@@ -402,12 +402,12 @@ class PredictPage(QWidget):
 
     # ================================================================= results (GUI thread)
     def _show_single(self, result: SingleResult) -> None:
-        self._single = result
-        self._kept_as = None
+        self._single, self._kept_as = result, None
         self._show_view(VIEW_SINGLE)
         self._load_model_threshold()  # the spin box shows the level of the model that answered
         # An unreadable file's reason is shown once, in the view (not again in the banner).
         self.single.show_result(result, self.threshold_box.override())
+        self.heat_map.show_for(result)
         self._update_enabled()
         self.predictionShown.emit(result)
 

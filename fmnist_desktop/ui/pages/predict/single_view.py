@@ -160,7 +160,7 @@ class SingleView(QScrollArea):
         for position, (key, panel) in enumerate(self.panels.items()):
             panel.setObjectName(f"{key}Panel")
             steps.addWidget(panel, position // 2, position % 2)
-        left = QVBoxLayout()
+        left = self._left = QVBoxLayout()
         left.addWidget(self.steps_box, 1)
         self.photo_input_panel = model_answer.make_photo_input_panel(view)
         left.addWidget(self.photo_input_panel, 1)
@@ -242,6 +242,10 @@ class SingleView(QScrollArea):
         layout.addLayout(row2)
         layout.addStretch(1)
         return box
+
+    def add_under_pictures(self, widget: QWidget) -> None:
+        """A row under the pictures (the heat map's toggle)."""
+        self._left.insertWidget(self._left.indexOf(self.notes_label), widget)
 
     def update_actions(self, *, ready: bool, busy: bool, store_ready: bool, result: SingleResult | None,
                        kept_as: int | None, photo_count: int | None, readiness) -> None:
