@@ -98,6 +98,7 @@ def test_a_photo_run_that_goes_to_nan_says_so_in_one_line_and_saves_nothing(run_
     assert result.code != 0 and len(errors) == 1 and "Traceback" not in result.err
     assert "diverged" in errors[0] and "nothing was saved" in errors[0]
     assert "nan%" not in result.out
+    assert "Feature cache: " in result.out and "cache/photo-features" in result.out  # where it is, said once
     assert [e.id for e in ModelLibrary().entries()] == before
     index = ModelLibrary().index_path
     assert not index.exists() or "NaN" not in index.read_text()

@@ -309,6 +309,7 @@ def test_postgresql_connections_stay_bounded_through_a_longer_shared_study(tune_
     for p, out in zip(procs, outs):
         assert p.returncode == 0, out
     assert len(_study(postgres_url).get_trials(deepcopy=False)) >= 6
+    print(f"peak {peak} client connections in {samples} samples")  # shown with -s
     # Two workers (a main thread and a heartbeat each) and this watcher: a few at any moment.
     assert samples > 20 and peak <= 8, (peak, samples)
 

@@ -118,3 +118,40 @@ def test_two_processes_building_one_cache_both_finish(tmp_path):
 def test_the_cli_says_where_the_cache_is():
     text = photo_features.describe_cache()
     assert str(photo_features.cache_dir()) in text and "GB" in text
+
+
+def _photo_items(folder, n):
+    from PIL import Image
+
+    folder.mkdir()
+    items = []
+    for i in range(n):
+        path = folder / f"{i}.png"
+        Image.new("RGB", (40 + i, 30), (10 * i % 255, 100, 200 - 5 * i)).save(path)
+        items.append(PhotoItem(label=i % 10, path=str(path)))
+    return items
+
+
+def test_decoded_photos_are_dropped_after_their_last_view(tmp_path, monkeypatch):
+    """Every decoded training photo stayed in memory until the end of the preparation (~230 kB
+    a photo at the real size); now only those whose views are still to come."""
+    import weakref
+
+    items = _photo_items(tmp_path / "photos", 24)
+    alive = [0]
+    real_decode = photo_features._decode
+
+    def counted(path, size):
+        img = real_decode(path, size)
+        alive[0] += 1
+        weakref.finalize(img, lambda: alive.__setitem__(0, alive[0] - 1))
+        return img
+
+    peak = []
+    monkeypatch.setattr(photo_features, "_decode", counted)
+    two = build_activations(_TinyBackbone(), items, 2, 3, SIZE, None, "w", tmp_path / "cache",
+                            progress=lambda done, total: peak.append(alive[0]))
+    assert max(peak) <= 2 * photo_features.BATCH and max(peak) < len(items), peak
+    # Each row is still its item's view: the clean views match a one-view cache of the same photos.
+    one = build_activations(_TinyBackbone(), items, 1, 3, SIZE, None, "w", tmp_path / "cache")
+    np.testing.assert_array_equal(np.asarray(two.activations[:24]), np.asarray(one.activations))

@@ -269,11 +269,17 @@ def build_activations(
             img = source(i)
         return letterbox(img, input_size) if view == 0 else augmented_view(img, input_size, rng)
 
-    jobs = [(v, i) for v in range(views) for i in range(len(items))]
+    # Item by item, every view of one image in a row, so a decoded photo (~230 kB) is dropped
+    # after its last view: holding every decoded photo until the end took ~230 kB per photo.
+    jobs = [(v, i) for i in range(len(items)) for v in range(views)]
     batches = [jobs[k:k + BATCH] for k in range(0, len(jobs), BATCH)]
 
     def make(batch):
-        return to_unit_tensor([render(i, v) for v, i in batch])
+        tensor = to_unit_tensor([render(i, v) for v, i in batch])
+        for v, i in batch:
+            if v == views - 1:
+                decoded.pop(i, None)
+        return tensor
 
     mean = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
     std = torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
@@ -294,7 +300,8 @@ def build_activations(
                     future = pool.submit(make, batches[b + 1])
                 x = ((x - mean) / std).contiguous(memory_format=torch.channels_last)
                 a = backbone.blocks(backbone.stem(x), 0, cut)
-                out[done:done + len(batch)] = a.float().numpy().astype(np.float16)
+                rows = [v * len(items) + i for v, i in batch]  # row v * n_items + i, as CachedActivations reads
+                out[rows] = a.float().numpy().astype(np.float16)
                 done += len(batch)
                 # decoded photos are kept only for the views still to come
                 if progress is not None:
