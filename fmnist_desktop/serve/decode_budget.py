@@ -6,8 +6,11 @@ decoded at full size), but one 5 MB request could hold 32 such images: it took 3
 and left the server 2 GB larger, and two of them made a 28×28 request wait 45 s. So:
 
 - `decode_cost(data)`: the work one image will take, in pixel units, from its header alone
-  (cheap: `Image.open` reads no pixel data; the JPEG marker walk is bounded first). A JPEG is
-  counted at the reduced size `load_image` decodes it at (Pillow's `draft`, 1/2 to 1/8), and each
+  (cheap: opening reads no pixel data; the JPEG marker walk is bounded first). A baseline JPEG
+  is counted at the reduced size `load_image` decodes it at (Pillow's `draft`, 1/2 to 1/8); a
+  progressive JPEG at its full size: libjpeg keeps every DCT coefficient of the whole image
+  until the last scan, whatever the output scale (two 13000×13000 progressive uploads counted at
+  draft size ran side by side in the ordinary lane and took the server from 0.6 to 2.6 GB). Each
   decoded row adds `ROW_COST`: a 1×2,000,000 PNG took 0.13 s to decode, about as long as a
   square PNG of 4 megapixels would (measured on the shared 2-core machine).
 - A request whose images together cost more than `max_request_pixels` (default
@@ -56,8 +59,7 @@ def _draft_scale(width: int, height: int) -> int:
 def decode_cost(data: bytes) -> int:
     """Pixel units decoding `data` will take (0 when the header cannot be read: `load_image`
     then refuses it, with its own message, before decoding anything)."""
-    from PIL import Image
-
+    from ..core.base.formats import JPEG_FORMATS, open_listed_image
     from ..core.base.image_limits import check_file_size, check_jpeg_markers
 
     try:
@@ -66,11 +68,12 @@ def decode_cost(data: bytes) -> int:
         check_jpeg_markers(fp, "The image")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(fp) as img:
+            with open_listed_image(fp) as img:
                 width, height, fmt = img.width, img.height, img.format
-    except Exception:  # noqa: BLE001 — a bad header is load_image's to report
+                progressive = bool(img.info.get("progressive") or img.info.get("progression"))
+    except Exception:  # noqa: BLE001 — a bad header (or an unlisted format) is load_image's to report
         return 0
-    if fmt == "JPEG":
+    if fmt in JPEG_FORMATS and not progressive:
         s = _draft_scale(width, height)
         width, height = -(-width // s), -(-height // s)
     return width * height + ROW_COST * height

@@ -11,9 +11,33 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 # The photo formats the app names to the user (Open dialogs, the drop zone, "nothing found" messages)
-# and keeps in My photos. Anything else Pillow reads still works when named explicitly.
+# and keeps in My photos, and the only ones it opens (`open_listed_image`), whatever a file is called.
 PHOTO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 PHOTO_FORMATS_TEXT = "PNG, JPEG, WebP, BMP, GIF, TIFF"
+
+# Pillow's decoders for PHOTO_EXTENSIONS, in the order they are tried. Every other decoder stays
+# unused: an 87-byte PostScript file named loop.jpg started Ghostscript on `{ } loop` (no time
+# limit, a spinning `gs` left behind), a small gzip FITS file named .jpg was decoded pixel by
+# pixel in Python (24 s, 1.1 GB).
+PILLOW_DECODERS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# What Pillow reports as `img.format` for a JPEG: phone photos that carry a second picture (a
+# depth map, a preview) are opened by the JPEG decoder and reported as "MPO"; both decode alike
+# (draft mode included).
+JPEG_FORMATS = frozenset({"JPEG", "MPO"})
+
+
+def not_listed_text(name: str) -> str:
+    """The one-line refusal for a file that none of PILLOW_DECODERS reads."""
+    return (f"{name} is not a PNG, JPEG, WebP, BMP, GIF or TIFF image (another format, or damaged); "
+            "this app opens only those.")
+
+
+def open_listed_image(fp):
+    """`PIL.Image.open(fp)` with only PILLOW_DECODERS allowed: the one way the app opens an image
+    (a path or a binary file object). Raises PIL.UnidentifiedImageError for anything else."""
+    from PIL import Image
+
+    return Image.open(fp, formats=PILLOW_DECODERS)
 
 
 def is_photo_file(name: str) -> bool:

@@ -26,6 +26,7 @@ import io
 from typing import BinaryIO
 
 from .errors import ImageLoadError
+from .formats import JPEG_FORMATS
 
 MAX_IMAGE_FILE_BYTES = 100_000_000  # 100 MB: a 50-megapixel PNG photo is about that
 MAX_FULL_DECODE_PIXELS = 40_000_000  # 40 megapixels for formats decoded at full size
@@ -52,9 +53,9 @@ def check_file_size(size: int, name: str) -> None:
 
 def check_pixels(width: int, height: int, image_format: str | None, name: str) -> None:
     """Refuse an image whose header declares more pixels than can be decoded at full size
-    within MAX_FULL_DECODE_PIXELS (JPEG is decoded at reduced size, so it is exempt)."""
+    within MAX_FULL_DECODE_PIXELS (JPEG, MPO included, is decoded at reduced size, so it is exempt)."""
     pixels = int(width) * int(height)
-    if image_format != "JPEG" and pixels > MAX_FULL_DECODE_PIXELS:
+    if image_format not in JPEG_FORMATS and pixels > MAX_FULL_DECODE_PIXELS:
         raise ImageLoadError(
             f"{name} is too large to open ({width:,}×{height:,} = {pixels / 1e6:,.0f} megapixels; "
             f"the limit for {image_format or 'this format'} images is {MAX_FULL_DECODE_PIXELS / 1e6:,.0f} megapixels).",

@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..base.errors import ImageLoadError
+from ..base.formats import JPEG_FORMATS, not_listed_text, open_listed_image
 from ..base.image_limits import check_file_size, check_jpeg_markers, check_pixels
 
 
@@ -74,14 +75,14 @@ def _open(fp: io.BytesIO, name: str) -> Image.Image:
             # other warnings note damage it worked around (corrupt EXIF, skipped TIFF tags): the
             # user gets the image or one ImageLoadError, not stray warning lines on stderr.
             warnings.simplefilter("ignore")
-            img = Image.open(fp)
+            img = open_listed_image(fp)  # only the listed formats: never Ghostscript, FITS, …
             img.seek(0)  # first frame of animated GIF/PNG/WebP
             return img
     except Image.DecompressionBombError as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
         raise _too_large(name, int(found.group(1)) if found else None) from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{name} is not an image this app can read (unknown or damaged format).") from None
+        raise ImageLoadError(not_listed_text(name)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         if "truncated" in str(exc).lower():  # cut inside the header ("Truncated File Read")
             raise ImageLoadError(f"{name} is truncated (the file ends before the image does).") from None
@@ -106,7 +107,7 @@ def _normalise_loaded(img: Image.Image, name: str, max_side: int | None) -> Imag
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # as in _open: bomb-range and damage warnings
-            if max_side and img.format == "JPEG" and max(img.size) > 2 * max_side:
+            if max_side and img.format in JPEG_FORMATS and max(img.size) > 2 * max_side:
                 img.draft(img.mode, (max_side, max_side))  # DCT-domain downscale: fast, low memory
             img.load()
             img = ImageOps.exif_transpose(img) or img

@@ -28,7 +28,7 @@ from PIL import Image
 
 from ..base import paths
 from ..base.errors import FmnistError, ImageLoadError
-from ..base.formats import is_photo_file
+from ..base.formats import is_photo_file, open_listed_image
 from ..base.labels import CLASS_NAMES, NONE_INDEX, NONE_OF_THE_TEN, NUM_CLASSES, class_index, label_name
 from ..data.labelled_photos import NONE_LABEL
 from ..photo import load_image, prepare_photo
@@ -107,7 +107,7 @@ def list_examples(root: str | os.PathLike[str] | None = None) -> list[Example]:
     return out
 
 
-_FORMAT_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif"}
+_FORMAT_EXTENSIONS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif"}
 
 
 def _encode(source) -> tuple[bytes, str]:
@@ -122,7 +122,7 @@ def _encode(source) -> tuple[bytes, str]:
         load_image(path)  # a readable message for missing/unreadable/non-image files
         data = path.read_bytes()
     img = load_image(data, max_side=None)  # validates; raises ImageLoadError
-    fmt = Image.open(io.BytesIO(data)).format or ""
+    fmt = open_listed_image(io.BytesIO(data)).format or ""
     if fmt in _FORMAT_EXTENSIONS:
         return data, _FORMAT_EXTENSIONS[fmt]
     return _png(img), ".png"
