@@ -33,7 +33,7 @@ from .. import __version__
 from ..core.base.errors import FmnistError, SaveError
 from ..core.store.logs import CLI_LOG, configure as configure_logging, write_log
 from . import evaluate, export, models, predict, serve, train, tune  # noqa: F401 - each registers its subcommands
-from .console import ProgressBar, StopOnCtrlC
+from .console import ProgressBar, StopOnCtrlC, complain
 from .registry import COMMANDS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, Command, command
 
 # The order `fmnist --help` lists the subcommands in (the modules register them in import order).
@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except SaveError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        complain("error", exc)
         return EXIT_FAILED
     except FmnistError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        complain("error", exc)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"\n{PROG}: interrupted; nothing half-written was kept.", file=sys.stderr)
@@ -100,5 +100,5 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 — never a traceback on the terminal
         log = _log_unexpected(argv if argv is not None else sys.argv[1:])
         where = f"; see log file {log}" if log else ""
-        print(f"{PROG}: error: unexpected {type(exc).__name__}: {exc}{where}", file=sys.stderr)
+        complain("error", f"unexpected {type(exc).__name__}: {exc}{where}")
         return EXIT_FAILED

@@ -79,8 +79,20 @@ class ProgressBar:
 
 
 def say(*parts: object) -> None:
-    """Print a result line on stdout at once (pipes see it immediately)."""
-    print(*parts, flush=True)
+    """Print a result on stdout at once (pipes see it immediately), with every character a
+    terminal would act on escaped (`output_safety.terminal_text`; JSON stays valid JSON)."""
+    from ..core.base.output_safety import terminal_text
+
+    print(terminal_text(" ".join(str(part) for part in parts)), flush=True)
+
+
+def complain(label: str, message: object) -> None:
+    """`fmnist: <label>: <message>` on stderr as one line, whatever the message holds (a file or
+    model name with ESC, a newline or a right-to-left override): the one printer of errors,
+    notes and warnings."""
+    from ..core.base.output_safety import terminal_text
+
+    print(f"fmnist: {label}: {terminal_text(message, one_line=True)}", file=sys.stderr, flush=True)
 
 
 def weights_path(args) -> Path:
@@ -141,4 +153,4 @@ def print_preset_notices() -> None:
     from ..core.store.user_presets import preset_notices
 
     for notice in preset_notices():
-        print(f"fmnist: note: {notice}", file=sys.stderr)
+        complain("note", notice)

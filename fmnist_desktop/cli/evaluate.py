@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from ..core.base.errors import FmnistError
 from ..core.base.output_safety import printable
-from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument, weights_path
-from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
+from .console import ProgressBar, StopOnCtrlC, chosen_device, complain, say, weights_argument, weights_path
+from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, command
 
 
 def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
@@ -119,7 +118,7 @@ def run_evaluate_photos(args: argparse.Namespace) -> int:
         say(result.table())
         for record in result.files:
             if record["error"]:
-                print(f"{PROG}: skipped: {printable(record['error'])}", file=sys.stderr)
+                complain("skipped", printable(record['error']))
     if ctrl_c.stop.is_set():
         return EXIT_INTERRUPTED
     return EXIT_FAILED if result.errors else EXIT_OK  # like predict: some photos could not be read

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from ..core.base.errors import FmnistError
 from ..core.base.output_safety import printable
-from .console import say, weights_argument, weights_path
-from .registry import EXIT_OK, PROG, command
+from .console import complain, say, weights_argument, weights_path
+from .registry import EXIT_OK, command
 from .routing import KIND_COLUMN
 from ..core.models.arch_info import FMNIST_KIND, KIND_NAMES, PHOTO_KIND
 
@@ -24,10 +23,22 @@ def _models_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the list as JSON")
 
 
+def _refuse_builtin(model_id: str | None, action: str) -> None:
+    """The shipped models stay: the photo model's id was answered "There is no model" although
+    `fmnist models` lists it."""
+    from ..core.store.library import BUILTIN_PHOTO_ID, RESERVED_IDS
+
+    if model_id in RESERVED_IDS:
+        what = "photo model" if model_id == BUILTIN_PHOTO_ID else "model"
+        raise FmnistError(f"The built-in {what} cannot be {action} (it ships with the app).")
+
+
 @command("models", "list the model library (the active model of each kind is marked *)", _models_arguments)
 def run_models(args: argparse.Namespace) -> int:
     from ..core.store.library import ModelLibrary
 
+    for model_id, action in ((args.rename[0] if args.rename else None, "renamed"), (args.delete, "deleted")):
+        _refuse_builtin(model_id, action)
     library = ModelLibrary()
     try:
         if args.import_file:
@@ -64,7 +75,7 @@ def run_models(args: argparse.Namespace) -> int:
         # A damaged index set aside, vanished or unusable model files: said even when the
         # command itself then fails (an entry that pointed outside the folder, say).
         for notice in library.take_notices():
-            print(f"{PROG}: note: {printable(notice)}", file=sys.stderr)
+            complain("note", printable(notice))
         from .console import print_preset_notices
 
         print_preset_notices()

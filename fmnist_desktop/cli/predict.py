@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from ..core.base.errors import FmnistError
 from ..core.base.output_safety import printable
-from .console import ProgressBar, StopOnCtrlC, chosen_device, say, weights_argument
-from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
+from .console import ProgressBar, StopOnCtrlC, chosen_device, complain, say, weights_argument
+from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, command
 from .routing import KIND_COLUMN, WEIGHTS_HELP, model_paths, models_line
 
 
@@ -70,7 +69,7 @@ def run_predict(args: argparse.Namespace) -> int:
                 say(f"{printable(r.path)}\t{printable(r.label)}\t{format_percent(r.confidence)}\t{flag}"
                     f"\t{KIND_COLUMN.get(r.model_kind, r.model_kind)}" + (f"\t({others})" if others else ""))
             else:
-                print(f"{PROG}: skipped: {printable(r.error)}", file=sys.stderr, flush=True)
+                complain("skipped", printable(r.error))
     if bar:
         bar.close()
     if args.json:

@@ -18,15 +18,14 @@ def model_paths(args) -> list[Path]:
     the 28×28 network."""
     if getattr(args, "weights", None):
         return [Path(args.weights)]
-    import sys
-
     from ..core.base.output_safety import printable
+    from .console import complain
     from ..core.store.library import ModelLibrary
 
     library = ModelLibrary()
     paths = [entry.path for entry in library.active_models()]
     for notice in library.take_notices():  # e.g. a damaged shipped photo model: said, not hidden
-        print(f"fmnist: note: {printable(notice)}", file=sys.stderr)
+        complain("note", printable(notice))
     return paths
 
 

@@ -6,11 +6,10 @@ import argparse
 import os
 import re
 import signal
-import sys
 from pathlib import Path
 
-from .console import say, weights_argument
-from .registry import EXIT_OK, PROG, command
+from .console import complain, say, weights_argument
+from .registry import EXIT_OK, command
 from ..core.base.errors import FmnistError
 
 
@@ -82,8 +81,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     metas = [read_meta(w) for w in weights]  # a damaged model file is reported before the port is taken
     check_port_free(args.host, args.port)
     if not is_loopback(args.host):
-        print(f"{PROG}: warning: listening on {args.host}: other computers on the network can use this model"
-              + ("" if token else " (no --token: anyone who can reach the port)") + ".", file=sys.stderr)
+        complain("warning", f"listening on {args.host}: other computers on the network can use this model"
+                 + ("" if token else " (no --token: anyone who can reach the port)") + ".")
     for meta, path in zip(metas, weights):
         say(f"Model: {printable(meta.name)} — {printable(path)}")
 

@@ -6,6 +6,14 @@ read: tab-separated lines, CSV files, JSON (issue 12, hostile items 6 and 9).
   control characters are now written as backslash escapes (`\\t`, `\\n`, `\\x1b`, and a
   backslash as `\\\\`, so the escaping can be undone), and bytes of a file name that are not valid
   UTF-8 (Python's surrogate escapes) as `\\xff`.
+  Unicode's bidirectional controls (U+202E "right-to-left override" and its kin) are escaped
+  too: in a model name they turned "gpj.exe" into what reads as "exe.jpg".
+- `terminal_text(text)`: what the `fmnist` command prints, made safe in one place (`cli.console`
+  sends every line through it): control characters, bidirectional controls and line separators
+  become `\\uXXXX` escapes (valid inside JSON strings too, so JSON output stays JSON), while
+  backslashes are kept as they are (messages name Windows paths); with `one_line`, newlines and
+  tabs are escaped as well (the `fmnist: error:` line printed a training photo's ESC and newline
+  raw).
 - `csv_cell(value)`: a cell a spreadsheet will not run: text starting with `=`, `+`, `-`, `@`,
   a tab or a carriage return gets a leading `'` (OWASP's advice), and surrogate escapes become
   `\\xff` so the file can be written as UTF-8 (a non-UTF-8 name crashed Export CSV).
@@ -27,15 +35,23 @@ _ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\\": "\\\\"}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _needs_escape(ch: str) -> bool:
-    code = ord(ch)
+# Unicode's bidirectional formatting characters: marks, embeddings, overrides, isolates.
+_BIDI_CONTROLS = frozenset({0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)})
+
+
+def _is_control(code: int) -> bool:
+    """A character a terminal acts on or that rearranges the text around it."""
     return (
         code < 0x20
         or 0x7F <= code <= 0x9F
         or code in (0x2028, 0x2029, 0x85)  # Unicode line and paragraph separators
+        or code in _BIDI_CONTROLS
         or 0xD800 <= code <= 0xDFFF  # surrogate escapes of undecodable bytes, lone surrogates
-        or ch == "\\"
     )
+
+
+def _needs_escape(ch: str) -> bool:
+    return ch == "\\" or _is_control(ord(ch))
 
 
 def printable(text: Any) -> str:
@@ -56,6 +72,19 @@ def printable(text: Any) -> str:
         else:
             out.append(f"\\u{ord(ch):04x}")
     return "".join(out)
+
+
+def terminal_text(text: Any, one_line: bool = False) -> str:
+    """`text` safe to print on a terminal (see module doc): controls as `\\uXXXX`, backslashes
+    kept; newlines and tabs kept unless `one_line`."""
+    text = str(text)
+    keep = "" if one_line else "\n\t"
+    if not any(_is_control(ord(ch)) and ch not in keep for ch in text):
+        return text
+    return "".join(
+        (_ESCAPES.get(ch) or f"\\u{ord(ch):04x}") if _is_control(ord(ch)) and ch not in keep else ch
+        for ch in text
+    )
 
 
 def csv_cell(value: Any) -> Any:
