@@ -41,6 +41,8 @@ from ..models.arch_info import PHOTO_KIND, kind_of_arch
 # modules; their names are imported here too, since callers import them from core.jobs.export.
 from .export_formats import (  # noqa: F401
     CONTRACT_VERSION,
+    EXIF_ORIENTATION_TERM,
+    check_answers_are_numbers,
     FORMATS,
     INPUT_NAME,
     ONNX_HINT,
@@ -107,7 +109,9 @@ def contract(meta: CheckpointMeta, fmt: str = "onnx") -> dict[str, Any]:
             "shape": ["batch", 1, s, s],
             "dtype": "float32",
             "layout": "NCHW, one grey channel",
-            "pixels": f"a Fashion-MNIST-style image (light garment on black), resized to {s}×{s}, "
+            "orientation": EXIF_ORIENTATION_TERM,
+            "pixels": f"a Fashion-MNIST-style image (light garment on black), turned upright by its EXIF orientation, "
+                      f"resized to {s}×{s}, "
                       "value = pixel / 255, then (value - mean) / std",
             "mean": float(meta.mean),
             "std": float(meta.std),
@@ -128,12 +132,12 @@ def default_output(weights: str | os.PathLike[str], fmt: str) -> Path:
 
 def sample_images() -> np.ndarray:
     """The bundled Fashion-MNIST samples (resources/samples/fashion-mnist_*.png) as uint8 (N,28,28)."""
-    from PIL import Image
+    from ..base.formats import open_listed_image
 
     files = sorted(bundled_path("resources/samples").glob("fashion-mnist_*.png"))
     if not files:
         raise ExportError("The bundled Fashion-MNIST samples are missing, so the export cannot be verified.")
-    return np.stack([np.asarray(Image.open(f).convert("L"), dtype=np.uint8) for f in files])
+    return np.stack([np.asarray(open_listed_image(f).convert("L"), dtype=np.uint8) for f in files])
 
 
 def model_input(images: np.ndarray | torch.Tensor, meta: CheckpointMeta) -> np.ndarray:
@@ -185,6 +189,7 @@ def export_model(
     images = sample_images() if verify_images is None else np.asarray(verify_images, dtype=np.uint8)
     x = model_input(images, meta)
     want = torch_probabilities(model, x)
+    check_answers_are_numbers(want, meta.name)
 
     blob = _onnx_bytes(model, meta, terms) if fmt == "onnx" else _torchscript_bytes(model, meta, terms)
     def verify(tmp: Path) -> Verification:

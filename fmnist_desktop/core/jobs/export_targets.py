@@ -15,15 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..base.paths import atomic_write_bytes, atomic_write_text
 from .export_formats import SUFFIXES, ExportError, ExportResult
 
 
 def _write_verified(out: Path, fmt: str, blob: bytes, terms: dict[str, Any], verify, previous_mode, t0: float
                     ) -> "ExportResult":
     """Verify the export from a temporary copy first, so a bad export never replaces a good file;
-    then write it and its contract atomically. The copy is created new (O_EXCL) under a short name
-    of its own: a planted symlink is never followed, and a long output name leaves room."""
+    then write it and its contract, both or neither (`_write_pair`). The copy is created new
+    (O_EXCL) under a short name of its own: a planted symlink is never followed, and a long
+    output name leaves room."""
     tmp = None
     try:
         tmp = _new_temp_file(out.parent, blob, SUFFIXES[fmt])
@@ -38,13 +38,61 @@ def _write_verified(out: Path, fmt: str, blob: bytes, terms: dict[str, Any], ver
             f"The exported {fmt} model does not answer like the original ({check.line()}); nothing was written.",
             "Report this with the model file.",
         )
-    atomic_write_bytes(out, blob)
     contract_path = out.with_name(out.name + ".json")
     terms["verification"] = check.to_dict()
-    atomic_write_text(contract_path, json.dumps(terms, indent=2, ensure_ascii=False))
+    _write_pair(out, blob, contract_path, json.dumps(terms, indent=2, ensure_ascii=False).encode("utf-8"))
     share_like_other_files(out, previous_mode)
     share_like_other_files(contract_path)
     return ExportResult(out, fmt, len(blob), contract_path, check, time.perf_counter() - t0)
+
+
+def _write_pair(out: Path, blob: bytes, contract_path: Path, contract: bytes) -> None:
+    """Write an export and its contract so that both are new or both are as before: each is
+    staged as a temporary file beside its target first, the contract is moved into place, then
+    the export; if the export cannot be, the previous contract is put back. (The export used to
+    be written even when its contract then could not be, while saying the previous file was
+    unchanged.)"""
+    staged: list[Path] = []
+    backup = None
+    try:
+        try:
+            staged = [_new_temp_file(out.parent, contract, ".json"), _new_temp_file(out.parent, blob, out.suffix)]
+            backup = _keep_previous(contract_path)
+            os.replace(staged[0], contract_path)
+        except OSError as exc:
+            raise ExportError(f"Cannot write {contract_path}: {exc.strerror or exc}. Nothing was written; "
+                              "previous files, if any, are unchanged.") from None
+        try:
+            os.replace(staged[1], out)
+        except OSError as exc:
+            _put_back(contract_path, backup)
+            raise ExportError(f"Cannot write {out}: {exc.strerror or exc}. Nothing was written; "
+                              "previous files, if any, are unchanged.") from None
+    finally:
+        for path in staged + ([backup] if backup is not None else []):
+            path.unlink(missing_ok=True)
+
+
+def _keep_previous(path: Path) -> Path | None:
+    """A hard link to the file at `path` (to put it back), or None when there is none."""
+    if not path.is_file():
+        return None
+    fd, name = tempfile.mkstemp(prefix=".fmnist-previous-", dir=path.parent)
+    os.close(fd)
+    backup = Path(name)
+    backup.unlink()
+    os.link(path, backup)
+    return backup
+
+
+def _put_back(path: Path, backup: Path | None) -> None:
+    try:
+        if backup is None:
+            path.unlink(missing_ok=True)
+        else:
+            os.replace(backup, path)
+    except OSError:  # best effort: the export's own error is what the user needs to hear
+        pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -54,11 +102,16 @@ def _write_verified(out: Path, fmt: str, blob: bytes, terms: dict[str, Any], ver
 def check_export_target(out: str | os.PathLike[str], contract: bool = False) -> int | None:
     """Refuse an output that is not a regular file (`/dev/null`, a FIFO, a socket: they were
     replaced by regular files), a read-only file (it was silently replaced), or a name too long
-    for the file system (with `contract`: also its `<name>.json`). Returns the mode of the file
-    being replaced (None when there is none), so the export keeps it."""
+    for the file system; with `contract`, the same for its `<name>.json`. Returns the mode of the
+    file being replaced (None when there is none), so the export keeps it."""
+    out = Path(out)
+    modes = [_check_one_target(path) for path in ((out, out.with_name(out.name + ".json")) if contract else (out,))]
+    return modes[0]
+
+
+def _check_one_target(out: Path) -> int | None:
     from ..base.paths import name_too_long
 
-    out = Path(out)
     try:
         info = os.stat(out)
     except FileNotFoundError:
@@ -77,11 +130,10 @@ def check_export_target(out: str | os.PathLike[str], contract: bool = False) -> 
         if not os.access(out, os.W_OK) or not info.st_mode & 0o222:  # root may write anyway; it still asks
             raise ExportError(f"{out} is read-only; it was left as it is.",
                               "Choose another name, or make the file writable first if it should be replaced.")
-    for path in (out, out.with_name(out.name + ".json")) if contract else (out,):
-        reason = name_too_long(path)
-        if reason:
-            raise ExportError(f"Cannot write {path.name[:40]}…: {reason}." if len(path.name) > 40
-                              else f"Cannot write {path}: {reason}.")
+    reason = name_too_long(out)
+    if reason:
+        raise ExportError(f"Cannot write {out.name[:40]}…: {reason}." if len(out.name) > 40
+                          else f"Cannot write {out}: {reason}.")
     return stat.S_IMODE(info.st_mode) if info is not None else None
 
 
@@ -104,6 +156,8 @@ def _new_temp_file(folder: Path, data: bytes, suffix: str) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before it replaces anything
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise

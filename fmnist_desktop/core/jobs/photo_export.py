@@ -22,6 +22,8 @@ from ..photo.model_input import PAD_RGB, letterbox, to_unit_tensor
 from ..store.checkpoint import CheckpointMeta
 from .export_formats import (
     CONTRACT_VERSION,
+    EXIF_ORIENTATION_TERM,
+    check_answers_are_numbers,
     INPUT_NAME,
     OPSET,
     ExportError,
@@ -74,7 +76,9 @@ def photo_contract(meta: CheckpointMeta, fmt: str = "onnx") -> dict[str, Any]:
             "layout": "NCHW, RGB (red, green, blue channel order)",
             "colour": "RGB",
             "input_size": s,
-            "pixels": f"the whole photo scaled to fit {s}×{s} (aspect ratio kept) and centred on a background of "
+            "orientation": EXIF_ORIENTATION_TERM,
+            "pixels": f"the photo turned upright by its EXIF orientation first (see 'orientation'), then the whole of it "
+                      f"scaled to fit {s}×{s} (aspect ratio kept) and centred on a background of "
                       f"RGB {tuple(PAD_RGB)}; value = pixel / 255 (0..1). ImageNet mean/std normalisation is "
                       "inside the model: do not normalise",
             "range": [0.0, 1.0],
@@ -164,7 +168,9 @@ def export_photo_model(model: nn.Module, meta: CheckpointMeta, out: Path, fmt: s
     model = model.to("cpu").eval()
     terms = photo_contract(meta, fmt)
     x = sample_photo_inputs(int(meta.input_size)) if verify_inputs is None else np.asarray(verify_inputs, np.float32)
-    want = _softmax(photo_logits(model, x))
+    logits = photo_logits(model, x)
+    check_answers_are_numbers(logits, meta.name)
+    want = _softmax(logits)
     blob = _photo_onnx_bytes(model, meta, terms) if fmt == "onnx" else _photo_torchscript_bytes(model, meta, terms)
     def verify(tmp: Path) -> Verification:
         runtime, got = _exported_photo_logits(fmt, tmp, x)

@@ -26,10 +26,11 @@ from ..base.errors import FmnistError
 from ..base.labels import CLASS_NAMES
 from ..data.labelled_photos import LabelledPhoto, read_labels, read_photo_folder, split_by_sender
 from ..data.photo_features import NONE_CLASS, PhotoItem, build_activations
-from ..learn.calibration import calibrate_photo
+from ..learn.calibration import calibrate_photo, started_from_parent
 from ..learn.photo_training import Finished, PhotoTrainConfig, _Trainable, iter_photo_training, probabilities_from
 from ..models.photo_net import INPUT_SIZE, PHOTO_ARCH, PhotoNet, pretrained_weights_path
 from ..store.checkpoint import CheckpointMeta, load_model
+from ..store.library import shipped_name
 from .runs import FinishedRun
 
 
@@ -150,6 +151,8 @@ def iter_photo_run(
     # ImageNet's opinion branches off where training began: the blocks before it are ImageNet's.
     finished.model.attach_imagenet_opinion(config.from_block).eval()
     calibration = calibrate_on(finished.model, config.from_block, results["val"])
+    if init is not None:  # too few held-out photos: the parent's threshold, as the GUI's fine-tune keeps it
+        calibration = started_from_parent(calibration, shipped_name(init) or init_meta.name, init_meta.metrics)
     meta = photo_meta(finished, config, calibration, name=name, n_train=len(train_items),
                       n_val=len(val_items), photos=str(photos))
     yield PhotoRunDone(FinishedRun(model=finished.model, meta=meta), calibration)

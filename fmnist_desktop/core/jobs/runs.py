@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 from ..learn import evaluation
 from ..store.checkpoint import CheckpointMeta, save_checkpoint
-from ..base.errors import SaveError, describe_exception
+from ..base.errors import FmnistError, SaveError, describe_exception
 from ..store.user_presets import get_preset
 from .train import RunOutcome
 
@@ -91,6 +91,8 @@ def run_meta(finished, data, test, *, kind: str = KIND_TRAIN, name: str | None =
     if test is not None:
         metrics.update(test_accuracy=float(test.accuracy), test_loss=float(test.loss))
     calibration = getattr(finished, "calibration", None)
+    if getattr(config, "init_checkpoint", None) and kind != KIND_FINETUNE:  # a fine-tune: finetune_thresholds
+        calibration = _thresholds_after_init(config.init_checkpoint, calibration)
     if calibration:  # trained with photos: its own "not sure" threshold (core.base.verdict)
         metrics.update(calibration)
     training = config.summary()
@@ -170,6 +172,20 @@ def finish_run(
                                         "after_test": report.after_fashion_mnist,
                                         "before_photos": report.before_user, "after_photos": report.after_user}
     return run
+
+
+def _thresholds_after_init(init_checkpoint, calibration):
+    """A run that started from a model file keeps that model's thresholds unless it calibrated
+    its own on enough held-out photos (`calibration.started_from_parent`)."""
+    from ..learn.calibration import started_from_parent
+    from ..store.checkpoint import read_meta
+    from ..store.library import shipped_name
+
+    try:
+        parent = read_meta(init_checkpoint)
+    except FmnistError:  # the parent vanished since training began: its own calibration, if any
+        return calibration
+    return started_from_parent(calibration, shipped_name(init_checkpoint) or parent.name, parent.metrics)
 
 
 def finetune_thresholds(finished, examples: Sequence[Any], parent_name: str | None, stop=None) -> dict[str, Any]:

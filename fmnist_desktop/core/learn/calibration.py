@@ -151,3 +151,20 @@ def finetuned_thresholds(parent_name: str, parent_metrics: Any, probs: np.ndarra
     out: dict[str, Any] = {k: parent[k] for k in ("not_sure_threshold", "out_of_scope_threshold") if k in parent}
     out["threshold_inherited_from"] = str(parent_name)
     return out
+
+
+def started_from_parent(calibration: dict[str, Any] | None, parent_name: str, parent_metrics: Any) -> dict[str, Any]:
+    """The "not sure" thresholds of a run that started from a parent model (`fmnist train --init`,
+    either kind), as metrics: its own calibration when it was made on at least
+    MIN_CALIBRATION_PHOTOS in-class held-out photos, else the parent's thresholds, named in
+    `threshold_inherited_from` (the rule of `finetuned_thresholds`, which the GUI's fine-tunes
+    follow; the CLI used to fall back to the uncalibrated 50 %). The held-out figures are kept."""
+    out = dict(calibration or {})
+    held = out.get("held_out_photos")
+    n_known = held.get("n") if isinstance(held, dict) else None
+    if isinstance(n_known, int) and n_known >= MIN_CALIBRATION_PHOTOS:
+        return out
+    out.pop("not_sure_threshold", None)
+    out.pop("out_of_scope_threshold", None)
+    out.update(finetuned_thresholds(parent_name, parent_metrics, None, None))
+    return out

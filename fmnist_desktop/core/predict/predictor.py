@@ -30,6 +30,7 @@ from torch import nn
 from ..base import verdict as verdict_rules
 from ..store.checkpoint import CheckpointMeta, load_model
 from ..store.library import shipped_name
+from ..store.weights_check import NOT_NUMBERS_TEXT
 from ..base.errors import FmnistError
 from ..base.formats import iter_photo_files
 from ..base.labels import CLASS_NAMES
@@ -251,6 +252,10 @@ class Predictor:
             slot = self.slots[kind]
             names = slot.meta.class_names if len(slot.meta.class_names) == len(CLASS_NAMES) else CLASS_NAMES
             full = probs_of[i]
+            if not np.isfinite(full).all():  # a model that passed its load probe can still overflow
+                results.append(_failed(path, name, f"{name}: {NOT_NUMBERS_TEXT} for this image; nothing to show.",
+                                       thumbnail))
+                continue
             p, none_p = (full[:10], float(full[10])) if len(full) > 10 else (full, None)
             order = np.argsort(-p, kind="stable")
             best = int(order[0])

@@ -35,7 +35,7 @@ from ... import __version__ as APP_VERSION
 from ..base import paths
 from ..base.errors import CheckpointError, SaveError
 from ..base.labels import CLASS_NAMES, NUM_CLASSES
-from .weights_check import check_fits, check_runnable, class_count, expected_state, few_names, is_state_dict, mismatches
+from .weights_check import check_answers, check_fits, check_runnable, class_count, expected_state, few_names, is_state_dict, mismatches
 
 FORMAT_NAME = "fmnist-desktop"
 FORMAT_VERSION = 1
@@ -348,10 +348,19 @@ def _meta_for_bare(path: Path, state_dict: Mapping[str, torch.Tensor]) -> Checkp
     raise CheckpointError(f"{path.name} does not fit the {best[1]!r} network: {'; '.join(problems)}.")
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
-    """(state_dict, meta) from a model file, verified to fit its network. Never executes code
-    from the file. Raises CheckpointError with one clear sentence."""
+def load_checkpoint(path: str | os.PathLike[str], probe: bool = True) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
+    """(state_dict, meta) from a model file, verified to fit its network and, with `probe`, to
+    answer a test image with numbers (`weights_check.check_answers`; importing, renaming and
+    exporting go through here). Never executes code from the file. Raises CheckpointError with
+    one clear sentence."""
     path = Path(path)
+    state_dict, meta = _verified_weights(path)
+    if probe:
+        _built_model(path, state_dict, meta)
+    return state_dict, meta
+
+
+def _verified_weights(path: Path) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
     obj = _read(path)
     try:
         state_dict, meta = _checked(path, obj)
@@ -359,6 +368,25 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tenso
         raise CheckpointError(f"{path.name} is damaged (its contents are nested too deeply).") from None
     check_runnable(path, state_dict, meta)
     return state_dict, meta
+
+
+def _built_model(path: Path, state_dict: Mapping[str, torch.Tensor], meta: CheckpointMeta) -> nn.Module:
+    """The network of `meta` with the weights, in eval mode on the CPU, its answers checked."""
+    from ..models.networks import build_model, set_flip_averaging
+    from .user_presets import get_preset
+
+    model = build_model(meta.arch)
+    model.load_state_dict(state_dict, strict=True)
+    augment = meta.training.get("augment") if isinstance(meta.training, Mapping) else None
+    if not isinstance(augment, str):
+        try:
+            augment = get_preset(meta.preset).augment
+        except KeyError:
+            augment = "none"
+    set_flip_averaging(model, augment)
+    model.eval()
+    check_answers(path, model, meta)
+    return model
 
 
 def _checked(path: Path, obj: Any) -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
@@ -406,24 +434,14 @@ def _checked(path: Path, obj: Any) -> tuple[dict[str, torch.Tensor], CheckpointM
 def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> tuple[nn.Module, CheckpointMeta]:
     """The model in a file, built with its architecture, weights loaded strictly, on `device`,
     in eval mode; and its metadata."""
-    from ..models.networks import build_model, set_flip_averaging
-    from .user_presets import get_preset
-
-    state_dict, meta = load_checkpoint(path)
-    model = build_model(meta.arch)
-    model.load_state_dict(state_dict, strict=True)
-    augment = meta.training.get("augment") if isinstance(meta.training, Mapping) else None
-    if not isinstance(augment, str):
-        try:
-            augment = get_preset(meta.preset).augment
-        except KeyError:
-            augment = "none"
-    set_flip_averaging(model, augment)
+    path = Path(path)
+    state_dict, meta = _verified_weights(path)
+    model = _built_model(path, state_dict, meta)
     model.to(device)
-    model.eval()
     return model, meta
 
 
 def read_meta(path: str | os.PathLike[str]) -> CheckpointMeta:
-    """Only the metadata of a model file (the file is still fully verified)."""
-    return load_checkpoint(path)[1]
+    """Only the metadata of a model file (the file is verified, but not run: listing the library
+    stays fast; a model whose answers are not numbers is refused when it is loaded)."""
+    return load_checkpoint(path, probe=False)[1]

@@ -142,3 +142,41 @@ def check_runnable(path: Path, state_dict: Mapping[str, torch.Tensor], meta: Any
 def _expected_dtypes(arch: str, opinion_start: int | None = None) -> dict[str, bool]:
     """For each state_dict key of `arch`: whether it holds floating-point values."""
     return {k: v.is_floating_point() for k, v in _built(arch, opinion_start).items()}
+
+
+NOT_NUMBERS_TEXT = "this model's answers are not numbers (NaN or infinity)"
+
+
+def answers_are_numbers(outputs: torch.Tensor) -> bool:
+    """True when every output of a model is a finite number (what may be shown or written)."""
+    return bool(torch.isfinite(outputs).all())
+
+
+def probe_input(meta: Any) -> torch.Tensor:
+    """Two inputs a model of `meta` takes (N, C, S, S): a black image and a fixed ramp from black
+    to white, prepared the way the app prepares images for it (the 28×28 networks standardise
+    with the file's mean and std; the photo model takes 0..1)."""
+    info = ARCH_INFO.get(meta.arch)
+    channels = info.channels if info is not None else 1
+    side = int(meta.input_size)
+    ramp = torch.linspace(0.0, 1.0, side * side).reshape(1, side, side).expand(channels, side, side)
+    unit = torch.stack([torch.zeros(channels, side, side), ramp])
+    if channels == 1:
+        return (unit - float(meta.mean)) / float(meta.std)
+    return unit
+
+
+def check_answers(path: Path, model: torch.nn.Module, meta: Any) -> None:
+    """Run `model` (built and in eval mode) on `probe_input`: finite weights can still answer
+    NaN or infinity (a BatchNorm running variance of -1; a network scaled by 1e38), which printed
+    a bare NaN as JSON, a 500 from the server and "every T-shirt right" from evaluate-photos.
+    Such a model is refused in one line at load and import."""
+    device = next((t.device for t in model.parameters()), torch.device("cpu"))
+    x = probe_input(meta).to(device)
+    with torch.inference_mode():
+        outputs = model(x).float()
+    if not answers_are_numbers(outputs):
+        raise CheckpointError(
+            f"{path.name} is refused: {NOT_NUMBERS_TEXT} on a test image, so it cannot classify anything.",
+            hint="Train or import the model again.",
+        )
