@@ -57,7 +57,7 @@ def no_ghostscript(monkeypatch):
     return started
 
 
-NOT_LISTED = "not a PNG, JPEG, WebP, BMP, GIF or TIFF image"
+NOT_LISTED = "not a PNG, JPEG, WebP, BMP, GIF or TIFF file"
 
 
 def test_postscript_named_jpg_is_refused_in_one_line_without_ghostscript(run_cli, small_model, tmp_path, no_ghostscript):

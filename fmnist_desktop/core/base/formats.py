@@ -28,8 +28,8 @@ JPEG_FORMATS = frozenset({"JPEG", "MPO"})
 
 def not_listed_text(name: str) -> str:
     """The one-line refusal for a file that none of PILLOW_DECODERS reads."""
-    return (f"{name} is not a PNG, JPEG, WebP, BMP, GIF or TIFF image (another format, or damaged); "
-            "this app opens only those.")
+    return (f"{name} is not an image this app opens: not a PNG, JPEG, WebP, BMP, GIF or TIFF file "
+            "(another format, or damaged).")
 
 
 def open_listed_image(fp):
