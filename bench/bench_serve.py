@@ -20,6 +20,11 @@ request, 32 in one request, a 1×40,000,000 PNG) and two slow clients trickle a 
 0.25 s. It prints the ordinary requests' p50/p99, what the hostile requests got, and the server's
 RSS before the mix, its peak (sampled every 0.2 s) and 3 s after the mix. Every loop is bounded
 in count and in time (`--hostile-seconds`, default 150).
+
+`--hostile --attack formats` (issue 27) sends, instead of near-limit images: an 87-byte
+PostScript `{ } loop` named loop.jpg, a FITS file named sky.jpg, a 13000×13000 progressive JPEG
+(flat colour, small) and a 7000×7000 progressive JPEG, each alone in a request. It also reports
+any `gs` process seen under the server, and how long the server took to exit after SIGTERM.
 """
 
 from __future__ import annotations
@@ -99,20 +104,52 @@ def tall_png(height: int) -> bytes:
             + chunk(b"IDAT", body) + chunk(b"IEND", b""))
 
 
-def hostile_mix(url: str, port: int, pid: int, bodies, requests: int, clients: int, seconds: float,
-                attackers: int = 2, slow_clients: int = 2) -> dict:
-    """Ordinary requests among near-limit images and two slow clients (see the module doc)."""
-    import httpx
-    import psutil
-
+def near_limit_attacks() -> list:
     near = big_rgb_png(6300, 6300)  # 39.7 megapixels, just under the 40-megapixel limit for a PNG
     tall = tall_png(40_000_000)
-    heavy_kinds = [
+    return [
         ("one near-limit PNG", [("files", ("near.png", near, "image/png"))]),
         ("two near-limit PNGs", [("files", (f"near{i}.png", near, "image/png")) for i in range(2)]),
         ("32 near-limit PNGs", [("files", (f"near{i}.png", near, "image/png")) for i in range(32)]),
         ("a 1×40,000,000 PNG", [("files", ("tall.png", tall, "image/png"))]),
     ]
+
+
+def progressive_jpeg(side: int) -> bytes:
+    """A flat-colour progressive JPEG of side × side (a few hundred kB even at 13000)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (side, side), 140).save(buf, "JPEG", progressive=True, quality=60)
+    return buf.getvalue()
+
+
+def fits_jpg(side: int = 1000) -> bytes:
+    cards = ["SIMPLE  =                    T", "BITPIX  =                    8", "NAXIS   =                    2",
+             f"NAXIS1  = {side:>20}", f"NAXIS2  = {side:>20}", "END"]
+    header = b"".join(card.ljust(80).encode() for card in cards).ljust(2880, b" ")
+    data = bytes(side * side)
+    return header + data + b"\0" * (-len(data) % 2880)
+
+
+def format_attacks() -> list:
+    loop = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{ } loop\n"
+    return [
+        ("PostScript loop.jpg", [("files", ("loop.jpg", loop, "image/jpeg"))]),
+        ("FITS sky.jpg", [("files", ("sky.jpg", fits_jpg(), "image/jpeg"))]),
+        ("13000² progressive JPEG", [("files", ("prog13000.jpg", progressive_jpeg(13000), "image/jpeg"))]),
+        ("7000² progressive JPEG", [("files", ("prog7000.jpg", progressive_jpeg(7000), "image/jpeg"))]),
+    ]
+
+
+def hostile_mix(url: str, port: int, pid: int, bodies, requests: int, clients: int, seconds: float,
+                attackers: int = 2, slow_clients: int = 2, attack: str = "near-limit") -> dict:
+    """Ordinary requests among near-limit images (or files of other formats and progressive
+    JPEGs) and two slow clients (see the module doc)."""
+    import httpx
+    import psutil
+
+    heavy_kinds = format_attacks() if attack == "formats" else near_limit_attacks()
     deadline = time.monotonic() + seconds
     done = threading.Event()
     lock = threading.Lock()
@@ -123,6 +160,7 @@ def hostile_mix(url: str, port: int, pid: int, bodies, requests: int, clients: i
     proc = psutil.Process(pid)
     rss_before = proc.memory_info().rss / MB
     peak = [rss_before]
+    children_seen: set[str] = set()
     counter = iter(range(requests))
 
     def ordinary(k: int) -> None:
@@ -176,6 +214,7 @@ def hostile_mix(url: str, port: int, pid: int, bodies, requests: int, clients: i
         while not done.is_set():
             try:
                 peak[0] = max(peak[0], proc.memory_info().rss / MB)
+                children_seen.update(child.name() for child in proc.children(recursive=True))
             except psutil.Error:
                 return
             time.sleep(0.2)
@@ -205,17 +244,20 @@ def hostile_mix(url: str, port: int, pid: int, bodies, requests: int, clients: i
         "slow_clients": slow,
         "rss_before_mb": round(rss_before, 1), "rss_peak_mb": round(peak[0], 1),
         "rss_after_mb": round(proc.memory_info().rss / MB, 1),
+        "child_processes_seen": sorted(children_seen),
     }
 
 
 def _finish(report: dict, server, stderr_path: Path, args) -> int:
     """The hostile mix's ending: SIGTERM, the server's log checked, the figures printed."""
+    t_term = time.perf_counter()
     server.send_signal(signal.SIGTERM)
     try:
         report["exit_status"] = server.wait(60)
     except subprocess.TimeoutExpired:
         server.kill()
         report["exit_status"] = "killed after 60 s"
+    report["sigterm_to_exit_s"] = round(time.perf_counter() - t_term, 2)
     stderr = stderr_path.read_text(errors="replace")
     report["tracebacks_in_server_log"] = stderr.count("Traceback")
     if args.json:
@@ -223,8 +265,9 @@ def _finish(report: dict, server, stderr_path: Path, args) -> int:
         return 0
     h = report["hostile"]
     print(f"server: {report['command']} (ready in {report['startup_s']} s)")
+    what = "other formats and progressive JPEGs" if args.attack == "formats" else "near-limit images"
     print(f"hostile mix: {h['ordinary_requests']} ordinary requests from {args.clients} clients in {h['ordinary_wall_s']} s, "
-          f"beside {args.attackers} clients sending near-limit images and {args.slow_clients} slow clients")
+          f"beside {args.attackers} clients sending {what} and {args.slow_clients} slow clients")
     print(f"  ordinary latency p50 {h['ordinary_latency_ms']['p50']} ms, p99 {h['ordinary_latency_ms']['p99']} ms, "
           f"max {h['ordinary_latency_ms']['max']} ms; errors {h['ordinary_errors']} {h['ordinary_error_examples'] or ''}")
     for kind, statuses in h["hostile_answers"].items():
@@ -232,7 +275,9 @@ def _finish(report: dict, server, stderr_path: Path, args) -> int:
     print(f"  slow clients: {h['slow_clients']}")
     print(f"  server RSS: {h['rss_before_mb']} MB before the mix, peak {h['rss_peak_mb']} MB, {h['rss_after_mb']} MB 3 s after")
     print(f"  /health after: {report['health_after']}")
-    print(f"  SIGTERM → exit status {report['exit_status']}; tracebacks in the server's log: {report['tracebacks_in_server_log']}")
+    print(f"  child processes of the server seen: {h['child_processes_seen'] or 'none'}")
+    print(f"  SIGTERM → exit status {report['exit_status']} after {report['sigterm_to_exit_s']} s; "
+          f"tracebacks in the server's log: {report['tracebacks_in_server_log']}")
     return 0 if h["ordinary_errors"] == 0 and report["exit_status"] == 0 else 1
 
 
@@ -248,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--clients", type=int, default=8)
-    p.add_argument("--weights", default=str(REPO / "weights" / "default.pt"))
+    p.add_argument("--weights", default=str(REPO / "weights" / "default.pt"),
+                   help="the model file to serve; '' serves the active models (photos meet the photo model)")
     p.add_argument("--threads", type=int, default=2, help="the server's inference threads")
     p.add_argument("--workers", type=int, default=1, help="the server's processes (fmnist serve --workers N)")
     p.add_argument("--photos", default="/work/shared/realworld-dev")
@@ -259,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hostile-seconds", type=float, default=150, help="time limit of the hostile mix (default: 150)")
     p.add_argument("--attackers", type=int, default=2, help="hostile mix: clients sending near-limit images (default: 2; 0 for a baseline)")
     p.add_argument("--slow-clients", type=int, default=2, help="hostile mix: clients trickling a body (default: 2)")
+    p.add_argument("--attack", choices=("near-limit", "formats"), default="near-limit",
+                   help="hostile mix: near-limit images (issue 17), or PostScript/FITS named .jpg and progressive "
+                   "JPEGs (issue 27)")
     args = p.parse_args(argv)
 
     photos = [Path(f).read_bytes() for f in sorted(glob.glob(os.path.join(args.photos, "*", "*.jpg")))]
@@ -280,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, "-m", "fmnist_desktop.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-           "--weights", args.weights, "--threads", str(args.threads), "--workers", str(args.workers)]
+           *(["--weights", args.weights] if args.weights else []),  # "": the active photo model and 28×28 network
+           "--threads", str(args.threads), "--workers", str(args.workers)]
     stderr_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_serve_{port}.err"
     t_launch = time.perf_counter()
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(stderr_path, "w"), env=env)
@@ -304,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                     c.post(f"{url}/predict", files={"files": (name, data, ctype)})
         if args.hostile:
             report["hostile"] = hostile_mix(url, port, server.pid, bodies, args.requests, args.clients,
-                                            args.hostile_seconds, args.attackers, args.slow_clients)
+                                            args.hostile_seconds, args.attackers, args.slow_clients, args.attack)
             with httpx.Client(timeout=10) as c:
                 report["health_after"] = c.get(f"{url}/health").json()
             return _finish(report, server, stderr_path, args)
