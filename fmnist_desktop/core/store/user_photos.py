@@ -31,6 +31,7 @@ from ..base.errors import FmnistError, ImageLoadError
 from ..base.formats import is_photo_file
 from ..base.labels import CLASS_NAMES, NONE_INDEX, NONE_OF_THE_TEN, NUM_CLASSES, class_index, label_name
 from ..data.labelled_photos import NONE_LABEL
+from ..data.photo_embeddings import EmbeddingStore
 from ..photo import load_image, prepare_photo
 
 HASH_CHARS = 16  # 64 bits of SHA-256: collisions are not a concern for a personal photo folder
@@ -168,11 +169,39 @@ def relabel(example: Example, new_label: int, root: str | os.PathLike[str] | Non
 
 
 def delete(example: Example) -> None:
-    """Remove a stored photo (already gone is fine)."""
+    """Remove a stored photo (already gone is fine), and its embeddings."""
     try:
         example.path.unlink(missing_ok=True)
     except OSError as exc:
         raise FmnistError(f"Cannot delete {example.path.name}: {exc.strerror or exc}.") from None
+    folder = example.path.parent.parent / EMBEDDINGS_FOLDER
+    for keyed in (folder.iterdir() if folder.is_dir() else ()):
+        EmbeddingStore(keyed).discard(example.digest)
+
+
+# --------------------------------------------------------------------------------------------
+# Embeddings: each kept photo's backbone features, stored when it is kept (core.data.photo_embeddings)
+
+# A hidden folder beside the class folders (list_examples reads class folders only), one
+# sub-folder per backbone and input recipe (`photo_embeddings.embedding_key`).
+EMBEDDINGS_FOLDER = ".embeddings"
+
+
+def embedding_store(key: str, root: str | os.PathLike[str] | None = None) -> EmbeddingStore:
+    """Where the embeddings made by one backbone and input recipe (`key`) of the kept photos are."""
+    return EmbeddingStore(_root(root) / EMBEDDINGS_FOLDER / key)
+
+
+def store_embeddings(examples: Sequence[Example], net, input_size: int, n_augmented: int,
+                     root: str | os.PathLike[str] | None = None, progress=None, stop=None):
+    """The photo model's embeddings of kept photos (`photo_embeddings.Embedded`): those stored
+    already are read, the others computed once and stored. Called when a photo is kept, and by a
+    fine-tune for any photo kept before (or by another backbone). None when stopped."""
+    from ..data.photo_embeddings import embed_photos, embedding_key
+
+    store = embedding_store(embedding_key(net, input_size, 1 + n_augmented), root)
+    return embed_photos(net, [(Path(e.path), e.digest) for e in examples], store, input_size, n_augmented,
+                        progress=progress, stop=stop)
 
 
 def split_examples(examples: Sequence[Example]) -> tuple[list[Example], list[Example]]:
