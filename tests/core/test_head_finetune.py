@@ -1,0 +1,80 @@
+"""The photo head's fine-tune rule (issue 26, item 1): a few corrected photos are learned while the
+head stays near its parent, keeps what it named right, and grows no more confident. On synthetic
+embeddings (clusters, one per output), so the rule is tested in milliseconds; the real figures
+are bench/bench_photo_finetune_quality.py's. No Qt."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fmnist_desktop.core.learn.head_finetune import HeadRecipe, mean_confidence, train_head
+
+DIM, OUTPUTS = 64, 11
+
+
+def _world(seed: int = 0):
+    """A parent head that names clustered embeddings right, its replay set, 80 "shipped photos",
+    and photos of class 3 lying towards class 0 that the parent calls class 0 (the corrections)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(OUTPUTS, DIM)).astype(np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+
+    def draw(labels, spread=0.55):
+        return (centres[labels] + spread * rng.normal(size=(len(labels), DIM)) / np.sqrt(DIM)).astype(np.float32)
+
+    parent = torch.nn.Linear(DIM, OUTPUTS)
+    with torch.no_grad():
+        parent.weight.copy_(torch.from_numpy(3.0 * centres))
+        parent.bias.zero_()
+    replay_y = np.repeat(np.arange(OUTPUTS), 20)
+    shipped_y = np.arange(80) % 10
+    between = 0.55 * centres[0] + 0.45 * centres[3]  # nearer class 0: the parent says 0
+    corrections = (between + 0.05 * rng.normal(size=(3, 3, DIM)) / np.sqrt(DIM)).astype(np.float32)  # 3 photos, 3 views
+    return parent, (draw(replay_y), replay_y), (draw(shipped_y), shipped_y), corrections, np.full(3, 3)
+
+
+def _right(head, x, y) -> int:
+    with torch.inference_mode():
+        return int((head(torch.from_numpy(x))[:, :10].argmax(1).numpy() == y).sum())
+
+
+def test_three_corrections_are_learned_while_the_head_stays_near_its_parent_and_no_more_confident():
+    parent, (replay_x, replay_y), (shipped_x, shipped_y), user_x, user_y = _world()
+    assert _right(parent, user_x[:, 0], user_y) == 0  # the parent gets all three wrong
+    before = _right(parent, shipped_x, shipped_y)
+    parent_weight = parent.weight.detach().clone()
+
+    run = train_head(parent, user_x, user_y, replay_x, replay_y, HeadRecipe(), seed=0)
+
+    head = run.head
+    assert _right(head, user_x[:, 0], user_y) == 3  # the corrected photos are learned
+    assert _right(head, shipped_x, shipped_y) >= before - 1  # no drop beyond 1 photo of 80
+    assert mean_confidence(head, shipped_x) <= mean_confidence(parent, shipped_x) + 0.01  # not over-confident
+    moved = (head.weight - parent.weight).norm() / parent.weight.norm()
+    assert moved < 0.25, f"the head moved {moved:.2f} of its parent's norm"
+    assert parent.weight.equal(parent_weight)  # the parent model is not changed
+
+
+def test_it_stops_once_every_view_of_the_photos_taught_is_learned():
+    parent, (replay_x, replay_y), _shipped, user_x, user_y = _world()
+    recipe = HeadRecipe(learned_probability=0.3)  # this world's parent is unsure of everything (66 % at best)
+    run = train_head(parent, user_x, user_y, replay_x, replay_y, recipe)
+    assert recipe.min_steps <= run.steps < recipe.max_steps
+    assert _right(run.head, user_x.reshape(-1, DIM), np.repeat(user_y, 3)) == 9  # every view
+
+
+def test_the_replay_set_keeps_its_weight_when_the_user_has_few_photos():
+    recipe = HeadRecipe()
+    assert recipe.share_for(3) < 0.25 < recipe.share_for(10) <= recipe.max_user_share
+    assert recipe.share_for(300) == recipe.max_user_share  # many photos never swamp the replay set
+
+
+def test_stop_returns_nothing():
+    parent, (replay_x, replay_y), _shipped, user_x, user_y = _world()
+
+    class Stopped:
+        def is_set(self) -> bool:
+            return True
+
+    assert train_head(parent, user_x, user_y, replay_x, replay_y, stop=Stopped()) is None
