@@ -142,5 +142,87 @@ def test_stop_returns_nothing_and_a_28x28_model_or_no_photos_is_refused(tmp_path
 def test_progress_counts_every_view_through_the_backbone(tmp_path, sneaker_model):
     seen = []
     finetune_photo_head(sneaker_model, _photos(tmp_path / "v", 2), steps=5,
-                        progress=lambda done, total: seen.append((done, total)))
-    assert seen[-1] == (12, 12)  # 4 photos × (clean + 2 augmented views)
+                        progress=lambda done, total, what: seen.append((done, total, what)))
+    mine = [s for s in seen if s[2] == "your photos"]
+    assert mine[-1] == (12, 12, "your photos")  # 4 photos × (clean + 2 augmented views)
+    assert seen[-1] == (3, 3, "the measuring photos")  # the tests' three real photos, clean views
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 26 item 1 and issue 24 item 4: embeddings kept once, measured before it is offered
+
+
+def test_embeddings_are_stored_when_photos_are_kept_and_a_fine_tune_does_not_run_the_backbone_again(
+        tmp_path, sneaker_model, monkeypatch):
+    from fmnist_desktop.core.jobs.photo_finetune import store_kept_embeddings
+    from fmnist_desktop.core.store import user_photos
+
+    for photo in _photos(tmp_path / "w", 2):
+        user_photos.add_example(photo.path, photo.label)
+    kept = user_photos.list_examples()
+    calls = []
+    features = PhotoNet.features
+    monkeypatch.setattr(PhotoNet, "features", lambda self, x: (calls.append(len(x)), features(self, x))[1])
+
+    assert store_kept_embeddings(sneaker_model, kept) == 4  # kept: each photo's views through the backbone once
+    assert sum(calls) == 12
+    stored = list((user_photos.paths.user_photos_dir() / user_photos.EMBEDDINGS_FOLDER).rglob("*.npy"))
+    assert sorted(p.stem for p in stored) == sorted(e.digest for e in kept)
+    assert store_kept_embeddings(sneaker_model, kept) == 0 and sum(calls) == 12  # kept again: nothing to do
+
+    calls.clear()
+    measuring = ("shipped", "no photos", [])
+    run = finetune_photo_head(sneaker_model, kept, steps=30, measuring=measuring)
+    assert calls == [] and run.finetune_report.computed == 0  # the fine-tune cost only the head's steps
+
+    user_photos.delete(kept[0])  # a deleted photo's embeddings go with it
+    assert not any(p.stem == kept[0].digest for p in
+                   (user_photos.paths.user_photos_dir() / user_photos.EMBEDDINGS_FOLDER).rglob("*.npy"))
+
+
+def test_a_fine_tune_that_names_fewer_measuring_photos_right_is_saved_but_not_made_active(
+        tmp_path, sneaker_model, monkeypatch):
+    from fmnist_desktop.core.jobs import photo_train
+    from fmnist_desktop.core.jobs.state import PlainState
+    from fmnist_desktop.core.store.library import ModelLibrary
+
+    real = tmp_path / "real" / "7_Sneaker"  # the measuring photos: three sneakers the parent names right
+    real.mkdir(parents=True)
+    for k in range(3):
+        _draw(real / f"sneaker_{k}.png", SNEAKER, 900 + k)
+    monkeypatch.setenv("FMNIST_DESKTOP_REAL_PHOTOS", str(real.parent))
+    library = ModelLibrary()
+    parent = library.add(*load_model(sneaker_model))
+    library.set_active(parent.id)
+    # "Corrections" that teach it to call sneakers trousers: the new head names the sneakers wrong.
+    wrong = [Photo(p.path, TROUSER) for p in _photos(tmp_path / "mine", 3) if p.label == SNEAKER]
+
+    outcome = photo_train.finetune(photo_train.PhotoFinetuneInputs(parent.path, wrong, library, make_active=True),
+                                   PlainState())
+
+    report = outcome.finetune_report
+    new, old = report.measured
+    assert old.right == 3 and new.right < 3 and report.worse
+    assert report.comparison.worse and f"names {new.right} of the 3 real photos shipped with the app right" in \
+        report.comparison.question()
+    assert report.comparison.active_path == str(parent.path)
+    assert "worse than its parent's 3" in " ".join(report.lines())
+    assert outcome.entry is not None and outcome.entry.kind == "photo"  # saved, beside its parent
+    assert library.active("photo").id == parent.id  # the parent stays the active photo model
+
+
+def test_the_new_head_is_measured_against_its_parent_and_is_no_more_confident(tmp_path, sneaker_model):
+    measuring = ("shipped", "the 4 drawn photos", [(p.path, p.label) for p in _photos(tmp_path / "m", 2, seed=3)])
+    rng = np.random.default_rng(0)
+    replay = tmp_path / "photo-replay.npz"
+    np.savez(replay, features=rng.normal(size=(44, 1280)).astype(np.float16), labels=np.arange(44) % 11)
+
+    run = finetune_photo_head(sneaker_model, _photos(tmp_path / "x", 4), replay=replay, measuring=measuring)
+
+    report = run.finetune_report
+    new, old = report.measured
+    assert old.right == 2 and new.total == old.total == 4  # the parent names the 2 sneakers right
+    assert report.learned == report.n_trained == 8
+    assert report.confidence is not None and report.confidence[0] <= report.confidence[1] + 0.01
+    assert run.meta.metrics["finetune"]["parent_measured_right"] == 2
+    assert run.meta.training["steps"] <= run.meta.training["max_steps"]

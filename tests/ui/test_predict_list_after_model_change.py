@@ -390,11 +390,13 @@ def test_finetuning_the_photo_model_uses_none_photos_as_its_none_class(photo_mod
     user_photos.add_example(SNEAKER_PHOTO, CLASS_NAMES.index("Sneaker"))
     seen = {}
 
-    def train_head(head, opt, steps, flat_x, flat_y, *rest):
-        seen["labels"] = set(flat_y.tolist())
-        return True
+    real_train_head = photo_finetune.train_head
 
-    monkeypatch.setattr(photo_finetune, "_train_head", train_head)
+    def train_head(parent, user_x, user_y, *rest):
+        seen["labels"] = set(user_y.tolist())
+        return real_train_head(parent, user_x, user_y, *rest)
+
+    monkeypatch.setattr(photo_finetune, "train_head", train_head)
     run = photo_finetune.finetune_photo_head(photo_model_file, user_photos.list_examples(), steps=1,
                                              augmented_views=0)
     trained = {e.label for e in user_photos.list_examples() if not e.kept_out}

@@ -29,6 +29,7 @@ class Comparison:
     test: tuple[float | None, float | None] = (None, None)  # percent: (candidate, active)
     photos: tuple[Any, Any] = (None, None)  # core.predict.photo_score.PhotoScore: (candidate, active)
     reasons: tuple[str, ...] = field(default=())  # what it does worse, one phrase each
+    active_path: str | None = None  # the file of the model it was compared with, when known
 
     @property
     def worse(self) -> bool:
@@ -63,6 +64,20 @@ class _Scores:
             self.scores[value[1][0]] = value[2]
 
 
+def _photo_reason(new, old, active_name: str) -> str | None:
+    if new is not None and old is not None and new.total and new.right < old.right:
+        return f"it names {new.right} of {new.description} right, “{active_name}” {old.right}"
+    return None
+
+
+def photo_comparison(candidate_name: str, active_name: str, active_path: str | None, new, old) -> Comparison:
+    """A comparison made from real-photo scores measured already (a photo fine-tune measures its
+    new head against its parent's before it is offered)."""
+    reason = _photo_reason(new, old, active_name)
+    return Comparison(candidate_name, active_name, photos=(new, old), reasons=(reason,) if reason else (),
+                      active_path=active_path)
+
+
 def _kind(entry) -> str:
     return getattr(entry, "kind", FMNIST_KIND)
 
@@ -86,7 +101,7 @@ def run(inputs: CompareInputs, state: TaskState) -> Comparison | None:
     if state.is_interruption_requested():
         return None
     photos = (scores.scores.get("candidate"), scores.scores.get("active"))
-    new, old = photos
-    if new is not None and old is not None and new.total and new.right < old.right:
-        reasons.append(f"it names {new.right} of {new.description} right, “{active.name}” {old.right}")
-    return Comparison(candidate.name, active.name, test, photos, tuple(reasons))
+    reason = _photo_reason(*photos, active.name)
+    if reason:
+        reasons.append(reason)
+    return Comparison(candidate.name, active.name, test, photos, tuple(reasons), active_path=str(active.path))

@@ -11,7 +11,9 @@ photo model (unless `make_active=False`: the Train page first compares it with t
 arriving as `AfterTraining(RunOutcome)`.
 
 `finetune`: `core.jobs.photo_finetune.finetune_photo_head` and the save, returning a `RunOutcome`,
-or None when stopped (nothing is saved).
+or None when stopped (nothing is saved). With `make_active` the new model becomes the active photo
+model only when it names at least as many of the measuring photos right as its parent: a worse one
+is saved beside it and the parent stays active (the report's `comparison` says why).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ class PhotoFinetuneInputs:
     library: Any
     replay: Any = None  # core.jobs.photo_finetune.default_replay_path() or another .npz
     base_name: str | None = None  # the base model's name as the library lists it
-    make_active: bool = True  # False: the caller decides (the Train page first compares it with the active one)
+    make_active: bool = True  # never a worse one; False: the caller decides (the Train page asks first)
 
 
 def _printable(config) -> Any:
@@ -130,11 +132,13 @@ def run(inputs: PhotoTrainInputs, state: TaskState) -> None:
 
 
 def finetune(inputs: PhotoFinetuneInputs, state: TaskState) -> RunOutcome | None:
-    """Fine-tune the photo model's head on the user's photos and save it as the active photo model."""
+    """Fine-tune the photo model's head on the user's photos and save it; the active photo model
+    when `make_active` and it does no worse than its parent on the measuring photos."""
     from .photo_finetune import finetune_photo_head
 
-    def progress(done: int, total: int) -> None:
-        state.set_progress(None, f"Reading your photos: {done:,} / {total:,} views", done=done, total=total)
+    def progress(done: int, total: int, what: str) -> None:
+        state.set_progress(done / total if total else None, f"Reading {what}: {done:,} / {total:,} views",
+                           done=done, total=total)
 
     state.set_progress(None, "Reading your photos…")
     result = finetune_photo_head(inputs.base_path, inputs.examples, replay=inputs.replay, stop=state,
@@ -142,4 +146,4 @@ def finetune(inputs: PhotoFinetuneInputs, state: TaskState) -> RunOutcome | None
     if result is None:
         return None
     state.set_progress(None, "Saving the model…")
-    return _save(result, inputs.library, inputs.make_active)
+    return _save(result, inputs.library, inputs.make_active and not result.finetune_report.worse)
