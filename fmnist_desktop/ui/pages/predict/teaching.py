@@ -1,6 +1,7 @@
 """The Predict page's link to My photos (`core.store.user_photos`): counting them in a task (so no
-folder is walked on the GUI thread), keeping the shown photo or a row's with its class (and saying
-so, or why not, through `message`: the page's banner), the My photos dialog."""
+folder is walked on the GUI thread; the same task then stores the photo model's embeddings of
+newly kept photos), keeping the shown photo or a row's with its class (and saying so, or why not,
+through `message`: the page's banner), the My photos dialog."""
 
 from __future__ import annotations
 
@@ -23,21 +24,32 @@ class MyPhotosLink(QObject):
         self.readiness = None  # core.store.user_photos.FinetuneReadiness, once counted
 
     def recount(self) -> None:
-        """Count the stored photos in the background; `counted` follows."""
+        """Count the stored photos in the background (`counted` follows), then store the active
+        photo model's embeddings of kept photos that lack them (a photo just kept, or kept before
+        the model changed), so a later fine-tune costs only the head's steps."""
         if not self.context.is_torch_ready():
             return
+        photo_model = self.context.active_entry_of("photo")
+        model_path = None if photo_model is None else photo_model.path
 
         def count(state):
             from ....core.store import user_photos
 
             examples = user_photos.list_examples()
-            return len(examples), user_photos.finetune_readiness(examples)
+            state.set_partial_result((len(examples), user_photos.finetune_readiness(examples)))
+            if model_path is not None and examples:
+                from ....core.jobs.photo_finetune import photos_the_photo_model_answers, store_kept_embeddings
+
+                try:
+                    store_kept_embeddings(model_path, photos_the_photo_model_answers(examples), stop=state)
+                except (FmnistError, OSError):
+                    pass  # the fine-tune computes what is missing
 
         def counted(value) -> None:
             self.count, self.readiness = value
             self.counted.emit()
 
-        self._task.start(count, on_result=counted, on_error=lambda _message: counted((0, None)))
+        self._task.start(count, on_partial=counted, on_error=lambda _message: counted((0, None)), needs_torch=True)
 
     @staticmethod
     def keep(source, class_index: int) -> None:
