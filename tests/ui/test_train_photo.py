@@ -178,3 +178,43 @@ def test_stopping_a_photo_run_keeps_its_best_epoch_to_save(main_window, qtbot, t
     with qtbot.waitSignal(page.runFinished, timeout=10_000) as saved:
         assert page.unsaved.retry()  # "Save to the library"
     assert saved.args[0].kind == "photo" and not page.unsaved.held()
+
+
+def test_a_photo_finetune_that_names_fewer_real_photos_right_is_offered_with_no_as_the_default(
+        main_window, qtbot, tiny_idx_dir, tmp_path, monkeypatch):
+    """Issue 26 item 1: the new head is measured against its parent on the real photos before it is
+    offered (once: the comparison is not run again), and a worse one stays inactive unless the user
+    says Yes: the question's default keeps the active model."""
+    from fmnist_desktop.core.jobs import model_comparison
+    from fmnist_desktop.core.store import user_photos
+
+    real = tmp_path / "real" / "7_Sneaker"  # the measuring photos: sneakers the active model names right
+    real.mkdir(parents=True)
+    for k in range(3):
+        _photo("wide", 900 + k).save(real / f"sneaker_{k}.png")
+    monkeypatch.setenv("FMNIST_DESKTOP_REAL_PHOTOS", str(real.parent))
+    asked = []
+
+    def question(parent, title, text, buttons, default):
+        asked.append((title, text, default))
+        return QMessageBox.StandardButton.Yes if title.startswith("Fine-tune") else default
+
+    monkeypatch.setattr(QMessageBox, "question", question)
+    monkeypatch.setattr(model_comparison, "run", lambda *a: asked.append(("measured again", "", None)))
+    base = _active_photo_model(main_window)
+    for k in range(8):  # sneakers "corrected" to Trouser: the new head calls sneakers trousers
+        user_photos.add_example(_photo("wide", 500 + k), 1)
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS) as saved:
+        assert page.start_finetune()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=60_000)
+
+    plan = asked[0][1]
+    assert "measured against this one" in plan and "this one stays unless you say Yes" in plan
+    title, text, default = asked[-1]
+    assert title == "Make a worse model active?" and default == QMessageBox.StandardButton.No
+    assert "of the 3 real photos shipped with the app right, “Shop photo model” 3" in text
+    assert not any(t == "measured again" for t, _text, _d in asked)
+    entry = saved.args[0]
+    assert main_window.context.library().active("photo").id == base.id != entry.id
+    assert "“Shop photo model” stays the active photo model" in page.banner.text()

@@ -33,11 +33,18 @@ class ActiveModelGuard:
     def is_running(self) -> bool:
         return self.task.is_running()
 
-    def make_active(self, entry, done: Callable[[bool, object], None], on_status: Callable[[str], None] | None = None) -> None:
-        """Make `entry` the active model of its kind unless it does worse and the user says No."""
+    def make_active(self, entry, done: Callable[[bool, object], None], on_status: Callable[[str], None] | None = None,
+                    comparison=None) -> None:
+        """Make `entry` active unless it does worse and the user says No. `comparison`: one made
+        already against the active model (a photo fine-tune measures its new head against its
+        parent before it is offered), used instead of measuring again when it is against that
+        model's file."""
         active = self.context.active_entry_of(kind_of(entry))
         if active is None or active.id == entry.id:
             done(self.context.set_active(entry.id), None)
+            return
+        if comparison is not None and comparison.active_path == str(active.path):
+            self._decide(entry, active, comparison, done)
             return
         inputs = (entry, active)
 
@@ -45,13 +52,6 @@ class ActiveModelGuard:
             from ....core.jobs import model_comparison
 
             return model_comparison.run(model_comparison.CompareInputs(*inputs), state)
-
-        def compared(comparison) -> None:
-            if comparison is not None and comparison.worse:
-                if not ask_yes_no(self.parent, QUESTION_TITLE, comparison.question(active_phrase(entry))):
-                    done(False, comparison)
-                    return
-            done(self.context.set_active(entry.id), comparison)
 
         def failed(message: str) -> None:  # the comparison itself failed: the user decides without it
             question = (f"“{entry.name}” could not be compared with “{active.name}” ({message}).\n\n"
@@ -61,9 +61,17 @@ class ActiveModelGuard:
             else:
                 done(False, None)
 
-        self.task.start(compare, on_result=compared, on_error=failed,
+        self.task.start(compare, on_result=lambda result: self._decide(entry, active, result, done), on_error=failed,
                         on_progress=(lambda p: on_status(p.message)) if on_status else None,
                         description="Comparing with the active model", needs_torch=True)
+
+    def _decide(self, entry, active, comparison, done: Callable[[bool, object], None]) -> None:
+        """A worse model is made active only when the user says Yes (No is the default)."""
+        if comparison is not None and comparison.worse:
+            if not ask_yes_no(self.parent, QUESTION_TITLE, comparison.question(active_phrase(entry))):
+                done(False, comparison)
+                return
+        done(self.context.set_active(entry.id), comparison)
 
 
 class ActiveClaim:
@@ -85,9 +93,10 @@ class ActiveClaim:
             return
         self.make_active_model(last.entry)
 
-    def make_active_model(self, entry, saved_text: str | None = None) -> None:
+    def make_active_model(self, entry, saved_text: str | None = None, comparison=None) -> None:
         """Make `entry` active unless it does worse than the active one and the user says No.
-        `saved_text`: the banner's text about the run that made it (kept in front of the outcome)."""
+        `saved_text`: the banner's text about the run that made it (kept in front of the outcome);
+        `comparison`: one made already (ActiveModelGuard.make_active)."""
         page = self.page
         page.make_active_button.setEnabled(False)
         prefix = f"{saved_text}<br>" if saved_text else ""
@@ -108,7 +117,7 @@ class ActiveClaim:
             page.make_active_button.show()
             page.log(f"“{entry.name}” was not made active{why}.")
 
-        self.guard.make_active(entry, done, on_status=page.progress_label.setText)
+        self.guard.make_active(entry, done, on_status=page.progress_label.setText, comparison=comparison)
 
     def show_active_claim(self, entry, text: str) -> None:
         """A green banner saying `entry` is now active; it goes when another model becomes active."""

@@ -410,9 +410,9 @@ class TrainPage(QWidget):
     def retry_saving_unsaved_model(self) -> bool:
         return self.unsaved.retry()
 
-    def make_active_model(self, entry, saved_text: str | None = None) -> None:
+    def make_active_model(self, entry, saved_text: str | None = None, comparison=None) -> None:
         """Make `entry` active, never a worse one without asking, and say so (`make_active.ActiveClaim`)."""
-        self.active_claim.make_active_model(entry, saved_text)
+        self.active_claim.make_active_model(entry, saved_text, comparison)
 
     # ================================================================= helpers
 

@@ -260,7 +260,9 @@ class PhotoKind:
         page.context.refresh_models()
         page.context.statusMessage.emit(f"Saved the new photo model “{entry.name}”.")
         page.runFinished.emit(entry)
-        page.make_active_model(entry, saved_text=text)  # tells the pages when the photo model changed
+        # A fine-tune was measured against its parent already: that comparison decides, no second pass.
+        comparison = getattr(outcome.finetune_report, "comparison", None)
+        page.make_active_model(entry, saved_text=text, comparison=comparison)  # tells the pages when it changed
 
     # ----------------------------------------------------------------- fine-tuning the photo model
 
@@ -319,8 +321,9 @@ class PhotoKind:
 
         plan = (f"The head of “{entry.name}” (the active photo model, which answers your photos) will be retrained "
                 f"on {readiness.n_train} of your photos; its ImageNet backbone stays as it is. The result is "
-                "saved as a new model and made the active photo model (after a question if it does worse "
-                "than this one).\n\n"
+                "saved as a new model and measured against this one on the real photos the Models page "
+                "measures: it becomes the active photo model if it names as many of them right; if it "
+                "names fewer, you are asked, and this one stays unless you say Yes.\n\n"
                 f"{kept_out_plan(entry.name, readiness.n_kept_out, MIN_KEPT_OUT_TO_MEASURE)}\n\n"
                 f"Time: {self.finetune_time(readiness)}.\n\nStart fine-tuning?")
         if not ask_yes_no(page, "Fine-tune the photo model with your photos?", plan):
