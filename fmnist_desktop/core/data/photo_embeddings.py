@@ -39,12 +39,17 @@ def content_digest(path: str | os.PathLike[str]) -> str:
 
 
 def backbone_id(net) -> str:
-    """A hash of the backbone's weights (the head is not part of it)."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(net.backbone.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
+    """A hash of the backbone's weights (the head is not part of it), remembered on the network:
+    the backbone of a loaded photo model is never trained in place."""
+    cached = getattr(net, "_backbone_id", None)
+    if cached is None:
+        h = hashlib.sha256()
+        for name, tensor in sorted(net.backbone.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
+        cached = h.hexdigest()[:16]
+        net._backbone_id = cached
+    return cached
 
 
 def embedding_key(net, input_size: int, views: int) -> str:

@@ -217,6 +217,18 @@ def _split(photos: Sequence) -> tuple[list, list]:
     return train, kept
 
 
+def _train_on_one_thread(*args):
+    """`train_head` with torch on one thread: a 64×1280 batch through one linear layer is too small
+    to share between cores (on the shared 2-core machine 300 steps took 7.0 s with 2 threads and
+    0.5 s with 1, load ~9.4). torch's setting is per OS thread: the caller's others keep theirs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return train_head(*args)
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _phase(progress: Progress | None, what: str) -> Callable[[int, int], None] | None:
     return (lambda done, total: progress(done, total, what)) if progress is not None else None
 
@@ -264,7 +276,7 @@ def finetune_photo_head(
             return None
         if len(got[1]) >= MIN_KEPT_OUT_TO_MEASURE:
             kept_x, kept_y, computed = got[0][:, 0], got[1], computed + got[3]
-    trained = train_head(base.head, train_x, train_y, replay_x, replay_y, recipe, seed, stop)
+    trained = _train_on_one_thread(base.head, train_x, train_y, replay_x, replay_y, recipe, seed, stop)
     if trained is None:
         return None
     compared = measure_against_parent(base, trained.head, base.head.float(), measuring,
