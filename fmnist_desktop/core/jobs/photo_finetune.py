@@ -39,7 +39,7 @@ import torch
 
 from ..base.errors import FmnistError, ImageLoadError
 from ..learn.head_finetune import HeadRecipe, mean_confidence, train_head
-from ..models.photo_net import INPUT_SIZE, NUM_OUTPUTS, PHOTO_ARCH, PhotoNet
+from ..models.photo_net import INPUT_SIZE, NONE_INDEX, NUM_OUTPUTS, PHOTO_ARCH, PhotoNet
 from ..store.checkpoint import CheckpointMeta, load_model
 from .runs import KIND_FINETUNE, FinishedRun
 
@@ -170,12 +170,13 @@ def store_kept_embeddings(model_path: str | os.PathLike[str], examples: Sequence
 
 
 def _right(head: torch.nn.Linear, x: np.ndarray, labels: np.ndarray) -> tuple[int, np.ndarray]:
-    """(photos named right, softmax over all outputs): right is the best of the ten classes, as
-    `Predictor` names a photo."""
+    """(photos named right, softmax over all outputs). As `Predictor` answers: a garment is named
+    by the best of the ten classes; a "none of the ten" photo is right when "none" wins."""
     with torch.inference_mode():
         logits = head(torch.from_numpy(np.ascontiguousarray(x, np.float32)))
-    right = int((logits[:, :10].argmax(1).numpy() == labels).sum()) if len(labels) else 0
-    return right, torch.softmax(logits, 1).numpy()
+    labels = np.asarray(labels)
+    named = np.where(labels == NONE_INDEX, logits.argmax(1).numpy(), logits[:, :10].argmax(1).numpy())
+    return int((named == labels).sum()), torch.softmax(logits, 1).numpy()
 
 
 def measure_against_parent(net: PhotoNet, head, parent, measuring=None, progress=None, stop=None):
@@ -189,7 +190,7 @@ def measure_against_parent(net: PhotoNet, head, parent, measuring=None, progress
     got = photo_embeddings(net, photos, measuring_store(net), 0, progress=progress, stop=stop)
     if got is None:
         return None
-    x, labels = got[0][:, 0] if len(got[1]) else got[0].reshape(0, net.head.in_features), got[1]
+    x, labels = got[0][:, 0], got[1]
     if not len(labels):
         return (None, None), None
     if len(labels) != len(items):
