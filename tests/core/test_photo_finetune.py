@@ -206,7 +206,8 @@ def test_a_fine_tune_that_names_fewer_measuring_photos_right_is_saved_but_not_ma
     assert report.comparison.worse and f"names {new.right} of the 3 real photos shipped with the app right" in \
         report.comparison.question()
     assert report.comparison.active_path == str(parent.path)
-    assert "worse than its parent's 3" in " ".join(report.lines())
+    assert f"on the 3 real photos shipped with the app it names {new.right} right, fewer than its parent (3)" in \
+        report.lines()
     assert outcome.entry is not None and outcome.entry.kind == "photo"  # saved, beside its parent
     assert library.active("photo").id == parent.id  # the parent stays the active photo model
 

@@ -78,14 +78,14 @@ class PhotoFinetuneReport:
         """The run in a few lines; its "not sure" threshold is said from the model's metadata
         (the Train page's `describe_threshold`), as for a fine-tuned 28×28 network."""
         out = [f"Trained the photo model's head on {self.n_trained} of your photos in {self.elapsed_s:.1f} s",
-               f"it names {self.learned} of the {self.n_trained} right after {self.steps} steps"]
+               f"it names {self.learned} of them right after {self.steps} steps"]
         new, old = self.measured
         if new is not None and old is not None:
-            verdict = "worse than" if self.worse else ("better than" if new.right > old.right else "as good as")
-            out.append(f"{new.description.capitalize()}: {new.right} right, {verdict} its parent's {old.right}")
+            verdict = "fewer than" if self.worse else ("more than" if new.right > old.right else "as many as")
+            out.append(f"on {new.description} it names {new.right} right, {verdict} its parent ({old.right})")
         if self.confidence is not None:
-            out.append(f"Mean confidence on them: {100 * self.confidence[0]:.1f}% "
-                       f"(its parent: {100 * self.confidence[1]:.1f}%)")
+            out.append(f"its mean confidence there is {100 * self.confidence[0]:.1f} % "
+                       f"(its parent's {100 * self.confidence[1]:.1f} %)")
         if self.before_user is not None and self.after_user is not None:
             out.append(f"Your kept-out photos ({self.n_kept_out}): {100 * self.before_user:.1f}% -> "
                        f"{100 * self.after_user:.1f}%")
