@@ -158,19 +158,24 @@ def imagenet_opinions(net, photos: Sequence[tuple[Path, str]], store: EmbeddingS
     from ..photo.model_input import to_unit_tensor
 
     rows: dict[int, np.ndarray] = {}
-    for i, (path, digest) in enumerate(photos):
+    for i, (_path, digest) in enumerate(photos):
         got = store.get(digest, 1) if store is not None else None
-        if got is None:
-            if stop is not None and stop.is_set():
-                return None
-            x = to_unit_tensor(photo_views(path, input_size, 0, digest))
-            b, opinion = net.backbone, net.opinion
-            with torch.inference_mode():
-                shared = b.blocks(b.stem(net.normalise(x)), 0, opinion.start_block)
-                got = opinion.imagenet_probabilities(shared).float().numpy()
+        if got is not None:
+            rows[i] = got[0]
+    missing = [i for i in range(len(photos)) if i not in rows]
+    b, opinion = net.backbone, net.opinion
+    for k in range(0, len(missing), FEATURE_BATCH):
+        if stop is not None and stop.is_set():
+            return None
+        batch = missing[k:k + FEATURE_BATCH]
+        x = to_unit_tensor([photo_views(photos[i][0], input_size, 0, photos[i][1])[0] for i in batch])
+        with torch.inference_mode():
+            shared = b.blocks(b.stem(net.normalise(x)), 0, opinion.start_block)
+            q = opinion.imagenet_probabilities(shared).float().numpy()
+        for i, row in zip(batch, q):
+            rows[i] = row
             if store is not None:
-                store.put(digest, got)
-        rows[i] = got[0]
+                store.put(photos[i][1], row[None])
     return np.stack([rows[i] for i in range(len(photos))]) if photos else np.zeros((0, 1000), np.float32)
 
 
