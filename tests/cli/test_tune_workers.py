@@ -307,7 +307,9 @@ def test_postgresql_connections_stay_bounded_through_a_longer_shared_study(tune_
             if p.poll() is None:
                 p.kill()
     for p, out in zip(procs, outs):
-        assert p.returncode == 0, out
+        # A joiner whose study's best trial was trained by the other one says so and exits 2
+        # (which one wins is a race); what this test measures is the connections.
+        assert p.returncode == 0 or (p.returncode == 2 and "trained by another worker" in out), out
     assert len(_study(postgres_url).get_trials(deepcopy=False)) >= 6
     print(f"peak {peak} client connections in {samples} samples")  # shown with -s
     # Two workers (a main thread and a heartbeat each) and this watcher: a few at any moment.

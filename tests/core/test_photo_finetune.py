@@ -163,6 +163,10 @@ def test_embeddings_are_stored_when_photos_are_kept_and_a_fine_tune_does_not_run
     calls = []
     features = PhotoNet.features
     monkeypatch.setattr(PhotoNet, "features", lambda self, x: (calls.append(len(x)), features(self, x))[1])
+    # Loading a model runs it on a 2-image probe (non-finite answers are refused): not a backbone
+    # pass over the user's photos, so it is not counted here.
+    from fmnist_desktop.core.store import checkpoint
+    monkeypatch.setattr(checkpoint, "check_answers", lambda *_args: None)
 
     assert store_kept_embeddings(sneaker_model, kept) == 4  # kept: each photo's views through the backbone once
     assert sum(calls) == 12

@@ -396,15 +396,14 @@ def photos_the_photo_model_answers(examples: Sequence) -> list:
     """The stored photos that the photo model answers (core.predict routes Fashion-MNIST-style
     images, small grey light-on-black, to the 28×28 network instead). Only small images are
     decoded: anything larger than a Fashion-MNIST-style image is a photo by its size alone."""
-    from PIL import Image
-
+    from ..base.formats import open_listed_image
     from ..photo import load_image
     from ..photo.model_input import FASHION_MNIST_MAX_SIDE, is_fashion_mnist_style
 
     out = []
     for example in examples:
         try:
-            with Image.open(example.path) as img:
+            with open_listed_image(example.path) as img:
                 small = max(img.size) <= FASHION_MNIST_MAX_SIDE
             if not small or not is_fashion_mnist_style(load_image(example.path)):
                 out.append(example)
