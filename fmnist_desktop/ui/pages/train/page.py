@@ -45,6 +45,7 @@ class TrainPage(QWidget):
     runFinished = Signal(object)  # core.store.library.ModelEntry of the new model
     runStateChanged = Signal(bool)  # busy or not
     trainingEvent = Signal(object)  # every core.learn.training event of the run, as the page handles it
+    evaluateRequested = Signal(object)  # the banner's "Evaluate it": a saved model's library entry
 
     def __init__(self, context, parent: QWidget | None = None):
         super().__init__(parent)
@@ -73,6 +74,7 @@ class TrainPage(QWidget):
         self.active_claim = ActiveClaim(self, self.tasks["compare"])
         self.active_guard = self.active_claim.guard
         self.run_panel.makeActiveRequested.connect(self.active_claim.make_last_model_active)
+        self.run_panel.evaluateRequested.connect(self.evaluateRequested)
         self._set_idle_state()
         context.torchReady.connect(self._on_torch_ready)
         if context.is_torch_ready():
@@ -284,6 +286,7 @@ class TrainPage(QWidget):
 
     def _start_run(self, config, examples=()) -> bool:
         self.banner.hide()
+        self.run_panel.offer_evaluation(None)
         self.make_active_button.hide()
         self._last_outcome = None
         self._run_finished = False

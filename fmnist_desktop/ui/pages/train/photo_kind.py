@@ -179,6 +179,7 @@ class PhotoKind:
         data = page._data_cache[1] if page._data_cache and page._data_cache[0] == folder_key else None
         page.banner.hide()
         page.make_active_button.hide()
+        page.run_panel.offer_evaluation(None)
         page._last_outcome = None
         page._run_finished = False
         page._stop_requested = False
@@ -257,6 +258,7 @@ class PhotoKind:
             page.log(describe_report(outcome.finetune_report))
         page.banner.show_message("success", text)
         page.make_active_button.hide()
+        page.run_panel.offer_evaluation(None)
         page.context.refresh_models()
         page.context.statusMessage.emit(f"Saved the new photo model “{entry.name}”.")
         page.runFinished.emit(entry)
@@ -327,6 +329,7 @@ class PhotoKind:
             return False
         page.banner.hide()
         page.make_active_button.hide()
+        page.run_panel.offer_evaluation(None)
         page._run_kind = "finetune"
         page._last_outcome = None
         page._run_finished = False
