@@ -178,3 +178,62 @@ def test_stopping_a_photo_run_keeps_its_best_epoch_to_save(main_window, qtbot, t
     with qtbot.waitSignal(page.runFinished, timeout=10_000) as saved:
         assert page.unsaved.retry()  # "Save to the library"
     assert saved.args[0].kind == "photo" and not page.unsaved.held()
+
+
+# --------------------------------------------------------------------------- issue 26, item 7
+def test_during_a_photo_fine_tune_the_page_shows_that_fine_tune_its_time_and_a_live_curve(
+        main_window, qtbot, tiny_idx_dir, monkeypatch):
+    """The page kept "Model kind: 28×28 network", the Standard form, "roughly 37 min" (the form's
+    run) and empty charts while the photo model's head was fine-tuned."""
+    import threading
+
+    from fmnist_desktop.core.jobs import photo_finetune
+    from fmnist_desktop.core.store import user_photos
+
+    _answer_yes(monkeypatch)
+    _active_photo_model(main_window)
+    for k in range(8):
+        user_photos.add_example(_photo("tall" if k % 2 else "wide", 500 + k), 1 if k % 2 else 7)
+    page = open_train_page(main_window, qtbot, tiny_idx_dir)
+    page.photo_kind.set_kind("fmnist")
+    qtbot.waitUntil(lambda: page.charts is not None, timeout=30_000)
+    page.preset_combo.setCurrentIndex(max(0, page.preset_combo.findData("standard")))
+    assert page.form.isVisible() and "Time:" in page.estimate_label.text()
+
+    halfway, release = threading.Event(), threading.Event()
+    real_train_head = photo_finetune._train_head
+
+    def train_head(*args, **kwargs):  # hold the run half-way through its steps, to look at the page
+        steps = args[2]
+        on_step = kwargs.get("on_step")
+
+        def step(done, total, loss, acc):
+            on_step(done, total, loss, acc)
+            if done >= steps // 2 and not halfway.is_set():
+                halfway.set()
+                release.wait(30)
+
+        if on_step is None:  # no step is reported: nothing to hold it at
+            halfway.set()
+        else:
+            kwargs["on_step"] = step
+        return real_train_head(*args, **kwargs)
+
+    monkeypatch.setattr(photo_finetune, "_train_head", train_head)
+    with qtbot.waitSignal(page.runFinished, timeout=TRAIN_TIMEOUT_MS):
+        assert page.start_finetune()
+        qtbot.waitUntil(halfway.is_set, timeout=60_000)
+        try:
+            qtbot.waitUntil(lambda: len(page.charts.batch_x) > 1, timeout=10_000)  # the live curve
+            assert not page.form.isVisible(), "the 28×28 form is not what runs"
+            assert not page.photo_kind.kind_box.isVisible(), "no “Model kind: 28×28 network”"
+            box = page.photo_kind.finetune_box
+            assert box.isVisible() and "Shop photo model" in box.title() + box.findChild(
+                type(page.progress_label), "photoFinetuneDetails").text()
+            text = page.estimate_label.text()
+            assert "fine-tuning the head of “Shop photo model”" in text and "min" not in text
+            assert "head" in page.progress_label.text().lower() or "step" in page.progress_label.text().lower()
+        finally:
+            release.set()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=60_000)
+    assert page.form.isVisible() and page.photo_kind.kind_box.isVisible() and not page.photo_kind.finetune_box.isVisible()

@@ -46,6 +46,8 @@ PULL_TO_BASE = 1e-2  # weight of ||W - W_base||²: the head moves only as far as
 MIN_KEPT_OUT_TO_MEASURE = 5  # fewer kept-out photos than this make no honest before/after figure
 FEATURE_BATCH = 8  # the backbone is fastest on CPU in small batches (core.data.photo_features.BATCH)
 DECODE_SIDE = 320  # as core.data.photo_features: views are cut from the photo decoded at this size
+REPORT_EVERY = 10  # head steps between two reports of its loss (a live curve, not a cost)
+StepReport = Callable[[int, int, float, float], None]  # (done, steps, loss, batch accuracy in %)
 
 
 @dataclass(frozen=True)
@@ -151,10 +153,11 @@ def _accuracy(head: torch.nn.Linear, features: np.ndarray, labels: np.ndarray) -
 
 
 def _train_head(head, opt, steps, flat_x, flat_y, draw_user, replay_x, replay_y, draw_replay, base_w, base_b,
-                stop) -> bool:
+                stop, on_step: StepReport | None = None) -> bool:
     """`steps` AdamW steps on class-balanced batches (half replay when there is a replay set),
-    pulled towards the base head; False when stopped."""
-    for _step in range(steps):
+    pulled towards the base head; False when stopped. `on_step(done, steps, loss, accuracy %)`
+    every `REPORT_EVERY` steps (the Train page's live curve)."""
+    for step in range(steps):
         if stop is not None and stop.is_set():
             return False
         if draw_replay is not None:  # half the user's photos, half the replay set
@@ -169,6 +172,10 @@ def _train_head(head, opt, steps, flat_x, flat_y, draw_user, replay_x, replay_y,
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if on_step is not None and ((step + 1) % REPORT_EVERY == 0 or step + 1 == steps):
+            with torch.no_grad():
+                accuracy = 100.0 * float((head(x).argmax(1) == y).float().mean())
+            on_step(step + 1, steps, float(loss.detach()), accuracy)
     return True
 
 
@@ -184,6 +191,7 @@ def finetune_photo_head(
     seed: int = 0,
     name: str | None = None,
     base_name: str | None = None,
+    on_step: StepReport | None = None,
 ) -> FinishedRun | None:
     """The base photo model with its head retrained on the user's photos (see the module
     docstring); None when `stop` (anything with `is_set()`) was set. Raises FmnistError when the
@@ -243,7 +251,7 @@ def finetune_photo_head(
     torch.set_num_threads(1)
     try:
         if not _train_head(head, opt, steps, flat_x, flat_y, draw_user, replay_x, replay_y, draw_replay,
-                           base_w, base_b, stop):
+                           base_w, base_b, stop, on_step=on_step):
             return None
     finally:
         torch.set_num_threads(threads)

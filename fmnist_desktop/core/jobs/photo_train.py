@@ -129,17 +129,38 @@ def run(inputs: PhotoTrainInputs, state: TaskState) -> None:
         state.set_partial_result(training.Cancelled(epoch=0, batch=0, history=()))
 
 
+@dataclass(frozen=True)
+class HeadStep:
+    """A head fine-tune's training so far (a partial result of `finetune`): its live curve."""
+
+    step: int
+    steps: int
+    loss: float
+    accuracy: float  # % on the step's batch
+
+
+VIEWS_SHARE = 0.8  # of a head fine-tune's progress bar: its photo views through the backbone; then the head
+
+
 def finetune(inputs: PhotoFinetuneInputs, state: TaskState) -> RunOutcome | None:
-    """Fine-tune the photo model's head on the user's photos and save it as the active photo model."""
+    """Fine-tune the photo model's head on the user's photos and save it as the active photo model.
+    Progress: "Step 1 of 2" the photo views (a fraction of VIEWS_SHARE), "Step 2 of 2" the head's
+    steps (each reported as a `HeadStep` partial result too), then the save."""
     from .photo_finetune import finetune_photo_head
 
     def progress(done: int, total: int) -> None:
-        state.set_progress(None, f"Reading your photos: {done:,} / {total:,} views", done=done, total=total)
+        state.set_progress(VIEWS_SHARE * done / max(1, total),
+                           f"Step 1 of 2: reading your photos, {done:,} of {total:,} views", done=done, total=total)
 
-    state.set_progress(None, "Reading your photos…")
+    def on_step(step: int, steps: int, loss: float, accuracy: float) -> None:
+        state.set_progress(VIEWS_SHARE + (1 - VIEWS_SHARE) * step / max(1, steps),
+                           f"Step 2 of 2: training the head, step {step} of {steps}", done=step, total=steps)
+        state.set_partial_result(HeadStep(step, steps, loss, accuracy))
+
+    state.set_progress(0.0, "Step 1 of 2: reading your photos…")
     result = finetune_photo_head(inputs.base_path, inputs.examples, replay=inputs.replay, stop=state,
-                                 progress=progress, base_name=inputs.base_name)
+                                 progress=progress, base_name=inputs.base_name, on_step=on_step)
     if result is None:
         return None
-    state.set_progress(None, "Saving the model…")
+    state.set_progress(1.0, "Saving the model…")
     return _save(result, inputs.library, inputs.make_active)

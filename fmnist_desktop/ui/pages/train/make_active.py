@@ -33,7 +33,8 @@ class ActiveModelGuard:
     def is_running(self) -> bool:
         return self.task.is_running()
 
-    def make_active(self, entry, done: Callable[[bool, object], None], on_status: Callable[[str], None] | None = None) -> None:
+    def make_active(self, entry, done: Callable[[bool, object], None], on_status: Callable[[str], None] | None = None,
+                    on_progress: Callable[[object], None] | None = None) -> None:
         """Make `entry` the active model of its kind unless it does worse and the user says No."""
         active = self.context.active_entry_of(kind_of(entry))
         if active is None or active.id == entry.id:
@@ -62,7 +63,7 @@ class ActiveModelGuard:
                 done(False, None)
 
         self.task.start(compare, on_result=compared, on_error=failed,
-                        on_progress=(lambda p: on_status(p.message)) if on_status else None,
+                        on_progress=on_progress or ((lambda p: on_status(p.message)) if on_status else None),
                         description="Comparing with the active model", needs_torch=True)
 
 
@@ -108,7 +109,7 @@ class ActiveClaim:
             page.make_active_button.show()
             page.log(f"“{entry.name}” was not made active{why}.")
 
-        self.guard.make_active(entry, done, on_status=page.progress_label.setText)
+        self.guard.make_active(entry, done, on_progress=page.run_view.show_phase)
 
     def show_active_claim(self, entry, text: str) -> None:
         """A green banner saying `entry` is now active; it goes when another model becomes active."""

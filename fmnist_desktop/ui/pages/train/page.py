@@ -251,10 +251,7 @@ class TrainPage(QWidget):
         self._set_idle_state()
 
     def _on_prepare_progress(self, progress: Progress) -> None:
-        if progress.fraction is not None:
-            self.progress_bar.setValue(int(1000 * progress.fraction))
-        if progress.message:
-            self.progress_label.setText(progress.message)
+        self.run_view.show_phase(progress)
 
     def _start_photo_run(self, config, photos) -> bool:
         counts = photos.counts()

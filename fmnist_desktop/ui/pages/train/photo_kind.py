@@ -82,6 +82,17 @@ class PhotoKind:
         form.addRow(note)
         left_layout.insertWidget(left_layout.indexOf(page.form) + 1, self.settings_box)
 
+        # While the photo model's head is fine-tuned, this box replaces the kind and the forms.
+        self.finetune_box = QGroupBox("Fine-tuning the photo model", parent)
+        self.finetune_box.setObjectName("photoFinetuneBox")
+        finetune_layout = QVBoxLayout(self.finetune_box)
+        self.finetune_details = QLabel(self.finetune_box)
+        self.finetune_details.setObjectName("photoFinetuneDetails")
+        self.finetune_details.setWordWrap(True)
+        finetune_layout.addWidget(self.finetune_details)
+        left_layout.insertWidget(0, self.finetune_box)
+        self.finetune_box.hide()
+
         self._photo_counts: dict[str, int | None] = {}
         for spin in (self.epochs_spin, self.per_class_spin):
             spin.valueChanged.connect(lambda _value: page.update_estimate())
@@ -107,6 +118,8 @@ class PhotoKind:
 
     def show_kind(self) -> None:
         photo = self.is_photo()
+        self.finetune_box.hide()
+        self.kind_box.show()
         self.page.context.settings.setValue(KIND_SETTING, self.kind())
         self.page.form.setVisible(not photo)
         self.page.estimate_label.setVisible(True)
@@ -215,8 +228,9 @@ class PhotoKind:
             page.progress_bar.setRange(0, max(1, event.total))
             page.progress_bar.setValue(event.done)
             page.progress_bar.setFormat("%p % prepared")
+            eta = page.run_view.clock.text(f"Preparing {event.what}", event.done, event.total)
             page.progress_label.setText(f"Preparing {event.what} {event.done:,} / {event.total:,} "
-                                        "(kept for later runs)…")
+                                        f"(kept for later runs){eta}…")
         elif isinstance(event, training.Cancelled):
             page.run_view.flush_charts()
             page.log(f"Stopped at epoch {event.epoch}, batch {event.batch}.")
@@ -303,6 +317,26 @@ class PhotoKind:
 
         return photo_finetune_estimate(self.page.context.settings, self.finetune_views(readiness)).text()
 
+    def show_finetune(self, entry, readiness) -> None:
+        """The settings column shows the running fine-tune, not the kind and form it holds."""
+        from ....core.jobs.photo_finetune import AUGMENTED_VIEWS, STEPS
+
+        self.kind_box.hide()
+        self.settings_box.hide()
+        self.page.form.hide()
+        noun = "photo" if readiness.n_train == 1 else "photos"
+        self.finetune_details.setText(
+            f"<b>{entry.name}</b> (the active photo model): its head is retrained on {readiness.n_train} of "
+            f"your {noun} ({1 + AUGMENTED_VIEWS} views of each), {STEPS} steps; the ImageNet backbone stays as "
+            f"it is. Photos kept out for measuring: {readiness.n_kept_out}.")
+        self.finetune_box.show()
+
+    def _on_head_step(self, event) -> None:
+        """A head fine-tune's step: the live curve (one "epoch" of `steps`)."""
+        charts = self.page.charts
+        if charts is not None:
+            charts.add_batch(1, event.step, event.steps, event.loss, event.accuracy)
+
     def start_finetune(self, entry, photos) -> bool:
         from ....core.jobs import photo_train
         from ....core.jobs.photo_finetune import default_replay_path
@@ -344,11 +378,14 @@ class PhotoKind:
         page.log(f"Fine-tuning the head of “{entry.name}” with your labelled photos.")
         page.show_running(f"Running: fine-tuning the head of “{entry.name}” (the photo model) on "
                           f"{readiness.n_train} of your photos; {self.finetune_time(readiness)}.")
+        self.show_finetune(entry, readiness)
+        page.run_view.reset(1)  # the head's steps make one "epoch" of the live curve
+        page.progress_bar.setRange(0, 1000)
+        page.progress_bar.setFormat("%p %")
+        page.progress_label.setText("Step 1 of 2: reading your photos…")
 
         def progress(p) -> None:
-            if p.fraction is not None:
-                page.progress_bar.setValue(int(1000 * p.fraction))
-            page._on_status(p)
+            page.run_view.show_phase(p)
 
         views = self.finetune_views(readiness)
 
@@ -373,6 +410,7 @@ class PhotoKind:
         page.tasks["training"].start(
             finetune,
             on_result=done,
+            on_partial=self._on_head_step,
             on_progress=progress,
             on_error=lambda message: page._show_failure(message, None, title="Cannot fine-tune"),
             on_cancelled=lambda: page.banner.show_message("info", "Fine-tuning stopped. Nothing was saved."),
