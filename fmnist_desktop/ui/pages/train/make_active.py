@@ -14,6 +14,7 @@ place the page reacts to the active models changing; the page keeps one-line
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from PySide6.QtWidgets import QWidget
@@ -41,6 +42,7 @@ class ActiveModelGuard:
             done(self.context.set_active(entry.id), None)
             return
         inputs = (entry, active)
+        started = time.monotonic()
 
         def compare(state):
             from ....core.jobs import model_comparison
@@ -48,6 +50,9 @@ class ActiveModelGuard:
             return model_comparison.run(model_comparison.CompareInputs(*inputs), state)
 
         def compared(comparison) -> None:
+            from .estimate import record_seconds  # how long a comparison takes here, for the next estimate
+
+            record_seconds(self.context.settings, f"compare:{kind_of(entry)}", time.monotonic() - started)
             if comparison is not None and comparison.worse:
                 if not ask_yes_no(self.parent, QUESTION_TITLE, comparison.question(active_phrase(entry))):
                     done(False, comparison)

@@ -94,6 +94,9 @@ class PhotoKind:
         self.finetune_box.hide()
 
         self._photo_counts: dict[str, int | None] = {}
+        self.prepared_s = 0.0  # how long the running photo run prepared its images
+        self._preparing: dict[str, tuple[float, int]] = {}  # what → (first report, units)
+        self._photos_path = ""
         for spin in (self.epochs_spin, self.per_class_spin):
             spin.valueChanged.connect(lambda _value: page.update_estimate())
         saved = str(page.context.settings.value(KIND_SETTING) or FMNIST_KIND)
@@ -133,7 +136,7 @@ class PhotoKind:
             panel.path_label.setText(NO_PHOTOS_FOR_PHOTO_MODEL if photo else NO_PHOTOS_TEXT)
         self.page.update_estimate()
 
-    def _count_photos(self, path: str) -> int | None:
+    def count_photos(self, path: str) -> int | None:
         """The labelled photos of a set (listed, not opened), remembered per set; None if unreadable."""
         if path not in self._photo_counts:
             from pathlib import Path
@@ -156,15 +159,23 @@ class PhotoKind:
 
         label = self.page.estimate_label
         path = self.page.photo_panel.path()
-        n_photos = self._count_photos(path) if path else None
+        n_photos = self.count_photos(path) if path else None
         if n_photos is None:
             label.setText("Time: known once the labelled photos are chosen.")
             return
         items = n_photos + 10 * self.per_class_spin.value()
-        epochs = self.epochs_spin.value()
-        when = estimate.estimate(self.page.context.settings, estimate.PHOTO_RUN_ARCH, "cpu", items, epochs).text()
-        label.setText(f"Time: {when} for {epochs} epoch{'s' if epochs != 1 else ''} over {items:,} images; "
-                      "the first run on a photo set also prepares its images once (minutes; kept for later runs).")
+        config = self.config()
+        settings = self.page.context.settings
+        prepared = estimate.measured_seconds(settings, self.prepared_key(path)) is not None
+        job = estimate.photo_job(settings, items, config.epochs, config.views, prepared,
+                                 compare=self.photo_model_entry() is not None)
+        label.setText(f"Time: {job.text()}." + ("" if prepared else " Its images are prepared once and kept "
+                                                                     "for later runs on this photo set."))
+
+    def prepared_key(self, path: str) -> str:
+        """What a photo set's prepared images depend on (their cache is kept for later runs)."""
+        config = self.config()
+        return f"prepared:{path}|{config.fashion_mnist_per_class}|{config.views}|{config.from_block}"
 
     def config(self):
         return dataclasses.replace(self.base_config, epochs=self.epochs_spin.value(),
@@ -197,6 +208,9 @@ class PhotoKind:
         page._run_finished = False
         page._stop_requested = False
         page._run_kind = "train"
+        page._job = "photo"
+        self.prepared_s, self._preparing = 0.0, {}
+        self._photos_path = photos
         page.run_view.reset(config.epochs)
         page.last_config = config
         page._run_active = True
@@ -225,6 +239,7 @@ class PhotoKind:
 
         page = self.page
         if isinstance(event, Preparing):
+            self._time_preparation(event)
             page.progress_bar.setRange(0, max(1, event.total))
             page.progress_bar.setValue(event.done)
             page.progress_bar.setFormat("%p % prepared")
@@ -243,6 +258,24 @@ class PhotoKind:
             self._on_saved(event.value, "trained")
         else:
             page._on_training_event(event, folder_key)
+
+    def _time_preparation(self, event) -> None:
+        """Each preparation phase is timed from its first report; once the training images are
+        prepared, this computer's speed at it (and that this set is prepared) is remembered."""
+        from . import estimate
+
+        now = time.monotonic()
+        started, _units = self._preparing.get(event.what, (now, 0))
+        self._preparing[event.what] = (started, event.total)
+        if event.done < event.total or event.what != "training images":
+            return
+        seconds = sum(now - start for start, _n in self._preparing.values())
+        units = sum(n for _start, n in self._preparing.values())
+        self.prepared_s = seconds
+        settings = self.page.context.settings
+        if seconds >= estimate.MIN_EPOCH_S:  # a cached set is "prepared" in a blink: no speed in that
+            estimate.record_speed(settings, "prepare:photo", "cpu", units, seconds)
+        estimate.record_seconds(settings, self.prepared_key(self._photos_path), seconds)
 
     def _hold_stopped(self, run) -> None:
         page = self.page
@@ -311,11 +344,12 @@ class PhotoKind:
         return photo_finetune_views(readiness.n_train, readiness.n_kept_out, AUGMENTED_VIEWS, MIN_KEPT_OUT_TO_MEASURE)
 
     def finetune_time(self, readiness) -> str:
-        """How long a head fine-tune takes: its photo views through the backbone, at this computer's
-        recorded speed (or a guess, said so)."""
-        from .estimate import photo_finetune_estimate
+        """How long a head fine-tune takes in all: its photo views through the backbone and the head,
+        then the comparison with the active photo model, at this computer's recorded speed (or a
+        guess, said so)."""
+        from .estimate import photo_finetune_job
 
-        return photo_finetune_estimate(self.page.context.settings, self.finetune_views(readiness)).text()
+        return photo_finetune_job(self.page.context.settings, self.finetune_views(readiness), compare=True).text()
 
     def show_finetune(self, entry, readiness) -> None:
         """The settings column shows the running fine-tune, not the kind and form it holds."""
@@ -365,6 +399,7 @@ class PhotoKind:
         page.make_active_button.hide()
         page.run_panel.offer_evaluation(None)
         page._run_kind = "finetune"
+        page._job = "photo-finetune"
         page._last_outcome = None
         page._run_finished = False
         page._stop_requested = False
