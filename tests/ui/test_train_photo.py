@@ -231,7 +231,8 @@ def test_during_a_photo_fine_tune_the_page_shows_that_fine_tune_its_time_and_a_l
             assert box.isVisible() and "Shop photo model" in box.title() + box.findChild(
                 type(page.progress_label), "photoFinetuneDetails").text()
             text = page.estimate_label.text()
-            assert "fine-tuning the head of “Shop photo model”" in text and "min" not in text
+            assert "fine-tuning the head of “Shop photo model”" in text and "photo views and the head" in text
+            assert "epochs over" not in text, "not the 28×28 form's run"
             assert "head" in page.progress_label.text().lower() or "step" in page.progress_label.text().lower()
         finally:
             release.set()
