@@ -281,6 +281,7 @@ class ConfusionMatrixCanvas(_ThrottledCanvas):
         self.ax = figure.add_subplot(1, 1, 1)
         self.confusion: np.ndarray | None = None
         self.normalized = False
+        self.unit = "test images"  # what the counts count ("photos" for a photo model's evaluation)
         self.selected: tuple[int, int] | None = None
         self._image = None
         self._colorbar = None
@@ -303,8 +304,9 @@ class ConfusionMatrixCanvas(_ThrottledCanvas):
         self.ax.set_xlim(-0.5, n - 0.5)
         self.ax.set_ylim(n - 0.5, -0.5)
 
-    def set_confusion(self, confusion: np.ndarray) -> None:
+    def set_confusion(self, confusion: np.ndarray, unit: str = "test images") -> None:
         self.confusion = np.asarray(confusion, dtype=np.int64)
+        self.unit = unit
         self.selected = None
         self.flush()
 
@@ -348,7 +350,7 @@ class ConfusionMatrixCanvas(_ThrottledCanvas):
         else:
             self._image.set_data(values)
             self._image.set_clim(0, max(vmax, 1e-9))
-        self._colorbar.set_label("% of the true class" if self.normalized else "test images", fontsize=fs)
+        self._colorbar.set_label("% of the true class" if self.normalized else self.unit, fontsize=fs)
         for text in self._texts:
             text.remove()
         self._texts = []

@@ -81,7 +81,7 @@ def test_the_photo_model_is_evaluated_on_a_labelled_folder_with_its_rates_and_ph
     assert "Not sure (below 42.0 % confidence)" in rates and "confidently wrong: 33.3 %" in rates
     assert "1 none-of-the-ten photo" in rates
     assert "Shop photo model" in page.model_label.text() and str(folder) in page.model_label.text()
-    assert np.array_equal(page.matrix.confusion, result.confusion)
+    assert np.array_equal(page.matrix.confusion, result.confusion) and page.matrix.unit == "photos"
     assert page.metrics_table.item(7, 0).text() == "Sneaker" and page.metrics_table.item(7, 4).text() == "2"
 
     # The photos behind a cell, in colour, named by their files.

@@ -12,11 +12,9 @@ and galleries (`ui.widgets.gallery`) — the images of a picked cell, and every 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -37,28 +35,13 @@ from ...tasks import Progress, TaskCancelled, TaskGroup
 from ...widgets.banner import Banner, make_button
 from ...widgets.gallery import EnlargedImageDialog
 from .choice import EvaluateChoice
+from .outcome import EvaluationOutcome, photo_evaluation
 from .photo_text import photo_accuracy_text, photo_rates_text
 from .report import write_report
 from .results import ResultsPanel
 
 
 PLACEHOLDER = "Choose a model and what to measure it on above, then press the Evaluate button."
-
-
-@dataclass(frozen=True)
-class EvaluationOutcome:
-    """Handed from the worker to the page: the result, the test images and what was evaluated."""
-
-    entry: Any  # core.store.library.ModelEntry
-    result: Any  # core.learn.evaluation.EvaluationResult
-    images: Any  # uint8 (N, 28, 28), the test split in result order; or the photos' (h, w, 3) thumbnails
-    source_description: str
-    photo: Any = None  # core.jobs.evaluate.PhotoEvaluation for a photo model, else None
-
-    @property
-    def names(self):
-        """The photos' file names (a photo model's evaluation), None for the test set."""
-        return None if self.photo is None else self.photo.names
 
 
 class EvaluatePage(QWidget):
@@ -221,7 +204,7 @@ class EvaluatePage(QWidget):
         self.matrix_holder.addWidget(self.matrix, 1)
         if self.outcome is not None:
             self._matrix_placeholder.hide()
-            self.matrix.set_confusion(self.outcome.result.confusion)
+            self.matrix.set_confusion(self.outcome.result.confusion, self._unit())
         else:
             self.matrix.hide()
 
@@ -327,7 +310,7 @@ class EvaluatePage(QWidget):
             self._set_idle()
             return False
         if entry.kind == "photo":
-            return self._start(entry, self._photo_evaluation(entry, self.choice.photo_folder()))
+            return self._start(entry, photo_evaluation(entry, self.choice.photo_folder()))
         folder = self.context.settings.value(DATA_FOLDER) or None
         folder_key = str(folder or "")
         cached = self._test_cache[1] if self._test_cache and self._test_cache[0] == folder_key else None
@@ -345,17 +328,6 @@ class EvaluatePage(QWidget):
 
         return self._start(entry, evaluate)
 
-    @staticmethod
-    def _photo_evaluation(entry, folder: str | None):
-        def evaluate(state):
-            from ....core.jobs import evaluate as evaluate_job
-
-            done = evaluate_job.run_photos(evaluate_job.PhotoEvaluateInputs(entry.path, folder), state)
-            if done is None:
-                raise TaskCancelled()
-            return None, EvaluationOutcome(entry, done.result, done.thumbnails, done.description, photo=done)
-
-        return evaluate
 
     def _start(self, entry, evaluate) -> bool:
         self.banner.hide()
@@ -442,7 +414,7 @@ class EvaluatePage(QWidget):
             self._build_matrix()
         self._matrix_placeholder.hide()
         self.matrix.show()
-        self.matrix.set_confusion(result.confusion)
+        self.matrix.set_confusion(result.confusion, self._unit())
         self.results.show_result(outcome.images, result, outcome.names)
         self._update_model_label()
         if announce:
@@ -476,12 +448,12 @@ class EvaluatePage(QWidget):
 
     def export(self) -> None:
         """File ▸ Export… on this page: the evaluation report (accuracy, per-class metrics,
-        confusion matrix, most confused pairs) as JSON."""
+        confusion matrix, most confused pairs; a photo model's rates and photos) as JSON."""
         if self.outcome is None:
             self.banner.show_message("info", f"Nothing to export yet: press “{self.button_text()}” first.")
             return
-        suggested = str(Path.home() / "evaluation.json")
-        target, _ = QFileDialog.getSaveFileName(self, "Export the evaluation report", suggested, "JSON files (*.json)")
+        target, _ = QFileDialog.getSaveFileName(self, "Export the evaluation report", str(Path.home() / "evaluation.json"),
+                                                "JSON files (*.json)")
         if target:
             self.export_report(target)
 
@@ -496,6 +468,9 @@ class EvaluatePage(QWidget):
             return False
         self.banner.show_message("success", f"Saved the evaluation report to {target}.")
         return True
+
+    def _unit(self) -> str:
+        return "test images" if self.outcome is None or self.outcome.photo is None else "photos"
 
     @Slot(bool)
     def _on_normalize_toggled(self, checked: bool) -> None:
