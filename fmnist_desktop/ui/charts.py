@@ -126,8 +126,12 @@ class TrainingCharts(_ThrottledCanvas):
 
     # --- data --------------------------------------------------------------------------------
 
-    def reset(self, epochs: int | None = None) -> None:
+    def reset(self, epochs: int | None = None, x_label: str = "epoch") -> None:
+        """Empty charts for a run of `epochs`; `x_label` names the x axis (a head fine-tune's steps
+        are one "epoch" of the curve)."""
         self.total_epochs = epochs
+        for ax in (self.loss_ax, self.acc_ax):
+            ax.set_xlabel(x_label, fontsize=_font_size())
         self.epochs: list[int] = []
         self.train_loss: list[float] = []
         self.val_loss: list[float] = []

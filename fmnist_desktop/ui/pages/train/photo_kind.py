@@ -121,8 +121,9 @@ class PhotoKind:
 
     def show_kind(self) -> None:
         photo = self.is_photo()
+        for widget in (self.kind_box, self.page.photo_panel, self.page.data_panel):
+            widget.show()
         self.finetune_box.hide()
-        self.kind_box.show()
         self.page.context.settings.setValue(KIND_SETTING, self.kind())
         self.page.form.setVisible(not photo)
         self.page.estimate_label.setVisible(True)
@@ -355,9 +356,8 @@ class PhotoKind:
         """The settings column shows the running fine-tune, not the kind and form it holds."""
         from ....core.jobs.photo_finetune import AUGMENTED_VIEWS, STEPS
 
-        self.kind_box.hide()
-        self.settings_box.hide()
-        self.page.form.hide()
+        for widget in (self.kind_box, self.settings_box, self.page.form, self.page.photo_panel, self.page.data_panel):
+            widget.hide()  # none of them is what runs: the head learns from the photos kept on the Predict page
         noun = "photo" if readiness.n_train == 1 else "photos"
         self.finetune_details.setText(
             f"<b>{entry.name}</b> (the active photo model): its head is retrained on {readiness.n_train} of "
@@ -414,7 +414,7 @@ class PhotoKind:
         page.show_running(f"Running: fine-tuning the head of “{entry.name}” (the photo model) on "
                           f"{readiness.n_train} of your photos; {self.finetune_time(readiness)}.")
         self.show_finetune(entry, readiness)
-        page.run_view.reset(1)  # the head's steps make one "epoch" of the live curve
+        page.run_view.reset(1, "share of the head's training steps")  # the steps make one "epoch" of the curve
         page.progress_bar.setRange(0, 1000)
         page.progress_bar.setFormat("%p %")
         page.progress_label.setText("Step 1 of 2: reading your photos…")

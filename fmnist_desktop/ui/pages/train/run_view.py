@@ -121,10 +121,10 @@ class RunView(QWidget):
 
     # ----------------------------------------------------------------- a run's events
 
-    def reset(self, epochs: int) -> None:
+    def reset(self, epochs: int, x_label: str = "epoch") -> None:
         """A run starts: empty charts, a busy bar until `Started` says how many batches there are."""
         if self.charts is not None:
-            self.charts.reset(epochs)
+            self.charts.reset(epochs, x_label)
         self.history = ()
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setFormat("%p % of the run")  # the bar is the whole run; the label names the epoch
