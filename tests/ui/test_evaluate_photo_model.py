@@ -132,3 +132,17 @@ def test_a_stopped_photo_runs_banner_opens_the_evaluate_page_ready_to_evaluate_i
     outcome = _evaluate(page, qtbot)
     assert outcome.entry.id == entry.id and outcome.photo is not None
     assert "Photo model (stopped early)" in page.model_label.text() and not page.is_stale()
+
+
+def test_a_folder_without_labelled_photos_says_so_in_the_banner(main_window, qtbot, tmp_path):
+    _sneaker_photo_model(main_window)
+    empty = tmp_path / "holiday"
+    (empty / "misc").mkdir(parents=True)
+    page = _evaluate_page(main_window, qtbot)
+    page.choice.model_combo.setCurrentIndex(page.choice.model_combo.findData("active:photo"))
+    page.choice.set_photo_folder(empty)
+    assert page.start_evaluation()
+    qtbot.waitUntil(lambda: not page.is_busy(), timeout=30_000)
+    message = page.banner.text()
+    assert "Evaluation failed" in message and "holiday" in message and "Traceback" not in message, message
+    assert page.outcome is None and page.evaluate_button.isEnabled()

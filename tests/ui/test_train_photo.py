@@ -269,7 +269,7 @@ def test_during_a_photo_fine_tune_the_page_shows_that_fine_tune_its_time_and_a_l
             assert not page.form.isVisible(), "the 28×28 form is not what runs"
             assert not page.photo_kind.kind_box.isVisible(), "no “Model kind: 28×28 network”"
             assert not page.photo_panel.isVisible() and not page.data_panel.isVisible()
-            assert page.charts.loss_ax.get_xlabel() == "share of the head's training steps"
+            assert page.charts.loss_ax.get_xlabel() == "share of the steps"
             box = page.photo_kind.finetune_box
             assert box.isVisible() and "Shop photo model" in box.title() + box.findChild(
                 type(page.progress_label), "photoFinetuneDetails").text()

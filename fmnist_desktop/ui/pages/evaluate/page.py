@@ -34,6 +34,7 @@ from ...settings_keys import DATA_FOLDER
 from ...tasks import Progress, TaskCancelled, TaskGroup
 from ...widgets.banner import Banner, make_button
 from ...widgets.gallery import EnlargedImageDialog
+from ...widgets.phase_clock import PhaseClock, phase_of
 from .choice import EvaluateChoice
 from .outcome import EvaluationOutcome, photo_evaluation
 from .photo_text import photo_accuracy_text, photo_rates_text
@@ -58,6 +59,7 @@ class EvaluatePage(QWidget):
         self.outcome: EvaluationOutcome | None = None
         self._previous_outcome: EvaluationOutcome | None = None  # put away while a new evaluation runs
         self.matrix = None  # ui.charts.ConfusionMatrixCanvas, built once matplotlib is loaded
+        self.clock = PhaseClock()  # each step's ETA on the progress bar
         self._build()
         self._update_model_label()
         context.activeModelChanged.connect(self._on_active_model_changed)
@@ -357,7 +359,8 @@ class EvaluatePage(QWidget):
         else:
             self.progress_bar.setRange(0, 1000)
             self.progress_bar.setValue(int(1000 * progress.fraction))
-        self.progress_bar.setFormat(progress.message or "%p%")
+        message = progress.message or "%p%"
+        self.progress_bar.setFormat(message + self.clock.text(phase_of(message), progress.done, progress.total))
 
     def _show_pending(self, entry) -> None:
         """While an evaluation runs, the old figures are put away (they come back if it is

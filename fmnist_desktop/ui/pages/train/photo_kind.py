@@ -418,7 +418,7 @@ class PhotoKind:
         page.show_running(f"Running: fine-tuning the head of “{entry.name}” (the photo model) on "
                           f"{readiness.n_train} of your photos; {self.finetune_time(readiness)}.")
         self.show_finetune(entry, readiness)
-        page.run_view.reset(1, "share of the head's training steps")  # the steps make one "epoch" of the curve
+        page.run_view.reset(1, "share of the steps")  # the steps make one "epoch" of the curve
         page.progress_bar.setRange(0, 1000)
         page.progress_bar.setFormat("%p %")
         page.progress_label.setText("Step 1: reading your photos…")
