@@ -126,8 +126,12 @@ class TrainingCharts(_ThrottledCanvas):
 
     # --- data --------------------------------------------------------------------------------
 
-    def reset(self, epochs: int | None = None) -> None:
+    def reset(self, epochs: int | None = None, x_label: str = "epoch") -> None:
+        """Empty charts for a run of `epochs`; `x_label` names the x axis (a head fine-tune's steps
+        are one "epoch" of the curve)."""
         self.total_epochs = epochs
+        for ax in (self.loss_ax, self.acc_ax):
+            ax.set_xlabel(x_label, fontsize=_font_size())
         self.epochs: list[int] = []
         self.train_loss: list[float] = []
         self.val_loss: list[float] = []
@@ -281,6 +285,7 @@ class ConfusionMatrixCanvas(_ThrottledCanvas):
         self.ax = figure.add_subplot(1, 1, 1)
         self.confusion: np.ndarray | None = None
         self.normalized = False
+        self.unit = "test images"  # what the counts count ("photos" for a photo model's evaluation)
         self.selected: tuple[int, int] | None = None
         self._image = None
         self._colorbar = None
@@ -303,8 +308,9 @@ class ConfusionMatrixCanvas(_ThrottledCanvas):
         self.ax.set_xlim(-0.5, n - 0.5)
         self.ax.set_ylim(n - 0.5, -0.5)
 
-    def set_confusion(self, confusion: np.ndarray) -> None:
+    def set_confusion(self, confusion: np.ndarray, unit: str = "test images") -> None:
         self.confusion = np.asarray(confusion, dtype=np.int64)
+        self.unit = unit
         self.selected = None
         self.flush()
 
@@ -348,7 +354,7 @@ class ConfusionMatrixCanvas(_ThrottledCanvas):
         else:
             self._image.set_data(values)
             self._image.set_clim(0, max(vmax, 1e-9))
-        self._colorbar.set_label("% of the true class" if self.normalized else "test images", fontsize=fs)
+        self._colorbar.set_label("% of the true class" if self.normalized else self.unit, fontsize=fs)
         for text in self._texts:
             text.remove()
         self._texts = []

@@ -106,6 +106,9 @@ class MainWindow(QMainWindow):
         predict = self.pages["predict"]
         if hasattr(predict, "finetuneRequested"):
             predict.finetuneRequested.connect(self.start_finetune)
+        train = self.pages["train"]
+        if hasattr(train, "evaluateRequested"):
+            train.evaluateRequested.connect(self.evaluate_model)
 
     def _create_page(self, title: str, page_class: type, object_name: str) -> QWidget:
         try:
@@ -257,6 +260,12 @@ class MainWindow(QMainWindow):
             self.context.show_error("Not available", f"The {key.title()} page could not be opened.")
             return
         fn(**kwargs)
+
+    @Slot(object)
+    def evaluate_model(self, entry) -> None:
+        """The Train page's "Evaluate it": the Evaluate page, with that model chosen."""
+        self.show_page("evaluate")
+        self._call_page("evaluate", "select_model", entry_id=entry.id)
 
     @Slot()
     def start_finetune(self) -> None:

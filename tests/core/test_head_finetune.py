@@ -78,3 +78,21 @@ def test_stop_returns_nothing():
             return True
 
     assert train_head(parent, user_x, user_y, replay_x, replay_y, stop=Stopped()) is None
+
+
+def test_its_steps_are_reported_for_the_live_curve_without_changing_what_it_learns():
+    """Issue 26 item 7: the Train page draws the head's loss as it trains (every REPORT_EVERY steps
+    and the last one, also when it stops early once the photos are learned)."""
+    from fmnist_desktop.core.learn.head_finetune import REPORT_EVERY
+
+    parent, (replay_x, replay_y), _shipped, user_x, user_y = _world()
+    recipe = HeadRecipe(learned_probability=0.3)
+    reports = []
+    run = train_head(parent, user_x, user_y, replay_x, replay_y, recipe,
+                     on_step=lambda *report: reports.append(report))
+    quiet = train_head(parent, user_x, user_y, replay_x, replay_y, recipe)
+
+    assert [r[0] for r in reports] == list(range(REPORT_EVERY, run.steps + 1, REPORT_EVERY))
+    assert reports[-1][0] == run.steps and all(r[1] == recipe.max_steps for r in reports)
+    assert all(np.isfinite(r[2]) and 0.0 <= r[3] <= 100.0 for r in reports)
+    assert quiet.steps == run.steps and quiet.head.weight.equal(run.head.weight)  # reporting changes nothing

@@ -248,3 +248,36 @@ def test_a_model_with_imagenets_opinion_is_measured_as_it_answers(tmp_path, snea
     with torch.inference_mode():
         expected = net(to_unit_tensor([letterbox(load_image(p.path, max_side=448), 224) for p in photos])).exp()
     assert np.allclose(answers(net, net.head, got.features[:, 0], got.imagenet), expected.numpy(), atol=1e-3)
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 26 item 7: the fine-tune's phases and the head's steps, as the Train page shows them
+
+
+def test_the_fine_tune_task_names_its_phases_moves_one_bar_and_reports_each_head_step(monkeypatch):
+    from fmnist_desktop.core.jobs import photo_finetune, photo_train
+    from fmnist_desktop.core.jobs.state import PlainState
+
+    def fake_finetune(base, photos, replay=None, stop=None, progress=None, base_name=None, on_step=None):
+        progress(12, 24, "your photos")
+        progress(5, 5, "your kept-out photos")
+        on_step(10, 150, 0.9, 50.0)
+        on_step(20, 150, 0.5, 75.0)
+        progress(40, 80, "the measuring photos")
+        return None  # as when stopped: nothing is saved
+
+    monkeypatch.setattr(photo_finetune, "finetune_photo_head", fake_finetune)
+    reports = []
+    state = PlainState(on_progress=lambda *report: reports.append(report))
+    photos = [Photo(Path(f"{k}.png"), SNEAKER, kept_out=k >= 8) for k in range(13)]  # 5 kept out: measured
+    assert photo_train.finetune(photo_train.PhotoFinetuneInputs("base.pt", photos, library=None), state) is None
+
+    messages = [r[1] for r in reports]
+    assert messages[1] == "Step 1 of 4: reading your photos, 12 of 24 views"
+    assert messages[2] == "Step 2 of 4: reading your kept-out photos, 5 of 5 views"
+    assert messages[4] == "Step 3 of 4: training the head, step 20 of at most 150"
+    assert messages[5].startswith("Step 4 of 4: measuring it against its parent on the measuring photos, 40 of 80")
+    fractions = [r[0] for r in reports]
+    assert fractions == sorted(fractions) and 0.0 <= fractions[0] and fractions[-1] < 1.0  # one bar, forwards
+    assert (reports[4][2], reports[4][3]) == (20, 150)  # each phase counts its own work (its own ETA)
+    assert [(s.step, s.loss, s.accuracy) for s in state.partial_results] == [(10, 0.9, 50.0), (20, 0.5, 75.0)]

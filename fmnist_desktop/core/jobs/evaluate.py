@@ -4,6 +4,9 @@ evaluate` and the tuner's "save the best model" measure a checkpoint.
 `run(EvaluateInputs(path, ...), state)` (see `state.py`) loads the model, reads the test split
 (or takes one already read), runs `learn.evaluation.evaluate` and returns a `CheckpointEvaluation`,
 or None when stopped. Progress: the model, the test images, then image counts.
+`run_photos(PhotoEvaluateInputs(path, folder), state)` measures a photo model on labelled photos
+(the real photos shipped with the app, or a folder in the `fmnist evaluate-photos` layout) as the
+app answers them, for the Evaluate page.
 """
 
 from __future__ import annotations
@@ -68,3 +71,79 @@ def run(inputs: EvaluateInputs, state: TaskState) -> CheckpointEvaluation | None
     if result is None or state.is_interruption_requested():
         return None
     return CheckpointEvaluation(result, model, meta, split, source)
+
+
+# --------------------------------------------------------------------------------------------
+# The photo model: on labelled photos (the real photos shipped with the app, or a folder in the
+# `fmnist evaluate-photos` layout), with the verdict the app shows for each photo.
+
+GALLERY_THUMBNAIL = 224  # each photo's copy kept for the galleries (the largest thumbnail size)
+SHIPPED_PHOTOS = None  # PhotoEvaluateInputs.folder for the real photos shipped with the app
+
+
+@dataclass(frozen=True)
+class PhotoEvaluateInputs:
+    checkpoint: str | os.PathLike[str]
+    folder: str | os.PathLike[str] | None = SHIPPED_PHOTOS  # labelled sub-folders; None: the shipped real photos
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class PhotoEvaluation:
+    """A photo model on labelled photos: `result` (confusion, per-class figures, galleries' order)
+    covers the photos of the ten classes; `photo_result` adds the not-sure and confidently-wrong
+    rates and the none-of-the-ten photos; `thumbnails[i]`/`names[i]` belong to `result`'s image i."""
+
+    result: EvaluationResult
+    photo_result: Any  # core.predict.photo_eval.PhotoEvalResult
+    thumbnails: list  # uint8 (h, w, 3) arrays
+    names: list[str]
+    not_sure: Any  # bool array, one per image of `result`: the app would say "not sure"
+    description: str  # "the 80 real photos shipped with the app" / "the photos in <folder>"
+
+
+def photo_items(folder) -> tuple[list, str]:
+    """(path, class) pairs and their description; FmnistError when the folder holds no labelled photo."""
+    from ..base.errors import FmnistError
+    from ..predict.photo_eval import labelled_photos
+    from ..predict.photo_score import shipped_photos
+
+    if folder is None:
+        items = shipped_photos()
+        if not items:
+            raise FmnistError("The real photos shipped with the app are missing.",
+                              hint="Reinstall the app, or pick a labelled folder of your own.")
+        return items, f"the {len(items)} real photos shipped with the app"
+    items = labelled_photos(folder)
+    noun = "photo" if len(items) == 1 else "photos"
+    return items, f"the {len(items)} labelled {noun} in {folder}"
+
+
+def run_photos(inputs: PhotoEvaluateInputs, state: TaskState) -> PhotoEvaluation | None:
+    """Evaluate a photo model file on labelled photos as the app answers them; None when stopped."""
+    import numpy as np
+
+    from ..learn.evaluation import result_from_probabilities
+    from ..predict.predictor import Predictor
+    from ..predict.routed_eval import evaluate_photo_items_routed
+
+    state.set_progress(0.0, "Step 1 of 2: loading the model…")
+    items, description = photo_items(inputs.folder)
+    predictor = Predictor.from_checkpoint(inputs.checkpoint, inputs.device)
+    if state.is_interruption_requested():
+        return None
+
+    def progress(done: int, total: int) -> None:
+        state.set_progress(done / max(1, total), f"Step 2 of 2: {done:,} of {total:,} photos", done=done, total=total)
+
+    photo_result, predictions = evaluate_photo_items_routed(predictor, items, progress, state,
+                                                            root=description, thumbnail_size=GALLERY_THUMBNAIL)
+    if state.is_interruption_requested():
+        return None
+    label_of = {path: label for path, label in items}
+    kept = [p for p in predictions if p.ok and 0 <= label_of[p.path] < 10]
+    probabilities = np.array([p.probabilities for p in kept], np.float32).reshape(len(kept), 10)
+    result = result_from_probabilities(probabilities, np.array([label_of[p.path] for p in kept], np.int64))
+    thumbnails = [np.asarray(p.thumbnail.convert("RGB"), np.uint8) for p in kept]
+    return PhotoEvaluation(result, photo_result, thumbnails, [p.name for p in kept],
+                           np.array([p.not_sure for p in kept], bool), description)

@@ -56,8 +56,10 @@ class _Scores:
     def is_set(self) -> bool:
         return self.outer.is_interruption_requested()
 
-    def set_progress(self, fraction=None, message: str = "", **_counts) -> None:
-        pass
+    def set_progress(self, fraction=None, message: str = "", **counts) -> None:
+        # Preparing the photos, then scoring each model: the phase named as the user sees it.
+        what = "preparing the real photos" if message.startswith("Preparing") else "scoring on the real photos"
+        self.outer.set_progress(fraction, f"Comparing with the active model, {what}: {message}", **counts)
 
     def set_partial_result(self, value: Any) -> None:
         if value[0] == "score":
@@ -91,7 +93,7 @@ def run(inputs: CompareInputs, state: TaskState) -> Comparison | None:
     test = (candidate.test_accuracy, active.test_accuracy) if _kind(candidate) == FMNIST_KIND else (None, None)
     if None not in test and test[0] < test[1] - 0.005:
         reasons.append(f"{test[0]:.2f} % on the Fashion-MNIST test set against {test[1]:.2f} %")
-    state.set_progress(None, "Comparing it with the active model on real photos…")
+    state.set_progress(None, "Comparing with the active model on real photos…")
     from . import photo_scores
 
     scores = _Scores(state)

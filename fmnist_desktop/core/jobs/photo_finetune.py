@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from ..base.errors import FmnistError, ImageLoadError
-from ..learn.head_finetune import HeadRecipe, train_head
+from ..learn.head_finetune import HeadRecipe, StepReport, train_head
 from ..models.photo_net import INPUT_SIZE, NONE_INDEX, NUM_OUTPUTS, PHOTO_ARCH, PhotoNet
 from ..store.checkpoint import CheckpointMeta, load_model
 from .runs import KIND_FINETUNE, FinishedRun
@@ -290,13 +290,15 @@ def finetune_photo_head(
     recipe: HeadRecipe = RECIPE,
     measuring=None,
     embeddings_root=None,
+    on_step: StepReport | None = None,
 ) -> FinishedRun | None:
     """The base photo model with its head retrained on the user's photos and measured against it
     (see the module docstring); None when `stop` (anything with `is_set()`) was set. Raises
     FmnistError when the base is not a photo model or no photo can be trained on. `steps`: at most
     this many head steps (default the recipe's). `base_name`: the base model's name as the library
     lists it (default: its metadata's). `measuring`: (source, description, [(path, class)]),
-    default `photo_score.measuring_photos()`. `embeddings_root`: the kept photos' folder."""
+    default `photo_score.measuring_photos()`. `embeddings_root`: the kept photos' folder.
+    `on_step(done, max_steps, loss, accuracy %)`: the head's training as it goes (a live curve)."""
     t0 = time.monotonic()
     base, base_meta = load_model(base_checkpoint_path)
     if not isinstance(base, PhotoNet):
@@ -318,7 +320,8 @@ def finetune_photo_head(
             return None
         if len(kept_out.labels) < MIN_KEPT_OUT_TO_MEASURE:
             kept_out = None
-    trained = _train_on_one_thread(base.head, mine.features, mine.labels, replay_x, replay_y, recipe, seed, stop)
+    trained = _train_on_one_thread(base.head, mine.features, mine.labels, replay_x, replay_y, recipe, seed, stop,
+                                   on_step)
     if trained is None:
         return None
     compared = measure_against_parent(base, trained.head, base.head.float(), measuring,

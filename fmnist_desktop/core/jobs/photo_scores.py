@@ -48,13 +48,19 @@ def run(inputs: ScoreInputs, state: TaskState) -> None:
         if state.is_interruption_requested():
             return
         state.set_progress((number - 1) / len(todo), f"Scoring model {number} of {len(todo)} on {current.description}…",
-                           done=number - 1, total=len(todo))
+                           done=(number - 1) * len(current), total=len(todo) * len(current))
         try:
             predictor = Predictor.from_checkpoint(path, device="cpu")
         except FmnistError:
             continue
         # A photo model sees the photos themselves; a 28×28 network the set's prepared 28×28 images.
-        scored = (photo_score.score_photo_model(predictor, current, stop=state.is_interruption_requested)
+        def photo_progress(done: int, total: int, number=number) -> None:
+            state.set_progress((number - 1 + done / max(1, total)) / len(todo),
+                               f"Scoring model {number} of {len(todo)} on {current.description} ({done} of {total})…",
+                               done=(number - 1) * total + done, total=len(todo) * total)
+
+        scored = (photo_score.score_photo_model(predictor, current, stop=state.is_interruption_requested,
+                                                progress=photo_progress)
                   if kind and kind[0] == "photo" else photo_score.score(predictor, current))
         if state.is_interruption_requested():
             return  # a photo model stopped half-way scored only part of the set

@@ -136,19 +136,66 @@ def run(inputs: PhotoTrainInputs, state: TaskState) -> None:
         state.set_partial_result(training.Cancelled(epoch=0, batch=0, history=()))
 
 
+@dataclass(frozen=True)
+class HeadStep:
+    """A head fine-tune's training so far (a partial result of `finetune`): its live curve."""
+
+    step: int
+    steps: int  # at most this many (it stops once the photos are learned)
+    loss: float
+    accuracy: float  # % on the step's batch
+
+
+# Shares of a head fine-tune's progress bar: reading the photos' views (the backbone runs only for
+# photos without stored embeddings), the head's steps, then measuring it against its parent.
+READING_SHARE, HEAD_SHARE = 0.5, 0.2
+
+
+class _FinetunePhases:
+    """A head fine-tune's progress as "Step k of n: …" (each phase with its own done/total, for its
+    own ETA) and one bar over the whole job."""
+
+    def __init__(self, state: TaskState, examples) -> None:
+        from ..models.photo_net import NUM_OUTPUTS
+        from .photo_finetune import MIN_KEPT_OUT_TO_MEASURE
+
+        kept_out = sum(1 for e in examples if getattr(e, "kept_out", False) and 0 <= int(e.label) < NUM_OUTPUTS)
+        self.reading = ["your photos"] + (["your kept-out photos"] if kept_out >= MIN_KEPT_OUT_TO_MEASURE else [])
+        self.n = len(self.reading) + 2  # then the head, then the measurement against its parent
+        self.state = state
+
+    def views(self, done: int, total: int, what: str) -> None:
+        fraction = done / total if total else 1.0
+        if what in self.reading:
+            k = self.reading.index(what)
+            share = READING_SHARE / len(self.reading)
+            self.state.set_progress((k + fraction) * share, f"Step {k + 1} of {self.n}: reading {what}, "
+                                    f"{done:,} of {total:,} views", done=done, total=total)
+        else:  # the measuring photos (one clean view each)
+            start = READING_SHARE + HEAD_SHARE
+            self.state.set_progress(start + (1 - start) * fraction, f"Step {self.n} of {self.n}: measuring it "
+                                    f"against its parent on {what}, {done:,} of {total:,} read", done=done, total=total)
+
+    def head_step(self, step: int, steps: int, loss: float, accuracy: float) -> None:
+        k = len(self.reading) + 1
+        self.state.set_progress(READING_SHARE + HEAD_SHARE * step / max(1, steps),
+                                f"Step {k} of {self.n}: training the head, step {step} of at most {steps}",
+                                done=step, total=steps)
+        self.state.set_partial_result(HeadStep(step, steps, loss, accuracy))
+
+
 def finetune(inputs: PhotoFinetuneInputs, state: TaskState) -> RunOutcome | None:
     """Fine-tune the photo model's head on the user's photos and save it; the active photo model
-    when `make_active` and it does no worse than its parent on the measuring photos."""
+    when `make_active` and it does no worse than its parent on the measuring photos. Progress:
+    "Step k of n" reading the photos' views, the head's steps (each reported as a `HeadStep` partial
+    result too: the Train page's live curve), measuring it against its parent; then the save."""
     from .photo_finetune import finetune_photo_head
 
-    def progress(done: int, total: int, what: str) -> None:
-        state.set_progress(done / total if total else None, f"Reading {what}: {done:,} / {total:,} views",
-                           done=done, total=total)
-
-    state.set_progress(None, "Reading your photos…")
+    phases = _FinetunePhases(state, inputs.examples)
+    state.set_progress(0.0, f"Step 1 of {phases.n}: reading your photos…")
     result = finetune_photo_head(inputs.base_path, inputs.examples, replay=inputs.replay, stop=state,
-                                 progress=progress, base_name=inputs.base_name)
+                                 progress=phases.views, base_name=inputs.base_name, on_step=phases.head_step)
     if result is None:
         return None
-    state.set_progress(None, "Saving the model…")
+    state.set_progress(1.0, "Saving the model…")
     return _save(result, inputs.library, inputs.make_active and not result.finetune_report.worse)

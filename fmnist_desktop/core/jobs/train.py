@@ -128,7 +128,7 @@ def prepare_photos(labels_path: str, state: TaskState):
     from ..data.labelled_photos import load_photo_training_set
 
     def progress(done: int, total: int) -> None:
-        state.set_progress(None, f"Preparing the photos: {done:,} of {total:,} (saved for later runs)…",
+        state.set_progress(done / max(1, total), f"Preparing the photos: {done:,} of {total:,} (saved for later runs)…",
                            done=done, total=total)
 
     photos = load_photo_training_set(labels_path, progress=progress, stop=state)

@@ -31,6 +31,10 @@ import torch
 import torch.nn.functional as F
 
 
+REPORT_EVERY = 10  # steps between two reports of the loss (a live curve, not a cost)
+StepReport = Callable[[int, int, float, float], None]  # (steps done, at most, loss, batch accuracy in %)
+
+
 @dataclass(frozen=True)
 class HeadRecipe:
     max_steps: int = 150
@@ -91,6 +95,13 @@ def _cap_confidence(head: torch.nn.Linear, parent: torch.nn.Linear, reference: n
     return high
 
 
+def _report(on_step: StepReport, head: torch.nn.Linear, x: torch.Tensor, y: torch.Tensor, step: int,
+            max_steps: int, loss: torch.Tensor) -> None:
+    with torch.inference_mode():
+        accuracy = 100.0 * float((head(x).argmax(1) == y).float().mean())
+    on_step(step, max_steps, float(loss.detach()), accuracy)
+
+
 @dataclass
 class HeadRun:
     head: torch.nn.Linear
@@ -101,9 +112,10 @@ class HeadRun:
 
 def train_head(parent: torch.nn.Linear, user_x: np.ndarray, user_y: np.ndarray, replay_x: np.ndarray | None,
                replay_y: np.ndarray | None, recipe: HeadRecipe = HeadRecipe(), seed: int = 0,
-               stop=None) -> HeadRun | None:
+               stop=None, on_step: StepReport | None = None) -> HeadRun | None:
     """A copy of `parent` trained on the user's embeddings `user_x` (M, views, D) with labels
-    `user_y` (M,) and the replay set (N, D); None when `stop` was set."""
+    `user_y` (M,) and the replay set (N, D); None when `stop` was set. `on_step(done, max_steps,
+    loss, accuracy %)` every `REPORT_EVERY` steps and at the last one (the Train page's live curve)."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     head = copy.deepcopy(parent).float().train()
@@ -121,19 +133,24 @@ def train_head(parent: torch.nn.Linear, user_x: np.ndarray, user_y: np.ndarray, 
         if stop is not None and stop.is_set():
             return None
         u = draw_user(n_user)
-        loss = share * F.cross_entropy(head(flat_x[u]), flat_y[u], label_smoothing=recipe.label_smoothing)
+        bx, by = flat_x[u], flat_y[u]
+        loss = share * F.cross_entropy(head(bx), by, label_smoothing=recipe.label_smoothing)
         if has_replay:
             r = draw_replay(recipe.batch_size - n_user)
             rx, ry = torch.from_numpy(replay_x[r]), torch.from_numpy(replay_y[r])
             loss = loss + (1 - share) * F.cross_entropy(head(rx), ry, label_smoothing=recipe.label_smoothing)
+            bx, by = torch.cat([bx, rx]), torch.cat([by, ry])
         pull = (head.weight - parent_w).pow(2).sum() + (head.bias - parent_b).pow(2).sum()
         loss = loss + recipe.pull_to_parent * pull
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         step += 1
-        if (recipe.stop_when_learned and step >= recipe.min_steps and step % recipe.check_every == 0
-                and _learned(head, flat_x, flat_y, recipe.learned_probability)):
+        learned = (recipe.stop_when_learned and step >= recipe.min_steps and step % recipe.check_every == 0
+                   and _learned(head, flat_x, flat_y, recipe.learned_probability))
+        if on_step is not None and (step % REPORT_EVERY == 0 or learned or step == recipe.max_steps):
+            _report(on_step, head, bx, by, step, recipe.max_steps, loss)
+        if learned:
             break
     head.eval()
     temperature = 1.0

@@ -162,13 +162,15 @@ def class_list(photo_set: PhotoSet) -> str:
     return ", ".join(CLASS_NAMES[i] for i in sorted(set(int(x) for x in photo_set.labels)))
 
 
-def score_photo_model(predictor, photo_set: PhotoSet, stop=None) -> PhotoScore:
+def score_photo_model(predictor, photo_set: PhotoSet, stop=None,
+                      progress: Callable[[int, int], None] | None = None) -> PhotoScore:
     """A photo model's score on the measuring photos: it sees the photos themselves, decoded and
-    letterboxed as on the Predict page (the set's 28×28 images are what a 28×28 network sees)."""
+    letterboxed as on the Predict page (the set's 28×28 images are what a 28×28 network sees).
+    `progress(done, total)` after each photo."""
     items = list(zip(photo_set.files, photo_set.labels.tolist()))
     if not items:
         return PhotoScore(0, 0, photo_set.description)
-    predictions = predictor.predict_paths([path for path, _ in items], stop=_StopFlag(stop))
+    predictions = predictor.predict_paths([path for path, _ in items], progress=progress, stop=_StopFlag(stop))
     readable = [(p, label) for p, (_path, label) in zip(predictions, items) if p.ok]
     right = sum(1 for p, label in readable if p.index == label)
     return PhotoScore(right, len(readable), photo_set.description)

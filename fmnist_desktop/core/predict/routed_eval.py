@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from ..base.labels import CLASS_NAMES, NUM_CLASSES
 from ..base.output_safety import path_fields, utf8_text
 from ..data.labelled_photos import NONE_NAME
 from .photo_eval import PhotoEvalResult, labelled_photos
-from .predictor import Predictor
+from .predictor import Prediction, Predictor
 
 
 def _rate(mask: np.ndarray, within: np.ndarray) -> float:
@@ -31,11 +32,22 @@ def evaluate_photo_folder_routed(predictor: Predictor, root: str | os.PathLike[s
     """Accuracy, per-class table, not-sure / confidently-wrong rates and the share of `none`
     photos flagged, on `<index>_<name>/` (and `none/`) subfolders, as `evaluate_photo_folder`
     reports them; each file's record also says which model answered ("model": photo / fmnist)."""
-    items = labelled_photos(root)
+    return evaluate_photo_items_routed(predictor, labelled_photos(root), progress, stop, root=str(root))[0]
+
+
+def evaluate_photo_items_routed(predictor: Predictor, items: Sequence[tuple[Path, int]],
+                                progress: Callable[[int, int], None] | None = None,
+                                stop: threading.Event | None = None, root: str = "",
+                                thumbnail_size: int | None = None) -> tuple[PhotoEvalResult, list[Prediction]]:
+    """`evaluate_photo_folder_routed` on explicit (path, label) pairs; also returns every
+    Prediction in file order (each with a thumbnail at most `thumbnail_size` big, when asked):
+    the Evaluate page shows the photos behind each confusion-matrix cell."""
     label_of = {path: label for path, label in items}
     files, labels, preds, flagged = [], [], [], []
+    predictions: list[Prediction] = []
     for r in predictor.iter_predict_paths([p for p, _ in items], progress=progress, stop=stop,
-                                          files=[p for p, _ in items]):
+                                          files=[p for p, _ in items], thumbnail_size=thumbnail_size):
+        predictions.append(r)
         label = label_of[r.path]
         record = {**path_fields(r.path), "true": CLASS_NAMES[label] if label >= 0 else NONE_NAME, "pred": None,
                   "confidence": None, "not_sure": None, "error": None, "model": None}
@@ -62,9 +74,9 @@ def evaluate_photo_folder_routed(predictor: Predictor, root: str | os.PathLike[s
                           "accuracy": (float(confusion[k, k]) / support) if support else None})
     wrong = preds_a != labels_a
     return PhotoEvalResult(
-        pipeline="app", root=str(root), accuracy=float(np.trace(confusion)) / n if n else 0.0, n=n,
+        pipeline="app", root=root, accuracy=float(np.trace(confusion)) / n if n else 0.0, n=n,
         confusion=confusion, per_class=per_class, files=files, errors=sum(1 for r in files if r["error"]),
         threshold=predictor.threshold, not_sure_rate=_rate(flagged_a, known),
         confidently_wrong_rate=_rate(wrong & ~flagged_a, known), n_none=int((~known).sum()),
         none_flagged_rate=_rate(flagged_a, ~known),
-    )
+    ), predictions

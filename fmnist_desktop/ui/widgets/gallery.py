@@ -1,4 +1,4 @@
-"""Galleries of test images that scale to thousands: a `QListView` in icon mode over a list
+"""Galleries of test images (28×28 grey) or photos (colour thumbnails, with their file names) that scale to thousands: a `QListView` in icon mode over a list
 model whose thumbnails are made lazily, only for the rows the view asks to paint, and cached.
 Thumbnails scale (`set_thumb_size`), the cells fill the view's width, and a double-click asks for
 the image large (`enlargeRequested`, `EnlargedImageDialog`)."""
@@ -32,6 +32,7 @@ class SampleGalleryModel(QAbstractListModel):
         self._predictions: np.ndarray | None = None
         self._confidences: np.ndarray | None = None
         self._labels: np.ndarray | None = None
+        self._names: Sequence[str] | None = None  # photos' file names; None: Fashion-MNIST test images
         self._cache: dict[int, QPixmap] = {}
         self.thumbnails_made = 0  # how many thumbnails were rendered (laziness is testable)
         self.thumb_size = THUMB_SIZE
@@ -46,9 +47,12 @@ class SampleGalleryModel(QAbstractListModel):
     def image(self, sample: int) -> np.ndarray | None:
         return None if self._images is None else self._images[sample]
 
-    def set_samples(self, images, indices: Sequence[int], predictions, confidences, labels) -> None:
+    def set_samples(self, images, indices: Sequence[int], predictions, confidences, labels,
+                    names: Sequence[str] | None = None) -> None:
+        """`images[i]`: (h, w) grey or (h, w, 3) colour uint8; `names[i]` a photo's file name."""
         self.beginResetModel()
         self._images = images
+        self._names = names
         self._indices = np.asarray(indices, dtype=np.int64)
         self._predictions = np.asarray(predictions)
         self._confidences = np.asarray(confidences)
@@ -83,12 +87,13 @@ class SampleGalleryModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DisplayRole:
             text = f"{CLASS_NAMES[pred]}\n{100 * confidence:.0f} %"
             return f"{text}\ntrue: {CLASS_NAMES[true]}" if self.show_true_class else text
+        what = f"Test image #{sample}" if self._names is None else str(self._names[sample])
         if role == Qt.ItemDataRole.ToolTipRole:
             verdict = "correct" if pred == true else "wrong"
-            return (f"Test image #{sample}\nTrue class: {CLASS_NAMES[true]}\n"
+            return (f"{what}\nTrue class: {CLASS_NAMES[true]}\n"
                     f"Predicted: {CLASS_NAMES[pred]} ({100 * confidence:.1f} % confident, {verdict})")
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"Test image {sample}, true {CLASS_NAMES[true]}, predicted {CLASS_NAMES[pred]}"
+            return f"{what}, true {CLASS_NAMES[true]}, predicted {CLASS_NAMES[pred]}"
         if role == Qt.ItemDataRole.ForegroundRole and pred != true:
             return QColor("#b3261e")
         if role == Qt.ItemDataRole.UserRole:
@@ -98,15 +103,28 @@ class SampleGalleryModel(QAbstractListModel):
     def _thumbnail(self, sample: int) -> QPixmap:
         pixmap = self._cache.get(sample)
         if pixmap is None:
-            pixels = np.ascontiguousarray(self._images[sample], dtype=np.uint8)
-            height, width = pixels.shape
-            image = QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
+            image = as_qimage(self._images[sample])
             size = self.thumb_size
-            pixmap = QPixmap.fromImage(image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                                                    Qt.TransformationMode.FastTransformation))
+            pixmap = QPixmap.fromImage(image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, scaling(image)))
             self._cache[sample] = pixmap
             self.thumbnails_made += 1
         return pixmap
+
+
+def as_qimage(pixels) -> QImage:
+    """A (h, w) grey or (h, w, 3) RGB uint8 array as a QImage (a copy)."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if pixels.ndim == 3:
+        height, width = pixels.shape[:2]
+        return QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+    height, width = pixels.shape
+    return QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
+
+
+def scaling(image: QImage) -> Qt.TransformationMode:
+    """Pixelated for a 28×28 test image (as the model sees it); smooth for a photo."""
+    return (Qt.TransformationMode.FastTransformation if image.format() == QImage.Format.Format_Grayscale8
+            else Qt.TransformationMode.SmoothTransformation)
 
 
 class SampleGallery(QListView):
@@ -177,20 +195,18 @@ class SampleGallery(QListView):
 
 
 class EnlargedImageDialog(QDialog):
-    """One test image, large (pixelated, as the model sees it), with its true and predicted class."""
+    """One test image, large (pixelated, as the model sees it), or a photo, with its true and predicted class."""
 
     def __init__(self, pixels: np.ndarray, caption: str, parent=None):
         super().__init__(parent)
         self.setObjectName("enlargedImageDialog")
-        self.setWindowTitle("Test image")
+        image = as_qimage(pixels)
+        self.setWindowTitle("Test image" if image.format() == QImage.Format.Format_Grayscale8 else "Photo")
         layout = QVBoxLayout(self)
-        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-        height, width = pixels.shape
-        image = QImage(pixels.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
         self.picture = QLabel(self)
         self.picture.setObjectName("enlargedImage")
         self.picture.setPixmap(QPixmap.fromImage(image.scaled(
-            ENLARGED_SIZE, ENLARGED_SIZE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)))
+            ENLARGED_SIZE, ENLARGED_SIZE, Qt.AspectRatioMode.KeepAspectRatio, scaling(image))))
         self.picture.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.picture)
         self.caption = QLabel(caption, self)

@@ -1,6 +1,9 @@
-"""The Evaluate page: test accuracy, per-class metrics, confusion matrix and mistake galleries.
+"""The Evaluate page: accuracy, per-class metrics, confusion matrix and mistake galleries, for
+either kind of model (`choice.py`): a 28×28 network on the Fashion-MNIST test set, a photo model on
+the real photos shipped with the app or a labelled folder (with its not-sure and confidently-wrong
+rates, and the photos behind each cell).
 
-Evaluation (loading the test split and the model, running 10,000 images) is a task of the page
+Evaluation (loading the data and the model, running every image) is a task of the page
 ("evaluate") with a progress bar and a Cancel button. The result is drawn here: a clickable
 confusion matrix (matplotlib, counts or row percentages), a per-class precision/recall/F1 table,
 and galleries (`ui.widgets.gallery`) — the images of a picked cell, and every misclassified image
@@ -9,11 +12,9 @@ and galleries (`ui.widgets.gallery`) — the images of a picked cell, and every 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -33,22 +34,19 @@ from ...settings_keys import DATA_FOLDER
 from ...tasks import Progress, TaskCancelled, TaskGroup
 from ...widgets.banner import Banner, make_button
 from ...widgets.gallery import EnlargedImageDialog
+from ...widgets.phase_clock import PhaseClock, phase_of
+from .choice import EvaluateChoice
+from .outcome import EvaluationOutcome, photo_evaluation
+from .photo_text import photo_accuracy_text, photo_rates_text
 from .report import write_report
 from .results import ResultsPanel
 
 
-@dataclass(frozen=True)
-class EvaluationOutcome:
-    """Handed from the worker to the page: the result, the test images and what was evaluated."""
-
-    entry: Any  # core.store.library.ModelEntry
-    result: Any  # core.learn.evaluation.EvaluationResult
-    images: np.ndarray  # uint8 (N, 28, 28), the test split in result order
-    source_description: str
+PLACEHOLDER = "Choose a model and what to measure it on above, then press the Evaluate button."
 
 
 class EvaluatePage(QWidget):
-    """Evaluate the active model on the Fashion-MNIST test set and explore its mistakes."""
+    """Evaluate a model (either kind) and explore its mistakes."""
 
     evaluationFinished = Signal(object)  # EvaluationOutcome
 
@@ -61,9 +59,11 @@ class EvaluatePage(QWidget):
         self.outcome: EvaluationOutcome | None = None
         self._previous_outcome: EvaluationOutcome | None = None  # put away while a new evaluation runs
         self.matrix = None  # ui.charts.ConfusionMatrixCanvas, built once matplotlib is loaded
+        self.clock = PhaseClock()  # each step's ETA on the progress bar
         self._build()
-        self._update_model_label(context.active_entry())
+        self._update_model_label()
         context.activeModelChanged.connect(self._on_active_model_changed)
+        context.modelsChanged.connect(self._on_models_changed)
         context.torchReady.connect(self._on_torch_ready)
         self._set_idle()
         if context.is_torch_ready():
@@ -75,9 +75,13 @@ class EvaluatePage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
 
+        self.choice = EvaluateChoice(self.context, self)
+        self.choice.changed.connect(self._on_choice_changed)
+        layout.addWidget(self.choice)
+
         top = QHBoxLayout()
         self.evaluate_button = make_button(self, "Evaluate on the test set", "evaluateButton", self.start_evaluation,
-                                           accessible_name="Evaluate the active model on the test set")
+                                           accessible_name="Evaluate the chosen model")
         self.cancel_button = make_button(self, "Cancel", "cancelEvaluationButton", self.cancel_evaluation,
                                          accessible_name="Cancel the evaluation")
         self.progress_bar = QProgressBar(self)
@@ -105,6 +109,11 @@ class EvaluatePage(QWidget):
         summary.addWidget(self.model_label, 1)
         summary.addWidget(self.accuracy_label)
         layout.addLayout(summary)
+        self.rates_label = QLabel(self)  # a photo model's not-sure and confidently-wrong rates
+        self.rates_label.setObjectName("photoRatesLabel")
+        self.rates_label.setWordWrap(True)
+        self.rates_label.hide()
+        layout.addWidget(self.rates_label)
 
         self.banner = Banner("evaluateBanner", self)
         layout.addWidget(self.banner)
@@ -128,7 +137,7 @@ class EvaluatePage(QWidget):
         matrix_header.addWidget(self.normalize_check)
         matrix_layout.addLayout(matrix_header)
         self.matrix_holder = QVBoxLayout()
-        self._matrix_placeholder = QLabel("Press “Evaluate on the test set” to see how the active model does.",
+        self._matrix_placeholder = QLabel(PLACEHOLDER,
                                           matrix_box)
         self._matrix_placeholder.setObjectName("matrixPlaceholder")
         self._matrix_placeholder.setWordWrap(True)
@@ -159,12 +168,13 @@ class EvaluatePage(QWidget):
 
     @Slot(int)
     def enlarge(self, sample: int) -> None:
-        """Open one test image large (the galleries' double-click)."""
+        """Open one test image or photo large (the galleries' double-click)."""
         if self.outcome is None:
             return
         result = self.outcome.result
         pred, true = int(result.predictions[sample]), int(result.labels[sample])
-        caption = (f"Test image #{sample}<br>True class: <b>{CLASS_NAMES[true]}</b><br>"
+        what = f"Test image #{sample}" if self.outcome.names is None else self.outcome.names[sample]
+        caption = (f"{what}<br>True class: <b>{CLASS_NAMES[true]}</b><br>"
                    f"Predicted: <b>{CLASS_NAMES[pred]}</b> ({100 * float(result.confidences[sample]):.1f} %)"
                    f"{'' if pred == true else ' — wrong'}")
         if self.enlarged is not None:
@@ -196,56 +206,94 @@ class EvaluatePage(QWidget):
         self.matrix_holder.addWidget(self.matrix, 1)
         if self.outcome is not None:
             self._matrix_placeholder.hide()
-            self.matrix.set_confusion(self.outcome.result.confusion)
+            self.matrix.set_confusion(self.outcome.result.confusion, self._unit())
         else:
             self.matrix.hide()
 
     def is_stale(self) -> bool:
-        """The shown result belongs to a model that is no longer the active one."""
+        """The shown result belongs to another model than the one chosen (the active one, by default)."""
         if self.outcome is None:
             return False
-        return getattr(self.outcome.entry, "id", None) != getattr(self.context.active_entry(), "id", None)
+        return getattr(self.outcome.entry, "id", None) != getattr(self.choice.entry(), "id", None)
 
-    def _update_model_label(self, entry=None) -> None:
+    def button_text(self) -> str:
+        return "Evaluate on the photos" if self.choice.kind() == "photo" else "Evaluate on the test set"
+
+    def _update_model_label(self, _entry=None) -> None:
         """The header always names the model the figures below belong to; when that is not the
-        active model any more, the figures are greyed and the header says so."""
-        entry = self.context.active_entry() if entry is None else entry
+        chosen model any more, the figures are greyed and the header says so."""
+        entry = self.choice.entry()
         stale = self.is_stale()
-        for widget in (self.accuracy_label, self.metrics_table):
+        for widget in (self.accuracy_label, self.metrics_table, self.rates_label):
             widget.setEnabled(not stale)
         if self.matrix is not None:
             self.matrix.setEnabled(not stale)
+        self.evaluate_button.setText(self.button_text())
         if self.outcome is None:
+            self.rates_label.hide()
             self.model_label.setText("No active model." if entry is None else
-                                     f"Active model: <b>{entry.name}</b> — not evaluated yet")
+                                     f"{self._role(entry).capitalize()}: <b>{entry.name}</b> — not evaluated yet")
             return
-        shown = self.outcome.entry.name
-        source = f"<span style='color:#555'>Test set: {self.outcome.source_description}</span>"
+        shown, photo = self.outcome.entry.name, self.outcome.photo
+        source = (f"<span style='color:#555'>{'Photos' if photo else 'Test set'}: "
+                  f"{self.outcome.source_description}</span>")
+        accuracy = (photo_accuracy_text(photo) if photo is not None
+                    else f"Test accuracy: {self.outcome.result.accuracy:.2f} %")
+        self.rates_label.setVisible(photo is not None)
+        if photo is not None:
+            self.rates_label.setText(photo_rates_text(photo))
         if stale:
-            active = "no model" if entry is None else f"“{entry.name}”"
+            chosen = "no model" if entry is None else f"“{entry.name}”"
             self.model_label.setText(
-                f"Results of <b>{shown}</b> <span style='color:#b3261e'>(not the active model: {active} is "
-                f"active — press “Evaluate on the test set” for it)</span><br>{source}")
-            self.accuracy_label.setText(f"Test accuracy: {self.outcome.result.accuracy:.2f} % (not the active model)")
+                f"Results of <b>{shown}</b> <span style='color:#b3261e'>(not the active model: {chosen} is "
+                f"{'active' if self.choice.follows_active() else 'chosen'} — press “{self.button_text()}” for "
+                f"it)</span><br>{source}")
+            self.accuracy_label.setText(f"{accuracy} (not the active model)")
         else:
-            self.model_label.setText(f"Results of <b>{shown}</b> (the active model)<br>{source}")
-            self.accuracy_label.setText(f"Test accuracy: {self.outcome.result.accuracy:.2f} %")
+            self.model_label.setText(f"Results of <b>{shown}</b> ({self._role(self.outcome.entry)})<br>{source}")
+            self.accuracy_label.setText(accuracy)
+
+    def _role(self, entry) -> str:
+        """"the active model" / "the active photo model" / "not the active model" for the header."""
+        active = self.context.active_entry_of(getattr(entry, "kind", "fmnist"))
+        if getattr(active, "id", None) != getattr(entry, "id", None):
+            return "not an active model"
+        return "the active photo model" if entry.kind == "photo" else "the active model"
 
     @Slot(object)
-    def _on_active_model_changed(self, entry) -> None:
-        self._update_model_label(entry)
+    def _on_active_model_changed(self, _entry) -> None:
+        self.choice.refresh()
+        self._update_model_label()
         self._set_idle()
 
+    @Slot()
+    def _on_models_changed(self) -> None:
+        self.choice.refresh()
+        self._update_model_label()
+        self._set_idle()
+
+    @Slot()
+    def _on_choice_changed(self) -> None:
+        self._update_model_label()
+        self._set_idle()
+
+    def select_model(self, entry_id: str) -> bool:
+        """Choose a library model to evaluate (the Train page's banner sends a stopped run's model here)."""
+        found = self.choice.select_model(entry_id)
+        self._update_model_label()
+        self._set_idle()
+        return found
+
     def _set_idle(self) -> None:
-        ready = self.context.is_torch_ready() and self.context.active_entry() is not None
+        ready = self.context.is_torch_ready() and self.choice.entry() is not None
         self.evaluate_button.setEnabled(ready and not self.tasks["evaluate"].is_running())
         self.cancel_button.setEnabled(self.tasks["evaluate"].is_running())
         if not self.context.is_torch_ready():
             self.evaluate_button.setToolTip("Waiting for the machine-learning engine to load…")
-        elif self.context.active_entry() is None:
-            self.evaluate_button.setToolTip("There is no active model; choose one on the Models page.")
+        elif self.choice.entry() is None:
+            self.evaluate_button.setToolTip("There is no model to evaluate; choose one on the Models page.")
         else:
-            self.evaluate_button.setToolTip("Run the active model on the 10,000 test images.")
+            self.evaluate_button.setToolTip(f"Run the chosen model on {self.choice.data_description()}.")
 
     def is_busy(self) -> bool:
         return self.tasks["evaluate"].is_running()
@@ -259,10 +307,12 @@ class EvaluatePage(QWidget):
     # ================================================================= evaluation
 
     def start_evaluation(self) -> bool:
-        entry = self.context.active_entry()
+        entry = self.choice.entry()
         if entry is None or not self.context.is_torch_ready():
             self._set_idle()
             return False
+        if entry.kind == "photo":
+            return self._start(entry, photo_evaluation(entry, self.choice.photo_folder()))
         folder = self.context.settings.value(DATA_FOLDER) or None
         folder_key = str(folder or "")
         cached = self._test_cache[1] if self._test_cache and self._test_cache[0] == folder_key else None
@@ -278,6 +328,10 @@ class EvaluatePage(QWidget):
             outcome = EvaluationOutcome(entry, done.result, done.split.images.numpy(), done.source.description)
             return (folder_key, (done.split, done.source)), outcome
 
+        return self._start(entry, evaluate)
+
+
+    def _start(self, entry, evaluate) -> bool:
         self.banner.hide()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
@@ -290,7 +344,7 @@ class EvaluatePage(QWidget):
             on_progress=self._on_progress,
             on_cancelled=self._on_cancelled,
             on_finished=self._on_finished,
-            description="Evaluating the active model",
+            description="Evaluating a model",
         )
         self._set_idle()
         return True
@@ -305,7 +359,8 @@ class EvaluatePage(QWidget):
         else:
             self.progress_bar.setRange(0, 1000)
             self.progress_bar.setValue(int(1000 * progress.fraction))
-        self.progress_bar.setFormat(progress.message or "%p%")
+        message = progress.message or "%p%"
+        self.progress_bar.setFormat(message + self.clock.text(phase_of(message), progress.done, progress.total))
 
     def _show_pending(self, entry) -> None:
         """While an evaluation runs, the old figures are put away (they come back if it is
@@ -313,7 +368,8 @@ class EvaluatePage(QWidget):
         self._previous_outcome = self.outcome
         self.outcome = None
         self.accuracy_label.setText("Test accuracy: …")
-        self.model_label.setText(f"Evaluating <b>{entry.name}</b> on the test set…")
+        self.model_label.setText(f"Evaluating <b>{entry.name}</b> on {self.choice.data_description()}…")
+        self.rates_label.hide()
         self.results.clear()
         if self.matrix is not None:
             self.matrix.hide()
@@ -326,7 +382,7 @@ class EvaluatePage(QWidget):
         if previous is not None and self.outcome is None:
             self.show_outcome(previous, announce=False)
         elif self.outcome is None:
-            self._matrix_placeholder.setText("Press “Evaluate on the test set” to see how the active model does.")
+            self._matrix_placeholder.setText(PLACEHOLDER)
             self.accuracy_label.setText("Test accuracy: –")
             self._update_model_label()
 
@@ -346,7 +402,8 @@ class EvaluatePage(QWidget):
 
     def _on_result(self, value) -> None:
         cache, outcome = value
-        self._test_cache = cache
+        if cache is not None:
+            self._test_cache = cache
         self.show_outcome(outcome)
         self.progress_bar.setValue(1000)
         self.progress_bar.setFormat("Done")
@@ -360,8 +417,8 @@ class EvaluatePage(QWidget):
             self._build_matrix()
         self._matrix_placeholder.hide()
         self.matrix.show()
-        self.matrix.set_confusion(result.confusion)
-        self.results.show_result(outcome.images, result)
+        self.matrix.set_confusion(result.confusion, self._unit())
+        self.results.show_result(outcome.images, result, outcome.names)
         self._update_model_label()
         if announce:
             self.evaluationFinished.emit(outcome)
@@ -374,16 +431,18 @@ class EvaluatePage(QWidget):
         result = self.outcome.result
         indices = list(result.cell_indices(true_index, pred_index))
         self.cell_gallery.gallery_model.set_samples(
-            self.outcome.images, indices, result.predictions, result.confidences, result.labels)
+            self.outcome.images, indices, result.predictions, result.confidences, result.labels, self.outcome.names)
         if self.matrix is not None and self.matrix.selected != (true_index, pred_index):
             self.matrix.select_cell(true_index, pred_index)
         true_name, pred_name = CLASS_NAMES[true_index], CLASS_NAMES[pred_index]
+        one, many = ("test image", "images") if self.outcome.names is None else ("photo", "photos")
+        many = one if len(indices) == 1 else many
         if not indices:
-            text = f"No <b>{true_name}</b> test image was predicted as <b>{pred_name}</b>."
+            text = f"No <b>{true_name}</b> {one} was predicted as <b>{pred_name}</b>."
         elif true_index == pred_index:
-            text = f"<b>{true_name}</b> classified correctly: {len(indices):,} images, the most confident first."
+            text = f"<b>{true_name}</b> classified correctly: {len(indices):,} {many}, the most confident first."
         else:
-            text = (f"<b>{true_name}</b> mistaken for <b>{pred_name}</b>: {len(indices):,} images, "
+            text = (f"<b>{true_name}</b> mistaken for <b>{pred_name}</b>: {len(indices):,} {many}, "
                     "the most confident mistakes first.")
         self.cell_label.setText(text)
         self.tabs.setCurrentIndex(1)
@@ -392,12 +451,12 @@ class EvaluatePage(QWidget):
 
     def export(self) -> None:
         """File ▸ Export… on this page: the evaluation report (accuracy, per-class metrics,
-        confusion matrix, most confused pairs) as JSON."""
+        confusion matrix, most confused pairs; a photo model's rates and photos) as JSON."""
         if self.outcome is None:
-            self.banner.show_message("info", "Nothing to export yet: press “Evaluate on the test set” first.")
+            self.banner.show_message("info", f"Nothing to export yet: press “{self.button_text()}” first.")
             return
-        suggested = str(Path.home() / "evaluation.json")
-        target, _ = QFileDialog.getSaveFileName(self, "Export the evaluation report", suggested, "JSON files (*.json)")
+        target, _ = QFileDialog.getSaveFileName(self, "Export the evaluation report", str(Path.home() / "evaluation.json"),
+                                                "JSON files (*.json)")
         if target:
             self.export_report(target)
 
@@ -412,6 +471,9 @@ class EvaluatePage(QWidget):
             return False
         self.banner.show_message("success", f"Saved the evaluation report to {target}.")
         return True
+
+    def _unit(self) -> str:
+        return "test images" if self.outcome is None or self.outcome.photo is None else "photos"
 
     @Slot(bool)
     def _on_normalize_toggled(self, checked: bool) -> None:

@@ -106,16 +106,18 @@ class ResultsPanel(QWidget):
         self.cell_label.setText(CELL_HINT)
         self.misclassified_label.setText("")
 
-    def show_result(self, images, result) -> None:
-        """The per-class table and the misclassified gallery of an evaluation; no cell picked."""
+    def show_result(self, images, result, names=None) -> None:
+        """The per-class table and the misclassified gallery of an evaluation; no cell picked.
+        `names`: the photos' file names (a photo model's evaluation), None for test images."""
+        noun = "test images" if names is None else "photos"
         self.fill_table(result.per_class)
         self.cell_gallery.gallery_model.clear()
-        self.cell_label.setText("Click a cell of the confusion matrix to see its test images.")
+        self.cell_label.setText(f"Click a cell of the confusion matrix to see its {noun}.")
         wrong = list(result.misclassified())
         self.misclassified_gallery.gallery_model.set_samples(
-            images, wrong, result.predictions, result.confidences, result.labels)
+            images, wrong, result.predictions, result.confidences, result.labels, names)
         self.misclassified_label.setText(
-            f"{len(wrong):,} of {len(result.labels):,} test images are misclassified; "
+            f"{len(wrong):,} of {len(result.labels):,} {noun} are misclassified; "
             "the most confident mistakes come first.")
 
     def fill_table(self, per_class: Sequence[dict]) -> None:

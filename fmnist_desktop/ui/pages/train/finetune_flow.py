@@ -148,8 +148,8 @@ class FinetuneFlow(QObject):
 
         arch = getattr(entry.meta, "arch", "bn_cnn")
         images = images_per_epoch + int(n_photos * finetune.FINETUNE_COPIES * finetune.FINETUNE_WEIGHT)
-        return estimate.estimate(self.context.settings, arch, estimate.device_kind(device), images,
-                                 finetune.FINETUNE_EPOCHS).text()
+        return estimate.fmnist_job(self.context.settings, arch, estimate.device_kind(device), images,
+                                   finetune.FINETUNE_EPOCHS).text()
 
     def prepare(self, entry, device: str, data_dir, val_size: int, on_cancelled) -> None:
         """Read and augment the photos in the task; `prepared` or `failed` follows."""

@@ -14,6 +14,7 @@ place the page reacts to the active models changing; the page keeps one-line
 
 from __future__ import annotations
 
+import time
 from typing import Callable
 
 from PySide6.QtWidgets import QWidget
@@ -34,8 +35,9 @@ class ActiveModelGuard:
         return self.task.is_running()
 
     def make_active(self, entry, done: Callable[[bool, object], None], on_status: Callable[[str], None] | None = None,
-                    comparison=None) -> None:
-        """Make `entry` active unless it does worse and the user says No. `comparison`: one made
+                    on_progress: Callable[[object], None] | None = None, comparison=None) -> None:
+        """Make `entry` active unless it does worse and the user says No. `on_progress`: the
+        comparison's progress reports (else `on_status` gets their text). `comparison`: one made
         already against the active model (a photo fine-tune measures its new head against its
         parent before it is offered), used instead of measuring again when it is against that
         model's file."""
@@ -47,11 +49,18 @@ class ActiveModelGuard:
             self._decide(entry, active, comparison, done)
             return
         inputs = (entry, active)
+        started = time.monotonic()
 
         def compare(state):
             from ....core.jobs import model_comparison
 
             return model_comparison.run(model_comparison.CompareInputs(*inputs), state)
+
+        def compared(comparison) -> None:
+            from .estimate import record_seconds  # how long a comparison takes here, for the next estimate
+
+            record_seconds(self.context.settings, f"compare:{kind_of(entry)}", time.monotonic() - started)
+            self._decide(entry, active, comparison, done)
 
         def failed(message: str) -> None:  # the comparison itself failed: the user decides without it
             question = (f"“{entry.name}” could not be compared with “{active.name}” ({message}).\n\n"
@@ -61,8 +70,8 @@ class ActiveModelGuard:
             else:
                 done(False, None)
 
-        self.task.start(compare, on_result=lambda result: self._decide(entry, active, result, done), on_error=failed,
-                        on_progress=(lambda p: on_status(p.message)) if on_status else None,
+        self.task.start(compare, on_result=compared, on_error=failed,
+                        on_progress=on_progress or ((lambda p: on_status(p.message)) if on_status else None),
                         description="Comparing with the active model", needs_torch=True)
 
     def _decide(self, entry, active, comparison, done: Callable[[bool, object], None]) -> None:
@@ -117,7 +126,7 @@ class ActiveClaim:
             page.make_active_button.show()
             page.log(f"“{entry.name}” was not made active{why}.")
 
-        self.guard.make_active(entry, done, on_status=page.progress_label.setText, comparison=comparison)
+        self.guard.make_active(entry, done, on_progress=page.run_view.show_phase, comparison=comparison)
 
     def show_active_claim(self, entry, text: str) -> None:
         """A green banner saying `entry` is now active; it goes when another model becomes active."""

@@ -251,6 +251,7 @@ def show_saved(page, outcome: RunOutcome) -> None:
     for line in lines:
         page.log(line)
     page.banner.show_message("success", text)
+    page.run_panel.offer_evaluation(entry if outcome.kept_after_stop and outcome.test_accuracy is None else None)
     active = page.context.active_entry()
     page.make_active_button.setVisible(active is None or getattr(active, "id", None) != entry.id)
     page.context.refresh_models()

@@ -45,6 +45,7 @@ class TrainPage(QWidget):
     runFinished = Signal(object)  # core.store.library.ModelEntry of the new model
     runStateChanged = Signal(bool)  # busy or not
     trainingEvent = Signal(object)  # every core.learn.training event of the run, as the page handles it
+    evaluateRequested = Signal(object)  # the banner's "Evaluate it": a saved model's library entry
 
     def __init__(self, context, parent: QWidget | None = None):
         super().__init__(parent)
@@ -60,6 +61,8 @@ class TrainPage(QWidget):
         self._ready = False
         self._run_started_at = 0.0
         self._run_kind = "train"  # or "finetune"
+        self._job = "fmnist"  # what runs: "fmnist", "photo" (a photo model's run) or "photo-finetune"
+        self._prepare_started: float | None = None  # a labelled photo set's preparation, for its speed
         self._finetune_parent: str | None = None  # the name of the model a fine-tune starts from
         self._last_outcome: RunOutcome | None = None
         self._run_finished = False  # training done; evaluating and saving now
@@ -73,6 +76,7 @@ class TrainPage(QWidget):
         self.active_claim = ActiveClaim(self, self.tasks["compare"])
         self.active_guard = self.active_claim.guard
         self.run_panel.makeActiveRequested.connect(self.active_claim.make_last_model_active)
+        self.run_panel.evaluateRequested.connect(self.evaluateRequested)
         self._set_idle_state()
         context.torchReady.connect(self._on_torch_ready)
         if context.is_torch_ready():
@@ -156,12 +160,16 @@ class TrainPage(QWidget):
             return
         preset = self.form.presets.get(self.preset_combo.currentData()) if self._ready else None
         images = self.images_per_epoch() if preset is not None else 0
-        photos = self.photo_prep.cached(self.photo_panel.path()) if preset and self.photo_panel.path() else None
+        path = self.photo_panel.path() if preset else None
+        photos = self.photo_prep.cached(path) if path else None
+        to_prepare = 0
         if photos is not None:
             from ....core.learn.training import TrainConfig
 
             images += photos.counts()["train"] * max(1, round(TrainConfig.photo_weight))
-        self.settings_column.show_estimate(preset, images)
+        elif path and photo_kind is not None:
+            to_prepare = photo_kind.count_photos(path) or 0
+        self.settings_column.show_estimate(preset, images, to_prepare)
 
     @property
     def charts(self):
@@ -237,6 +245,8 @@ class TrainPage(QWidget):
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("%p % of the photos")
         self.progress_label.setText("Preparing the photos…")
+        self.run_view.clock.reset()
+        self._prepare_started = time.monotonic()
         self.photo_prep.start(config, path)
         return True
 
@@ -249,13 +259,14 @@ class TrainPage(QWidget):
         self._set_idle_state()
 
     def _on_prepare_progress(self, progress: Progress) -> None:
-        if progress.fraction is not None:
-            self.progress_bar.setValue(int(1000 * progress.fraction))
-        if progress.message:
-            self.progress_label.setText(progress.message)
+        self.run_view.show_phase(progress)
 
     def _start_photo_run(self, config, photos) -> bool:
         counts = photos.counts()
+        if self._prepare_started is not None:  # this computer's speed at preparing photos, for estimates
+            estimate.record_speed(self.context.settings, "prepare:grabcut", "cpu", sum(counts.values()),
+                                  time.monotonic() - self._prepare_started)
+            self._prepare_started = None
         self.photo_panel.show_counts(counts)
         self.log(f"Photos: {photos.source}: {describe_counts(counts)}")
         return self._start_run(dataclasses.replace(config, photos=photos))
@@ -284,6 +295,7 @@ class TrainPage(QWidget):
 
     def _start_run(self, config, examples=()) -> bool:
         self.banner.hide()
+        self.run_panel.offer_evaluation(None)
         self.make_active_button.hide()
         self._last_outcome = None
         self._run_finished = False
@@ -295,6 +307,7 @@ class TrainPage(QWidget):
         from ....core.jobs.runs import after_training
 
         parent = self._finetune_parent if self._run_kind == "finetune" else None
+        self._job = "fmnist"
         after = after_training(self.context.library(), self._run_kind, examples, parent_name=parent)
         self.last_config = config
         self._run_active = True
@@ -396,7 +409,21 @@ class TrainPage(QWidget):
     def _on_failed(self, event) -> None:
         self._show_failure(event.message, getattr(event, "advice", None))
 
+    def _record_job_time(self) -> None:
+        """What a finished run took besides its epochs (loading, testing, calibrating, saving; not
+        preparing images, timed on their own), for the next estimate of the whole job."""
+        history = self.run_view.history
+        if self._stop_requested or not self._run_finished or not history or self._job == "photo-finetune":
+            return
+        wall = time.monotonic() - self._run_started_at
+        rest = wall - sum(e.epoch_time_s for e in history) - (self.photo_kind.prepared_s if self._job == "photo" else 0.0)
+        started = getattr(self, "_started", None)
+        device = str(getattr(started, "device", "cpu")).split(":")[0]
+        key = "overhead:photo" if self._job == "photo" else f"overhead:fmnist|{device}"
+        estimate.record_seconds(self.context.settings, key, max(1.0, rest))
+
     def _on_run_done(self) -> None:
+        self._record_job_time()
         self._run_active = False
         self.finetune_flow.restore_form()
         self._set_idle_state()

@@ -82,7 +82,21 @@ class PhotoKind:
         form.addRow(note)
         left_layout.insertWidget(left_layout.indexOf(page.form) + 1, self.settings_box)
 
+        # While the photo model's head is fine-tuned, this box replaces the kind and the forms.
+        self.finetune_box = QGroupBox("Fine-tuning the photo model", parent)
+        self.finetune_box.setObjectName("photoFinetuneBox")
+        finetune_layout = QVBoxLayout(self.finetune_box)
+        self.finetune_details = QLabel(self.finetune_box)
+        self.finetune_details.setObjectName("photoFinetuneDetails")
+        self.finetune_details.setWordWrap(True)
+        finetune_layout.addWidget(self.finetune_details)
+        left_layout.insertWidget(0, self.finetune_box)
+        self.finetune_box.hide()
+
         self._photo_counts: dict[str, int | None] = {}
+        self.prepared_s = 0.0  # how long the running photo run prepared its images
+        self._preparing: dict[str, tuple[float, int]] = {}  # what → (first report, units)
+        self._photos_path = ""
         for spin in (self.epochs_spin, self.per_class_spin):
             spin.valueChanged.connect(lambda _value: page.update_estimate())
         saved = str(page.context.settings.value(KIND_SETTING) or FMNIST_KIND)
@@ -107,6 +121,9 @@ class PhotoKind:
 
     def show_kind(self) -> None:
         photo = self.is_photo()
+        for widget in (self.kind_box, self.page.photo_panel, self.page.data_panel):
+            widget.show()
+        self.finetune_box.hide()
         self.page.context.settings.setValue(KIND_SETTING, self.kind())
         self.page.form.setVisible(not photo)
         self.page.estimate_label.setVisible(True)
@@ -120,7 +137,7 @@ class PhotoKind:
             panel.path_label.setText(NO_PHOTOS_FOR_PHOTO_MODEL if photo else NO_PHOTOS_TEXT)
         self.page.update_estimate()
 
-    def _count_photos(self, path: str) -> int | None:
+    def count_photos(self, path: str) -> int | None:
         """The labelled photos of a set (listed, not opened), remembered per set; None if unreadable."""
         if path not in self._photo_counts:
             from pathlib import Path
@@ -143,15 +160,23 @@ class PhotoKind:
 
         label = self.page.estimate_label
         path = self.page.photo_panel.path()
-        n_photos = self._count_photos(path) if path else None
+        n_photos = self.count_photos(path) if path else None
         if n_photos is None:
             label.setText("Time: known once the labelled photos are chosen.")
             return
         items = n_photos + 10 * self.per_class_spin.value()
-        epochs = self.epochs_spin.value()
-        when = estimate.estimate(self.page.context.settings, estimate.PHOTO_RUN_ARCH, "cpu", items, epochs).text()
-        label.setText(f"Time: {when} for {epochs} epoch{'s' if epochs != 1 else ''} over {items:,} images; "
-                      "the first run on a photo set also prepares its images once (minutes; kept for later runs).")
+        config = self.config()
+        settings = self.page.context.settings
+        prepared = estimate.measured_seconds(settings, self.prepared_key(path)) is not None
+        job = estimate.photo_job(settings, items, config.epochs, config.views, prepared,
+                                 compare=self.photo_model_entry() is not None)
+        label.setText(f"Time: {job.text()}." + ("" if prepared else " Its images are prepared once and kept "
+                                                                     "for later runs on this photo set."))
+
+    def prepared_key(self, path: str) -> str:
+        """What a photo set's prepared images depend on (their cache is kept for later runs)."""
+        config = self.config()
+        return f"prepared:{path}|{config.fashion_mnist_per_class}|{config.views}|{config.from_block}"
 
     def config(self):
         return dataclasses.replace(self.base_config, epochs=self.epochs_spin.value(),
@@ -179,10 +204,14 @@ class PhotoKind:
         data = page._data_cache[1] if page._data_cache and page._data_cache[0] == folder_key else None
         page.banner.hide()
         page.make_active_button.hide()
+        page.run_panel.offer_evaluation(None)
         page._last_outcome = None
         page._run_finished = False
         page._stop_requested = False
         page._run_kind = "train"
+        page._job = "photo"
+        self.prepared_s, self._preparing = 0.0, {}
+        self._photos_path = photos
         page.run_view.reset(config.epochs)
         page.last_config = config
         page._run_active = True
@@ -211,11 +240,13 @@ class PhotoKind:
 
         page = self.page
         if isinstance(event, Preparing):
+            self._time_preparation(event)
             page.progress_bar.setRange(0, max(1, event.total))
             page.progress_bar.setValue(event.done)
             page.progress_bar.setFormat("%p % prepared")
+            eta = page.run_view.clock.text(f"Preparing {event.what}", event.done, event.total)
             page.progress_label.setText(f"Preparing {event.what} {event.done:,} / {event.total:,} "
-                                        "(kept for later runs)…")
+                                        f"(kept for later runs){eta}…")
         elif isinstance(event, training.Cancelled):
             page.run_view.flush_charts()
             page.log(f"Stopped at epoch {event.epoch}, batch {event.batch}.")
@@ -228,6 +259,24 @@ class PhotoKind:
             self._on_saved(event.value, "trained")
         else:
             page._on_training_event(event, folder_key)
+
+    def _time_preparation(self, event) -> None:
+        """Each preparation phase is timed from its first report; once the training images are
+        prepared, this computer's speed at it (and that this set is prepared) is remembered."""
+        from . import estimate
+
+        now = time.monotonic()
+        started, _units = self._preparing.get(event.what, (now, 0))
+        self._preparing[event.what] = (started, event.total)
+        if event.done < event.total or event.what != "training images":
+            return
+        seconds = sum(now - start for start, _n in self._preparing.values())
+        units = sum(n for _start, n in self._preparing.values())
+        self.prepared_s = seconds
+        settings = self.page.context.settings
+        if seconds >= estimate.MIN_EPOCH_S:  # a cached set is "prepared" in a blink: no speed in that
+            estimate.record_speed(settings, "prepare:photo", "cpu", units, seconds)
+        estimate.record_seconds(settings, self.prepared_key(self._photos_path), seconds)
 
     def _hold_stopped(self, run) -> None:
         page = self.page
@@ -257,6 +306,7 @@ class PhotoKind:
             page.log(describe_report(outcome.finetune_report))
         page.banner.show_message("success", text)
         page.make_active_button.hide()
+        page.run_panel.offer_evaluation(None)
         page.context.refresh_models()
         page.context.statusMessage.emit(f"Saved the new photo model “{entry.name}”.")
         page.runFinished.emit(entry)
@@ -297,11 +347,32 @@ class PhotoKind:
         return photo_finetune_views(readiness.n_train, readiness.n_kept_out, AUGMENTED_VIEWS, MIN_KEPT_OUT_TO_MEASURE)
 
     def finetune_time(self, readiness) -> str:
-        """How long a head fine-tune takes: its photo views through the backbone, at this computer's
-        recorded speed (or a guess, said so)."""
-        from .estimate import photo_finetune_estimate
+        """How long a head fine-tune takes in all: its photo views through the backbone, the head and
+        its measurement against its parent, at this computer's recorded speed (or a guess, said so).
+        No comparison follows: the one the job made decides (make_active.ActiveModelGuard)."""
+        from .estimate import photo_finetune_job
 
-        return photo_finetune_estimate(self.page.context.settings, self.finetune_views(readiness)).text()
+        return photo_finetune_job(self.page.context.settings, self.finetune_views(readiness), compare=False).text()
+
+    def show_finetune(self, entry, readiness) -> None:
+        """The settings column shows the running fine-tune, not the kind and form it holds."""
+        from ....core.jobs.photo_finetune import AUGMENTED_VIEWS, RECIPE
+
+        for widget in (self.kind_box, self.settings_box, self.page.form, self.page.photo_panel, self.page.data_panel):
+            widget.hide()  # none of them is what runs: the head learns from the photos kept on the Predict page
+        noun = "photo" if readiness.n_train == 1 else "photos"
+        self.finetune_details.setText(
+            f"<b>{entry.name}</b> (the active photo model): its head is retrained on {readiness.n_train} of "
+            f"your {noun} ({1 + AUGMENTED_VIEWS} views of each), at most {RECIPE.max_steps} steps (fewer once "
+            "they are learned), then measured against it on the real photos; the ImageNet backbone stays as "
+            f"it is. Photos kept out for measuring: {readiness.n_kept_out}.")
+        self.finetune_box.show()
+
+    def _on_head_step(self, event) -> None:
+        """A head fine-tune's step: the live curve (one "epoch" of `steps`)."""
+        charts = self.page.charts
+        if charts is not None:
+            charts.add_batch(1, event.step, event.steps, event.loss, event.accuracy)
 
     def start_finetune(self, entry, photos) -> bool:
         from ....core.jobs import photo_train
@@ -330,7 +401,9 @@ class PhotoKind:
             return False
         page.banner.hide()
         page.make_active_button.hide()
+        page.run_panel.offer_evaluation(None)
         page._run_kind = "finetune"
+        page._job = "photo-finetune"
         page._last_outcome = None
         page._run_finished = False
         page._stop_requested = False
@@ -344,11 +417,14 @@ class PhotoKind:
         page.log(f"Fine-tuning the head of “{entry.name}” with your labelled photos.")
         page.show_running(f"Running: fine-tuning the head of “{entry.name}” (the photo model) on "
                           f"{readiness.n_train} of your photos; {self.finetune_time(readiness)}.")
+        self.show_finetune(entry, readiness)
+        page.run_view.reset(1, "share of the steps")  # the steps make one "epoch" of the curve
+        page.progress_bar.setRange(0, 1000)
+        page.progress_bar.setFormat("%p %")
+        page.progress_label.setText("Step 1: reading your photos…")
 
         def progress(p) -> None:
-            if p.fraction is not None:
-                page.progress_bar.setValue(int(1000 * p.fraction))
-            page._on_status(p)
+            page.run_view.show_phase(p)
 
         views = self.finetune_views(readiness)
 
@@ -373,6 +449,7 @@ class PhotoKind:
         page.tasks["training"].start(
             finetune,
             on_result=done,
+            on_partial=self._on_head_step,
             on_progress=progress,
             on_error=lambda message: page._show_failure(message, None, title="Cannot fine-tune"),
             on_cancelled=lambda: page.banner.show_message("info", "Fine-tuning stopped. Nothing was saved."),

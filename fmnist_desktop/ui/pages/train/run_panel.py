@@ -12,6 +12,7 @@ from .run_view import RunView
 
 class RunPanel(QWidget):
     makeActiveRequested = Signal()
+    evaluateRequested = Signal(object)  # a saved model's library entry, for the Evaluate page
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -23,9 +24,22 @@ class RunPanel(QWidget):
         self.make_active_button.clicked.connect(lambda _checked=False: self.makeActiveRequested.emit())
         self.make_active_button.hide()
         self.banner.buttons_box.addWidget(self.make_active_button)
+        # A stopped run's saved model has no test figure: the Evaluate page measures it.
+        self.evaluate_button = QPushButton("Evaluate it", self.banner)
+        self.evaluate_button.setObjectName("evaluateSavedButton")
+        self.evaluate_button.setToolTip("Open the Evaluate page with this model chosen")
+        self.evaluate_button.clicked.connect(lambda _checked=False: self.evaluateRequested.emit(self._to_evaluate))
+        self.evaluate_button.hide()
+        self._to_evaluate = None
+        self.banner.buttons_box.addWidget(self.evaluate_button)
         layout.addWidget(self.banner)
         self.run_view = RunView(self)
         layout.addWidget(self.run_view, 1)
+
+    def offer_evaluation(self, entry) -> None:
+        """Show "Evaluate it" for `entry` in the banner (None: hide it)."""
+        self._to_evaluate = entry
+        self.evaluate_button.setVisible(entry is not None)
 
     def show_failure(self, title: str, message: str, advice: str | None) -> None:
         text = f"<b>{title}:</b> {message}"
@@ -33,6 +47,7 @@ class RunPanel(QWidget):
             text += f"<br>{advice}"
         self.banner.show_message("error", text)
         self.make_active_button.hide()
+        self.offer_evaluation(None)
         self.run_view.log(f"{title}: {message}" + (f" {advice}" if advice else ""))
 
 

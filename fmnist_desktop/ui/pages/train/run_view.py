@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSizePolicy,
 
 from ....core.base.formats import format_clock
 from ...tasks import TaskRunner
+from ...widgets.phase_clock import PhaseClock, phase_of
 
 ETA_SETTLE_S = 10.0  # the first seconds of a run are start-up: its ETA is not shown before then
 
@@ -21,6 +22,7 @@ class RunView(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.charts = None  # ui.charts.TrainingCharts, built once matplotlib is loaded
+        self.clock = PhaseClock()  # the ETA of the phase shown by `show_phase`
         self.history: tuple = ()  # the run's EpochEnd events so far (the charts are rebuilt from it)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -68,6 +70,19 @@ class RunView(QWidget):
     def log(self, line: str) -> None:
         self.log_view.appendPlainText(line)
 
+    def show_phase(self, progress) -> None:
+        """A phase of a job that is not an epoch (preparing images, fine-tuning a head, comparing
+        with the active model): the bar at its fraction, the line with its own ETA."""
+        if progress.fraction is None:
+            self.progress_bar.setRange(0, 0)
+        else:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(int(1000 * progress.fraction))
+            self.progress_bar.setFormat("%p %")
+        if progress.message:
+            phase = phase_of(progress.message)
+            self.progress_label.setText(progress.message + self.clock.text(phase, progress.done, progress.total))
+
     def show_idle(self, ready: bool, last_run_s: float | None) -> None:
         """Between runs: what the page is waiting for (`last_run_s`: how long the last run took)."""
         if not ready:
@@ -106,10 +121,10 @@ class RunView(QWidget):
 
     # ----------------------------------------------------------------- a run's events
 
-    def reset(self, epochs: int) -> None:
+    def reset(self, epochs: int, x_label: str = "epoch") -> None:
         """A run starts: empty charts, a busy bar until `Started` says how many batches there are."""
         if self.charts is not None:
-            self.charts.reset(epochs)
+            self.charts.reset(epochs, x_label)
         self.history = ()
         self.progress_bar.setRange(0, 0)
         self.progress_bar.setFormat("%p % of the run")  # the bar is the whole run; the label names the epoch

@@ -154,12 +154,13 @@ class SettingsColumn(QWidget):
             self.form.select_preset(models.DEFAULT_PRESET if models.DEFAULT_PRESET in presets else next(iter(presets)))
         return notices
 
-    def show_estimate(self, preset, images_per_epoch: int) -> None:
-        """"Time: about …" for the form's run (`preset`: None while the engine loads), from this
-        computer's measured speed (or a guess, said so)."""
+    def show_estimate(self, preset, images_per_epoch: int, prepare_photos: int = 0) -> None:
+        """"Time: about … in all" for the form's run (`preset`: None while the engine loads): its
+        epochs, loading and testing, and preparing `prepare_photos` labelled photos first, from
+        this computer's measured speed (or a guess, said so)."""
         if preset is None:
             self.estimate_label.setText("")
             return
-        text = estimate.describe_for(self.context.settings, preset, self.form.device(), images_per_epoch,
-                                     self.form.epochs_spin.value())
-        self.estimate_label.setText(f"Time: {text}.")
+        job = estimate.fmnist_job(self.context.settings, preset.arch, estimate.device_kind(self.form.device()),
+                                  images_per_epoch, self.form.epochs_spin.value(), prepare_photos)
+        self.estimate_label.setText(f"Time: {job.text()}.")

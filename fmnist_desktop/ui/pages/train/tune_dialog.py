@@ -102,6 +102,7 @@ class TuneDialog(QDialog):
         self.active_guard = ActiveModelGuard(context, self.tasks["compare"], self)
         self._build()
         self._set_idle()
+        self.show_estimate()
         self.resize(DIALOG_SIZE)
 
     # ----------------------------------------------------------------- layout
@@ -147,7 +148,14 @@ class TuneDialog(QDialog):
                                      "fmnist tune --storage URL --study NAME work on the same study.")
         self.storage_edit.editingFinished.connect(self.show_study)
         form.addRow("Study storage", self.storage_edit)
+        self.estimate_label = QLabel("", self)  # how long the study takes here (estimate.tune_text)
+        self.estimate_label.setObjectName("tuneEstimateLabel")
+        self.estimate_label.setWordWrap(True)
+        form.addRow(self.estimate_label)
         outer.addLayout(form)
+        for signal in (self.preset_combo.currentIndexChanged, self.trials_spin.valueChanged,
+                       self.budget_spin.valueChanged):
+            signal.connect(lambda _value: self.show_estimate())
 
         buttons = QHBoxLayout()
         self.start_button = QPushButton("Start", self)
@@ -224,6 +232,12 @@ class TuneDialog(QDialog):
         self.stop_button.setEnabled(True)
         self.use_best_button.setEnabled(False)
         self.preset_button.setEnabled(False)
+
+    def show_estimate(self) -> None:
+        from .estimate import tune_text
+
+        self.estimate_label.setText(tune_text(self.context.settings, self.preset_combo.currentText(),
+                                              self.trials_spin.value(), self.budget_spin.value(), self.val_size))
 
     def _set_idle(self) -> None:
         for w in self._inputs():
