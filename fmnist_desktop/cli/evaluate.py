@@ -90,7 +90,7 @@ def run_evaluate_photos(args: argparse.Namespace) -> int:
         from ..core.predict.predictor import Predictor
 
         weights_list = [weights_path(args)]
-        predictor = Predictor.from_checkpoints(weights_list, chosen_device(args.device))
+        predictor = Predictor.from_checkpoints(weights_list, chosen_device(args.device), use_twins=False)
     if "photo" in predictor.slots and args.pipeline != "app":
         raise FmnistError(f"--pipeline {args.pipeline} prepares photos for a 28×28 network; "
                           f"{printable(weights_list[0])} is a photo model.")

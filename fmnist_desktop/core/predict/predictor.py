@@ -66,6 +66,8 @@ class Prediction:
     model_kind: str = FMNIST_KIND  # which model answered: "photo" or "fmnist"
     model_name: str = ""
     thumbnail: Image.Image | None = None  # a small copy of the photo, when asked for (lists)
+    # "<model> is answered by torch: <why>" when the model's ONNX twin could not be made; "" when it answered.
+    engine_note: str = ""
 
     @property
     def answered_by(self) -> str:
@@ -127,6 +129,7 @@ class _Slot:
     kind: str
     threshold: float
     out_of_scope_threshold: float | None
+    note: str = ""  # why torch answers instead of the model's ONNX twin ("" when the twin does)
 
     @property
     def model(self):
@@ -186,24 +189,27 @@ class Predictor:
 
     @classmethod
     def from_checkpoints(cls, paths: Sequence[str | os.PathLike[str]], device="cpu",
-                         make_twin: Callable[[Path], Any] | None = None) -> "Predictor":
+                         make_twin: Callable[[Path], Any] | None = None, use_twins: bool = True) -> "Predictor":
         """Load model files (the first is the primary one; at most one of each kind is used). On
         the CPU each answers through its ONNX twin when it has a valid one (`make_twin(path)` makes
-        a missing one: core.jobs.twins.ensure_twin); otherwise, and on a GPU, torch answers it."""
+        a missing one: core.jobs.twins.ensure_twin); otherwise, on a GPU and with `use_twins=False`
+        (the torch pipelines of photo_eval need the torch model), torch answers it."""
         if isinstance(device, str) and device == "auto":
             from ..learn.training import resolve_device
 
             device = resolve_device("auto")
-        loaded, notes = [], []
+        loaded, notes = [], {}
         for path in paths:
-            engine, meta, note = _load_engine(Path(path), device, make_twin)
+            engine, meta, note = _load_engine(Path(path), device, make_twin, use_twins)
             meta.name = shipped_name(path) or meta.name  # the app's name for a shipped model, everywhere
             loaded.append((engine, meta))
             if note:
-                notes.append(note)
+                notes[id(engine)] = note
         (engine, meta), others = loaded[0], loaded[1:]
         predictor = cls(engine, meta, device, others)
-        predictor.torch_notes = notes
+        for slot in predictor.slots.values():
+            slot.note = notes.get(id(slot.engine), "")
+        predictor.torch_notes = [slot.note for slot in predictor.slots.values() if slot.note]
         return predictor
 
     @property
@@ -290,6 +296,7 @@ class Predictor:
                     model_kind=kind,
                     model_name=slot.meta.name,
                     thumbnail=thumbnail,
+                    engine_note=slot.note,
                 )
             )
         return results
@@ -401,11 +408,11 @@ def iter_image_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             yield path
 
 
-def _load_engine(path: Path, device, make_twin) -> tuple[Any, CheckpointMeta, str | None]:
+def _load_engine(path: Path, device, make_twin, use_twins: bool = True) -> tuple[Any, CheckpointMeta, str | None]:
     """(engine, meta, note) for one model file: its ONNX twin on the CPU, else torch, with a one-line
     note saying why torch answers it (None when the twin answers, or on a GPU, where torch is asked for)."""
     reason = None
-    if _is_cpu(device):
+    if use_twins and _is_cpu(device):
         twin = find_twin(path)
         if twin is None and make_twin is not None:
             try:
