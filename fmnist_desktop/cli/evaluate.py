@@ -34,7 +34,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             bar.update(done)
 
     with StopOnCtrlC("Stopping the evaluation.") as ctrl_c:
-        done = evaluate_job.run(evaluate_job.EvaluateInputs(weights, args.data, device=device),
+        done = evaluate_job.run(evaluate_job.EvaluateInputs(weights, args.data, device=device, use_twin=True),
                                 PlainState(ctrl_c.stop, on_progress=progress))
     if bar:
         bar.close()
@@ -42,6 +42,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         say("Evaluation stopped.")
         return EXIT_INTERRUPTED
     result, meta, split, source = done.result, done.meta, done.split, done.source
+    if done.engine_note:
+        print(f"{PROG}: note: {printable(done.engine_note)}", file=sys.stderr)
     if args.json:
         out = evaluate_job.report(result, name=meta.name, path=weights, preset=meta.preset,
                                   data_source=source.description)

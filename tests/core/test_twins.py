@@ -199,3 +199,20 @@ def test_fmnist_predict_with_twins_present_never_imports_torch(random_head_photo
     answers = [json.loads(line) for line in result.stdout.splitlines()]
     assert [a["model"]["kind"] for a in answers] == ["photo", "fmnist"]
     assert "NO-TORCH" in result.stderr, result.stderr
+
+
+def test_fmnist_evaluate_answers_through_the_twin_with_torchs_figures(small_model, tiny_idx_dir):
+    from fmnist_desktop.core.jobs import evaluate as evaluate_job
+    from fmnist_desktop.core.jobs.state import PlainState
+
+    def run(use_twin: bool):
+        inputs = evaluate_job.EvaluateInputs(small_model, tiny_idx_dir, use_twin=use_twin)
+        return evaluate_job.run(inputs, PlainState())
+
+    onnx, reference = run(True), run(False)
+    assert onnx.model is None and reference.model is not None  # the twin answered, torch was not loaded for it
+    assert twins.find_twin(small_model) is not None
+    assert onnx.result.accuracy == reference.result.accuracy
+    assert (onnx.result.confusion == reference.result.confusion).all()
+    assert np.abs(onnx.result.probabilities - reference.result.probabilities).max() <= 1e-5
+    assert abs(onnx.result.loss - reference.result.loss) <= 1e-5

@@ -30,9 +30,12 @@ def make_twin(source: str | os.PathLike[str]) -> Twin:
     from .export import export_model
 
     source = Path(source)
-    source_sha = twins.file_sha256(source)
-    model, meta = load_model(source, "cpu")
-    if twins.file_sha256(source) != source_sha:  # replaced while it loaded: the next use makes it
+    try:
+        source_sha = twins.file_sha256(source)
+    except OSError:
+        source_sha = None
+    model, meta = load_model(source, "cpu")  # a missing or damaged file: its CheckpointError
+    if source_sha is None or twins.file_sha256(source) != source_sha:  # replaced while it loaded
         raise FmnistError(f"{source.name} changed while its ONNX twin was being made.")
     onnx_path, _contract, _manifest = twin_files_ready(source)
     result = export_model((model, meta), onnx_path, "onnx")
