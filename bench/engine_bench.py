@@ -143,6 +143,8 @@ def main() -> None:
         "onnxruntime": predictor_for(weights),
     }
     photos = sorted(iter_photo_files(Path(args.photos)))[: args.n]
+    if not photos:
+        sys.exit(f"No photos in {args.photos}; pass --photos DIR.")
     report = {"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "busy": args.busy,
               "load_before": load_avg()}
     procs = start_busy(3600) if args.busy else []

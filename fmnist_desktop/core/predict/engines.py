@@ -22,13 +22,15 @@ from ..base.errors import FmnistError
 from ..store.twins import Twin
 
 BATCH_SIZE = 256  # 28×28 images per run
-# Photos per run. onnxruntime on 2 cores: 8 a batch gave the best images/s with the least latency
-# beside a busy process (bench/engine_bench.py, docs/BENCHMARKS.md "One engine for answers").
+# Photos per run. On onnxruntime a batch of 8 costs about what 8 single runs do (2 cores, load 7:
+# 65 ms against 61 ms a photo, file to verdict; load 14: 295 against 341 ms): it is kept for the
+# folder path, where it keeps the model's runs few (bench/engine_bench.py, docs/BENCHMARKS.md).
 PHOTO_BATCH = 8
-# onnxruntime's threads, chosen by measurement (bench/engine_bench.py): one intra-op thread per
-# core up to 4 (more gave nothing on the photo model), and no spinning: a spinning pool on a
-# machine that is busy with other work steals the cores it waits for (the torch collapse the
-# issue measured), while a sleeping one costs ~0.1 ms a run.
+# onnxruntime's threads, chosen by measurement (bench/engine_bench.py --ort-sweep, the photo model
+# alone at batch 1 on the 2-core machine at load 7): 1 or 2 threads without spinning 31 ms; with
+# spinning 36 / 60 ms; 4 threads (more than the cores) 39 ms, and 110 ms spinning. So: one thread
+# per core the process may use, at most 4, and no spinning: a spinning pool on a busy machine
+# takes the cores it waits for from the work it waits on (the collapse torch's pool shows).
 MAX_INTRA_OP_THREADS = 4
 THREADS_ENV = "FMNIST_ORT_THREADS"  # override for measuring
 
