@@ -216,3 +216,88 @@ def test_fmnist_evaluate_answers_through_the_twin_with_torchs_figures(small_mode
     assert (onnx.result.confusion == reference.result.confusion).all()
     assert np.abs(onnx.result.probabilities - reference.result.probabilities).max() <= 1e-5
     assert abs(onnx.result.loss - reference.result.loss) <= 1e-5
+
+
+# ------------------------------------------------------------------------ with issues 27 and 28
+
+
+def _write_twin_unchecked(model_path: Path) -> Path:
+    """A twin of `model_path` written as the export writes one, but without the export's checks
+    (a twin made by an app without the NaN probe, or forged): what onnxruntime's probe must catch."""
+    from fmnist_desktop.core.jobs.export import _onnx_bytes, contract
+    from fmnist_desktop.core.models.arch_info import kind_of_arch
+
+    model, meta = _unprobed(model_path)
+    onnx_path, _contract, _manifest = twin_jobs.twin_files_ready(model_path)
+    onnx_path.write_bytes(_onnx_bytes(model.eval(), meta, contract(meta)))
+    twins.write_manifest(model_path, twins.file_sha256(model_path), onnx_path, meta, kind_of_arch(meta.arch), {})
+    return onnx_path
+
+
+def _unprobed(model_path: Path):
+    from fmnist_desktop.core.models.networks import build_model
+    from fmnist_desktop.core.store import checkpoint
+
+    state_dict, meta = checkpoint.load_checkpoint(model_path, probe=False)
+    model = build_model(meta.arch)
+    model.load_state_dict(state_dict, strict=True)
+    return model.eval(), meta
+
+
+def test_a_twin_whose_answers_are_not_numbers_is_refused_when_onnxruntime_loads_it(small_model, tmp_path):
+    """Issue 27's load probe on the twin path: the torch probe runs before a twin is made, and a
+    twin that answers NaN or infinity anyway is refused by the same probe run on onnxruntime (one
+    line, CheckpointError), never a NaN in an answer."""
+    from fmnist_desktop.core.base.errors import CheckpointError
+    from fmnist_desktop.core.store.checkpoint import load_checkpoint, save_checkpoint
+
+    state_dict, meta = load_checkpoint(small_model)
+    huge = save_checkpoint(tmp_path / "huge.pt", {k: v * 1e38 if v.is_floating_point() else v
+                                                  for k, v in state_dict.items()}, meta)
+    with pytest.raises(CheckpointError, match="answers are not numbers"):  # no twin is made for it
+        twin_jobs.predictor_for([huge])
+    assert twins.find_twin(huge) is None
+    _write_twin_unchecked(huge)
+    assert twins.find_twin(huge) is not None  # the manifest vouches for it: only the probe can tell
+    predictor = Predictor.from_checkpoints([huge])
+    assert predictor.slots["fmnist"].engine.runtime == "onnxruntime"
+    with pytest.raises(CheckpointError, match="huge.pt is refused: this model's answers are not numbers"):
+        predictor.predict_paths([SAMPLES / "fashion-mnist_1_Trouser.png"])
+
+
+def test_the_probe_input_is_the_same_for_both_engines(small_model, random_head_photo_model):
+    from fmnist_desktop.core.store.answer_probe import probe_array
+    from fmnist_desktop.core.store.weights_check import probe_input
+
+    for path in (small_model, random_head_photo_model):
+        _model, meta = load_model(path)
+        assert np.array_equal(probe_input(meta).numpy(), probe_array(meta))
+
+
+def test_the_photo_models_imagenet_opinion_is_inside_its_twin(tmp_path):
+    """Issue 28: the twin is exported in eval mode, so ImageNet's opinion is part of its answers:
+    the twin answers as torch does with the opinion, not as the head alone."""
+    import torch
+
+    from fmnist_desktop.core.models.photo_net import PHOTO_ARCH, PhotoNet
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, save_checkpoint
+
+    torch.manual_seed(3)
+    net = PhotoNet.pretrained()
+    with torch.no_grad():
+        net.head.weight.normal_(0, 0.05)
+    net.attach_imagenet_opinion(13)
+    meta = CheckpointMeta(name="Photo model with ImageNet's opinion", preset="photo-model", arch=PHOTO_ARCH,
+                          input_size=224, mean=0.0, std=1.0, metrics={"not_sure_threshold": 0.4},
+                          training={"augment": "none"})
+    path = save_checkpoint(tmp_path / "opinion.pt", net, meta)
+    photos = sorted(SAMPLES.glob("photo_*.jpg"))
+    onnx = twin_jobs.predictor_for([path])
+    assert onnx.slots["photo"].engine.runtime == "onnxruntime"
+    reference = torch_predictor(path)
+    assert reference.slots["photo"].model.opinion is not None and not reference.slots["photo"].model.training
+    got = onnx.predict_paths(photos)
+    assert_same_answers(got, reference.predict_paths(photos))
+    reference.slots["photo"].model.opinion = None  # the head alone
+    alone = reference.predict_paths(photos)
+    assert max(np.abs(np.array(g.probabilities) - np.array(a.probabilities)).max() for g, a in zip(got, alone)) > 1e-3
