@@ -120,8 +120,10 @@ def find_twin(source: str | os.PathLike[str]) -> Twin | None:
     if manifest is None or manifest.get("twin_version") != TWIN_VERSION or manifest.get("source_sha256") != source_sha:
         return None
     try:
-        if onnx_path.stat().st_size != manifest.get("onnx_bytes") or file_sha256(onnx_path) != manifest.get("onnx_sha256"):
-            return None
+        if onnx_path.stat().st_size != manifest.get("onnx_bytes"):
+            return None  # truncated or grown: never loaded
+        if file_sha256(onnx_path) != manifest.get("onnx_sha256"):
+            return None  # damaged in place
         raw = manifest.get("meta")
         check_meta_shape(source, raw)
         meta = CheckpointMeta.from_dict(raw)
