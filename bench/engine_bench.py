@@ -75,7 +75,8 @@ def fmnist_pngs(folder: Path, n: int) -> list[Path]:
 
 def stats(ms: list[float]) -> dict:
     ms = sorted(ms)
-    return {"median_ms": round(statistics.median(ms), 2), "p90_ms": round(ms[int(0.9 * (len(ms) - 1))], 2), "n": len(ms)}
+    p90 = ms[int(0.9 * (len(ms) - 1))]
+    return {"median_ms": round(statistics.median(ms), 2), "p90_ms": round(p90, 2), "n": len(ms)}
 
 
 def time_call(fn) -> float:

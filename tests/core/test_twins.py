@@ -218,6 +218,23 @@ def test_fmnist_evaluate_answers_through_the_twin_with_torchs_figures(small_mode
     assert abs(onnx.result.loss - reference.result.loss) <= 1e-5
 
 
+def test_renaming_a_model_keeps_its_twin_and_answers_with_the_new_name(small_model, monkeypatch):
+    from fmnist_desktop.core.store.library import ModelLibrary
+
+    library = ModelLibrary()
+    entry = library.import_file(small_model)
+    twin_jobs.predictor_for([entry.path])
+    library.rename(entry.id, "Renamed model")
+
+    def no_export(*_a, **_k):
+        raise AssertionError("the twin was made again after a rename")
+
+    monkeypatch.setattr("fmnist_desktop.core.jobs.export.export_model", no_export)
+    predictor = twin_jobs.predictor_for([entry.path])
+    assert predictor.slots["fmnist"].engine.runtime == "onnxruntime"
+    assert predictor.predict_paths(SAMPLE_FILES[:1])[0].model_name == "Renamed model"
+
+
 # ------------------------------------------------------------------------ with issues 27 and 28
 
 

@@ -12,11 +12,9 @@ Several preprocessing pipelines can be compared on the same photos:
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -26,7 +24,7 @@ from PIL import Image, ImageChops, ImageOps
 
 from ..base.errors import FmnistError
 from ..base.output_safety import path_fields, utf8_text
-from ..data.labelled_photos import NONE_NAME, read_photo_folder
+from ..data.labelled_photos import NONE_NAME
 from ..base.labels import CLASS_NAMES, NUM_CLASSES
 from ..photo import FRAME, load_image, prepare_photo
 from ..base.verdict import DEFAULT_THRESHOLD, is_not_sure, threshold_of

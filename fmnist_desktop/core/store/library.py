@@ -447,7 +447,9 @@ class ModelLibrary:
             # The name is written into the file too, so it survives an index rebuild.
             state_dict, meta = _checkpoint().load_checkpoint(path)
             meta.name = name
+            twin = twins.find_twin(path)  # the weights stay the same: the ONNX twin follows the rename
             _checkpoint().save_checkpoint(path, state_dict, meta)
+            twins.follow_rename(twin, meta)
             record.update(name=name, meta=meta.to_dict())
             self._write_index(index)
             return self._entry(record)
