@@ -66,6 +66,8 @@ BREAKS = {
     "cli-headless": ("fmnist_desktop/cli/_layer_probe.py", "from fmnist_desktop.ui import context\n"),
     "serve-headless": ("fmnist_desktop/serve/_layer_probe.py", "import PySide6.QtCore\n"),
     # The Evaluate page taking a widget from the Train page, as it once took its Banner.
+    # The ONNX engine reaching for torch: answering would load it again (issue 25).
+    "answers-without-torch": ("fmnist_desktop/core/predict/engines.py", "import torch  # noqa\n"),
     "pages-independent": ("fmnist_desktop/ui/pages/evaluate/page.py", "from ..train.form import SettingsForm  # noqa\n"),
 }
 EXPECTED = {"core-imports-serve": "core-is-plain-python", "core-layers-presets": "core-layers"}

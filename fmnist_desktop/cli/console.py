@@ -105,10 +105,20 @@ def weights_path(args) -> Path:
 
 
 def chosen_device(name: str):
-    """The torch device `--device NAME` asks for (a `TrainingError` when it is not available)."""
+    """The torch device `--device NAME` asks for (a `TrainingError` when it is not available);
+    "cpu" as it is, so that answering on the CPU never imports torch."""
+    if name == "cpu":
+        return "cpu"
     from ..core.learn.training import resolve_device
 
     return resolve_device(name)
+
+
+def print_torch_notes(predictor) -> None:
+    """`fmnist: note: <model> is answered by torch: <why>` for each model without an ONNX twin
+    (through `complain`, so a model name cannot put control characters on the terminal)."""
+    for note in getattr(predictor, "torch_notes", ()):
+        complain("note", note)
 
 
 def weights_argument(p, help: str = "model file (default: the library's active model)") -> None:

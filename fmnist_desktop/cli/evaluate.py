@@ -7,7 +7,7 @@ import json
 
 from ..core.base.errors import FmnistError
 from ..core.base.output_safety import printable
-from .console import ProgressBar, StopOnCtrlC, chosen_device, complain, say, weights_argument, weights_path
+from .console import ProgressBar, StopOnCtrlC, chosen_device, complain, print_torch_notes, say, weights_argument, weights_path
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, command
 
 
@@ -33,7 +33,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             bar.update(done)
 
     with StopOnCtrlC("Stopping the evaluation.") as ctrl_c:
-        done = evaluate_job.run(evaluate_job.EvaluateInputs(weights, args.data, device=device),
+        done = evaluate_job.run(evaluate_job.EvaluateInputs(weights, args.data, device=device, use_twin=True),
                                 PlainState(ctrl_c.stop, on_progress=progress))
     if bar:
         bar.close()
@@ -41,6 +41,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         say("Evaluation stopped.")
         return EXIT_INTERRUPTED
     result, meta, split, source = done.result, done.meta, done.split, done.source
+    if done.engine_note:
+        complain("note", done.engine_note)
     if args.json:
         out = evaluate_job.report(result, name=meta.name, path=weights, preset=meta.preset,
                                   data_source=source.description)
@@ -74,20 +76,23 @@ def _evaluate_photos_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate-photos", "measure a model on a folder of labelled real photos", _evaluate_photos_arguments)
 def run_evaluate_photos(args: argparse.Namespace) -> int:
-    from ..core.predict.photo_eval import evaluate_photo_folder
-    from ..core.predict.predictor import Predictor
+    from ..core.jobs.twins import predictor_for
     from ..core.predict.routed_eval import evaluate_photo_folder_routed
     from .routing import model_paths, models_line
 
     # By default the active photo model and 28×28 network together, as `fmnist predict` and the
     # app classify a dropped photo; --pipeline notebook/simple compare the 28×28 network's inputs.
-    if args.pipeline == "app":
+    routed = args.pipeline == "app"  # the app's own answers: the ONNX twins, through the Predictor's routing
+    if routed:
         weights_list = model_paths(args)
-    else:
-        weights_list = [weights_path(args)]  # the active 28×28 network alone
-    predictor = Predictor.from_checkpoints(weights_list, chosen_device(args.device))
-    routed = "photo" in predictor.slots
-    if routed and args.pipeline != "app":
+        predictor = predictor_for(weights_list, chosen_device(args.device))
+        print_torch_notes(predictor)
+    else:  # the notebook's and the simple pipeline feed the active 28×28 network's torch model
+        from ..core.predict.predictor import Predictor
+
+        weights_list = [weights_path(args)]
+        predictor = Predictor.from_checkpoints(weights_list, chosen_device(args.device), use_twins=False)
+    if "photo" in predictor.slots and args.pipeline != "app":
         raise FmnistError(f"--pipeline {args.pipeline} prepares photos for a 28×28 network; "
                           f"{printable(weights_list[0])} is a photo model.")
     weights = weights_list[0]
@@ -102,6 +107,8 @@ def run_evaluate_photos(args: argparse.Namespace) -> int:
             result = evaluate_photo_folder_routed(predictor, args.folder, progress=progress if bar else None,
                                                   stop=ctrl_c.stop)
         else:
+            from ..core.predict.photo_eval import evaluate_photo_folder  # the torch pipelines
+
             result = evaluate_photo_folder(predictor, args.folder, args.pipeline,
                                            progress=progress if bar else None, stop=ctrl_c.stop)
     if bar:

@@ -7,7 +7,7 @@ import json
 
 from ..core.base.errors import FmnistError
 from ..core.base.output_safety import printable
-from .console import ProgressBar, StopOnCtrlC, chosen_device, complain, say, weights_argument
+from .console import ProgressBar, StopOnCtrlC, chosen_device, complain, print_torch_notes, say, weights_argument
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, command
 from .routing import KIND_COLUMN, WEIGHTS_HELP, model_paths, models_line
 
@@ -29,8 +29,9 @@ def run_predict(args: argparse.Namespace) -> int:
     classified, with a progress bar on stderr for several images; `--json` collects one
     document. Names are written with `printable` (a tab or newline in a file name cannot forge
     a line); in JSON a name that is not valid UTF-8 is also kept, base64-encoded, in "path_bytes"."""
-    from ..core.predict.predictor import Predictor, iter_image_paths
     from ..core.base.verdict import format_confidence
+    from ..core.jobs.twins import predictor_for
+    from ..core.predict.predictor import iter_image_paths
 
     if not 1 <= args.top_k <= 10:
         raise FmnistError(f"--top-k must be between 1 and 10, not {args.top_k}.")
@@ -38,7 +39,8 @@ def run_predict(args: argparse.Namespace) -> int:
     if not files:
         raise FmnistError(f"No images found in {', '.join(printable(p) for p in args.paths)}.")
     # By default the active photo model and 28×28 network together: each image meets the one it suits.
-    predictor = Predictor.from_checkpoints(model_paths(args), chosen_device(args.device))
+    predictor = predictor_for(model_paths(args), chosen_device(args.device))
+    print_torch_notes(predictor)
     bar = ProgressBar("Classifying", len(files)) if len(files) > 1 and not args.json else None
 
     def format_percent(p: float) -> str:

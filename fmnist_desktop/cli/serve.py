@@ -27,8 +27,7 @@ def parse_size(text: str) -> int:
 
 
 def _serve_arguments(p: argparse.ArgumentParser) -> None:
-    from ..serve.app import DEFAULT_MAX_FILES
-    from ..serve.server import ENV_TOKEN
+    from ..serve import DEFAULT_MAX_FILES, ENV_TOKEN
 
     from .routing import WEIGHTS_HELP
 

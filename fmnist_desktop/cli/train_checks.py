@@ -8,7 +8,7 @@ import math
 import os
 
 from ..core.base.errors import FmnistError
-from ..core.store.checkpoint import MAX_NAME_CHARS
+from ..core.store.meta import MAX_NAME_CHARS  # torch-free: every `fmnist` command imports this module
 
 MAX_SEED = 2**63 - 1  # torch's generators take 64-bit seeds; beyond that seeding overflows
 MAX_PHOTO_SEED = 2**32 - 1  # the photo run also seeds numpy's RandomState, which takes 32 bits

@@ -9,6 +9,10 @@ python-multipart are the optional extra `serve` (`pip install "fmnist-desktop[se
 
 from __future__ import annotations
 
+# Defined here, not in app/server, so `fmnist --help` builds its parser without importing FastAPI.
+DEFAULT_MAX_FILES = 32  # most images in one request
+ENV_TOKEN = "FMNIST_SERVE_TOKEN"  # the bearer token, for worker processes and the command line
+
 INSTALL_HINT = 'Install the serve extra: pip install "fmnist-desktop[serve]" (fastapi, uvicorn, python-multipart).'
 
 

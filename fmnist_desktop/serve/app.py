@@ -28,6 +28,7 @@ import dataclasses
 import hmac
 import logging
 import os
+import sys
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -52,7 +53,7 @@ from .shutdown import ShutdownGuard, ShutdownState
 log = logging.getLogger("fmnist_desktop.serve")
 
 DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024  # bytes, the whole request body
-DEFAULT_MAX_FILES = 32
+from . import DEFAULT_MAX_FILES  # noqa: E402,F401 — importable from here too
 RAW_TYPES = ("image/", "application/octet-stream")
 OPEN_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc")
 
@@ -137,6 +138,8 @@ def create_app(predictor, settings: ServeSettings | None = None, source: str | N
     counter_lock = threading.Lock()
 
     def _serial():
+        if "torch" not in sys.modules:
+            return  # the ONNX twins answer: onnxruntime's pool is the parallelism, and torch never loads
         from ..core.base.threads import serial_in_this_thread
 
         try:

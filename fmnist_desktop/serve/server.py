@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import socket
+import sys
 import threading
 import time
 from dataclasses import asdict
@@ -25,7 +26,7 @@ from .app import ServeSettings, create_app
 from .guards import loopback_hosts
 
 ENV_CONFIG = "FMNIST_SERVE_CONFIG"  # how `--workers N` hands the settings to each worker process
-ENV_TOKEN = "FMNIST_SERVE_TOKEN"
+from . import ENV_TOKEN  # noqa: E402,F401 — importable from here too
 GRACEFUL_S = 30
 
 
@@ -77,10 +78,15 @@ def url_for(host: str, port: int) -> str:
 def load_app(weights, settings: ServeSettings, device: str = "cpu"):
     """`weights`: one model file, or several (the photo model and the 28×28 network: each image
     goes to the one it suits, and each result names the model that answered)."""
-    from ..core.predict.predictor import Predictor
+    from ..core.base.output_safety import terminal_text
+    from ..core.jobs.twins import predictor_for
+    from ..core.store.logs import write_log
 
     files = [weights] if isinstance(weights, (str, os.PathLike)) else list(weights)
-    predictor = Predictor.from_checkpoints(files, device)
+    predictor = predictor_for(files, device)  # the ONNX twins answer; torch only where one cannot be made
+    for note in predictor.torch_notes:
+        print(f"fmnist serve: note: {terminal_text(note, one_line=True)}", file=sys.stderr)
+        write_log(note)
     return create_app(predictor, settings, source=str(files[0])), predictor
 
 

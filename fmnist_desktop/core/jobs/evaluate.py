@@ -15,8 +15,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..data.fashion_mnist import load_test_split
-from ..learn.evaluation import EvaluationResult, evaluate
+from ..learn.evaluation import EvaluationResult, evaluate, result_from_probabilities
 from ..store.checkpoint import CheckpointMeta, load_model
 from .state import TaskState
 
@@ -30,15 +32,19 @@ class EvaluateInputs:
     test_split: Any = None  # a (data.Split, DataSource or None) pair already read, to reuse
     device: str = "cpu"
     batch_size: int = 1000
+    # Answer through the model's ONNX twin (made if needed) on the CPU, as the app answers; the
+    # result then holds no torch model (`model` None). The tuner keeps torch: it needs the model.
+    use_twin: bool = False
 
 
 @dataclass(frozen=True)
 class CheckpointEvaluation:
     result: EvaluationResult
-    model: Any  # the loaded nn.Module (eval mode, on `device`)
+    model: Any  # the loaded nn.Module (eval mode, on `device`); None when the ONNX twin answered
     meta: CheckpointMeta
     split: Any  # the data.Split evaluated on
     source: Any  # its data.DataSource (None when the caller gave a split without one)
+    engine_note: str = ""  # why torch answered although the twin was asked for ("" otherwise)
 
 
 def report(result: EvaluationResult, *, name: str, path: Any, preset: str | None, data_source: str) -> dict:
@@ -49,9 +55,42 @@ def report(result: EvaluationResult, *, name: str, path: Any, preset: str | None
     return out
 
 
+def _twin_engine(inputs: EvaluateInputs):
+    """(the OnnxEngine of the model's twin or None, why not)."""
+    if not inputs.use_twin or str(inputs.device) != "cpu":
+        return None, ""
+    from ..base.errors import FmnistError
+    from ..predict.engines import OnnxEngine
+    from .twins import ensure_twin
+
+    try:
+        twin = ensure_twin(inputs.checkpoint)
+        return (OnnxEngine(twin, lazy=False) if twin.kind == "fmnist" else None), ""  # a photo model: as before
+    except FmnistError as exc:
+        load_model(inputs.checkpoint)  # a model file that does not load says so, as before
+        return None, str(exc).rstrip(".")
+
+
+def _twin_evaluation(engine, split, batch_size: int, progress, state) -> EvaluationResult | None:
+    """The test split through the twin, batch by batch (progress, stop), as `learn.evaluation.evaluate`."""
+    images, labels = split.images.numpy(), split.labels.numpy()
+    probs = []
+    for start in range(0, len(labels), batch_size):
+        if state.is_interruption_requested():
+            return None
+        probs.append(engine.fmnist_probabilities(images[start:start + batch_size]))
+        progress(min(start + batch_size, len(labels)), len(labels))
+    return result_from_probabilities(np.concatenate(probs) if probs else np.zeros((0, 10), np.float32), labels)
+
+
 def run(inputs: EvaluateInputs, state: TaskState) -> CheckpointEvaluation | None:
     state.set_progress(0.02, "Step 1 of 3: loading the model…")
-    model, meta = load_model(inputs.checkpoint, device=inputs.device)
+    engine, note = _twin_engine(inputs)
+    if engine is not None:
+        model, meta = None, engine.meta
+    else:
+        model, meta = load_model(inputs.checkpoint, device=inputs.device)
+        note = f"{meta.name} is answered by torch: {note}." if note else ""
     if state.is_interruption_requested():
         return None
     if inputs.test_split is None:
@@ -66,11 +105,14 @@ def run(inputs: EvaluateInputs, state: TaskState) -> CheckpointEvaluation | None
         fraction = LOAD_SHARE + (1 - LOAD_SHARE) * done / max(1, total)
         state.set_progress(fraction, f"Step 3 of 3: {done:,} of {total:,} images", done=done, total=total)
 
-    result = evaluate(model, split, meta.input_size, meta.mean, meta.std, device=inputs.device,
-                      batch_size=inputs.batch_size, progress=progress, stop=state)
+    if engine is not None:
+        result = _twin_evaluation(engine, split, inputs.batch_size, progress, state)
+    else:
+        result = evaluate(model, split, meta.input_size, meta.mean, meta.std, device=inputs.device,
+                          batch_size=inputs.batch_size, progress=progress, stop=state)
     if result is None or state.is_interruption_requested():
         return None
-    return CheckpointEvaluation(result, model, meta, split, source)
+    return CheckpointEvaluation(result, model, meta, split, source, note)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ a photo. No Qt here.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from PIL import Image
 
 from .loading import load_image
@@ -62,9 +61,12 @@ def load_photo_input(source, size: int) -> Image.Image:
     return letterbox(load_image(source, max_side=size * DECODE_MAX_SIDE_FACTOR), size)
 
 
-def to_unit_tensor(images: list[Image.Image]) -> torch.Tensor:
+def to_unit_tensor(images: list[Image.Image]) -> "torch.Tensor":  # noqa: F821
     """RGB PIL images (all the same size) → float (N, 3, H, W) in 0..1, channels-last (the
-    depthwise convolutions of the backbone run ~1.5× faster that way on CPU)."""
+    depthwise convolutions of the backbone run ~1.5× faster that way on CPU). torch is imported
+    here, not above: the answer path uses this module without it (predict.engines)."""
+    import torch
+
     batch = np.stack([np.asarray(im, dtype=np.uint8) for im in images])
     x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255)
     return x.contiguous(memory_format=torch.channels_last)

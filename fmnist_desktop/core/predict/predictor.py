@@ -20,35 +20,30 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import nn
 
 from ..base import verdict as verdict_rules
-from ..store.checkpoint import CheckpointMeta, load_model
-from ..store.library import shipped_name
-from ..store.weights_check import NOT_NUMBERS_TEXT
 from ..base.errors import FmnistError
 from ..base.formats import iter_photo_files
 from ..base.labels import CLASS_NAMES
 from ..base.output_safety import path_fields, utf8_text
-from ..photo import PhotoSteps, load_image, prepare_photo
-from ..photo.model_input import is_fashion_mnist_style, letterbox, to_unit_tensor
-from ..learn.inference import probabilities as batched_probabilities
 from ..models.arch_info import FMNIST_KIND, KIND_NAMES, PHOTO_KIND, kind_of_arch
+from ..photo import PhotoSteps, load_image, prepare_photo
+from ..photo.model_input import is_fashion_mnist_style, letterbox
+from ..store.answer_probe import NOT_NUMBERS_TEXT
+from ..store.library import shipped_name
+from ..store.meta import CheckpointMeta
+from ..store.twins import find_twin
+from .engines import BATCH_SIZE, PHOTO_BATCH, OnnxEngine  # noqa: F401 — BATCH_SIZE, PHOTO_BATCH: importable here
 
 DEFAULT_TOP_K = 3
-BATCH_SIZE = 256  # images per forward pass (64 gave ~95 small images/s on a loaded 2-core CPU, 256 ~200)
 STREAM_BATCH = 256  # iter_predict_paths yields after this many images...
 STREAM_LATENCY_S = 0.5  # ...or after preparing for this long, whichever comes first
 PREPARE_WORKERS = max(1, min(2, os.cpu_count() or 1))
 PREPARE_AHEAD = 4 * PREPARE_WORKERS  # files being prepared ahead of the one awaited
-# The photo model's backbone runs fastest on CPU in small channels-last batches (2 cores, 224 px:
-# 84 images/s at 4-8 a batch, 58 one at a time, 29 at 64: bench/bench_photo_model.py).
-PHOTO_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -72,6 +67,8 @@ class Prediction:
     model_kind: str = FMNIST_KIND  # which model answered: "photo" or "fmnist"
     model_name: str = ""
     thumbnail: Image.Image | None = None  # a small copy of the photo, when asked for (lists)
+    # "<model> is answered by torch: <why>" when the model's ONNX twin could not be made; "" when it answered.
+    engine_note: str = ""
 
     @property
     def answered_by(self) -> str:
@@ -125,36 +122,57 @@ def _failed(path: Path | None, name: str, error: str, thumbnail: Image.Image | N
 
 @dataclass
 class _Slot:
-    """One loaded model and the levels its verdicts use."""
+    """One model, the engine that runs it (an ONNX twin on onnxruntime, or torch) and the levels
+    its verdicts use."""
 
-    model: nn.Module
+    engine: Any
     meta: CheckpointMeta
     kind: str
     threshold: float
     out_of_scope_threshold: float | None
+    note: str = ""  # why torch answers instead of the model's ONNX twin ("" when the twin does)
+
+    @property
+    def model(self):
+        """The torch module behind the slot; None when its ONNX twin answers."""
+        return self.engine.model
 
     @classmethod
-    def of(cls, model: nn.Module, meta: CheckpointMeta, device: torch.device) -> "_Slot":
-        model = model.to(device).eval()
-        kind = kind_of_arch(meta.arch)
-        if kind == PHOTO_KIND:
-            model = model.to(memory_format=torch.channels_last)
-        return cls(model, meta, kind, verdict_rules.threshold_of(meta), verdict_rules.out_of_scope_threshold_of(meta))
+    def of(cls, engine, meta: CheckpointMeta) -> "_Slot":
+        return cls(engine, meta, kind_of_arch(meta.arch), verdict_rules.threshold_of(meta),
+                   verdict_rules.out_of_scope_threshold_of(meta))
+
+
+def _engine(model, meta: CheckpointMeta, device):
+    """An engine as it is (OnnxEngine, TorchEngine), or a torch module wrapped in a TorchEngine."""
+    if hasattr(model, "photo_probabilities"):
+        return model
+    from .torch_engine import TorchEngine
+
+    return TorchEngine(model, meta, device)
+
+
+def _is_cpu(device) -> bool:
+    return str(device) == "cpu"
 
 
 class Predictor:
     """Models loaded once, ready to classify images: one model, or a photo model and a 28×28
     network together, in which case each image goes to the one it suits (`route`): a small grey
     light-on-black image to the 28×28 network, anything else to the photo model. The user never
-    picks; each Prediction says which model answered."""
+    picks; each Prediction says which model answered.
 
-    def __init__(self, model: nn.Module, meta: CheckpointMeta, device: str | torch.device = "cpu",
-                 others: Sequence[tuple[nn.Module, CheckpointMeta]] = ()):
-        self.device = torch.device(device)
-        first = _Slot.of(model, meta, self.device)
+    Each model runs on an engine: its ONNX twin on onnxruntime (how the app answers, without
+    torch: `from_checkpoints`) or the torch model (a model given in memory, a model whose twin
+    cannot be made, a GPU); `torch_notes` says, in one line each, which models torch answers
+    and why, for the CLI and the window to show."""
+
+    def __init__(self, model, meta: CheckpointMeta, device="cpu", others: Sequence[tuple[Any, CheckpointMeta]] = ()):
+        self.device = device
+        first = _Slot.of(_engine(model, meta, device), meta)
         self.slots: dict[str, _Slot] = {first.kind: first}
         for other_model, other_meta in others:
-            slot = _Slot.of(other_model, other_meta, self.device)
+            slot = _Slot.of(_engine(other_model, other_meta, device), other_meta)
             self.slots.setdefault(slot.kind, slot)
         # The first model given is the primary one: its metadata and levels are what a page
         # showing "the model" shows (the spin box, the Evaluate page's name).
@@ -163,24 +181,37 @@ class Predictor:
         self.class_names = tuple(meta.class_names) if meta.class_names else CLASS_NAMES
         self.threshold = first.threshold
         self.out_of_scope_threshold = first.out_of_scope_threshold
+        self.torch_notes: list[str] = []
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike[str], device: str | torch.device = "cpu") -> "Predictor":
+    def from_checkpoint(cls, path: str | os.PathLike[str], device="cpu", make_twin=None) -> "Predictor":
         """Load a model file (CheckpointError if it cannot be used). `device` may be "auto"."""
-        return cls.from_checkpoints([path], device)
+        return cls.from_checkpoints([path], device, make_twin)
 
     @classmethod
-    def from_checkpoints(cls, paths: Sequence[str | os.PathLike[str]], device: str | torch.device = "cpu") -> "Predictor":
-        """Load model files (the first is the primary one; at most one of each kind is used)."""
+    def from_checkpoints(cls, paths: Sequence[str | os.PathLike[str]], device="cpu",
+                         make_twin: Callable[[Path], Any] | None = None, use_twins: bool = True) -> "Predictor":
+        """Load model files (the first is the primary one; at most one of each kind is used). On
+        the CPU each answers through its ONNX twin when it has a valid one (`make_twin(path)` makes
+        a missing one: core.jobs.twins.ensure_twin); otherwise, on a GPU and with `use_twins=False`
+        (the torch pipelines of photo_eval need the torch model), torch answers it."""
         if isinstance(device, str) and device == "auto":
             from ..learn.training import resolve_device
 
             device = resolve_device("auto")
-        loaded = [load_model(p, device) for p in paths]
-        for path, (_model, meta) in zip(paths, loaded):
+        loaded, notes = [], {}
+        for path in paths:
+            engine, meta, note = _load_engine(Path(path), device, make_twin, use_twins)
             meta.name = shipped_name(path) or meta.name  # the app's name for a shipped model, everywhere
-        (model, meta), others = loaded[0], loaded[1:]
-        return cls(model, meta, device, others)
+            loaded.append((engine, meta))
+            if note:
+                notes[id(engine)] = note
+        (engine, meta), others = loaded[0], loaded[1:]
+        predictor = cls(engine, meta, device, others)
+        for slot in predictor.slots.values():
+            slot.note = notes.get(id(slot.engine), "")
+        predictor.torch_notes = [slot.note for slot in predictor.slots.values() if slot.note]
+        return predictor
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -193,23 +224,15 @@ class Predictor:
             return next(iter(self.slots))
         return FMNIST_KIND if is_fashion_mnist_style(img) else PHOTO_KIND
 
-    def probabilities(self, images: torch.Tensor) -> np.ndarray:
-        """Class probabilities (N, 10) for uint8 images (N, 28, 28) in Fashion-MNIST style."""
+    def probabilities(self, images) -> np.ndarray:
+        """Class probabilities (N, 10) for uint8 images (N, 28, 28) in Fashion-MNIST style (a numpy
+        array or a torch tensor)."""
+        images = np.asarray(images, dtype=np.uint8)
         slot = self.slots.get(FMNIST_KIND) or next(iter(self.slots.values()))
         if slot.kind == PHOTO_KIND:
-            rgb = [Image.fromarray(np.asarray(im, np.uint8), "L").convert("RGB") for im in images.numpy()]
-            return self._photo_probabilities(slot, [letterbox(im, slot.meta.input_size) for im in rgb])[:, :10]
-        return batched_probabilities(slot.model, images, slot.meta.input_size, slot.meta.mean, slot.meta.std,
-                                     device=self.device, batch_size=BATCH_SIZE).numpy()
-
-    def _photo_probabilities(self, slot: _Slot, images: list[Image.Image]) -> np.ndarray:
-        """Softmax over the photo model's 11 outputs for letterboxed RGB images."""
-        out = []
-        with torch.inference_mode():
-            for k in range(0, len(images), PHOTO_BATCH):
-                x = to_unit_tensor(images[k:k + PHOTO_BATCH]).to(self.device)
-                out.append(slot.model(x).float().softmax(1).cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, 11), np.float32)
+            rgb = [Image.fromarray(im, "L").convert("RGB") for im in images]
+            return slot.engine.photo_probabilities([letterbox(im, slot.meta.input_size) for im in rgb])[:, :10]
+        return slot.engine.fmnist_probabilities(images)
 
     def _load(self, source) -> Image.Image:
         """Decode a file, bytes or PIL image. With a photo model loaded, photos are decoded at
@@ -237,12 +260,10 @@ class Predictor:
             if not idx:
                 continue
             if kind == PHOTO_KIND:
-                probs = self._photo_probabilities(slot, [prepared[i][4] for i in idx])
+                probs = slot.engine.photo_probabilities([prepared[i][4] for i in idx])
             else:
-                stack = np.stack([np.asarray(prepared[i][4], dtype=np.uint8) for i in idx])
-                probs = batched_probabilities(slot.model, torch.from_numpy(stack), slot.meta.input_size,
-                                              slot.meta.mean, slot.meta.std, device=self.device,
-                                              batch_size=BATCH_SIZE).numpy()
+                probs = slot.engine.fmnist_probabilities(np.stack([np.asarray(prepared[i][4], dtype=np.uint8)
+                                                                   for i in idx]))
             probs_of.update(zip(idx, probs))
         results = []
         for i, (path, name, kind, steps, model_input, error, thumbnail) in enumerate(prepared):
@@ -280,6 +301,7 @@ class Predictor:
                     model_kind=kind,
                     model_name=slot.meta.name,
                     thumbnail=thumbnail,
+                    engine_note=slot.note,
                 )
             )
         return results
@@ -389,3 +411,29 @@ def iter_image_paths(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:
             yield from iter_photo_files(path)
         else:
             yield path
+
+
+def _load_engine(path: Path, device, make_twin, use_twins: bool = True) -> tuple[Any, CheckpointMeta, str | None]:
+    """(engine, meta, note) for one model file: its ONNX twin on the CPU, else torch, with a one-line
+    note saying why torch answers it (None when the twin answers, or on a GPU, where torch is asked for)."""
+    reason = None
+    if use_twins and _is_cpu(device):
+        twin = find_twin(path)
+        if twin is None and make_twin is not None:
+            try:
+                twin = make_twin(path)
+            except FmnistError as exc:
+                from ..store.checkpoint import read_meta
+
+                read_meta(path)  # a model file that does not load says so (CheckpointError), as before
+                reason = str(exc).rstrip(".")
+        if twin is not None:
+            try:
+                return OnnxEngine(twin), twin.meta, None
+            except FmnistError as exc:
+                reason = str(exc).rstrip(".")
+    from ..store.checkpoint import load_model
+
+    model, meta = load_model(path, device)
+    note = None if reason is None else f"{shipped_name(path) or meta.name} is answered by torch: {reason}."
+    return _engine(model, meta, device), meta, note

@@ -18,7 +18,7 @@ import numpy as np
 from ..base.labels import CLASS_NAMES, NUM_CLASSES
 from ..base.output_safety import path_fields, utf8_text
 from ..data.labelled_photos import NONE_NAME
-from .photo_eval import PhotoEvalResult, labelled_photos
+from .photo_eval_result import PhotoEvalResult, labelled_photos
 from .predictor import Prediction, Predictor
 
 

@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch import nn
-
 from ..base import paths
-from .checkpoint import (MAX_NAME_CHARS, CheckpointMeta, bounded_text, check_meta_shape, load_checkpoint, read_meta,
-                         safe_text, save_checkpoint)
+from . import twins
 from .library_index import INDEX_NAME, INDEX_VERSION, MAX_INDEX_BYTES, index_lock, read_index, write_index  # noqa: F401
+from .meta import MAX_NAME_CHARS, CheckpointMeta, bounded_text, check_meta_shape, safe_text
 from ..base.errors import CheckpointError, FmnistError, SaveError
 from ..models.arch_info import FMNIST_KIND, PHOTO_KIND, kind_of_arch
 
@@ -119,6 +117,14 @@ def checked_name(name: str) -> str:
 def _slug(name: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
     return slug[:40] or "model"
+
+
+def _checkpoint():
+    """core.store.checkpoint on first use: model files need torch to be read or written, while the
+    answer path lists the library from its index and the ONNX twins' manifests without it."""
+    from . import checkpoint
+
+    return checkpoint
 
 
 def _stamp() -> str:
@@ -229,7 +235,7 @@ class ModelLibrary:
         if key is not None and _unusable_files.get(path) == key:
             return None
         try:
-            return read_meta(path)
+            return _checkpoint().read_meta(path)
         except CheckpointError as exc:
             reason = str(exc)
         except Exception as exc:  # noqa: BLE001 — one hostile file must never break the library
@@ -277,7 +283,7 @@ class ModelLibrary:
             meta = cached[2]
         else:
             try:
-                meta = read_meta(path)
+                meta = twins.builtin_meta_from_twin(path) or _checkpoint().read_meta(path)  # twin: no torch
             except CheckpointError as exc:
                 if kind == PHOTO_KIND and path not in self._reported_builtins:
                     # Photos still get an answer (from the 28×28 network), but the user must
@@ -396,15 +402,15 @@ class ModelLibrary:
             n += 1
         return f"{stem} ({n})"
 
-    def add(self, model: nn.Module | dict, meta: CheckpointMeta) -> ModelEntry:
-        """Save a model into the library under a new, unique file name; a name another model
-        already has becomes "name (2)" (`meta.name` is updated to what was saved). The lock is
-        held from choosing the name and file to writing the index: another process adding a
-        model of the same name in the same second gets the next name and its own file."""
+    def add(self, model: Any, meta: CheckpointMeta) -> ModelEntry:
+        """Save a model (a torch module or a state_dict) into the library under a new, unique file
+        name; a name another model already has becomes "name (2)" (`meta.name` is updated to what
+        was saved). The lock is held from choosing the name and file to writing the index: another
+        process adding a model of the same name in the same second gets the next name and its own file."""
         with self._lock:
             meta.name = self.unique_name(bounded_text(str(meta.name), MAX_NAME_CHARS))
             path = self._unique_file(meta.name)
-            save_checkpoint(path, model, meta)
+            _checkpoint().save_checkpoint(path, model, meta)
             try:
                 return self._record(path, meta)
             except BaseException:
@@ -416,7 +422,7 @@ class ModelLibrary:
     def import_file(self, path: str | os.PathLike[str], name: str | None = None) -> ModelEntry:
         """Copy a model file (ours, or the notebook's bare state_dict) into the library, after
         checking it loads. The original file is left alone."""
-        state_dict, meta = load_checkpoint(path)
+        state_dict, meta = _checkpoint().load_checkpoint(path)
         if name:
             meta.name = checked_name(name)
         return self.add(state_dict, meta)
@@ -439,9 +445,11 @@ class ModelLibrary:
                 raise FmnistError(f"Another model is already called “{taken}”; choose another name.")
             path = self.folder / record["file"]
             # The name is written into the file too, so it survives an index rebuild.
-            state_dict, meta = load_checkpoint(path)
+            state_dict, meta = _checkpoint().load_checkpoint(path)
             meta.name = name
-            save_checkpoint(path, state_dict, meta)
+            twin = twins.find_twin(path)  # the weights stay the same: the ONNX twin follows the rename
+            _checkpoint().save_checkpoint(path, state_dict, meta)
+            twins.follow_rename(twin, meta)
             record.update(name=name, meta=meta.to_dict())
             self._write_index(index)
             return self._entry(record)
@@ -454,6 +462,7 @@ class ModelLibrary:
                 (self.folder / record["file"]).unlink(missing_ok=True)
             except OSError as exc:
                 raise FmnistError(f"Cannot delete {record['file']}: {exc.strerror or exc}.") from None
+            twins.remove_twin(self.folder / record["file"])
             index["models"] = [r for r in index["models"] if r is not record]
             for key in ACTIVE_KEYS.values():
                 if index.get(key) == model_id:

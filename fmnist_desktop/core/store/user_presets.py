@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 
 from ..base.errors import FmnistError
-from ..models.networks import ARCHITECTURES
+from ..models.arch_info import ARCH_INFO as ARCHITECTURES  # the same names (networks.py asserts it), without torch
 from ..models.presets import AUGMENTATIONS, OPTIMIZERS, PRESETS, SCHEDULES, Preset
 from ..base.paths import app_data_dir, atomic_write_text
 from ..base.output_safety import printable

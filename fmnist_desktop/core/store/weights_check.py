@@ -16,6 +16,7 @@ import torch
 from ..base.errors import CheckpointError
 from ..base.labels import NUM_CLASSES
 from ..models.arch_info import ARCH_INFO
+from .answer_probe import NOT_NUMBERS_TEXT, probe_array, refusal  # noqa: F401 — NOT_NUMBERS_TEXT: importable here
 
 def is_state_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and bool(obj) and all(
@@ -144,31 +145,14 @@ def _expected_dtypes(arch: str, opinion_start: int | None = None) -> dict[str, b
     return {k: v.is_floating_point() for k, v in _built(arch, opinion_start).items()}
 
 
-NOT_NUMBERS_TEXT = "this model's answers are not numbers (NaN or infinity)"
-
-
 def answers_are_numbers(outputs: torch.Tensor) -> bool:
     """True when every output of a model is a finite number (what may be shown or written)."""
     return bool(torch.isfinite(outputs).all())
 
 
-# The photo model is convolutional up to a global pool, so a small probe runs every layer: at
-# 64×64 the probe costs 0.04 s of CPU instead of 0.13–0.16 s at 224×224 (ImageNet's opinion included).
-PHOTO_PROBE_SIDE = 64
-
-
 def probe_input(meta: Any) -> torch.Tensor:
-    """Two inputs a model of `meta` takes (N, C, S, S): a black image and a fixed ramp from black
-    to white, prepared the way the app prepares images for it (the 28×28 networks standardise
-    with the file's mean and std, at their exact input size; the photo model takes 0..1)."""
-    info = ARCH_INFO.get(meta.arch)
-    channels = info.channels if info is not None else 1
-    side = int(meta.input_size) if channels == 1 else min(int(meta.input_size), PHOTO_PROBE_SIDE)
-    ramp = torch.linspace(0.0, 1.0, side * side).reshape(1, side, side).expand(channels, side, side)
-    unit = torch.stack([torch.zeros(channels, side, side), ramp])
-    if channels == 1:
-        return (unit - float(meta.mean)) / float(meta.std)
-    return unit
+    """`answer_probe.probe_array(meta)` as a tensor: the ONNX twins are probed with the same input."""
+    return torch.from_numpy(probe_array(meta))
 
 
 def check_answers(path: Path, model: torch.nn.Module, meta: Any) -> None:
@@ -181,7 +165,4 @@ def check_answers(path: Path, model: torch.nn.Module, meta: Any) -> None:
     with torch.inference_mode():
         outputs = model(x).float()
     if not answers_are_numbers(outputs):
-        raise CheckpointError(
-            f"{path.name} is refused: {NOT_NUMBERS_TEXT} on a test image, so it cannot classify anything.",
-            hint="Train or import the model again.",
-        )
+        raise refusal(path)

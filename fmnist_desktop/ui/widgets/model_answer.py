@@ -81,8 +81,10 @@ def make_photo_input_panel(parent: QWidget) -> ImagePanel:
 
 
 def show_answer(prediction, answer: QLabel, none_label: QLabel, names: dict[str, str] | None = None) -> None:
-    """Fill the two lines for a classified image (`prediction` ok)."""
-    answer.setText(answered_by_text(prediction, names))
+    """Fill the two lines for a classified image (`prediction` ok). A model whose ONNX twin could
+    not be made says so on its own line ("… is answered by torch: <why>")."""
+    note = getattr(prediction, "engine_note", "")
+    answer.setText(answered_by_text(prediction, names) + (f"\n{note}" if note else ""))
     answer.setToolTip(getattr(prediction, "answered_by", ""))
     answer.show()
     none_p = getattr(prediction, "none_probability", None)

@@ -321,8 +321,8 @@ class EvaluatePage(QWidget):
             from ....core.jobs import evaluate as evaluate_job
 
             # Every step moves the bar (the first evaluation reads the test files: seconds).
-            done = evaluate_job.run(evaluate_job.EvaluateInputs(
-                entry.path, Path(folder) if folder else None, test_split=cached), state)
+            done = evaluate_job.run(evaluate_job.EvaluateInputs(  # answered by the model's ONNX twin
+                entry.path, Path(folder) if folder else None, test_split=cached, use_twin=True), state)
             if done is None:
                 raise TaskCancelled()
             outcome = EvaluationOutcome(entry, done.result, done.split.images.numpy(), done.source.description)

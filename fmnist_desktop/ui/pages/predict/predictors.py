@@ -29,14 +29,14 @@ class PredictorCache:
     def get(self, entry):
         """`entry`: a library entry, or the list `active_entries()` (photo model first, then the
         28×28 network). Called in worker threads."""
-        from ....core.predict.predictor import Predictor
+        from ....core.jobs.twins import predictor_for
 
         entries = list(entry) if isinstance(entry, (list, tuple)) else [entry]
         key = models_key(entries)
         with self._lock:
             predictor = self._predictors.get(key)
             if predictor is None:
-                predictor = Predictor.from_checkpoints([e.path for e in entries], device="cpu")
+                predictor = predictor_for([e.path for e in entries])  # ONNX twins, made on first use
                 self._predictors = {key: predictor}  # keep only the active models' weights
             return predictor
 
