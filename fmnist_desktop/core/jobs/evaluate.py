@@ -166,12 +166,12 @@ def run_photos(inputs: PhotoEvaluateInputs, state: TaskState) -> PhotoEvaluation
     import numpy as np
 
     from ..learn.evaluation import result_from_probabilities
-    from ..predict.predictor import Predictor
     from ..predict.routed_eval import evaluate_photo_items_routed
+    from .twins import predictor_for
 
     state.set_progress(0.0, "Step 1 of 2: loading the model…")
     items, description = photo_items(inputs.folder)
-    predictor = Predictor.from_checkpoint(inputs.checkpoint, inputs.device)
+    predictor = predictor_for([inputs.checkpoint], inputs.device)  # its ONNX twin answers, as the app's
     if state.is_interruption_requested():
         return None
 
