@@ -29,6 +29,7 @@ class Comparison:
     test: tuple[float | None, float | None] = (None, None)  # percent: (candidate, active)
     photos: tuple[Any, Any] = (None, None)  # core.predict.photo_score.PhotoScore: (candidate, active)
     reasons: tuple[str, ...] = field(default=())  # what it does worse, one phrase each
+    also: tuple[str, ...] = field(default=())  # the other measured figures (not worse), one phrase each
 
     @property
     def worse(self) -> bool:
@@ -38,8 +39,9 @@ class Comparison:
         """The question before making a worse model active (empty when it is not worse)."""
         if not self.reasons:
             return ""
+        also = f"\n\n(Not worse: {'; '.join(self.also)}.)" if self.also else ""
         return (f"“{self.candidate_name}” does worse than “{self.active_name}”, {what} now: "
-                f"{'; '.join(self.reasons)}.\n\nMake “{self.candidate_name}” {what} anyway?")
+                f"{'; '.join(self.reasons)}.{also}\n\nMake “{self.candidate_name}” {what} anyway?")
 
 
 class _Scores:
@@ -72,10 +74,11 @@ def run(inputs: CompareInputs, state: TaskState) -> Comparison | None:
     candidate, active = inputs.candidate, inputs.active
     if active is None or active.id == candidate.id:
         return Comparison(candidate.name, getattr(active, "name", None))
-    reasons = []
+    reasons, also = [], []  # both name both models' figures: the question says what the user gives up and keeps
     test = (candidate.test_accuracy, active.test_accuracy) if _kind(candidate) == FMNIST_KIND else (None, None)
-    if None not in test and test[0] < test[1] - 0.005:
-        reasons.append(f"{test[0]:.2f} % on the Fashion-MNIST test set against {test[1]:.2f} %")
+    if None not in test:
+        (reasons if test[0] < test[1] - 0.005 else also).append(
+            f"{test[0]:.2f} % on the Fashion-MNIST test set against {test[1]:.2f} %")
     state.set_progress(None, "Comparing it with the active model on real photos…")
     from . import photo_scores
 
@@ -87,6 +90,7 @@ def run(inputs: CompareInputs, state: TaskState) -> Comparison | None:
         return None
     photos = (scores.scores.get("candidate"), scores.scores.get("active"))
     new, old = photos
-    if new is not None and old is not None and new.total and new.right < old.right:
-        reasons.append(f"it names {new.right} of {new.description} right, “{active.name}” {old.right}")
-    return Comparison(candidate.name, active.name, test, photos, tuple(reasons))
+    if new is not None and old is not None and new.total:
+        (reasons if new.right < old.right else also).append(
+            f"it names {new.right} of {new.description} right, “{active.name}” {old.right}")
+    return Comparison(candidate.name, active.name, test, photos, tuple(reasons), tuple(also))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from ...widgets import model_facts
+
 NO_SELECTION_TEXT = "Select a model to see its training history."
 
 
@@ -47,7 +49,8 @@ class HistoryPanel(QWidget):
             self.history_label.setText(f"Training history of “{entry.name}”: loss and accuracy per epoch."
                                        + stages_sentence(getattr(entry.meta, "training", None) or {}))
         else:
-            self.history_label.setText(f"“{entry.name}” has no recorded training history (e.g. imported notebook weights).")
+            self.history_label.setText(model_facts.finetune_sentence(entry) or
+                                       f"“{entry.name}” has no recorded training history (e.g. imported notebook weights).")
         if self.chart is not None:
             self.chart.setVisible(bool(history))  # empty axes would only look broken
             charted = (entry.id, repr(history))
