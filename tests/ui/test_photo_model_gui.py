@@ -152,7 +152,7 @@ def test_the_list_names_the_model_of_each_row_and_the_csv_has_a_model_column(pho
     assert page.export_csv(out)
     with open(out, newline="", encoding="utf-8") as handle:
         records = {Path(r["file"]).name: r for r in csv.DictReader(handle)}
-    assert records["phone.jpg"]["model"] == "photo" and records["small.png"]["model"] == "fmnist"
+    assert records["phone.jpg"]["model"] == "Photo model" and records["small.png"]["model"] == "28×28 network"
     assert records["phone.jpg"]["top_class"] == "Sneaker"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ...core.base.formats import recorded_test_accuracy
+from ...core.base.formats import count_noun, recorded_test_accuracy
 from ...core.models.arch_info import FMNIST_KIND, KIND_NAMES, PHOTO_KIND
 
 
@@ -82,11 +82,11 @@ def epochs_text(entry) -> tuple[str, str]:
     planned = planned if isinstance(planned, int) and not isinstance(planned, bool) else None
     if ran:
         if planned and planned > ran:
-            return str(ran), f"Stopped early: ran {ran} of the {planned} epochs its recipe planned"
+            return str(ran), f"Stopped early: ran {ran} of the {count_noun(planned, 'epoch')} its recipe planned"
         return str(ran), f"Trained for {ran} epoch{'s' if ran != 1 else ''}"
     steps = training.get("steps")
     if isinstance(steps, int) and steps > 0:
-        return f"{steps} steps", f"Fine-tuned ({training.get('method', 'head only')}): {steps} steps, no epochs"
+        return count_noun(steps, "step"), f"Fine-tuned ({training.get('method', 'head only')}): {count_noun(steps, 'step')}, no epochs"
     if planned:
         return str(planned), f"{planned} epoch{'s' if planned != 1 else ''} (no per-epoch history recorded)"
     return "—", "No training recorded (e.g. imported weights)"
@@ -104,7 +104,7 @@ def finetune_sentence(entry) -> str:
     finetune = finetune if isinstance(finetune, dict) else {}
     n = finetune.get("n_photos", training.get("n_train"))
     parent = metrics.get("threshold_inherited_from") if isinstance(metrics, dict) else None
-    how = [training.get("method") or "", f"{training['steps']} steps" if training.get("steps") else "",
+    how = [training.get("method") or "", count_noun(training["steps"], "step") if training.get("steps") else "",
            f"{training['elapsed_s']:.1f} s" if _number(training.get("elapsed_s")) else ""]
     text = f"“{entry.name}” was fine-tuned"
     if parent:

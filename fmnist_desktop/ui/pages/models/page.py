@@ -172,9 +172,7 @@ class ModelsPage(QWidget):
     # ----------------------------------------------------------------- data
     @Slot()
     def _on_torch_ready(self) -> None:
-        if self.chart_holder.attach_chart():
-            # A few rows of models above, most of the height for the curves.
-            self.splitter.setSizes([200, max(300, self.splitter.height() - 200)])
+        self.chart_holder.attach_chart()
         self.refresh()
 
     def entries(self) -> list:
@@ -209,6 +207,35 @@ class ModelsPage(QWidget):
     def _on_selection_changed(self) -> None:
         self._update_buttons()
         self.chart_holder.show_entry(self.selected_entry())
+        self._fit_table_height()
+
+    def _fit_table_height(self) -> None:
+        """The table as tall as its rows (no blank under them, no rows hidden while there is room),
+        the chart the rest; with no curves to show, the table takes the height. Called when the
+        rows or the chart change, so a divider the user dragged stays between those."""
+        total = self.splitter.height()
+        if total <= 0:
+            return
+        chart_shown = self.chart is not None and self.chart.isVisibleTo(self.chart_holder)
+        table = self.table
+        rows_height = table.horizontalHeader().height() + 2 * table.frameWidth() + sum(
+            table.rowHeight(r) for r in range(self.model.rowCount()))
+        if table.horizontalScrollBar().isVisible() or table.horizontalHeader().length() > table.viewport().width():
+            rows_height += table.horizontalScrollBar().sizeHint().height()
+        wanted = rows_height + self.photo_set_label.sizeHint().height() + 4
+        if chart_shown:
+            least_chart = self.chart.minimumHeight() + self.history_label.sizeHint().height()
+            pane = max(120, min(wanted, total - least_chart))
+        else:
+            pane = max(120, total - self.history_label.sizeHint().height() - 8)
+        key = (total, pane, chart_shown)
+        if key != getattr(self, "_fitted", None):
+            self._fitted = key
+            self.splitter.setSizes([pane, max(0, total - pane)])
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 — Qt's name
+        super().resizeEvent(event)
+        self._fit_table_height()
 
     def _update_buttons(self) -> None:
         ready = self.context.is_torch_ready()
