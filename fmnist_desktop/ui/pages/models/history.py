@@ -28,7 +28,7 @@ class HistoryPanel(QWidget):
             from ...charts import TrainingCharts
 
             self.chart = TrainingCharts(self)
-            self.chart.setMinimumHeight(220)
+            self.chart.setMinimumHeight(160)  # at 960×620 the table above keeps four rows in sight
             legend_below(self.chart)
             self.layout().addWidget(self.chart, 1)
         except Exception as exc:  # noqa: BLE001 — the table works without the chart

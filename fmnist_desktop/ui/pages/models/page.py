@@ -211,8 +211,8 @@ class ModelsPage(QWidget):
 
     def _fit_table_height(self) -> None:
         """The table as tall as its rows (no blank under them, no rows hidden while there is room),
-        the chart the rest; with no curves to show, the table takes the height. Called when the
-        rows or the chart change, so a divider the user dragged stays between those."""
+        the chart the rest; with no curves to show, the table takes the height. Sized again only
+        when the height, the rows or the chart change: a divider the user dragged stays put."""
         total = self.splitter.height()
         if total <= 0:
             return
@@ -223,9 +223,9 @@ class ModelsPage(QWidget):
         if table.horizontalScrollBar().isVisible() or table.horizontalHeader().length() > table.viewport().width():
             rows_height += table.horizontalScrollBar().sizeHint().height()
         wanted = rows_height + self.photo_set_label.sizeHint().height() + 4
-        if chart_shown:
+        if chart_shown:  # rows first, up to half the height when the chart would be squeezed
             least_chart = self.chart.minimumHeight() + self.history_label.sizeHint().height()
-            pane = max(120, min(wanted, total - least_chart))
+            pane = max(120, min(wanted, max(total - least_chart, total // 2)))
         else:
             pane = max(120, total - self.history_label.sizeHint().height() - 8)
         key = (total, pane, chart_shown)
