@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.base.errors import FmnistError
+from ....core.base.formats import count_noun
 from ....core.base.labels import CLASS_NAMES
 from ...settings_keys import DATA_FOLDER
 from ...tasks import Progress, TaskCancelled, TaskGroup
@@ -381,9 +382,9 @@ class EvaluatePage(QWidget):
         if not indices:
             text = f"No <b>{true_name}</b> test image was predicted as <b>{pred_name}</b>."
         elif true_index == pred_index:
-            text = f"<b>{true_name}</b> classified correctly: {len(indices):,} images, the most confident first."
+            text = f"<b>{true_name}</b> classified correctly: {count_noun(len(indices), 'image')}, the most confident first."
         else:
-            text = (f"<b>{true_name}</b> mistaken for <b>{pred_name}</b>: {len(indices):,} images, "
+            text = (f"<b>{true_name}</b> mistaken for <b>{pred_name}</b>: {count_noun(len(indices), 'image')}, "
                     "the most confident mistakes first.")
         self.cell_label.setText(text)
         self.tabs.setCurrentIndex(1)
