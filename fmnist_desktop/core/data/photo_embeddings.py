@@ -39,12 +39,33 @@ def content_digest(path: str | os.PathLike[str]) -> str:
 
 
 def backbone_id(net) -> str:
-    """A hash of the backbone's weights (the head is not part of it)."""
-    h = hashlib.sha256()
-    for name, tensor in sorted(net.backbone.state_dict().items()):
-        h.update(name.encode())
-        h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
+    """A hash of the backbone's weights (the head is not part of it), remembered on the network:
+    the backbone of a loaded photo model is never trained in place."""
+    cached = getattr(net, "_backbone_id", None)
+    if cached is None:
+        h = hashlib.sha256()
+        for name, tensor in sorted(net.backbone.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
+        cached = h.hexdigest()[:16]
+        net._backbone_id = cached
+    return cached
+
+
+def opinion_id(net) -> str | None:
+    """A hash of the photo model's ImageNet opinion (core.models.imagenet_opinion), or None."""
+    opinion = getattr(net, "opinion", None)
+    if opinion is None:
+        return None
+    cached = getattr(net, "_opinion_id", None)
+    if cached is None:
+        h = hashlib.sha256()
+        for name, tensor in sorted(opinion.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
+        cached = h.hexdigest()[:16]
+        net._opinion_id = cached
+    return cached
 
 
 def embedding_key(net, input_size: int, views: int) -> str:
@@ -56,11 +77,18 @@ def embedding_key(net, input_size: int, views: int) -> str:
     return f"{backbone_id(net)}-{spec}"
 
 
+def opinion_key(net, input_size: int) -> str | None:
+    """The folder name for ImageNet's opinion of photos' clean views (None: the model has none)."""
+    found = opinion_id(net)
+    return None if found is None else f"{embedding_key(net, input_size, 1)}-imagenet-{found}"
+
+
 @dataclass(frozen=True)
 class EmbeddingStore:
     """Embeddings ((views, 1280) float16 .npy files) by content hash, in one folder per key."""
 
     folder: Path
+    dtype: str = "float16"  # ImageNet's probabilities are kept as float32: most are tiny
 
     def _file(self, digest: str) -> Path:
         return self.folder / f"{digest}.npy"
@@ -78,7 +106,7 @@ class EmbeddingStore:
         from ..base.paths import atomic_write_bytes
 
         buf = io.BytesIO()
-        np.save(buf, np.asarray(embedding, np.float16), allow_pickle=False)
+        np.save(buf, np.asarray(embedding, self.dtype), allow_pickle=False)
         try:
             atomic_write_bytes(self._file(digest), buf.getvalue())
         except (OSError, FmnistError):
@@ -118,6 +146,37 @@ def _run_backbone(net, images: list, stop=None, progress: Callable[[int], None] 
             if progress is not None:
                 progress(min(len(images), k + FEATURE_BATCH))
     return np.concatenate(out) if out else np.zeros((0, net.head.in_features), np.float32)
+
+
+def imagenet_opinions(net, photos: Sequence[tuple[Path, str]], store: EmbeddingStore | None, input_size: int,
+                      stop=None) -> np.ndarray | None:
+    """ImageNet's probabilities (M, 1000) for the clean view of each (path, digest) photo, which
+    the photo model's opinion mixes into its answer (`ImageNetOpinion.mix_probabilities`): they
+    do not change with the head, so they are kept like the embeddings. None when stopped."""
+    import torch
+
+    from ..photo.model_input import to_unit_tensor
+
+    rows: dict[int, np.ndarray] = {}
+    for i, (_path, digest) in enumerate(photos):
+        got = store.get(digest, 1) if store is not None else None
+        if got is not None:
+            rows[i] = got[0]
+    missing = [i for i in range(len(photos)) if i not in rows]
+    b, opinion = net.backbone, net.opinion
+    for k in range(0, len(missing), FEATURE_BATCH):
+        if stop is not None and stop.is_set():
+            return None
+        batch = missing[k:k + FEATURE_BATCH]
+        x = to_unit_tensor([photo_views(photos[i][0], input_size, 0, photos[i][1])[0] for i in batch])
+        with torch.inference_mode():
+            shared = b.blocks(b.stem(net.normalise(x)), 0, opinion.start_block)
+            q = opinion.imagenet_probabilities(shared).float().numpy()
+        for i, row in zip(batch, q):
+            rows[i] = row
+            if store is not None:
+                store.put(photos[i][1], row[None])
+    return np.stack([rows[i] for i in range(len(photos))]) if photos else np.zeros((0, 1000), np.float32)
 
 
 @dataclass

@@ -38,8 +38,8 @@ import numpy as np
 import torch
 
 from ..base.errors import FmnistError, ImageLoadError
-from ..learn.head_finetune import HeadRecipe, mean_confidence, train_head
-from ..models.photo_net import INPUT_SIZE, NUM_OUTPUTS, PHOTO_ARCH, PhotoNet
+from ..learn.head_finetune import HeadRecipe, train_head
+from ..models.photo_net import INPUT_SIZE, NONE_INDEX, NUM_OUTPUTS, PHOTO_ARCH, PhotoNet
 from ..store.checkpoint import CheckpointMeta, load_model
 from .runs import KIND_FINETUNE, FinishedRun
 
@@ -78,14 +78,14 @@ class PhotoFinetuneReport:
         """The run in a few lines; its "not sure" threshold is said from the model's metadata
         (the Train page's `describe_threshold`), as for a fine-tuned 28×28 network."""
         out = [f"Trained the photo model's head on {self.n_trained} of your photos in {self.elapsed_s:.1f} s",
-               f"it names {self.learned} of the {self.n_trained} right after {self.steps} steps"]
+               f"it names {self.learned} of them right after {self.steps} steps"]
         new, old = self.measured
         if new is not None and old is not None:
-            verdict = "worse than" if self.worse else ("better than" if new.right > old.right else "as good as")
-            out.append(f"{new.description.capitalize()}: {new.right} right, {verdict} its parent's {old.right}")
+            verdict = "fewer than" if self.worse else ("more than" if new.right > old.right else "as many as")
+            out.append(f"on {new.description} it names {new.right} right, {verdict} its parent ({old.right})")
         if self.confidence is not None:
-            out.append(f"Mean confidence on them: {100 * self.confidence[0]:.1f}% "
-                       f"(its parent: {100 * self.confidence[1]:.1f}%)")
+            out.append(f"its mean confidence there is {100 * self.confidence[0]:.1f} % "
+                       f"(its parent's {100 * self.confidence[1]:.1f} %)")
         if self.before_user is not None and self.after_user is not None:
             out.append(f"Your kept-out photos ({self.n_kept_out}): {100 * self.before_user:.1f}% -> "
                        f"{100 * self.after_user:.1f}%")
@@ -129,34 +129,65 @@ def _with_digests(photos: Sequence) -> tuple[list, list[tuple[Path, str]], list[
     return kept, pairs, errors
 
 
-def photo_embeddings(net: PhotoNet, photos: Sequence, store, n_augmented: int,
-                     progress: Callable[[int, int], None] | None = None, stop=None):
-    """(embeddings (M, views, 1280), labels (M,), errors, photos computed) of the readable photos,
-    each read from `store` or computed once and stored there; None when stopped."""
-    from ..data.photo_embeddings import embed_photos
+@dataclass(frozen=True)
+class PhotoStores:
+    """Where a model's embeddings of photos are kept, and ImageNet's opinion of their clean view
+    (None: the model has no ImageNet opinion, core.models.imagenet_opinion)."""
+
+    features: Any  # core.data.photo_embeddings.EmbeddingStore
+    imagenet: Any = None
+
+
+@dataclass(frozen=True)
+class PhotoEmbeddings:
+    features: np.ndarray  # (M readable photos, views, 1280)
+    labels: np.ndarray  # (M,)
+    errors: list
+    computed: int  # photos that went through the backbone (the others were stored)
+    imagenet: np.ndarray | None  # (M, 1000): ImageNet's probabilities of the clean views, or None
+
+
+def photo_embeddings(net: PhotoNet, photos: Sequence, stores: PhotoStores, n_augmented: int,
+                     progress: Callable[[int, int], None] | None = None, stop=None) -> PhotoEmbeddings | None:
+    """The readable photos' embeddings (and ImageNet's opinion of them when the model has one),
+    each read from `stores` or computed once and stored there; None when stopped."""
+    from ..data.photo_embeddings import embed_photos, imagenet_opinions
 
     kept, pairs, errors = _with_digests(photos)
-    got = embed_photos(net, pairs, store, INPUT_SIZE, n_augmented, progress=progress, stop=stop)
+    got = embed_photos(net, pairs, stores.features, INPUT_SIZE, n_augmented, progress=progress, stop=stop)
     if got is None:
         return None
+    readable = [pair for pair, ok in zip(pairs, got.ok) if ok]
+    imagenet = None
+    if stores.imagenet is not None:
+        imagenet = imagenet_opinions(net, readable, stores.imagenet, INPUT_SIZE, stop)
+        if imagenet is None:
+            return None
     labels = np.asarray([int(p.label) for p, ok in zip(kept, got.ok) if ok], np.int64)
-    return got.features, labels, errors + got.errors, got.computed
+    return PhotoEmbeddings(got.features, labels, errors + got.errors, got.computed, imagenet)
 
 
-def kept_photos_store(net: PhotoNet, n_augmented: int = AUGMENTED_VIEWS, root=None):
+def _stores(net: PhotoNet, n_augmented: int, store_for: Callable[[str], Any]) -> PhotoStores:
+    from ..data.photo_embeddings import embedding_key, opinion_key
+
+    imagenet = opinion_key(net, INPUT_SIZE)
+    return PhotoStores(store_for(embedding_key(net, INPUT_SIZE, 1 + n_augmented)),
+                       None if imagenet is None else dataclasses.replace(store_for(imagenet), dtype="float32"))
+
+
+def kept_photos_store(net: PhotoNet, n_augmented: int = AUGMENTED_VIEWS, root=None) -> PhotoStores:
     """Where the kept photos' embeddings by this backbone and input recipe are stored."""
-    from ..data.photo_embeddings import embedding_key
     from ..store.user_photos import embedding_store
 
-    return embedding_store(embedding_key(net, INPUT_SIZE, 1 + n_augmented), root)
+    return _stores(net, n_augmented, lambda key: embedding_store(key, root))
 
 
-def measuring_store(net: PhotoNet):
+def measuring_store(net: PhotoNet) -> PhotoStores:
     """Where the measuring photos' clean-view embeddings by this backbone are cached."""
     from ..base.paths import app_data_dir
-    from ..data.photo_embeddings import EmbeddingStore, embedding_key
+    from ..data.photo_embeddings import EmbeddingStore
 
-    return EmbeddingStore(app_data_dir() / "cache" / MEASURING_CACHE / embedding_key(net, INPUT_SIZE, 1))
+    return _stores(net, 0, lambda key: EmbeddingStore(app_data_dir() / "cache" / MEASURING_CACHE / key))
 
 
 def store_kept_embeddings(model_path: str | os.PathLike[str], examples: Sequence, stop=None) -> int:
@@ -166,16 +197,27 @@ def store_kept_embeddings(model_path: str | os.PathLike[str], examples: Sequence
     if not isinstance(net, PhotoNet):
         return 0
     got = photo_embeddings(net, examples, kept_photos_store(net), AUGMENTED_VIEWS, stop=stop)
-    return 0 if got is None else got[3]
+    return 0 if got is None else got.computed
 
 
-def _right(head: torch.nn.Linear, x: np.ndarray, labels: np.ndarray) -> tuple[int, np.ndarray]:
-    """(photos named right, softmax over all outputs): right is the best of the ten classes, as
-    `Predictor` names a photo."""
+def answers(net: PhotoNet, head: torch.nn.Linear, x: np.ndarray, imagenet: np.ndarray | None) -> np.ndarray:
+    """The probabilities (N, 11) the photo model with `head` gives photos with embeddings `x`
+    (N, 1280): its head's softmax, with ImageNet's opinion mixed in as its forward pass does
+    when it has one (`imagenet`: the photos' ImageNet probabilities)."""
     with torch.inference_mode():
         logits = head(torch.from_numpy(np.ascontiguousarray(x, np.float32)))
-    right = int((logits[:, :10].argmax(1).numpy() == labels).sum()) if len(labels) else 0
-    return right, torch.softmax(logits, 1).numpy()
+        opinion = getattr(net, "opinion", None)
+        if opinion is not None and imagenet is not None:
+            return opinion.mix_probabilities(logits, torch.from_numpy(imagenet)).exp().numpy()
+        return torch.softmax(logits, 1).numpy()
+
+
+def named_right(probs: np.ndarray, labels: np.ndarray) -> int:
+    """As `Predictor` answers: a garment is named by the best of the ten classes; a "none of the
+    ten" photo is right when "none" wins."""
+    labels = np.asarray(labels)
+    named = np.where(labels == NONE_INDEX, probs.argmax(1), probs[:, :10].argmax(1))
+    return int((named == labels).sum())
 
 
 def measure_against_parent(net: PhotoNet, head, parent, measuring=None, progress=None, stop=None):
@@ -189,13 +231,13 @@ def measure_against_parent(net: PhotoNet, head, parent, measuring=None, progress
     got = photo_embeddings(net, photos, measuring_store(net), 0, progress=progress, stop=stop)
     if got is None:
         return None
-    x, labels = got[0][:, 0] if len(got[1]) else got[0].reshape(0, net.head.in_features), got[1]
-    if not len(labels):
+    if not len(got.labels):
         return (None, None), None
-    if len(labels) != len(items):
-        description = description.replace(f"the {len(items)} ", f"the {len(labels)} readable ", 1)
-    scores = [PhotoScore(_right(h, x, labels)[0], len(labels), description) for h in (head, parent)]
-    return (scores[0], scores[1]), (mean_confidence(head, x), mean_confidence(parent, x))
+    if len(got.labels) != len(items):
+        description = description.replace(f"the {len(items)} ", f"the {len(got.labels)} readable ", 1)
+    probs = [answers(net, h, got.features[:, 0], got.imagenet) for h in (head, parent)]
+    scores = [PhotoScore(named_right(p, got.labels), len(got.labels), description) for p in probs]
+    return (scores[0], scores[1]), (float(probs[0].max(1).mean()), float(probs[1].max(1).mean()))
 
 
 @dataclass(frozen=True)
@@ -215,6 +257,18 @@ def _split(photos: Sequence) -> tuple[list, list]:
         raise FmnistError("There are no photos to fine-tune on yet.",
                           hint="Confirm or correct a few predictions on the Predict page first.")
     return train, kept
+
+
+def _train_on_one_thread(*args):
+    """`train_head` with torch on one thread: a 64×1280 batch through one linear layer is too small
+    to share between cores (on the shared 2-core machine 300 steps took 7.0 s with 2 threads and
+    0.5 s with 1, load ~9.4). torch's setting is per OS thread: the caller's others keep theirs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return train_head(*args)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _phase(progress: Progress | None, what: str) -> Callable[[int, int], None] | None:
@@ -250,29 +304,28 @@ def finetune_photo_head(
     train, kept = _split(user_photos)
     recipe = recipe if steps is None else dataclasses.replace(recipe, max_steps=steps)
     replay_x, replay_y = load_replay(replay) if replay is not None else (None, None)
-    store = kept_photos_store(base, augmented_views, embeddings_root)
-    got = photo_embeddings(base, train, store, augmented_views, _phase(progress, "your photos"), stop)
-    if got is None:
+    stores = kept_photos_store(base, augmented_views, embeddings_root)
+    mine = photo_embeddings(base, train, stores, augmented_views, _phase(progress, "your photos"), stop)
+    if mine is None:
         return None
-    train_x, train_y, errors, computed = got
-    if len(train_y) == 0:
-        raise FmnistError("None of your saved photos can be read any more. " + "; ".join(errors[:2]))
-    kept_x = kept_y = None
+    if len(mine.labels) == 0:
+        raise FmnistError("None of your saved photos can be read any more. " + "; ".join(mine.errors[:2]))
+    kept_out = None
     if len(kept) >= MIN_KEPT_OUT_TO_MEASURE:
-        got = photo_embeddings(base, kept, store, augmented_views, _phase(progress, "your kept-out photos"), stop)
-        if got is None:
+        kept_out = photo_embeddings(base, kept, stores, augmented_views, _phase(progress, "your kept-out photos"),
+                                    stop)
+        if kept_out is None:
             return None
-        if len(got[1]) >= MIN_KEPT_OUT_TO_MEASURE:
-            kept_x, kept_y, computed = got[0][:, 0], got[1], computed + got[3]
-    trained = train_head(base.head, train_x, train_y, replay_x, replay_y, recipe, seed, stop)
+        if len(kept_out.labels) < MIN_KEPT_OUT_TO_MEASURE:
+            kept_out = None
+    trained = _train_on_one_thread(base.head, mine.features, mine.labels, replay_x, replay_y, recipe, seed, stop)
     if trained is None:
         return None
     compared = measure_against_parent(base, trained.head, base.head.float(), measuring,
                                       _phase(progress, "the measuring photos"), stop)
     if compared is None:
         return None
-    facts = dict(train_x=train_x, train_y=train_y, kept_x=kept_x, kept_y=kept_y, kept=kept, errors=errors,
-                 computed=computed, compared=compared, replay=replay, replay_y=replay_y, t0=t0)
+    facts = dict(mine=mine, kept_out=kept_out, kept=kept, compared=compared, replay=replay, replay_y=replay_y, t0=t0)
     return _finished(base, base_meta, base_checkpoint_path, base_name, name, trained, recipe, facts)
 
 
@@ -283,11 +336,14 @@ def _finished(base, base_meta, base_path, base_name, name, trained, recipe, fact
     from .runs import finetuned_name
 
     head, parent = trained.head, base.head.float()
-    kept_x, kept_y, train_y = facts["kept_x"], facts["kept_y"], facts["train_y"]
-    measured_kept = kept_x is not None
-    before_user = _right(parent, kept_x, kept_y)[0] / len(kept_y) if measured_kept else None
-    after_right, kept_probs = _right(head, kept_x, kept_y) if measured_kept else (0, None)
-    after_user = after_right / len(kept_y) if measured_kept else None
+    mine, kept_out = facts["mine"], facts["kept_out"]
+    train_y, kept_y, kept_probs = mine.labels, None, None
+    before_user = after_user = None
+    if kept_out is not None:
+        kept_y, clean = kept_out.labels, kept_out.features[:, 0]
+        kept_probs = answers(base, head, clean, kept_out.imagenet)
+        before_user = named_right(answers(base, parent, clean, kept_out.imagenet), kept_y) / len(kept_y)
+        after_user = named_right(kept_probs, kept_y) / len(kept_y)
     base_name = base_name or base_meta.name
     thresholds = finetuned_thresholds(base_name, base_meta.metrics, kept_probs, kept_y)
     model = copy.deepcopy(base)
@@ -304,10 +360,10 @@ def _finished(base, base_meta, base_path, base_name, name, trained, recipe, fact
                 "init_checkpoint": str(base_path), "steps": trained.steps, "max_steps": recipe.max_steps,
                 "batch_size": recipe.batch_size, "lr": recipe.lr, "pull_to_parent": recipe.pull_to_parent,
                 "user_share": round(trained.user_share, 4), "label_smoothing": recipe.label_smoothing,
-                "temperature": round(trained.temperature, 4), "views": int(facts["train_x"].shape[1]),
+                "temperature": round(trained.temperature, 4), "views": int(mine.features.shape[1]),
                 "n_train": n, "n_replay": 0 if facts["replay_y"] is None else int(len(facts["replay_y"])),
                 "replay": None if facts["replay"] is None else str(facts["replay"]), "elapsed_s": round(elapsed, 2),
-                "device": "cpu", "augment": "photo views", "skipped_photos": facts["errors"]}
+                "device": "cpu", "augment": "photo views", "skipped_photos": mine.errors}
     meta = CheckpointMeta(
         name=name or finetuned_name(base_name, f" – {n} photo{'s' if n != 1 else ''}"),
         preset=base_meta.preset, arch=PHOTO_ARCH, input_size=INPUT_SIZE, mean=0.0, std=1.0,
@@ -318,8 +374,9 @@ def _finished(base, base_meta, base_path, base_name, name, trained, recipe, fact
     run.finetune_report = PhotoFinetuneReport(
         n_trained=n, n_kept_out=len(facts["kept"]), before_user=before_user, after_user=after_user,
         elapsed_s=elapsed, threshold_inherited_from=thresholds.get("threshold_inherited_from"),
-        learned=_right(head, facts["train_x"][:, 0], train_y)[0], steps=trained.steps,
-        measured=(new_score, old_score), confidence=confidence, computed=facts["computed"],
+        learned=named_right(answers(base, head, mine.features[:, 0], mine.imagenet), train_y), steps=trained.steps,
+        measured=(new_score, old_score), confidence=confidence,
+        computed=mine.computed + (kept_out.computed if kept_out is not None else 0),
         comparison=photo_comparison(meta.name, base_name, str(base_path), new_score, old_score))
     return run
 
@@ -339,14 +396,15 @@ def photos_the_photo_model_answers(examples: Sequence) -> list:
     """The stored photos that the photo model answers (core.predict routes Fashion-MNIST-style
     images, small grey light-on-black, to the 28×28 network instead). Only small images are
     decoded: anything larger than a Fashion-MNIST-style image is a photo by its size alone."""
-    from ..base.formats import open_listed_image
+    from PIL import Image
+
     from ..photo import load_image
     from ..photo.model_input import FASHION_MNIST_MAX_SIDE, is_fashion_mnist_style
 
     out = []
     for example in examples:
         try:
-            with open_listed_image(example.path) as img:
+            with Image.open(example.path) as img:
                 small = max(img.size) <= FASHION_MNIST_MAX_SIDE
             if not small or not is_fashion_mnist_style(load_image(example.path)):
                 out.append(example)

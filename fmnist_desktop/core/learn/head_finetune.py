@@ -37,7 +37,7 @@ class HeadRecipe:
     min_steps: int = 20
     check_every: int = 10  # steps between two looks at whether the photos are learned
     stop_when_learned: bool = True
-    learned_probability: float = 0.5
+    learned_probability: float = 0.7
     batch_size: int = 64
     lr: float = 1e-3
     pull_to_parent: float = 3e-2  # L2-SP weight on the squared distance to the parent head

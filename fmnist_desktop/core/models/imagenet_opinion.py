@@ -130,8 +130,13 @@ class ImageNetOpinion(nn.Module):
 
     def mix(self, logits: torch.Tensor, shared: torch.Tensor) -> torch.Tensor:
         """The photo model's 11 logits → log-probabilities with ImageNet's opinion mixed in."""
+        return self.mix_probabilities(logits, self.imagenet_probabilities(shared))
+
+    def mix_probabilities(self, logits: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """`mix` with ImageNet's probabilities `q` (N, 1000) computed before: a photo's `q` does
+        not change when only the head does (core.jobs.photo_finetune keeps it with the photo)."""
         p = logits.float().softmax(1)
-        q = self.imagenet_probabilities(shared).float()
+        q = q.float()
         mass = q @ self.garments  # (N, 10), already weighted per class
         ten = p[:, :NUM_CLASSES]
         in_ten = ten.sum(1, keepdim=True)

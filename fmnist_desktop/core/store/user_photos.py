@@ -8,6 +8,10 @@ content so the same photo added twice is stored once. Moving a photo between cla
 how it is relabelled. About one photo in five is *kept out* of fine-tuning, chosen by its hash
 (stable as photos are added or removed), to measure honestly whether fine-tuning helped.
 
+The photo model's embeddings of each kept photo are stored beside them (`EMBEDDINGS_FOLDER`, one
+sub-folder per backbone and input recipe, a file per content hash), so its fine-tune runs only
+the head's steps.
+
 Fine-tuning a model on them is `core.jobs.finetune` (the 28×28 network: a "none of the ten"
 photo is trained towards a flat distribution, the outlier exposure of core.learn.training) and
 `core.jobs.photo_finetune` (the photo model's head: its class 10, "none of these").

@@ -152,13 +152,18 @@ def answers_are_numbers(outputs: torch.Tensor) -> bool:
     return bool(torch.isfinite(outputs).all())
 
 
+# The photo model is convolutional up to a global pool, so a small probe runs every layer: at
+# 64×64 the probe costs 0.04 s of CPU instead of 0.13–0.16 s at 224×224 (ImageNet's opinion included).
+PHOTO_PROBE_SIDE = 64
+
+
 def probe_input(meta: Any) -> torch.Tensor:
     """Two inputs a model of `meta` takes (N, C, S, S): a black image and a fixed ramp from black
     to white, prepared the way the app prepares images for it (the 28×28 networks standardise
-    with the file's mean and std; the photo model takes 0..1)."""
+    with the file's mean and std, at their exact input size; the photo model takes 0..1)."""
     info = ARCH_INFO.get(meta.arch)
     channels = info.channels if info is not None else 1
-    side = int(meta.input_size)
+    side = int(meta.input_size) if channels == 1 else min(int(meta.input_size), PHOTO_PROBE_SIDE)
     ramp = torch.linspace(0.0, 1.0, side * side).reshape(1, side, side).expand(channels, side, side)
     unit = torch.stack([torch.zeros(channels, side, side), ramp])
     if channels == 1:
