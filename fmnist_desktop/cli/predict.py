@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..core.base.errors import FmnistError
+from ..core.base.formats import count_noun
 from ..core.base.output_safety import printable
 from .console import ProgressBar, StopOnCtrlC, chosen_device, complain, print_torch_notes, say, weights_argument
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, command
@@ -78,7 +79,7 @@ def run_predict(args: argparse.Namespace) -> int:
         # The documented shape scripts rely on: a list with one object per image.
         say(json.dumps(collected, indent=2, ensure_ascii=False))
     elif not args.jsonl and count > 1:
-        say(f"{count - failed} of {count} images classified with {printable(models_line(predictor))}.")
+        say(f"{count - failed} of {count_noun(count, 'image')} classified with {printable(models_line(predictor))}.")
     if count < len(files):
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failed else EXIT_OK

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..core.base.errors import FmnistError
-from ..core.base.formats import format_clock
+from ..core.base.formats import count_noun, format_clock
 from .console import ProgressBar, StopOnCtrlC, say
 from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG
 from .train_checks import MAX_PHOTO_SEED, check_training_numbers, torchrun_processes
@@ -68,7 +68,7 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
                     bar.close()
                     bar = None
                 say(f"Photo model: EfficientNet-Lite0 (ImageNet) + head, blocks {config.from_block}–15 and the head trained, "
-                    f"{event.n_train:,} training images, {event.n_val:,} held-out photos, {event.epochs} epochs")
+                    f"{event.n_train:,} training images, {event.n_val:,} held-out photos, {count_noun(event.epochs, 'epoch')}")
             elif isinstance(event, BatchEnd):
                 if bar is None:
                     bar = ProgressBar(f"Epoch {event.epoch}/{event.epochs}", event.batches)

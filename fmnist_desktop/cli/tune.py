@@ -13,7 +13,7 @@ from .console import ProgressBar, StopOnCtrlC, say
 from .registry import EXIT_INTERRUPTED, EXIT_OK, PROG, command
 from ..core.base.defaults import DEFAULT_VAL_SIZE
 from ..core.base.errors import FmnistError
-from ..core.base.formats import format_clock
+from ..core.base.formats import count_noun, format_clock
 
 _UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600}
 
@@ -105,8 +105,8 @@ def _run_tune(args: argparse.Namespace) -> int:
     with StopOnCtrlC("Stopping the current trial; the study is kept and can be continued.") as ctrl_c:
         for event in tuning.iter_tuning(config, data, ctrl_c.stop):
             if isinstance(event, tuning.TuneStarted):
-                resumed = f", continuing {len(event.previous)} earlier trials" if event.previous else ""
-                limit = f"{event.n_trials} trials" if event.n_trials else "no trial limit"
+                resumed = f", continuing {count_noun(len(event.previous), 'earlier trial')}" if event.previous else ""
+                limit = count_noun(event.n_trials, "trial") if event.n_trials else "no trial limit"
                 if event.budget_s:
                     limit += f", budget {format_clock(event.budget_s)}"
                 tell(f"Study {event.study!r} (tuning {event.base_preset}) in {event.storage}{resumed}; {limit}")
@@ -135,7 +135,8 @@ def _run_tune(args: argparse.Namespace) -> int:
     pruned = sum(r.state == "PRUNED" for r in records)
     complete = sum(r.state == "COMPLETE" for r in records)
     why = {"trials": "all trials run", "budget": "time budget spent", "stopped": "stopped"}[finished.reason]
-    tell(f"{finished.n_new} new trials in {format_clock(finished.elapsed_s)} ({why}); study: {len(records)} trials, "
+    tell(f"{count_noun(finished.n_new, 'new trial')} in {format_clock(finished.elapsed_s)} ({why}); "
+         f"study: {count_noun(len(records), 'trial')}, "
         f"{complete} complete, {pruned} pruned, {len(records) - complete - pruned} failed or stopped")
     best = finished.best
     summary: dict = {"study": args.study, "base_preset": args.preset, "reason": finished.reason,

@@ -130,6 +130,8 @@ class AppContext(QObject):
         self._import_error: str | None = None
         self._device_summary = "loading…"
         self._import_thread: threading.Thread | None = None
+        # (steps done, steps in all, what loads now) while the engine loads (the status bar shows it).
+        self.loading_step: tuple[int, int, str] = (0, len(BACKGROUND_MODULES) + len(OPTIONAL_BACKGROUND_MODULES) + 1, "")
         self._dialog_parent: QWidget | None = None
         self.last_error: tuple[str, str] | None = None
         self._importDone.connect(self._on_import_done, Qt.ConnectionType.QueuedConnection)
@@ -148,14 +150,18 @@ class AppContext(QObject):
 
     def _import_in_background(self) -> None:
         payload, error = None, ""
+        total = len(BACKGROUND_MODULES) + len(OPTIONAL_BACKGROUND_MODULES) + 1
         try:
-            for name in BACKGROUND_MODULES:
+            for step, name in enumerate(BACKGROUND_MODULES):
+                self.loading_step = (step, total, name)  # one tuple, replaced whole: read safely by the GUI
                 importlib.import_module(name)
-            for name in OPTIONAL_BACKGROUND_MODULES:
+            for step, name in enumerate(OPTIONAL_BACKGROUND_MODULES, len(BACKGROUND_MODULES)):
+                self.loading_step = (step, total, name)
                 try:
                     importlib.import_module(name)
                 except ImportError:
                     pass
+            self.loading_step = (total - 1, total, "the model library")
             from fmnist_desktop.core.store.library import ModelLibrary
 
             payload = (ModelLibrary(), _describe_device())

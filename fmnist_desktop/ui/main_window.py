@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import traceback
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QByteArray, QElapsedTimer, QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -34,6 +34,7 @@ from fmnist_desktop.ui.pages.predict import PredictPage
 from fmnist_desktop.ui.pages.train import TrainPage
 from fmnist_desktop.ui.settings_keys import WINDOW_GEOMETRY, WINDOW_PAGE
 from fmnist_desktop.ui.widgets.dialogs import ask_yes_no
+from fmnist_desktop.ui.widgets.elided_label import ElidedLabel
 
 # (key, title, page class, object name). Imported statically, so the import-linter contracts see
 # the window's use of every page; none of them imports torch at module level.
@@ -128,19 +129,52 @@ class MainWindow(QMainWindow):
         return page
 
     def _build_status_bar(self) -> None:
-        self.model_label = QLabel(self)
+        # Messages have a label of their own (not QStatusBar's temporary text, which is drawn up to
+        # the model label and into it): both labels share the bar and each is cut with "…".
+        self.status_label = ElidedLabel("", self)
+        self.status_label.setObjectName("statusMessageLabel")
+        self._status_timer = QTimer(self)
+        self._status_timer.setSingleShot(True)
+        self._status_timer.timeout.connect(lambda: self.status_label.setText(""))
+        self.model_label = ElidedLabel("", self, Qt.TextElideMode.ElideMiddle)
         self.model_label.setObjectName("activeModelLabel")
         self.model_label.setAccessibleName("Active model")
-        # Turns while the model engine (torch) loads in the background, so the wait is visibly work.
+        self.model_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # Fills while the model engine (torch and the app's core) loads in the background, with the
+        # seconds it has taken, so a slow start on a busy computer is visibly work, not a hang.
         self.engine_spinner = QProgressBar(self)
         self.engine_spinner.setObjectName("engineSpinner")
         self.engine_spinner.setAccessibleName("Loading the model engine")
         self.engine_spinner.setRange(0, 0)
-        self.engine_spinner.setTextVisible(False)
-        self.engine_spinner.setMaximumSize(90, 14)
+        self.engine_spinner.setMaximumSize(150, 16)
+        self._engine_clock = QElapsedTimer()
+        self._engine_clock.start()
+        self._engine_timer = QTimer(self)
+        self._engine_timer.setInterval(500)
+        self._engine_timer.timeout.connect(self._show_engine_progress)
+        self._engine_timer.start()
+        self._show_engine_progress()
+        self.statusBar().addWidget(self.status_label, 2)
         self.statusBar().addPermanentWidget(self.engine_spinner)
-        self.statusBar().addPermanentWidget(self.model_label)
+        self.statusBar().addPermanentWidget(self.model_label, 3)
         self._update_model_label()
+
+    def show_status(self, text: str, timeout_ms: int = 8000) -> None:
+        """A passing message in the status bar (it goes after `timeout_ms`)."""
+        self.status_label.setText(text)
+        self._status_timer.start(timeout_ms)
+
+    def _show_engine_progress(self) -> None:
+        """The engine's loading: which of its steps, and the seconds so far."""
+        if self.context.is_torch_ready() or self.context.import_error():
+            self._engine_timer.stop()
+            return
+        done, total, _name = self.context.loading_step
+        seconds = self._engine_clock.elapsed() // 1000
+        self.engine_spinner.setRange(0, total)
+        self.engine_spinner.setValue(done)
+        self.engine_spinner.setFormat(f"{seconds} s")
+        self.engine_spinner.setToolTip(f"Loading the model engine: step {done + 1} of {total}, {seconds} s so far")
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -188,7 +222,7 @@ class MainWindow(QMainWindow):
         self.context.torchFailed.connect(lambda _msg: self._update_model_label())
         self.context.activeModelChanged.connect(lambda _entry: self._update_model_label())
         self.context.modelsChanged.connect(self._update_model_label)
-        self.context.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.context.statusMessage.connect(self.show_status)
 
     # ----------------------------------------------------------------- state
     def _update_model_label(self) -> None:

@@ -101,7 +101,7 @@ def test_evaluate_photos_reports_not_sure_and_confidently_wrong(tmp_path):
     assert result.n == 1 and result.n_none == 1
     assert result.not_sure_rate == 1.0 and result.confidently_wrong_rate == 0.0 and result.none_flagged_rate == 1.0
     text = result.table()
-    assert "not sure (below 99.0 %): 100.0%" in text and "none of the ten: 1 photos" in text
+    assert "not sure (below 99.0 %): 100.0%" in text and "none of the ten: 1 photo," in text  # one photo, not "1 photos" (issue 26.9)
     assert json.loads(result.to_json())["threshold"] == 0.99
 
 

@@ -107,7 +107,7 @@ def test_window_opens_with_defaults_over_a_damaged_settings_file(make_main_windo
     [aside] = _set_aside(settings_file.parent, settings_file.name)
     title, message = window.context.last_error  # the one-time message box
     assert title == "Settings reset" and aside.name in message
-    assert aside.name in window.statusBar().currentMessage()
+    assert aside.name in window.status_label.text()
     assert window.current_page_key() == "predict", "default page, not whatever the garbage said"
     # the spin box shows the active model's own "not sure" threshold, not a stored setting
     predict = window.pages["predict"]

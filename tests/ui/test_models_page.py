@@ -209,7 +209,8 @@ def test_make_active_and_rename_keep_the_selection_the_chart_and_the_layout(wind
     real_set_history = page.chart.set_history
     monkeypatch.setattr(page.chart, "set_history", lambda h: charted.append(list(h)) or real_set_history(h))
 
-    page.activate_button.click()
+    with qtbot.waitSignal(window.context.activeModelChanged, timeout=60_000):  # after comparing the two
+        page.activate_button.click()
     assert window.context.active_entry().id == other.id
     assert "is now the active 28×28 network" in page.banner.text()
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Renamed model", True))
@@ -226,7 +227,7 @@ def test_make_active_and_rename_keep_the_selection_the_chart_and_the_layout(wind
     assert page.table.mapTo(page, page.table.rect().topLeft()).y() == table_y
 
 
-def test_every_model_shows_its_real_photo_score_and_a_weaker_one_says_so(window_with_model, qtbot):
+def test_every_model_shows_its_real_photo_score_and_a_weaker_one_says_so(window_with_model, qtbot, monkeypatch):
     import re
 
     from fmnist_desktop.ui.pages.models import COL_PHOTOS
@@ -245,13 +246,17 @@ def test_every_model_shows_its_real_photo_score_and_a_weaker_one_says_so(window_
     assert shipped.right > untrained.right  # the random-weights model names fewer right
 
     page.select_entry(builtin[0].id)
-    page.activate_button.click()
+    with qtbot.waitSignal(window.context.activeModelChanged, timeout=60_000):
+        page.activate_button.click()
     assert page.banner.text() == f"“{builtin[0].name}” is now the active 28×28 network."  # better: nothing to warn about
     untrained_entry = next(e for e in entries if not e.builtin)
     page.select_entry(untrained_entry.id)
-    page.activate_button.click()
-    assert "may do worse on your photos" in page.banner.text()
-    assert f"gets {untrained.right} of the 3 real photos shipped with the app" in page.banner.text()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)  # "anyway?" Yes
+    qtbot.waitUntil(page.activate_button.isEnabled, timeout=10_000)  # the first comparison's task has ended
+    with qtbot.waitSignal(window.context.activeModelChanged, timeout=60_000):
+        page.activate_button.click()
+    assert "does worse" in page.banner.text()
+    assert f"names {untrained.right} of the 3 real photos shipped with the app right" in page.banner.text()
 
 
 def test_the_loss_chart_legend_does_not_cover_the_curves_at_900_by_600(window_with_model, seed_model_file, qtbot):

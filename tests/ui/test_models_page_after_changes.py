@@ -87,7 +87,8 @@ def test_the_now_active_message_follows_a_change_made_elsewhere(window_with_mode
     first = _add_model(window, seed_model_file, "First model")
     second = _add_model(window, seed_model_file, "Second model")
     page.select_entry(first.id)
-    page.activate_button.click()
+    with qtbot.waitSignal(window.context.activeModelChanged, timeout=60_000):  # after comparing the two
+        page.activate_button.click()
     assert page.banner.text() == "“First model” is now the active 28×28 network."
     with qtbot.waitSignal(window.context.activeModelChanged, timeout=5000):
         window.context.set_active(second.id)  # as the Train page's Make active or Tune ▸ Use best do

@@ -462,7 +462,8 @@ def test_the_page_shows_the_verdict_the_cli_prints_with_the_models_own_threshold
     for path, prediction in cli.items():
         row = rows[path]
         assert exported[path]["verdict"] == prediction.verdict.describe()
-        assert exported[path]["not_sure"] == ("yes" if prediction.not_sure else "no")
+        assert exported[path]["not_sure"] == ("yes" if prediction.not_sure and not prediction.out_of_scope else "no")
+        assert exported[path]["not_one_of_the_ten"] == ("yes" if prediction.out_of_scope else "no")
         note = row.note(page.threshold())
         notes.add(note)
         assert note == (OUT_OF_SCOPE_NOTE if prediction.out_of_scope else NOT_SURE_NOTE if prediction.not_sure else "")

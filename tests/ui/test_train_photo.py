@@ -137,7 +137,7 @@ def test_finetune_with_my_photos_retrains_the_active_photo_models_head_and_says_
     assert entry.meta.metrics["threshold_inherited_from"] == "Shop photo model"
     assert main_window.context.library().active("photo").id == entry.id
     banner = page.banner.text()
-    assert "fine-tuned in " in banner and " s;" in banner and "active photo model" in banner
+    assert "fine-tuned in " in banner and " s." in banner and "s; Your" not in banner and "active photo model" in banner
     assert "inherited from “Shop photo model”" in banner
 
 

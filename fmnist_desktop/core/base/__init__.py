@@ -19,6 +19,7 @@ _EXPORTS = {
     "class_index": "labels",
     "PHOTO_FORMATS_TEXT": "formats",
     "format_clock": "formats",
+    "count_noun": "formats",
     "format_span": "formats",
     "is_photo_file": "formats",
     "photo_file_filter": "formats",

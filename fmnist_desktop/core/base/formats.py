@@ -89,6 +89,11 @@ def format_span(seconds: Any, unknown: str = "—") -> str:
     return f"{hours} h {minutes:02d} min"
 
 
+def count_noun(n: int, singular: str, plural: str | None = None) -> str:
+    """"1 epoch", "3 epochs", "1,200 images": a count with its noun in the right number."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
+
+
 def recorded_test_accuracy(metrics: Mapping[str, Any] | None) -> float | None:
     """The test accuracy a model file records, in percent (0..100), or None.
 

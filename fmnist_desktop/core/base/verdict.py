@@ -23,6 +23,9 @@ from typing import Any, Mapping, Sequence
 from .labels import CLASS_NAMES
 
 DEFAULT_THRESHOLD = 0.5
+# In a model's metrics: its "not sure" level is DEFAULT_THRESHOLD because too few held-out photos
+# were there to measure one (core.learn.calibration), not a level of its own.
+UNCALIBRATED_KEY = "threshold_uncalibrated"
 
 
 def _valid_probability(value: Any) -> float | None:
@@ -41,6 +44,16 @@ def threshold_of(meta: Any) -> float:
         if value is not None:
             return value
     return DEFAULT_THRESHOLD
+
+
+def is_calibrated(meta_or_metrics: Any) -> bool:
+    """Whether a model has a "not sure" level of its own (measured on held-out photos, or inherited
+    from the model it was fine-tuned from), rather than the uncalibrated DEFAULT_THRESHOLD.
+    Takes a model's metadata or its metrics."""
+    metrics = meta_or_metrics if isinstance(meta_or_metrics, Mapping) else getattr(meta_or_metrics, "metrics", None)
+    if not isinstance(metrics, Mapping) or _valid_probability(metrics.get("not_sure_threshold")) is None:
+        return False
+    return not metrics.get(UNCALIBRATED_KEY)
 
 
 def out_of_scope_threshold_of(meta: Any) -> float | None:

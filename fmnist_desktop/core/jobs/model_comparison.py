@@ -29,6 +29,7 @@ class Comparison:
     test: tuple[float | None, float | None] = (None, None)  # percent: (candidate, active)
     photos: tuple[Any, Any] = (None, None)  # core.predict.photo_score.PhotoScore: (candidate, active)
     reasons: tuple[str, ...] = field(default=())  # what it does worse, one phrase each
+    also: tuple[str, ...] = field(default=())  # the other measured figures (not worse), one phrase each
     active_path: str | None = None  # the file of the model it was compared with, when known
 
     @property
@@ -39,8 +40,9 @@ class Comparison:
         """The question before making a worse model active (empty when it is not worse)."""
         if not self.reasons:
             return ""
+        also = f"\n\n(Not worse: {'; '.join(self.also)}.)" if self.also else ""
         return (f"“{self.candidate_name}” does worse than “{self.active_name}”, {what} now: "
-                f"{'; '.join(self.reasons)}.\n\nMake “{self.candidate_name}” {what} anyway?")
+                f"{'; '.join(self.reasons)}.{also}\n\nMake “{self.candidate_name}” {what} anyway?")
 
 
 class _Scores:
@@ -66,17 +68,21 @@ class _Scores:
             self.scores[value[1][0]] = value[2]
 
 
-def _photo_reason(new, old, active_name: str) -> str | None:
-    if new is not None and old is not None and new.total and new.right < old.right:
-        return f"it names {new.right} of {new.description} right, “{active_name}” {old.right}"
-    return None
+def _add_photo_phrase(new, old, active_name: str, reasons: list[str], also: list[str]) -> None:
+    """Both models' real-photo figures, one phrase: among the reasons when the candidate names
+    fewer right, else among the figures it does not do worse on (`Comparison.also`)."""
+    if new is not None and old is not None and new.total:
+        (reasons if new.right < old.right else also).append(
+            f"it names {new.right} of {new.description} right, “{active_name}” {old.right}")
 
 
 def photo_comparison(candidate_name: str, active_name: str, active_path: str | None, new, old) -> Comparison:
     """A comparison made from real-photo scores measured already (a photo fine-tune measures its
-    new head against its parent's before it is offered)."""
-    reason = _photo_reason(new, old, active_name)
-    return Comparison(candidate_name, active_name, photos=(new, old), reasons=(reason,) if reason else (),
+    new head against its parent's before it is offered); the same rule and phrases as `run`."""
+    reasons: list[str] = []
+    also: list[str] = []
+    _add_photo_phrase(new, old, active_name, reasons, also)
+    return Comparison(candidate_name, active_name, photos=(new, old), reasons=tuple(reasons), also=tuple(also),
                       active_path=active_path)
 
 
@@ -89,10 +95,11 @@ def run(inputs: CompareInputs, state: TaskState) -> Comparison | None:
     candidate, active = inputs.candidate, inputs.active
     if active is None or active.id == candidate.id:
         return Comparison(candidate.name, getattr(active, "name", None))
-    reasons = []
+    reasons, also = [], []  # both name both models' figures: the question says what the user gives up and keeps
     test = (candidate.test_accuracy, active.test_accuracy) if _kind(candidate) == FMNIST_KIND else (None, None)
-    if None not in test and test[0] < test[1] - 0.005:
-        reasons.append(f"{test[0]:.2f} % on the Fashion-MNIST test set against {test[1]:.2f} %")
+    if None not in test:
+        (reasons if test[0] < test[1] - 0.005 else also).append(
+            f"{test[0]:.2f} % on the Fashion-MNIST test set against {test[1]:.2f} %")
     state.set_progress(None, "Comparing with the active model on real photos…")
     from . import photo_scores
 
@@ -103,7 +110,6 @@ def run(inputs: CompareInputs, state: TaskState) -> Comparison | None:
     if state.is_interruption_requested():
         return None
     photos = (scores.scores.get("candidate"), scores.scores.get("active"))
-    reason = _photo_reason(*photos, active.name)
-    if reason:
-        reasons.append(reason)
-    return Comparison(candidate.name, active.name, test, photos, tuple(reasons), active_path=str(active.path))
+    _add_photo_phrase(*photos, active.name, reasons, also)
+    return Comparison(candidate.name, active.name, test, photos, tuple(reasons), tuple(also),
+                      active_path=str(active.path))

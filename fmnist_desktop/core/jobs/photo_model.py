@@ -23,6 +23,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..base.errors import FmnistError
+from ..base.formats import count_noun
 from ..base.labels import CLASS_NAMES
 from ..data.labelled_photos import LabelledPhoto, read_labels, read_photo_folder, split_by_sender
 from ..data.photo_features import NONE_CLASS, PhotoItem, build_activations
@@ -171,7 +172,7 @@ def photo_meta(finished: Finished, config: PhotoTrainConfig, calibration: dict, 
                n_train: int, n_val: int, photos: str) -> CheckpointMeta:
     held = calibration.get("held_out_photos", {})
     acc = held.get("accuracy")
-    title = name or (f"{config.title} – {len(finished.history)} epochs"
+    title = name or (f"{config.title} – {count_noun(len(finished.history), 'epoch')}"
                      + (f" – {100 * acc:.1f}% on held-out photos" if isinstance(acc, float) else ""))
     metrics = {k: v for k, v in calibration.items()}
     if finished.history:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..base.verdict import DEFAULT_THRESHOLD
+from ..base.verdict import DEFAULT_THRESHOLD, UNCALIBRATED_KEY
 from .inference import probabilities as batched_probabilities
 
 # Calibration targets on held-out photos of the ten classes: at most this share is "not sure",
@@ -90,6 +90,8 @@ def calibrate_probabilities(probs: np.ndarray, labels: np.ndarray,
     threshold = float(np.clip(threshold, 0.2, 0.95))
     result: dict[str, Any] = {"not_sure_threshold": round(threshold, 4),
                               "out_of_scope_threshold": None if oos is None else round(min(oos, threshold), 4)}
+    if known.sum() < MIN_CALIBRATION_PHOTOS:
+        result[UNCALIBRATED_KEY] = True  # the level is the default, not measured: the app says so
     result["held_out_photos"] = {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
                                  for k, v in photo_metrics(probs, labels, threshold).items()}
     return result
@@ -124,6 +126,8 @@ def calibrate_photo(probs: np.ndarray, labels: np.ndarray, target_wrong: float =
         threshold = DEFAULT_THRESHOLD
     threshold = float(np.clip(threshold, 0.2, 0.95))
     result: dict[str, Any] = {"not_sure_threshold": round(threshold + 5e-5, 4), "out_of_scope_threshold": None}
+    if known.sum() < MIN_CALIBRATION_PHOTOS:
+        result[UNCALIBRATED_KEY] = True  # the level is the default, not measured: the app says so
     result["held_out_photos"] = {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
                                  for k, v in photo_metrics(probs, labels, result["not_sure_threshold"]).items()}
     return result
@@ -148,7 +152,8 @@ def finetuned_thresholds(parent_name: str, parent_metrics: Any, probs: np.ndarra
             result["threshold_calibrated_on"] = n_known
             return result
     parent = parent_metrics if isinstance(parent_metrics, dict) else {}
-    out: dict[str, Any] = {k: parent[k] for k in ("not_sure_threshold", "out_of_scope_threshold") if k in parent}
+    out: dict[str, Any] = {k: parent[k] for k in ("not_sure_threshold", "out_of_scope_threshold", UNCALIBRATED_KEY)
+                           if k in parent}
     out["threshold_inherited_from"] = str(parent_name)
     return out
 
@@ -166,5 +171,6 @@ def started_from_parent(calibration: dict[str, Any] | None, parent_name: str, pa
         return out
     out.pop("not_sure_threshold", None)
     out.pop("out_of_scope_threshold", None)
+    out.pop(UNCALIBRATED_KEY, None)  # the parent's level replaces the default (and says whether it is its own)
     out.update(finetuned_thresholds(parent_name, parent_metrics, None, None))
     return out

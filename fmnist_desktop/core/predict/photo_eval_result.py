@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..base.formats import count_noun
 from ..base.verdict import DEFAULT_THRESHOLD
 from ..data.labelled_photos import read_photo_folder
 
@@ -65,7 +66,7 @@ class PhotoEvalResult:
             lines.append(f"not sure (below {100 * self.threshold:.1f} %): {100 * self.not_sure_rate:.1f}% of the photos; "
                          f"confidently wrong: {100 * self.confidently_wrong_rate:.1f}%")
         if self.n_none:
-            lines.append(f"none of the ten: {self.n_none} photos, {100 * self.none_flagged_rate:.1f}% called \"not sure\"")
+            lines.append(f"none of the ten: {count_noun(self.n_none, 'photo')}, {100 * self.none_flagged_rate:.1f}% called \"not sure\"")
         return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QWidget
 
 HOST = "127.0.0.1"
+NOWRAP = '<span style="white-space:nowrap">'
 
 
 class ServePanel(QGroupBox):
@@ -155,9 +156,10 @@ class ServePanel(QGroupBox):
         if active and active != self.serving_id:
             note = " — still serving the previous active model; stop and start to serve the new one"
         names = " and ".join(f"“{html.escape(name)}”" for name in self.server.model_names)
+        # An address is never broken over two lines ("http://" / "127.0.0.1:8000/predict").
         self.address.setText(
-            f"Serving {names} at <a href=\"{url}/docs\">{url}</a> "
-            f"(POST {url}/predict){note}")
+            f"Serving {names} at {NOWRAP}<a href=\"{url}/docs\">{url}</a></span> "
+            f"({NOWRAP}POST {url}/predict</span>){note}")
         self._buttons()
 
     def shutdown(self, timeout_s: float = 5.0) -> None:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.base.errors import FmnistError
+from ....core.base.formats import count_noun
 from ....core.base.labels import CLASS_NAMES
 from ...settings_keys import DATA_FOLDER
 from ...tasks import Progress, TaskCancelled, TaskGroup

@@ -8,6 +8,7 @@ from .table import (
     COL_DATE,
     COL_DEVICE,
     COL_EPOCHS,
+    COL_HELD_OUT,
     COL_KIND,
     COL_NAME,
     COL_PHOTOS,
@@ -20,6 +21,6 @@ from .table import (
     format_created,
 )
 
-__all__ = ["ModelsPage", "HEADERS", "COL_NAME", "COL_KIND", "COL_DATE", "COL_PRESET", "COL_EPOCHS", "COL_ACC",
+__all__ = ["ModelsPage", "HEADERS", "COL_NAME", "COL_KIND", "COL_DATE", "COL_PRESET", "COL_EPOCHS", "COL_ACC", "COL_HELD_OUT",
            "COL_PHOTOS", "COL_TIME", "COL_SIZE", "COL_DEVICE", "ENTRY_ROLE", "SORT_ROLE", "MODEL_FILTER",
            "EXPORT_FILTERS", "EXPORT_SUFFIXES", "format_created"]

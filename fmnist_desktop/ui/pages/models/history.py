@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from ...widgets import model_facts
+
 NO_SELECTION_TEXT = "Select a model to see its training history."
 
 
@@ -26,7 +28,7 @@ class HistoryPanel(QWidget):
             from ...charts import TrainingCharts
 
             self.chart = TrainingCharts(self)
-            self.chart.setMinimumHeight(220)
+            self.chart.setMinimumHeight(160)  # at 960×620 the table above keeps four rows in sight
             legend_below(self.chart)
             self.layout().addWidget(self.chart, 1)
         except Exception as exc:  # noqa: BLE001 — the table works without the chart
@@ -47,7 +49,8 @@ class HistoryPanel(QWidget):
             self.history_label.setText(f"Training history of “{entry.name}”: loss and accuracy per epoch."
                                        + stages_sentence(getattr(entry.meta, "training", None) or {}))
         else:
-            self.history_label.setText(f"“{entry.name}” has no recorded training history (e.g. imported notebook weights).")
+            self.history_label.setText(model_facts.finetune_sentence(entry) or
+                                       f"“{entry.name}” has no recorded training history (e.g. imported notebook weights).")
         if self.chart is not None:
             self.chart.setVisible(bool(history))  # empty axes would only look broken
             charted = (entry.id, repr(history))

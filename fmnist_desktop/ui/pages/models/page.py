@@ -11,7 +11,8 @@ one-line message.
 "Real photos" is each model measured on the same real photos (`core.predict.photo_score`: the user's
 kept-out photos when there are enough, else the 80 CC0 photos shipped in resources/real-photos), in a
 task with its progress on the line under the table (photo_column.py; the page starts it when shown);
-making a model active that does worse there than the previous one says so. The
+Make active compares the model with the active one first (`widgets.active_guard`) and asks, No the
+default, when it does worse there or on the test set. The
 "X is now active" message follows the active models when they change elsewhere (Train page,
 Tune…). Messages take a reserved line (a late one never moves the table under the pointer), and
 the table is updated in place, so the selection and the chart stay put through Make active and
@@ -39,6 +40,7 @@ from ....core.base.errors import FmnistError
 from ...context import AppContext
 from ...settings_keys import MODELS_LAST_DIR as SETTINGS_LAST_DIR
 from ...tasks import TaskGroup
+from ...widgets.active_guard import ActiveModelGuard
 from ...widgets.banner import MessageLabel, make_button
 from ...widgets.dialogs import ask_yes_no
 from ...widgets import model_facts
@@ -56,9 +58,11 @@ class ModelsPage(QWidget):
         super().__init__(parent)
         self.setObjectName("modelsPage")
         self.context = context
-        self.tasks = TaskGroup(self, "files", "serve", "photo-scores")
+        self.tasks = TaskGroup(self, "files", "serve", "photo-scores", "compare")
         self.runner = self.tasks["files"]
-        self._comparison: tuple | None = None  # (previous entry, new entry) of the last Make active
+        # Make active: never a worse model without asking (as the Train page and Tune… do).
+        self.active_guard = ActiveModelGuard(context, self.tasks["compare"], self)
+        self.tasks["compare"].busyChanged.connect(lambda _busy: self._update_buttons())
         self._banner_active_id: str | None = None  # the model the banner says is now active, if it says so
         self._build()
         context.torchReady.connect(self._on_torch_ready)
@@ -123,7 +127,7 @@ class ModelsPage(QWidget):
         self.model = self.table.items
         # The "Real photos" column's scores, and the line under the table that says which photos.
         self.photo_scores = RealPhotoScores(self.tasks["photo-scores"], self.table, self.photo_set_label,
-                                            on_measured=self._say_if_weaker)
+                                            on_measured=lambda: None)
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._on_selection_changed())
         self.table.doubleClicked.connect(lambda _index: self.make_selected_active())
 
@@ -141,7 +145,6 @@ class ModelsPage(QWidget):
     def show_banner(self, text: str, error: bool = True, active_id: str | None = None) -> None:
         """A message for the latest action (it replaces the one before; its line is reserved).
         `active_id`: the message says that model is now active (so it changes when that stops being true)."""
-        self._comparison = None  # a newer message: "the new model is weaker" would be about an old action
         self._banner_active_id = active_id
         self.banner.show_message(text, error)
 
@@ -169,9 +172,7 @@ class ModelsPage(QWidget):
     # ----------------------------------------------------------------- data
     @Slot()
     def _on_torch_ready(self) -> None:
-        if self.chart_holder.attach_chart():
-            # A few rows of models above, most of the height for the curves.
-            self.splitter.setSizes([200, max(300, self.splitter.height() - 200)])
+        self.chart_holder.attach_chart()
         self.refresh()
 
     def entries(self) -> list:
@@ -206,6 +207,35 @@ class ModelsPage(QWidget):
     def _on_selection_changed(self) -> None:
         self._update_buttons()
         self.chart_holder.show_entry(self.selected_entry())
+        self._fit_table_height()
+
+    def _fit_table_height(self) -> None:
+        """The table as tall as its rows (no blank under them, no rows hidden while there is room),
+        the chart the rest; with no curves to show, the table takes the height. Sized again only
+        when the height, the rows or the chart change: a divider the user dragged stays put."""
+        total = self.splitter.height()
+        if total <= 0:
+            return
+        chart_shown = self.chart is not None and self.chart.isVisibleTo(self.chart_holder)
+        table = self.table
+        rows_height = table.horizontalHeader().height() + 2 * table.frameWidth() + sum(
+            table.rowHeight(r) for r in range(self.model.rowCount()))
+        if table.horizontalScrollBar().isVisible() or table.horizontalHeader().length() > table.viewport().width():
+            rows_height += table.horizontalScrollBar().sizeHint().height()
+        wanted = rows_height + self.photo_set_label.sizeHint().height() + 4
+        if chart_shown:  # rows first, up to half the height when the chart would be squeezed
+            least_chart = self.chart.minimumHeight() + self.history_label.sizeHint().height()
+            pane = max(120, min(wanted, max(total - least_chart, total // 2)))
+        else:
+            pane = max(120, total - self.history_label.sizeHint().height() - 8)
+        key = (total, pane, chart_shown)
+        if key != getattr(self, "_fitted", None):
+            self._fitted = key
+            self.splitter.setSizes([pane, max(0, total - pane)])
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 — Qt's name
+        super().resizeEvent(event)
+        self._fit_table_height()
 
     def _update_buttons(self) -> None:
         ready = self.context.is_torch_ready()
@@ -213,7 +243,8 @@ class ModelsPage(QWidget):
         busy = self.runner.is_running()
         active = self.context.active_entry_of(model_facts.kind_of(entry)) if entry is not None else None
         is_active = entry is not None and active is not None and entry.id == active.id
-        self.activate_button.setEnabled(ready and entry is not None and not is_active and not busy)
+        comparing = self.active_guard.is_running()
+        self.activate_button.setEnabled(ready and entry is not None and not is_active and not busy and not comparing)
         self.rename_button.setEnabled(ready and entry is not None and not entry.builtin and not busy)
         self.delete_button.setEnabled(ready and entry is not None and not entry.builtin and not busy)
         self.delete_button.setToolTip("The default model shipped with the app cannot be deleted"
@@ -256,33 +287,31 @@ class ModelsPage(QWidget):
         super().showEvent(event)
         self.measure_photos()
 
-    def _say_if_weaker(self) -> None:
-        """After Make active: say so when the new model names fewer real photos right than the
-        previous one (once both are measured, and only while that message is still the latest)."""
-        if self._comparison is None:
-            return
-        previous, new = self._comparison
-        old_score, new_score = self.photo_score(previous), self.photo_score(new)
-        if old_score is None or new_score is None:
-            return  # said when the scores arrive
-        self._comparison = None
-        if new_score.total and new_score.right < old_score.right:
-            self.show_banner(
-                f"“{new.name}” is now {model_facts.active_phrase(new)}, but it gets {new_score.right} of "
-                f"{new_score.description} right (“{previous.name}” got {old_score.right}): "
-                "it may do worse on your photos.", error=True, active_id=new.id)
-
     # ----------------------------------------------------------------- actions
     @Slot()
     def make_selected_active(self) -> None:
+        """Make the selected model the active one of its kind: after comparing it with the active
+        one (`ActiveModelGuard`), and a question (No the default) when it does worse."""
         entry = self.selected_entry()
-        if entry is None:
+        if entry is None or self.active_guard.is_running():
             return
-        previous = self.context.active_entry_of(model_facts.kind_of(entry))  # Make active changes its kind's
-        if self.context.set_active(entry.id):
-            self.show_banner(f"“{entry.name}” is now {model_facts.active_phrase(entry)}.", error=False, active_id=entry.id)
-            self._comparison = (previous, entry) if previous is not None and previous.id != entry.id else None
-            self._say_if_weaker()
+
+        def done(made: bool, comparison) -> None:
+            self._update_buttons()
+            worse = comparison is not None and comparison.worse
+            active = self.context.active_entry_of(model_facts.kind_of(entry))
+            if made and worse:
+                self.show_banner(f"“{entry.name}” is now {model_facts.active_phrase(entry)}, though it does worse: "
+                                 f"{'; '.join(comparison.reasons)}.", error=True, active_id=entry.id)
+            elif made:
+                self.show_banner(f"“{entry.name}” is now {model_facts.active_phrase(entry)}.", error=False,
+                                 active_id=entry.id)
+            elif worse and active is not None:
+                self.show_banner(f"“{active.name}” stays {model_facts.active_phrase(active)}: “{entry.name}” does "
+                                 f"worse ({'; '.join(comparison.reasons)}).", error=False)
+
+        self.active_guard.make_active(entry, done, on_status=lambda text: self.show_banner(text, error=False))
+        self._update_buttons()
 
     @Slot()
     def rename_selected(self) -> None:

@@ -1,5 +1,6 @@
-"""The Models page's table: one row per library entry (name, kind, date, preset, epochs, test
-accuracy, real photos right, training time, size, device), updated in place when the same models
+"""The Models page's table: one row per library entry (name, kind, date, preset, epochs run, its
+Fashion-MNIST test accuracy, held-out photos right, real photos right, training time, size,
+device; one column per measure), updated in place when the same models
 are listed again, so the selection and the chart stay put through Make active and Rename."""
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidge
 from ....core.base.formats import format_span
 from ...widgets import model_facts
 
-HEADERS = ("Name", "Kind", "Created", "Preset", "Epochs", "Test accuracy", "Real photos", "Training time", "Size",
-           "Device")
-(COL_NAME, COL_KIND, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_PHOTOS, COL_TIME, COL_SIZE,
+# One column per measure, each header saying what it measured.
+HEADERS = ("Name", "Kind", "Created", "Preset", "Epochs", "Fashion-MNIST test", "Held-out photos", "Real photos",
+           "Training time", "Size", "Device")
+(COL_NAME, COL_KIND, COL_DATE, COL_PRESET, COL_EPOCHS, COL_ACC, COL_HELD_OUT, COL_PHOTOS, COL_TIME, COL_SIZE,
  COL_DEVICE) = range(len(HEADERS))
 NAME_MIN_WIDTH = 200  # px: enough for "● Default model (shipped…"
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -41,7 +43,10 @@ class ModelsTable(QTableView):
         self.verticalHeader().hide()
         self.setWordWrap(False)  # dates and durations stay on one line
         self.items.horizontalHeaderItem(COL_ACC).setToolTip(
-            "28×28 networks: accuracy on the Fashion-MNIST test set; photo models: share of held-out photos right")
+            "Accuracy on the 10,000 Fashion-MNIST test images (28×28 networks; photo models are not measured on it)")
+        self.items.horizontalHeaderItem(COL_HELD_OUT).setToolTip(
+            "Share of held-out real photos (from senders it never trained on) the model named right when it was "
+            "trained")
         self.items.horizontalHeaderItem(COL_KIND).setToolTip(
             "Photo models answer photos; 28×28 networks answer small grey Fashion-MNIST-style images. "
             "One of each kind is active")
@@ -139,23 +144,26 @@ def row_items(entry, is_active: bool, photo_item: PhotoItem) -> list[QStandardIt
         font = name_item.font()
         font.setBold(True)
         name_item.setFont(font)
-    figure, figure_tip = model_facts.figure_text(entry)
-    figure_item = QStandardItem(figure)
-    figure_item.setToolTip(figure_tip)
-    epochs = training.get("epochs") or len(getattr(meta, "history", None) or []) or None
     elapsed = training.get("elapsed_s", training.get("training_time_s"))
     return [
         name_item,
         QStandardItem(model_facts.kind_text(entry)),
         QStandardItem(format_created(getattr(meta, "created", ""))),
         QStandardItem(str(getattr(meta, "preset", "") or "—")),
-        QStandardItem(str(epochs) if epochs else "—"),
-        figure_item,
+        _item(*model_facts.epochs_text(entry)),
+        _item(*model_facts.fashion_test_text(entry)),
+        _item(*model_facts.held_out_text(entry)),
         photo_item(entry),
         QStandardItem(format_span(elapsed)),
         QStandardItem(model_facts.size_text(entry)),
         QStandardItem(str(training.get("device_name") or training.get("device") or "—")),
     ]
+
+
+def _item(text: str, tip: str) -> QStandardItem:
+    item = QStandardItem(text)
+    item.setToolTip(tip)
+    return item
 
 
 def format_created(created: str) -> str:

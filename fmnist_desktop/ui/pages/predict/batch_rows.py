@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6.QtGui import QImage
 
-from ....core.base.labels import label_name
+from ....core.base.labels import NONE_INDEX, label_name
 from ....core.base.verdict import DEFAULT_THRESHOLD, Verdict, decide
 from ...widgets.images import thumbnail_qimage
 
@@ -71,13 +71,22 @@ class BatchRow:
         return NOT_SURE_NOTE if verdict.not_sure else ""
 
 
+def confirm_index(verdict, index: int | None) -> int | None:
+    """The class "Confirm" keeps a photo as: "None of the ten" when the verdict says it may not be
+    one of the ten (the top class is then no answer to confirm), else the top class."""
+    if verdict is not None and getattr(verdict, "out_of_scope", False):
+        return NONE_INDEX
+    return index
+
+
 def kept_note(row: BatchRow) -> str:
-    """The mark of a row kept in My photos: "✓ kept as Sneaker" (its guess confirmed) or
+    """The mark of a row kept in My photos: "✓ kept as Sneaker" (its answer confirmed) or
     "✓ corrected to Sneaker"; "" otherwise."""
     if row.kept_as is None:
         return ""
     name = label_name(row.kept_as)
-    return f"✓ kept as {name}" if row.kept_as == row.index else f"✓ corrected to {name}"
+    confirmed = row.kept_as in (row.index, confirm_index(row.verdict(), row.index))
+    return f"✓ kept as {name}" if confirmed else f"✓ corrected to {name}"
 
 
 def batch_row(prediction, path: str, display: str = "", model_names: dict[str, str] | None = None,

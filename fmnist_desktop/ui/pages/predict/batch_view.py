@@ -33,13 +33,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ....core.base.formats import PHOTO_FORMATS_TEXT
+from ....core.base.formats import PHOTO_FORMATS_TEXT, count_noun
 from ....core.base.labels import CLASS_NAMES, label_name
 from ....core.base.output_safety import csv_row
 from ....core.base.verdict import format_confidence
+from ....core.models.arch_info import KIND_NAMES
 from ...widgets.model_answer import short_kind
 # The notes and `batch_row` are imported here too: callers (and tests) know them from batch_view.
 from .batch_rows import NOT_SURE_NOTE, OUT_OF_SCOPE_NOTE, STALE_NOTE, BatchRow, batch_row, kept_note  # noqa: F401
+from .batch_rows import confirm_index
+from .list_teach_bar import ListTeachBar
 from .single_view import add_correct_actions
 
 STALE_COLOUR = QColor(128, 128, 128)
@@ -149,6 +152,10 @@ class BatchView(QWidget):
         self.export_button.setObjectName("exportCsvButton")
         row2.addWidget(self.export_button)
         layout.addLayout(row2)
+        self.teach_bar = ListTeachBar(self.selected_rows, lambda row: confirm_index(row.verdict(self._threshold),
+                                                                                  row.index), self)
+        self.teach_bar.keepRequested.connect(self.keepRequested)
+        layout.addWidget(self.teach_bar)
 
         self.model = QStandardItemModel(0, len(HEADERS), self)
         self.model.setHorizontalHeaderLabels(list(HEADERS))
@@ -177,8 +184,15 @@ class BatchView(QWidget):
         self.table.setToolTip("Double-click a row to see how the model saw that image; right-click it to "
                               "confirm or correct its class")
         layout.addWidget(self.table, 1)
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self.teach_bar.update_selection())
 
     # ----------------------------------------------------------------- rows
+
+    def selected_rows(self) -> list[BatchRow]:
+        """The selected readable rows, in table order."""
+        rows = [self.row_at(index.row()) for index in sorted(self.table.selectionModel().selectedRows(COL_FILE),
+                                                              key=lambda i: i.row())]
+        return [row for row in rows if row is not None and row.error is None]
 
     def clear(self) -> None:
         self.model.removeRows(0, self.model.rowCount())
@@ -195,12 +209,16 @@ class BatchView(QWidget):
         self.update_count()
 
     def append_rows(self, rows: list[BatchRow]) -> None:
-        """Rows of photos dropped on (or opened into) the list: at its end, where the user looks
-        for them — a column sort the user chose earlier gives way to the order they came in."""
-        if self.proxy.sortColumn() != -1:
-            self.unsort()
+        """Rows of photos dropped on (or opened into) the list: at its end, or where the column
+        sort the user chose puts them (the sort holds); the last one is scrolled into view."""
         self.add_rows(rows)
-        self.table.scrollToBottom()
+        if not rows:
+            return
+        last = self.proxy.mapFromSource(self.model.index(self.model.rowCount() - 1, COL_FILE))
+        if last.isValid():
+            self.table.scrollTo(last)
+        else:
+            self.table.scrollToBottom()
 
     def unsort(self) -> None:
         """Back to the order the rows were added in (no column sorted)."""
@@ -332,7 +350,7 @@ class BatchView(QWidget):
         total = self.model.rowCount()
         errors = sum(1 for r in self.rows() if r.error)
         shown = self.proxy.rowCount()
-        text = f"{total} images"
+        text = count_noun(total, "image")
         if errors:
             text += f", {errors} unreadable"
         if shown != total:
@@ -373,9 +391,14 @@ class BatchView(QWidget):
         show = menu.addAction("Show how the model saw it")
         show.triggered.connect(lambda _checked=False, p=row.path: self.rowActivated.emit(p))
         if row.error is None:
-            confirm = menu.addAction(f"Confirm “{row.label}”")
+            index = confirm_index(row.verdict(self._threshold), row.index)
+            if row.kept_as is not None:  # offering "Confirm <the old guess>" would undo a correction
+                confirm = menu.addAction(f"Kept as “{label_name(row.kept_as)}”")
+                confirm.setEnabled(False)
+            else:
+                confirm = menu.addAction(f"Confirm “{label_name(index)}”")
             confirm.setObjectName("confirmRowAction")
-            confirm.triggered.connect(lambda _checked=False, p=row.path, i=row.index: self.keepRequested.emit(p, i))
+            confirm.triggered.connect(lambda _checked=False, p=row.path, i=index: self.keepRequested.emit(p, i))
             correct = menu.addMenu("Correct…")
             correct.setObjectName("correctRowMenu")
             add_correct_actions(correct, lambda index, p=row.path: self.keepRequested.emit(p, index))
@@ -398,27 +421,30 @@ class BatchView(QWidget):
         # csv_row: a cell starting with = + - @ is not run by a spreadsheet, and a file name that
         # is not valid UTF-8 is written with \xNN escapes (it made the export crash).
         writer = csv.writer(out)
-        # model: its kind ("photo"/"fmnist"); model_name: the library name of the model that
-        # answered; not_sure_below: the level the row was judged with; kept_as: My photos' class.
+        # not_sure and not_one_of_the_ten: the two kinds of doubt, apart (the second is not "not
+        # sure"); p_none: the photo model's "none of these" output, beside the ten; model: which
+        # kind answered, as the Model column says it; model_name: the library name of the model
+        # that answered; not_sure_below: the level the row was judged with; kept_as: My photos' class.
         writer.writerow(["file", "top_class", "confidence", "runner_up", "runner_up_confidence", "not_sure",
-                         "verdict", "error", *[f"p_{name}" for name in CLASS_NAMES], "model", "p_none",
-                         "model_name", "not_sure_below", "kept_as"])
+                         "not_one_of_the_ten", "verdict", "error", *[f"p_{name}" for name in CLASS_NAMES], "p_none",
+                         "model", "model_name", "not_sure_below", "kept_as"])
         for row in self.rows(visible_only=True):
             if self.is_stale(row):
                 continue  # never a previous model's answer (the page refuses to export before then)
             kept = "" if row.kept_as is None else label_name(row.kept_as)
             if row.error:
-                writer.writerow(csv_row([row.path, "", "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES), "", "",
-                                         "", "", kept]))
-            else:
-                verdict = row.verdict(self._threshold)
-                level = self._threshold if self._threshold is not None else row.threshold
-                writer.writerow(csv_row([row.path, row.label, f"{row.confidence:.4f}", row.runner_up or "",
-                                         f"{row.runner_up_confidence:.4f}", "yes" if verdict.not_sure else "no",
-                                         verdict.describe(), "", *[f"{p:.4f}" for p in row.probabilities],
-                                         row.model_kind,
-                                         "" if row.none_probability is None else f"{row.none_probability:.4f}",
-                                         row.model_name, "" if level is None else f"{level:.4f}", kept]))
+                writer.writerow(csv_row([row.path, "", "", "", "", "", "", "", row.error, *[""] * len(CLASS_NAMES), "",
+                                         "", "", "", kept]))
+                continue
+            verdict = row.verdict(self._threshold)
+            level = self._threshold if self._threshold is not None else row.threshold
+            writer.writerow(csv_row([
+                row.path, row.label, f"{row.confidence:.4f}", row.runner_up or "", f"{row.runner_up_confidence:.4f}",
+                "yes" if verdict.not_sure and not verdict.out_of_scope else "no", "yes" if verdict.out_of_scope else "no",
+                verdict.describe(), "", *[f"{p:.4f}" for p in row.probabilities],
+                "" if row.none_probability is None else f"{row.none_probability:.4f}",
+                KIND_NAMES.get(row.model_kind, row.model_kind), row.model_name,
+                "" if level is None else f"{level:.4f}", kept]))
         return out.getvalue()
 
 

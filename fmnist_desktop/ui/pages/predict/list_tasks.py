@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from ....core.base.formats import count_noun
 from ...tasks import Progress
 from .batch_view import BatchView, added_message
 from .predictors import batch_task, models_key, reclassify_task
@@ -165,7 +166,7 @@ class ListTasks(QObject):
             on_partial=self.batch.append_rows if add and self.offset else self.batch.add_rows,
             on_progress=lambda progress: self.batch.show_progress(progress, self.offset),
             on_result=self._on_result,
-            on_cancelled=lambda: self.message.emit(f"Cancelled after {self.batch.model.rowCount()} images.", False),
+            on_cancelled=lambda: self.message.emit(f"Cancelled after {count_noun(self.batch.model.rowCount(), 'image')}.", False),
             on_error=lambda message: self.message.emit(message, True),
             on_finished=self._on_finished,
             description=f"Classifying {len(items)} item(s)",

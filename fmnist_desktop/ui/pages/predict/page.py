@@ -11,8 +11,8 @@ were judged with); changing the spin box overrides it for this session (not save
 re-apply `core.base.verdict`'s rule to the stored probabilities.
 
 When the active model of either kind changes, the shown photo is classified again, and so is the
-list (`list_tasks`: at once up to AUTO_RECLASSIFY_MAX rows, a longer one by "Classify again"). A
-row's context menu keeps its photo in My photos (Confirm, Correct… with "None of the ten").
+list (`list_tasks`: at once up to AUTO_RECLASSIFY_MAX rows, a longer one by "Classify again"). The
+list's teaching bar and a row's context menu keep photos in My photos (Confirm, Correct…).
 
 The page routes input to its two views (`SingleView`, `BatchView`); all model work is a task of
 `self.tasks` ("classify": one photo, the list's in `ListTasks`; "photos": counting My photos;
@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from ....core.base import paths
 from ....core.base.errors import FmnistError
-from ....core.base.formats import PHOTO_FORMATS_TEXT
+from ....core.base.formats import PHOTO_FORMATS_TEXT, count_noun
 from ....core.base.labels import CLASS_NAMES
 from ....core.base.verdict import threshold_of
 from ...context import AppContext
@@ -145,6 +145,8 @@ class PredictPage(QWidget):
         self.batch.export_button.clicked.connect(self.export)
         self.batch.rowActivated.connect(self._on_row_activated)
         self.batch.keepRequested.connect(self.keep_row)
+        self.batch.teach_bar.myPhotosRequested.connect(self.show_my_photos)
+        self.batch.teach_bar.finetuneRequested.connect(self.finetuneRequested.emit)
         # The page's widgets, as scripts and tests know them.
         for name in ("panels", "bars", "file_label", "verdict_label", "guess_label", "notes_label", "back_button",
                      "confirm_button", "correct_button", "my_photos_label", "my_photos_button", "finetune_button"):
@@ -240,12 +242,12 @@ class PredictPage(QWidget):
                                        and bool(self.batch.stale_paths()))
         self.input_bar.update_sample_button()
         self.clear_button.setEnabled(self.model.rowCount() > 0)
-        self.single.update_actions(ready=ready, busy=busy, store_ready=self.context.is_torch_ready(),
-                                   result=self._single, kept_as=self._kept_as, photo_count=self.teaching.count,
-                                   readiness=self.teaching.readiness)
+        photos = dict(ready=ready, busy=busy, photo_count=self.teaching.count, readiness=self.teaching.readiness)
+        self.single.update_actions(store_ready=self.context.is_torch_ready(), result=self._single,
+                                   kept_as=self._kept_as, **photos)
+        self.batch.teach_bar.update_state(**photos)  # the list's Confirm, Correct…, Fine-tune (N kept)
 
-    def my_photos_count(self) -> int:
-        """The number of stored photos as last counted (0 until the first count is in)."""
+    def my_photos_count(self) -> int:  # as last counted (0 until the first count is in)
         return self.teaching.count or 0
 
     @Slot()
@@ -462,14 +464,14 @@ class PredictPage(QWidget):
         except FmnistError as exc:
             self.show_banner(str(exc))
             return False
-        self.show_banner(f"Saved {self.proxy.rowCount()} rows to {target}.", error=False)
+        self.show_banner(f"Saved {count_noun(self.proxy.rowCount(), 'row')} to {target}.", error=False)
         return True
 
     # ================================================================= teaching (core.store.user_photos)
     @Slot()
     def confirm_current(self) -> None:
         if self._single is not None:
-            self._store_example(self._single.prediction.index)
+            self._store_example(self.single.confirm_index(self._single))
 
     def correct_current(self, class_index: int) -> None:
         self._store_example(class_index)
@@ -494,7 +496,4 @@ class PredictPage(QWidget):
 
     @Slot()
     def show_my_photos(self) -> None:
-        if not self.context.is_torch_ready():
-            self.show_banner("My photos become available once the model engine has loaded.")
-            return
-        self.teaching.open_dialog(self)
+        self.teaching.open_dialog(self)  # or, while the engine loads, says it is not ready yet

@@ -26,6 +26,7 @@ from ....core.base.labels import CLASS_NAMES, NONE_INDEX, label_name
 from ...widgets.images import ImagePanel, pil_to_qimage
 from ...widgets import model_answer
 from ...widgets.probability_bars import ProbabilityBars
+from .batch_rows import confirm_index
 from ....core.base.verdict import format_confidence
 
 # What core.photo's step notes mean, in plain words (the raw notes stay in the caption's tooltip).
@@ -69,6 +70,36 @@ class SingleResult:
     images: dict[str, QImage] = field(default_factory=dict)  # original/mask/crop/final
     notes: tuple[str, ...] = ()
     model_names: dict[str, str] = field(default_factory=dict)  # kind -> library name (model_answer.entry_names)
+    size: tuple[int, int] | None = None  # the image's own (width, height), when known
+    passthrough: bool = False  # a Fashion-MNIST-style 28×28 image, used as it is (no object was looked for)
+
+    def size_note(self) -> str:
+        """A word when the image is tiny: the model then has little to go on (a Fashion-MNIST
+        image used as it is is meant to be small)."""
+        if self.size is None or self.passthrough or min(self.size) >= TINY_SIDE:
+            return ""
+        return (f"A tiny image ({self.size[0]}×{self.size[1]} pixels): the model has little to go on, "
+                "so its answer may mean little. A larger photo gives a better answer.")
+
+
+TINY_SIDE = 48  # px: below this on either side an image is called tiny
+
+
+def _image_size(source, steps) -> tuple[int, int] | None:
+    """The classified image's (width, height): from its preparation steps, the pasted image, or
+    the file's header (worker thread)."""
+    original = getattr(steps, "original", None)
+    if original is not None:
+        return tuple(original.size)
+    if hasattr(source, "size") and not isinstance(source, str):
+        return tuple(source.size)
+    try:
+        from PIL import Image
+
+        with Image.open(source) as image:
+            return tuple(image.size)
+    except Exception:  # noqa: BLE001 — the size is only for a word about tiny images
+        return None
 
 
 def single_result(prediction, steps, source) -> SingleResult:
@@ -77,6 +108,8 @@ def single_result(prediction, steps, source) -> SingleResult:
     result = SingleResult(prediction, source)
     if getattr(prediction, "error", None):
         return result
+    result.size = _image_size(source, steps)
+    result.passthrough = bool(getattr(steps, "passthrough", False))
     if model_answer.is_photo_answer(prediction):
         # The photo model saw one 224×224 image, no 28×28 pipeline (and no GrabCut) ran for it.
         result.images["model_input"] = pil_to_qimage(prediction.model_input)
@@ -84,6 +117,8 @@ def single_result(prediction, steps, source) -> SingleResult:
     if steps is None:
         return result
     for name in ("original", "mask", "crop", "final"):
+        if name == "mask" and result.passthrough:
+            continue  # no object was looked for: a mask would show something that did not happen
         pil = getattr(steps, name, None)
         if pil is not None:
             result.images[name] = pil_to_qimage(pil)
@@ -271,9 +306,14 @@ class SingleView(QScrollArea):
             # would undo a correction. Correct… still changes the class.
             self.confirm_button.setText(f"Kept as “{label_name(kept_as)}”")
         elif has_single:
-            self.confirm_button.setText(f"Confirm “{result.prediction.label}”")
+            self.confirm_button.setText(f"Confirm “{label_name(self.confirm_index(result))}”")
         else:
             self.confirm_button.setText("Confirm")
+
+    @staticmethod
+    def confirm_index(result: SingleResult) -> int:
+        """The class Confirm keeps the shown photo as: "None of the ten" for "may not be one of the ten"."""
+        return confirm_index(getattr(result.prediction, "verdict", None), result.prediction.index)
 
     # ----------------------------------------------------------------- showing a result
 
@@ -301,9 +341,11 @@ class SingleView(QScrollArea):
             return error
         for name, panel in self.panels.items():
             image = result.images.get(name)
-            panel.set_image(image, "" if image is not None else "not available")
+            missing = "not needed: used as it is" if name == "mask" and result.passthrough else "not available"
+            panel.set_image(image, "" if image is not None else missing)
         self.photo_input_panel.set_image(result.images.get("model_input") if photo else None)
-        self.notes_label.setText(model_answer.PHOTO_INPUT_NOTE if photo else plain_caption(result.notes))
+        caption = model_answer.PHOTO_INPUT_NOTE if photo else plain_caption(result.notes)
+        self.notes_label.setText(" ".join(t for t in (result.size_note(), caption) if t))
         self.notes_label.setToolTip("How the photo was prepared: " + "; ".join(result.notes) if result.notes else "")
         model_answer.show_answer(result.prediction, self.answered_label, self.none_label, result.model_names)
         self.render_verdict(result, threshold)

@@ -70,6 +70,9 @@ class MyPhotosLink(QObject):
         return True
 
     def open_dialog(self, parent) -> None:
+        if not self.context.is_torch_ready():
+            self.message.emit("My photos become available once the model engine has loaded.", True)
+            return
         from ....core.store import user_photos
         from .my_photos import MyPhotosDialog
 

@@ -13,11 +13,14 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QBoxLayout, QDoubleSpinBox, QLabel, QToolButton, QWidget
 
-from ....core.base.verdict import DEFAULT_THRESHOLD, format_confidence, shown_percent, threshold_source
+from ....core.base.verdict import DEFAULT_THRESHOLD, format_confidence, is_calibrated, shown_percent, threshold_source
+from ...widgets.elided_label import ElidedLabel
 from ...widgets.model_answer import short_kind
 
 MODEL_THRESHOLD_TEXT = "(this model's own)"
 OVERRIDDEN_TEXT = "(your setting)"
+UNCALIBRATED_TEXT = "(the default: this model has no calibrated level)"
+LOADING_TEXT = "(the model's own, once it has loaded)"
 
 
 class ThresholdBox(QObject):
@@ -30,6 +33,7 @@ class ThresholdBox(QObject):
         self._model_threshold = DEFAULT_THRESHOLD  # the active model's own (core.base.verdict.threshold_of)
         self._override: float | None = None  # the spin box, when the user changed it
         self._detail: str | None = None  # the label's words when the rows have several models' levels
+        self._known = False  # no model's level is known before the engine has loaded
         self.label = label = QLabel("Not sure below", parent)
         self.spin = QDoubleSpinBox(parent)
         self.spin.setObjectName("thresholdSpin")
@@ -37,12 +41,16 @@ class ThresholdBox(QObject):
         self.spin.setRange(0, 100)
         self.spin.setDecimals(1)
         self.spin.setSuffix(" %")
-        self.spin.setValue(DEFAULT_THRESHOLD * 100)
+        self.spin.setSpecialValueText("…")  # shown (at the minimum) until a model's level is known
+        self.spin.setValue(0)
+        self.spin.setEnabled(False)
         self.spin.setToolTip("Below this confidence the page says it is not sure. It starts at the "
                              "active model's own level; a change holds until the app closes.")
         label.setBuddy(self.spin)
         self.spin.valueChanged.connect(self._on_spin_changed)
-        self.source = QLabel(MODEL_THRESHOLD_TEXT, parent)
+        # Cut with "…" (the whole text in its tooltip) where the window is too narrow for
+        # "(inherited from “Photo model (shipped with the app)”)".
+        self.source = ElidedLabel(LOADING_TEXT, parent, min_chars=12)
         self.source.setObjectName("thresholdSource")
         self.reset_button = QToolButton(parent)
         self.reset_button.setObjectName("thresholdResetButton")
@@ -71,6 +79,10 @@ class ThresholdBox(QObject):
         shown rows were judged with several models' levels."""
         self._model_threshold = value
         self._detail = detail
+        if not self._known:
+            self._known = True
+            self.spin.setSpecialValueText("")
+            self.spin.setEnabled(True)
         self._show()
 
     def set_list_levels(self, levels: list[tuple[str, float]]) -> None:
@@ -91,7 +103,8 @@ class ThresholdBox(QObject):
     def reset(self) -> None:
         """Back to the active model's own threshold."""
         self._override = None
-        self._show()
+        if self._known:
+            self._show()
 
     def _show(self) -> None:
         overridden = self._override is not None
@@ -118,6 +131,10 @@ class ThresholdBox(QObject):
 
 def source_words(entries) -> str | None:
     """"(inherited from “X”)" / "(calibrated on your N kept-out photos)" for a fine-tuned model,
-    None (the box says "this model's own") for any other."""
-    source = threshold_source(getattr(entries[0], "meta", None)) if entries else None
+    UNCALIBRATED_TEXT for a model without a calibrated level (the 50 % default is no level of its
+    own), None (the box says "this model's own") for any other."""
+    meta = getattr(entries[0], "meta", None) if entries else None
+    if entries and not is_calibrated(meta):
+        return UNCALIBRATED_TEXT
+    source = threshold_source(meta)
     return f"({source})" if source else None

@@ -74,7 +74,9 @@ class InputBar(QObject):
         """The example photos shipped with the app (listed once: a few files in resources/samples)."""
         if self._samples is None:
             folder = paths.bundled_path("resources/samples")
-            self._samples = sorted(p for p in folder.iterdir() if p.is_file() and is_photo_file(p.name)) \
+            # Phone photos first: most people try the app with one, and the photo model answers them.
+            self._samples = sorted((p for p in folder.iterdir() if p.is_file() and is_photo_file(p.name)),
+                                   key=lambda p: (not p.name.startswith("photo_"), p.name)) \
                 if folder.is_dir() else []
         return self._samples
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from ....core.base.formats import count_noun
 from ...widgets.dialogs import ask_yes_no
 from . import estimate
 from .outcome import kept_out_plan
@@ -73,8 +74,8 @@ class FinetuneFlow(QObject):
         page.log(f"Fine-tuning “{entry.name}” with your labelled photos.")
         n_photos = len(split_examples(examples)[0])
         when = self.time_text(entry, n_photos, page.images_per_epoch(config.val_size), config.device)
-        self.show_running(f"Running: fine-tuning “{entry.name}”, {config.epochs} epochs with {n_photos} of your "
-                          f"photos; {when}.", config)
+        self.show_running(f"Running: fine-tuning “{entry.name}”, {count_noun(config.epochs, 'epoch')} with {n_photos} of your "
+                          f"photo{'s' if n_photos != 1 else ''}; {when}.", config)
         page._start_run(config, examples)
 
     def show_running(self, text: str, config=None) -> None:

@@ -1,11 +1,8 @@
-"""Making a model active from the Train page or Tune…, never a worse one without asking.
+"""The Train page's side of making a model active (`ActiveClaim`); the comparison and the question
+before a worse model replaces the active one are `ui.widgets.active_guard.ActiveModelGuard`
+(shared with the Models page and Tune…).
 
-`ActiveModelGuard.make_active(entry, done)` first compares the model with the active model of its
-kind in a task (`core.jobs.model_comparison`: the Fashion-MNIST test score, and the real photos
-the Models page's "Real photos" column measures); when it does worse, the user is asked (No is
-the default) before it replaces the active one. `done(made_active, comparison)` follows.
-
-`ActiveClaim` is the Train page's side of it: "Make it the active model" after a run, the banner
+`ActiveClaim` is "Make it the active model" after a run, the banner
 that says the page's model "is now the active …", and that banner going (with the button) when
 another model becomes active elsewhere. It lives here, not in page.py, because it is the one
 place the page reacts to the active models changing; the page keeps one-line
@@ -14,73 +11,8 @@ place the page reacts to the active models changing; the page keeps one-line
 
 from __future__ import annotations
 
-import time
-from typing import Callable
-
-from PySide6.QtWidgets import QWidget
-
-from ...widgets.dialogs import ask_yes_no
-from ...widgets.model_facts import active_phrase, kind_of
-
-QUESTION_TITLE = "Make a worse model active?"
-
-
-class ActiveModelGuard:
-    def __init__(self, context, task, parent: QWidget):
-        self.context = context
-        self.task = task  # a ui.tasks.TaskRunner of the owner
-        self.parent = parent
-
-    def is_running(self) -> bool:
-        return self.task.is_running()
-
-    def make_active(self, entry, done: Callable[[bool, object], None], on_status: Callable[[str], None] | None = None,
-                    on_progress: Callable[[object], None] | None = None, comparison=None) -> None:
-        """Make `entry` active unless it does worse and the user says No. `on_progress`: the
-        comparison's progress reports (else `on_status` gets their text). `comparison`: one made
-        already against the active model (a photo fine-tune measures its new head against its
-        parent before it is offered), used instead of measuring again when it is against that
-        model's file."""
-        active = self.context.active_entry_of(kind_of(entry))
-        if active is None or active.id == entry.id:
-            done(self.context.set_active(entry.id), None)
-            return
-        if comparison is not None and comparison.active_path == str(active.path):
-            self._decide(entry, active, comparison, done)
-            return
-        inputs = (entry, active)
-        started = time.monotonic()
-
-        def compare(state):
-            from ....core.jobs import model_comparison
-
-            return model_comparison.run(model_comparison.CompareInputs(*inputs), state)
-
-        def compared(comparison) -> None:
-            from .estimate import record_seconds  # how long a comparison takes here, for the next estimate
-
-            record_seconds(self.context.settings, f"compare:{kind_of(entry)}", time.monotonic() - started)
-            self._decide(entry, active, comparison, done)
-
-        def failed(message: str) -> None:  # the comparison itself failed: the user decides without it
-            question = (f"“{entry.name}” could not be compared with “{active.name}” ({message}).\n\n"
-                        f"Make it {active_phrase(entry)} anyway?")
-            if ask_yes_no(self.parent, "Make this model active?", question):
-                done(self.context.set_active(entry.id), None)
-            else:
-                done(False, None)
-
-        self.task.start(compare, on_result=compared, on_error=failed,
-                        on_progress=on_progress or ((lambda p: on_status(p.message)) if on_status else None),
-                        description="Comparing with the active model", needs_torch=True)
-
-    def _decide(self, entry, active, comparison, done: Callable[[bool, object], None]) -> None:
-        """A worse model is made active only when the user says Yes (No is the default)."""
-        if comparison is not None and comparison.worse:
-            if not ask_yes_no(self.parent, QUESTION_TITLE, comparison.question(active_phrase(entry))):
-                done(False, comparison)
-                return
-        done(self.context.set_active(entry.id), comparison)
+from ...widgets.active_guard import QUESTION_TITLE, ActiveModelGuard  # noqa: F401 — Tune… and tests import them here
+from ...widgets.model_facts import active_phrase
 
 
 class ActiveClaim:
@@ -126,7 +58,11 @@ class ActiveClaim:
             page.make_active_button.show()
             page.log(f"“{entry.name}” was not made active{why}.")
 
-        self.guard.make_active(entry, done, on_progress=page.run_view.show_phase, comparison=comparison)
+        from .estimate import record_seconds  # how long a comparison takes here, for the next estimate
+
+        kind = getattr(entry, "kind", "fmnist")
+        self.guard.make_active(entry, done, on_progress=page.run_view.show_phase, comparison=comparison,
+                               on_compared=lambda s: record_seconds(page.context.settings, f"compare:{kind}", s))
 
     def show_active_claim(self, entry, text: str) -> None:
         """A green banner saying `entry` is now active; it goes when another model becomes active."""

@@ -14,6 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from ....core.base.formats import count_noun
+from ....core.base.verdict import is_calibrated
 from ...settings_keys import TRAIN_PHOTOS
 
 NO_PHOTOS_TEXT = "None: Fashion-MNIST only."
@@ -113,6 +115,12 @@ def describe_calibration(metrics: dict) -> str | None:
         value = held.get(key)
         return "–" if not isinstance(value, (int, float)) or not math.isfinite(value) else f"{100 * value:.1f} %"
 
-    return (f"Not sure below {100 * float(threshold):.1f} % confidence. On {held.get('n', '?')} held-out photos: "
-            f"{pct('accuracy')} right, {pct('not_sure_rate')} called not sure, "
-            f"{pct('none_flagged_rate')} of the none-of-the-ten photos called not sure.")
+    level = f"Not sure below {100 * float(threshold):.1f} % confidence"
+    if not is_calibrated(metrics):
+        level += (" (the uncalibrated default: too few held-out photos of the ten classes to set the model's own "
+                  "level)")
+    none = held.get("n_none")
+    none_part = (f", {pct('none_flagged_rate')} of the none-of-the-ten photos called not sure"
+                 if isinstance(none, int) and none > 0 else "")
+    return (f"{level}. On {count_noun(held['n'], 'held-out photo') if isinstance(held.get('n'), int) else '? held-out photos'}: "
+            f"{pct('accuracy')} right, {pct('not_sure_rate')} called not sure{none_part}.")

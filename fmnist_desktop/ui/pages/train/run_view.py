@@ -11,7 +11,7 @@ import math
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QProgressBar, QSizePolicy, QSplitter, QVBoxLayout, QWidget
 
-from ....core.base.formats import format_clock
+from ....core.base.formats import count_noun, format_clock
 from ...tasks import TaskRunner
 from ...widgets.phase_clock import PhaseClock, phase_of
 
@@ -56,6 +56,13 @@ class RunView(QWidget):
         font.setFamily("monospace")
         font.setStyleHint(font.StyleHint.Monospace)
         self.log_view.setFont(font)
+        # The log follows new lines unless the user scrolled up to read (then it stays put until
+        # they scroll back to the end). Qt's own "follow when at the end" is lost when lines
+        # arrive while the log is hidden or being laid out, so the page keeps its own flag.
+        self._follow_log = True
+        bar = self.log_view.verticalScrollBar()
+        bar.valueChanged.connect(self._on_log_scrolled)
+        bar.rangeChanged.connect(lambda _low, high: bar.setValue(high) if self._follow_log else None)
 
         vertical = QSplitter(Qt.Orientation.Vertical, self)
         vertical.setChildrenCollapsible(False)
@@ -68,7 +75,14 @@ class RunView(QWidget):
         layout.addWidget(vertical, 1)
 
     def log(self, line: str) -> None:
+        follow = self._follow_log
         self.log_view.appendPlainText(line)
+        if follow:
+            bar = self.log_view.verticalScrollBar()
+            bar.setValue(bar.maximum())
+
+    def _on_log_scrolled(self, value: int) -> None:
+        self._follow_log = value >= self.log_view.verticalScrollBar().maximum()
 
     def show_phase(self, progress) -> None:
         """A phase of a job that is not an epoch (preparing images, fine-tuning a head, comparing
@@ -139,7 +153,7 @@ class RunView(QWidget):
         cfg = event.config
         self.log(
             f"Training “{event.preset}” on {event.device_name}: {event.n_train:,} training and "
-            f"{event.n_val:,} validation images, {event.epochs} epochs, batch {cfg.batch_size}, "
+            f"{event.n_val:,} validation images, {count_noun(event.epochs, 'epoch')}, batch {cfg.batch_size}, "
             f"learning rate {cfg.lr:g}, augmentation {cfg.augment}."
         )
 

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from ....core.base.defaults import DEFAULT_VAL_SIZE
+from ....core.base.formats import count_noun
 from ....core.models.presets import TUNABLE_PRESETS
 from ...settings_keys import DATA_FOLDER
 from ...tasks import TaskGroup
@@ -313,7 +314,7 @@ class TuneDialog(QDialog):
                 self.status.setText(f"The study “{name}” has no trials yet; Start runs it.")
             else:
                 pruned = sum(r.state == "PRUNED" for r in records)
-                text = f"The study “{name}” (tuning {base}) has {len(records)} trials, {pruned} pruned."
+                text = f"The study “{name}” (tuning {base}) has {count_noun(len(records), 'trial')}, {pruned} pruned."
                 if best is not None:
                     text += f" Best: trial {best.number}, {best.value:.2f}% validation accuracy. Start continues it."
                 self.status.setText(text)
@@ -348,8 +349,8 @@ class TuneDialog(QDialog):
             for record in event.previous:
                 self._put_row(record)
             self._mark_best(t.best_record(event.previous))
-            limit = f"{event.n_trials} new trials" + (f", at most {event.budget_s / 60:.0f} min" if event.budget_s else "")
-            again = f"; continuing {len(event.previous)} earlier trials" if event.previous else ""
+            limit = count_noun(event.n_trials, "new trial") + (f", at most {event.budget_s / 60:.0f} min" if event.budget_s else "")
+            again = f"; continuing {count_noun(len(event.previous), 'earlier trial')}" if event.previous else ""
             self.status.setText(f"Study “{event.study}” (tuning {event.base_preset}): {limit}{again}.")
             if not self._budget_s:
                 self.progress.setRange(0, 0)  # busy indicator without a time budget
@@ -369,7 +370,7 @@ class TuneDialog(QDialog):
             why = {"trials": "all trials run", "budget": "time budget spent", "stopped": "stopped"}[last.reason]
             best = (f" Best: trial {last.best.number}, {last.best.value:.2f}% validation accuracy."
                     if last.best else "")
-            self.status.setText(f"Done ({why}): {last.n_new} new trials, {len(last.records)} in the study, "
+            self.status.setText(f"Done ({why}): {count_noun(last.n_new, 'new trial')}, {len(last.records)} in the study, "
                                 f"{pruned} pruned.{best}")
             self.progress.setRange(0, 1000)
             self.progress.setValue(1000)
