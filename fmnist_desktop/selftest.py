@@ -189,7 +189,9 @@ def _check_cpu(report: _Report, predictor) -> None:
     import torch
 
     try:
-        where = {str(p.device) for p in predictor.model.parameters()}
+        model = getattr(predictor, "model", None)
+        # A model answered by its ONNX twin runs on onnxruntime's CPU provider: no torch weights to ask.
+        where = {str(p.device) for p in model.parameters()} if model is not None else {"cpu"}
         probabilities = np.asarray(predictor.probabilities(torch.zeros((1, 28, 28), dtype=torch.uint8)), dtype=float)
     except Exception as exc:
         report.line("FAIL", f"device cpu: {_one_line(exc)}")

@@ -67,7 +67,7 @@ def test_evaluate_photos_routes_by_default_and_reports_which_model_answered(run_
 
     table = run_cli("evaluate-photos", folder)
     assert "Model: Photo model – Photo model (shipped with the app) and 28×28 network" in table.out
-    assert "none of the ten: 1 photos, 0.0% called \"not sure\"" in table.out
+    assert "none of the ten: 1 photo, 0.0% called \"not sure\"" in table.out
 
     one = json.loads(run_cli("evaluate-photos", "--json", "--weights", builtin_test_photo_model, folder).out)
     assert {f["model"] for f in one["files"]} == {"photo"} and one["accuracy"] == 0.5  # the trouser called Sneaker

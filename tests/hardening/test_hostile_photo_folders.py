@@ -57,6 +57,10 @@ def test_one_photos_memory_error_skips_that_photo_only(tmp_path, run_cli, seed_m
     [record] = [r for r in result.files if r["error"]]
     assert record["path"] == str(victim) and "not enough memory" in record["error"]
 
+    # The CLI answers through the model's ONNX twin: its Predictor reads photos with the same loader.
+    from fmnist_desktop.core.predict import predictor
+
+    monkeypatch.setattr(predictor, "load_image", load_image)
     cli = run_cli("evaluate-photos", "--weights", seed_model_file, root)
     assert "unexpected" not in cli.err and "2 read" in cli.out
     assert f"fmnist: skipped: {victim.name} could not be prepared: not enough memory" in cli.err

@@ -3,6 +3,8 @@ not-sure threshold does not (issue 10: a change overrides the model's own for th
 
 from __future__ import annotations
 
+import pytest
+
 
 def test_geometry_and_page_persist_but_the_threshold_is_the_models_again(make_main_window):
     first = make_main_window(wait_ready=False)
@@ -15,19 +17,25 @@ def test_geometry_and_page_persist_but_the_threshold_is_the_models_again(make_ma
     first.pages["predict"].threshold_spin.setValue(73)
     first.close()
 
-    second = make_main_window(wait_ready=False)
+    second = make_main_window()  # the model's level shows once the engine has loaded (issue 26.9)
     assert second.current_page_key() == "models"
     assert second.stack.currentWidget().objectName() == "modelsPage"
     assert second.height() == saved_size[1]
     assert abs(second.width() - saved_size[0]) <= 10  # restoreGeometry keeps it on the 800-px screen
-    assert second.pages["predict"].threshold_spin.value() == 50  # the model's own (the default, 50 %)
+    from fmnist_desktop.core.base.verdict import shown_percent
+
+    page = second.pages["predict"]
+    assert page.threshold_spin.value() == pytest.approx(shown_percent(page.model_threshold()))  # the model's own
     assert not second.pages["predict"].is_threshold_overridden()
 
 
 def test_first_start_opens_on_predict_with_default_threshold(make_main_window):
-    window = make_main_window(wait_ready=False)
+    window = make_main_window()  # the level shows once the engine has loaded (issue 26.9)
     assert window.current_page_key() == "predict"
-    assert window.pages["predict"].threshold_spin.value() == 50
+    page = window.pages["predict"]
+    from fmnist_desktop.core.base.verdict import shown_percent
+
+    assert page.threshold_spin.value() == pytest.approx(shown_percent(page.model_threshold()))  # the model's own
 
 
 def test_settings_are_isolated_in_the_test_folder(make_main_window, isolated_settings):

@@ -396,6 +396,8 @@ class Predictor:
             return (path, path.name, kind, steps, model_input, None, thumbnail)
         except FmnistError as exc:
             return (path, path.name, None, None, None, str(exc), None)
+        except MemoryError:  # one huge photo: skip it, the others go on
+            return (path, path.name, None, None, None, f"{path.name} could not be prepared: not enough memory for it.", None)
         except Exception as exc:  # noqa: BLE001 — a decoder bug on one file must not stop the batch
             return (path, path.name, None, None, None,
                     f"{path.name} could not be read ({type(exc).__name__}: {exc}).", None)

@@ -94,9 +94,9 @@ def _image_size(source, steps) -> tuple[int, int] | None:
     if hasattr(source, "size") and not isinstance(source, str):
         return tuple(source.size)
     try:
-        from PIL import Image
+        from ....core.base.formats import open_listed_image
 
-        with Image.open(source) as image:
+        with open_listed_image(source) as image:
             return tuple(image.size)
     except Exception:  # noqa: BLE001 — the size is only for a word about tiny images
         return None
