@@ -231,7 +231,7 @@ def test_photos_added_to_a_sorted_list_keep_its_sort(window_with_model, garments
     _list(page, qtbot, drop_paths, folder)
     page.table.sortByColumn(COL_FILE, Qt.SortOrder.DescendingOrder)
     extra = _garment(tmp_path / "2b.png", (10, 200, 200))
-    with qtbot.waitSignal(page.batchFinished, timeout=60_000):
+    with qtbot.waitSignal(page.batchFinished, timeout=240_000):
         drop_paths(page.drop_zone, [extra])
     shown = [Path(r.path).name for r in page.rows(visible_only=True)]
     assert shown == sorted(shown, reverse=True) and "2b.png" in shown
@@ -250,7 +250,7 @@ def test_a_28x28_image_used_as_it_is_shows_no_object_mask_and_a_tiny_photo_is_ca
     page = _page(window_with_model)
     small = tmp_path / "fashion-mnist.png"
     Image.open(FM_SNEAKER).convert("L").resize((28, 28)).save(small)  # a Fashion-MNIST image, 28×28 grey
-    with qtbot.waitSignal(page.predictionShown, timeout=60_000) as shown:
+    with qtbot.waitSignal(page.predictionShown, timeout=240_000) as shown:
         drop_paths(page.drop_zone, [small])
     assert shown.args[0].passthrough  # "used as it is"
     assert "mask" not in shown.args[0].images
@@ -258,6 +258,6 @@ def test_a_28x28_image_used_as_it_is_shows_no_object_mask_and_a_tiny_photo_is_ca
     assert "tiny" not in page.notes_label.text()
 
     tiny = _garment(tmp_path / "tiny.png", size=(24, 32))
-    with qtbot.waitSignal(page.predictionShown, timeout=60_000):
+    with qtbot.waitSignal(page.predictionShown, timeout=240_000):
         drop_paths(page.drop_zone, [tiny])
     assert "tiny image (24×32 pixels)" in page.notes_label.text()
