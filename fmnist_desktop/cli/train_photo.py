@@ -43,7 +43,8 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
     from ..core.learn.training import BatchEnd, Cancelled, EpochEnd, Failed, Started, format_epoch_line
 
     config = PhotoTrainConfig(seed=args.seed)
-    for field, value in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size)):
+    for field, value in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
+                         ("from_block", getattr(args, "from_block", None))):
         if value is not None:
             config = dataclasses.replace(config, **{field: value})
     bar: ProgressBar | None = None
