@@ -7,13 +7,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 from pathlib import Path
 
 from ..core.base.errors import FmnistError
 from ..core.base.formats import count_noun, format_clock
-from .console import ProgressBar, StopOnCtrlC, say
-from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG
+from .console import ProgressBar, StopOnCtrlC, complain, say
+from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from .train_checks import MAX_PHOTO_SEED, check_training_numbers, torchrun_processes
 
 
@@ -83,7 +82,7 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
             elif isinstance(event, Failed):
                 if bar is not None:
                     bar.close()
-                print(f"{PROG}: error: {event.message} {event.advice}".rstrip(), file=sys.stderr)
+                complain("error", f"{event.message} {event.advice}".rstrip())
                 return EXIT_FAILED
             elif isinstance(event, Cancelled):
                 if bar is not None:
