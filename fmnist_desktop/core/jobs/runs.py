@@ -17,10 +17,7 @@ No Qt here: the GUI calls these in its training task, the CLI in the terminal.
 from __future__ import annotations
 
 import logging
-import re
 import traceback
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 

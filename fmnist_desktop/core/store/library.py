@@ -152,8 +152,7 @@ class ModelLibrary:
         write_index(self.index_path, index)
 
     def _synced_index(self, written: dict[str, CheckpointMeta] | None = None) -> dict[str, Any]:
-        """The index, reconciled with the files in the folder (and saved if that changed it).
-        `written`: files just written here, by name, with their metadata (not read back)."""
+        """The index, reconciled with the folder's files (saved if that changed it); `written`: files just written."""
         index = self._read_index()
         changed = "rebuilt_from" in index
         for key in ACTIVE_KEYS.values():
