@@ -59,6 +59,13 @@ run = finetune_photo_head(base, photos, replay=replay, steps=60, find_twin=no_tw
                           measuring=("shipped", "the drawn photos", [(p.path, p.label) for p in photos]))
 entry = save_head_run(run, ModelLibrary(), make_active=True)
 twin = find_twin(entry.path)
+
+# The Train page's task does the same, and saves without torch too.
+from fmnist_desktop.core.jobs import photo_train
+from fmnist_desktop.core.jobs.state import PlainState
+outcome = photo_train.finetune(photo_train.PhotoFinetuneInputs(base, photos, ModelLibrary(), replay, make_active=False),
+                               PlainState())
+assert outcome.entry is not None and outcome.entry.kind == "photo", outcome.save_error
 print(json.dumps({"path": str(entry.path), "name": entry.name, "kind": entry.kind, "twin": twin is not None,
                   "threshold": run.meta.metrics.get("not_sure_threshold"),
                   "inherited": run.meta.metrics.get("threshold_inherited_from"),
