@@ -68,9 +68,11 @@ class Photos:
 def cached_embeddings(net, photos, n_augmented: int, what: str, opinion: bool = True) -> Photos:
     from fmnist_desktop.core.base.paths import app_data_dir
     from fmnist_desktop.core.data.photo_embeddings import EmbeddingStore, embedding_key, opinion_key
+    from fmnist_desktop.core.data.torch_backbone import TorchBackbone
     from fmnist_desktop.core.jobs.photo_finetune import PhotoStores, photo_embeddings
     from fmnist_desktop.core.models.photo_net import INPUT_SIZE
 
+    net = TorchBackbone(net)
     folder = app_data_dir() / "cache" / "bench-photo-finetune"
     imagenet = opinion_key(net, INPUT_SIZE) if opinion else None
     stores = PhotoStores(EmbeddingStore(folder / embedding_key(net, INPUT_SIZE, 1 + n_augmented)),
@@ -82,25 +84,31 @@ def cached_embeddings(net, photos, n_augmented: int, what: str, opinion: bool = 
     return Photos(got.features, got.labels, got.imagenet)
 
 
+def answers(rule, head, x, q) -> np.ndarray:
+    """The model's probabilities with `head` (core.learn.head_finetune.LinearHead), its ImageNet
+    opinion's `rule` (core.models.opinion_rule) mixed in when `q` is known."""
+    from fmnist_desktop.core.models.opinion_rule import head_probabilities
+
+    return head_probabilities(head.weight, head.bias, x, getattr(rule, "rule", rule), q)
+
+
 def right_of(net, head, photos: Photos) -> np.ndarray:
     """Which photos the model with `head` names right, as it answers (ImageNet's opinion mixed in
-    when known): the best of the ten for a garment, "none" for the rest."""
-    from fmnist_desktop.core.jobs.photo_finetune import answers
-
+    when known): the best of the ten for a garment, "none" for the rest. `net`: the opinion's rule."""
     probs = answers(net, head, photos.x[:, 0], photos.q)
     return np.where(photos.y == 10, probs.argmax(1) == 10, probs[:, :10].argmax(1) == photos.y)
 
 
 def confidence_of(net, head, photos: Photos) -> float:
-    from fmnist_desktop.core.jobs.photo_finetune import answers
-
     return float(answers(net, head, photos.x[:, 0], photos.q).max(1).mean())
 
 
 def one_case(net, recipe, taught: Photos, picked, others, shipped: Photos, replay, seed: int) -> dict:
     from fmnist_desktop.core.learn.head_finetune import train_head
 
-    parent = net.head.float()
+    from fmnist_desktop.core.learn.head_finetune import LinearHead
+
+    parent = LinearHead.of(net.head.weight.detach().numpy(), net.head.bias.detach().numpy())
     t0 = time.perf_counter()
     run = train_head(parent, taught.x[picked], taught.y[picked], *replay, recipe=recipe, seed=seed)
     seconds = time.perf_counter() - t0
@@ -132,7 +140,10 @@ def main() -> None:
 
     import torch
 
-    from fmnist_desktop.core.jobs.photo_finetune import SimpleExample, answers, load_replay
+    from fmnist_desktop.core.jobs.photo_finetune import SimpleExample, load_replay
+    from fmnist_desktop.core.learn.head_finetune import LinearHead
+    from fmnist_desktop.core.models.opinion_rule import OpinionRule
+    from fmnist_desktop.core.store.pt_file import read_pt
     from fmnist_desktop.core.learn.head_finetune import HeadRecipe
     from fmnist_desktop.core.predict.photo_score import shipped_photos
     from fmnist_desktop.core.store.checkpoint import load_model
@@ -140,7 +151,8 @@ def main() -> None:
     torch.set_num_threads(1)  # the head's steps are too small to share; the machine is shared
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     net, _meta = load_model(ROOT / "weights/photo.pt")
-    parent = net.head.float().eval()
+    net.rule = OpinionRule.from_state(read_pt(ROOT / "weights/photo.pt")[0])
+    parent = LinearHead.of(net.head.weight.detach().numpy(), net.head.bias.detach().numpy())
     replay = load_replay(ROOT / "weights/photo-replay.npz")
     shipped = cached_embeddings(net, [SimpleExample(p, label) for p, label in shipped_photos(ROOT / "resources/real-photos")],
                                 0, "the 80 shipped real photos")

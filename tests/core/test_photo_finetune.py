@@ -1,6 +1,8 @@
 """Fine-tune with my photos, photo model (issue 20): the head alone retrains on a handful of the
 user's photos, starting from the base model; the calibrated "not sure" threshold is inherited and
-said so; a before/after figure only when enough photos were kept out. No Qt."""
+said so; a before/after figure only when enough photos were kept out. Since issue 25 item 3 it runs
+without torch (embeddings from the model's ONNX twin, a numpy head, the new model written as its
+parent's file with a new head): torch here only makes the models and checks what was written. No Qt."""
 
 from __future__ import annotations
 
@@ -82,8 +84,10 @@ def test_a_few_corrected_photos_teach_the_head_and_the_threshold_is_inherited(tm
     assert _answers(base, unseen) == [SNEAKER] * 6  # the base model calls the trousers sneakers too
 
     run = finetune_photo_head(sneaker_model, photos, steps=150)
+    path = save_checkpoint(tmp_path / "tuned.pt", run.model, run.meta)  # written without torch
+    tuned, _ = load_model(path)  # and loaded by the full app
 
-    assert _answers(run.model, unseen) == [TROUSER] * 3 + [SNEAKER] * 3  # photos it never saw
+    assert _answers(tuned, unseen) == [TROUSER] * 3 + [SNEAKER] * 3  # photos it never saw
     meta = run.meta
     assert meta.arch == PHOTO_ARCH and meta.training["kind"] == "finetune"
     assert meta.metrics["not_sure_threshold"] == 0.42
@@ -92,9 +96,8 @@ def test_a_few_corrected_photos_teach_the_head_and_the_threshold_is_inherited(tm
     assert meta.training["init_checkpoint"] == str(sneaker_model)
     # Only the head changed: the backbone is the base model's, weight for weight.
     assert all(torch.equal(a, b) for a, b in zip(base.backbone.state_dict().values(),
-                                                 run.model.backbone.state_dict().values()))
+                                                 tuned.backbone.state_dict().values()))
     # It saves and loads back as a photo model with the inherited threshold.
-    path = save_checkpoint(tmp_path / "tuned.pt", run.model, meta)
     again, again_meta = load_model(path)
     assert isinstance(again, PhotoNet) and again_meta.metrics["not_sure_threshold"] == 0.42
 
@@ -155,18 +158,15 @@ def test_progress_counts_every_view_through_the_backbone(tmp_path, sneaker_model
 def test_embeddings_are_stored_when_photos_are_kept_and_a_fine_tune_does_not_run_the_backbone_again(
         tmp_path, sneaker_model, monkeypatch):
     from fmnist_desktop.core.jobs.photo_finetune import store_kept_embeddings
+    from fmnist_desktop.core.predict.photo_twin import TwinBackbone
     from fmnist_desktop.core.store import user_photos
 
     for photo in _photos(tmp_path / "w", 2):
         user_photos.add_example(photo.path, photo.label)
     kept = user_photos.list_examples()
     calls = []
-    features = PhotoNet.features
-    monkeypatch.setattr(PhotoNet, "features", lambda self, x: (calls.append(len(x)), features(self, x))[1])
-    # Loading a model runs it on a 2-image probe (non-finite answers are refused): not a backbone
-    # pass over the user's photos, so it is not counted here.
-    from fmnist_desktop.core.store import checkpoint
-    monkeypatch.setattr(checkpoint, "check_answers", lambda *_args: None)
+    features = TwinBackbone.features  # the model's ONNX twin runs the backbone
+    monkeypatch.setattr(TwinBackbone, "features", lambda self, x: (calls.append(len(x)), features(self, x))[1])
 
     assert store_kept_embeddings(sneaker_model, kept) == 4  # kept: each photo's views through the backbone once
     assert sum(calls) == 12
@@ -237,17 +237,24 @@ def test_a_model_with_imagenets_opinion_is_measured_as_it_answers(tmp_path, snea
     """The stored embeddings and ImageNet's stored opinion give the photo model's own answer
     (issue 28's opinion is mixed into it), so the figures before the offer are the Models page's."""
     from fmnist_desktop.core.jobs.photo_finetune import SimpleExample, answers, measuring_store, photo_embeddings
+    from fmnist_desktop.core.jobs.twins import ensure_twin
+    from fmnist_desktop.core.learn.head_finetune import LinearHead
     from fmnist_desktop.core.photo import load_image
     from fmnist_desktop.core.photo.model_input import letterbox, to_unit_tensor
+    from fmnist_desktop.core.predict.photo_twin import open_photo_model
 
-    net, _ = load_model(sneaker_model)
+    net, meta = load_model(sneaker_model)
     net.attach_imagenet_opinion(13).eval()
+    path = save_checkpoint(tmp_path / "opinion.pt", net, meta)
+    model = open_photo_model(path, ensure_twin)  # read without torch; its twin gives ImageNet's opinion
     photos = _photos(tmp_path / "o", 1)
-    got = photo_embeddings(net, [SimpleExample(p.path, p.label) for p in photos], measuring_store(net), 0)
+    got = photo_embeddings(model.backbone, [SimpleExample(p.path, p.label) for p in photos],
+                           measuring_store(model.backbone), 0)
     assert got.imagenet is not None and got.imagenet.shape == (2, 1000)
     with torch.inference_mode():
         expected = net(to_unit_tensor([letterbox(load_image(p.path, max_side=448), 224) for p in photos])).exp()
-    assert np.allclose(answers(net, net.head, got.features[:, 0], got.imagenet), expected.numpy(), atol=1e-3)
+    head = LinearHead.of(model.weight, model.bias)
+    assert np.allclose(answers(model, head, got.features[:, 0], got.imagenet), expected.numpy(), atol=1e-3)
 
 
 # ------------------------------------------------------------------------------------------------

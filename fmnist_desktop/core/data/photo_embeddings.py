@@ -10,7 +10,10 @@ stale embedding.
 
 View 0 is what prediction sees (`photo.model_input.load_photo_input`, as `Predictor`), so a head
 applied to it answers as the full model on the Predict page and the Models page; views 1.. are
-`data.photo_features.augmented_view`s seeded by the photo's hash. No Qt here.
+`data.photo_views.augmented_view`s seeded by the photo's hash. The backbone is anything with
+`features(images)`, `imagenet(images)`, `feature_dim`, `backbone_id` and `opinion_id`: the
+model's ONNX twin (core.predict.photo_twin, no torch) or a torch model (data.torch_backbone).
+No Qt here, and no torch.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import numpy as np
 
 from ..base.errors import FmnistError, ImageLoadError
 
-RECIPE_VERSION = 1  # bump when the views below change: embeddings made before are then not reused
+RECIPE_VERSION = 2  # bump when the views below change: embeddings made before are then not reused
 FEATURE_BATCH = 8  # the backbone is fastest on CPU in small batches (data.photo_features.BATCH)
 HASH_CHARS = 16  # as core.store.user_photos names its files
 
@@ -38,49 +41,31 @@ def content_digest(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:HASH_CHARS]
 
 
-def backbone_id(net) -> str:
-    """A hash of the backbone's weights (the head is not part of it), remembered on the network:
-    the backbone of a loaded photo model is never trained in place."""
-    cached = getattr(net, "_backbone_id", None)
-    if cached is None:
-        h = hashlib.sha256()
-        for name, tensor in sorted(net.backbone.state_dict().items()):
-            h.update(name.encode())
-            h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
-        cached = h.hexdigest()[:16]
-        net._backbone_id = cached
-    return cached
+def backbone_id(backbone) -> str:
+    """A hash of the backbone's weights (the head is not part of it): `backbone` is a photo model's
+    twin (core.predict.photo_twin.TwinBackbone) or a torch model (data.torch_backbone), which
+    hash the same weights the same way."""
+    return backbone.backbone_id
 
 
-def opinion_id(net) -> str | None:
+def opinion_id(backbone) -> str | None:
     """A hash of the photo model's ImageNet opinion (core.models.imagenet_opinion), or None."""
-    opinion = getattr(net, "opinion", None)
-    if opinion is None:
-        return None
-    cached = getattr(net, "_opinion_id", None)
-    if cached is None:
-        h = hashlib.sha256()
-        for name, tensor in sorted(opinion.state_dict().items()):
-            h.update(name.encode())
-            h.update(tensor.detach().float().contiguous().cpu().numpy().tobytes())
-        cached = h.hexdigest()[:16]
-        net._opinion_id = cached
-    return cached
+    return backbone.opinion_id
 
 
-def embedding_key(net, input_size: int, views: int) -> str:
+def embedding_key(backbone, input_size: int, views: int) -> str:
     """The folder name embeddings are kept under: the backbone and the input recipe that made them."""
     from ..photo.model_input import DECODE_MAX_SIDE_FACTOR, PAD_RGB
 
     recipe = [RECIPE_VERSION, input_size, DECODE_MAX_SIDE_FACTOR, list(PAD_RGB), views]
     spec = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:8]
-    return f"{backbone_id(net)}-{spec}"
+    return f"{backbone_id(backbone)}-{spec}"
 
 
-def opinion_key(net, input_size: int) -> str | None:
+def opinion_key(backbone, input_size: int) -> str | None:
     """The folder name for ImageNet's opinion of photos' clean views (None: the model has none)."""
-    found = opinion_id(net)
-    return None if found is None else f"{embedding_key(net, input_size, 1)}-imagenet-{found}"
+    found = opinion_id(backbone)
+    return None if found is None else f"{embedding_key(backbone, input_size, 1)}-imagenet-{found}"
 
 
 @dataclass(frozen=True)
@@ -123,56 +108,41 @@ def photo_views(path: str | os.PathLike[str], input_size: int, n_augmented: int,
     """The clean view prediction sees, then `n_augmented` augmented views seeded by the photo's hash."""
     from ..photo import load_image
     from ..photo.model_input import DECODE_MAX_SIDE_FACTOR, flatten_alpha, letterbox
-    from .photo_features import augmented_view
+    from .photo_views import augmented_view
 
     img = flatten_alpha(load_image(path, max_side=input_size * DECODE_MAX_SIDE_FACTOR))
     rng = random.Random(int(digest[:8], 16) if digest else 0)
     return [letterbox(img, input_size)] + [augmented_view(img, input_size, rng) for _ in range(n_augmented)]
 
 
-def _run_backbone(net, images: list, stop=None, progress: Callable[[int], None] | None = None) -> np.ndarray | None:
-    import torch
-
-    from ..photo.model_input import to_unit_tensor
-
+def _run_backbone(backbone, images: list, stop=None, progress: Callable[[int], None] | None = None) -> np.ndarray | None:
     out = []
-    net.eval()
-    with torch.inference_mode():
-        for k in range(0, len(images), FEATURE_BATCH):
-            if stop is not None and stop.is_set():
-                return None
-            x = to_unit_tensor(images[k:k + FEATURE_BATCH])
-            out.append(net.features(x).float().numpy())
-            if progress is not None:
-                progress(min(len(images), k + FEATURE_BATCH))
-    return np.concatenate(out) if out else np.zeros((0, net.head.in_features), np.float32)
+    for k in range(0, len(images), FEATURE_BATCH):
+        if stop is not None and stop.is_set():
+            return None
+        out.append(np.asarray(backbone.features(images[k:k + FEATURE_BATCH]), np.float32))
+        if progress is not None:
+            progress(min(len(images), k + FEATURE_BATCH))
+    return np.concatenate(out) if out else np.zeros((0, backbone.feature_dim), np.float32)
 
 
-def imagenet_opinions(net, photos: Sequence[tuple[Path, str]], store: EmbeddingStore | None, input_size: int,
+def imagenet_opinions(backbone, photos: Sequence[tuple[Path, str]], store: EmbeddingStore | None, input_size: int,
                       stop=None) -> np.ndarray | None:
     """ImageNet's probabilities (M, 1000) for the clean view of each (path, digest) photo, which
     the photo model's opinion mixes into its answer (`ImageNetOpinion.mix_probabilities`): they
     do not change with the head, so they are kept like the embeddings. None when stopped."""
-    import torch
-
-    from ..photo.model_input import to_unit_tensor
-
     rows: dict[int, np.ndarray] = {}
     for i, (_path, digest) in enumerate(photos):
         got = store.get(digest, 1) if store is not None else None
         if got is not None:
             rows[i] = got[0]
     missing = [i for i in range(len(photos)) if i not in rows]
-    b, opinion = net.backbone, net.opinion
     for k in range(0, len(missing), FEATURE_BATCH):
         if stop is not None and stop.is_set():
             return None
         batch = missing[k:k + FEATURE_BATCH]
-        x = to_unit_tensor([photo_views(photos[i][0], input_size, 0, photos[i][1])[0] for i in batch])
-        with torch.inference_mode():
-            shared = b.blocks(b.stem(net.normalise(x)), 0, opinion.start_block)
-            q = opinion.imagenet_probabilities(shared).float().numpy()
-        for i, row in zip(batch, q):
+        q = backbone.imagenet([photo_views(photos[i][0], input_size, 0, photos[i][1])[0] for i in batch])
+        for i, row in zip(batch, np.asarray(q, np.float32)):
             rows[i] = row
             if store is not None:
                 store.put(photos[i][1], row[None])
@@ -189,7 +159,7 @@ class Embedded:
     computed: int  # photos that went through the backbone this time (the rest were stored)
 
 
-def embed_photos(net, photos: Sequence[tuple[Path, str]], store: EmbeddingStore | None, input_size: int,
+def embed_photos(backbone, photos: Sequence[tuple[Path, str]], store: EmbeddingStore | None, input_size: int,
                  n_augmented: int, progress: Callable[[int, int], None] | None = None,
                  stop=None) -> Embedded | None:
     """Embeddings of (path, content digest) photos: the stored ones as they are, the others run
@@ -215,7 +185,7 @@ def embed_photos(net, photos: Sequence[tuple[Path, str]], store: EmbeddingStore 
         except (ImageLoadError, FmnistError, OSError) as exc:
             errors.append(str(exc))
     total = len(rendered)
-    feats = _run_backbone(net, rendered, stop, (lambda done: progress(done, total)) if progress else None)
+    feats = _run_backbone(backbone, rendered, stop, (lambda done: progress(done, total)) if progress else None)
     if feats is None:
         return None
     for j, i in enumerate(rendered_for):
@@ -225,5 +195,5 @@ def embed_photos(net, photos: Sequence[tuple[Path, str]], store: EmbeddingStore 
             store.put(photos[i][1], found[i])
     ok = [i in found for i in range(len(photos))]
     stacked = [found[i] for i in range(len(photos)) if ok[i]]
-    arr = np.stack(stacked).astype(np.float32) if stacked else np.zeros((0, views, net.head.in_features), np.float32)
+    arr = np.stack(stacked).astype(np.float32) if stacked else np.zeros((0, views, backbone.feature_dim), np.float32)
     return Embedded(arr, ok, errors, computed=len(rendered_for))

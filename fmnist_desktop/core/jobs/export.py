@@ -83,6 +83,7 @@ from .photo_export import (  # noqa: F401
     photo_contract,
     photo_logits,
     sample_photo_inputs,
+    twin_output_names,
 )
 
 
@@ -166,9 +167,11 @@ def export_model(
     out: str | os.PathLike[str],
     fmt: str = "onnx",
     verify_images: np.ndarray | None = None,
+    twin: bool = False,
 ) -> ExportResult:
     """Export a model (a checkpoint path, or a (model, meta) pair) to `out` in `fmt`, write the
-    contract beside it, and verify the file (see the module's docstring). Raises ExportError."""
+    contract beside it, and verify the file (see the module's docstring). Raises ExportError.
+    `twin`: the ONNX twin of a photo model (core.jobs.photo_export.PhotoTwinGraph's outputs)."""
     if fmt not in FORMATS:
         raise ExportError(f"Unknown export format {fmt!r}; use one of: {', '.join(FORMATS)}.")
     if isinstance(source, tuple):
@@ -183,7 +186,7 @@ def export_model(
         raise ExportError(f"The folder {out.parent} does not exist.")
     previous_mode = check_export_target(out, contract=True)
     if kind_of_arch(meta.arch) == PHOTO_KIND:  # RGB 224×224 in, 11 logits out: its own contract
-        return export_photo_model(model, meta, out, fmt, previous_mode=previous_mode)
+        return export_photo_model(model, meta, out, fmt, previous_mode=previous_mode, twin=twin)
     t0 = time.perf_counter()
     terms = contract(meta, fmt)
     images = sample_images() if verify_images is None else np.asarray(verify_images, dtype=np.uint8)

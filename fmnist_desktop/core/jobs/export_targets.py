@@ -223,10 +223,13 @@ def torchscript_file_bytes(model, example, terms: dict[str, Any]) -> bytes:
     return _without_debug_files(buf.getvalue())
 
 
-def onnx_file_bytes(model, example, output_name: str, max_batch: int, doc_string: str, props: dict[str, str]) -> bytes:
+def onnx_file_bytes(model, example, output_name: str | list[str], max_batch: int, doc_string: str,
+                    props: dict[str, str]) -> bytes:
     """torch's ONNX exporter on `model` (batch dimension dynamic up to `max_batch`), with our
     producer name, description and metadata, without this machine's paths, checked by onnx.
-    Both kinds of model export through here; each says what goes into its metadata."""
+    Both kinds of model export through here; each says what goes into its metadata.
+    `output_name`: one name, or a name per output of a model that returns a tuple."""
+    output_names = [output_name] if isinstance(output_name, str) else list(output_name)
     import warnings
 
     import torch
@@ -244,7 +247,7 @@ def onnx_file_bytes(model, example, output_name: str, max_batch: int, doc_string
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 torch.onnx.export(
-                    model, (example,), str(path), input_names=[INPUT_NAME], output_names=[output_name],
+                    model, (example,), str(path), input_names=[INPUT_NAME], output_names=output_names,
                     opset_version=OPSET, dynamo=True, external_data=False, verbose=False,
                     dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max_batch)},),
                 )

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from ..base.paths import bundled_path
 from ..photo import load_image
 from ..photo.model_input import PAD_RGB, letterbox, to_unit_tensor
 from ..store.checkpoint import CheckpointMeta
+from ..store.twins import FEATURES_OUTPUT, IMAGENET_OUTPUT
 from .export_formats import (
     CONTRACT_VERSION,
     EXIF_ORIENTATION_TERM,
@@ -53,6 +55,38 @@ from .export_targets import _write_verified, onnx_file_bytes, torchscript_file_b
 
 PHOTO_OUTPUT_NAME = "logits"
 PHOTO_NONE_NAME = "none of these"
+# An ONNX twin (core.store.twins) answers and also feeds the head's fine-tune without torch
+# (core.jobs.photo_finetune): beside the logits it returns the pooled backbone features the linear
+# head sees and, for a model with ImageNet's opinion, ImageNet's 1000 probabilities that the
+# opinion mixes in. A program that asks only for `logits` gets what any export gives.
+FEATURES_OUTPUT_NAME = FEATURES_OUTPUT
+IMAGENET_OUTPUT_NAME = IMAGENET_OUTPUT
+FEATURES_TOLERANCE = 1e-3  # |features_onnx − features_torch|, relative to the largest feature
+
+
+class PhotoTwinGraph(nn.Module):
+    """The photo model as its twin is exported: (logits, features[, imagenet]) from one pass, the
+    same computation as `PhotoNet.forward` in eval mode."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor):
+        net = self.model
+        b, opinion = net.backbone, net.opinion
+        if opinion is None:
+            features = net.features(image)
+            return net.head(features), features
+        shared = b.blocks(b.stem(net.normalise(image)), 0, opinion.start_block)
+        features = b.head_features(b.blocks(shared, opinion.start_block))
+        imagenet = opinion.imagenet_probabilities(shared)
+        return opinion.mix_probabilities(net.head(features), imagenet), features, imagenet
+
+
+def twin_output_names(model: nn.Module) -> list[str]:
+    names = [PHOTO_OUTPUT_NAME, FEATURES_OUTPUT_NAME]
+    return names + [IMAGENET_OUTPUT_NAME] if getattr(model, "opinion", None) is not None else names
 
 
 def photo_class_names(meta: CheckpointMeta) -> list[str]:
@@ -128,10 +162,11 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
 
-def _photo_onnx_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, Any]) -> bytes:
+def _photo_onnx_bytes(model: nn.Module, meta: CheckpointMeta, terms: dict[str, Any], twin: bool = False) -> bytes:
     s = int(meta.input_size)
+    graph, outputs = (PhotoTwinGraph(model).eval(), twin_output_names(model)) if twin else (model, PHOTO_OUTPUT_NAME)
     return onnx_file_bytes(
-        model, torch.zeros(2, 3, s, s), PHOTO_OUTPUT_NAME, 4096,
+        graph, torch.zeros(2, 3, s, s), outputs, 4096,
         f"{meta.name} — clothing photo classifier (10 classes + none); see metadata 'fmnist_contract'.",
         {
             "fmnist_contract": json.dumps(terms, ensure_ascii=False),
@@ -161,23 +196,41 @@ def _exported_photo_logits(fmt: str, path: Path, x: np.ndarray) -> tuple[str, np
     return f"torch.jit {torch.__version__.split('+')[0]}", photo_logits(torchscript_module(path), x)
 
 
+def _features_agree(path: Path, model: nn.Module, x: np.ndarray) -> bool:
+    """Whether a twin's `features` output is the torch model's pooled features."""
+    session = onnx_session(path)
+    got = np.concatenate([session.run([FEATURES_OUTPUT_NAME], {INPUT_NAME: x[s:s + 8]})[0]
+                          for s in range(0, len(x), 8)])
+    with torch.inference_mode():
+        want = np.concatenate([model.features(torch.from_numpy(x[s:s + 8])).float().numpy()
+                               for s in range(0, len(x), 8)])
+    return bool(np.abs(got - want).max() <= FEATURES_TOLERANCE * max(1.0, float(np.abs(want).max())))
+
+
 def export_photo_model(model: nn.Module, meta: CheckpointMeta, out: Path, fmt: str,
-                       verify_inputs: np.ndarray | None = None, previous_mode: int | None = None):
-    """Export a photo model to `out` (onnx or torchscript), verify it, write the contract beside it."""
+                       verify_inputs: np.ndarray | None = None, previous_mode: int | None = None, twin: bool = False):
+    """Export a photo model to `out` (onnx or torchscript), verify it, write the contract beside it.
+    `twin`: an ONNX twin, with the `features` (and `imagenet`) outputs beside the logits."""
     t0 = time.perf_counter()
     model = model.to("cpu").eval()
+    twin = twin and fmt == "onnx"
     terms = photo_contract(meta, fmt)
+    if twin:
+        terms["twin_outputs"] = twin_output_names(model)
     x = sample_photo_inputs(int(meta.input_size)) if verify_inputs is None else np.asarray(verify_inputs, np.float32)
     logits = photo_logits(model, x)
     check_answers_are_numbers(logits, meta.name)
     want = _softmax(logits)
-    blob = _photo_onnx_bytes(model, meta, terms) if fmt == "onnx" else _photo_torchscript_bytes(model, meta, terms)
+    blob = _photo_onnx_bytes(model, meta, terms, twin) if fmt == "onnx" else _photo_torchscript_bytes(model, meta, terms)
     def verify(tmp: Path) -> Verification:
         runtime, got = _exported_photo_logits(fmt, tmp, x)
-        return _compare(runtime, _softmax(got), want)
+        check = _compare(runtime, _softmax(got), want)
+        if twin and check.ok and not _features_agree(tmp, model, x):
+            return dataclasses.replace(check, ok=False)
+        return check
 
     return _write_verified(out, fmt, blob, terms, verify, previous_mode, t0)
 
 
-__all__ = ["PHOTO_OUTPUT_NAME", "export_photo_model", "photo_class_names", "photo_contract", "photo_logits",
+__all__ = ["FEATURES_OUTPUT_NAME", "IMAGENET_OUTPUT_NAME", "PHOTO_OUTPUT_NAME", "PhotoTwinGraph", "export_photo_model", "photo_class_names", "photo_contract", "photo_logits",
            "sample_photo_inputs"]

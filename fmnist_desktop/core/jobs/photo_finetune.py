@@ -1,10 +1,14 @@
-"""Fine-tuning the photo model's head on the user's photos, in seconds (as Teachable Machine does).
+"""Fine-tuning the photo model's head on the user's photos, in seconds (as Teachable Machine does),
+without torch: the lite edition, which has none, runs this same path (`finetune_photo_head`).
 
 The backbone stays frozen, so each kept photo's embeddings (a clean view and `AUGMENTED_VIEWS`
 augmented ones, core.data.photo_embeddings) are computed once, when it is kept
 (`store_kept_embeddings`) or by the first fine-tune that needs them, and stored beside the photos
 (core.store.user_photos, keyed by backbone and input recipe): a fine-tune then costs only the
-head's steps. The head retrains from the parent's by `core.learn.head_finetune` (L2-SP towards the
+head's steps. The embeddings come from the model's ONNX twin (its `features` output, and
+`imagenet` for ImageNet's opinion: core.predict.photo_twin); the model file is read without torch
+(core.store.pt_file), the head trains in numpy, and the new model is the parent's file with the new
+head (`store.pt_file.HeadOnParent`, written as a .pt that the full app loads like any other). The head retrains from the parent's by `core.learn.head_finetune` (L2-SP towards the
 parent, the replay set outweighing a few photos, class-balanced batches, few steps, no more
 confident than the parent). The replay set is an .npz of `features` (N, 1280) float16 and `labels`
 (N,) int64, 0..9 and 10 = none, made from the parent's own training images.
@@ -21,12 +25,12 @@ otherwise it claims no figure. The "not sure" threshold follows the rule of ever
 (`core.learn.calibration.finetuned_thresholds`): recalibrated on the kept-out photos when there are
 enough of them, else the parent's, and the metadata says which.
 
-No Qt here: the GUI runs `finetune_photo_head` in a task, a CLI could call it directly.
+No Qt here and no torch (the contract `finetune-without-torch` in pyproject.toml): the GUI runs
+`finetune_photo_head` in a task, a CLI or the lite edition can call it directly.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import time
@@ -35,18 +39,20 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
 
 from ..base.errors import FmnistError, ImageLoadError
-from ..learn.head_finetune import HeadRecipe, StepReport, train_head
-from ..models.photo_net import INPUT_SIZE, NONE_INDEX, NUM_OUTPUTS, PHOTO_ARCH, PhotoNet
-from ..store.checkpoint import CheckpointMeta, load_model
-from .runs import KIND_FINETUNE, FinishedRun
+from ..base.labels import NONE_INDEX
+from ..learn.head_finetune import HeadRecipe, LinearHead, StepReport, train_head
+from ..predict.photo_twin import NotAPhotoModel, PhotoModelFile, open_photo_model
+from ..store.meta import CheckpointMeta
+from ..store.pt_file import HeadOnParent
+from .run_record import KIND_FINETUNE, FinishedRun
 
 AUGMENTED_VIEWS = 2  # besides the clean view of each photo
 RECIPE = HeadRecipe()
 MIN_KEPT_OUT_TO_MEASURE = 5  # fewer kept-out photos than this make no honest before/after figure
 MEASURING_CACHE = "photo-embeddings"  # under the app's cache: the measuring photos' embeddings
+NUM_OUTPUTS = NONE_INDEX + 1  # the photo model's ten classes and "none of these"
 
 Progress = Callable[[int, int, str], None]  # (views done, views to do, what is being read)
 
@@ -147,69 +153,78 @@ class PhotoEmbeddings:
     imagenet: np.ndarray | None  # (M, 1000): ImageNet's probabilities of the clean views, or None
 
 
-def photo_embeddings(net: PhotoNet, photos: Sequence, stores: PhotoStores, n_augmented: int,
-                     progress: Callable[[int, int], None] | None = None, stop=None) -> PhotoEmbeddings | None:
+def photo_embeddings(backbone, photos: Sequence, stores: PhotoStores, n_augmented: int,
+                     progress: Callable[[int, int], None] | None = None, stop=None,
+                     input_size: int = 224) -> PhotoEmbeddings | None:
     """The readable photos' embeddings (and ImageNet's opinion of them when the model has one),
-    each read from `stores` or computed once and stored there; None when stopped."""
+    each read from `stores` or computed once by `backbone` (core.predict.photo_twin.TwinBackbone,
+    or a torch model wrapped by data.torch_backbone) and stored there; None when stopped."""
     from ..data.photo_embeddings import embed_photos, imagenet_opinions
 
     kept, pairs, errors = _with_digests(photos)
-    got = embed_photos(net, pairs, stores.features, INPUT_SIZE, n_augmented, progress=progress, stop=stop)
+    got = embed_photos(backbone, pairs, stores.features, input_size, n_augmented, progress=progress, stop=stop)
     if got is None:
         return None
     readable = [pair for pair, ok in zip(pairs, got.ok) if ok]
     imagenet = None
     if stores.imagenet is not None:
-        imagenet = imagenet_opinions(net, readable, stores.imagenet, INPUT_SIZE, stop)
+        imagenet = imagenet_opinions(backbone, readable, stores.imagenet, input_size, stop)
         if imagenet is None:
             return None
     labels = np.asarray([int(p.label) for p, ok in zip(kept, got.ok) if ok], np.int64)
     return PhotoEmbeddings(got.features, labels, errors + got.errors, got.computed, imagenet)
 
 
-def _stores(net: PhotoNet, n_augmented: int, store_for: Callable[[str], Any]) -> PhotoStores:
+def _stores(backbone, n_augmented: int, store_for: Callable[[str], Any], input_size: int) -> PhotoStores:
     from ..data.photo_embeddings import embedding_key, opinion_key
 
-    imagenet = opinion_key(net, INPUT_SIZE)
-    return PhotoStores(store_for(embedding_key(net, INPUT_SIZE, 1 + n_augmented)),
+    imagenet = opinion_key(backbone, input_size)
+    return PhotoStores(store_for(embedding_key(backbone, input_size, 1 + n_augmented)),
                        None if imagenet is None else dataclasses.replace(store_for(imagenet), dtype="float32"))
 
 
-def kept_photos_store(net: PhotoNet, n_augmented: int = AUGMENTED_VIEWS, root=None) -> PhotoStores:
+def kept_photos_store(backbone, n_augmented: int = AUGMENTED_VIEWS, root=None, input_size: int = 224) -> PhotoStores:
     """Where the kept photos' embeddings by this backbone and input recipe are stored."""
     from ..store.user_photos import embedding_store
 
-    return _stores(net, n_augmented, lambda key: embedding_store(key, root))
+    return _stores(backbone, n_augmented, lambda key: embedding_store(key, root), input_size)
 
 
-def measuring_store(net: PhotoNet) -> PhotoStores:
+def measuring_store(backbone, input_size: int = 224) -> PhotoStores:
     """Where the measuring photos' clean-view embeddings by this backbone are cached."""
     from ..base.paths import app_data_dir
     from ..data.photo_embeddings import EmbeddingStore
 
-    return _stores(net, 0, lambda key: EmbeddingStore(app_data_dir() / "cache" / MEASURING_CACHE / key))
+    return _stores(backbone, 0, lambda key: EmbeddingStore(app_data_dir() / "cache" / MEASURING_CACHE / key),
+                   input_size)
 
 
-def store_kept_embeddings(model_path: str | os.PathLike[str], examples: Sequence, stop=None) -> int:
+def _open(model_path, find_twin=None) -> PhotoModelFile:
+    """The photo model file with its ONNX twin (made first when it is missing or stale: that, and
+    only that, needs torch; the lite edition passes a `find_twin` that never makes one)."""
+    if find_twin is None:
+        from .twins import ensure_twin as find_twin
+    return open_photo_model(model_path, find_twin)
+
+
+def store_kept_embeddings(model_path: str | os.PathLike[str], examples: Sequence, stop=None, find_twin=None) -> int:
     """When photos are kept: store their embeddings by the photo model at `model_path` (a task,
     never the GUI thread). Returns how many went through the backbone (0: all were stored)."""
-    net, _meta = load_model(model_path)
-    if not isinstance(net, PhotoNet):
+    try:
+        model = _open(model_path, find_twin)
+    except NotAPhotoModel:
         return 0
-    got = photo_embeddings(net, examples, kept_photos_store(net), AUGMENTED_VIEWS, stop=stop)
+    size = model.meta.input_size
+    got = photo_embeddings(model.backbone, examples, kept_photos_store(model.backbone, AUGMENTED_VIEWS, None, size),
+                           AUGMENTED_VIEWS, stop=stop, input_size=size)
     return 0 if got is None else got.computed
 
 
-def answers(net: PhotoNet, head: torch.nn.Linear, x: np.ndarray, imagenet: np.ndarray | None) -> np.ndarray:
+def answers(model: PhotoModelFile, head: LinearHead, x: np.ndarray, imagenet: np.ndarray | None) -> np.ndarray:
     """The probabilities (N, 11) the photo model with `head` gives photos with embeddings `x`
     (N, 1280): its head's softmax, with ImageNet's opinion mixed in as its forward pass does
     when it has one (`imagenet`: the photos' ImageNet probabilities)."""
-    with torch.inference_mode():
-        logits = head(torch.from_numpy(np.ascontiguousarray(x, np.float32)))
-        opinion = getattr(net, "opinion", None)
-        if opinion is not None and imagenet is not None:
-            return opinion.mix_probabilities(logits, torch.from_numpy(imagenet)).exp().numpy()
-        return torch.softmax(logits, 1).numpy()
+    return model.probabilities(head.weight, head.bias, x, imagenet)
 
 
 def named_right(probs: np.ndarray, labels: np.ndarray) -> int:
@@ -220,7 +235,8 @@ def named_right(probs: np.ndarray, labels: np.ndarray) -> int:
     return int((named == labels).sum())
 
 
-def measure_against_parent(net: PhotoNet, head, parent, measuring=None, progress=None, stop=None):
+def measure_against_parent(model: PhotoModelFile, head: LinearHead, parent: LinearHead, measuring=None,
+                           progress=None, stop=None):
     """((new PhotoScore, parent's), (new mean confidence, parent's)) on the measuring photos
     (`measuring`: (source, description, [(path, class)]); default `photo_score.measuring_photos()`),
     from their cached embeddings; ((None, None), None) when there are none. None when stopped."""
@@ -228,14 +244,16 @@ def measure_against_parent(net: PhotoNet, head, parent, measuring=None, progress
 
     _source, description, items = measuring if measuring is not None else measuring_photos()
     photos = [SimpleExample(Path(p), int(label)) for p, label in items]
-    got = photo_embeddings(net, photos, measuring_store(net), 0, progress=progress, stop=stop)
+    size = model.meta.input_size
+    got = photo_embeddings(model.backbone, photos, measuring_store(model.backbone, size), 0, progress=progress,
+                           stop=stop, input_size=size)
     if got is None:
         return None
     if not len(got.labels):
         return (None, None), None
     if len(got.labels) != len(items):
         description = description.replace(f"the {len(items)} ", f"the {len(got.labels)} readable ", 1)
-    probs = [answers(net, h, got.features[:, 0], got.imagenet) for h in (head, parent)]
+    probs = [answers(model, h, got.features[:, 0], got.imagenet) for h in (head, parent)]
     scores = [PhotoScore(named_right(p, got.labels), len(got.labels), description) for p in probs]
     return (scores[0], scores[1]), (float(probs[0].max(1).mean()), float(probs[1].max(1).mean()))
 
@@ -259,18 +277,6 @@ def _split(photos: Sequence) -> tuple[list, list]:
     return train, kept
 
 
-def _train_on_one_thread(*args):
-    """`train_head` with torch on one thread: a 64×1280 batch through one linear layer is too small
-    to share between cores (on the shared 2-core machine 300 steps took 7.0 s with 2 threads and
-    0.5 s with 1, load ~9.4). torch's setting is per OS thread: the caller's others keep theirs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return train_head(*args)
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _phase(progress: Progress | None, what: str) -> Callable[[int, int], None] | None:
     return (lambda done, total: progress(done, total, what)) if progress is not None else None
 
@@ -291,6 +297,7 @@ def finetune_photo_head(
     measuring=None,
     embeddings_root=None,
     on_step: StepReport | None = None,
+    find_twin=None,
 ) -> FinishedRun | None:
     """The base photo model with its head retrained on the user's photos and measured against it
     (see the module docstring); None when `stop` (anything with `is_set()`) was set. Raises
@@ -298,47 +305,49 @@ def finetune_photo_head(
     this many head steps (default the recipe's). `base_name`: the base model's name as the library
     lists it (default: its metadata's). `measuring`: (source, description, [(path, class)]),
     default `photo_score.measuring_photos()`. `embeddings_root`: the kept photos' folder.
-    `on_step(done, max_steps, loss, accuracy %)`: the head's training as it goes (a live curve)."""
+    `on_step(done, max_steps, loss, accuracy %)`: the head's training as it goes (a live curve).
+    `find_twin(path)`: the model file's valid ONNX twin (default `jobs.twins.ensure_twin`, which
+    makes one with torch when it is missing). The run's model is a `store.pt_file.HeadOnParent`."""
     t0 = time.monotonic()
-    base, base_meta = load_model(base_checkpoint_path)
-    if not isinstance(base, PhotoNet):
-        raise FmnistError(f"{Path(base_checkpoint_path).name} is not a photo model; its head cannot be fine-tuned here.")
+    base = _open(base_checkpoint_path, find_twin)
     train, kept = _split(user_photos)
     recipe = recipe if steps is None else dataclasses.replace(recipe, max_steps=steps)
     replay_x, replay_y = load_replay(replay) if replay is not None else (None, None)
-    stores = kept_photos_store(base, augmented_views, embeddings_root)
-    mine = photo_embeddings(base, train, stores, augmented_views, _phase(progress, "your photos"), stop)
+    size = base.meta.input_size
+    stores = kept_photos_store(base.backbone, augmented_views, embeddings_root, size)
+    mine = photo_embeddings(base.backbone, train, stores, augmented_views, _phase(progress, "your photos"), stop, size)
     if mine is None:
         return None
     if len(mine.labels) == 0:
         raise FmnistError("None of your saved photos can be read any more. " + "; ".join(mine.errors[:2]))
     kept_out = None
     if len(kept) >= MIN_KEPT_OUT_TO_MEASURE:
-        kept_out = photo_embeddings(base, kept, stores, augmented_views, _phase(progress, "your kept-out photos"),
-                                    stop)
+        kept_out = photo_embeddings(base.backbone, kept, stores, augmented_views,
+                                    _phase(progress, "your kept-out photos"), stop, size)
         if kept_out is None:
             return None
         if len(kept_out.labels) < MIN_KEPT_OUT_TO_MEASURE:
             kept_out = None
-    trained = _train_on_one_thread(base.head, mine.features, mine.labels, replay_x, replay_y, recipe, seed, stop,
-                                   on_step)
+    parent = LinearHead.of(base.weight, base.bias)
+    trained = train_head(parent, mine.features, mine.labels, replay_x, replay_y, recipe, seed, stop, on_step)
     if trained is None:
         return None
-    compared = measure_against_parent(base, trained.head, base.head.float(), measuring,
-                                      _phase(progress, "the measuring photos"), stop)
+    compared = measure_against_parent(base, trained.head, parent, measuring, _phase(progress, "the measuring photos"),
+                                      stop)
     if compared is None:
         return None
     facts = dict(mine=mine, kept_out=kept_out, kept=kept, compared=compared, replay=replay, replay_y=replay_y, t0=t0)
-    return _finished(base, base_meta, base_checkpoint_path, base_name, name, trained, recipe, facts)
+    return _finished(base, base_checkpoint_path, base_name, name, trained, recipe, facts)
 
 
-def _finished(base, base_meta, base_path, base_name, name, trained, recipe, facts) -> FinishedRun:
+def _finished(base: PhotoModelFile, base_path, base_name, name, trained, recipe, facts) -> FinishedRun:
     """The new model, its metadata, its report and its comparison with the parent."""
     from ..learn.calibration import finetuned_thresholds
     from .model_comparison import photo_comparison
-    from .runs import finetuned_name
+    from .run_record import finetuned_name
 
-    head, parent = trained.head, base.head.float()
+    base_meta = base.meta
+    head, parent = trained.head, LinearHead.of(base.weight, base.bias)
     mine, kept_out = facts["mine"], facts["kept_out"]
     train_y, kept_y, kept_probs = mine.labels, None, None
     before_user = after_user = None
@@ -349,9 +358,7 @@ def _finished(base, base_meta, base_path, base_name, name, trained, recipe, fact
         after_user = named_right(kept_probs, kept_y) / len(kept_y)
     base_name = base_name or base_meta.name
     thresholds = finetuned_thresholds(base_name, base_meta.metrics, kept_probs, kept_y)
-    model = copy.deepcopy(base)
-    model.head.load_state_dict(head.state_dict())
-    model.eval()
+    model = HeadOnParent(base.state, head.weight, head.bias, after_write=_twin_maker(base, head))
     (new_score, old_score), confidence = facts["compared"]
     n = int(len(train_y))
     elapsed = time.monotonic() - facts["t0"]
@@ -369,7 +376,7 @@ def _finished(base, base_meta, base_path, base_name, name, trained, recipe, fact
                 "device": "cpu", "augment": "photo views", "skipped_photos": mine.errors}
     meta = CheckpointMeta(
         name=name or finetuned_name(base_name, f" – {n} photo{'s' if n != 1 else ''}"),
-        preset=base_meta.preset, arch=PHOTO_ARCH, input_size=INPUT_SIZE, mean=0.0, std=1.0,
+        preset=base_meta.preset, arch=base_meta.arch, input_size=base_meta.input_size, mean=0.0, std=1.0,
         class_names=list(base_meta.class_names), metrics={**thresholds, "finetune": finetune}, training=training,
         history=[],
     )
@@ -382,6 +389,25 @@ def _finished(base, base_meta, base_path, base_name, name, trained, recipe, fact
         computed=mine.computed + (kept_out.computed if kept_out is not None else 0),
         comparison=photo_comparison(meta.name, base_name, str(base_path), new_score, old_score))
     return run
+
+
+def _twin_maker(base: PhotoModelFile, head: LinearHead) -> Callable[[Path, CheckpointMeta], None]:
+    """What makes the new model's ONNX twin once its file is written: the parent's twin with the
+    new head (core.predict.head_twin), in a second, without torch. When that fails the twin is
+    made on first use, as for any model; the save itself never fails for it."""
+
+    def make(path: Path, meta: CheckpointMeta) -> None:
+        import logging
+
+        from ..predict.head_twin import derive_head_twin
+
+        try:
+            derive_head_twin(path, meta, base.backbone.twin, head.weight, head.bias,
+                             lambda features, imagenet: answers(base, head, features, imagenet))
+        except (FmnistError, OSError, ImportError) as exc:
+            logging.getLogger(__name__).warning("No ONNX twin made from the parent's for %s: %s", path.name, exc)
+
+    return make
 
 
 REPLAY_FILE = "weights/photo-replay.npz"

@@ -68,11 +68,16 @@ def _printable(config) -> Any:
 
 
 def _save(run, library, make_active: bool = True) -> RunOutcome:
-    from . import runs
-
     common = dict(test_accuracy=None, finetune_report=run.finetune_report)
     try:
-        entry = runs.save_run(run, library, make_active=make_active)
+        if hasattr(run.model, "write_checkpoint"):  # a head fine-tune: saved without torch (the lite edition)
+            from .run_record import save_head_run
+
+            entry = save_head_run(run, library, make_active=make_active)
+        else:
+            from . import runs
+
+            entry = runs.save_run(run, library, make_active=make_active)
     except SaveError as exc:  # disk full: the page keeps the model and offers to save it elsewhere
         return RunOutcome(entry=None, model=run.model, meta=run.meta, save_error=str(exc), **common)
     return RunOutcome(entry=entry, **common)
@@ -156,8 +161,7 @@ class _FinetunePhases:
     own ETA) and one bar over the whole job."""
 
     def __init__(self, state: TaskState, examples) -> None:
-        from ..models.photo_net import NUM_OUTPUTS
-        from .photo_finetune import MIN_KEPT_OUT_TO_MEASURE
+        from .photo_finetune import MIN_KEPT_OUT_TO_MEASURE, NUM_OUTPUTS  # (photo_net would import torch)
 
         kept_out = sum(1 for e in examples if getattr(e, "kept_out", False) and 0 <= int(e.label) < NUM_OUTPUTS)
         self.reading = ["your photos"] + (["your kept-out photos"] if kept_out >= MIN_KEPT_OUT_TO_MEASURE else [])

@@ -17,10 +17,7 @@ No Qt here: the GUI calls these in its training task, the CLI in the terminal.
 from __future__ import annotations
 
 import logging
-import re
 import traceback
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -33,24 +30,9 @@ from .train import RunOutcome
 log = logging.getLogger(__name__)
 
 EVAL_BATCH_SIZE = 250  # small batches, so Stop answers within ~0.3 s on a CPU
-KIND_TRAIN = "train"
-KIND_FINETUNE = "finetune"
-
-
-@dataclass
-class FinishedRun:
-    """A trained model with everything known about it, ready to be saved."""
-
-    model: Any  # torch nn.Module (CPU, eval mode)
-    meta: CheckpointMeta
-    test: Any = None  # core.learn.evaluation.EvaluationResult, None when stopped or failed
-    evaluation_error: str | None = None  # why `test` is None when the evaluation failed
-    finetune_report: Any = None  # core.jobs.finetune.FinetuneReport for fine-tuning runs
-
-    @property
-    def test_accuracy(self) -> float | None:
-        """Percent, or None when the test-set evaluation was stopped or failed."""
-        return float(self.test.accuracy) if self.test is not None else None
+# A finished run, its kinds and a fine-tuned model's name need no torch (the photo head's
+# fine-tune makes one without it): they live in run_record and are importable from here too.
+from .run_record import _FIGURES, _FINETUNED, _NOTES, KIND_FINETUNE, KIND_TRAIN, FinishedRun, finetuned_name  # noqa: E402,F401
 
 
 def run_name(title: str, epochs: int, test_accuracy: float | None, kind: str = KIND_TRAIN) -> str:
@@ -58,24 +40,6 @@ def run_name(title: str, epochs: int, test_accuracy: float | None, kind: str = K
     prefix = f"Fine-tuned {title}" if kind == KIND_FINETUNE else title
     score = f" – {test_accuracy:.2f}%" if test_accuracy is not None else ""
     return f"{prefix} – {epochs} epoch{'s' if epochs != 1 else ''}{score}"
-
-
-_FIGURES = re.compile(r"( – [^–]*)+$")  # " – 3 epochs – 91.84%", " – 8 photos": the parent's own figures
-_NOTES = re.compile(r"\s*\([^()]*\)\s*$")  # "(recommended)", "(shipped with the app)"
-_FINETUNED = re.compile(r",\s*fine-tuned\b.*$")
-
-
-def finetuned_name(parent_name: str, figures: str = "", when: datetime | None = None) -> str:
-    """A fine-tuned model's name, from the model it started from (both kinds):
-    "Default model, fine-tuned 2 Dec 15:40 – 91.20%". The parent's notes ("(recommended)",
-    "(shipped with the app)"), figures and earlier "fine-tuned …" are left out: they are not this
-    model's. `figures`: this model's own (" – 91.20%", " – 8 photos")."""
-    base = _FINETUNED.sub("", _FIGURES.sub("", parent_name.strip()))
-    while _NOTES.search(base):
-        base = _NOTES.sub("", base)
-    base = base.strip(" ,–-") or "Model"
-    when = when or datetime.now()
-    return f"{base}, fine-tuned {when.day} {when:%b %H:%M}{figures}"
 
 
 def run_meta(finished, data, test, *, kind: str = KIND_TRAIN, name: str | None = None,
@@ -233,11 +197,14 @@ def save_run(run: FinishedRun, library=None, *, out: str | Path | None = None, m
 def check_finite_run(run: FinishedRun) -> None:
     import math
 
-    import torch
+    if hasattr(run.model, "non_finite_names"):  # a photo head fine-tune's model (store.pt_file.HeadOnParent)
+        bad = run.model.non_finite_names()
+    else:
+        import torch
 
-    state = run.model.state_dict() if hasattr(run.model, "state_dict") else run.model
-    bad = [key for key, value in state.items()
-           if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all())]
+        state = run.model.state_dict() if hasattr(run.model, "state_dict") else run.model
+        bad = [key for key, value in state.items() if isinstance(value, torch.Tensor) and value.is_floating_point()
+               and not bool(torch.isfinite(value).all())]
     if bad:
         raise FmnistError(f"The trained model's weights are not finite numbers ({bad[0]}{' and more' if len(bad) > 1 else ''}): "
                           "training diverged; nothing was saved.", "Try a smaller learning rate.")

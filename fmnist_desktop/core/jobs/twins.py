@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..base.errors import FmnistError
-from ..models.arch_info import kind_of_arch
+from ..models.arch_info import PHOTO_KIND, kind_of_arch
 from ..predict.predictor import Predictor
 from ..store import twins
 from ..store.twins import Twin
@@ -27,7 +27,7 @@ def make_twin(source: str | os.PathLike[str]) -> Twin:
     """Export `source` to its twin and record it. Raises FmnistError (CheckpointError for a model
     file that does not load, ExportError for one that cannot be exported)."""
     from ..store.checkpoint import load_model
-    from .export import export_model
+    from .export import OUTPUT_NAME, export_model, twin_output_names
 
     source = Path(source)
     try:
@@ -38,9 +38,10 @@ def make_twin(source: str | os.PathLike[str]) -> Twin:
     if source_sha is None or twins.file_sha256(source) != source_sha:  # replaced while it loaded
         raise FmnistError(f"{source.name} changed while its ONNX twin was being made.")
     onnx_path, _contract, _manifest = twin_files_ready(source)
-    result = export_model((model, meta), onnx_path, "onnx")
-    return twins.write_manifest(source, source_sha, result.path, meta, kind_of_arch(meta.arch),
-                                result.verification.to_dict())
+    kind = kind_of_arch(meta.arch)
+    result = export_model((model, meta), onnx_path, "onnx", twin=True)
+    outputs = twin_output_names(model) if kind == PHOTO_KIND else [OUTPUT_NAME]
+    return twins.write_manifest(source, source_sha, result.path, meta, kind, result.verification.to_dict(), outputs)
 
 
 def twin_files_ready(source: Path) -> tuple[Path, Path, Path]:

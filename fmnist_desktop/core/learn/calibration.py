@@ -13,10 +13,8 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..base.verdict import DEFAULT_THRESHOLD, UNCALIBRATED_KEY
-from .inference import probabilities as batched_probabilities
 
 # Calibration targets on held-out photos of the ten classes: at most this share is "not sure",
 # and at most OUT_OF_SCOPE_RATE is "may not be one of the ten".
@@ -58,15 +56,20 @@ def photo_metrics(probs: np.ndarray, labels: np.ndarray, threshold: float) -> di
     return out
 
 
-def probabilities(model: torch.nn.Module, images_uint8: np.ndarray, input_size: int, mean: float,
+def probabilities(model: "torch.nn.Module", images_uint8: np.ndarray, input_size: int, mean: float,
                   std: float) -> np.ndarray:
-    """Softmax of a model over uint8 (N, 28, 28) images, in chunks, on the model's device."""
+    """Softmax of a model over uint8 (N, 28, 28) images, in chunks, on the model's device. (torch
+    is imported here: a photo head's fine-tune, which has none, uses only the numpy rules below.)"""
+    import torch
+
+    from .inference import probabilities as batched_probabilities
+
     model.eval()
     x_all = torch.from_numpy(np.ascontiguousarray(images_uint8))
     return batched_probabilities(model, x_all, input_size, mean, std, batch_size=512).numpy()
 
 
-def calibrate(model: torch.nn.Module, images: np.ndarray, labels: np.ndarray, input_size: int,
+def calibrate(model: "torch.nn.Module", images: np.ndarray, labels: np.ndarray, input_size: int,
               mean: float, std: float, target_not_sure: float = TARGET_NOT_SURE_RATE) -> dict[str, Any]:
     """Thresholds from held-out photos: "not sure" below the top probability that
     `target_not_sure` of the in-class photos fall under; "may not be one of the ten" below the

@@ -70,6 +70,9 @@ def save_checkpoint(
 ) -> Path:
     """Write a model file atomically (the old file, if any, stays intact on any failure).
     Raises SaveError (disk full, permission denied...)."""
+    if hasattr(model_or_state_dict, "write_checkpoint"):  # a photo head fine-tune's model, written without torch
+        return model_or_state_dict.write_checkpoint(path, meta if isinstance(meta, CheckpointMeta)
+                                                    else CheckpointMeta.from_dict(dict(meta)))
     if isinstance(model_or_state_dict, nn.Module):
         state_dict = model_or_state_dict.state_dict()
     else:

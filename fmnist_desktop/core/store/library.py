@@ -151,8 +151,8 @@ class ModelLibrary:
     def _write_index(self, index: dict[str, Any]) -> None:
         write_index(self.index_path, index)
 
-    def _synced_index(self) -> dict[str, Any]:
-        """The index, reconciled with the files in the folder (and saved if that changed it)."""
+    def _synced_index(self, written: dict[str, CheckpointMeta] | None = None) -> dict[str, Any]:
+        """The index, reconciled with the folder's files (saved if that changed it); `written`: files just written."""
         index = self._read_index()
         changed = "rebuilt_from" in index
         for key in ACTIVE_KEYS.values():
@@ -199,7 +199,7 @@ class ModelLibrary:
             if path.stem in RESERVED_IDS:
                 self._reserved_name_note(path)
                 continue
-            meta = self._usable_meta(path)
+            meta = (written or {}).get(path.name) or self._usable_meta(path)
             if meta is None:
                 continue  # not a usable model; left alone, not listed, reported once
             records.append({"id": path.stem, "file": path.name, "name": meta.name, "meta": meta.to_dict()})
@@ -370,7 +370,7 @@ class ModelLibrary:
 
     def _record(self, path: Path, meta: CheckpointMeta) -> ModelEntry:
         with self._lock:
-            index = self._synced_index()  # the new file is picked up here if it was not yet
+            index = self._synced_index({path.name: meta})  # the new file is picked up here if it was not yet
             record = next((r for r in index["models"] if r["file"] == path.name), None)
             if record is None:
                 record = {"id": path.stem, "file": path.name}
@@ -403,14 +403,18 @@ class ModelLibrary:
         return f"{stem} ({n})"
 
     def add(self, model: Any, meta: CheckpointMeta) -> ModelEntry:
-        """Save a model (a torch module or a state_dict) into the library under a new, unique file
+        """Save a model (a torch module, a state_dict, or anything with `write_checkpoint(path, meta)`:
+        store.pt_file.HeadOnParent) into the library under a new, unique file
         name; a name another model already has becomes "name (2)" (`meta.name` is updated to what
         was saved). The lock is held from choosing the name and file to writing the index: another
         process adding a model of the same name in the same second gets the next name and its own file."""
         with self._lock:
             meta.name = self.unique_name(bounded_text(str(meta.name), MAX_NAME_CHARS))
             path = self._unique_file(meta.name)
-            _checkpoint().save_checkpoint(path, model, meta)
+            if hasattr(model, "write_checkpoint"):  # a photo head fine-tune's model: written without torch
+                model.write_checkpoint(path, meta)
+            else:
+                _checkpoint().save_checkpoint(path, model, meta)
             try:
                 return self._record(path, meta)
             except BaseException:

@@ -7,7 +7,12 @@ against torch when it was made) plus a manifest that ties it to the model file i
                              out; a photo model: RGB 0..1 in, 11 logits out; see core.jobs.export)
     <model>.twin.onnx.json   the export's contract, as every export writes it
     <model>.twin.json        the manifest: the model file's SHA-256 and size, the twin's SHA-256
-                             and size, the model's metadata and the export's verification
+                             and size, its outputs, the model's metadata and the export's verification
+
+A photo model's twin has more outputs than its logits: `features`, the pooled backbone features
+its linear head sees, and, with ImageNet's opinion, `imagenet`, the 1000 probabilities the opinion
+mixes in; the head's fine-tune runs on them without torch (core.jobs.photo_finetune). A photo
+twin made without `features` is stale like one made from other weights.
 
 They sit beside the model file (a source checkout's weights/ included; .gitignore keeps them
 out of git); for a model file whose folder cannot be written (the built-in models of an installed
@@ -40,6 +45,8 @@ TWIN_VERSION = 1
 TWIN_SUFFIX = ".twin.onnx"
 MANIFEST_SUFFIX = ".twin.json"
 CACHE_FOLDER = "twins"
+FEATURES_OUTPUT = "features"  # a photo twin's pooled backbone features (N, 1280)
+IMAGENET_OUTPUT = "imagenet"  # with ImageNet's opinion: ImageNet's probabilities (N, 1000)
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 _lock = threading.Lock()
@@ -55,6 +62,7 @@ class Twin:
     meta: CheckpointMeta  # the model's metadata, as the model file holds it
     kind: str  # "photo" or "fmnist"
     source_sha256: str
+    outputs: tuple[str, ...] = ()  # the graph's outputs, the answer first
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -129,14 +137,16 @@ def find_twin(source: str | os.PathLike[str]) -> Twin | None:
         meta = CheckpointMeta.from_dict(raw)
     except Exception:  # noqa: BLE001 — a damaged manifest is a missing twin, never an error
         return None
-    kind = manifest.get("kind")
-    if kind not in ("photo", "fmnist"):
+    kind, outputs = manifest.get("kind"), manifest.get("outputs", [])
+    if kind not in ("photo", "fmnist") or not (isinstance(outputs, list) and all(isinstance(o, str) for o in outputs)):
         return None
-    return Twin(source, onnx_path, meta, kind, source_sha)
+    if kind == "photo" and FEATURES_OUTPUT not in outputs:
+        return None  # made before twins fed the fine-tune: made again with its features
+    return Twin(source, onnx_path, meta, kind, source_sha, tuple(outputs))
 
 
 def write_manifest(source: Path, source_sha: str, onnx_path: Path, meta: CheckpointMeta, kind: str,
-                   verification: dict[str, Any]) -> Twin:
+                   verification: dict[str, Any], outputs: tuple[str, ...] | list[str] = ()) -> Twin:
     """Record a freshly written twin (atomically, after the .onnx file itself)."""
     _onnx, _contract, manifest_path = twin_files(source)
     manifest = {
@@ -148,11 +158,12 @@ def write_manifest(source: Path, source_sha: str, onnx_path: Path, meta: Checkpo
         "onnx_sha256": file_sha256(onnx_path),
         "onnx_bytes": onnx_path.stat().st_size,
         "kind": kind,
+        "outputs": list(outputs),
         "meta": meta.to_dict(),
         "verification": verification,
     }
     paths.atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False))
-    return Twin(source, onnx_path, meta, kind, source_sha)
+    return Twin(source, onnx_path, meta, kind, source_sha, tuple(outputs))
 
 
 def follow_rename(twin: Twin | None, meta: CheckpointMeta) -> None:

@@ -196,15 +196,15 @@ def embedding_store(key: str, root: str | os.PathLike[str] | None = None) -> Emb
     return EmbeddingStore(_root(root) / EMBEDDINGS_FOLDER / key)
 
 
-def store_embeddings(examples: Sequence[Example], net, input_size: int, n_augmented: int,
+def store_embeddings(examples: Sequence[Example], backbone, input_size: int, n_augmented: int,
                      root: str | os.PathLike[str] | None = None, progress=None, stop=None):
-    """The photo model's embeddings of kept photos (`photo_embeddings.Embedded`): those stored
-    already are read, the others computed once and stored. Called when a photo is kept, and by a
-    fine-tune for any photo kept before (or by another backbone). None when stopped."""
+    """The photo model's embeddings of kept photos (`photo_embeddings.Embedded`) by `backbone` (the
+    model's twin, core.predict.photo_twin.TwinBackbone, or data.torch_backbone's): those stored
+    already are read, the others computed once and stored. None when stopped."""
     from ..data.photo_embeddings import embed_photos, embedding_key
 
-    store = embedding_store(embedding_key(net, input_size, 1 + n_augmented), root)
-    return embed_photos(net, [(Path(e.path), e.digest) for e in examples], store, input_size, n_augmented,
+    store = embedding_store(embedding_key(backbone, input_size, 1 + n_augmented), root)
+    return embed_photos(backbone, [(Path(e.path), e.digest) for e in examples], store, input_size, n_augmented,
                         progress=progress, stop=stop)
 
 
