@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base import paths
+from ..base.edition import NeedsFullEdition
 from ..base.errors import FmnistError
 from .meta import CheckpointMeta, check_meta_shape
 
@@ -202,6 +203,20 @@ def copy_with_twin(twin: Twin, dest: Path) -> None:
         remove_twin(dest)
         dest.unlink(missing_ok=True)
         raise FmnistError(f"Cannot copy {twin.source.name}: {getattr(exc, 'strerror', None) or exc}.") from None
+
+
+def export_twin(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Path:
+    """ONNX export without torch (the lite edition): the model's twin — already verified against
+    the model when it was made — copied to `destination`, its contract to `<destination>.json`."""
+    twin, destination = find_twin(source), Path(destination)
+    if twin is None:
+        raise NeedsFullEdition(f"{Path(source).name} has no ONNX twin: exporting it needs the full edition of the app "
+                               "(with PyTorch).")
+    contract = twin.onnx_path.with_name(twin.onnx_path.name + ".json")
+    paths.atomic_write_bytes(destination, twin.onnx_path.read_bytes())
+    if contract.is_file():
+        paths.atomic_write_bytes(destination.with_name(destination.name + ".json"), contract.read_bytes())
+    return destination
 
 
 def remove_twin(source: str | os.PathLike[str]) -> None:
