@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QInputDialog, QMessageBox
 
 from fmnist_desktop.core.base import paths
 from fmnist_desktop.core.base.labels import CLASS_NAMES
+from fmnist_desktop.ui.pages.models.table import HEADERS
 
 SAMPLES = Path(__file__).resolve().parents[2] / "resources" / "samples"
 
@@ -105,6 +106,9 @@ def test_models_import_rename_activate_export_delete(lite_window, qtbot, tmp_pat
 
     window, page = lite_window, lite_window.pages["models"]
     window.show_page("models")
+    real_photos = HEADERS.index("Real photos")
+    qtbot.waitUntil(lambda: all(page.model.item(r, real_photos).text().endswith("photos")
+                                for r in range(page.model.rowCount())), timeout=60_000)  # each model measured
     with qtbot.waitSignal(page.modelImported, timeout=30_000) as imported:
         page.import_model(_model_with_twin(tmp_path / "in", "shirts"))
     entry = imported.args[0]
