@@ -166,3 +166,30 @@ def test_fmnist_evaluate_reads_the_data_set_without_torch(run_cli, tiny_idx_dir)
     result = run_cli("evaluate", "--data", tiny_idx_dir, "--json")
     assert result.code == 0, result.err
     assert '"n": 200' in result.out
+
+
+def test_the_local_api_answers_without_torch():
+    from fastapi.testclient import TestClient
+
+    from fmnist_desktop.serve.server import load_app
+    from fmnist_desktop.serve.app import ServeSettings
+
+    app, _ = load_app([paths.default_weights_path()], ServeSettings(threads=1), "auto")
+    sample = SAMPLES / "fashion-mnist_8_Bag.png"
+    with TestClient(app) as client:
+        response = client.post("/predict", files={"files": (sample.name, sample.read_bytes(), "image/png")})
+    assert response.status_code == 200, response.text
+    assert response.json()[0]["label"] == "Bag"
+
+
+def test_fmnist_serve_checks_its_models_without_torch(run_cli, monkeypatch):
+    """`fmnist serve` reads its device and models' metadata without torch, up to taking the port."""
+    from fmnist_desktop.serve import server
+
+    def port_reached(*_args):
+        raise SystemExit(7)
+
+    monkeypatch.setattr(server, "check_port_free", port_reached)
+    with pytest.raises(SystemExit) as reached:
+        run_cli("serve", "--weights", paths.default_weights_path(), "--port", "8799")
+    assert reached.value.code == 7

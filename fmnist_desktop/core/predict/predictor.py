@@ -196,6 +196,8 @@ class Predictor:
         the CPU each answers through its ONNX twin when it has a valid one (`make_twin(path)` makes
         a missing one: core.jobs.twins.ensure_twin); otherwise, on a GPU and with `use_twins=False`
         (the torch pipelines of photo_eval need the torch model), torch answers it."""
+        if isinstance(device, str) and device == "auto" and not has_torch():
+            device = "cpu"  # the lite edition: onnxruntime on the CPU
         if isinstance(device, str) and device == "auto":
             from ..learn.training import resolve_device
 
