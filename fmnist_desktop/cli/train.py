@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 import datetime as _dt
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -15,8 +14,8 @@ from ..core.base.defaults import DEFAULT_VAL_SIZE
 from ..core.base.errors import FmnistError, SaveError
 from ..core.base.formats import format_clock
 from . import train_distributed
-from .console import ProgressBar, StopOnCtrlC, say
-from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG, command
+from .console import ProgressBar, StopOnCtrlC, complain, say
+from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, command
 from .train_checks import MAX_SEED, check_training_numbers  # noqa: F401 — MAX_SEED: its home was here
 
 
@@ -47,6 +46,8 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
                         "class 'none' for things that are none of the ten; see weights/PHOTO_LABELS.md)")
     p.add_argument("--photo-root", metavar="DIR",
                    help="the folder the labels file's paths are relative to (default: the labels file's folder)")
+    p.add_argument("--from-block", type=int, default=None, metavar="N",
+                   help="--kind photo: the first backbone block trained, 0–16 (default: 13; 16 trains the head alone)")
     p.add_argument("--photo-weight", type=float, default=4.0,
                    help="how many times a photo is shown per epoch on average; rarer classes more often (default: 4)")
     p.add_argument(
@@ -235,7 +236,7 @@ def run_train(args: argparse.Namespace) -> int:
             code = _save(kept, args)
             return EXIT_INTERRUPTED if code == EXIT_OK else code
         if isinstance(outcome, Failed):
-            print(f"{PROG}: error: {outcome.message} {outcome.advice}".rstrip(), file=sys.stderr)
+            complain("error", f"{outcome.message} {outcome.advice}".rstrip())
             return EXIT_FAILED
         assert isinstance(outcome, Finished)
         if not train_distributed.saves(args):  # under torchrun, rank 0 tests and saves the model
@@ -280,6 +281,6 @@ def _save(run, args: argparse.Namespace) -> int:
         rescued = _rescue_save(run.model, run.meta)
         if rescued is None:
             raise
-        print(f"{PROG}: error: {exc} The trained model was saved instead to {rescued}.", file=sys.stderr)
+        complain("error", f"{exc} The trained model was saved instead to {rescued}.")
         return EXIT_FAILED
     return EXIT_OK

@@ -41,5 +41,10 @@ def check_training_numbers(args: argparse.Namespace, *, max_seed: int = MAX_SEED
         raise FmnistError(f"--seed must be between 0 and {max_seed:,}, not {args.seed}.")
     if not (math.isfinite(args.photo_weight) and 0 < args.photo_weight <= 100):
         raise FmnistError(f"--photo-weight must be a number between 0 and 100, not {args.photo_weight}.")
+    from_block = getattr(args, "from_block", None)
+    if from_block is not None and getattr(args, "kind", "photo") != "photo":
+        raise FmnistError("--from-block is for --kind photo (the photo model's backbone blocks).")
+    if from_block is not None and not 0 <= from_block <= 16:
+        raise FmnistError(f"--from-block must be between 0 and 16, not {from_block}.")
     if args.name is not None and len(args.name) > MAX_NAME_CHARS:
         raise FmnistError(f"--name can have at most {MAX_NAME_CHARS} characters; this one has {len(args.name):,}.")

@@ -7,13 +7,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import sys
 from pathlib import Path
 
 from ..core.base.errors import FmnistError
 from ..core.base.formats import count_noun, format_clock
-from .console import ProgressBar, StopOnCtrlC, say
-from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, PROG
+from .console import ProgressBar, StopOnCtrlC, complain, say
+from .registry import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from .train_checks import MAX_PHOTO_SEED, check_training_numbers, torchrun_processes
 
 
@@ -43,7 +42,8 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
     from ..core.learn.training import BatchEnd, Cancelled, EpochEnd, Failed, Started, format_epoch_line
 
     config = PhotoTrainConfig(seed=args.seed)
-    for field, value in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size)):
+    for field, value in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
+                         ("from_block", getattr(args, "from_block", None))):
         if value is not None:
             config = dataclasses.replace(config, **{field: value})
     bar: ProgressBar | None = None
@@ -82,7 +82,7 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
             elif isinstance(event, Failed):
                 if bar is not None:
                     bar.close()
-                print(f"{PROG}: error: {event.message} {event.advice}".rstrip(), file=sys.stderr)
+                complain("error", f"{event.message} {event.advice}".rstrip())
                 return EXIT_FAILED
             elif isinstance(event, Cancelled):
                 if bar is not None:

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from . import tune_workers
-from .console import ProgressBar, StopOnCtrlC, say
-from .registry import EXIT_INTERRUPTED, EXIT_OK, PROG, command
+from .console import ProgressBar, StopOnCtrlC, complain, say
+from .registry import EXIT_INTERRUPTED, EXIT_OK, command
 from ..core.base.defaults import DEFAULT_VAL_SIZE
 from ..core.base.errors import FmnistError
 from ..core.base.formats import count_noun, format_clock
@@ -171,7 +171,7 @@ def _run_tune(args: argparse.Namespace) -> int:
     if args.json:
         say(json.dumps(summary, indent=2, ensure_ascii=False))
     if finished.reason == "stopped":
-        print(f"{PROG}: the study was stopped; run the same command again to continue it.", file=sys.stderr)
+        complain("note", "the study was stopped; run the same command again to continue it.")
         return EXIT_INTERRUPTED
     return EXIT_OK
 

@@ -47,6 +47,7 @@ def nothing_loads(monkeypatch):
     (["--photo-weight", "-5"], "--photo-weight must be a number between 0 and 100"),
     (["--epochs", "0"], "--epochs must be at least 1"),
     (["--name", "n" * 201], "--name can have at most 200 characters"),
+    (["--from-block", "17"], "--from-block must be between 0 and 16"),
 ])
 def test_photo_training_arguments_are_refused_before_anything_loads(run_cli, nothing_loads, tmp_path, flags, words):
     result = run_cli("train", "--kind", "photo", "--photos", _photos(tmp_path / "photos"), *flags)
@@ -55,6 +56,10 @@ def test_photo_training_arguments_are_refused_before_anything_loads(run_cli, not
 
 def test_batch_size_one_is_refused_up_front_for_the_28x28_network(run_cli, nothing_loads):
     run_cli("train", "--batch-size", "1").assert_one_error_line("--batch-size must be at least 2")
+
+
+def test_from_block_is_refused_for_the_28x28_network(run_cli, nothing_loads):
+    run_cli("train", "--from-block", "11").assert_one_error_line("--from-block is for --kind photo")
 
 
 def test_under_torchrun_the_batch_must_give_each_process_two_images(run_cli, nothing_loads, monkeypatch):

@@ -111,3 +111,36 @@ def test_training_never_runs_through_the_frozen_opinion(photo_net_pair):
         assert not torch.allclose(out.exp().sum(1), torch.ones(2))
     finally:
         with_opinion.eval()
+
+
+def test_a_saved_photo_model_leaves_imagenets_own_tensors_to_the_package_and_answers_the_same(tmp_path):
+    from fmnist_desktop.core.models.photo_net import PHOTO_ARCH, INPUT_SIZE
+    from fmnist_desktop.core.store.checkpoint import CheckpointMeta, load_model, save_checkpoint
+
+    torch.manual_seed(0)
+    net = PhotoNet.pretrained().attach_imagenet_opinion(13).eval()
+    meta = CheckpointMeta(name="Slim", preset="photo-model", arch=PHOTO_ARCH, input_size=INPUT_SIZE, mean=0.0,
+                          std=1.0, class_names=[f"c{i}" for i in range(10)], metrics={})
+    slim = save_checkpoint(tmp_path / "slim.pt", net, meta)
+    full = tmp_path / "full.pt"
+    torch.save({"format": "fmnist-desktop", "format_version": 1, "state_dict": net.state_dict(),
+                "meta": meta.to_dict()}, full)
+    # The frozen ImageNet tail (3.3 M parameters) is the package's: the file is half the size.
+    assert slim.stat().st_size < 0.6 * full.stat().st_size
+    x = torch.rand(2, 3, 224, 224)
+    with torch.no_grad():
+        want = net(x)
+        for path in (slim, full):  # files written before keep loading
+            loaded, _ = load_model(path)
+            assert loaded.opinion is not None and loaded.opinion.start_block == 13
+            assert torch.equal(loaded(x), want)
+
+
+def test_an_opinion_that_differs_from_the_package_is_kept_in_the_file(tmp_path):
+    from fmnist_desktop.core.models.photo_net import without_packaged_opinion
+
+    net = PhotoNet.pretrained().attach_imagenet_opinion(15)
+    with torch.no_grad():
+        net.opinion._fc.bias.add_(1.0)
+    state, slimmed = without_packaged_opinion(net.state_dict())
+    assert not slimmed and "opinion._fc.bias" in state

@@ -229,3 +229,38 @@ def test_a_damaged_shipped_photo_model_is_said_once_and_photos_fall_back_to_the_
     assert "fmnist: note: The photo model shipped with the app cannot be used" in r.err
     assert "28×28" in r.out
     assert paths.default_weights_path().is_file()
+
+
+def test_a_photo_run_stopped_after_an_epoch_resumes_there_and_ends_as_an_unbroken_run(tmp_path):
+    # A long run (the shipped model's takes most of an hour on 2 cores) killed part-way must not
+    # start again from nothing: the same command picks up after the last finished epoch.
+    import threading
+
+    from fmnist_desktop.core.data.photo_features import CachedActivations
+    from fmnist_desktop.core.learn.photo_training import PhotoTrainConfig, iter_photo_training
+    from fmnist_desktop.core.learn.training import Cancelled, EpochEnd, Finished
+
+    acts = np.random.RandomState(0).randn(2 * 24, 192, 7, 7).astype(np.float16)
+    train = CachedActivations(acts, np.arange(24) % 11, 2)
+    config = PhotoTrainConfig(epochs=3, batch_size=8, from_block=15)
+    resume = tmp_path / "run.resume.pt"
+
+    def fresh() -> PhotoNet:
+        torch.manual_seed(1)
+        return PhotoNet.pretrained()
+
+    stop = threading.Event()
+    first = []
+    for event in iter_photo_training(config, fresh(), train, None, stop, resume):
+        first.append(event)
+        if isinstance(event, EpochEnd) and event.epoch == 2:
+            stop.set()
+    assert isinstance(first[-1], Cancelled) and resume.is_file()
+    second = list(iter_photo_training(config, fresh(), train, None, None, resume))
+    assert [e.epoch for e in second if isinstance(e, EpochEnd)] == [1, 2, 3]  # the charts show all three
+    assert not resume.exists()  # a finished run leaves nothing behind
+    unbroken = list(iter_photo_training(config, fresh(), train, None, None, None))
+    resumed_net, whole_net = second[-1].model, unbroken[-1].model
+    assert isinstance(second[-1], Finished)
+    for (key, a), b in zip(resumed_net.state_dict().items(), whole_net.state_dict().values()):
+        assert torch.equal(a, b), key

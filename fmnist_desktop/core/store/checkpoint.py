@@ -41,6 +41,7 @@ from .meta import (  # noqa: F401
     MEAN_RANGE,
     STD_RANGE,
     FORMAT_VERSION,
+    PLAIN_FORMAT_VERSION,
     CheckpointMeta,
     _plain,
     bounded_text,
@@ -74,16 +75,25 @@ def save_checkpoint(
     else:
         state_dict = model_or_state_dict
     tensors = {str(k): v.detach().to("cpu").contiguous() for k, v in state_dict.items()}
+    tensors, slimmed = _without_packaged_parts(tensors)
     meta_dict = meta.to_dict() if isinstance(meta, CheckpointMeta) else _plain(dict(meta))
     payload = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if slimmed else PLAIN_FORMAT_VERSION,
         "state_dict": tensors,
         "meta": meta_dict,
     }
     target = Path(path)
     _write_torch_file(target, payload)
     return target
+
+
+def _without_packaged_parts(tensors: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], bool]:
+    if "opinion.start" not in tensors:
+        return tensors, False
+    from ..models.photo_net import without_packaged_opinion
+
+    return without_packaged_opinion(tensors)
 
 
 def save_state_dict(path: str | os.PathLike[str], model_or_state_dict: nn.Module | Mapping[str, torch.Tensor]) -> Path:
@@ -277,6 +287,10 @@ def _checked(path: Path, obj: Any) -> tuple[dict[str, torch.Tensor], CheckpointM
         state_dict = obj.get("state_dict")
         if not is_state_dict(state_dict):
             raise CheckpointError(f"{path.name} is damaged (it holds no weights).")
+        if "opinion.start" in state_dict:
+            from ..models.photo_net import with_packaged_opinion
+
+            state_dict = with_packaged_opinion(state_dict)
         raw_meta = obj.get("meta")
         if not isinstance(raw_meta, Mapping):
             raise CheckpointError(f"{path.name} is damaged (it has no description of its model).")

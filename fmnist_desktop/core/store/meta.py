@@ -16,7 +16,11 @@ from ... import __version__ as APP_VERSION
 from ..base.errors import CheckpointError
 from ..base.labels import CLASS_NAMES
 
-FORMAT_VERSION = 1  # the model file format (core.store.checkpoint writes it)
+FORMAT_VERSION = 2  # the newest model file format this app reads (core.store.checkpoint writes it)
+# Version 2: a photo model's ImageNet opinion may be left out of the file (it equals the package's,
+# core.models.photo_net.without_packaged_opinion); every other file is still written as version 1,
+# so older apps keep reading them.
+PLAIN_FORMAT_VERSION = 1
 
 # Metadata is plain values; deeper nesting or more values than this is not a description but an
 # attack on every later reader (json, repr, the GUI): refused at load.
