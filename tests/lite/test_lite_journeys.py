@@ -116,6 +116,7 @@ def test_models_import_rename_activate_export_delete(lite_window, qtbot, tmp_pat
 
     page.select_entry(entry.id)
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("Lite shirts", True))
+    qtbot.waitUntil(page.rename_button.isEnabled, timeout=60_000)  # after the new model's real-photo score
     page.rename_button.click()
     assert "Lite shirts" in _names(page)
 
@@ -137,6 +138,7 @@ def test_models_import_rename_activate_export_delete(lite_window, qtbot, tmp_pat
 
     window.context.set_active("default")
     page.select_entry(entry.id)
+    qtbot.waitUntil(page.delete_button.isEnabled, timeout=60_000)
     page.delete_button.click()
     qtbot.waitUntil(lambda: "Lite shirts" not in _names(page), timeout=10_000)
     assert not list(paths.models_dir().glob("*.twin.*"))  # its twin went with it
