@@ -55,6 +55,9 @@ def test_predict_a_picture_a_folder_and_the_csv(lite_window, qtbot, tmp_path):
     with qtbot.waitSignal(page.predictionShown, timeout=60_000) as shown:
         page.predict_paths([str(sample)])
     assert shown.args[0].prediction.label == "Trouser"
+    page.heat_map.toggle.setChecked(True)  # "Show where the answer came from" needs the torch model
+    _one_line_full_edition(page.heat_map.status.text())
+    page.heat_map.toggle.setChecked(False)
     with qtbot.waitSignal(page.batchFinished, timeout=60_000) as finished:
         page.predict_paths([str(SAMPLES)])
     assert finished.args[0] == len([p for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg")])
