@@ -58,6 +58,8 @@ def test_predict_a_picture_a_folder_and_the_csv(lite_window, qtbot, tmp_path):
     page.heat_map.toggle.setChecked(True)  # "Show where the answer came from" needs the torch model
     _one_line_full_edition(page.heat_map.status.text())
     page.heat_map.toggle.setChecked(False)
+    page.confirm_button.click()  # kept in My photos, for the fine-tune (the full edition's, for now)
+    qtbot.waitUntil(lambda: page.my_photos_label.text() == "My photos: 1", timeout=10_000)
     with qtbot.waitSignal(page.batchFinished, timeout=60_000) as finished:
         page.predict_paths([str(SAMPLES)])
     assert finished.args[0] == len([p for p in SAMPLES.iterdir() if p.suffix in (".png", ".jpg")])
