@@ -200,3 +200,13 @@ def test_fmnist_serve_checks_its_models_without_torch(run_cli, monkeypatch):
     with pytest.raises(SystemExit) as reached:
         run_cli("serve", "--weights", paths.default_weights_path(), "--port", "8799")
     assert reached.value.code == 7
+
+
+def test_evaluate_on_labelled_photos_without_torch():
+    """The Evaluate page's photo measure (the shipped real photos, here the test's three)."""
+    from fmnist_desktop.core.jobs import evaluate
+    from fmnist_desktop.core.jobs.state import PlainState
+
+    done = evaluate.run_photos(evaluate.PhotoEvaluateInputs(paths.default_weights_path()), PlainState())
+    assert done.description == "the 3 real photos shipped with the app"
+    assert done.result.confusion.sum() == len(done.names) == 3

@@ -173,7 +173,7 @@ class PhotoEvaluation:
 def photo_items(folder) -> tuple[list, str]:
     """(path, class) pairs and their description; FmnistError when the folder holds no labelled photo."""
     from ..base.errors import FmnistError
-    from ..predict.photo_eval import labelled_photos
+    from ..predict.photo_eval_result import labelled_photos
     from ..predict.photo_score import shipped_photos
 
     if folder is None:
@@ -191,7 +191,7 @@ def run_photos(inputs: PhotoEvaluateInputs, state: TaskState) -> PhotoEvaluation
     """Evaluate a photo model file on labelled photos as the app answers them; None when stopped."""
     import numpy as np
 
-    from ..learn.evaluation import result_from_probabilities
+    from ..learn.metrics import result_from_probabilities
     from ..predict.routed_eval import evaluate_photo_items_routed
     from .twins import predictor_for
 
