@@ -57,7 +57,10 @@ data set: the Train page says where it looks (a folder you choose, the app's dat
 A recent NVIDIA driver lets the app train on the GPU; without one it trains on the CPU.
 """
 
-LITE_NOTE = """
+LITE_NOTE = """Evaluate measures the 28×28 network on the Fashion-MNIST test set; it looks in a folder
+you choose, the app's data folder and /usr/share/datasets/fashion-mnist (Debian's
+dataset-fashion-mnist package).
+
 This is the lite edition: it predicts, evaluates, manages models and serves the local API
 without PyTorch. Training a model from scratch, tuning and fine-tuning need the full edition.
 """
@@ -213,8 +216,8 @@ def make_tarball(
     title = f"{APP_NAME} {version}{' (lite edition)' if edition == 'lite' else ''} for Linux ({platform.machine() or 'unknown'})"
     note = INSTALL_NOTE.format(title=title, underline="=" * len(title), archive=archive.name, top=top,
                                unpack="xJf" if edition == "lite" else "xzf")
-    if edition == "lite":
-        note += LITE_NOTE
+    if edition == "lite":  # no training, no GPU: the data set is for Evaluate
+        note = note.split("Training needs the")[0].rstrip() + "\n" + LITE_NOTE
     extras = {
         "INSTALL.txt": (note.encode("utf-8"), 0o644),
         "install-desktop-entry.sh": (DESKTOP_ENTRY_INSTALLER.encode("utf-8"), 0o755),

@@ -72,3 +72,19 @@ def build_name(edition: str) -> str:
     from fmnist_desktop import build
 
     return build.tarball_name(edition=edition)
+
+
+def test_lite_archive_is_xz_and_says_what_the_lite_edition_does(tmp_path):
+    import tarfile
+
+    from fmnist_desktop import build
+
+    app = tmp_path / "fmnist-desktop"
+    app.mkdir()
+    (app / "fmnist-desktop").write_bytes(b"#!/bin/sh\n")
+    archive = build.make_tarball(app, ROOT / "resources", tmp_path, edition="lite")
+    assert archive.name.startswith("fmnist-desktop-lite-") and archive.name.endswith(".tar.xz")
+    with tarfile.open(archive, "r:xz") as tar:
+        note = next(tar.extractfile(m).read().decode() for m in tar.getmembers() if m.name.endswith("INSTALL.txt"))
+    assert f"tar xJf {archive.name}" in note and "lite edition" in note
+    assert "NVIDIA" not in note and "Train page" not in note
