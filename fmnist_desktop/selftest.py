@@ -1,7 +1,7 @@
 """`fmnist-desktop --self-test`: prove an installation works, without a display and without Qt.
 
-Meant above all for the packaged app (CI runs it on every build): it imports torch, loads the
-bundled model, classifies the bundled sample images through the same Predictor the app uses, and
+Meant above all for the packaged app (CI runs it on every build): it imports torch (the lite
+edition: onnxruntime, and checks that torch is absent), loads the bundled model, classifies the bundled sample images through the same Predictor the app uses, and
 checks the answers. One line per check (`ok   …`, `FAIL …`, `info …`), exit status 0 only when
 every check passed. The report is also written to the log folder, because a windowed build on
 Windows has no console to print to.
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from fmnist_desktop import APP_ID, __version__
-from fmnist_desktop.core.base import paths
+from fmnist_desktop.core.base import edition, paths
 from fmnist_desktop.core.base.formats import is_photo_file, recorded_test_accuracy
 from fmnist_desktop.core.base.labels import CLASS_NAMES, class_index
 
@@ -91,15 +91,9 @@ def run(report: _Report) -> None:
     where = f"bundle at {Path(sys.executable).parent}" if frozen else f"source tree at {paths.source_root()}"
     report.line("info", f"{APP_ID} {__version__} self-test, {where}, Python {platform.python_version()} on {platform.platform()}")
 
-    try:
-        import torch
-        import torchvision
-
-        from fmnist_desktop.core.predict.predictor import Predictor
-    except Exception as exc:  # a broken bundle shows up here: say what is missing, stop
-        report.line("FAIL", f"import torch and the app's core: {_one_line(exc)}")
+    if not _check_imports(report, started):
         return
-    report.line("ok", f"imported torch {torch.__version__}, torchvision {torchvision.__version__} in {time.perf_counter() - started:.1f} s")
+    from fmnist_desktop.core.predict.predictor import Predictor
 
     weights = paths.default_weights_path()
     try:
@@ -133,6 +127,27 @@ def run(report: _Report) -> None:
     _check_gpu(report, weights, fashion_mnist, cpu_answers)
     _check_photo_model(report, weights, photos, fashion_mnist)
     report.line("info", f"self-test took {time.perf_counter() - started:.1f} s")
+
+
+def _check_imports(report: _Report, started: float) -> bool:
+    """The engine imports: torch in the full edition; onnxruntime, and no torch, in the lite one."""
+    lite = not edition.has_torch()
+    try:
+        if lite:
+            import onnxruntime as engine
+        else:
+            import torch as engine
+            import torchvision
+        from fmnist_desktop.core.predict.predictor import Predictor  # noqa: F401
+    except Exception as exc:  # a broken bundle shows up here: say what is missing, stop
+        report.line("FAIL", f"import {'onnxruntime' if lite else 'torch'} and the app's core: {_one_line(exc)}")
+        return False
+    took = f"in {time.perf_counter() - started:.1f} s"
+    if lite:
+        report.line("ok", f"lite edition: imported onnxruntime {engine.__version__} {took}; no torch (answers run on ONNX twins)")
+    else:
+        report.line("ok", f"imported torch {engine.__version__}, torchvision {torchvision.__version__} {took}")
+    return True
 
 
 def _check_photo_model(report: _Report, fmnist_weights: Path, photos: list[Path], fashion_mnist: list[Path]) -> None:
@@ -169,6 +184,9 @@ def _check_photo_model(report: _Report, fmnist_weights: Path, photos: list[Path]
                             "not the 28×28 network")
     else:
         report.line("ok", f"routing: photos go to the photo model, {fashion_mnist[0].name} to the 28×28 network")
+    if not edition.has_torch():
+        report.line("info", "lite edition: no ImageNet backbone weights needed (it does not train photo models)")
+        return
     try:
         from fmnist_desktop.core.models.photo_net import pretrained_weights_path
 
@@ -186,13 +204,12 @@ def _check_cpu(report: _Report, predictor) -> None:
     """The model really runs on the CPU: its weights are there and a blank image gives ten finite
     probabilities that add up to one (a broken torch build or BLAS library fails here)."""
     import numpy as np
-    import torch
 
     try:
         model = getattr(predictor, "model", None)
         # A model answered by its ONNX twin runs on onnxruntime's CPU provider: no torch weights to ask.
         where = {str(p.device) for p in model.parameters()} if model is not None else {"cpu"}
-        probabilities = np.asarray(predictor.probabilities(torch.zeros((1, 28, 28), dtype=torch.uint8)), dtype=float)
+        probabilities = np.asarray(predictor.probabilities(np.zeros((1, 28, 28), np.uint8)), dtype=float)
     except Exception as exc:
         report.line("FAIL", f"device cpu: {_one_line(exc)}")
         return
@@ -207,6 +224,9 @@ def _check_cpu(report: _Report, predictor) -> None:
 
 def _check_gpu(report: _Report, weights: Path, files: list[Path], cpu_answers: list[int]) -> None:
     """When a CUDA GPU is present, the same samples must get the same answers on it."""
+    if not edition.has_torch():
+        report.line("info", "lite edition: answers run on the CPU through onnxruntime; no GPU check")
+        return
     import torch
 
     from fmnist_desktop.core.predict.predictor import Predictor

@@ -6,6 +6,15 @@ Add fixtures here only additively; fixtures for one area belong in that folder's
 
 from __future__ import annotations
 
+import os
+
+if os.environ.get("FMNIST_HIDE_TORCH") == "1":  # the lite edition's tests (tests/test_lite_edition.py)
+    from lite import hide_torch
+
+    hide_torch.install()
+# tests/lite runs only with torch hidden, in an interpreter of its own (tests/test_lite_edition.py).
+collect_ignore = [] if os.environ.get("FMNIST_HIDE_TORCH") == "1" else ["lite"]
+
 import gzip
 from dataclasses import dataclass
 from pathlib import Path

@@ -30,6 +30,7 @@ import traceback
 from pathlib import Path
 
 from .. import __version__
+from ..core.base import edition
 from ..core.base.errors import FmnistError, SaveError
 from ..core.store.logs import CLI_LOG, configure as configure_logging, write_log
 from . import evaluate, export, models, predict, serve, train, tune  # noqa: F401 - each registers its subcommands
@@ -40,6 +41,10 @@ from .registry import COMMANDS, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, E
 HELP_ORDER = ("train", "evaluate", "predict", "evaluate-photos", "models", "export", "serve", "tune")
 
 __all__ = ["COMMANDS", "Command", "ProgressBar", "StopOnCtrlC", "build_parser", "command", "main"]
+
+
+# What the lite edition (core.base.edition: no torch) cannot do at all: one line, exit status 2.
+NEEDS_TORCH = {"train": "Training a model (fmnist train)", "tune": "Tuning (fmnist tune)"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    if args.command in NEEDS_TORCH and not edition.has_torch():
+        complain("error", edition.full_edition_line(NEEDS_TORCH[args.command]))
+        return EXIT_BAD_INPUT
     try:
         return args.run(args)
     except SaveError as exc:
@@ -98,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return EXIT_OK
     except Exception as exc:  # noqa: BLE001 — never a traceback on the terminal
+        if isinstance(exc, ModuleNotFoundError) and exc.name in ("torch", "torchvision") and not edition.has_torch():
+            complain("error", edition.full_edition_line(f"This part of fmnist {args.command}"))
+            return EXIT_BAD_INPUT
         log = _log_unexpected(argv if argv is not None else sys.argv[1:])
         where = f"; see log file {log}" if log else ""
         complain("error", f"unexpected {type(exc).__name__}: {exc}{where}")

@@ -106,9 +106,12 @@ def weights_path(args) -> Path:
 
 def chosen_device(name: str):
     """The torch device `--device NAME` asks for (a `TrainingError` when it is not available);
-    "cpu" as it is, so that answering on the CPU never imports torch."""
-    if name == "cpu":
+    "cpu" as it is, so that answering on the CPU never imports torch (the lite edition: "auto" too)."""
+    from ..core.base import edition
+
+    if name == "cpu" or (name == "auto" and not edition.has_torch()):
         return "cpu"
+    edition.require_torch(f"Running on {name}")
     from ..core.learn.training import resolve_device
 
     return resolve_device(name)

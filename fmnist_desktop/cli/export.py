@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .console import say, weights_argument, weights_path
 from .registry import EXIT_OK, command
+from ..core.base import edition
 from ..core.base.errors import FmnistError
 from ..core.base.output_safety import printable
 
@@ -31,12 +32,30 @@ def _export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", metavar="OUT", help="file to write")
 
 
+def _export_lite(args: argparse.Namespace, weights: Path, out: Path) -> int:
+    """The lite edition (no torch): ONNX is the model's verified twin, copied, and checkpoint its
+    file, copied; a bare state_dict and TorchScript need the full edition."""
+    from ..core.base.paths import atomic_write_bytes
+    from ..core.store.twins import export_twin
+
+    if out.is_dir():
+        raise FmnistError(f"{out} is a folder; give a file name to write.")
+    if args.format == "onnx":
+        export_twin(weights, out)
+    elif args.format in ("checkpoint", "pt"):
+        atomic_write_bytes(out, Path(weights).read_bytes())
+    else:
+        raise edition.NeedsFullEdition(edition.full_edition_line(f"Exporting to {args.format}"))
+    size = out.stat().st_size
+    if args.json:
+        say(json.dumps({"path": str(out), "format": args.format, "size_bytes": size}, indent=2))
+    else:
+        say(f"Wrote {printable(out)} ({args.format}, {size / 1e6:.2f} MB)")
+    return EXIT_OK
+
+
 @command("export", "write a model to a file of your choice (also ONNX and TorchScript)", _export_arguments)
 def _run_export(args: argparse.Namespace) -> int:
-    from ..core.store.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
-
-    from ..core.jobs.export import check_export_target, share_like_other_files
-
     if args.weights or args.kind == "fmnist":
         weights = weights_path(args)
     else:
@@ -44,6 +63,12 @@ def _run_export(args: argparse.Namespace) -> int:
 
         weights = ModelLibrary().active(args.kind).path
     out = Path(args.out)
+    if not edition.has_torch():
+        return _export_lite(args, weights, out)
+    from ..core.store.checkpoint import load_checkpoint, save_checkpoint, save_state_dict
+
+    from ..core.jobs.export import check_export_target, share_like_other_files
+
     previous_mode = check_export_target(out)  # a folder, device, pipe, read-only file or too long a name (issue 17)
     if out.is_dir():
         raise FmnistError(f"{out} is a folder; give a file name to write.")

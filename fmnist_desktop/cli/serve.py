@@ -68,16 +68,15 @@ def _run_serve(args: argparse.Namespace) -> int:
     settings = ServeSettings(max_upload=parse_size(args.max_upload), max_files=args.max_files, token=token,
                              threads=args.threads,
                              allowed_hosts=loopback_hosts(args.host) if is_loopback(args.host) else None)
-    from ..core.learn.training import resolve_device
+    from .console import chosen_device
 
-    resolve_device(args.device)  # an unknown or absent device is one error line (exit 2), as in train and tune
+    chosen_device(args.device)  # an unknown or absent device is one error line (exit 2), as in train and tune
     from .routing import model_paths
 
     weights = model_paths(args)  # by default the active photo model and 28×28 network (each image routed)
-    from ..core.store.checkpoint import read_meta
     from ..core.base.output_safety import printable
 
-    metas = [read_meta(w) for w in weights]  # a damaged model file is reported before the port is taken
+    metas = [_model_meta(w) for w in weights]  # a damaged model file is reported before the port is taken
     check_port_free(args.host, args.port)
     if not is_loopback(args.host):
         complain("warning", f"listening on {args.host}: other computers on the network can use this model"
@@ -106,3 +105,17 @@ def _run_serve(args: argparse.Namespace) -> int:
     summary = outcome.get("summary") or f"requests in flight had up to {GRACE_S:g} s to finish, then a 503"
     say("Server stopped" + (f" ({name}); {summary}." if name else "."))
     return EXIT_OK
+
+
+def _model_meta(path):
+    """A model file's metadata: its ONNX twin's (torch-free: the lite edition), else the file's."""
+    from ..core.base.edition import require_torch
+    from ..core.store.twins import builtin_meta_from_twin
+
+    meta = builtin_meta_from_twin(path)
+    if meta is not None:
+        return meta
+    require_torch(f"Serving {path} (it has no ONNX twin)")
+    from ..core.store.checkpoint import read_meta
+
+    return read_meta(path)

@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, QSettings, Qt, Signal, Slot
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from fmnist_desktop import APP_NAME, ORG_NAME
+from fmnist_desktop.core.base import edition
 from fmnist_desktop.core.base.errors import FmnistError
 from fmnist_desktop.core.store.logs import write_log
 
@@ -43,6 +44,15 @@ OPTIONAL_BACKGROUND_MODULES = (
     "fmnist_desktop.core.learn.evaluation",
     "fmnist_desktop.core.store.user_photos",
 )
+# The lite edition (core.base.edition: no torch) answers through onnxruntime; these need torch.
+TORCH_MODULES = ("torch", "fmnist_desktop.core.store.checkpoint")
+
+
+def background_modules() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(modules that must import, modules imported when they can) for this edition."""
+    if edition.has_torch():
+        return BACKGROUND_MODULES, OPTIONAL_BACKGROUND_MODULES
+    return tuple(m for m in BACKGROUND_MODULES if m not in TORCH_MODULES), ("fmnist_desktop.core.store.user_photos",)
 
 
 def make_settings() -> QSettings:
@@ -150,12 +160,13 @@ class AppContext(QObject):
 
     def _import_in_background(self) -> None:
         payload, error = None, ""
-        total = len(BACKGROUND_MODULES) + len(OPTIONAL_BACKGROUND_MODULES) + 1
+        required, optional = background_modules()
+        total = len(required) + len(optional) + 1
         try:
-            for step, name in enumerate(BACKGROUND_MODULES):
+            for step, name in enumerate(required):
                 self.loading_step = (step, total, name)  # one tuple, replaced whole: read safely by the GUI
                 importlib.import_module(name)
-            for step, name in enumerate(OPTIONAL_BACKGROUND_MODULES, len(BACKGROUND_MODULES)):
+            for step, name in enumerate(optional, len(required)):
                 self.loading_step = (step, total, name)
                 try:
                     importlib.import_module(name)
@@ -318,6 +329,8 @@ def _entry_key(entry) -> tuple:
 
 
 def _describe_device() -> str:
+    if not edition.has_torch():
+        return "CPU (lite edition: onnxruntime)"
     import torch
 
     if torch.cuda.is_available():

@@ -26,12 +26,13 @@ from PySide6.QtWidgets import (
 
 from fmnist_desktop import APP_NAME, __version__
 from fmnist_desktop.core.store.logs import write_log
+from fmnist_desktop.core.base import edition
 from fmnist_desktop.core.base.formats import recorded_test_accuracy
 from fmnist_desktop.ui.context import AppContext
 from fmnist_desktop.ui.pages.evaluate import EvaluatePage
 from fmnist_desktop.ui.pages.models import ModelsPage
 from fmnist_desktop.ui.pages.predict import PredictPage
-from fmnist_desktop.ui.pages.train import TrainPage
+from fmnist_desktop.ui.pages.train import LiteTrainPage, TrainPage
 from fmnist_desktop.ui.settings_keys import WINDOW_GEOMETRY, WINDOW_PAGE
 from fmnist_desktop.ui.widgets.dialogs import ask_yes_no
 from fmnist_desktop.ui.widgets.elided_label import ElidedLabel
@@ -96,6 +97,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         for index, (key, title, page_class, object_name) in enumerate(PAGE_SPECS):
+            if page_class is TrainPage and not edition.has_torch():
+                page_class = LiteTrainPage  # the lite edition: one line says the full edition trains
             page = self._create_page(title, page_class, object_name)
             self.pages[key] = page
             self.stack.addWidget(page)

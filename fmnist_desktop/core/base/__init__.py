@@ -1,7 +1,7 @@
 """The bottom layer: plain-Python pieces every other part uses.
 
-Errors (`errors`), class names (`labels`), file formats and the one photo-file predicate
-(`formats`), limits on hostile images (`image_limits`), escaping for terminal and JSON output
+Errors (`errors`), which edition runs (`edition`: full, or lite without torch), class names
+(`labels`), file formats and the one photo-file predicate (`formats`), limits on hostile images (`image_limits`), escaping for terminal and JSON output
 (`output_safety`), app folders and atomic writes (`paths`), thread settings (`threads`), shared
 defaults (`defaults`) and the one "not sure" rule (`verdict`). No torch, numpy or Qt: the GUI
 imports this before torch is loaded.

@@ -22,7 +22,10 @@ default for threads that have not, which is why workers set their count explicit
 
 from __future__ import annotations
 
+import os
 import threading
+
+from .edition import has_torch
 
 _lock = threading.Lock()
 _default_count: int | None = None
@@ -36,6 +39,8 @@ def default_thread_count() -> int:
     """
     global _default_count
     with _lock:
+        if _default_count is None and not has_torch():  # the lite edition: onnxruntime picks its own
+            return max(1, os.cpu_count() or 1)
         if _default_count is None:
             import torch
 
@@ -45,6 +50,8 @@ def default_thread_count() -> int:
 
 def serial_in_this_thread() -> None:
     """Run this thread's torch ops on this thread only (no OpenMP pool is ever made for it)."""
+    if not has_torch():
+        return
     import torch
 
     default_thread_count()  # remember the default before this call changes it
@@ -53,8 +60,10 @@ def serial_in_this_thread() -> None:
 
 def parallel_in_this_thread(count: int | None = None) -> int:
     """Give this thread's torch ops `count` threads (default: torch's own choice); returns it."""
+    count = max(1, int(count or default_thread_count()))
+    if not has_torch():
+        return count
     import torch
 
-    count = max(1, int(count or default_thread_count()))
     torch.set_num_threads(count)
     return count

@@ -32,10 +32,9 @@ import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
-import torch
 
 from ..base import paths
 from ..base.defaults import DEFAULT_VAL_SIZE
@@ -80,10 +79,11 @@ class DataSource:
 
 @dataclass(frozen=True)
 class Split:
-    """Images as uint8 (N, 28, 28), light object on black; labels as int64 (N,)."""
+    """Images as uint8 (N, 28, 28), light object on black; labels as int64 (N,). torch tensors, or
+    numpy arrays where torch is not needed (`load_test_split(tensors=False)`: the lite edition)."""
 
-    images: torch.Tensor
-    labels: torch.Tensor
+    images: Any
+    labels: Any
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -100,7 +100,6 @@ class FashionMNIST:
 # ---------------------------------------------------------------------------------------------
 # Reading IDX files
 
-
 # The largest Fashion-MNIST file holds 47 MB of data (60,000 × 28 × 28). A header declaring more
 # than this is refused before anything is inflated: a 2 MB gzip file can inflate to gigabytes
 # (it used to be decompressed whole before its header was looked at: 4.6 GB, or MemoryError).
@@ -108,13 +107,19 @@ MAX_IDX_DATA_BYTES = 200_000_000
 _READ_CHUNK = 1 << 20
 
 
-def read_idx(path: str | os.PathLike[str]) -> torch.Tensor:
+def read_idx(path: str | os.PathLike[str]) -> Any:
+    """`read_idx_array` as a (writable) uint8 torch tensor."""
+    import torch
+
+    return torch.from_numpy(read_idx_array(path).copy())
+
+
+def read_idx_array(path: str | os.PathLike[str]) -> np.ndarray:
     """Read one IDX file, gzip-compressed or raw (decided by its content, not its name).
 
     Verifies the magic number, that the data is as long as the header says, and — for the
-    Fashion-MNIST shapes — 28×28 images and labels in 0..9. Returns a uint8 tensor shaped as the
-    header says. Raises DatasetError naming the file and the problem.
-
+    Fashion-MNIST shapes — 28×28 images and labels in 0..9. Returns a read-only uint8 numpy array
+    shaped as the header says (no torch). Raises DatasetError naming the file and the problem.
     The header is checked first and the data streamed with a cap: a gzip file is inflated only
     up to the size its header declares (plus one byte, to notice extra data), and a header that
     declares more than MAX_IDX_DATA_BYTES, or dimensions whose product overflows, is refused
@@ -150,8 +155,7 @@ def read_idx(path: str | os.PathLike[str]) -> torch.Tensor:
         raise DatasetError(
             f"{path} has label {int(array.max())}; Fashion-MNIST labels are 0 to 9.", _HINT_REPLACE
         )
-    # frombuffer views immutable bytes; torch wants a writable buffer, so copy once here.
-    return torch.from_numpy(array.copy())
+    return array
 
 
 def _idx_header(blob: bytes, path: Path) -> tuple[int, tuple[int, ...], int, int]:
@@ -424,14 +428,14 @@ def _read_chunk(resp, url: str) -> bytes:
 # Loading
 
 
-def _read_pair(folder: Path, images_stem: str, labels_stem: str) -> Split:
+def _read_pair(folder: Path, images_stem: str, labels_stem: str, tensors: bool = True) -> Split:
     images_path = _find_file(folder, images_stem)
     labels_path = _find_file(folder, labels_stem)
     for stem, found in ((images_stem, images_path), (labels_stem, labels_path)):
         if found is None:
             raise DatasetError(f"{folder} has no {stem}[.gz] any more.", _HINT_REPLACE)
-    images = read_idx(images_path)
-    labels = read_idx(labels_path)
+    read = read_idx if tensors else read_idx_array
+    images, labels = read(images_path), read(labels_path)
     if images.ndim != 3:
         raise DatasetError(f"{images_path} holds {images.ndim}-dimensional data, not images.", _HINT_REPLACE)
     if labels.ndim != 1:
@@ -445,7 +449,7 @@ def _read_pair(folder: Path, images_stem: str, labels_stem: str) -> Split:
             f"{labels.shape[0]:,} labels (files from different sets?).",
             _HINT_REPLACE,
         )
-    return Split(images, labels.to(torch.int64))
+    return Split(images, labels.long() if tensors else labels.astype(np.int64))
 
 
 def load_dataset(
@@ -467,11 +471,12 @@ def load_dataset(
     return FashionMNIST(train=train, val=val, test=test, source=source)
 
 
-def load_test_split(folder: str | os.PathLike[str] | None = None) -> tuple[Split, DataSource]:
-    """Only the 10,000 test images (for evaluating a model without reading the training set)."""
+def load_test_split(folder: str | os.PathLike[str] | None = None, tensors: bool = True) -> tuple[Split, DataSource]:
+    """Only the 10,000 test images (for evaluating a model without reading the training set); as
+    numpy arrays with `tensors=False` (no torch)."""
     source = find_dataset(folder, stems=(TEST_IMAGES, TEST_LABELS))
     assert source.path is not None
-    return _read_pair(source.path, TEST_IMAGES, TEST_LABELS), source
+    return _read_pair(source.path, TEST_IMAGES, TEST_LABELS, tensors), source
 
 
 def split_validation(full: Split, val_size: int, seed: int = 0) -> tuple[Split, Split]:
@@ -483,6 +488,8 @@ def split_validation(full: Split, val_size: int, seed: int = 0) -> tuple[Split, 
             f"The validation set size must be between 0 and {n - 1:,} (the training set has {n:,} images), "
             f"not {val_size:,}."
         )
+    import torch
+
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(n, generator=generator)
     val_idx = order[:val_size].sort().values

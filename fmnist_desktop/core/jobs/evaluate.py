@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from ..data.fashion_mnist import load_test_split
-from ..learn.evaluation import EvaluationResult, evaluate, result_from_probabilities
-from ..store.checkpoint import CheckpointMeta, load_model
+from ..base.edition import NeedsFullEdition, has_torch, require_torch
+from ..data.fashion_mnist import Split, load_test_split
+from ..learn.metrics import EvaluationResult, result_from_probabilities
+from ..store.meta import CheckpointMeta
 from .state import TaskState
 
 LOAD_SHARE = 0.1  # of the progress bar, for loading the model and reading the test images
@@ -56,8 +57,10 @@ def report(result: EvaluationResult, *, name: str, path: Any, preset: str | None
 
 
 def _twin_engine(inputs: EvaluateInputs):
-    """(the OnnxEngine of the model's twin or None, why not)."""
-    if not inputs.use_twin or str(inputs.device) != "cpu":
+    """(the OnnxEngine of the model's twin or None, why not). The lite edition has no torch to
+    fall back on: there the twin answers whatever `use_twin` says, or NeedsFullEdition is raised."""
+    lite = not has_torch()
+    if not lite and (not inputs.use_twin or str(inputs.device) != "cpu"):
         return None, ""
     from ..base.errors import FmnistError
     from ..predict.engines import OnnxEngine
@@ -65,15 +68,33 @@ def _twin_engine(inputs: EvaluateInputs):
 
     try:
         twin = ensure_twin(inputs.checkpoint)
-        return (OnnxEngine(twin, lazy=False) if twin.kind == "fmnist" else None), ""  # a photo model: as before
+        if twin.kind == "fmnist":
+            return OnnxEngine(twin, lazy=False), ""
+    except NeedsFullEdition:
+        raise
     except FmnistError as exc:
+        if lite:
+            raise
+        from ..store.checkpoint import load_model
+
         load_model(inputs.checkpoint)  # a model file that does not load says so, as before
         return None, str(exc).rstrip(".")
+    require_torch("Measuring the photo model on the Fashion-MNIST test images")  # a photo model: torch, as before
+    return None, ""
+
+
+def _as_tensors(split: Split) -> Split:
+    """The test split as torch tensors (it is read as numpy arrays, which the twin takes)."""
+    import torch
+
+    if isinstance(split.images, np.ndarray):
+        return Split(torch.from_numpy(np.array(split.images)), torch.from_numpy(np.array(split.labels)))
+    return split
 
 
 def _twin_evaluation(engine, split, batch_size: int, progress, state) -> EvaluationResult | None:
     """The test split through the twin, batch by batch (progress, stop), as `learn.evaluation.evaluate`."""
-    images, labels = split.images.numpy(), split.labels.numpy()
+    images, labels = np.asarray(split.images), np.asarray(split.labels)
     probs = []
     for start in range(0, len(labels), batch_size):
         if state.is_interruption_requested():
@@ -89,13 +110,15 @@ def run(inputs: EvaluateInputs, state: TaskState) -> CheckpointEvaluation | None
     if engine is not None:
         model, meta = None, engine.meta
     else:
+        from ..store.checkpoint import load_model
+
         model, meta = load_model(inputs.checkpoint, device=inputs.device)
         note = f"{meta.name} is answered by torch: {note}." if note else ""
     if state.is_interruption_requested():
         return None
     if inputs.test_split is None:
         state.set_progress(LOAD_SHARE / 2, "Step 2 of 3: reading the test images…")
-        split, source = load_test_split(inputs.data_dir)
+        split, source = load_test_split(inputs.data_dir, tensors=False)
     else:
         split, source = inputs.test_split
     if state.is_interruption_requested():
@@ -108,6 +131,9 @@ def run(inputs: EvaluateInputs, state: TaskState) -> CheckpointEvaluation | None
     if engine is not None:
         result = _twin_evaluation(engine, split, inputs.batch_size, progress, state)
     else:
+        from ..learn.evaluation import evaluate
+
+        split = _as_tensors(split)
         result = evaluate(model, split, meta.input_size, meta.mean, meta.std, device=inputs.device,
                           batch_size=inputs.batch_size, progress=progress, stop=state)
     if result is None or state.is_interruption_requested():
@@ -147,7 +173,7 @@ class PhotoEvaluation:
 def photo_items(folder) -> tuple[list, str]:
     """(path, class) pairs and their description; FmnistError when the folder holds no labelled photo."""
     from ..base.errors import FmnistError
-    from ..predict.photo_eval import labelled_photos
+    from ..predict.photo_eval_result import labelled_photos
     from ..predict.photo_score import shipped_photos
 
     if folder is None:
@@ -165,7 +191,7 @@ def run_photos(inputs: PhotoEvaluateInputs, state: TaskState) -> PhotoEvaluation
     """Evaluate a photo model file on labelled photos as the app answers them; None when stopped."""
     import numpy as np
 
-    from ..learn.evaluation import result_from_probabilities
+    from ..learn.metrics import result_from_probabilities
     from ..predict.routed_eval import evaluate_photo_items_routed
     from .twins import predictor_for
 

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+from ..base.edition import NeedsFullEdition, has_torch
 from ..base.errors import FmnistError
 from ..models.arch_info import PHOTO_KIND, kind_of_arch
 from ..predict.predictor import Predictor
@@ -25,7 +26,11 @@ from ..store.twins import Twin
 
 def make_twin(source: str | os.PathLike[str]) -> Twin:
     """Export `source` to its twin and record it. Raises FmnistError (CheckpointError for a model
-    file that does not load, ExportError for one that cannot be exported)."""
+    file that does not load, ExportError for one that cannot be exported; NeedsFullEdition in the
+    lite edition, which has no torch to make one with)."""
+    if not has_torch():
+        raise NeedsFullEdition(f"{Path(source).name} has no ONNX twin (the file the lite edition answers with), and "
+                               "making one needs the full edition of the app (with PyTorch).")
     from ..store.checkpoint import load_model
     from .export import OUTPUT_NAME, export_model, twin_output_names
 

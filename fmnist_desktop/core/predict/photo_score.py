@@ -151,7 +151,7 @@ def score(predictor, photo_set: PhotoSet) -> PhotoScore:
     """How many of the set's photos the predictor (core.predict.predictor.Predictor) names right."""
     if len(photo_set) == 0:
         return PhotoScore(0, 0, photo_set.description)
-    probs = predictor.probabilities(photo_set.images)
+    probs = predictor.probabilities(photo_set.images)  # numpy: no torch (the lite edition)
     right = int((np.asarray(probs).argmax(1) == photo_set.labels).sum())
     return PhotoScore(right, len(photo_set), photo_set.description)
 

@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from ..base import verdict as verdict_rules
+from ..base.edition import NeedsFullEdition, has_torch
 from ..base.errors import FmnistError
 from ..base.formats import iter_photo_files
 from ..base.labels import CLASS_NAMES
@@ -195,6 +196,8 @@ class Predictor:
         the CPU each answers through its ONNX twin when it has a valid one (`make_twin(path)` makes
         a missing one: core.jobs.twins.ensure_twin); otherwise, on a GPU and with `use_twins=False`
         (the torch pipelines of photo_eval need the torch model), torch answers it."""
+        if isinstance(device, str) and device == "auto" and not has_torch():
+            device = "cpu"  # the lite edition: onnxruntime on the CPU
         if isinstance(device, str) and device == "auto":
             from ..learn.training import resolve_device
 
@@ -424,6 +427,8 @@ def _load_engine(path: Path, device, make_twin, use_twins: bool = True) -> tuple
         if twin is None and make_twin is not None:
             try:
                 twin = make_twin(path)
+            except NeedsFullEdition:
+                raise  # the lite edition: no torch to answer it either
             except FmnistError as exc:
                 from ..store.checkpoint import read_meta
 
@@ -434,6 +439,9 @@ def _load_engine(path: Path, device, make_twin, use_twins: bool = True) -> tuple
                 return OnnxEngine(twin), twin.meta, None
             except FmnistError as exc:
                 reason = str(exc).rstrip(".")
+    if not has_torch():
+        raise NeedsFullEdition(f"{path.name} cannot be answered without its ONNX twin ({reason or 'none found'}); "
+                               "answering it with PyTorch needs the full edition of the app.")
     from ..store.checkpoint import load_model
 
     model, meta = load_model(path, device)

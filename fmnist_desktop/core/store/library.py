@@ -28,6 +28,7 @@ from ..base import paths
 from . import twins
 from .library_index import INDEX_NAME, INDEX_VERSION, MAX_INDEX_BYTES, index_lock, read_index, write_index  # noqa: F401
 from .meta import MAX_NAME_CHARS, CheckpointMeta, bounded_text, check_meta_shape, safe_text
+from ..base.edition import NeedsFullEdition, has_torch, require_torch
 from ..base.errors import CheckpointError, FmnistError, SaveError
 from ..models.arch_info import FMNIST_KIND, PHOTO_KIND, kind_of_arch
 
@@ -121,7 +122,9 @@ def _slug(name: str) -> str:
 
 def _checkpoint():
     """core.store.checkpoint on first use: model files need torch to be read or written, while the
-    answer path lists the library from its index and the ONNX twins' manifests without it."""
+    answer path lists the library from its index and the ONNX twins' manifests without it (and
+    the lite edition, which has no torch, says so: NeedsFullEdition)."""
+    require_torch("Reading or writing a .pt model file without its ONNX twin")
     from . import checkpoint
 
     return checkpoint
@@ -235,8 +238,8 @@ class ModelLibrary:
         if key is not None and _unusable_files.get(path) == key:
             return None
         try:
-            return _checkpoint().read_meta(path)
-        except CheckpointError as exc:
+            return twins.builtin_meta_from_twin(path) or _checkpoint().read_meta(path)
+        except (CheckpointError, NeedsFullEdition) as exc:
             reason = str(exc)
         except Exception as exc:  # noqa: BLE001 — one hostile file must never break the library
             reason = f"{path.name} could not be read ({type(exc).__name__})."
@@ -284,7 +287,7 @@ class ModelLibrary:
         else:
             try:
                 meta = twins.builtin_meta_from_twin(path) or _checkpoint().read_meta(path)  # twin: no torch
-            except CheckpointError as exc:
+            except (CheckpointError, NeedsFullEdition) as exc:
                 if kind == PHOTO_KIND and path not in self._reported_builtins:
                     # Photos still get an answer (from the 28×28 network), but the user must
                     # hear why they no longer meet the photo model.
@@ -425,11 +428,26 @@ class ModelLibrary:
 
     def import_file(self, path: str | os.PathLike[str], name: str | None = None) -> ModelEntry:
         """Copy a model file (ours, or the notebook's bare state_dict) into the library, after
-        checking it loads. The original file is left alone."""
+        checking it loads. The original file is left alone. The lite edition copies a file that
+        carries its ONNX twin, and says in one line that one without needs the full edition."""
+        if not has_torch():
+            return self._import_with_twin(Path(path), name)
         state_dict, meta = _checkpoint().load_checkpoint(path)
         if name:
             meta.name = checked_name(name)
         return self.add(state_dict, meta)
+
+    def _import_with_twin(self, path: Path, name: str | None) -> ModelEntry:
+        twin = twins.find_twin(path)
+        if twin is None:
+            raise NeedsFullEdition(f"{path.name} has no ONNX twin beside it: opening a .pt file without one needs "
+                                   "the full edition of the app (with PyTorch).")
+        meta = CheckpointMeta.from_dict(twin.meta.to_dict())
+        with self._lock:
+            meta.name = self.unique_name(bounded_text(checked_name(name) if name else str(meta.name), MAX_NAME_CHARS))
+            dest = self._unique_file(meta.name)
+            twins.copy_with_twin(twin, dest)
+            return self._record(dest, meta)
 
     def _user_record(self, index: dict[str, Any], model_id: str, action: str) -> dict[str, Any]:
         if model_id == BUILTIN_ID:
@@ -448,11 +466,14 @@ class ModelLibrary:
             if taken is not None:
                 raise FmnistError(f"Another model is already called “{taken}”; choose another name.")
             path = self.folder / record["file"]
-            # The name is written into the file too, so it survives an index rebuild.
-            state_dict, meta = _checkpoint().load_checkpoint(path)
-            meta.name = name
             twin = twins.find_twin(path)  # the weights stay the same: the ONNX twin follows the rename
-            _checkpoint().save_checkpoint(path, state_dict, meta)
+            if has_torch():  # the name is written into the file too, so it survives an index rebuild
+                state_dict, meta = _checkpoint().load_checkpoint(path)
+                meta.name = name
+                _checkpoint().save_checkpoint(path, state_dict, meta)
+            else:  # the lite edition cannot write a .pt file: the index and the twin hold the name
+                meta = self._entry(record).meta
+                meta.name = name
             twins.follow_rename(twin, meta)
             record.update(name=name, meta=meta.to_dict())
             self._write_index(index)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..base import paths
+from ..base.edition import NeedsFullEdition
 from ..base.errors import FmnistError
 from .meta import CheckpointMeta, check_meta_shape
 
@@ -86,12 +87,16 @@ def _folder_writable(folder: Path) -> bool:
 
 
 def twin_base(source: str | os.PathLike[str]) -> Path:
-    """Where a model file's twin lives, without the suffixes: beside the file, or, when its folder
+    """Where a model file's twin is made, without the suffixes: beside the file, or, when its folder
     cannot be written (an installed app's built-in models), in the app data folder's twins/ under
     a name unique to the file's path."""
     source = Path(source)
     if _folder_writable(source.parent):
         return source.with_name(source.stem)
+    return _cache_base(source)
+
+
+def _cache_base(source: Path) -> Path:
     where = hashlib.sha256(os.fsencode(str(source.resolve()))).hexdigest()[:16]
     folder = paths.app_data_dir() / CACHE_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
@@ -100,7 +105,10 @@ def twin_base(source: str | os.PathLike[str]) -> Path:
 
 def twin_files(source: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
     """(the .onnx file, its contract, the manifest) of a model file's twin."""
-    base = twin_base(source)
+    return _files_at(twin_base(source))
+
+
+def _files_at(base: Path) -> tuple[Path, Path, Path]:
     onnx_path = base.with_name(base.name + TWIN_SUFFIX)
     return onnx_path, onnx_path.with_name(onnx_path.name + ".json"), base.with_name(base.name + MANIFEST_SUFFIX)
 
@@ -121,9 +129,20 @@ def find_twin(source: str | os.PathLike[str]) -> Twin | None:
     source = Path(source)
     try:
         source_sha = file_sha256(source)
-        onnx_path, _contract, manifest_path = twin_files(source)
+        bases = [twin_base(source)]
     except OSError:
         return None
+    if bases[0].parent != source.parent:  # a read-only folder may ship its twins (the lite edition's built-ins)
+        bases.insert(0, source.with_name(source.stem))
+    for base in bases:
+        twin = _valid_twin_at(base, source, source_sha)
+        if twin is not None:
+            return twin
+    return None
+
+
+def _valid_twin_at(base: Path, source: Path, source_sha: str) -> Twin | None:
+    onnx_path, _contract, manifest_path = _files_at(base)
     manifest = _read_manifest(manifest_path)
     if manifest is None or manifest.get("twin_version") != TWIN_VERSION or manifest.get("source_sha256") != source_sha:
         return None
@@ -181,6 +200,34 @@ def follow_rename(twin: Twin | None, meta: CheckpointMeta) -> None:
         paths.atomic_write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False))
     except (OSError, FmnistError):
         pass  # the twin is made again on first use
+
+
+def copy_with_twin(twin: Twin, dest: Path) -> None:
+    """Copy a model file and its twin to `dest` (and the twin beside it), byte for byte: the lite
+    edition's import, which has no torch to make a twin. All or nothing."""
+    source_base = twin.onnx_path.with_name(twin.onnx_path.name[: -len(TWIN_SUFFIX)])
+    pairs = [(twin.source, dest), *zip(_files_at(source_base), twin_files(dest))]
+    try:
+        for src, dst in pairs:
+            paths.atomic_write_bytes(dst, src.read_bytes())
+    except (OSError, FmnistError) as exc:
+        remove_twin(dest)
+        dest.unlink(missing_ok=True)
+        raise FmnistError(f"Cannot copy {twin.source.name}: {getattr(exc, 'strerror', None) or exc}.") from None
+
+
+def export_twin(source: str | os.PathLike[str], destination: str | os.PathLike[str]) -> Path:
+    """ONNX export without torch (the lite edition): the model's twin — already verified against
+    the model when it was made — copied to `destination`, its contract to `<destination>.json`."""
+    twin, destination = find_twin(source), Path(destination)
+    if twin is None:
+        raise NeedsFullEdition(f"{Path(source).name} has no ONNX twin: exporting it needs the full edition of the app "
+                               "(with PyTorch).")
+    contract = twin.onnx_path.with_name(twin.onnx_path.name + ".json")
+    paths.atomic_write_bytes(destination, twin.onnx_path.read_bytes())
+    if contract.is_file():
+        paths.atomic_write_bytes(destination.with_name(destination.name + ".json"), contract.read_bytes())
+    return destination
 
 
 def remove_twin(source: str | os.PathLike[str]) -> None:

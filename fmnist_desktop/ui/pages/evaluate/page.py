@@ -319,6 +319,8 @@ class EvaluatePage(QWidget):
         cached = self._test_cache[1] if self._test_cache and self._test_cache[0] == folder_key else None
 
         def evaluate(state):
+            import numpy as np
+
             from ....core.jobs import evaluate as evaluate_job
 
             # Every step moves the bar (the first evaluation reads the test files: seconds).
@@ -326,7 +328,7 @@ class EvaluatePage(QWidget):
                 entry.path, Path(folder) if folder else None, test_split=cached, use_twin=True), state)
             if done is None:
                 raise TaskCancelled()
-            outcome = EvaluationOutcome(entry, done.result, done.split.images.numpy(), done.source.description)
+            outcome = EvaluationOutcome(entry, done.result, np.asarray(done.split.images), done.source.description)
             return (folder_key, (done.split, done.source)), outcome
 
         return self._start(entry, evaluate)

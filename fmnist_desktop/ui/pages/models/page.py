@@ -36,7 +36,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ....core.base import edition
 from ....core.base.errors import FmnistError
+from ....core.store.twins import export_twin
 from ...context import AppContext
 from ...settings_keys import MODELS_LAST_DIR as SETTINGS_LAST_DIR
 from ...tasks import TaskGroup
@@ -386,9 +388,9 @@ class ModelsPage(QWidget):
         def task(state):
             nonlocal source_name
             state.set_progress(None, f"Checking {source.name}…")
-            from ....core.store.checkpoint import read_meta
-
             try:
+                from ....core.store.checkpoint import read_meta  # torch: the lite edition's import_file says so
+
                 source_name = read_meta(source).name
             except Exception:  # noqa: BLE001 — a bare state_dict has no name; import_file says what is wrong
                 source_name = ""
@@ -432,6 +434,22 @@ class ModelsPage(QWidget):
             self.context.settings.setValue(SETTINGS_LAST_DIR, str(Path(target).parent))
             self.export_entry(entry, target, fmt)
 
+    def _export_twin(self, entry, source: Path, destination: Path, fmt: str) -> None:
+        """The lite edition: ONNX is the model's verified twin, copied; TorchScript needs torch."""
+        if fmt != "onnx":
+            self.show_banner(edition.full_edition_line("Exporting to TorchScript"))
+            return
+
+        def exported(written: str) -> None:
+            self.show_banner(f"Exported “{entry.name}” to {written} (its verified ONNX twin; contract beside it).",
+                             error=False)
+            self.modelExported.emit(written)
+
+        self.runner.start(lambda _state: str(export_twin(source, destination)), on_result=exported,
+                          on_error=self.show_banner, on_finished=self._update_buttons,
+                          description=f"Exporting {destination.name}")
+        self._update_buttons()
+
     def export_entry(self, entry, target: str | Path, fmt: str = "checkpoint") -> None:
         """Write the entry to `target` in a worker: "checkpoint" copies its file (weights +
         metadata) atomically; "onnx" / "torchscript" export it with core.jobs.export (verified against
@@ -439,6 +457,9 @@ class ModelsPage(QWidget):
         source, destination = Path(entry.path), Path(target)
 
         what = {"onnx": "ONNX", "torchscript": "TorchScript"}.get(fmt, "an app model file")
+        if fmt != "checkpoint" and not edition.has_torch():
+            self._export_twin(entry, source, destination, fmt)
+            return
         if fmt != "checkpoint":
             def export_task(state):
                 from ....core.jobs.export import export_model

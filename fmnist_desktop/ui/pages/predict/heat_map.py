@@ -7,6 +7,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QCheckBox, QLabel, QVBoxLayout, QWidget
 
+from ....core.base import edition
 from ...tasks import TaskRunner
 from ...widgets.images import pil_to_qimage
 
@@ -58,8 +59,10 @@ class HeatMap(QObject):
         if not usable:
             return
         panel, key = self._panel()
-        if not self.toggle.isChecked():
+        if not self.toggle.isChecked() or not edition.has_torch():
             panel.set_image(result.images.get(key))
+            if self.toggle.isChecked():  # the lite edition: the map needs the torch model
+                self.status.setText(edition.full_edition_line("Showing where the answer came from"))
             return
         self.status.setText("Working out where the answer came from…")
         paths = [str(p) for p in self._model_paths()]

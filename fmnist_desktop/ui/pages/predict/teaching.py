@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from ....core.base import edition
 from ....core.base.errors import FmnistError
 from ....core.base.labels import label_name
 
@@ -37,7 +38,7 @@ class MyPhotosLink(QObject):
 
             examples = user_photos.list_examples()
             state.set_partial_result((len(examples), user_photos.finetune_readiness(examples)))
-            if model_path is not None and examples:
+            if model_path is not None and examples and edition.has_torch():  # the lite edition: no fine-tune here
                 from ....core.jobs.photo_finetune import photos_the_photo_model_answers, store_kept_embeddings
 
                 try:
