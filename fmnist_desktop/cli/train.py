@@ -47,7 +47,7 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--photo-root", metavar="DIR",
                    help="the folder the labels file's paths are relative to (default: the labels file's folder)")
     p.add_argument("--from-block", type=int, default=None, metavar="N",
-                   help="--kind photo: the first backbone block trained, 0–16 (default: 13; 16 trains the head alone)")
+                   help="--kind photo: the first backbone block trained, 0–16 (default: 11; 16 trains the head alone)")
     p.add_argument("--photo-weight", type=float, default=4.0,
                    help="how many times a photo is shown per epoch on average; rarer classes more often (default: 4)")
     p.add_argument(

@@ -90,7 +90,8 @@ def run_photo_train(args: argparse.Namespace, data, save) -> int:
                 if event.best is None:
                     say(f"Stopped in epoch {event.epoch}; no epoch had finished, nothing was saved.")
                     return EXIT_INTERRUPTED
-                say(f"Stopped in epoch {event.epoch}; keeping epoch {len(event.best.history)}, the best finished one.")
+                say(f"Stopped in epoch {event.epoch}; keeping epoch {len(event.best.history)}, the best finished one. "
+                    "The same command continues the run after its last finished epoch.")
                 # The same step the Train page takes: the kept epoch is calibrated on the held-out
                 # senders (their activations are cached) before it is saved.
                 from ..core.jobs.photo_stopped import kept_after_stop

@@ -22,7 +22,7 @@ class PhotoTrainConfig:
     batch_size: int = 64
     lr: float = 2e-3  # the new head
     tail_lr: float = 5e-4  # the backbone's trained blocks
-    from_block: int = 13  # first trained backbone block (16: the head alone)
+    from_block: int = 11  # first trained backbone block (16: the head alone); 11 beat 13 by 2.7 points held-out
     views: int = 3  # cached views of each image: a clean one and views-1 augmented
     fashion_mnist_per_class: int = 500
     label_smoothing: float = 0.1

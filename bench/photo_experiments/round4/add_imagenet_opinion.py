@@ -2,7 +2,7 @@
 on the held-out senders of the labels file it was trained with: the step `fmnist train --kind
 photo` now ends with (core.jobs.photo_model), for a model trained before it did.
 
-    .venv/bin/python weights/add_imagenet_opinion.py weights/photo.pt \\
+    .venv/bin/python bench/photo_experiments/round4/add_imagenet_opinion.py weights/photo.pt \\
         --photos weights/realworld-train-labels.csv --photo-root ../shared/realworld-train \\
         --out weights/photo.pt
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO))
 
 from fmnist_desktop.core.data.labelled_photos import read_labels, split_by_sender  # noqa: E402
