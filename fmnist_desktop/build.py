@@ -62,7 +62,8 @@ you choose, the app's data folder and /usr/share/datasets/fashion-mnist (Debian'
 dataset-fashion-mnist package).
 
 This is the lite edition: it predicts, evaluates, manages models and serves the local API
-without PyTorch. Training a model from scratch, tuning and fine-tuning need the full edition.
+without PyTorch, and fine-tunes the photo model with your photos. Training a model from scratch,
+tuning and fine-tuning the 28×28 network need the full edition.
 """
 
 DESKTOP_ENTRY_INSTALLER = """\

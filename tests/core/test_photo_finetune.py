@@ -265,7 +265,8 @@ def test_the_fine_tune_task_names_its_phases_moves_one_bar_and_reports_each_head
     from fmnist_desktop.core.jobs import photo_finetune, photo_train
     from fmnist_desktop.core.jobs.state import PlainState
 
-    def fake_finetune(base, photos, replay=None, stop=None, progress=None, base_name=None, on_step=None):
+    def fake_finetune(base, photos, replay=None, stop=None, progress=None, base_name=None, on_step=None,
+                      find_twin=None):
         progress(12, 24, "your photos")
         progress(5, 5, "your kept-out photos")
         on_step(10, 150, 0.9, 50.0)

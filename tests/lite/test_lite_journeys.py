@@ -1,8 +1,9 @@
 """The lite edition's journeys on the real main window, offscreen, with torch hidden: the window
 opens, Predict answers a picture and a folder (and exports the list as CSV), Evaluate shows the
 confusion matrix from the ONNX 28×28 network, Models activates, renames, exports, imports and
-deletes, and what needs torch (Train, Tune, Fine-tune, TorchScript, a .pt without its twin)
-says in one line that the full edition does it."""
+deletes, "Fine-tune with my photos" fine-tunes the photo model's head and answers through the new
+model's twin, and what needs torch (Train, Tune, TorchScript, a .pt without its twin) says in one
+line that the full edition does it."""
 
 from __future__ import annotations
 
@@ -40,12 +41,50 @@ def test_window_opens_on_onnxruntime_and_the_train_page_says_full_edition(lite_w
     assert "Training" in page.notice.text() and "tuning" in page.notice.text()
 
 
-def test_finetune_with_my_photos_says_full_edition(lite_window):
-    lite_window.start_finetune()  # the Predict page's "Fine-tune with my photos"
+def _draw_photo(path: Path, label: int, seed: int) -> Path:
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    img = Image.new("RGB", (96, 96), tuple(int(v) for v in rng.integers(150, 255, 3)))
+    box = (36, 8, 60, 88) if label == 1 else (8, 40, 88, 62)  # tall trousers, wide sneakers
+    ImageDraw.Draw(img).rectangle(box, fill=tuple(int(v) for v in rng.integers(0, 90, 3)))
+    img.save(path)
+    return path
+
+
+def test_finetune_with_my_photos_runs_without_torch(shipped_photo_model, lite_window, qtbot, tmp_path):
+    from fmnist_desktop.core.jobs.photo_finetune import store_kept_embeddings
+    from fmnist_desktop.core.store import user_photos
+    from fmnist_desktop.core.store.twins import existing_twin, find_twin
+
+    context, predict = lite_window.context, lite_window.pages["predict"]
+    context.refresh_models()  # the shipped photo model, listed from the twin beside it
+    parent = context.active_entry_of("photo")
+    assert parent is not None and find_twin(parent.path) is not None
+    drawn = [_draw_photo(tmp_path / f"{k}.png", 1 if k % 2 else 7, 50 + k) for k in range(8)]
+    for k, path in enumerate(drawn):
+        user_photos.add_example(path, 1 if k % 2 else 7)
+    predict.teaching.recount()  # as after keeping a photo: counts them and stores their embeddings
+    qtbot.waitUntil(lambda: predict.my_photos_count() == 8 and not predict.tasks.is_running("photos"), timeout=120_000)
+    stored = user_photos.list_examples()
+    assert store_kept_embeddings(parent.path, stored, find_twin=existing_twin) == 0  # all kept, none computed now
+
+    train = lite_window.pages["train"]
+    with qtbot.waitSignal(train.runFinished, timeout=300_000) as finished:
+        lite_window.start_finetune()  # the Predict page's "Fine-tune with my photos"
     assert lite_window.current_page_key() == "train"
-    text = lite_window.pages["train"].notice.text()
-    _one_line_full_edition(text)
-    assert text.startswith("Fine-tune with my photos")
+    entry = finished.args[0]
+    said = train.finetune_status.text()
+    assert said.startswith(f"Saved “{entry.name}”") and "\n" not in said and "full edition" not in said
+    assert entry.kind == "photo" and entry.path.is_file() and find_twin(entry.path) is not None
+    if context.active_entry_of("photo").id != entry.id:  # it named fewer measuring photos right: the parent stays
+        assert "stays the active photo model" in said
+        assert context.set_active(entry.id)  # the Models page's Activate
+    assert context.active_entry_of("photo").id == entry.id
+    lite_window.show_page("predict")
+    with qtbot.waitSignal(predict.predictionShown, timeout=60_000) as shown:
+        predict.predict_paths([str(drawn[0])])
+    assert shown.args[0].model_names.get("photo") == entry.name  # answered through the new model's twin
 
 
 def test_predict_a_picture_a_folder_and_the_csv(lite_window, qtbot, tmp_path):
@@ -58,7 +97,7 @@ def test_predict_a_picture_a_folder_and_the_csv(lite_window, qtbot, tmp_path):
     page.heat_map.toggle.setChecked(True)  # "Show where the answer came from" needs the torch model
     _one_line_full_edition(page.heat_map.status.text())
     page.heat_map.toggle.setChecked(False)
-    page.confirm_button.click()  # kept in My photos, for the fine-tune (the full edition's, for now)
+    page.confirm_button.click()  # kept in My photos, for the fine-tune
     qtbot.waitUntil(lambda: page.my_photos_label.text() == "My photos: 1", timeout=10_000)
     with qtbot.waitSignal(page.batchFinished, timeout=60_000) as finished:
         page.predict_paths([str(SAMPLES)])

@@ -200,3 +200,23 @@ def test_the_local_api_serves_both_active_models_under_the_apps_names(builtin_te
     finally:
         panel.stop()
         qtbot.waitUntil(lambda: not page.tasks["serve"].is_running(), timeout=30_000)
+
+
+def test_a_failed_measuring_task_says_so_in_the_cells_instead_of_measuring_for_ever(window_with_model, qtbot,
+                                                                                     monkeypatch):
+    from fmnist_desktop.core.predict import photo_score
+    from fmnist_desktop.ui.pages.models import COL_PHOTOS
+
+    def broken():
+        raise OSError(5, "Input/output error", "real-photos")
+
+    monkeypatch.setattr(photo_score, "measuring_photos", broken)
+    page = _models_page(window_with_model)
+    qtbot.waitUntil(lambda: not page.tasks["photo-scores"].is_running(), timeout=30_000)
+    qtbot.waitUntil(lambda: page.model.item(0, COL_PHOTOS).text() != "measuring…", timeout=10_000)
+    for row in range(page.model.rowCount()):
+        cell = page.model.item(row, COL_PHOTOS)
+        assert cell.text() == "not measured"
+        assert "Input/output error" in cell.toolTip() and "Traceback" not in cell.toolTip()
+    line = page.photo_set_label.text()
+    assert "could not be measured" in line and "Input/output error" in line and "\n" not in line

@@ -58,6 +58,7 @@ class PhotoFinetuneInputs:
     replay: Any = None  # core.jobs.photo_finetune.default_replay_path() or another .npz
     base_name: str | None = None  # the base model's name as the library lists it
     make_active: bool = True  # never a worse one; False: the caller decides (the Train page asks first)
+    find_twin: Any = None  # photo_finetune's `find_twin`; the lite edition's never makes one (store.twins.existing_twin)
 
 
 def _printable(config) -> Any:
@@ -198,7 +199,8 @@ def finetune(inputs: PhotoFinetuneInputs, state: TaskState) -> RunOutcome | None
     phases = _FinetunePhases(state, inputs.examples)
     state.set_progress(0.0, f"Step 1 of {phases.n}: reading your photos…")
     result = finetune_photo_head(inputs.base_path, inputs.examples, replay=inputs.replay, stop=state,
-                                 progress=phases.views, base_name=inputs.base_name, on_step=phases.head_step)
+                                 progress=phases.views, base_name=inputs.base_name, on_step=phases.head_step,
+                                 find_twin=inputs.find_twin)
     if result is None:
         return None
     state.set_progress(1.0, "Saving the model…")

@@ -1,5 +1,6 @@
 """The ONNX twin of a photo model fine-tuned in its head alone, made from its parent's twin without
-torch: the same graph with the head's two initializers replaced (onnx's numpy helpers).
+torch or the `onnx` package (neither is in the lite edition): the same graph with the head's two
+initializers replaced in the file's bytes (core.predict.onnx_wire).
 
 Exporting a photo model with torch takes 30–60 s on two cores and needs torch, which the lite
 edition does not have; a head fine-tune changes only the linear head (the `Gemm` that reads the
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -23,53 +25,36 @@ from ..store import twins
 from ..store.meta import CheckpointMeta
 from ..store.twins import FEATURES_OUTPUT, IMAGENET_OUTPUT, Twin
 from .engines import onnx_session, photo_model_input, softmax
+from .onnx_wire import replace_head
 
 TOLERANCE = 1e-5
 
 
-def _head_initializers(graph) -> tuple[object, object, bool]:
-    """(weight initializer, bias initializer, whether the weight is stored as (outputs, features))
-    of the Gemm that reads the `features` output."""
-    inits = {init.name: init for init in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Gemm" and node.input and node.input[0] == FEATURES_OUTPUT and len(node.input) == 3:
-            trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
-            if node.input[1] in inits and node.input[2] in inits:
-                return inits[node.input[1]], inits[node.input[2]], bool(trans_b)
-    raise FmnistError("The parent's ONNX twin has no linear head on its features.")
-
-
-def _describe(proto, meta: CheckpointMeta) -> None:
+def _metadata(meta: CheckpointMeta) -> Callable[[str, str], str]:
     """The file's metadata names this model and its "not sure" threshold, not its parent's."""
     import json
 
     from ..base.verdict import threshold_of
 
-    for entry in proto.metadata_props:
-        if entry.key == "model_name":
-            entry.value = meta.name
-        elif entry.key == "not_sure_threshold":
-            entry.value = repr(float(threshold_of(meta)))
-        elif entry.key == "fmnist_contract":
-            terms = json.loads(entry.value)
-            terms["not_sure_threshold"] = float(threshold_of(meta))
+    threshold = float(threshold_of(meta))
+
+    def value(key: str, old: str) -> str:
+        if key == "model_name":
+            return meta.name
+        if key == "not_sure_threshold":
+            return repr(threshold)
+        if key == "fmnist_contract":
+            terms = json.loads(old)
+            terms["not_sure_threshold"] = threshold
             terms.setdefault("model", {}).update(name=meta.name, created=meta.created)
-            entry.value = json.dumps(terms, ensure_ascii=False)
+            return json.dumps(terms, ensure_ascii=False)
+        return old
+
+    return value
 
 
 def _patched_bytes(parent_onnx: Path, weight: np.ndarray, bias: np.ndarray, meta: CheckpointMeta) -> bytes:
-    import onnx
-    from onnx import numpy_helper
-
-    proto = onnx.load(str(parent_onnx))
-    _describe(proto, meta)
-    w_init, b_init, transposed = _head_initializers(proto.graph)
-    w = np.asarray(weight, np.float32) if transposed else np.asarray(weight, np.float32).T
-    if tuple(w_init.dims) != w.shape or tuple(b_init.dims) != np.shape(bias):
-        raise FmnistError("The new head does not have the shape of the parent's.")
-    w_init.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(w), w_init.name))
-    b_init.CopyFrom(numpy_helper.from_array(np.asarray(bias, np.float32), b_init.name))
-    return proto.SerializeToString()
+    return replace_head(parent_onnx.read_bytes(), FEATURES_OUTPUT, weight, bias, _metadata(meta))
 
 
 def _sample_inputs(input_size: int) -> np.ndarray:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..base import paths
 from ..base.errors import CheckpointError, SaveError
-from .meta import CheckpointMeta, check_meta_shape
+from .meta import FORMAT_VERSION, PLAIN_FORMAT_VERSION, CheckpointMeta, check_meta_shape
 
 FORMAT_NAME = "fmnist-desktop"  # as core.store.checkpoint writes it
 MAX_MODEL_BYTES = 250_000_000  # core.store.checkpoint's limit: a file or what its zip declares, inflated
@@ -158,9 +158,23 @@ class _Storage:
     array: np.ndarray
 
 
+# A photo model's ImageNet opinion: the rule's settings, always in the file; its frozen ImageNet
+# tensors ("opinion.<block>…") may be left out (core.models.photo_net.without_packaged_opinion).
+OPINION_RULE_KEYS = frozenset({"opinion.start", "opinion.garments", "opinion.named_none", "opinion.named_level"})
+
+
+def format_version_of(state: Mapping[str, np.ndarray]) -> int:
+    """The file format `state` needs, as core.store.checkpoint decides it: version 2 when a photo
+    model's opinion tensors are left out (an older app could not fill them in), else version 1.
+    A head fine-tune of a file that left them out leaves them out too, and says so."""
+    if "opinion.start" in state and not any(k.startswith("opinion.") and k not in OPINION_RULE_KEYS for k in state):
+        return FORMAT_VERSION
+    return PLAIN_FORMAT_VERSION
+
+
 def pt_bytes(state: Mapping[str, np.ndarray], meta: CheckpointMeta) -> bytes:
     """A model file's bytes, as torch.save would write {"format", "format_version", "state_dict", "meta"}."""
-    payload = {"format": FORMAT_NAME, "format_version": meta.format_version,
+    payload = {"format": FORMAT_NAME, "format_version": format_version_of(state),
                "state_dict": {str(k): np.asarray(v) for k, v in state.items()}, "meta": meta.to_dict()}
     storages: dict[int, tuple[str, np.ndarray]] = {}
     pickled = io.BytesIO()

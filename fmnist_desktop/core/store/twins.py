@@ -141,6 +141,18 @@ def find_twin(source: str | os.PathLike[str]) -> Twin | None:
     return None
 
 
+def existing_twin(source: str | os.PathLike[str]) -> Twin:
+    """The model file's valid twin, never made here: what the lite edition (no torch to export
+    with) passes as `find_twin` to the photo fine-tune. The built-ins' twins ship beside them and a
+    fine-tuned model's twin is derived from its parent's when it is saved, so only a model that came
+    without one lacks it; NeedsFullEdition says so in one line."""
+    twin = find_twin(source)
+    if twin is None:
+        raise NeedsFullEdition(f"{Path(source).name} has no ONNX twin (the file the lite edition answers with); "
+                               "making one needs the full edition of the app (with PyTorch).")
+    return twin
+
+
 def _valid_twin_at(base: Path, source: Path, source_sha: str) -> Twin | None:
     onnx_path, _contract, manifest_path = _files_at(base)
     manifest = _read_manifest(manifest_path)

@@ -36,6 +36,7 @@ class RealPhotoScores:
         self.photo_set = None  # core.predict.photo_score.PhotoSet the models are measured on
         self._scores: dict[tuple, object] = {}  # (model file key, photo set key) -> PhotoScore
         self.measured = 0  # scores that arrived from the task (tests wait for them)
+        self.failure: str | None = None  # why the last measuring task failed (its cells say so)
 
     @staticmethod
     def file_key(entry) -> tuple:
@@ -54,6 +55,9 @@ class RealPhotoScores:
         if self.photo_set is not None and len(self.photo_set) == 0:
             item = QStandardItem("—")
             item.setToolTip("No real photos to measure on")
+        elif score is None and self.failure is not None:
+            item = QStandardItem("not measured")
+            item.setToolTip(f"Could not measure it on the real photos: {self.failure}")
         elif score is None:
             item = QStandardItem("measuring…")
             item.setToolTip("Classifying the real photos with this model")
@@ -104,8 +108,21 @@ class RealPhotoScores:
 
             return photo_scores.run(photo_scores.ScoreInputs(wanted, photo_set, frozenset(done)), state)
 
-        self.task.start(task, on_partial=self._on_partial, on_progress=self._on_progress,
-                        on_finished=self.show_sentence, description="Measuring models on photos")
+        self.failure = None
+        self.task.start(task, on_partial=self._on_partial, on_progress=self._on_progress, on_error=self._on_error,
+                        on_finished=self._on_finished, description="Measuring models on photos")
+
+    def _on_error(self, message: str) -> None:
+        """The task failed: the cells still waiting say "not measured" (the reason in their
+        tooltip) and the line under the table says why, instead of "measuring…" for ever."""
+        self.failure = " ".join(str(message).split()) or "an unexpected error"
+        self.table.update_photo_column(self.item)
+
+    def _on_finished(self) -> None:
+        if self.failure is None:
+            self.show_sentence()
+        else:
+            self.label.show_message(f"Real photos: the models could not be measured: {self.failure}", error=True)
 
     def _on_partial(self, value) -> None:
         if value[0] == "set":

@@ -38,11 +38,15 @@ class MyPhotosLink(QObject):
 
             examples = user_photos.list_examples()
             state.set_partial_result((len(examples), user_photos.finetune_readiness(examples)))
-            if model_path is not None and examples and edition.has_torch():  # the lite edition: no fine-tune here
+            if model_path is not None and examples:
                 from ....core.jobs.photo_finetune import photos_the_photo_model_answers, store_kept_embeddings
+                from ....core.store.twins import existing_twin
 
+                # the lite edition cannot make a twin: the embeddings come through the one there is
+                find_twin = None if edition.has_torch() else existing_twin
                 try:
-                    store_kept_embeddings(model_path, photos_the_photo_model_answers(examples), stop=state)
+                    store_kept_embeddings(model_path, photos_the_photo_model_answers(examples), stop=state,
+                                          find_twin=find_twin)
                 except (FmnistError, OSError):
                     pass  # the fine-tune computes what is missing
 
