@@ -7,6 +7,9 @@ that leaves <= 3 % confidently wrong on the held-out senders) and measured there
 opinion mixed in as the model answers.
 
     .venv/bin/python bench/photo_experiments/round5/shoe_weight.py MODEL.pt FEATURE_CACHE_DIR
+
+Run from the repository root: the feature cache is keyed by the photo paths as the training
+command named them (relative ones), so the training run's cache is found only that way.
 """
 import sys
 from pathlib import Path
@@ -43,7 +46,7 @@ def main(model_path: str, cache: str) -> None:
     torch.set_num_threads(2)
     net, meta = load_model(model_path)
     start = net.opinion.start_block
-    labelled, root = load_labelled_photos(ROOT / "weights" / "realworld-train-labels.csv", ROOT.parent / "shared" / "realworld-train")
+    labelled, root = load_labelled_photos("weights/realworld-train-labels.csv", "../shared/realworld-train")
     train_p, val_p = split_by_sender(labelled)
     fm = load_dataset("/usr/share/datasets/fashion-mnist")
     train_items = photo_items(train_p, root) + fashion_mnist_items(fm.train.labels.numpy(), 500, 0)
