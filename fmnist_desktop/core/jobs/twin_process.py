@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Callable
@@ -81,6 +82,10 @@ def _child_main(source: str, conn) -> None:
                                   f"{type(exc).__name__}{': ' + first if first else ''}."))
     finally:
         conn.close()
+    # Out at once: the twin is written, and tearing torch down takes seconds the parent would wait.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def make_in_child(source: str | os.PathLike[str], should_stop: Callable[[], bool] | None = None) -> None:
