@@ -93,7 +93,7 @@ def test_a_stopped_twin_making_leaves_no_twin_no_temporary_file_and_no_process(s
     before = set(os.listdir(small_model.parent))
     started = time.perf_counter()
     with pytest.raises(twin_process.TwinProcessStopped) as caught:
-        twin_process.make_in_child(small_model, should_stop=lambda: time.perf_counter() - started > after_s)
+        twin_process.make_in_child(twin_jobs.make_twin_here, small_model, should_stop=lambda: time.perf_counter() - started > after_s)
     assert "stopped" in str(caught.value) and "\n" not in str(caught.value)
     assert multiprocessing.active_children() == []  # no orphan
     assert twins.find_twin(small_model) is None

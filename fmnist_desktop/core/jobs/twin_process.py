@@ -6,8 +6,8 @@ context (the same in a source checkout and in the PyInstaller bundle, whose entr
 `multiprocessing.freeze_support()`), and the caller's thread only waits on a pipe. The parent
 imports no torch for it.
 
-The child writes the twin exactly as `jobs.twins.make_twin_here` does (the verified export through
-a temporary copy, then its manifest) and sends back ("ok",) or (error class, one line). The parent
+The child runs `jobs.twins.make_twin_here`, which writes the twin (the verified export through
+a temporary copy, then its manifest), and sends back ("ok", "") or (error class, one line). The parent
 then reads the twin back with `store.twins.find_twin`, which checks it against the model file's
 content and the .onnx file's bytes, as for any twin found on disk.
 
@@ -65,14 +65,13 @@ def _end_with_parent() -> None:
     threading.Thread(target=watch, name="twin-parent-watch", daemon=True).start()
 
 
-def _child_main(source: str, conn) -> None:
-    """The child: make the twin and send back how it went, in one line."""
+def _child_main(make: Callable[[str], object], source: str, conn) -> None:
+    """The child: make the twin with `make` (jobs.twins.make_twin_here, sent by reference) and send
+    back how it went, in one line."""
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     _end_with_parent()
     try:
-        from .twins import make_twin_here
-
-        make_twin_here(source)
+        make(source)
         conn.send(("ok", ""))
     except FmnistError as exc:
         conn.send((type(exc).__name__, str(exc)))
@@ -88,13 +87,15 @@ def _child_main(source: str, conn) -> None:
     os._exit(0)
 
 
-def make_in_child(source: str | os.PathLike[str], should_stop: Callable[[], bool] | None = None) -> None:
-    """Make `source`'s twin in a child process and wait for it. Raises the child's error
-    (CheckpointError, else FmnistError) with its message, or TwinProcessStopped when the child
-    ended without one or `should_stop()` became true (the child is stopped then)."""
+def make_in_child(make: Callable[[str], object], source: str | os.PathLike[str],
+                  should_stop: Callable[[], bool] | None = None) -> None:
+    """Run `make(source)` (a module-level function that makes the twin) in a child process and
+    wait for it. Raises the child's error (CheckpointError, else FmnistError) with its message, or
+    TwinProcessStopped when the child ended without one or `should_stop()` became true (the child
+    is stopped then)."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    child = context.Process(target=_child_main, args=(str(source), send), name="fmnist-twin", daemon=True)
+    child = context.Process(target=_child_main, args=(make, str(source), send), name="fmnist-twin", daemon=True)
     child.start()
     send.close()  # only the child holds the sending end: its death is an EOF here
     answer = None

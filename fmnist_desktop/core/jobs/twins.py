@@ -40,7 +40,7 @@ def make_twin(source: str | os.PathLike[str]) -> Twin:
                                "making one needs the full edition of the app (with PyTorch).")
     if not MAKE_IN_CHILD_PROCESS:
         return make_twin_here(source)
-    twin_process.make_in_child(source)
+    twin_process.make_in_child(make_twin_here, source)
     twin = twins.find_twin(source)  # the child's twin, checked like any twin on disk
     if twin is None:
         raise FmnistError(f"The ONNX twin made for {Path(source).name} does not match the model file "
