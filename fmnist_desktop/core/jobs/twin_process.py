@@ -82,9 +82,16 @@ def _child_main(make: Callable[[str], object], source: str, conn) -> None:
     finally:
         conn.close()
     # Out at once: the twin is written, and tearing torch down takes seconds the parent would wait.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)
+    # multiprocessing's own exit steps still run: they release the named semaphores a library made
+    # here (else the parent's resource tracker warns of a leak).
+    try:
+        from multiprocessing import util
+
+        util._exit_function()  # noqa: SLF001 — what a normal exit of this child would run
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def make_in_child(make: Callable[[str], object], source: str | os.PathLike[str],
