@@ -76,6 +76,7 @@ def test_a_twin_is_made_on_first_use_beside_the_model_and_then_reused(small_mode
     def no_export(*_a, **_k):
         raise AssertionError("a valid twin was made again")
 
+    monkeypatch.setattr(twin_jobs, "MAKE_IN_CHILD_PROCESS", False)  # the fake exporter lives in this process
     monkeypatch.setattr("fmnist_desktop.core.jobs.export.export_model", no_export)
     again = twin_jobs.predictor_for([small_model])
     assert again.slots["fmnist"].engine.runtime == "onnxruntime"
@@ -155,6 +156,7 @@ def test_a_model_that_cannot_be_exported_is_answered_by_torch_and_the_cli_says_s
     def refuse(*_a, **_k):
         raise ExportError("The exported onnx model does not answer like the original.")
 
+    monkeypatch.setattr(twin_jobs, "MAKE_IN_CHILD_PROCESS", False)  # the fake exporter lives in this process
     monkeypatch.setattr("fmnist_desktop.core.jobs.export.export_model", refuse)
     result = run_cli("predict", "--weights", small_model, SAMPLES / "fashion-mnist_1_Trouser.png")
     assert result.code == 0
@@ -229,6 +231,7 @@ def test_renaming_a_model_keeps_its_twin_and_answers_with_the_new_name(small_mod
     def no_export(*_a, **_k):
         raise AssertionError("the twin was made again after a rename")
 
+    monkeypatch.setattr(twin_jobs, "MAKE_IN_CHILD_PROCESS", False)  # the fake exporter lives in this process
     monkeypatch.setattr("fmnist_desktop.core.jobs.export.export_model", no_export)
     predictor = twin_jobs.predictor_for([entry.path])
     assert predictor.slots["fmnist"].engine.runtime == "onnxruntime"

@@ -26,6 +26,7 @@ def test_a_model_without_a_twin_says_torch_answered_it(make_main_window, qtbot, 
 
     for where in ("fmnist_desktop.core.predict.predictor.find_twin", "fmnist_desktop.core.store.twins.find_twin"):
         monkeypatch.setattr(where, lambda _path: None)  # as if the shipped model had no twin yet
+    monkeypatch.setattr("fmnist_desktop.core.jobs.twins.MAKE_IN_CHILD_PROCESS", False)  # the fake exporter lives here
     monkeypatch.setattr("fmnist_desktop.core.jobs.export.export_model", refuse)
     window = make_main_window()
     window.show_page("predict")

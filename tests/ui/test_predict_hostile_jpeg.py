@@ -29,9 +29,8 @@ def test_an_exif_bomb_is_refused_at_once_and_the_window_stays_responsive(window_
     path.write_bytes(_jpeg_with_exif_segments(600, 60_000))  # 36 MB: ~10 s in Pillow before the fix
     page = window_with_model.pages["predict"]
     window_with_model.show_page("predict")
-    # The models' ONNX twins are made first: making one (torch's exporter) holds the GIL for a
-    # second or two, a known stall of its own (docs/BENCHMARKS.md, "One engine for answers"),
-    # not the bomb's, which is what this test times.
+    # The models' ONNX twins are made first, so that this test times the bomb alone (making a
+    # twin runs in a child process: tests/core/test_twin_process.py times that).
     from fmnist_desktop.core.jobs.twins import ensure_twin
 
     for entry in window_with_model.context.active_entries():
