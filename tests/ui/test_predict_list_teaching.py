@@ -45,7 +45,7 @@ def _page(window):
 
 
 def _list(page, qtbot, drop_paths, folder):
-    with qtbot.waitSignal(page.batchFinished, timeout=120_000):
+    with qtbot.waitSignal(page.batchFinished, timeout=240_000):
         drop_paths(page.drop_zone, [folder])
 
 
@@ -127,7 +127,7 @@ def test_confirm_offers_none_of_the_ten_for_a_may_not_be_one_of_the_ten_answer(
     _select(page, [1])
     assert page.batch.teach_bar.confirm_button.text() == "Confirm “None of the ten”"
 
-    with qtbot.waitSignal(page.predictionShown, timeout=120_000):
+    with qtbot.waitSignal(page.predictionShown, timeout=240_000):
         page.batch.rowActivated.emit(page.batch.row_at(1).path)
     assert page.confirm_button.text() == "Confirm “None of the ten”"
     page.confirm_button.click()
@@ -240,7 +240,7 @@ def test_photos_added_to_a_sorted_list_keep_its_sort(window_with_model, garments
 
 def test_try_a_sample_leads_with_a_phone_photo(window_with_model, qtbot):
     page = _page(window_with_model)
-    with qtbot.waitSignal(page.predictionShown, timeout=120_000) as shown:
+    with qtbot.waitSignal(page.predictionShown, timeout=240_000) as shown:
         page.sample_button.click()
     assert Path(shown.args[0].source).name.startswith("photo_")
 
