@@ -32,7 +32,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image
 
 from ..base.errors import FmnistError
 from ..base.paths import app_data_dir
@@ -157,27 +157,12 @@ def augmented_view(img: Image.Image, size: int, rng: random.Random) -> Image.Ima
     around the letterbox (a random colour 60 % of the time)."""
     from torchvision.transforms import v2
 
-    from ..photo.model_input import PAD_RGB, letterbox
+    from .photo_views import frame_and_tilt, grey_blur_and_letterbox
 
-    w, h = img.size
-    area = w * h * rng.uniform(0.55, 1.0)
-    ratio = float(np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3))))
-    cw = int(min(w, round(np.sqrt(area * ratio))))
-    ch = int(min(h, round(np.sqrt(area / ratio))))
-    x0, y0 = rng.randint(0, w - cw), rng.randint(0, h - ch)
-    img = img.crop((x0, y0, x0 + cw, y0 + ch))
-    if rng.random() < 0.5:
-        img = ImageOps.mirror(img)
-    fill = tuple(rng.randint(0, 255) for _ in range(3)) if rng.random() < 0.6 else PAD_RGB
-    if rng.random() < 0.4:
-        img = img.rotate(rng.uniform(-15, 15), resample=Image.BILINEAR, expand=False, fillcolor=fill)
+    img, fill = frame_and_tilt(img, rng)
     torch.manual_seed(rng.randrange(2**31))  # ColorJitter draws from torch's generator
     img = v2.ColorJitter(0.35, 0.35, 0.35, 0.04)(img)
-    if rng.random() < 0.1:
-        img = ImageOps.grayscale(img).convert("RGB")
-    if rng.random() < 0.2:
-        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5)))
-    return letterbox(img, size, fill, scale=rng.uniform(0.75, 1.0))
+    return grey_blur_and_letterbox(img, size, fill, rng)
 
 
 # ---------------------------------------------------------------------------------------------

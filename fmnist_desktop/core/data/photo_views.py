@@ -39,9 +39,10 @@ def jitter_colour(img: Image.Image, rng: random.Random) -> Image.Image:
     return img
 
 
-def augmented_view(img: Image.Image, size: int, rng: random.Random) -> Image.Image:
-    """What real photos vary in (see data.photo_features.augmented_view), letterboxed to size × size."""
-    from ..photo.model_input import PAD_RGB, letterbox
+def frame_and_tilt(img: Image.Image, rng: random.Random) -> tuple[Image.Image, tuple[int, int, int]]:
+    """The first steps of a training view: crop 55–100 % of the area (aspect ±33 %), mirror, tilt
+    ±15°; returns the image and the background colour the view is letterboxed on."""
+    from ..photo.model_input import PAD_RGB
 
     w, h = img.size
     area = w * h * rng.uniform(0.55, 1.0)
@@ -55,9 +56,21 @@ def augmented_view(img: Image.Image, size: int, rng: random.Random) -> Image.Ima
     fill = tuple(rng.randint(0, 255) for _ in range(3)) if rng.random() < 0.6 else PAD_RGB
     if rng.random() < 0.4:
         img = img.rotate(rng.uniform(-15, 15), resample=Image.BILINEAR, expand=False, fillcolor=fill)
-    img = jitter_colour(img.convert("RGB"), rng)
+    return img, fill
+
+
+def grey_blur_and_letterbox(img: Image.Image, size: int, fill, rng: random.Random) -> Image.Image:
+    """The last steps of a training view, after its colours were jittered."""
+    from ..photo.model_input import letterbox
+
     if rng.random() < 0.1:
         img = ImageOps.grayscale(img).convert("RGB")
     if rng.random() < 0.2:
         img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5)))
     return letterbox(img, size, fill, scale=rng.uniform(0.75, 1.0))
+
+
+def augmented_view(img: Image.Image, size: int, rng: random.Random) -> Image.Image:
+    """What real photos vary in (see data.photo_features.augmented_view), letterboxed to size × size."""
+    img, fill = frame_and_tilt(img, rng)
+    return grey_blur_and_letterbox(jitter_colour(img.convert("RGB"), rng), size, fill, rng)
